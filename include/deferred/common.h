@@ -1,0 +1,95 @@
+/* libdeferred — conventions shared by every part of the public API.
+ *
+ * Error convention: functions that can fail return int, 0 on success or a
+ * negative DFR_E* code; constructors return NULL on failure.  A call that
+ * fails synchronously never runs its callback and calls its `destroy`
+ * before returning.  There is no thread-local "last error".
+ */
+#ifndef DEFERRED_COMMON_H
+#define DEFERRED_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(DFR_BUILDING_LIBRARY) && defined(__GNUC__)
+#define DFR_API __attribute__((visibility("default")))
+#else
+#define DFR_API
+#endif
+
+/* Small accessors are `static inline` for C callers.  The library also
+ * exports each of them as a real symbol of the same name, so FFI users
+ * (Rust, Go, Node) can call them too. */
+#if defined(DFR_EMIT_INLINE_SYMBOLS)
+#define DFR_INLINE DFR_API
+#else
+#define DFR_INLINE static inline
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes: negative ints, also used as failure codes in domain "dfr". */
+enum {
+    DFR_OK = 0,
+    DFR_EINVAL = -1,             /* bad argument */
+    DFR_ENOMEM = -2,             /* out of memory */
+    DFR_EALREADY = -3,           /* deferred already called */
+    DFR_ECANCELLED = -4,         /* cancelled */
+    DFR_ETIMEDOUT = -5,          /* timed out (addTimeout) */
+    DFR_EFIRST = -6,             /* FirstError: see dfr_failure_index/cause */
+    DFR_ENOTRUNNING = -7,        /* reactor not running */
+    DFR_EALREADY_CANCELLED = -8, /* delayed call already cancelled */
+    DFR_EALREADY_CALLED_DC = -9, /* delayed call already ran */
+    DFR_ENOTCORO = -10,          /* dfr_await outside a coroutine */
+    DFR_EDEADLK = -11,           /* would wait on itself */
+    DFR_EOVERFLOW = -12,         /* queue full */
+    DFR_EUNDERFLOW = -13,        /* queue backlog full */
+    DFR_ENOTOWNER = -14          /* wrong thread */
+};
+
+/* The failure domain of the library's own codes. */
+#define DFR_DOMAIN "dfr"
+/* dfr_failure_check: matches any code of the domain. */
+#define DFR_ANY INT32_MIN
+
+/* Name of a DFR_E* code ("invalid argument", ...); never NULL. */
+DFR_API const char *dfr_strerror(int code);
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+DFR_API const char *dfr_version(void);
+
+/* Called exactly once when `data` is no longer needed. */
+typedef void (*dfr_destroy_fn)(void *data);
+
+/* The allocator used for every allocation of the library.
+ * `size` = sizeof(dfr_allocator).  All three functions are required. */
+typedef struct dfr_allocator {
+    size_t size;
+    void *(*malloc)(size_t n, void *ctx);
+    void *(*realloc)(void *p, size_t n, void *ctx);
+    void (*free)(void *p, void *ctx);
+    void *ctx;
+} dfr_allocator;
+
+/* Install an allocator.  Only before anything else was allocated: returns
+ * DFR_EALREADY afterwards, DFR_EINVAL for a NULL, short or incomplete
+ * struct.  NULL `a` is DFR_EINVAL (the default is the C library's). */
+DFR_API int dfr_set_allocator(const dfr_allocator *a);
+
+/* Debug mode (process-wide, off by default): record where each deferred and
+ * failure was made (call stacks) and which callbacks a failure passed
+ * through; shown by dfr_failure_describe and the unhandled-error report. */
+DFR_API void dfr_set_debug(bool on);
+DFR_API bool dfr_debug_enabled(void);
+
+/* Free memory the library returned to be freed by the caller
+ * (dfr_failure_describe).  Same as the C library's free(). */
+DFR_API void dfr_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,642 @@
+/* The Deferred: a result not there yet and the chain of callbacks that will
+ * process it.  Chains run in a loop over an intrusive stack (never by
+ * recursion), following Twisted's _runCallbacks; see docs/design.md. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cb_entry {
+    dfr_callback_fn cb;
+    dfr_callback_fn eb;
+    void *data;
+    dfr_destroy_fn destroy;
+} cb_entry;
+
+enum {
+    F_CALLED = 1u << 0,         /* has a result, or is waiting on another deferred */
+    F_WAITING = 1u << 1,        /* result.u.ptr: the deferred we wait on (no reference) */
+    F_ON_STACK = 1u << 2,       /* being run by a callback loop */
+    F_SUPPRESS = 1u << 3,       /* cancelled without canceller: swallow one fire */
+    F_HAS_CANCELLER = 1u << 4,  /* a canceller_slot follows the struct */
+    F_CANCELLER_DONE = 1u << 5, /* canceller data released */
+    F_IN_CANCELLER = 1u << 6,   /* the canceller is running */
+    F_HAS_ORIGIN = 1u << 7,     /* a dfr__trace follows (debug mode) */
+    F_NO_SELF_CANCEL = 1u << 8, /* cancel runs the canceller only */
+};
+
+struct dfr_deferred {
+    atomic_uint refs;
+    int32_t paused;       /* user pauses only; chain waits use F_WAITING */
+    uint32_t flags;
+    uint32_t head, count; /* callbacks[head..count) are still to run */
+    uint32_t cap;         /* capacity of `more` */
+    dfr_value result;
+    cb_entry first;       /* callbacks[0]: most deferreds never need more */
+    cb_entry *more;       /* callbacks[1..] */
+    dfr_deferred *link;   /* next deferred down the running stack */
+};
+
+typedef struct canceller_slot {
+    dfr_canceller_fn fn;
+    void *data;
+    dfr_destroy_fn destroy;
+} canceller_slot;
+
+/* Marks a continuation: data is the deferred waiting on this one (a
+ * reference).  Never called. */
+static dfr_value continue_marker(dfr_value v, void *data)
+{
+    DFR_UNUSED(data);
+    return v;
+}
+/* Marks chainDeferred: data is the deferred to fire (a reference). */
+static dfr_value chain_marker(dfr_value v, void *data)
+{
+    DFR_UNUSED(data);
+    return v;
+}
+
+static void run_callbacks(dfr_deferred *d);
+static void deferred_destroy(dfr_deferred *d);
+
+/* ---- small helpers ---- */
+
+static inline canceller_slot *canceller_of(dfr_deferred *d)
+{
+    return (canceller_slot *)(d + 1);
+}
+
+static inline dfr__trace *origin_of(const dfr_deferred *d)
+{
+    const char *p = (const char *)(d + 1);
+    if (d->flags & F_HAS_CANCELLER)
+        p += sizeof(canceller_slot);
+    return (dfr__trace *)p;
+}
+
+static inline cb_entry *entry_at(dfr_deferred *d, uint32_t i)
+{
+    return i == 0 ? &d->first : &d->more[i - 1];
+}
+
+static inline bool has_usable_result(const dfr_deferred *d)
+{
+    return (d->flags & (F_CALLED | F_WAITING)) == F_CALLED;
+}
+
+/* Ready to run callbacks now: has a result, not paused, not already running. */
+static inline bool runnable(const dfr_deferred *d)
+{
+    return (d->flags & (F_CALLED | F_WAITING | F_ON_STACK)) == F_CALLED && d->paused == 0;
+}
+
+static inline void ref_internal(dfr_deferred *d)
+{
+    atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+}
+
+static int grow_entries(dfr_deferred *d)
+{
+    uint32_t cap = d->cap ? d->cap * 2 : 4;
+    if (cap <= d->cap || cap > UINT32_MAX / 2)
+        return DFR_ENOMEM;
+    cb_entry *more = dfr__realloc(d->more, (size_t)cap * sizeof(cb_entry));
+    if (!more)
+        return DFR_ENOMEM;
+    d->more = more;
+    d->cap = cap;
+    return 0;
+}
+
+static int push_entry(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
+                      dfr_destroy_fn destroy)
+{
+    uint32_t i = d->count;
+    if (i > 0 && i - 1 >= d->cap) {
+        int rc = grow_entries(d);
+        if (rc)
+            return rc;
+    }
+    cb_entry *e = entry_at(d, i);
+    e->cb = cb;
+    e->eb = eb;
+    e->data = data;
+    e->destroy = destroy;
+    d->count = i + 1;
+    return 0;
+}
+
+static inline cb_entry take_entry(dfr_deferred *d)
+{
+    cb_entry e = *entry_at(d, d->head);
+    if (++d->head == d->count) {
+        d->head = d->count = 0;
+        /* A deferred that once had many callbacks gives the memory back. */
+        if (d->cap > 64) {
+            dfr__free(d->more);
+            d->more = NULL;
+            d->cap = 0;
+        }
+    }
+    return e;
+}
+
+/* The canceller can never run once there is a result: release its data. */
+static void release_canceller(dfr_deferred *d)
+{
+    if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE | F_IN_CANCELLER)) != F_HAS_CANCELLER)
+        return;
+    d->flags |= F_CANCELLER_DONE;
+    canceller_slot *c = canceller_of(d);
+    if (c->destroy)
+        c->destroy(c->data);
+}
+
+/* ---- construction and references ---- */
+
+dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_destroy_fn destroy,
+                                   unsigned options)
+{
+    bool with_canceller = canceller || destroy || (options & DFR__NO_SELF_CANCEL);
+    bool with_origin = dfr__debug_on();
+    size_t size = sizeof(dfr_deferred) + (with_canceller ? sizeof(canceller_slot) : 0) +
+                  (with_origin ? sizeof(dfr__trace) : 0);
+    dfr_deferred *d = dfr__malloc(size);
+    if (!d) {
+        if (destroy)
+            destroy(data);
+        return NULL;
+    }
+    memset(d, 0, sizeof *d);
+    atomic_init(&d->refs, 1);
+    if (with_canceller) {
+        d->flags |= F_HAS_CANCELLER;
+        canceller_slot *c = canceller_of(d);
+        c->fn = canceller;
+        c->data = data;
+        c->destroy = destroy;
+    }
+    if (options & DFR__NO_SELF_CANCEL)
+        d->flags |= F_NO_SELF_CANCEL;
+    if (with_origin) {
+        d->flags |= F_HAS_ORIGIN;
+        dfr__trace_capture(origin_of(d), 2);
+    }
+    return d;
+}
+
+dfr_deferred *dfr_deferred_new(void)
+{
+    return dfr__deferred_new_ex(NULL, NULL, NULL, 0);
+}
+
+dfr_deferred *dfr_deferred_new_cancellable(dfr_canceller_fn canceller, void *data,
+                                           dfr_destroy_fn destroy)
+{
+    return dfr__deferred_new_ex(canceller, data, destroy, 0);
+}
+
+dfr_deferred *dfr_deferred_ref(dfr_deferred *d)
+{
+    if (d)
+        ref_internal(d);
+    return d;
+}
+
+/* Destruction can cascade (a freed inner releases the outer waiting on it,
+ * which may release the next...).  Each thread frees through a loop over a
+ * pending list so that a million-long cascade does not recurse. */
+static _Thread_local dfr_deferred *pending_free;
+static _Thread_local bool freeing;
+
+void dfr_deferred_unref(dfr_deferred *d)
+{
+    if (!d || atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    d->link = pending_free;
+    pending_free = d;
+    if (freeing)
+        return;
+    freeing = true;
+    while ((d = pending_free) != NULL) {
+        pending_free = d->link;
+        deferred_destroy(d);
+    }
+    freeing = false;
+}
+
+/* ---- unhandled errors ---- */
+
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static dfr_unhandled_error_fn hook_fn;
+static void *hook_data;
+
+void dfr_set_unhandled_error_hook(dfr_unhandled_error_fn fn, void *data)
+{
+    pthread_mutex_lock(&hook_lock);
+    hook_fn = fn;
+    hook_data = fn ? data : NULL;
+    pthread_mutex_unlock(&hook_lock);
+}
+
+void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d)
+{
+    if (d && (d->flags & F_HAS_ORIGIN)) {
+        fputs("Deferred made at:\n", out);
+        dfr__trace_print(out, origin_of(d), "    ");
+    }
+}
+
+static void report_unhandled(const dfr_deferred *d, const dfr_failure *f)
+{
+    pthread_mutex_lock(&hook_lock);
+    dfr_unhandled_error_fn fn = hook_fn;
+    void *data = hook_data;
+    pthread_mutex_unlock(&hook_lock);
+    if (fn) {
+        fn(f, data);
+        return;
+    }
+    char *text = dfr_failure_describe(f);
+    flockfile(stderr);
+    fprintf(stderr, "Unhandled error in Deferred:\n%s", text ? text : "(out of memory)\n");
+    dfr__deferred_print_origin(stderr, d);
+    funlockfile(stderr);
+    free(text);
+}
+
+/* An entry that will never run: release what it holds. */
+static void discard_entry(cb_entry *e)
+{
+    if (e->cb == continue_marker) {
+        /* The deferred waiting on us will never get a result from us. */
+        dfr_deferred *outer = e->data;
+        outer->result.u.ptr = NULL;
+        dfr_deferred_unref(outer);
+    } else if (e->destroy) {
+        e->destroy(e->data);
+    }
+}
+
+static void deferred_destroy(dfr_deferred *d)
+{
+    if (has_usable_result(d)) {
+        if (dfr_is_failure(d->result))
+            report_unhandled(d, d->result.u.ptr);
+        dfr_value_drop(d->result);
+    }
+    /* Entries are discarded in order; a destroy may touch other deferreds
+     * (never this one: nobody holds it any more). */
+    while (d->head < d->count) {
+        cb_entry e = take_entry(d);
+        discard_entry(&e);
+    }
+    dfr__free(d->more);
+    if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE)) == F_HAS_CANCELLER) {
+        canceller_slot *c = canceller_of(d);
+        if (c->destroy)
+            c->destroy(c->data);
+    }
+    dfr__free(d);
+}
+
+/* ---- adding callbacks ---- */
+
+int dfr__deferred_reserve(dfr_deferred *d)
+{
+    if (d->count > 0 && d->count - 1 >= d->cap)
+        return grow_entries(d);
+    return 0;
+}
+
+int dfr_deferred_add_callbacks(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
+                               dfr_destroy_fn destroy)
+{
+    if (!d) {
+        if (destroy)
+            destroy(data);
+        return DFR_EINVAL;
+    }
+    int rc = push_entry(d, cb, eb, data, destroy);
+    if (rc) {
+        if (destroy)
+            destroy(data);
+        return rc;
+    }
+    if (runnable(d))
+        run_callbacks(d);
+    return 0;
+}
+
+static int add_one(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
+                   dfr_destroy_fn destroy)
+{
+    if (!cb && !eb) {
+        if (destroy)
+            destroy(data);
+        return DFR_EINVAL;
+    }
+    return dfr_deferred_add_callbacks(d, cb, eb, data, destroy);
+}
+
+int dfr_deferred_add_callback(dfr_deferred *d, dfr_callback_fn cb, void *data, dfr_destroy_fn destroy)
+{
+    return add_one(d, cb, NULL, data, destroy);
+}
+
+int dfr_deferred_add_errback(dfr_deferred *d, dfr_callback_fn eb, void *data, dfr_destroy_fn destroy)
+{
+    return add_one(d, NULL, eb, data, destroy);
+}
+
+int dfr_deferred_add_both(dfr_deferred *d, dfr_callback_fn fn, void *data, dfr_destroy_fn destroy)
+{
+    return add_one(d, fn, fn, data, destroy);
+}
+
+static void unref_deferred(void *data)
+{
+    dfr_deferred_unref(data);
+}
+
+int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other)
+{
+    if (!d || !other)
+        return DFR_EINVAL;
+    ref_internal(other);
+    return dfr_deferred_add_callbacks(d, chain_marker, chain_marker, other, unref_deferred);
+}
+
+/* ---- firing ---- */
+
+/* Give d its result; d has none yet.  Does not run callbacks. */
+static inline void set_result(dfr_deferred *d, dfr_value v)
+{
+    d->result = v;
+    d->flags |= F_CALLED;
+    release_canceller(d);
+}
+
+static int fire(dfr_deferred *d, dfr_value v)
+{
+    if (d->flags & F_CALLED) {
+        dfr_value_drop(v);
+        if (d->flags & F_SUPPRESS) {
+            d->flags &= ~F_SUPPRESS;
+            return 0;
+        }
+        return DFR_EALREADY;
+    }
+    set_result(d, v);
+    if (runnable(d))
+        run_callbacks(d);
+    return 0;
+}
+
+int dfr_deferred_callback(dfr_deferred *d, dfr_value v)
+{
+    if (!d || dfr_is_deferred(v)) {
+        dfr_value_drop(v);
+        return DFR_EINVAL;
+    }
+    return fire(d, v);
+}
+
+int dfr_deferred_errback(dfr_deferred *d, dfr_failure *f)
+{
+    if (!d || !f) {
+        dfr_failure_unref(f);
+        return DFR_EINVAL;
+    }
+    return fire(d, dfr_value_failure(f));
+}
+
+/* ---- the callback loop ---- */
+
+/* A callback of `cur` returned the deferred `inner` (a reference we own).
+ * Either take its result now, or make cur wait for it. */
+static void adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner)
+{
+    if (inner == cur) {
+        /* Twisted warns and then hangs forever; we fail the chain instead. */
+        cur->result = dfr__lib_failure_value(DFR_EINVAL);
+        dfr_deferred_unref(inner);
+        return;
+    }
+    if (runnable(inner)) {
+        /* Steal: inner has a result and nothing of its own left to run. */
+        cur->result = inner->result;
+        inner->result = dfr_none();
+        dfr_deferred_unref(inner);
+        return;
+    }
+    if (push_entry(inner, continue_marker, continue_marker, cur, NULL) != 0) {
+        cur->result = dfr_value_failure(dfr__failure_static(DFR_ENOMEM));
+        dfr_deferred_unref(inner);
+        return;
+    }
+    ref_internal(cur); /* held by the continuation */
+    cur->flags |= F_WAITING;
+    cur->result.type = NULL;
+    cur->result.u.ptr = inner;
+    dfr_deferred_unref(inner);
+}
+
+/* chainDeferred: hand cur's result to `other`.  Returns other when it must
+ * now run (its reference moves to the caller), else NULL. */
+static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
+{
+    if (other->flags & F_CALLED) {
+        dfr_value_drop(cur->result);
+        if (other->flags & F_SUPPRESS) {
+            other->flags &= ~F_SUPPRESS;
+            cur->result = dfr_none();
+        } else {
+            cur->result = dfr__lib_failure_value(DFR_EALREADY);
+        }
+        dfr_deferred_unref(other);
+        return NULL;
+    }
+    set_result(other, cur->result);
+    cur->result = dfr_none();
+    if (runnable(other))
+        return other;
+    dfr_deferred_unref(other);
+    return NULL;
+}
+
+static void run_callbacks(dfr_deferred *d)
+{
+    ref_internal(d);
+    d->flags |= F_ON_STACK;
+    d->link = NULL;
+    dfr_deferred *top = d;
+
+    while (top) {
+        dfr_deferred *cur = top;
+        dfr_deferred *next = NULL; /* a deferred to run before cur continues */
+
+        while (cur->head < cur->count && cur->paused == 0 && !(cur->flags & F_WAITING)) {
+            cb_entry e = take_entry(cur);
+            bool failed = dfr_is_failure(cur->result);
+            dfr_callback_fn fn = failed ? e.eb : e.cb;
+
+            if (fn == continue_marker) {
+                /* The outer deferred waiting on cur gets cur's result. */
+                dfr_deferred *outer = e.data;
+                outer->result = cur->result;
+                outer->flags &= ~F_WAITING;
+                cur->result = dfr_none();
+                if (runnable(outer)) {
+                    next = outer; /* the continuation's reference moves to the stack */
+                    break;
+                }
+                dfr_deferred_unref(outer);
+                continue;
+            }
+            if (fn == chain_marker) {
+                next = hand_over(cur, e.data);
+                if (next)
+                    break;
+                continue;
+            }
+            if (!fn) {
+                if (e.destroy)
+                    e.destroy(e.data);
+                continue;
+            }
+
+            dfr_value in = cur->result;
+            cur->result = dfr_none();
+            if (failed && dfr__debug_on())
+                dfr__failure_note_passed(in.u.ptr, (const void *)fn);
+            dfr_value out = fn(in, e.data);
+            if (e.destroy)
+                e.destroy(e.data);
+            if (dfr_is_deferred(out)) {
+                adopt_returned_deferred(cur, out.u.ptr);
+            } else {
+                cur->result = out;
+            }
+        }
+
+        if (next) {
+            next->flags |= F_ON_STACK;
+            next->link = top;
+            top = next;
+            continue;
+        }
+        /* cur has run all it can: pop it. */
+        top = cur->link;
+        cur->flags &= ~F_ON_STACK;
+        dfr_deferred_unref(cur);
+    }
+}
+
+/* ---- cancel and pause ---- */
+
+void dfr_deferred_cancel(dfr_deferred *d)
+{
+    if (!d)
+        return;
+    /* Forward down a chain of waits in a loop: the innermost gets the cancel. */
+    while ((d->flags & F_WAITING) && d->result.u.ptr)
+        d = d->result.u.ptr;
+    ref_internal(d);
+    if (!(d->flags & F_CALLED)) {
+        canceller_slot *c = (d->flags & F_HAS_CANCELLER) ? canceller_of(d) : NULL;
+        if (c && c->fn) {
+            if (!(d->flags & (F_CANCELLER_DONE | F_IN_CANCELLER))) {
+                d->flags |= F_IN_CANCELLER;
+                c->fn(d, c->data);
+                d->flags &= ~F_IN_CANCELLER;
+                if (d->flags & F_CALLED)
+                    release_canceller(d); /* it fired d from inside */
+            }
+        } else if (!(d->flags & F_NO_SELF_CANCEL)) {
+            d->flags |= F_SUPPRESS;
+        }
+        if (!(d->flags & (F_CALLED | F_NO_SELF_CANCEL)))
+            fire(d, dfr__lib_failure_value(DFR_ECANCELLED));
+    } else if (d->flags & F_WAITING) {
+        /* Its inner deferred was freed without firing: nothing can ever
+         * complete it, so the cancel does. */
+        d->flags &= ~F_WAITING;
+        d->result = dfr__lib_failure_value(DFR_ECANCELLED);
+        if (runnable(d))
+            run_callbacks(d);
+    }
+    dfr_deferred_unref(d);
+}
+
+int dfr_deferred_pause(dfr_deferred *d)
+{
+    if (!d)
+        return DFR_EINVAL;
+    if (d->paused == INT32_MAX)
+        return DFR_EOVERFLOW;
+    d->paused++;
+    return 0;
+}
+
+int dfr_deferred_unpause(dfr_deferred *d)
+{
+    if (!d || d->paused == 0)
+        return DFR_EINVAL;
+    if (--d->paused == 0 && runnable(d))
+        run_callbacks(d);
+    return 0;
+}
+
+/* ---- inspection ---- */
+
+int dfr_deferred_state(const dfr_deferred *d)
+{
+    if (!d)
+        return DFR_EINVAL;
+    if (!has_usable_result(d))
+        return DFR_PENDING;
+    return dfr_is_failure(d->result) ? DFR_FAILED : DFR_SUCCEEDED;
+}
+
+const dfr_value *dfr_deferred_result(const dfr_deferred *d)
+{
+    return d && has_usable_result(d) ? &d->result : NULL;
+}
+
+int dfr_deferred_paused(const dfr_deferred *d)
+{
+    return d ? d->paused : DFR_EINVAL;
+}
+
+/* ---- ready-made deferreds ---- */
+
+dfr_deferred *dfr_succeed(dfr_value v)
+{
+    if (dfr_is_deferred(v))
+        return v.u.ptr;
+    dfr_deferred *d = dfr_deferred_new();
+    if (!d) {
+        dfr_value_drop(v);
+        return NULL;
+    }
+    d->result = v;
+    d->flags |= F_CALLED;
+    return d;
+}
+
+dfr_deferred *dfr_fail(dfr_failure *f)
+{
+    if (!f)
+        return NULL;
+    return dfr_succeed(dfr_value_failure(f));
+}
+
+dfr_deferred *dfr_maybe_deferred(dfr_task_fn fn, void *data)
+{
+    if (!fn)
+        return dfr_succeed(dfr__lib_failure_value(DFR_EINVAL));
+    return dfr_succeed(fn(data));
+}

@@ -1,0 +1,266 @@
+/* Failures: refcounted error objects with a domain, a code, a message, an
+ * optional cause and payload, and (debug mode) where they were made and
+ * which callbacks they passed through. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PASSED_MAX 64
+
+typedef struct passed_log {
+    unsigned n;
+    unsigned dropped;
+    const void *fn[PASSED_MAX];
+} passed_log;
+
+struct dfr_failure {
+    atomic_uint refs;
+    bool immortal;
+    int code;
+    int64_t index;
+    const char *domain;
+    const char *message; /* points into the same allocation (or a literal) */
+    dfr_failure *cause;
+    dfr_value payload;
+    dfr__trace *made_at; /* debug mode */
+    passed_log *passed;  /* debug mode, allocated on first pass */
+};
+
+#define IMMORTAL(c, msg) \
+    { .immortal = true, .code = (c), .index = -1, .domain = DFR_DOMAIN, .message = (msg) }
+
+static dfr_failure static_enomem = IMMORTAL(DFR_ENOMEM, "out of memory");
+static dfr_failure static_ecancelled = IMMORTAL(DFR_ECANCELLED, "cancelled");
+static dfr_failure static_einval = IMMORTAL(DFR_EINVAL, "invalid argument");
+static dfr_failure static_ealready = IMMORTAL(DFR_EALREADY, "deferred already called");
+static dfr_failure static_eunderflow = IMMORTAL(DFR_EUNDERFLOW, "queue underflow");
+
+dfr_failure *dfr__failure_static(int code)
+{
+    switch (code) {
+    case DFR_ECANCELLED: return &static_ecancelled;
+    case DFR_EINVAL: return &static_einval;
+    case DFR_EALREADY: return &static_ealready;
+    case DFR_EUNDERFLOW: return &static_eunderflow;
+    default: return &static_enomem;
+    }
+}
+
+static dfr_failure *failure_alloc(const char *domain, int code, const char *message, size_t len)
+{
+    dfr_failure *f = dfr__malloc(sizeof *f + len + 1);
+    if (!f)
+        return NULL;
+    memset(f, 0, sizeof *f);
+    atomic_init(&f->refs, 1);
+    f->code = code;
+    f->index = -1;
+    f->domain = domain ? domain : DFR_DOMAIN;
+    char *text = (char *)(f + 1);
+    if (len)
+        memcpy(text, message, len);
+    text[len] = '\0';
+    f->message = text;
+    if (dfr__debug_on()) {
+        f->made_at = dfr__malloc(sizeof *f->made_at);
+        if (f->made_at)
+            dfr__trace_capture(f->made_at, 2);
+    }
+    return f;
+}
+
+dfr_failure *dfr__failure_lib(int code)
+{
+    if (dfr__debug_on()) {
+        const char *msg = dfr_strerror(code);
+        dfr_failure *f = failure_alloc(DFR_DOMAIN, code, msg, strlen(msg));
+        if (f)
+            return f;
+    }
+    return dfr__failure_static(code);
+}
+
+dfr_failure *dfr_failure_new(const char *domain, int code, const char *message)
+{
+    return failure_alloc(domain, code, message, message ? strlen(message) : 0);
+}
+
+dfr_failure *dfr_failure_newf(const char *domain, int code, const char *fmt, ...)
+{
+    if (!fmt)
+        return dfr_failure_new(domain, code, NULL);
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return failure_alloc(domain, code, NULL, 0);
+    if ((size_t)n < sizeof small)
+        return failure_alloc(domain, code, small, (size_t)n);
+    char *big = dfr__malloc((size_t)n + 1);
+    if (!big)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    dfr_failure *f = failure_alloc(domain, code, big, (size_t)n);
+    dfr__free(big);
+    return f;
+}
+
+dfr_failure *dfr_failure_wrap(dfr_failure *cause, const char *domain, int code, const char *message)
+{
+    dfr_failure *f = dfr_failure_new(domain, code, message);
+    if (!f) {
+        dfr_failure_unref(cause);
+        return NULL;
+    }
+    f->cause = cause;
+    return f;
+}
+
+dfr_failure *dfr__failure_first(dfr_failure *cause, size_t index)
+{
+    dfr_failure *f = dfr_failure_wrap(cause, DFR_DOMAIN, DFR_EFIRST, "first error in a deferred list");
+    if (!f)
+        return dfr__failure_static(DFR_ENOMEM);
+    f->index = (int64_t)index;
+    return f;
+}
+
+dfr_failure *dfr_failure_ref(dfr_failure *f)
+{
+    if (f && !f->immortal)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+void dfr_failure_unref(dfr_failure *f)
+{
+    /* A loop, not recursion, down the cause chain. */
+    while (f && !f->immortal && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+        dfr_failure *cause = f->cause;
+        dfr_value_drop(f->payload);
+        dfr__free(f->made_at);
+        dfr__free(f->passed);
+        dfr__free(f);
+        f = cause;
+    }
+}
+
+const char *dfr_failure_domain(const dfr_failure *f)
+{
+    return f ? f->domain : NULL;
+}
+
+int dfr_failure_code(const dfr_failure *f)
+{
+    return f ? f->code : 0;
+}
+
+const char *dfr_failure_message(const dfr_failure *f)
+{
+    return f ? f->message : "";
+}
+
+const dfr_failure *dfr_failure_cause(const dfr_failure *f)
+{
+    return f ? f->cause : NULL;
+}
+
+int64_t dfr_failure_index(const dfr_failure *f)
+{
+    return f ? f->index : -1;
+}
+
+bool dfr_failure_check(const dfr_failure *f, const char *domain, int code)
+{
+    if (!f)
+        return false;
+    if (!domain)
+        domain = DFR_DOMAIN;
+    if (f->domain != domain && strcmp(f->domain, domain) != 0)
+        return false;
+    return code == DFR_ANY || code == f->code;
+}
+
+int dfr_failure_set_payload(dfr_failure *f, dfr_value payload)
+{
+    if (!f || f->immortal) {
+        dfr_value_drop(payload);
+        return DFR_EINVAL;
+    }
+    dfr_value old = f->payload;
+    f->payload = payload;
+    dfr_value_drop(old);
+    return 0;
+}
+
+const dfr_value *dfr_failure_payload(const dfr_failure *f)
+{
+    return f && f->payload.type ? &f->payload : NULL;
+}
+
+void dfr__failure_note_passed(dfr_failure *f, const void *fn)
+{
+    if (!f || f->immortal)
+        return;
+    if (!f->passed) {
+        f->passed = dfr__calloc(1, sizeof *f->passed);
+        if (!f->passed)
+            return;
+    }
+    if (f->passed->n < PASSED_MAX)
+        f->passed->fn[f->passed->n++] = fn;
+    else
+        f->passed->dropped++;
+}
+
+static void describe_one(FILE *out, const dfr_failure *f)
+{
+    fprintf(out, "%s error %d", f->domain, f->code);
+    if (strcmp(f->domain, DFR_DOMAIN) == 0)
+        fprintf(out, " (%s)", dfr_strerror(f->code));
+    if (f->index >= 0)
+        fprintf(out, " [input #%lld]", (long long)f->index);
+    fprintf(out, ": %s\n", f->message);
+    if (f->made_at) {
+        fputs("  made at:\n", out);
+        dfr__trace_print(out, f->made_at, "    ");
+    }
+    if (f->passed && f->passed->n) {
+        fputs("  passed through:\n", out);
+        for (unsigned i = 0; i < f->passed->n; i++) {
+            fputs("    ", out);
+            dfr__print_symbol(out, f->passed->fn[i]);
+            fputc('\n', out);
+        }
+        if (f->passed->dropped)
+            fprintf(out, "    ... and %u more\n", f->passed->dropped);
+    }
+}
+
+char *dfr_failure_describe(const dfr_failure *f)
+{
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out)
+        return NULL;
+    fputs("Failure: ", out);
+    describe_one(out, f);
+    for (const dfr_failure *c = f->cause; c; c = c->cause) {
+        fputs("Caused by: ", out);
+        describe_one(out, c);
+    }
+    if (fclose(out) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

@@ -1,0 +1,101 @@
+/* Internal declarations shared by the library's source files.  Nothing here
+ * is exported: internal non-static names use the dfr__ prefix. */
+#ifndef DFR_INTERNAL_H
+#define DFR_INTERNAL_H
+
+#include <deferred.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#define DFR_UNUSED(x) ((void)(x))
+#define DFR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define DFR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- alloc.c: every allocation goes through the installed allocator ---- */
+void *dfr__malloc(size_t n);
+void *dfr__calloc(size_t count, size_t size);
+void *dfr__realloc(void *p, size_t n);
+void dfr__free(void *p);
+
+/* ---- debug.c: call stacks recorded in debug mode ---- */
+#define DFR_TRACE_FRAMES 12
+typedef struct dfr__trace {
+    int frames;
+    void *pc[DFR_TRACE_FRAMES];
+} dfr__trace;
+
+extern atomic_bool dfr__debug;
+static inline bool dfr__debug_on(void)
+{
+    return atomic_load_explicit(&dfr__debug, memory_order_relaxed);
+}
+/* Record the caller's stack (skipping `skip` library frames). */
+void dfr__trace_capture(dfr__trace *t, int skip);
+/* Print a recorded stack, one frame a line, each prefixed by `indent`. */
+void dfr__trace_print(FILE *out, const dfr__trace *t, const char *indent);
+/* Print the symbol of a code address ("name+0x12 (object)"). */
+void dfr__print_symbol(FILE *out, const void *addr);
+
+/* ---- failure.c ---- */
+/* Immortal failures used where allocating one is impossible or wasteful
+ * (OOM inside a chain, cancellation outside debug mode). */
+dfr_failure *dfr__failure_static(int code);
+/* A library failure (domain "dfr"): allocated in debug mode so that it can
+ * record where it was made, otherwise (or on OOM) the immortal one. */
+dfr_failure *dfr__failure_lib(int code);
+/* DFR_EFIRST wrapping `cause` (takes the reference) for input `index`. */
+dfr_failure *dfr__failure_first(dfr_failure *cause, size_t index);
+/* Debug mode: note that failure f passed through callback fn. */
+void dfr__failure_note_passed(dfr_failure *f, const void *fn);
+
+static inline dfr_value dfr__lib_failure_value(int code)
+{
+    return dfr_value_failure(dfr__failure_lib(code));
+}
+
+/* ---- deferred.c ---- */
+enum {
+    /* Cancel runs the canceller only: the deferred does not errback itself
+     * (DeferredList: it fires from its inputs' results). */
+    DFR__NO_SELF_CANCEL = 1u << 0
+};
+dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_destroy_fn destroy,
+                                   unsigned options);
+/* Make sure one more callback can be added without allocating. */
+int dfr__deferred_reserve(dfr_deferred *d);
+/* Print where the deferred was made (debug mode), nothing otherwise. */
+void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
+
+/* ---- list.c ---- */
+dfr_list *dfr__list_new(size_t n);
+void dfr__list_set(dfr_list *l, size_t i, bool ok, dfr_value v);
+dfr_list *dfr__list_ref(dfr_list *l);
+void dfr__list_unref(dfr_list *l);
+
+/* ---- waitq.c: FIFO of deferreds waiting on a lock, semaphore or queue ---- */
+typedef struct dfr__waitq_node dfr__waitq_node;
+typedef struct dfr__waitq {
+    dfr__waitq_node *head, *tail;
+    size_t len;
+} dfr__waitq;
+/* A new waiting deferred at the tail; cancelling it removes it.  The
+ * caller gets a reference; the queue keeps another.  NULL on OOM. */
+dfr_deferred *dfr__waitq_push(dfr__waitq *q);
+/* The oldest waiter (the queue's reference moves to the caller), or NULL. */
+dfr_deferred *dfr__waitq_pop(dfr__waitq *q);
+/* Fail every waiter with DFR_ECANCELLED (used when the owner is freed). */
+void dfr__waitq_cancel_all(dfr__waitq *q);
+
+/* ---- semaphore.c: the shared core of DeferredLock and DeferredSemaphore ---- */
+typedef struct dfr__sem dfr__sem;
+dfr__sem *dfr__sem_new(unsigned tokens);
+void dfr__sem_free(dfr__sem *s);
+dfr_deferred *dfr__sem_acquire(dfr__sem *s, void *self);
+int dfr__sem_release(dfr__sem *s, void *self);
+unsigned dfr__sem_tokens(const dfr__sem *s);
+size_t dfr__sem_waiting(const dfr__sem *s);
+dfr_deferred *dfr__sem_run(dfr__sem *s, void *self, dfr_task_fn fn, void *data,
+                           dfr_destroy_fn destroy);
+
+#endif

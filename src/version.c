@@ -1,0 +1,29 @@
+/* Version and error names. */
+#include "internal.h"
+
+const char *dfr_version(void)
+{
+    return "0.1.0";
+}
+
+const char *dfr_strerror(int code)
+{
+    switch (code) {
+    case DFR_OK: return "success";
+    case DFR_EINVAL: return "invalid argument";
+    case DFR_ENOMEM: return "out of memory";
+    case DFR_EALREADY: return "deferred already called";
+    case DFR_ECANCELLED: return "cancelled";
+    case DFR_ETIMEDOUT: return "timed out";
+    case DFR_EFIRST: return "first error in a deferred list";
+    case DFR_ENOTRUNNING: return "reactor not running";
+    case DFR_EALREADY_CANCELLED: return "delayed call already cancelled";
+    case DFR_EALREADY_CALLED_DC: return "delayed call already called";
+    case DFR_ENOTCORO: return "not inside a coroutine";
+    case DFR_EDEADLK: return "would deadlock";
+    case DFR_EOVERFLOW: return "queue overflow";
+    case DFR_EUNDERFLOW: return "queue underflow";
+    case DFR_ENOTOWNER: return "not the owning thread";
+    default: return "unknown error";
+    }
+}

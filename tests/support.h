@@ -1,0 +1,42 @@
+// Shared test support: the counting allocator installed by tests/main.cpp,
+// allocation-failure injection, and unhandled-error capture.
+#pragma once
+
+#include <deferred.h>
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace test {
+
+// Allocations made through the library's allocator hook since start.
+size_t alloc_count();
+// Live (not yet freed) allocations right now.
+long live_allocations();
+// Make the k-th allocation from now fail (1 = the next one); 0 disables.
+void fail_allocation_at(long k);
+// Whether an injected failure has happened since the last fail_allocation_at.
+bool allocation_failed();
+
+// Runs `step(k)` for k = 1, 2, ... with the k-th allocation failing, until a
+// run completes without an injected failure.  Checks that nothing leaks in
+// each run.  Returns the number of runs.
+template <class F> int for_each_allocation_failure(F step);
+
+// Captures unhandled-error reports while alive (restores the default hook).
+struct UnhandledCapture {
+    UnhandledCapture();
+    ~UnhandledCapture();
+    int count() const { return static_cast<int>(messages.size()); }
+    std::vector<std::string> messages; // dfr_failure_message of each report
+    std::vector<int> codes;
+};
+
+// A destroy function that increments the int pointed to by data.
+void count_destroy(void *data);
+
+} // namespace test
+
+#include "support_impl.h"

@@ -1,0 +1,24 @@
+#pragma once
+#include <catch2/catch.hpp>
+
+namespace test {
+
+template <class F> int for_each_allocation_failure(F step)
+{
+    int runs = 0;
+    for (long k = 1; k < 100000; k++) {
+        long before = live_allocations();
+        fail_allocation_at(k);
+        step(k);
+        bool failed = allocation_failed();
+        fail_allocation_at(0);
+        runs++;
+        INFO("allocation " << k << " failed");
+        REQUIRE(live_allocations() == before);
+        if (!failed)
+            break;
+    }
+    return runs;
+}
+
+} // namespace test

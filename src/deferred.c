@@ -208,12 +208,14 @@ dfr_deferred *dfr_deferred_ref(dfr_deferred *d)
 /* Destruction can cascade (a freed inner releases the outer waiting on it,
  * which may release the next...).  Each thread frees through a loop over a
  * pending list so that a million-long cascade does not recurse. */
-static _Thread_local dfr_deferred *pending_free;
-static _Thread_local bool freeing;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call. */
+#define FAST_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+static FAST_TLS dfr_deferred *pending_free;
+static FAST_TLS bool freeing;
 
 void dfr_deferred_unref(dfr_deferred *d)
 {
-    if (!d || atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1)
+    if (!d || !dfr__release_last(&d->refs))
         return;
     d->link = pending_free;
     pending_free = d;
@@ -467,9 +469,11 @@ static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
     return NULL;
 }
 
+/* The caller holds a reference to `d` for the whole call (the rule for every
+ * function taking a deferred), so only the deferreds this loop pushes carry
+ * a reference of the stack's own. */
 static void run_callbacks(dfr_deferred *d)
 {
-    ref_internal(d);
     d->flags |= F_ON_STACK;
     d->link = NULL;
     dfr_deferred *top = d;
@@ -531,7 +535,8 @@ static void run_callbacks(dfr_deferred *d)
         /* cur has run all it can: pop it. */
         top = cur->link;
         cur->flags &= ~F_ON_STACK;
-        dfr_deferred_unref(cur);
+        if (cur != d)
+            dfr_deferred_unref(cur);
     }
 }
 

@@ -141,7 +141,7 @@ dfr_failure *dfr_failure_ref(dfr_failure *f)
 void dfr_failure_unref(dfr_failure *f)
 {
     /* A loop, not recursion, down the cause chain. */
-    while (f && !f->immortal && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+    while (f && !f->immortal && dfr__release_last(&f->refs)) {
         dfr_failure *cause = f->cause;
         dfr_value_drop(f->payload);
         dfr__free(f->made_at);

@@ -12,6 +12,15 @@
 #define DFR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define DFR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Drop one reference; true when it was the last.  A count of 1 seen with
+ * acquire ordering means we are the only holder (nobody else can add one
+ * without holding one), so the common last release needs no atomic RMW. */
+static inline bool dfr__release_last(atomic_uint *refs)
+{
+    return atomic_load_explicit(refs, memory_order_acquire) == 1 ||
+           atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1;
+}
+
 /* ---- alloc.c: every allocation goes through the installed allocator ---- */
 void *dfr__malloc(size_t n);
 void *dfr__calloc(size_t count, size_t size);

@@ -44,7 +44,7 @@ dfr_list *dfr__list_ref(dfr_list *l)
 
 void dfr__list_unref(dfr_list *l)
 {
-    if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+    if (!l || !dfr__release_last(&l->refs))
         return;
     for (size_t i = 0; i < l->n; i++)
         dfr_value_drop(l->e[i].v);

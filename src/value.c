@@ -21,7 +21,7 @@ static dfr_value copy_clone(const dfr_value *v)
 static void bytes_drop(void *p)
 {
     dfr_bytes *b = p;
-    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+    if (b && dfr__release_last(&b->refs))
         dfr__free(b);
 }
 

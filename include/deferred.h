@@ -9,5 +9,7 @@
 #include "deferred/deferred.h"
 #include "deferred/list.h"
 #include "deferred/util.h"
+#include "deferred/reactor.h"
+#include "deferred/thread.h"
 
 #endif

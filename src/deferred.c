@@ -251,8 +251,10 @@ void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d)
     }
 }
 
-static void report_unhandled(const dfr_deferred *d, const dfr_failure *f)
+void dfr__report_unhandled(const dfr_deferred *d, const dfr_failure *f)
 {
+    if (!f)
+        return;
     pthread_mutex_lock(&hook_lock);
     dfr_unhandled_error_fn fn = hook_fn;
     void *data = hook_data;
@@ -286,7 +288,7 @@ static void deferred_destroy(dfr_deferred *d)
 {
     if (has_usable_result(d)) {
         if (dfr_is_failure(d->result))
-            report_unhandled(d, d->result.u.ptr);
+            dfr__report_unhandled(d, d->result.u.ptr);
         dfr_value_drop(d->result);
     }
     /* Entries are discarded in order; a destroy may touch other deferreds
@@ -306,10 +308,14 @@ static void deferred_destroy(dfr_deferred *d)
 
 /* ---- adding callbacks ---- */
 
-int dfr__deferred_reserve(dfr_deferred *d)
+int dfr__deferred_reserve(dfr_deferred *d, uint32_t n)
 {
-    if (d->count > 0 && d->count - 1 >= d->cap)
-        return grow_entries(d);
+    /* Entries up to index count+n-1; index i >= 1 lives in more[i-1]. */
+    while (d->count + n > 1 && d->count + n - 1 > d->cap) {
+        int rc = grow_entries(d);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 

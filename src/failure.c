@@ -36,6 +36,10 @@ static dfr_failure static_ecancelled = IMMORTAL(DFR_ECANCELLED, "cancelled");
 static dfr_failure static_einval = IMMORTAL(DFR_EINVAL, "invalid argument");
 static dfr_failure static_ealready = IMMORTAL(DFR_EALREADY, "deferred already called");
 static dfr_failure static_eunderflow = IMMORTAL(DFR_EUNDERFLOW, "queue underflow");
+static dfr_failure static_etimedout = IMMORTAL(DFR_ETIMEDOUT, "timed out");
+static dfr_failure static_enotrunning = IMMORTAL(DFR_ENOTRUNNING, "reactor not running");
+static dfr_failure static_edeadlk = IMMORTAL(DFR_EDEADLK, "would deadlock");
+static dfr_failure static_enotcoro = IMMORTAL(DFR_ENOTCORO, "not inside a coroutine");
 
 dfr_failure *dfr__failure_static(int code)
 {
@@ -44,6 +48,10 @@ dfr_failure *dfr__failure_static(int code)
     case DFR_EINVAL: return &static_einval;
     case DFR_EALREADY: return &static_ealready;
     case DFR_EUNDERFLOW: return &static_eunderflow;
+    case DFR_ETIMEDOUT: return &static_etimedout;
+    case DFR_ENOTRUNNING: return &static_enotrunning;
+    case DFR_EDEADLK: return &static_edeadlk;
+    case DFR_ENOTCORO: return &static_enotcoro;
     default: return &static_enomem;
     }
 }

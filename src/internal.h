@@ -71,8 +71,10 @@ enum {
 };
 dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_destroy_fn destroy,
                                    unsigned options);
-/* Make sure one more callback can be added without allocating. */
-int dfr__deferred_reserve(dfr_deferred *d);
+/* Make sure n more callbacks can be added without allocating. */
+int dfr__deferred_reserve(dfr_deferred *d, uint32_t n);
+/* Report a failure nobody handled (the unhandled-error hook); d may be NULL. */
+void dfr__report_unhandled(const dfr_deferred *d, const dfr_failure *f);
 /* Print where the deferred was made (debug mode), nothing otherwise. */
 void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
 

@@ -230,7 +230,7 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
     /* Reserve room on every input first, so that attaching cannot fail
      * half-way (attaching runs callbacks of inputs that already fired). */
     for (size_t i = 0; i < n; i++) {
-        if (dfr__deferred_reserve(ds[i]) != 0) {
+        if (dfr__deferred_reserve(ds[i], 1) != 0) {
             state_unref(s);
             return NULL;
         }

@@ -1,0 +1,25 @@
+/* libdeferred — deferToThread for any C function, through libffi.  Not part
+ * of <deferred.h>: include it where libffi's <ffi.h> is available. */
+#ifndef DEFERRED_FFI_H
+#define DEFERRED_FFI_H
+
+#include <ffi.h>
+
+#include "thread.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Call fn with `args` (as for ffi_call) on the reactor's pool.  The cif, its
+ * argument type list and every argument are copied now, so the caller may
+ * reuse them at once (the ffi_type objects themselves must stay alive: the
+ * built-in ffi_type_* always do).  The deferred fires with the return value:
+ * i64 for integer types, f64 for float/double, ptr for pointers, none for void
+ * and for other types.  NULL for bad input or OOM. */
+DFR_API dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,164 @@
+/* deferLater and addTimeout: deferreds tied to the reactor's timers. */
+#include "reactor_internal.h"
+
+#include <math.h>
+
+/* ---- deferLater ---- */
+
+typedef struct later {
+    atomic_uint refs; /* the canceller's and the callback entry's */
+    dfr_deferred *d;  /* no reference: d owns us */
+    dfr_delayed_call *dc;
+    dfr_task_fn fn;
+    void *data;
+    dfr_destroy_fn destroy;
+} later;
+
+static void later_unref(void *data)
+{
+    later *l = data;
+    if (atomic_fetch_sub(&l->refs, 1) != 1)
+        return;
+    if (l->destroy)
+        l->destroy(l->data);
+    dfr__free(l);
+}
+
+/* d has a result (or is gone): the timer must not touch it any more. */
+static void later_detach(void *data)
+{
+    later *l = data;
+    dfr_delayed_call_cancel(l->dc);
+    dfr_delayed_call_unref(l->dc);
+    l->dc = NULL;
+    later_unref(l);
+}
+
+static void later_cancel(dfr_deferred *d, void *data)
+{
+    DFR_UNUSED(d);
+    later *l = data;
+    dfr_delayed_call_cancel(l->dc);
+}
+
+static void later_due(void *data)
+{
+    later *l = data;
+    dfr_deferred_callback(l->d, dfr_none());
+}
+
+static dfr_value later_call(dfr_value v, void *data)
+{
+    later *l = data;
+    dfr_value_drop(v);
+    dfr_value r = l->fn ? l->fn(l->data) : dfr_none();
+    dfr_destroy_fn destroy = l->destroy;
+    l->destroy = NULL;
+    if (destroy)
+        destroy(l->data);
+    return r;
+}
+
+dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
+                              dfr_destroy_fn destroy)
+{
+    int64_t ns;
+    later *l = r && dfr__seconds_to_ns(delay, false, &ns) ? dfr__calloc(1, sizeof *l) : NULL;
+    if (!l) {
+        if (destroy)
+            destroy(data);
+        return NULL;
+    }
+    atomic_init(&l->refs, 2);
+    l->fn = fn;
+    l->data = data;
+    l->destroy = destroy;
+    dfr_deferred *d = dfr_deferred_new_cancellable(later_cancel, l, later_detach);
+    if (!d) {
+        later_unref(l); /* later_detach dropped the other */
+        return NULL;
+    }
+    l->d = d;
+    /* d is new: its first callback is inline and cannot fail. */
+    dfr_deferred_add_callback(d, later_call, l, later_unref);
+    if (dfr_call_later(r, delay, later_due, l, NULL, &l->dc) != 0) {
+        dfr_deferred_unref(d); /* releases l through both holders */
+        return NULL;
+    }
+    return d;
+}
+
+/* ---- addTimeout ---- */
+
+typedef struct timeout {
+    atomic_uint refs; /* the two callback entries'; the timer is stopped before they go */
+    dfr_deferred *d;  /* no reference: the cancel entry stops the timer first */
+    dfr_delayed_call *dc;
+    double seconds;
+    bool timed_out;
+} timeout;
+
+static void timeout_unref(void *data)
+{
+    timeout *t = data;
+    if (atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    dfr_delayed_call_unref(t->dc);
+    dfr__free(t);
+}
+
+static void timeout_due(void *data)
+{
+    timeout *t = data;
+    t->timed_out = true;
+    dfr_deferred_cancel(t->d);
+}
+
+/* Our own cancel shows as DFR_ETIMEDOUT; anything else passes through. */
+static dfr_value timeout_convert(dfr_value v, void *data)
+{
+    timeout *t = data;
+    if (!t->timed_out || !dfr_failure_check(dfr_failure_from(&v), DFR_DOMAIN, DFR_ECANCELLED))
+        return v;
+    dfr_value_drop(v);
+    dfr_failure *f = dfr_failure_newf(DFR_DOMAIN, DFR_ETIMEDOUT, "Deferred timed out after %g seconds",
+                                      t->seconds);
+    return dfr_value_failure(f ? f : dfr__failure_static(DFR_ETIMEDOUT));
+}
+
+static dfr_value timeout_stop_timer(dfr_value v, void *data)
+{
+    timeout *t = data;
+    dfr_delayed_call_cancel(t->dc);
+    return v;
+}
+
+static void timeout_entry_gone(void *data)
+{
+    timeout *t = data;
+    dfr_delayed_call_cancel(t->dc); /* d is going away: never touch it */
+    timeout_unref(t);
+}
+
+int dfr_deferred_add_timeout(dfr_deferred *d, dfr_reactor *r, double seconds)
+{
+    int64_t ns;
+    if (!d || !r || !dfr__seconds_to_ns(seconds, false, &ns))
+        return DFR_EINVAL;
+    if (dfr__deferred_reserve(d, 2) != 0)
+        return DFR_ENOMEM;
+    timeout *t = dfr__calloc(1, sizeof *t);
+    if (!t)
+        return DFR_ENOMEM;
+    atomic_init(&t->refs, 2);
+    t->d = d;
+    t->seconds = seconds;
+    if (dfr_call_later(r, seconds, timeout_due, t, NULL, &t->dc) != 0) {
+        dfr__free(t);
+        return DFR_ENOMEM;
+    }
+    /* Room is reserved: neither can fail. */
+    dfr_deferred_add_both(d, timeout_convert, t, timeout_unref);
+    dfr_deferred_add_both(d, timeout_stop_timer, t, timeout_entry_gone);
+    return 0;
+}

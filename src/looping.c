@@ -1,0 +1,180 @@
+/* LoopingCall: call fn every interval; a deferred from fn delays the next
+ * call; intervals missed while fn ran (or the loop was busy) are skipped. */
+#include "reactor_internal.h"
+
+struct dfr_looping_call {
+    atomic_uint refs; /* the owner's, the timer's, a pending fn deferred's */
+    dfr_reactor *r;
+    dfr_task_fn fn;
+    void *data;
+    dfr_destroy_fn destroy;
+    bool running;
+    int64_t interval, start_time; /* ns */
+    dfr_delayed_call *call;       /* the next call, while scheduled */
+    dfr_deferred *deferred;       /* what start() returned; fires when stopped */
+};
+
+static void lc_ref(dfr_looping_call *lc)
+{
+    atomic_fetch_add(&lc->refs, 1);
+}
+
+static void lc_unref(void *data)
+{
+    dfr_looping_call *lc = data;
+    if (atomic_fetch_sub(&lc->refs, 1) != 1)
+        return;
+    if (lc->destroy)
+        lc->destroy(lc->data);
+    dfr__free(lc);
+}
+
+dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
+{
+    dfr_looping_call *lc = r && fn ? dfr__calloc(1, sizeof *lc) : NULL;
+    if (!lc) {
+        if (destroy)
+            destroy(data);
+        return NULL;
+    }
+    atomic_init(&lc->refs, 1);
+    lc->r = r;
+    lc->fn = fn;
+    lc->data = data;
+    lc->destroy = destroy;
+    return lc;
+}
+
+/* The start deferred fires (with lc, or a failure) and lc stops running. */
+static void finish(dfr_looping_call *lc, dfr_value v)
+{
+    lc->running = false;
+    dfr_deferred *d = lc->deferred;
+    lc->deferred = NULL;
+    dfr_deferred_callback(d, v);
+    dfr_deferred_unref(d);
+}
+
+static void drop_call(dfr_looping_call *lc)
+{
+    if (lc->call) {
+        dfr_delayed_call_cancel(lc->call);
+        dfr_delayed_call_unref(lc->call);
+        lc->call = NULL;
+    }
+}
+
+static void call_now(void *data);
+
+static void schedule_from(dfr_looping_call *lc, int64_t when)
+{
+    int64_t delay = 0;
+    if (lc->interval > 0) {
+        int64_t running_for = when - lc->start_time;
+        delay = lc->interval - running_for % lc->interval;
+    }
+    lc_ref(lc);
+    if (dfr__call_later_ns(lc->r, delay, call_now, lc, lc_unref, &lc->call) != 0)
+        finish(lc, dfr_value_failure(dfr__failure_static(DFR_ENOMEM)));
+}
+
+static dfr_value after_fn(dfr_value v, void *data)
+{
+    dfr_looping_call *lc = data;
+    dfr_value_drop(v);
+    if (lc->running)
+        schedule_from(lc, dfr__reactor_now(lc->r));
+    else if (lc->deferred)
+        finish(lc, dfr_ptr(lc));
+    return dfr_none();
+}
+
+static dfr_value fn_failed(dfr_value v, void *data)
+{
+    dfr_looping_call *lc = data;
+    if (lc->deferred)
+        finish(lc, v);
+    else
+        dfr_value_drop(v);
+    return dfr_none();
+}
+
+static void call_now(void *data)
+{
+    dfr_looping_call *lc = data;
+    if (lc->call) {
+        dfr_delayed_call_unref(lc->call);
+        lc->call = NULL;
+    }
+    dfr_value v = lc->fn(lc->data);
+    if (dfr_is_deferred(v)) {
+        lc_ref(lc);
+        if (dfr_deferred_add_callbacks(v.u.ptr, after_fn, fn_failed, lc, lc_unref) != 0)
+            fn_failed(dfr_value_failure(dfr__failure_static(DFR_ENOMEM)), lc);
+        dfr_value_drop(v);
+    } else if (dfr_is_failure(v)) {
+        fn_failed(v, lc);
+    } else {
+        after_fn(v, lc);
+    }
+}
+
+dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now)
+{
+    int64_t ns;
+    if (!lc || lc->running || !dfr__seconds_to_ns(interval, false, &ns))
+        return NULL;
+    dfr_deferred *d = dfr_deferred_new();
+    if (!d)
+        return NULL;
+    lc->deferred = dfr_deferred_ref(d);
+    lc->running = true;
+    lc->interval = ns;
+    lc->start_time = dfr__reactor_now(lc->r);
+    lc_ref(lc); /* the first call may finish and fire d synchronously */
+    if (now)
+        call_now(lc);
+    else
+        schedule_from(lc, lc->start_time);
+    lc_unref(lc);
+    return d;
+}
+
+int dfr_looping_call_stop(dfr_looping_call *lc)
+{
+    if (!lc || !lc->running)
+        return DFR_EINVAL;
+    lc->running = false;
+    /* While fn's deferred is pending, the start deferred fires when it does. */
+    if (lc->call) {
+        drop_call(lc);
+        finish(lc, dfr_ptr(lc));
+    }
+    return 0;
+}
+
+int dfr_looping_call_reset(dfr_looping_call *lc)
+{
+    if (!lc || !lc->running)
+        return DFR_EINVAL;
+    if (lc->call) {
+        drop_call(lc);
+        lc->start_time = dfr__reactor_now(lc->r);
+        schedule_from(lc, lc->start_time);
+    }
+    return 0;
+}
+
+bool dfr_looping_call_running(const dfr_looping_call *lc)
+{
+    return lc && lc->running;
+}
+
+void dfr_looping_call_free(dfr_looping_call *lc)
+{
+    if (!lc)
+        return;
+    if (lc->running)
+        dfr_looping_call_stop(lc);
+    lc_unref(lc);
+}

@@ -1,0 +1,508 @@
+/* The reactor: a libuv loop (its own or the caller's), the timer heap, the
+ * queue of calls from other threads, system event triggers, and the
+ * run/stop lifecycle (Twisted's ReactorBase). */
+#include "reactor_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+struct trigger {
+    trigger *next;
+    uint64_t id;
+    dfr_task_fn fn;   /* a trigger: may return a deferred */
+    dfr_fn plain_fn;  /* a call_when_running call */
+    void *data;
+    dfr_destroy_fn destroy;
+};
+
+static void fire_phase(dfr_reactor *r, int event, int phase);
+
+/* ---- clock ---- */
+
+bool dfr__seconds_to_ns(double s, bool allow_negative, int64_t *ns)
+{
+    /* 2^62 ns is about 146 years: anything larger is a mistake. */
+    if (isnan(s) || (!allow_negative && s < 0) || fabs(s) > 4.6e9)
+        return false;
+    *ns = llround(s * 1e9);
+    return true;
+}
+
+int64_t dfr__reactor_now(const dfr_reactor *r)
+{
+    if (r->manual_clock)
+        return r->manual_now;
+    return (int64_t)(uv_hrtime() - r->epoch);
+}
+
+double dfr_reactor_seconds(const dfr_reactor *r)
+{
+    return r ? (double)dfr__reactor_now(r) / 1e9 : NAN;
+}
+
+bool dfr__on_reactor_thread(const dfr_reactor *r)
+{
+    return pthread_equal(pthread_self(), r->owner);
+}
+
+/* ---- libuv plumbing ---- */
+
+static void on_timer(uv_timer_t *t)
+{
+    dfr_reactor *r = t->data;
+    r->armed_for = INT64_MAX;
+    dfr__timers_run_due(r, dfr__reactor_now(r));
+    dfr__reactor_arm_timer(r);
+}
+
+void dfr__reactor_arm_timer(dfr_reactor *r)
+{
+    if (r->manual_clock)
+        return;
+    int64_t next = dfr__timers_next(&r->timers);
+    if (next == r->armed_for)
+        return;
+    if (next == INT64_MAX) {
+        uv_timer_stop(&r->timer);
+        r->armed_for = INT64_MAX;
+        return;
+    }
+    /* libuv counts from its cached loop time: refresh it so we never wake early. */
+    uv_update_time(r->loop);
+    int64_t delta = next - dfr__reactor_now(r);
+    uint64_t ms = delta <= 0 ? 0 : (uint64_t)((delta + 999999) / 1000000);
+    uv_timer_start(&r->timer, on_timer, ms, 0);
+    r->armed_for = next;
+}
+
+/* The async handle keeps the loop alive while we run it ourselves or while
+ * pool results are still to come; otherwise a caller's loop may end. */
+static void update_async_ref(dfr_reactor *r)
+{
+    if (r->in_run || r->iterating || atomic_load(&r->jobs_in_flight) > 0)
+        uv_ref((uv_handle_t *)&r->async);
+    else
+        uv_unref((uv_handle_t *)&r->async);
+}
+
+static void on_async(uv_async_t *a)
+{
+    dfr_reactor *r = a->data;
+    dfr__tq_drain(r);
+    update_async_ref(r);
+}
+
+void dfr__reactor_wake(dfr_reactor *r)
+{
+    uv_async_send(&r->async);
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    DFR_UNUSED(t);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    dfr_reactor *r = h->data;
+    r->open_handles--;
+}
+
+/* ---- construction ---- */
+
+/* Read an option only if the caller's struct is large enough to hold it. */
+#define HAS_OPTION(o, field) ((o)->size >= offsetof(dfr_reactor_options, field) + sizeof((o)->field))
+
+dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
+{
+    if (opts && opts->size < sizeof(size_t))
+        return NULL;
+    dfr_reactor *r = dfr__calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->pool_max = 10;
+    if (opts) {
+        if (HAS_OPTION(opts, manual_clock))
+            r->manual_clock = opts->manual_clock;
+        if (HAS_OPTION(opts, threadpool_min))
+            r->pool_min = opts->threadpool_min;
+        if (HAS_OPTION(opts, threadpool_max) && opts->threadpool_max)
+            r->pool_max = opts->threadpool_max;
+        if (HAS_OPTION(opts, uv_loop))
+            r->loop = opts->uv_loop;
+    }
+    if (r->pool_min > r->pool_max) {
+        dfr__free(r);
+        return NULL;
+    }
+    if (!r->loop) {
+        if (uv_loop_init(&r->own_loop) != 0) {
+            dfr__free(r);
+            return NULL;
+        }
+        r->loop = &r->own_loop;
+        r->owns_loop = true;
+    }
+    if (dfr__tq_init(&r->tq) != 0) {
+        if (r->owns_loop)
+            uv_loop_close(&r->own_loop);
+        dfr__free(r);
+        return NULL;
+    }
+    dfr__timers_init(&r->timers);
+    r->owner = pthread_self();
+    r->epoch = uv_hrtime();
+    r->armed_for = INT64_MAX;
+    r->firing_event = r->firing_phase = -1;
+    atomic_init(&r->state, R_NEW);
+
+    uv_timer_init(r->loop, &r->timer);
+    uv_timer_init(r->loop, &r->wait_timer);
+    uv_async_init(r->loop, &r->async, on_async);
+    r->timer.data = r->wait_timer.data = r->async.data = r;
+    r->open_handles = 3;
+    update_async_ref(r);
+    return r;
+}
+
+static void free_triggers(dfr_reactor *r)
+{
+    for (int e = 0; e < 2; e++)
+        for (int p = 0; p < 3; p++) {
+            trigger *t = r->triggers[e][p];
+            r->triggers[e][p] = NULL;
+            while (t) {
+                trigger *next = t->next;
+                if (t->destroy)
+                    t->destroy(t->data);
+                dfr__free(t);
+                t = next;
+            }
+        }
+}
+
+void dfr_reactor_free(dfr_reactor *r)
+{
+    if (!r || r->in_run)
+        return;
+    /* Work still in the pool finishes, and its results are delivered. */
+    if (r->pool) {
+        dfr__pool_drain(r->pool);
+        dfr__tq_drain(r);
+        dfr_threadpool_free(r->pool);
+        r->pool = NULL;
+    }
+    dfr__tq_drain(r);
+    dfr__timers_clear(r);
+    free_triggers(r);
+    dfr__tq_discard(r);
+
+    uv_close((uv_handle_t *)&r->timer, on_closed);
+    uv_close((uv_handle_t *)&r->wait_timer, on_closed);
+    uv_close((uv_handle_t *)&r->async, on_closed);
+    while (r->open_handles > 0)
+        uv_run(r->loop, UV_RUN_NOWAIT);
+    if (r->owns_loop)
+        uv_loop_close(&r->own_loop);
+    dfr__tq_destroy(&r->tq);
+    dfr__free(r);
+}
+
+/* ---- system event triggers ---- */
+
+static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr_fn plain_fn,
+                       void *data, dfr_destroy_fn destroy, uint64_t *id)
+{
+    trigger *t = dfr__calloc(1, sizeof *t);
+    if (!t) {
+        if (destroy)
+            destroy(data);
+        return DFR_ENOMEM;
+    }
+    t->id = ++r->next_trigger_id;
+    t->fn = fn;
+    t->plain_fn = plain_fn;
+    t->data = data;
+    t->destroy = destroy;
+    trigger **tail = &r->triggers[event][phase];
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = t;
+    if (id)
+        *id = t->id;
+    return 0;
+}
+
+int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, void *data,
+                                 dfr_destroy_fn destroy, uint64_t *id)
+{
+    if (!r || !fn || phase < DFR_BEFORE || phase > DFR_AFTER || event < DFR_STARTUP ||
+        event > DFR_SHUTDOWN) {
+        if (destroy)
+            destroy(data);
+        return DFR_EINVAL;
+    }
+    return add_trigger(r, phase, event, fn, NULL, data, destroy, id);
+}
+
+int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
+{
+    if (!r)
+        return DFR_EINVAL;
+    for (int e = 0; e < 2; e++)
+        for (int p = 0; p < 3; p++)
+            for (trigger **link = &r->triggers[e][p]; *link; link = &(*link)->next) {
+                trigger *t = *link;
+                if (t->id != id)
+                    continue;
+                *link = t->next;
+                if (t->destroy)
+                    t->destroy(t->data);
+                dfr__free(t);
+                return 0;
+            }
+    return DFR_EINVAL;
+}
+
+int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
+{
+    if (!r || !fn) {
+        if (destroy)
+            destroy(data);
+        return DFR_EINVAL;
+    }
+    if (r->running) {
+        fn(data);
+        if (destroy)
+            destroy(data);
+        return 0;
+    }
+    return add_trigger(r, DFR_AFTER, DFR_STARTUP, NULL, fn, data, destroy, NULL);
+}
+
+/* What happens when a phase is over. */
+static void phase_finished(dfr_reactor *r, int event, int phase)
+{
+    if (phase < DFR_AFTER) {
+        fire_phase(r, event, phase + 1);
+        return;
+    }
+    r->firing_event = r->firing_phase = -1;
+    if (event == DFR_STARTUP)
+        r->startup_done = true;
+    else
+        r->finished = true;
+}
+
+typedef struct phase_wait {
+    dfr_reactor *r;
+    int event, phase;
+} phase_wait;
+
+/* The deferreds a phase returned have all fired: report failures, go on. */
+static dfr_value phase_results(dfr_value v, void *data)
+{
+    phase_wait *w = data;
+    dfr_list *l = dfr_list_from(&v);
+    for (size_t i = 0; i < dfr_list_len(l); i++)
+        if (!dfr_list_ok(l, i))
+            dfr__report_unhandled(NULL, dfr_failure_from(dfr_list_get(l, i)));
+    dfr_value_drop(v);
+    phase_finished(w->r, w->event, w->phase);
+    return dfr_none();
+}
+
+static void fire_phase(dfr_reactor *r, int event, int phase)
+{
+    r->firing_event = event;
+    r->firing_phase = phase;
+    if (phase == DFR_DURING) {
+        r->running = event == DFR_STARTUP;
+        if (event == DFR_STARTUP)
+            atomic_store(&r->state, R_RUNNING);
+    }
+    dfr_deferred **waits = NULL;
+    size_t nwaits = 0, capwaits = 0;
+    trigger *t;
+    /* Pop one at a time: triggers added or removed meanwhile are honoured. */
+    while ((t = r->triggers[event][phase]) != NULL) {
+        r->triggers[event][phase] = t->next;
+        dfr_value v = dfr_none();
+        if (t->fn)
+            v = t->fn(t->data);
+        else
+            t->plain_fn(t->data);
+        if (t->destroy)
+            t->destroy(t->data);
+        dfr__free(t);
+        if (dfr_is_deferred(v)) {
+            if (nwaits == capwaits) {
+                size_t cap = capwaits ? capwaits * 2 : 8;
+                dfr_deferred **w = dfr__realloc(waits, cap * sizeof *w);
+                if (!w) {
+                    /* Cannot wait for it: do not lose its failure, though. */
+                    dfr_deferred_unref(v.u.ptr);
+                    continue;
+                }
+                waits = w;
+                capwaits = cap;
+            }
+            waits[nwaits++] = v.u.ptr;
+        } else if (dfr_is_failure(v)) {
+            dfr__report_unhandled(NULL, v.u.ptr);
+            dfr_value_drop(v);
+        } else {
+            dfr_value_drop(v);
+        }
+    }
+    dfr_deferred *all = nwaits ? dfr_deferred_list(waits, nwaits, DFR_CONSUME_ERRORS) : NULL;
+    for (size_t i = 0; i < nwaits; i++)
+        dfr_deferred_unref(waits[i]);
+    dfr__free(waits);
+    phase_wait *w = all ? dfr__malloc(sizeof *w) : NULL;
+    if (!w) {
+        dfr_deferred_unref(all);
+        phase_finished(r, event, phase);
+        return;
+    }
+    *w = (phase_wait){r, event, phase};
+    dfr_deferred_add_callback(all, phase_results, w, dfr__free);
+    dfr_deferred_unref(all);
+}
+
+/* ---- running ---- */
+
+static void begin_shutdown_if_asked(dfr_reactor *r)
+{
+    if (!atomic_load(&r->stop_requested) || !r->startup_done || r->shutdown_started)
+        return;
+    r->shutdown_started = true;
+    atomic_store(&r->state, R_STOPPING);
+    fire_phase(r, DFR_SHUTDOWN, DFR_BEFORE);
+}
+
+int dfr_reactor_run(dfr_reactor *r)
+{
+    if (!r)
+        return DFR_EINVAL;
+    int expected = R_NEW;
+    if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
+        return DFR_EALREADY;
+    r->owner = pthread_self();
+    r->in_run = true;
+    update_async_ref(r);
+    dfr__reactor_arm_timer(r);
+    /* Calls posted from other threads before run() run now. */
+    dfr__tq_drain(r);
+    fire_phase(r, DFR_STARTUP, DFR_BEFORE);
+    for (;;) {
+        begin_shutdown_if_asked(r);
+        if (r->finished)
+            break;
+        uv_run(r->loop, UV_RUN_ONCE);
+    }
+    r->running = false;
+    if (r->pool) {
+        dfr__pool_drain(r->pool);
+    }
+    dfr__tq_drain(r);
+    atomic_store(&r->state, R_STOPPED);
+    r->in_run = false;
+    update_async_ref(r);
+    return 0;
+}
+
+int dfr_reactor_stop(dfr_reactor *r)
+{
+    if (!r)
+        return DFR_EINVAL;
+    int state = atomic_load(&r->state);
+    if (state != R_STARTING && state != R_RUNNING)
+        return DFR_ENOTRUNNING;
+    if (atomic_exchange(&r->stop_requested, true))
+        return DFR_ENOTRUNNING;
+    if (!dfr__on_reactor_thread(r))
+        dfr__reactor_wake(r);
+    return 0;
+}
+
+bool dfr_reactor_running(const dfr_reactor *r)
+{
+    return r && r->running;
+}
+
+int dfr_reactor_iterate(dfr_reactor *r, double max_wait)
+{
+    int64_t ns;
+    if (!r || !dfr__seconds_to_ns(max_wait, false, &ns))
+        return DFR_EINVAL;
+    if (r->in_run)
+        return DFR_EALREADY;
+    dfr__reactor_arm_timer(r);
+    /* Keep the loop alive for this iteration, so it polls (and sees calls
+     * from other threads) even when nothing else holds it. */
+    r->iterating = true;
+    update_async_ref(r);
+    if (ns > 0) {
+        uv_timer_start(&r->wait_timer, on_wait_timer, (uint64_t)((ns + 999999) / 1000000), 0);
+        uv_run(r->loop, UV_RUN_ONCE);
+        uv_timer_stop(&r->wait_timer);
+    } else {
+        uv_run(r->loop, UV_RUN_NOWAIT);
+    }
+    r->iterating = false;
+    update_async_ref(r);
+    return 0;
+}
+
+int dfr_reactor_advance(dfr_reactor *r, double seconds)
+{
+    int64_t ns;
+    if (!r || !r->manual_clock || !dfr__seconds_to_ns(seconds, false, &ns))
+        return DFR_EINVAL;
+    r->manual_now += ns;
+    dfr__timers_run_due(r, r->manual_now);
+    return 0;
+}
+
+/* ---- threads ---- */
+
+int dfr_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
+{
+    if (!r || !fn) {
+        if (destroy)
+            destroy(data);
+        return DFR_EINVAL;
+    }
+    return dfr__tq_push(r, fn, data, destroy);
+}
+
+dfr_threadpool *dfr__reactor_pool(dfr_reactor *r)
+{
+    if (!r->pool) {
+        r->pool = dfr__pool_new(r->pool_min, r->pool_max, "dfr-reactor");
+        if (r->pool && dfr_threadpool_start(r->pool) != 0) {
+            dfr_threadpool_free(r->pool);
+            r->pool = NULL;
+        }
+    }
+    return r->pool;
+}
+
+void dfr__reactor_job_submitted(dfr_reactor *r)
+{
+    atomic_fetch_add(&r->jobs_in_flight, 1);
+    update_async_ref(r);
+}
+
+int dfr_reactor_suggest_threadpool_size(dfr_reactor *r, unsigned max)
+{
+    if (!r || max == 0)
+        return DFR_EINVAL;
+    r->pool_max = max;
+    if (r->pool_min > max)
+        r->pool_min = max;
+    if (r->pool)
+        return dfr__pool_resize(r->pool, r->pool_min, max);
+    return 0;
+}

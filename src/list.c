@@ -116,6 +116,12 @@ static void state_unref(void *data)
     dfr__free(s);
 }
 
+/* The destroy of an input's entry: its data is the slot. */
+static void slot_unref(void *data)
+{
+    state_unref(((input_slot *)data)->state);
+}
+
 /* Fire the list's deferred once; the state lets go of it. */
 static void fire_list(list_state *s, dfr_value v)
 {
@@ -231,6 +237,10 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
      * half-way (attaching runs callbacks of inputs that already fired). */
     for (size_t i = 0; i < n; i++) {
         if (dfr__deferred_reserve(ds[i], 1) != 0) {
+            /* The result deferred holds the state through its canceller. */
+            dfr_deferred *result = s->result;
+            s->result = NULL;
+            dfr_deferred_unref(result);
             state_unref(s);
             return NULL;
         }
@@ -246,7 +256,7 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
         slot->state = s;
         slot->input = dfr_deferred_ref(ds[i]);
         atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-        if (dfr_deferred_add_callbacks(ds[i], input_succeeded, input_failed, slot, state_unref) != 0) {
+        if (dfr_deferred_add_callbacks(ds[i], input_succeeded, input_failed, slot, slot_unref) != 0) {
             /* Only if a callback stole the reserved room: count it failed. */
             dfr_value_drop(
                 input_reported(slot, dfr_value_failure(dfr__failure_static(DFR_ENOMEM)), false));

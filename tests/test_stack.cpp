@@ -1,0 +1,323 @@
+// Deep chains must not grow the C stack (design.md: chains run in a loop over
+// an intrusive stack).  Each scenario runs on the default stack and again in
+// a thread with a 64 KiB stack, where any recursion per link would crash.
+// Twisted: test_boundedStackDepth, S19 (scaled up to a million links).
+#include <catch2/catch.hpp>
+
+#include "support.h"
+
+#include <pthread.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+const size_t MILLION = 1000000;
+const size_t CHAIN_LINKS = 100000;
+const int64_t END = 424242;
+
+// Scenario results are collected without Catch macros (they are not
+// thread-safe) and checked on the main thread.
+struct Outcome {
+    bool ok = true;
+    std::string why;
+    void expect(bool cond, const char *what, size_t where = 0)
+    {
+        if (!cond && ok) {
+            ok = false;
+            why = std::string(what) + " (index " + std::to_string(where) + ")";
+        }
+    }
+};
+
+struct Recorder {
+    int calls = 0;
+    dfr_value last = dfr_none();
+};
+
+dfr_value record(dfr_value r, void *data)
+{
+    Recorder *rec = static_cast<Recorder *>(data);
+    rec->calls++;
+    dfr_value_drop(rec->last);
+    rec->last = r;
+    return dfr_none();
+}
+
+dfr_value return_next(dfr_value r, void *data)
+{
+    dfr_value_drop(r);
+    return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
+}
+
+dfr_value count_pass(dfr_value r, void *data)
+{
+    ++*static_cast<size_t *>(data);
+    return r;
+}
+
+dfr_value swallow(dfr_value r, void *)
+{
+    dfr_value_drop(r);
+    return dfr_none();
+}
+
+bool is_end(const dfr_value &v)
+{
+    return dfr_is_i64(v) && v.u.i64 == END;
+}
+
+// ds[i]'s callback returns ds[i+1]; a recorder sits behind it on ds[0].
+std::vector<dfr_deferred *> make_waiting_chain(size_t n, Recorder *rec, Outcome &out)
+{
+    std::vector<dfr_deferred *> ds(n);
+    for (size_t i = 0; i < n; i++) {
+        ds[i] = dfr_deferred_new();
+        out.expect(ds[i] != nullptr, "dfr_deferred_new", i);
+    }
+    for (size_t i = 0; i + 1 < n; i++)
+        out.expect(dfr_deferred_add_callback(ds[i], return_next, ds[i + 1], nullptr) == 0,
+                   "add_callback", i);
+    out.expect(dfr_deferred_add_callback(ds[0], record, rec, nullptr) == 0, "add recorder");
+    return ds;
+}
+
+void check_end_reached(const std::vector<dfr_deferred *> &ds, Recorder &rec, Outcome &out)
+{
+    out.expect(rec.calls == 1, "the recorder ran once");
+    out.expect(is_end(rec.last), "the recorder got the last deferred's value");
+    for (size_t i = 1; i < ds.size(); i++) {
+        const dfr_value *r = dfr_deferred_result(ds[i]);
+        out.expect(r != nullptr && dfr_is_none(*r), "inner links end with none", i);
+    }
+}
+
+void release_all(std::vector<dfr_deferred *> &ds, Recorder &rec)
+{
+    for (auto *d : ds)
+        dfr_deferred_unref(d);
+    ds.clear();
+    dfr_value_drop(rec.last);
+    rec.last = dfr_none();
+}
+
+// Fire ds[0 .. n-2] in order (each then waits on the next), then the last.
+Outcome waits_fired_forward()
+{
+    Outcome out;
+    Recorder rec;
+    auto ds = make_waiting_chain(MILLION, &rec, out);
+    for (size_t i = 0; i + 1 < ds.size(); i++)
+        out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);
+    out.expect(rec.calls == 0, "nothing recorded before the last fires");
+    out.expect(dfr_deferred_state(ds[0]) == DFR_PENDING, "ds[0] waits");
+    out.expect(dfr_deferred_state(ds[MILLION / 2]) == DFR_PENDING, "a middle link waits");
+    out.expect(dfr_deferred_result(ds[1]) == nullptr, "no result while waiting");
+    out.expect(dfr_deferred_paused(ds[1]) == 0, "waiting is not a user pause");
+    out.expect(dfr_deferred_callback(ds.back(), dfr_i64(END)) == 0, "fire the last");
+    check_end_reached(ds, rec, out);
+    release_all(ds, rec);
+    return out;
+}
+
+// Fire ds[n-2] down to ds[0] (each waits on a waiting one), then the last.
+Outcome waits_fired_backward_then_last()
+{
+    Outcome out;
+    Recorder rec;
+    auto ds = make_waiting_chain(MILLION, &rec, out);
+    for (size_t i = ds.size() - 1; i-- > 0;)
+        out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);
+    out.expect(rec.calls == 0, "nothing recorded before the last fires");
+    out.expect(dfr_deferred_callback(ds.back(), dfr_i64(END)) == 0, "fire the last");
+    check_end_reached(ds, rec, out);
+    release_all(ds, rec);
+    return out;
+}
+
+// Fire the last first, then ds[n-2] down to ds[0]: each steals its inner's
+// result (S19 backward).
+Outcome waits_last_first()
+{
+    Outcome out;
+    Recorder rec;
+    auto ds = make_waiting_chain(MILLION, &rec, out);
+    out.expect(dfr_deferred_callback(ds.back(), dfr_i64(END)) == 0, "fire the last");
+    for (size_t i = ds.size() - 1; i-- > 0;)
+        out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);
+    check_end_reached(ds, rec, out);
+    release_all(ds, rec);
+    return out;
+}
+
+// Everybody lets go of a million-long waiting chain: it is freed (design.md:
+// the inner owns its waiter), without recursion.
+Outcome abandoned_waiting_chain()
+{
+    Outcome out;
+    Recorder rec;
+    auto ds = make_waiting_chain(MILLION, &rec, out);
+    for (size_t i = 0; i + 1 < ds.size(); i++)
+        out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);
+    release_all(ds, rec); // the last one goes with our reference; the rest cascade
+    out.expect(rec.calls == 0, "nothing ran");
+    return out;
+}
+
+// A million callbacks on one deferred, added before and after it fired.
+Outcome million_callbacks()
+{
+    Outcome out;
+    size_t calls = 0;
+    dfr_deferred *d = dfr_deferred_new();
+    for (size_t i = 0; i < MILLION; i++)
+        out.expect(dfr_deferred_add_callbacks(d, count_pass, count_pass, &calls, nullptr) == 0,
+                   "add", i);
+    out.expect(calls == 0, "nothing ran before firing");
+    out.expect(dfr_deferred_callback(d, dfr_i64(END)) == 0, "fire");
+    out.expect(calls == MILLION, "every callback ran");
+    const dfr_value *r = dfr_deferred_result(d);
+    out.expect(r && is_end(*r), "the result went through");
+    for (size_t i = 0; i < MILLION; i++)
+        dfr_deferred_add_callbacks(d, count_pass, count_pass, &calls, nullptr);
+    out.expect(calls == 2 * MILLION, "callbacks added after firing ran at once");
+    dfr_deferred_unref(d);
+
+    // A failure through a million errbacks.
+    calls = 0;
+    d = dfr_deferred_new();
+    for (size_t i = 0; i < MILLION; i++)
+        dfr_deferred_add_errback(d, count_pass, &calls, nullptr);
+    dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+    out.expect(dfr_deferred_errback(d, dfr_failure_new("test", 1, "deep")) == 0, "errback");
+    out.expect(calls == MILLION, "every errback ran");
+    out.expect(dfr_deferred_state(d) == DFR_SUCCEEDED, "handled at the end");
+    dfr_deferred_unref(d);
+    return out;
+}
+
+// chainDeferred: ds[i] chains ds[i+1] (Twisted recurses here, ~330 links).
+Outcome chain_deferred_links(bool fail)
+{
+    Outcome out;
+    std::vector<dfr_deferred *> ds(CHAIN_LINKS);
+    for (size_t i = 0; i < ds.size(); i++)
+        ds[i] = dfr_deferred_new();
+    for (size_t i = 0; i + 1 < ds.size(); i++)
+        out.expect(dfr_deferred_chain(ds[i], ds[i + 1]) == 0, "chain", i);
+    if (fail)
+        out.expect(dfr_deferred_errback(ds[0], dfr_failure_new("test", 2, "down the chain")) == 0,
+                   "errback");
+    else
+        out.expect(dfr_deferred_callback(ds[0], dfr_i64(END)) == 0, "callback");
+    for (size_t i = 0; i + 1 < ds.size(); i++) {
+        const dfr_value *r = dfr_deferred_result(ds[i]);
+        out.expect(r != nullptr && dfr_is_none(*r), "links hand their result on", i);
+    }
+    const dfr_value *last = dfr_deferred_result(ds.back());
+    if (fail) {
+        out.expect(last && dfr_failure_code(dfr_failure_from(last)) == 2, "the failure arrived");
+        dfr_deferred_add_errback(ds.back(), swallow, nullptr, nullptr);
+    } else {
+        out.expect(last && is_end(*last), "the value arrived");
+    }
+    for (auto *d : ds)
+        dfr_deferred_unref(d);
+    return out;
+}
+
+Outcome chain_deferred_success() { return chain_deferred_links(false); }
+Outcome chain_deferred_failure() { return chain_deferred_links(true); }
+
+// Run a scenario in a thread whose stack is 64 KiB.
+Outcome on_small_stack(Outcome (*scenario)())
+{
+    struct Ctx {
+        Outcome (*scenario)();
+        Outcome out;
+    } ctx{scenario, Outcome{}};
+    pthread_attr_t attr;
+    Outcome failed;
+    if (pthread_attr_init(&attr) != 0) {
+        failed.expect(false, "pthread_attr_init");
+        return failed;
+    }
+    if (pthread_attr_setstacksize(&attr, 65536) != 0) {
+        pthread_attr_destroy(&attr);
+        failed.expect(false, "pthread_attr_setstacksize(65536)");
+        return failed;
+    }
+    pthread_t t;
+    int rc = pthread_create(
+        &t, &attr,
+        [](void *p) -> void * {
+            Ctx *c = static_cast<Ctx *>(p);
+            c->out = c->scenario();
+            return nullptr;
+        },
+        &ctx);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        failed.expect(false, "pthread_create");
+        return failed;
+    }
+    pthread_join(t, nullptr);
+    return ctx.out;
+}
+
+void run_both(Outcome (*scenario)())
+{
+    {
+        INFO("on the default stack");
+        Outcome out = scenario();
+        INFO(out.why);
+        CHECK(out.ok);
+    }
+    {
+        INFO("in a thread with a 64 KiB stack");
+        Outcome out = on_small_stack(scenario);
+        INFO(out.why);
+        CHECK(out.ok);
+    }
+}
+
+} // namespace
+
+// Twisted: test_boundedStackDepth; TWISTED_BEHAVIOURS S19 (forward)
+TEST_CASE("A million deferreds each waiting on the next, fired first to last", "[stack]")
+{
+    run_both(waits_fired_forward);
+}
+
+// TWISTED_BEHAVIOURS S19 (a third firing order).
+TEST_CASE("A million deferreds each waiting on the next, fired from the back", "[stack]")
+{
+    run_both(waits_fired_backward_then_last);
+}
+
+// TWISTED_BEHAVIOURS S19 (backward: the steal path)
+TEST_CASE("A million deferreds each returning the next, last fired first", "[stack]")
+{
+    run_both(waits_last_first);
+}
+
+// Twisted: test_chainedErrorCleanup (the chain is collected), scaled up
+TEST_CASE("An abandoned million-long waiting chain is freed without recursion", "[stack]")
+{
+    run_both(abandoned_waiting_chain);
+}
+
+// Twisted: test_boundedStackDepth (a long callback list, scaled up).
+TEST_CASE("A million callbacks on one deferred", "[stack]")
+{
+    run_both(million_callbacks);
+}
+
+// Twisted: test_chainDeferredRecordsExplicitChain (scaled: Twisted itself
+// breaks at ~330 links)
+TEST_CASE("A chainDeferred chain of 100,000 links", "[stack][chain]")
+{
+    run_both(chain_deferred_success);
+    run_both(chain_deferred_failure);
+}

@@ -1,0 +1,740 @@
+// DeferredLock, DeferredSemaphore and DeferredQueue (TWISTED_BEHAVIOURS.md
+// section G, S36-S38), freeing them with waiters, and NULL arguments.
+#include <catch2/catch.hpp>
+
+#include "support.h"
+
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *const DOM = "test";
+
+// Owns every value it was handed.
+struct Seen {
+    std::vector<dfr_value> values;
+    Seen() = default;
+    Seen(const Seen &) = delete;
+    Seen &operator=(const Seen &) = delete;
+    ~Seen()
+    {
+        for (auto &v : values)
+            dfr_value_drop(v);
+    }
+    size_t size() const { return values.size(); }
+    const dfr_value *at(size_t i) const { return &values.at(i); }
+};
+
+dfr_value keep(dfr_value r, void *data)
+{
+    static_cast<Seen *>(data)->values.push_back(r);
+    return dfr_none();
+}
+
+dfr_value swallow(dfr_value r, void *)
+{
+    dfr_value_drop(r);
+    return dfr_none();
+}
+
+dfr_value count_cb(dfr_value r, void *data)
+{
+    ++*static_cast<int *>(data);
+    return r;
+}
+
+int result_code(const dfr_deferred *d)
+{
+    const dfr_failure *f = dfr_failure_from(dfr_deferred_result(d));
+    return f ? dfr_failure_code(f) : 0;
+}
+
+bool result_is_ptr(const dfr_deferred *d, const void *p)
+{
+    const dfr_value *r = dfr_deferred_result(d);
+    return r && r->type == &dfr_type_ptr && r->u.ptr == p;
+}
+
+bool is_i64(const dfr_value *v, int64_t x)
+{
+    return v && dfr_is_i64(*v) && v->u.i64 == x;
+}
+
+// A task for run(): records that it ran and returns what `ret` says.
+struct Task {
+    int calls = 0;
+    int destroyed = 0;
+    dfr_deferred *control = nullptr; // returned (a new reference) when set
+    dfr_failure *failure = nullptr;  // returned (a new reference) when set
+    int64_t value = 0;
+    bool locked_inside = false;
+    dfr_lock *lock = nullptr;
+};
+
+dfr_value task_fn(void *data)
+{
+    Task *t = static_cast<Task *>(data);
+    t->calls++;
+    if (t->lock)
+        t->locked_inside = dfr_lock_locked(t->lock);
+    if (t->control)
+        return dfr_value_deferred(dfr_deferred_ref(t->control));
+    if (t->failure)
+        return dfr_value_failure(dfr_failure_ref(t->failure));
+    return dfr_i64(t->value);
+}
+
+void task_destroy(void *data)
+{
+    static_cast<Task *>(data)->destroyed++;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- S36
+
+// Twisted: testLock (first part)
+TEST_CASE("DeferredLock: acquire, wait, hand over on release, then unlock", "[util][lock]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    CHECK_FALSE(dfr_lock_locked(lock));
+
+    int counter = 0;
+    dfr_deferred *a1 = dfr_lock_acquire(lock);
+    REQUIRE(a1 != nullptr);
+    REQUIRE(dfr_deferred_add_callback(a1, count_cb, &counter, nullptr) == 0);
+    CHECK(dfr_lock_locked(lock));
+    CHECK(counter == 1);
+    CHECK(result_is_ptr(a1, lock));
+
+    dfr_deferred *a2 = dfr_lock_acquire(lock);
+    REQUIRE(a2 != nullptr);
+    REQUIRE(dfr_deferred_add_callback(a2, count_cb, &counter, nullptr) == 0);
+    CHECK(dfr_lock_locked(lock));
+    CHECK(counter == 1);
+    CHECK(dfr_deferred_state(a2) == DFR_PENDING);
+    CHECK(dfr_lock_waiting(lock) == 1);
+
+    REQUIRE(dfr_lock_release(lock) == 0);
+    CHECK(dfr_lock_locked(lock)); // handed over directly
+    CHECK(counter == 2);
+    CHECK(result_is_ptr(a2, lock));
+    CHECK(dfr_lock_waiting(lock) == 0);
+
+    REQUIRE(dfr_lock_release(lock) == 0);
+    CHECK_FALSE(dfr_lock_locked(lock));
+    CHECK(counter == 2);
+
+    // Releasing an unlocked lock is an error (Twisted asserts).
+    CHECK(dfr_lock_release(lock) == DFR_EINVAL);
+    CHECK_FALSE(dfr_lock_locked(lock));
+
+    dfr_deferred_unref(a1);
+    dfr_deferred_unref(a2);
+    dfr_lock_free(lock);
+}
+
+// Twisted: testLock (the run() part)
+TEST_CASE("DeferredLock: run with a deferred-returning fn holds the lock until it fires",
+          "[util][lock]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    Task task;
+    task.lock = lock;
+    task.control = dfr_deferred_new();
+
+    dfr_deferred *result = dfr_lock_run(lock, task_fn, &task, task_destroy);
+    REQUIRE(result != nullptr);
+    CHECK(task.calls == 1); // called at once: the lock was free
+    CHECK(task.locked_inside);
+    CHECK(dfr_lock_locked(lock));
+    CHECK(dfr_deferred_state(result) == DFR_PENDING);
+    Seen got;
+    REQUIRE(dfr_deferred_add_callback(result, keep, &got, nullptr) == 0);
+
+    int counter = 0;
+    dfr_deferred *next = dfr_lock_acquire(lock);
+    REQUIRE(next != nullptr);
+    REQUIRE(dfr_deferred_add_callback(next, count_cb, &counter, nullptr) == 0);
+    CHECK(counter == 0);
+    CHECK(dfr_lock_waiting(lock) == 1);
+
+    REQUIRE(dfr_deferred_callback(task.control, dfr_i64(2)) == 0);
+    REQUIRE(got.size() == 1);
+    CHECK(is_i64(got.at(0), 2));
+    CHECK(dfr_lock_locked(lock)); // the waiter now holds it
+    CHECK(counter == 1);
+    CHECK(dfr_lock_waiting(lock) == 0);
+    CHECK(task.calls == 1);
+    CHECK(task.destroyed == 1);
+
+    REQUIRE(dfr_lock_release(lock) == 0);
+    CHECK_FALSE(dfr_lock_locked(lock));
+
+    dfr_deferred_unref(task.control);
+    dfr_deferred_unref(result);
+    dfr_deferred_unref(next);
+    dfr_lock_free(lock);
+}
+
+// Twisted: testLock (run() waits for the lock like acquire()).
+TEST_CASE("DeferredLock: run while locked waits for the lock", "[util][lock]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    dfr_deferred *held = dfr_lock_acquire(lock);
+    REQUIRE(dfr_deferred_state(held) == DFR_SUCCEEDED);
+
+    Task task;
+    task.lock = lock;
+    task.value = 41;
+    dfr_deferred *result = dfr_lock_run(lock, task_fn, &task, task_destroy);
+    REQUIRE(result != nullptr);
+    CHECK(task.calls == 0);
+    CHECK(dfr_deferred_state(result) == DFR_PENDING);
+
+    REQUIRE(dfr_lock_release(lock) == 0);
+    CHECK(task.calls == 1);
+    CHECK(task.locked_inside);
+    CHECK(is_i64(dfr_deferred_result(result), 41));
+    CHECK_FALSE(dfr_lock_locked(lock));
+    CHECK(task.destroyed == 1);
+
+    dfr_deferred_unref(held);
+    dfr_deferred_unref(result);
+    dfr_lock_free(lock);
+}
+
+// Twisted: test_cancelLockBeforeAcquired, testLock (cancel part)
+TEST_CASE("DeferredLock: cancelling a waiting acquire removes it", "[util][lock][cancel]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    dfr_deferred *held = dfr_lock_acquire(lock);
+    dfr_deferred *waiter = dfr_lock_acquire(lock);
+    REQUIRE(waiter != nullptr);
+    CHECK(dfr_lock_waiting(lock) == 1);
+
+    Seen seen;
+    REQUIRE(dfr_deferred_add_callbacks(waiter, keep, keep, &seen, nullptr) == 0);
+    dfr_deferred_cancel(waiter);
+    REQUIRE(seen.size() == 1);
+    CHECK(dfr_failure_check(dfr_failure_from(seen.at(0)), DFR_DOMAIN, DFR_ECANCELLED));
+    CHECK(dfr_lock_waiting(lock) == 0);
+
+    // The release unlocks: the cancelled waiter does not get the lock.
+    REQUIRE(dfr_lock_release(lock) == 0);
+    CHECK_FALSE(dfr_lock_locked(lock));
+    CHECK(seen.size() == 1);
+
+    dfr_deferred_unref(held);
+    dfr_deferred_unref(waiter);
+    dfr_lock_free(lock);
+}
+
+// Twisted: test_cancelLockAfterAcquired
+TEST_CASE("DeferredLock: cancelling an acquire that got the lock does nothing",
+          "[util][lock][cancel]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    dfr_deferred *d = dfr_lock_acquire(lock);
+    REQUIRE(d != nullptr);
+    dfr_deferred_cancel(d);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK(result_is_ptr(d, lock));
+    CHECK(dfr_lock_locked(lock));
+    REQUIRE(dfr_lock_release(lock) == 0);
+    dfr_deferred_unref(d);
+    dfr_lock_free(lock);
+}
+
+// Twisted: testLock (run(lambda: 1/0))
+TEST_CASE("DeferredLock: run with fn returning a failure fails and leaves it unlocked",
+          "[util][lock]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    Task task;
+    task.failure = dfr_failure_new(DOM, 3, "division by zero");
+    dfr_deferred *result = dfr_lock_run(lock, task_fn, &task, task_destroy);
+    REQUIRE(result != nullptr);
+    CHECK(task.calls == 1);
+    CHECK(task.destroyed == 1);
+    CHECK(dfr_deferred_state(result) == DFR_FAILED);
+    CHECK(dfr_failure_from(dfr_deferred_result(result)) == task.failure);
+    CHECK_FALSE(dfr_lock_locked(lock));
+
+    // A deferred returned by fn that fails later also releases the lock.
+    Task later;
+    later.control = dfr_deferred_new();
+    dfr_deferred *r2 = dfr_lock_run(lock, task_fn, &later, task_destroy);
+    REQUIRE(r2 != nullptr);
+    CHECK(dfr_lock_locked(lock));
+    REQUIRE(dfr_deferred_errback(later.control, dfr_failure_new(DOM, 4, "later")) == 0);
+    CHECK(result_code(r2) == 4);
+    CHECK_FALSE(dfr_lock_locked(lock));
+    CHECK(later.destroyed == 1);
+
+    REQUIRE(dfr_deferred_add_errback(result, swallow, nullptr, nullptr) == 0);
+    REQUIRE(dfr_deferred_add_errback(r2, swallow, nullptr, nullptr) == 0);
+    dfr_failure_unref(task.failure);
+    dfr_deferred_unref(later.control);
+    dfr_deferred_unref(result);
+    dfr_deferred_unref(r2);
+    dfr_lock_free(lock);
+}
+
+// No Twisted counterpart (C API: NULL arguments).
+TEST_CASE("DeferredLock: NULL arguments", "[util][lock][args]")
+{
+    CHECK(dfr_lock_acquire(nullptr) == nullptr);
+    CHECK(dfr_lock_release(nullptr) == DFR_EINVAL);
+    CHECK_FALSE(dfr_lock_locked(nullptr));
+    CHECK(dfr_lock_waiting(nullptr) == 0);
+    dfr_lock_free(nullptr);
+
+    // A run that cannot start never calls fn and runs destroy before returning.
+    Task task;
+    CHECK(dfr_lock_run(nullptr, task_fn, &task, task_destroy) == nullptr);
+    CHECK(task.calls == 0);
+    CHECK(task.destroyed == 1);
+}
+
+// No Twisted counterpart (C API: util.h, freeing with waiters).
+TEST_CASE("DeferredLock: free with waiters fails them with DFR_ECANCELLED", "[util][lock][free]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    dfr_deferred *held = dfr_lock_acquire(lock);
+    dfr_deferred *w1 = dfr_lock_acquire(lock);
+    dfr_deferred *w2 = dfr_lock_acquire(lock);
+    Task task;
+    dfr_deferred *run = dfr_lock_run(lock, task_fn, &task, task_destroy);
+    REQUIRE(run != nullptr);
+    CHECK(dfr_lock_waiting(lock) == 3);
+
+    dfr_lock_free(lock);
+    CHECK(result_is_ptr(held, lock)); // the held one is untouched
+    CHECK(result_code(w1) == DFR_ECANCELLED);
+    CHECK(result_code(w2) == DFR_ECANCELLED);
+    CHECK(result_code(run) == DFR_ECANCELLED);
+    CHECK(task.calls == 0);
+    CHECK(task.destroyed == 1);
+
+    for (dfr_deferred *d : {w1, w2, run}) {
+        REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
+        dfr_deferred_unref(d);
+    }
+    dfr_deferred_unref(held);
+}
+
+// No Twisted counterpart (C API: util.h, a run keeps the memory alive).
+TEST_CASE("DeferredLock: a run in progress outlives the freed lock", "[util][lock][free]")
+{
+    dfr_lock *lock = dfr_lock_new();
+    REQUIRE(lock != nullptr);
+    Task task;
+    task.control = dfr_deferred_new();
+    dfr_deferred *run = dfr_lock_run(lock, task_fn, &task, task_destroy);
+    REQUIRE(run != nullptr);
+    CHECK(task.calls == 1);
+    dfr_lock_free(lock);
+    CHECK(dfr_deferred_state(run) == DFR_PENDING);
+    REQUIRE(dfr_deferred_callback(task.control, dfr_i64(9)) == 0);
+    CHECK(is_i64(dfr_deferred_result(run), 9));
+    CHECK(task.destroyed == 1);
+    dfr_deferred_unref(task.control);
+    dfr_deferred_unref(run);
+}
+
+// ---------------------------------------------------------------- S37
+
+// Twisted: test_semaphoreInvalidTokens
+TEST_CASE("DeferredSemaphore with 0 tokens cannot be made", "[util][semaphore]")
+{
+    CHECK(dfr_semaphore_new(0) == nullptr);
+    dfr_semaphore *s = dfr_semaphore_new(1);
+    REQUIRE(s != nullptr);
+    CHECK(dfr_semaphore_tokens(s) == 1);
+    dfr_semaphore_free(s);
+}
+
+// Twisted: testSemaphore
+TEST_CASE("DeferredSemaphore with 13 tokens", "[util][semaphore]")
+{
+    const unsigned N = 13;
+    dfr_semaphore *sem = dfr_semaphore_new(N);
+    REQUIRE(sem != nullptr);
+
+    // run() with a fn returning a pending deferred.
+    Task task;
+    task.control = dfr_deferred_new();
+    dfr_deferred *run = dfr_semaphore_run(sem, task_fn, &task, task_destroy);
+    REQUIRE(run != nullptr);
+    Seen results;
+    int counter = 0;
+    REQUIRE(dfr_deferred_add_callback(run, keep, &results, nullptr) == 0);
+    REQUIRE(dfr_deferred_add_callback(run, count_cb, &counter, nullptr) == 0);
+    CHECK(results.size() == 0);
+    CHECK(task.calls == 1);
+    CHECK(dfr_semaphore_tokens(sem) == N - 1);
+    REQUIRE(dfr_deferred_callback(task.control, dfr_none()) == 0);
+    REQUIRE(results.size() == 1);
+    CHECK(dfr_is_none(*results.at(0)));
+    CHECK(counter == 1);
+    CHECK(dfr_semaphore_tokens(sem) == N);
+    CHECK(task.destroyed == 1);
+
+    // N acquires fire at once.
+    counter = 0;
+    std::vector<dfr_deferred *> held;
+    for (unsigned i = 1; i <= N; i++) {
+        dfr_deferred *d = dfr_semaphore_acquire(sem);
+        REQUIRE(d != nullptr);
+        REQUIRE(dfr_deferred_add_callback(d, count_cb, &counter, nullptr) == 0);
+        CHECK(counter == static_cast<int>(i));
+        CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+        CHECK(result_is_ptr(d, sem));
+        held.push_back(d);
+    }
+    CHECK(dfr_semaphore_tokens(sem) == 0);
+
+    // A cancelled waiter fails and leaves the queue.
+    Seen outcome;
+    dfr_deferred *cancelled = dfr_semaphore_acquire(sem);
+    REQUIRE(cancelled != nullptr);
+    CHECK(dfr_semaphore_waiting(sem) == 1);
+    REQUIRE(dfr_deferred_add_callbacks(cancelled, keep, keep, &outcome, nullptr) == 0);
+    dfr_deferred_cancel(cancelled);
+    REQUIRE(outcome.size() == 1);
+    CHECK(dfr_failure_check(dfr_failure_from(outcome.at(0)), DFR_DOMAIN, DFR_ECANCELLED));
+    CHECK(dfr_semaphore_waiting(sem) == 0);
+
+    // The next one waits; a release hands the token straight over.
+    dfr_deferred *waiter = dfr_semaphore_acquire(sem);
+    REQUIRE(dfr_deferred_add_callback(waiter, count_cb, &counter, nullptr) == 0);
+    CHECK(counter == static_cast<int>(N));
+    REQUIRE(dfr_semaphore_release(sem) == 0);
+    CHECK(counter == static_cast<int>(N) + 1);
+    CHECK(dfr_semaphore_tokens(sem) == 0);
+    CHECK(result_is_ptr(waiter, sem));
+
+    for (unsigned i = 1; i <= N; i++) {
+        REQUIRE(dfr_semaphore_release(sem) == 0);
+        CHECK(counter == static_cast<int>(N) + 1);
+        CHECK(dfr_semaphore_tokens(sem) == i);
+    }
+    // Every token is back: one more release is an error.
+    CHECK(dfr_semaphore_release(sem) == DFR_EINVAL);
+    CHECK(dfr_semaphore_tokens(sem) == N);
+
+    for (auto *d : held)
+        dfr_deferred_unref(d);
+    dfr_deferred_unref(cancelled);
+    dfr_deferred_unref(waiter);
+    dfr_deferred_unref(task.control);
+    dfr_deferred_unref(run);
+    dfr_semaphore_free(sem);
+}
+
+// Twisted: test_cancelSemaphoreAfterAcquired, test_cancelSemaphoreBeforeAcquired
+TEST_CASE("DeferredSemaphore: cancel before and after acquiring", "[util][semaphore][cancel]")
+{
+    dfr_semaphore *sem = dfr_semaphore_new(1);
+    REQUIRE(sem != nullptr);
+    dfr_deferred *got = dfr_semaphore_acquire(sem);
+    dfr_deferred_cancel(got);
+    CHECK(dfr_deferred_state(got) == DFR_SUCCEEDED);
+    CHECK(result_is_ptr(got, sem));
+
+    dfr_deferred *waiting = dfr_semaphore_acquire(sem);
+    dfr_deferred_cancel(waiting);
+    CHECK(result_code(waiting) == DFR_ECANCELLED);
+    CHECK(dfr_semaphore_waiting(sem) == 0);
+    REQUIRE(dfr_deferred_add_errback(waiting, swallow, nullptr, nullptr) == 0);
+
+    REQUIRE(dfr_semaphore_release(sem) == 0);
+    CHECK(dfr_semaphore_tokens(sem) == 1);
+    dfr_deferred_unref(got);
+    dfr_deferred_unref(waiting);
+    dfr_semaphore_free(sem);
+}
+
+// Twisted: testLock run(lambda: 1/0), for the semaphore.
+TEST_CASE("DeferredSemaphore: run with a failing fn gives the token back", "[util][semaphore]")
+{
+    dfr_semaphore *sem = dfr_semaphore_new(2);
+    REQUIRE(sem != nullptr);
+    Task task;
+    task.failure = dfr_failure_new(DOM, 5, "boom");
+    dfr_deferred *run = dfr_semaphore_run(sem, task_fn, &task, task_destroy);
+    REQUIRE(run != nullptr);
+    CHECK(result_code(run) == 5);
+    CHECK(dfr_semaphore_tokens(sem) == 2);
+    CHECK(task.destroyed == 1);
+    REQUIRE(dfr_deferred_add_errback(run, swallow, nullptr, nullptr) == 0);
+    dfr_deferred_unref(run);
+    dfr_failure_unref(task.failure);
+    dfr_semaphore_free(sem);
+}
+
+// No Twisted counterpart (C API: NULL arguments, freeing with waiters).
+TEST_CASE("DeferredSemaphore: NULL arguments and free with waiters", "[util][semaphore][free]")
+{
+    CHECK(dfr_semaphore_acquire(nullptr) == nullptr);
+    CHECK(dfr_semaphore_release(nullptr) == DFR_EINVAL);
+    CHECK(dfr_semaphore_tokens(nullptr) == 0);
+    CHECK(dfr_semaphore_waiting(nullptr) == 0);
+    dfr_semaphore_free(nullptr);
+    Task none;
+    CHECK(dfr_semaphore_run(nullptr, task_fn, &none, task_destroy) == nullptr);
+    CHECK(none.calls == 0);
+    CHECK(none.destroyed == 1);
+
+    dfr_semaphore *sem = dfr_semaphore_new(1);
+    REQUIRE(sem != nullptr);
+    dfr_deferred *held = dfr_semaphore_acquire(sem);
+    dfr_deferred *w = dfr_semaphore_acquire(sem);
+    Task task;
+    dfr_deferred *run = dfr_semaphore_run(sem, task_fn, &task, task_destroy);
+    REQUIRE(run != nullptr);
+    CHECK(dfr_semaphore_waiting(sem) == 2);
+    dfr_semaphore_free(sem);
+    CHECK(result_is_ptr(held, sem));
+    CHECK(result_code(w) == DFR_ECANCELLED);
+    CHECK(result_code(run) == DFR_ECANCELLED);
+    CHECK(task.calls == 0);
+    CHECK(task.destroyed == 1);
+    for (dfr_deferred *d : {w, run}) {
+        REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
+        dfr_deferred_unref(d);
+    }
+    dfr_deferred_unref(held);
+}
+
+// ---------------------------------------------------------------- S38
+
+// Twisted: testQueue (size=2, backlog=2)
+TEST_CASE("DeferredQueue with size 2 and backlog 2", "[util][queue]")
+{
+    const size_t N = 2, M = 2;
+    dfr_queue *q = dfr_queue_new(N, M);
+    REQUIRE(q != nullptr);
+
+    Seen gotten;
+    std::vector<dfr_deferred *> gets;
+    for (size_t i = 0; i < M; i++) {
+        dfr_deferred *d = dfr_queue_get(q);
+        REQUIRE(d != nullptr);
+        CHECK(dfr_deferred_state(d) == DFR_PENDING);
+        REQUIRE(dfr_deferred_add_callback(d, keep, &gotten, nullptr) == 0);
+        gets.push_back(d);
+    }
+    CHECK(dfr_queue_waiting(q) == M);
+
+    // A third get: the backlog is full.
+    dfr_deferred *under = dfr_queue_get(q);
+    REQUIRE(under != nullptr);
+    CHECK(dfr_deferred_state(under) == DFR_FAILED);
+    CHECK(result_code(under) == DFR_EUNDERFLOW);
+    CHECK(dfr_failure_check(dfr_failure_from(dfr_deferred_result(under)), DFR_DOMAIN,
+                            DFR_EUNDERFLOW));
+    REQUIRE(dfr_deferred_add_errback(under, swallow, nullptr, nullptr) == 0);
+    dfr_deferred_unref(under);
+    CHECK(dfr_queue_waiting(q) == M);
+
+    // Puts go straight to the waiting getters, oldest first.
+    for (size_t i = 0; i < M; i++) {
+        REQUIRE(dfr_queue_put(q, dfr_i64(static_cast<int64_t>(i))) == 0);
+        REQUIRE(gotten.size() == i + 1);
+        CHECK(is_i64(gotten.at(i), static_cast<int64_t>(i)));
+    }
+    CHECK(dfr_queue_waiting(q) == 0);
+
+    // Then they are kept, up to the size.
+    for (size_t i = 0; i < N; i++) {
+        REQUIRE(dfr_queue_put(q, dfr_i64(static_cast<int64_t>(N + i))) == 0);
+        CHECK(gotten.size() == M);
+    }
+    CHECK(dfr_queue_pending(q) == N);
+    CHECK(dfr_queue_put(q, dfr_none()) == DFR_EOVERFLOW);
+    // An overflowing value is dropped (the leak check covers owned ones).
+    CHECK(dfr_queue_put(q, dfr_bytes_new("lost", 4)) == DFR_EOVERFLOW);
+    CHECK(dfr_queue_pending(q) == N);
+
+    // Gets now fire at once, in order.
+    for (size_t i = 0; i < N; i++) {
+        dfr_deferred *d = dfr_queue_get(q);
+        REQUIRE(d != nullptr);
+        CHECK(is_i64(dfr_deferred_result(d), static_cast<int64_t>(N + i)));
+        gets.push_back(d);
+    }
+    CHECK(dfr_queue_pending(q) == 0);
+
+    for (auto *d : gets)
+        dfr_deferred_unref(d);
+    dfr_queue_free(q);
+}
+
+// Twisted: testQueue (the unlimited part)
+TEST_CASE("DeferredQueue without limits", "[util][queue]")
+{
+    dfr_queue *q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    REQUIRE(q != nullptr);
+    Seen gotten;
+    std::vector<dfr_deferred *> gets;
+    for (int i = 0; i < 2; i++) {
+        dfr_deferred *d = dfr_queue_get(q);
+        REQUIRE(dfr_deferred_add_callback(d, keep, &gotten, nullptr) == 0);
+        gets.push_back(d);
+    }
+    for (int i = 0; i < 2; i++)
+        REQUIRE(dfr_queue_put(q, dfr_i64(i)) == 0);
+    REQUIRE(gotten.size() == 2);
+    CHECK(is_i64(gotten.at(0), 0));
+    CHECK(is_i64(gotten.at(1), 1));
+
+    // Many values kept (the store grows), then taken in FIFO order.
+    for (int i = 0; i < 100; i++)
+        REQUIRE(dfr_queue_put(q, dfr_i64(i)) == 0);
+    CHECK(dfr_queue_pending(q) == 100);
+    for (int i = 0; i < 50; i++) {
+        dfr_deferred *d = dfr_queue_get(q);
+        CHECK(is_i64(dfr_deferred_result(d), i));
+        dfr_deferred_unref(d);
+    }
+    for (int i = 100; i < 130; i++)
+        REQUIRE(dfr_queue_put(q, dfr_i64(i)) == 0);
+    for (int i = 50; i < 130; i++) {
+        dfr_deferred *d = dfr_queue_get(q);
+        CHECK(is_i64(dfr_deferred_result(d), i));
+        dfr_deferred_unref(d);
+    }
+    CHECK(dfr_queue_pending(q) == 0);
+    for (auto *d : gets)
+        dfr_deferred_unref(d);
+    dfr_queue_free(q);
+}
+
+// Twisted: testQueue (size=0, backlog=0)
+TEST_CASE("DeferredQueue: size 0 and backlog 0 mean no room", "[util][queue]")
+{
+    dfr_queue *q = dfr_queue_new(0, DFR_UNLIMITED);
+    REQUIRE(q != nullptr);
+    CHECK(dfr_queue_put(q, dfr_none()) == DFR_EOVERFLOW);
+    CHECK(dfr_queue_pending(q) == 0);
+    // A waiting getter still receives a put directly.
+    dfr_deferred *g = dfr_queue_get(q);
+    REQUIRE(dfr_queue_put(q, dfr_i64(1)) == 0);
+    CHECK(is_i64(dfr_deferred_result(g), 1));
+    dfr_deferred_unref(g);
+    dfr_queue_free(q);
+
+    q = dfr_queue_new(DFR_UNLIMITED, 0);
+    REQUIRE(q != nullptr);
+    dfr_deferred *d = dfr_queue_get(q);
+    REQUIRE(d != nullptr);
+    CHECK(result_code(d) == DFR_EUNDERFLOW);
+    CHECK(dfr_queue_waiting(q) == 0);
+    REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
+    dfr_deferred_unref(d);
+    // A kept value is still available with no backlog.
+    REQUIRE(dfr_queue_put(q, dfr_i64(2)) == 0);
+    d = dfr_queue_get(q);
+    CHECK(is_i64(dfr_deferred_result(d), 2));
+    dfr_deferred_unref(d);
+    dfr_queue_free(q);
+}
+
+// Twisted: test_cancelQueueAfterGet
+TEST_CASE("DeferredQueue: a cancelled get is removed", "[util][queue][cancel]")
+{
+    dfr_queue *q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    REQUIRE(q != nullptr);
+    dfr_deferred *d = dfr_queue_get(q);
+    REQUIRE(d != nullptr);
+    dfr_deferred_cancel(d);
+    CHECK(result_code(d) == DFR_ECANCELLED);
+    CHECK(dfr_queue_waiting(q) == 0);
+    REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
+
+    // The next put is kept, not handed to the cancelled get.
+    REQUIRE(dfr_queue_put(q, dfr_bytes_new("x", 1)) == 0);
+    CHECK(dfr_queue_pending(q) == 1);
+    CHECK(dfr_is_none(*dfr_deferred_result(d)));
+    dfr_deferred *next = dfr_queue_get(q);
+    REQUIRE(next != nullptr);
+    const dfr_value *r = dfr_deferred_result(next);
+    REQUIRE(r != nullptr);
+    REQUIRE(dfr_is_bytes(*r));
+    CHECK(std::string(static_cast<const char *>(dfr_bytes_data(r)), dfr_bytes_len(r)) == "x");
+
+    // Cancelling a get from the middle of the waiters keeps the others' order.
+    dfr_deferred *g1 = dfr_queue_get(q);
+    dfr_deferred *g2 = dfr_queue_get(q);
+    dfr_deferred *g3 = dfr_queue_get(q);
+    dfr_deferred_cancel(g2);
+    CHECK(dfr_queue_waiting(q) == 2);
+    REQUIRE(dfr_queue_put(q, dfr_i64(1)) == 0);
+    REQUIRE(dfr_queue_put(q, dfr_i64(3)) == 0);
+    CHECK(is_i64(dfr_deferred_result(g1), 1));
+    CHECK(is_i64(dfr_deferred_result(g3), 3));
+    REQUIRE(dfr_deferred_add_errback(g2, swallow, nullptr, nullptr) == 0);
+
+    for (auto *x : {d, next, g1, g2, g3})
+        dfr_deferred_unref(x);
+    dfr_queue_free(q);
+}
+
+// Twisted: test_cancelQueueAfterSynchronousGet
+TEST_CASE("DeferredQueue: cancelling a get that already fired does nothing", "[util][queue][cancel]")
+{
+    dfr_queue *q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    REQUIRE(q != nullptr);
+    dfr_deferred *d = dfr_queue_get(q);
+    REQUIRE(dfr_queue_put(q, dfr_none()) == 0);
+    dfr_deferred_cancel(d);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK(dfr_is_none(*dfr_deferred_result(d)));
+    dfr_deferred_unref(d);
+    dfr_queue_free(q);
+}
+
+// No Twisted counterpart (C API: NULL arguments, deferred values, freeing).
+TEST_CASE("DeferredQueue: bad puts, NULL arguments, and free with waiters",
+          "[util][queue][args][free]")
+{
+    CHECK(dfr_queue_put(nullptr, dfr_bytes_new("dropped", 7)) == DFR_EINVAL);
+    CHECK(dfr_queue_get(nullptr) == nullptr);
+    CHECK(dfr_queue_pending(nullptr) == 0);
+    CHECK(dfr_queue_waiting(nullptr) == 0);
+    dfr_queue_free(nullptr);
+
+    dfr_queue *q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    REQUIRE(q != nullptr);
+    // A deferred value is refused (and its reference dropped).
+    CHECK(dfr_queue_put(q, dfr_value_deferred(dfr_deferred_new())) == DFR_EINVAL);
+    CHECK(dfr_queue_pending(q) == 0);
+
+    dfr_deferred *g1 = dfr_queue_get(q);
+    dfr_deferred *g2 = dfr_queue_get(q);
+    CHECK(dfr_queue_waiting(q) == 2);
+    dfr_queue_free(q);
+    CHECK(result_code(g1) == DFR_ECANCELLED);
+    CHECK(result_code(g2) == DFR_ECANCELLED);
+    for (auto *d : {g1, g2}) {
+        REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
+        dfr_deferred_unref(d);
+    }
+
+    // Kept values are dropped with the queue.
+    q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    REQUIRE(q != nullptr);
+    for (int i = 0; i < 10; i++)
+        REQUIRE(dfr_queue_put(q, dfr_bytes_new("kept", 4)) == 0);
+    dfr_queue_free(q);
+}

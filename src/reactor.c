@@ -280,6 +280,14 @@ int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn 
     return add_trigger(r, DFR_AFTER, DFR_STARTUP, NULL, fn, data, destroy, NULL);
 }
 
+/* The run loop must look at the reactor's state again: make the current
+ * loop iteration return instead of blocking in its poll. */
+static void recheck_state(dfr_reactor *r)
+{
+    if (r->in_run)
+        uv_stop(r->loop);
+}
+
 /* What happens when a phase is over. */
 static void phase_finished(dfr_reactor *r, int event, int phase)
 {
@@ -292,6 +300,7 @@ static void phase_finished(dfr_reactor *r, int event, int phase)
         r->startup_done = true;
     else
         r->finished = true;
+    recheck_state(r);
 }
 
 typedef struct phase_wait {
@@ -421,7 +430,9 @@ int dfr_reactor_stop(dfr_reactor *r)
         return DFR_ENOTRUNNING;
     if (atomic_exchange(&r->stop_requested, true))
         return DFR_ENOTRUNNING;
-    if (!dfr__on_reactor_thread(r))
+    if (dfr__on_reactor_thread(r))
+        recheck_state(r);
+    else
         dfr__reactor_wake(r);
     return 0;
 }

@@ -185,17 +185,15 @@ void dfr_reactor_free(dfr_reactor *r)
 {
     if (!r || r->in_run)
         return;
-    /* Work still in the pool finishes, and its results are delivered. */
+    /* Work still in the pool finishes, and its results are delivered;
+     * calls from threads that never ran are released, not run. */
     if (r->pool) {
-        dfr__pool_drain(r->pool);
-        dfr__tq_drain(r);
         dfr_threadpool_free(r->pool);
         r->pool = NULL;
     }
-    dfr__tq_drain(r);
+    dfr__tq_discard(r);
     dfr__timers_clear(r);
     free_triggers(r);
-    dfr__tq_discard(r);
 
     uv_close((uv_handle_t *)&r->timer, on_closed);
     uv_close((uv_handle_t *)&r->wait_timer, on_closed);

@@ -71,7 +71,7 @@ int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 void dfr__tq_push_done(dfr_reactor *r, dfr__job *job);
 /* Reactor thread: run everything queued (including what the calls queue). */
 void dfr__tq_drain(dfr_reactor *r);
-/* Free what is still queued (destroy runs) at reactor free. */
+/* At reactor free: release queued calls (destroy runs), deliver finished work. */
 void dfr__tq_discard(dfr_reactor *r);
 
 /* ---- threadpool.c ---- */

@@ -112,9 +112,18 @@ void dfr__tq_discard(dfr_reactor *r)
     pthread_mutex_lock(&q->lock);
     thread_call *calls = q->calls;
     size_t len = q->len;
+    dfr__job *done = q->done_head;
     q->len = 0;
+    q->done_head = q->done_tail = NULL;
     pthread_mutex_unlock(&q->lock);
+    /* Calls never run: only released.  Finished work still delivers. */
     for (size_t i = 0; i < len; i++)
         if (calls[i].destroy)
             calls[i].destroy(calls[i].data);
+    while (done) {
+        dfr__job *next = done->next;
+        atomic_fetch_sub(&r->jobs_in_flight, 1);
+        done->complete(done);
+        done = next;
+    }
 }

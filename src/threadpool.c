@@ -9,8 +9,10 @@ struct dfr_threadpool {
     pthread_mutex_t lock;
     pthread_cond_t work;   /* a job was queued, or stop */
     dfr__job *head, *tail; /* queued jobs */
+    size_t queued;
     unsigned min, max;
     unsigned threads, idle;
+    unsigned busy; /* threads running a job; the others are idle or starting */
     bool started, stopping;
     pthread_t *tids;
     unsigned ntids, captids;
@@ -61,11 +63,14 @@ static void *worker(void *arg)
         p->head = job->next;
         if (!p->head)
             p->tail = NULL;
+        p->queued--;
+        p->busy++;
         pthread_mutex_unlock(&p->lock);
         job->run(job);
         job->ran = true;
         dfr__tq_push_done(job->r, job);
         pthread_mutex_lock(&p->lock);
+        p->busy--;
     }
     p->threads--;
     pthread_mutex_unlock(&p->lock);
@@ -96,8 +101,8 @@ static void grow_for_work(dfr_threadpool *p)
 {
     while (p->threads < p->min && spawn(p) == 0) {
     }
-    if (p->head && p->idle == 0 && p->threads < p->max)
-        spawn(p);
+    while (p->queued > p->threads - p->busy && p->threads < p->max && spawn(p) == 0) {
+    }
 }
 
 int dfr_threadpool_start(dfr_threadpool *p)
@@ -110,11 +115,7 @@ int dfr_threadpool_start(dfr_threadpool *p)
         return DFR_EALREADY;
     }
     p->started = true;
-    grow_for_work(p);
-    /* Work queued before start: one thread per job, within max. */
-    for (dfr__job *j = p->head ? p->head->next : NULL; j && p->threads < p->max; j = j->next)
-        if (spawn(p) != 0)
-            break;
+    grow_for_work(p); /* work queued before start gets its threads now */
     pthread_cond_broadcast(&p->work);
     int rc = p->head && p->threads == 0 ? DFR_ENOMEM : 0;
     pthread_mutex_unlock(&p->lock);
@@ -130,15 +131,19 @@ int dfr__pool_submit(dfr_threadpool *p, dfr__job *job)
     else
         p->head = job;
     p->tail = job;
+    p->queued++;
     if (p->started) {
-        if (p->idle > 0)
-            pthread_cond_signal(&p->work);
-        else if (p->threads < p->max && spawn(p) != 0 && p->threads == 0) {
+        /* A thread per queued job, while under max: idle ones first. */
+        if (p->queued > p->threads - p->busy && p->threads < p->max && spawn(p) != 0 &&
+            p->threads == 0) {
             /* No thread can run it: take it back. */
             p->head = p->tail = NULL;
+            p->queued = 0;
             pthread_mutex_unlock(&p->lock);
             return DFR_ENOMEM;
         }
+        if (p->idle > 0)
+            pthread_cond_signal(&p->work);
     }
     pthread_mutex_unlock(&p->lock);
     return 0;
@@ -213,6 +218,7 @@ void dfr_threadpool_free(dfr_threadpool *p)
      * their deferreds fire and their data is released. */
     dfr__job *job = p->head;
     p->head = p->tail = NULL;
+    p->queued = 0;
     while (job) {
         dfr__job *next = job->next;
         job->ran = false;

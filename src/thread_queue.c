@@ -71,59 +71,68 @@ void dfr__tq_push_done(dfr_reactor *r, dfr__job *job)
         dfr__reactor_wake(r);
 }
 
-void dfr__tq_drain(dfr_reactor *r)
+/* Everything queued so far, taken under the lock.  The producers get the
+ * spare buffer while the caller works through this one.  Returns false
+ * when there was nothing (and then the next producer must wake us). */
+typedef struct batch {
+    thread_call *calls;
+    size_t len;
+    dfr__job *done;
+} batch;
+
+static bool take_batch(thread_queue *q, batch *b)
 {
-    thread_queue *q = &r->tq;
-    for (;;) {
-        pthread_mutex_lock(&q->lock);
-        thread_call *calls = q->calls;
-        size_t cap = q->cap, len = q->len;
-        dfr__job *done = q->done_head;
-        /* Swap buffers: producers fill the spare while we run this batch. */
-        q->calls = q->spare;
-        q->cap = q->spare_cap;
-        q->len = 0;
-        q->spare = calls;
-        q->spare_cap = cap;
-        q->done_head = q->done_tail = NULL;
-        if (len == 0 && !done)
-            q->wake_pending = false; /* idle: the next producer wakes us */
-        pthread_mutex_unlock(&q->lock);
-        if (len == 0 && !done)
-            return;
-        for (size_t i = 0; i < len; i++) {
-            thread_call c = calls[i];
-            c.fn(c.data);
-            if (c.destroy)
-                c.destroy(c.data);
-        }
-        while (done) {
-            dfr__job *next = done->next;
-            atomic_fetch_sub(&r->jobs_in_flight, 1);
-            done->complete(done);
-            done = next;
-        }
-    }
+    pthread_mutex_lock(&q->lock);
+    b->calls = q->calls;
+    b->len = q->len;
+    b->done = q->done_head;
+    size_t cap = q->cap;
+    q->calls = q->spare;
+    q->cap = q->spare_cap;
+    q->len = 0;
+    q->spare = b->calls;
+    q->spare_cap = cap;
+    q->done_head = q->done_tail = NULL;
+    bool any = b->len > 0 || b->done;
+    if (!any)
+        q->wake_pending = false;
+    pthread_mutex_unlock(&q->lock);
+    return any;
 }
 
-void dfr__tq_discard(dfr_reactor *r)
+static void deliver_done(dfr_reactor *r, dfr__job *done)
 {
-    thread_queue *q = &r->tq;
-    pthread_mutex_lock(&q->lock);
-    thread_call *calls = q->calls;
-    size_t len = q->len;
-    dfr__job *done = q->done_head;
-    q->len = 0;
-    q->done_head = q->done_tail = NULL;
-    pthread_mutex_unlock(&q->lock);
-    /* Calls never run: only released.  Finished work still delivers. */
-    for (size_t i = 0; i < len; i++)
-        if (calls[i].destroy)
-            calls[i].destroy(calls[i].data);
     while (done) {
         dfr__job *next = done->next;
         atomic_fetch_sub(&r->jobs_in_flight, 1);
         done->complete(done);
         done = next;
+    }
+}
+
+void dfr__tq_drain(dfr_reactor *r)
+{
+    batch b;
+    while (take_batch(&r->tq, &b)) {
+        for (size_t i = 0; i < b.len; i++) {
+            thread_call c = b.calls[i];
+            c.fn(c.data);
+            if (c.destroy)
+                c.destroy(c.data);
+        }
+        deliver_done(r, b.done);
+    }
+}
+
+void dfr__tq_discard(dfr_reactor *r)
+{
+    batch b;
+    /* Calls never run: only released.  Finished work still delivers (and
+     * may post more calls: the loop releases those too). */
+    while (take_batch(&r->tq, &b)) {
+        for (size_t i = 0; i < b.len; i++)
+            if (b.calls[i].destroy)
+                b.calls[i].destroy(b.calls[i].data);
+        deliver_done(r, b.done);
     }
 }

@@ -42,7 +42,7 @@ double dfr_reactor_seconds(const dfr_reactor *r)
 
 bool dfr__on_reactor_thread(const dfr_reactor *r)
 {
-    return pthread_equal(pthread_self(), r->owner);
+    return pthread_equal(pthread_self(), atomic_load_explicit(&r->owner, memory_order_acquire));
 }
 
 /* ---- libuv plumbing ---- */
@@ -150,7 +150,7 @@ dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
         return NULL;
     }
     dfr__timers_init(&r->timers);
-    r->owner = pthread_self();
+    atomic_init(&r->owner, pthread_self());
     r->epoch = uv_hrtime();
     r->armed_for = INT64_MAX;
     r->firing_event = r->firing_phase = -1;
@@ -395,7 +395,7 @@ int dfr_reactor_run(dfr_reactor *r)
     int expected = R_NEW;
     if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
         return DFR_EALREADY;
-    r->owner = pthread_self();
+    atomic_store_explicit(&r->owner, pthread_self(), memory_order_release);
     r->in_run = true;
     update_async_ref(r);
     dfr__reactor_arm_timer(r);

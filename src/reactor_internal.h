@@ -106,7 +106,7 @@ struct dfr_reactor {
     bool manual_clock;
     int64_t manual_now; /* ns */
     uint64_t epoch;     /* uv_hrtime at creation */
-    pthread_t owner;
+    _Atomic(pthread_t) owner; /* read by thread-safe entry points */
 
     uv_timer_t timer;      /* armed for the earliest call */
     int64_t armed_for;     /* INT64_MAX: not armed */

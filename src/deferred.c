@@ -14,6 +14,8 @@ typedef struct cb_entry {
     dfr_destroy_fn destroy;
 } cb_entry;
 
+/* `flags` holds these in its low bits and log2 of the capacity of `more` in
+ * its top CAP_SHIFT.. bits: the struct stays at 88 bytes (a 96-byte chunk). */
 enum {
     F_CALLED = 1u << 0,         /* has a result, or is waiting on another deferred */
     F_WAITING = 1u << 1,        /* result.u.ptr: the deferred we wait on (no reference) */
@@ -25,18 +27,29 @@ enum {
     F_HAS_ORIGIN = 1u << 7,     /* a dfr__trace follows (debug mode) */
     F_NO_SELF_CANCEL = 1u << 8, /* cancel runs the canceller only */
 };
+#define CAP_SHIFT 11
+#define FLAG_MASK ((1u << CAP_SHIFT) - 1)
 
 struct dfr_deferred {
     atomic_uint refs;
-    int32_t paused;       /* user pauses only; chain waits use F_WAITING */
-    uint32_t flags;
+    int16_t paused;       /* user pauses only; chain waits use F_WAITING */
+    uint16_t flags;       /* F_* and the capacity of `more` (see CAP_SHIFT) */
     uint32_t head, count; /* callbacks[head..count) are still to run */
-    uint32_t cap;         /* capacity of `more` */
     dfr_value result;
     cb_entry first;       /* callbacks[0]: most deferreds never need more */
     cb_entry *more;       /* callbacks[1..] */
     dfr_deferred *link;   /* next deferred down the running stack */
+    /* A deferred waiting on this one (a reference).  Its continuation runs
+     * after every callback: adding a callback first moves it into the
+     * list.  The common chain costs no callback array this way. */
+    dfr_deferred *waiter;
 };
+
+static inline uint32_t cap_of(const dfr_deferred *d)
+{
+    unsigned log2 = d->flags >> CAP_SHIFT;
+    return log2 ? 1u << log2 : 0;
+}
 
 typedef struct canceller_slot {
     dfr_canceller_fn fn;
@@ -60,6 +73,86 @@ static dfr_value chain_marker(dfr_value v, void *data)
 
 static void run_callbacks(dfr_deferred *d);
 static void deferred_destroy(dfr_deferred *d);
+
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call. */
+#define FAST_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
+/* ---- a per-thread cache of freed deferreds ----
+ * Deferreds come and go by the million; a short free list per thread makes
+ * new+free a handful of instructions.  Emptied at thread exit and by
+ * dfr_trim().  Compiled out under AddressSanitizer, so that a use after
+ * free stays visible there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define USE_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define USE_CACHE 0
+#endif
+#endif
+#ifndef USE_CACHE
+#define USE_CACHE 1
+#endif
+#define CACHE_MAX 64
+
+static FAST_TLS dfr_deferred *cache_head;
+static FAST_TLS unsigned cache_len;
+static FAST_TLS bool cache_armed; /* this thread's exit empties the cache */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static bool cache_key_ok;
+
+void dfr_trim(void)
+{
+    dfr_deferred *d = cache_head;
+    cache_head = NULL;
+    cache_len = 0;
+    while (d) {
+        dfr_deferred *next = d->link;
+        dfr__free(d);
+        d = next;
+    }
+}
+
+static void cache_thread_exit(void *unused)
+{
+    DFR_UNUSED(unused);
+    dfr_trim();
+}
+
+static void cache_make_key(void)
+{
+    cache_key_ok = pthread_key_create(&cache_key, cache_thread_exit) == 0;
+}
+
+static inline dfr_deferred *block_alloc(void)
+{
+    dfr_deferred *d = cache_head;
+    if (USE_CACHE && d) {
+        cache_head = d->link;
+        cache_len--;
+        return d;
+    }
+    return dfr__malloc(sizeof *d);
+}
+
+static void block_free(dfr_deferred *d)
+{
+    if (USE_CACHE && cache_len < CACHE_MAX) {
+        if (DFR_UNLIKELY(!cache_armed)) {
+            pthread_once(&cache_once, cache_make_key);
+            cache_armed = cache_key_ok && pthread_setspecific(cache_key, &cache_armed) == 0;
+            if (!cache_armed) {
+                dfr__free(d);
+                return;
+            }
+        }
+        d->link = cache_head;
+        cache_head = d;
+        cache_len++;
+        return;
+    }
+    dfr__free(d);
+}
 
 /* ---- small helpers ---- */
 
@@ -99,22 +192,30 @@ static inline void ref_internal(dfr_deferred *d)
 
 static int grow_entries(dfr_deferred *d)
 {
-    uint32_t cap = d->cap ? d->cap * 2 : 4;
-    if (cap <= d->cap || cap > UINT32_MAX / 2)
+    unsigned log2 = d->flags >> CAP_SHIFT;
+    log2 = log2 ? log2 + 1 : 2;
+    if (log2 > 30)
         return DFR_ENOMEM;
-    cb_entry *more = dfr__realloc(d->more, (size_t)cap * sizeof(cb_entry));
+    cb_entry *more = dfr__realloc(d->more, ((size_t)1 << log2) * sizeof(cb_entry));
     if (!more)
         return DFR_ENOMEM;
     d->more = more;
-    d->cap = cap;
+    d->flags = (uint16_t)((d->flags & FLAG_MASK) | (log2 << CAP_SHIFT));
     return 0;
+}
+
+static void free_entries(dfr_deferred *d)
+{
+    dfr__free(d->more);
+    d->more = NULL;
+    d->flags &= FLAG_MASK;
 }
 
 static int push_entry(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
                       dfr_destroy_fn destroy)
 {
     uint32_t i = d->count;
-    if (i > 0 && i - 1 >= d->cap) {
+    if (i > 0 && i - 1 >= cap_of(d)) {
         int rc = grow_entries(d);
         if (rc)
             return rc;
@@ -128,17 +229,26 @@ static int push_entry(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, v
     return 0;
 }
 
+/* Callbacks are about to be added after the waiter: make its continuation
+ * an ordinary entry, so that it keeps its place before them. */
+static int settle_waiter(dfr_deferred *d)
+{
+    if (!d->waiter)
+        return 0;
+    int rc = push_entry(d, continue_marker, continue_marker, d->waiter, NULL);
+    if (rc == 0)
+        d->waiter = NULL;
+    return rc;
+}
+
 static inline cb_entry take_entry(dfr_deferred *d)
 {
     cb_entry e = *entry_at(d, d->head);
     if (++d->head == d->count) {
         d->head = d->count = 0;
         /* A deferred that once had many callbacks gives the memory back. */
-        if (d->cap > 64) {
-            dfr__free(d->more);
-            d->more = NULL;
-            d->cap = 0;
-        }
+        if (cap_of(d) > 64)
+            free_entries(d);
     }
     return e;
 }
@@ -189,7 +299,20 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
 
 dfr_deferred *dfr_deferred_new(void)
 {
-    return dfr__deferred_new_ex(NULL, NULL, NULL, 0);
+    if (DFR_UNLIKELY(dfr__debug_on()))
+        return dfr__deferred_new_ex(NULL, NULL, NULL, 0);
+    /* The hot path: only what a plain deferred needs. */
+    dfr_deferred *d = block_alloc();
+    if (!d)
+        return NULL;
+    atomic_init(&d->refs, 1);
+    d->paused = 0;
+    d->flags = 0;
+    d->head = d->count = 0;
+    d->result = dfr_none();
+    d->more = NULL;
+    d->waiter = NULL;
+    return d;
 }
 
 dfr_deferred *dfr_deferred_new_cancellable(dfr_canceller_fn canceller, void *data,
@@ -208,8 +331,6 @@ dfr_deferred *dfr_deferred_ref(dfr_deferred *d)
 /* Destruction can cascade (a freed inner releases the outer waiting on it,
  * which may release the next...).  Each thread frees through a loop over a
  * pending list so that a million-long cascade does not recurse. */
-/* initial-exec: one %fs-relative load instead of a __tls_get_addr call. */
-#define FAST_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 static FAST_TLS dfr_deferred *pending_free;
 static FAST_TLS bool freeing;
 
@@ -297,21 +418,32 @@ static void deferred_destroy(dfr_deferred *d)
         cb_entry e = take_entry(d);
         discard_entry(&e);
     }
+    if (d->waiter) {
+        cb_entry e = {continue_marker, continue_marker, d->waiter, NULL};
+        d->waiter = NULL;
+        discard_entry(&e);
+    }
     dfr__free(d->more);
     if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE)) == F_HAS_CANCELLER) {
         canceller_slot *c = canceller_of(d);
         if (c->destroy)
             c->destroy(c->data);
     }
-    dfr__free(d);
+    if (d->flags & (F_HAS_CANCELLER | F_HAS_ORIGIN))
+        dfr__free(d); /* a larger block */
+    else
+        block_free(d);
 }
 
 /* ---- adding callbacks ---- */
 
 int dfr__deferred_reserve(dfr_deferred *d, uint32_t n)
 {
-    /* Entries up to index count+n-1; index i >= 1 lives in more[i-1]. */
-    while (d->count + n > 1 && d->count + n - 1 > d->cap) {
+    /* Entries up to index count+n-1 (one more for a waiter to settle);
+     * index i >= 1 lives in more[i-1]. */
+    if (d->waiter)
+        n++;
+    while (d->count + n > 1 && d->count + n - 1 > cap_of(d)) {
         int rc = grow_entries(d);
         if (rc)
             return rc;
@@ -327,7 +459,9 @@ int dfr_deferred_add_callbacks(dfr_deferred *d, dfr_callback_fn cb, dfr_callback
             destroy(data);
         return DFR_EINVAL;
     }
-    int rc = push_entry(d, cb, eb, data, destroy);
+    int rc = settle_waiter(d);
+    if (rc == 0)
+        rc = push_entry(d, cb, eb, data, destroy);
     if (rc) {
         if (destroy)
             destroy(data);
@@ -440,11 +574,12 @@ static void adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner)
         dfr_deferred_unref(inner);
         return;
     }
-    if (push_entry(inner, continue_marker, continue_marker, cur, NULL) != 0) {
+    if (settle_waiter(inner) != 0) {
         cur->result = dfr_value_failure(dfr__failure_static(DFR_ENOMEM));
         dfr_deferred_unref(inner);
         return;
     }
+    inner->waiter = cur;
     ref_internal(cur); /* held by the continuation */
     cur->flags |= F_WAITING;
     cur->result.type = NULL;
@@ -488,8 +623,16 @@ static void run_callbacks(dfr_deferred *d)
         dfr_deferred *cur = top;
         dfr_deferred *next = NULL; /* a deferred to run before cur continues */
 
-        while (cur->head < cur->count && cur->paused == 0 && !(cur->flags & F_WAITING)) {
-            cb_entry e = take_entry(cur);
+        while (cur->paused == 0 && !(cur->flags & F_WAITING)) {
+            cb_entry e;
+            if (cur->head < cur->count) {
+                e = take_entry(cur);
+            } else if (cur->waiter) {
+                e = (cb_entry){continue_marker, continue_marker, cur->waiter, NULL};
+                cur->waiter = NULL;
+            } else {
+                break;
+            }
             bool failed = dfr_is_failure(cur->result);
             dfr_callback_fn fn = failed ? e.eb : e.cb;
 
@@ -586,7 +729,7 @@ int dfr_deferred_pause(dfr_deferred *d)
 {
     if (!d)
         return DFR_EINVAL;
-    if (d->paused == INT32_MAX)
+    if (d->paused == INT16_MAX)
         return DFR_EOVERFLOW;
     d->paused++;
     return 0;

@@ -96,7 +96,8 @@ typedef struct input_slot {
 } input_slot;
 
 struct list_state {
-    atomic_uint refs;      /* one per input entry + the canceller + construction */
+    atomic_uint refs;      /* the inputs' (one for all) + the canceller + construction */
+    size_t attached;       /* input entries not yet released (reactor thread) */
     dfr_deferred *result;  /* our reference until it fires */
     dfr_list *results;
     size_t n, finished;
@@ -116,10 +117,13 @@ static void state_unref(void *data)
     dfr__free(s);
 }
 
-/* The destroy of an input's entry: its data is the slot. */
+/* The destroy of an input's entry: its data is the slot.  The inputs share
+ * one reference to the state, dropped with the last of their entries. */
 static void slot_unref(void *data)
 {
-    state_unref(((input_slot *)data)->state);
+    list_state *s = ((input_slot *)data)->state;
+    if (--s->attached == 0)
+        state_unref(s);
 }
 
 /* Fire the list's deferred once; the state lets go of it. */
@@ -246,6 +250,10 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
         }
     }
     dfr_deferred *result = dfr_deferred_ref(s->result);
+    if (n > 0) {
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); /* the inputs' */
+        s->attached = n;
+    }
     if (n == 0) {
         dfr_list *l = s->results;
         s->results = NULL;
@@ -255,7 +263,6 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
         input_slot *slot = &s->slots[i];
         slot->state = s;
         slot->input = dfr_deferred_ref(ds[i]);
-        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
         if (dfr_deferred_add_callbacks(ds[i], input_succeeded, input_failed, slot, slot_unref) != 0) {
             /* Only if a callback stole the reserved room: count it failed. */
             dfr_value_drop(

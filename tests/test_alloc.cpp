@@ -523,8 +523,9 @@ TEST_CASE("OOM: dfr_deferred_chain", "[alloc][chain]")
 }
 
 // design.md: inside a running chain the only allocation is growing the
-// callback array of a pending deferred that a callback returned; if it
-// fails, the chain continues with a DFR_ENOMEM failure.
+// callback array of a pending deferred that a callback returned, when
+// another deferred already waits on it (the first waiter has a slot of its
+// own); if it fails, the chain continues with a DFR_ENOMEM failure.
 TEST_CASE("OOM: a callback returning a pending deferred with several callbacks", "[alloc][chain]")
 {
     auto returns_inner = [](dfr_value r, void *data) -> dfr_value {
@@ -537,10 +538,14 @@ TEST_CASE("OOM: a callback returning a pending deferred with several callbacks",
         fail_loop([&](long k) {
             dfr_deferred *outer = dfr_deferred_new();
             dfr_deferred *inner = dfr_deferred_new();
+            dfr_deferred *first_waiter = dfr_deferred_new();
             int inner_calls = 0;
             for (int i = 0; i < m; i++)
                 REQUIRE(dfr_deferred_add_callback(inner, count_pass, &inner_calls, nullptr) == 0);
-            Seen after;
+            Seen first, after;
+            REQUIRE(dfr_deferred_add_callback(first_waiter, returns_inner, inner, nullptr) == 0);
+            REQUIRE(dfr_deferred_add_callbacks(first_waiter, keep, keep, &first, nullptr) == 0);
+            REQUIRE(dfr_deferred_callback(first_waiter, dfr_none()) == 0); // waits on inner
             REQUIRE(dfr_deferred_add_callback(outer, returns_inner, inner, nullptr) == 0);
             REQUIRE(dfr_deferred_add_callbacks(outer, keep, keep, &after, nullptr) == 0);
 
@@ -559,15 +564,20 @@ TEST_CASE("OOM: a callback returning a pending deferred with several callbacks",
             }
             REQUIRE(dfr_deferred_callback(inner, dfr_i64(7)) == 0);
             CHECK(inner_calls == m);
+            // The first waiter always gets the result; the outer only when
+            // it could wait too (then it gets none: the result moved on).
+            REQUIRE(first.size() == 1);
+            CHECK(is_i64(first.at(0), 7));
             if (failed) {
                 CHECK(after.size() == 1);
-                CHECK(is_i64(dfr_deferred_result(inner), 7)); // nobody took it
             } else {
                 REQUIRE(after.size() == 1);
-                CHECK(is_i64(after.at(0), 7));
-                CHECK(dfr_is_none(*dfr_deferred_result(inner)));
+                CHECK(dfr_is_none(*after.at(0)));
             }
+            CHECK(dfr_is_none(*dfr_deferred_result(inner)));
+            first.clear();
             after.clear();
+            dfr_deferred_unref(first_waiter);
             dfr_deferred_unref(outer);
             dfr_deferred_unref(inner);
             return failed;

@@ -85,6 +85,10 @@ DFR_API int dfr_set_allocator(const dfr_allocator *a);
 DFR_API void dfr_set_debug(bool on);
 DFR_API bool dfr_debug_enabled(void);
 
+/* Give back memory the library keeps on this thread for reuse (a small
+ * cache of freed deferreds).  Threads give theirs back when they exit. */
+DFR_API void dfr_trim(void);
+
 /* Free memory the library returned to be freed by the caller
  * (dfr_failure_describe).  Same as the C library's free(). */
 DFR_API void dfr_free(void *p);

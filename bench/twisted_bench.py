@@ -1,0 +1,171 @@
+"""The same work as bench_core.c, done with Twisted: `twisted_bench.py NAME N [REPS]`
+prints one JSON line {"bench", "impl": "twisted", "n", "ns_per_op"[, "bytes_per_op"]}.
+Run it with Debian's /usr/bin/python3, which sees Debian's python3-twisted."""
+import json
+import sys
+import threading
+import time
+import tracemalloc
+
+from twisted.internet import defer
+
+
+def add_one(x):
+    return x + 1
+
+
+def callback_link(n):
+    t0 = time.perf_counter()
+    d = defer.Deferred()
+    for _ in range(n):
+        d.addCallback(add_one)
+    d.callback(0)
+    return time.perf_counter() - t0
+
+
+def deferred_cycle(n):
+    t0 = time.perf_counter()
+    for i in range(n):
+        d = defer.Deferred()
+        d.addCallback(add_one)
+        d.callback(i)
+    return time.perf_counter() - t0
+
+
+def chain_depth(n):
+    t0 = time.perf_counter()
+    ds = [defer.Deferred() for _ in range(n)]
+    for i in range(n - 1):
+        ds[i].addCallback(lambda _, nxt=ds[i + 1]: nxt)
+    ds[0].addCallback(add_one)
+    for i in range(n - 1):
+        ds[i].callback(None)
+    ds[-1].callback(1)
+    return time.perf_counter() - t0
+
+
+def deferred_list(n):
+    t0 = time.perf_counter()
+    ds = [defer.Deferred() for _ in range(n)]
+    dl = defer.DeferredList(ds)
+    for i, d in enumerate(ds):
+        d.callback(i)
+    assert dl.called
+    return time.perf_counter() - t0
+
+
+def pending_memory(n):
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    ds = []
+    for _ in range(n):
+        d = defer.Deferred()
+        d.addCallback(add_one)
+        ds.append(d)
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return used / n
+
+
+def _reactor():
+    # A fresh reactor per measurement: benchmarks run in separate processes.
+    from twisted.internet import reactor
+    return reactor
+
+
+def call_later(n):
+    reactor = _reactor()
+    left = [n]
+
+    def fired():
+        left[0] -= 1
+        if left[0] == 0:
+            reactor.stop()
+
+    def schedule():
+        for i in range(n):
+            reactor.callLater((i * 2654435761 % 1000000) / 1e9, fired)
+
+    t0 = time.perf_counter()
+    reactor.callWhenRunning(schedule)
+    reactor.run()
+    return time.perf_counter() - t0
+
+
+def call_later_cancel(n):
+    reactor = _reactor()
+    t0 = time.perf_counter()
+    calls = [reactor.callLater(1.0 + (i * 2654435761 % 1000000) / 1e9, add_one, 0) for i in range(n)]
+    for c in calls:
+        c.cancel()
+    return time.perf_counter() - t0
+
+
+def defer_to_thread(n):
+    from twisted.internet import threads
+    reactor = _reactor()
+    reactor.suggestThreadPoolSize(4)
+    left = [n]
+
+    def done(_):
+        left[0] -= 1
+        if left[0] == 0:
+            reactor.stop()
+
+    def submit():
+        for _ in range(n):
+            threads.deferToThread(lambda: None).addCallback(done)
+
+    t0 = time.perf_counter()
+    reactor.callWhenRunning(submit)
+    reactor.run()
+    return time.perf_counter() - t0
+
+
+def call_from_thread(n):
+    reactor = _reactor()
+    per = n // 4
+    total = per * 4
+    got = [0]
+
+    def one():
+        got[0] += 1
+        if got[0] == total:
+            reactor.stop()
+
+    def produce():
+        for _ in range(per):
+            reactor.callFromThread(one)
+
+    def start():
+        for _ in range(4):
+            threading.Thread(target=produce, daemon=True).start()
+
+    t0 = time.perf_counter()
+    reactor.callWhenRunning(start)
+    reactor.run()
+    return time.perf_counter() - t0
+
+
+TIMED = {f.__name__: f for f in (callback_link, deferred_cycle, chain_depth, deferred_list,
+                                 call_later, call_later_cancel, defer_to_thread, call_from_thread)}
+REACTOR = {"call_later", "call_later_cancel", "defer_to_thread", "call_from_thread"}
+
+
+def main():
+    name, n = sys.argv[1], int(sys.argv[2])
+    reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    if name == "pending_memory":
+        print(json.dumps({"bench": name, "impl": "twisted", "n": n, "ns_per_op": 0,
+                          "bytes_per_op": round(pending_memory(n), 1)}))
+        return
+    if name not in TIMED:
+        sys.exit("twisted_bench: unknown benchmark " + name)
+    # The global reactor runs once per process: one repetition there.
+    runs = 1 if name in REACTOR else reps
+    best = min(TIMED[name](n) for _ in range(runs))
+    print(json.dumps({"bench": name, "impl": "twisted", "n": n, "ns_per_op": round(best / n * 1e9, 2)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -103,6 +103,7 @@ static bool cache_key_ok;
 
 void dfr_trim(void)
 {
+    dfr__handles_trim();
     dfr_deferred *d = cache_head;
     cache_head = NULL;
     cache_len = 0;

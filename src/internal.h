@@ -78,6 +78,9 @@ void dfr__report_unhandled(const dfr_deferred *d, const dfr_failure *f);
 /* Print where the deferred was made (debug mode), nothing otherwise. */
 void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
 
+/* ---- timer.c: release the debug-mode quarantine of freed handles ---- */
+void dfr__handles_trim(void);
+
 /* ---- list.c ---- */
 dfr_list *dfr__list_new(size_t n);
 void dfr__list_set(dfr_list *l, size_t i, bool ok, dfr_value v);

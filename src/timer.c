@@ -139,6 +139,16 @@ static void handle_free(dfr_delayed_call *dc)
     dfr__free(old);
 }
 
+void dfr__handles_trim(void)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < sizeof quarantine / sizeof quarantine[0]; i++) {
+        dfr__free(quarantine[i]);
+        quarantine[i] = NULL;
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+}
+
 static bool handle_ok(const dfr_delayed_call *dc)
 {
     return dc && dc->magic == DC_MAGIC;

@@ -85,8 +85,9 @@ DFR_API int dfr_set_allocator(const dfr_allocator *a);
 DFR_API void dfr_set_debug(bool on);
 DFR_API bool dfr_debug_enabled(void);
 
-/* Give back memory the library keeps on this thread for reuse (a small
- * cache of freed deferreds).  Threads give theirs back when they exit. */
+/* Give back memory the library keeps for reuse: this thread's small cache of
+ * freed deferreds (threads give theirs back when they exit) and, in debug
+ * mode, the freed delayed-call handles kept poisoned to catch late use. */
 DFR_API void dfr_trim(void);
 
 /* Free memory the library returned to be freed by the caller

@@ -26,6 +26,7 @@ enum {
     F_IN_CANCELLER = 1u << 6,   /* the canceller is running */
     F_HAS_ORIGIN = 1u << 7,     /* a dfr__trace follows (debug mode) */
     F_NO_SELF_CANCEL = 1u << 8, /* cancel runs the canceller only */
+    F_DOOMED = 1u << 9,         /* last reference gone while running: freed at pop */
 };
 #define CAP_SHIFT 11
 #define FLAG_MASK ((1u << CAP_SHIFT) - 1)
@@ -335,10 +336,8 @@ dfr_deferred *dfr_deferred_ref(dfr_deferred *d)
 static FAST_TLS dfr_deferred *pending_free;
 static FAST_TLS bool freeing;
 
-void dfr_deferred_unref(dfr_deferred *d)
+static void free_deferred(dfr_deferred *d)
 {
-    if (!d || !dfr__release_last(&d->refs))
-        return;
     d->link = pending_free;
     pending_free = d;
     if (freeing)
@@ -349,6 +348,19 @@ void dfr_deferred_unref(dfr_deferred *d)
         deferred_destroy(d);
     }
     freeing = false;
+}
+
+void dfr_deferred_unref(dfr_deferred *d)
+{
+    if (!d || !dfr__release_last(&d->refs))
+        return;
+    /* The last reference went while the deferred runs its own callbacks
+     * (its firer held none): the loop frees it when it is done with it. */
+    if (d->flags & F_ON_STACK) {
+        d->flags |= F_DOOMED;
+        return;
+    }
+    free_deferred(d);
 }
 
 /* ---- unhandled errors ---- */
@@ -611,9 +623,10 @@ static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
     return NULL;
 }
 
-/* The caller holds a reference to `d` for the whole call (the rule for every
- * function taking a deferred), so only the deferreds this loop pushes carry
- * a reference of the stack's own. */
+/* Only the deferreds this loop pushes carry a reference of the stack's own.
+ * The one it starts with is the caller's: if its last reference goes while
+ * it runs (the firer held none), unref marks it doomed and the pop frees it,
+ * which costs no atomic operation on the common path. */
 static void run_callbacks(dfr_deferred *d)
 {
     d->flags |= F_ON_STACK;
@@ -687,6 +700,8 @@ static void run_callbacks(dfr_deferred *d)
         cur->flags &= ~F_ON_STACK;
         if (cur != d)
             dfr_deferred_unref(cur);
+        else if (d->flags & F_DOOMED)
+            free_deferred(d);
     }
 }
 

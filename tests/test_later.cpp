@@ -186,3 +186,44 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
         CHECK(destroyed == 2);
     }
 }
+
+TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", "[later][alloc]")
+{
+    test::for_each_allocation_failure([](long) {
+        dfr_reactor_options o = {};
+        o.size = sizeof o;
+        o.manual_clock = true;
+        dfr_reactor *r = dfr_reactor_new(&o);
+        if (!r)
+            return;
+        int destroyed = 0;
+        Recorder seen;
+        dfr_deferred *later = dfr_defer_later(r, 1, nullptr, &destroyed, test::count_destroy);
+        if (!later)
+            CHECK(destroyed == 1);
+        dfr_deferred *d = dfr_deferred_new();
+        if (d) {
+            int rc = dfr_deferred_add_timeout(d, r, 1);
+            CHECK((rc == 0 || rc == DFR_ENOMEM));
+            dfr_deferred_add_both(d, test::record_and_handle, &seen, nullptr);
+        }
+        dfr_looping_call *lc = dfr_looping_call_new(r, [](void *) -> dfr_value { return dfr_none(); },
+                                                    &destroyed, test::count_destroy);
+        dfr_deferred *started = lc ? dfr_looping_call_start(lc, 0.5, true) : nullptr;
+        if (started)
+            dfr_deferred_add_both(started, test::record_and_handle, &seen, nullptr);
+        int trc = dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN,
+                                               [](void *) -> dfr_value { return dfr_none(); },
+                                               &destroyed, test::count_destroy, nullptr);
+        CHECK((trc == 0 || trc == DFR_ENOMEM));
+        dfr_reactor_advance(r, 1);
+        dfr_reactor_advance(r, 1);
+        if (later)
+            dfr_deferred_add_both(later, test::record_and_handle, &seen, nullptr);
+        dfr_looping_call_free(lc);
+        dfr_deferred_unref(started);
+        dfr_deferred_unref(later);
+        dfr_deferred_unref(d);
+        dfr_reactor_free(r);
+    });
+}

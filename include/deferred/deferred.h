@@ -82,7 +82,7 @@ DFR_API void dfr_deferred_cancel(dfr_deferred *d);
 
 /* Pause counting: while paused no callback runs.  Takes effect right after
  * the callback that paused returns.  unpause without a pause is
- * DFR_EINVAL.  pause() beyond INT32_MAX is DFR_EOVERFLOW. */
+ * DFR_EINVAL.  Pauses nest up to 32767 deep; one more is DFR_EOVERFLOW. */
 DFR_API int dfr_deferred_pause(dfr_deferred *d);
 DFR_API int dfr_deferred_unpause(dfr_deferred *d);
 

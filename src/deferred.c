@@ -516,10 +516,21 @@ static void unref_deferred(void *data)
     dfr_deferred_unref(data);
 }
 
+/* chainDeferred(d, d): handing d's result to d itself can only fail as
+ * "already called" (S17); no reference to itself, which would leak it. */
+static dfr_value chained_to_itself(dfr_value v, void *data)
+{
+    DFR_UNUSED(data);
+    dfr_value_drop(v);
+    return dfr__lib_failure_value(DFR_EALREADY);
+}
+
 int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other)
 {
     if (!d || !other)
         return DFR_EINVAL;
+    if (d == other)
+        return dfr_deferred_add_callbacks(d, chained_to_itself, chained_to_itself, NULL, NULL);
     ref_internal(other);
     return dfr_deferred_add_callbacks(d, chain_marker, chain_marker, other, unref_deferred);
 }

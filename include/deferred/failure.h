@@ -42,7 +42,10 @@ DFR_API int64_t dfr_failure_index(const dfr_failure *f);
 DFR_API bool dfr_failure_check(const dfr_failure *f, const char *domain, int code);
 
 /* Attach a binding's own exception object (takes ownership of `payload`;
- * a previous payload is dropped).  DFR_EINVAL for NULL f (payload dropped). */
+ * a previous payload is dropped).  DFR_EINVAL (payload dropped) for NULL f
+ * and for the library's shared preallocated failures (out of memory, and
+ * outside debug mode cancellation and other library codes), which must not
+ * carry anyone's payload: wrap one with dfr_failure_wrap to attach one. */
 DFR_API int dfr_failure_set_payload(dfr_failure *f, dfr_value payload);
 /* Borrowed payload; NULL when there is none. */
 DFR_API const dfr_value *dfr_failure_payload(const dfr_failure *f);

@@ -76,7 +76,7 @@ int main(void)
 {
     double before = now();
     dfr_deferred *d = large_fibonacci_number();
-    printf("Total time taken for largeFibonacciNumber call: %0.3f seconds\n", now() - before);
+    printf("Total time taken for largeFibonnaciNumber call: %0.3f seconds\n", now() - before);
     printf("Adding the callback now.\n");
     dfr_deferred_add_callback(d, print_number, NULL, NULL);
     dfr_deferred_unref(d);

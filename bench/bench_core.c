@@ -1,8 +1,16 @@
 /* Benchmarks of libdeferred and its peers in C: `bench_core NAME N [REPS]`
  * prints one JSON line per implementation:
  *   {"bench": NAME, "impl": IMPL, "n": N, "ns_per_op": X[, "bytes_per_op": B]}
- * Each figure is the best of REPS runs.  The `floor` peers are the least the
- * machine can do for the same work, written plainly (see each one). */
+ * Each timed figure is the best of at least REPS runs (more, up to MAX_REPS,
+ * while the runs so far total under MIN_TOTAL seconds: a 10,000-link run
+ * takes ~0.1 ms, and the best of 5 of those is mostly noise).  The `floor`
+ * peers are the least the machine can do for the same work, written plainly
+ * (see each one).
+ *
+ * Adding a benchmark: write `static double NAME_IMPL(long n)` returning the
+ * seconds n operations took (or a `static void f(long n)` that emits its own
+ * lines, for measurements that are not times) and add a row to `benches`
+ * below; bench/run's plan lists which N to run it at. */
 #define _GNU_SOURCE
 #include <deferred.h>
 
@@ -13,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 static double now(void)
@@ -35,11 +44,15 @@ static void emit_bytes(const char *bench, const char *impl, long n, double bytes
 
 typedef double (*run_fn)(long n); /* returns seconds for n operations */
 
+#define MIN_TOTAL 0.2
+#define MAX_REPS 1000
+
 static double best_of(run_fn f, long n, int reps)
 {
-    double best = 1e300;
-    for (int i = 0; i < reps; i++) {
+    double best = 1e300, total = 0;
+    for (int i = 0; i < reps || (total < MIN_TOTAL && i < MAX_REPS); i++) {
         double t = f(n);
+        total += t;
         if (t < best)
             best = t;
     }
@@ -48,7 +61,13 @@ static double best_of(run_fn f, long n, int reps)
 
 static volatile int64_t sink;
 
-/* ---- callback_link: N callbacks x -> x+1 on one pending deferred ---- */
+/* ---- callback_link: N callbacks x -> x+1 on one pending deferred ----
+ * Timed from dfr_deferred_new to the last unref.  At n = 1,000,000 the
+ * per-link cost includes the callback array's growth by realloc: 2^20
+ * 32-byte entries are 32 MiB, at glibc's largest mmap threshold, so each run
+ * gets fresh pages from the kernel and pays their first-touch faults (the
+ * floor's 16-byte entries stay in the brk heap, resident from the run
+ * before). */
 
 static dfr_value add_one(dfr_value v, void *data)
 {
@@ -207,20 +226,59 @@ static double list_dfr(long n)
     return t;
 }
 
-/* Floor: n result slots filled in, counting down to completion. */
+/* Floor: what any "wait for all of these" must do.  n pending records are
+ * made (malloc), each knowing its completion function and slot; firing each
+ * is an indirect call that stores the result in its slot and counts down,
+ * then frees the record.  The last one completes the whole (one more
+ * indirect call).  No reference counts, no error paths. */
+typedef struct plain_all {
+    int64_t *results;
+    long remaining;
+    void (*done)(struct plain_all *);
+} plain_all;
+
+typedef struct plain_pending {
+    void (*fire)(struct plain_pending *, int64_t);
+    plain_all *all;
+    long slot;
+} plain_pending;
+
+static void plain_all_done(plain_all *a)
+{
+    sink = a->results[0];
+}
+
+static void plain_fire(plain_pending *p, int64_t v)
+{
+    plain_all *a = p->all;
+    a->results[p->slot] = v;
+    if (--a->remaining == 0)
+        a->done(a);
+}
+
 static double list_floor(long n)
 {
+    plain_pending **ps = malloc((size_t)n * sizeof *ps);
     double t0 = now();
-    int64_t *results = malloc((size_t)n * sizeof *results);
-    long remaining = n;
     for (long i = 0; i < n; i++) {
-        results[i] = i;
-        __asm__ volatile("" ::: "memory");
-        remaining--;
+        ps[i] = malloc(sizeof **ps);
+        ps[i]->fire = plain_fire;
     }
-    sink = remaining + results[n - 1];
-    free(results);
-    return now() - t0;
+    plain_all all = {malloc((size_t)n * sizeof(int64_t)), n, plain_all_done};
+    for (long i = 0; i < n; i++) {
+        ps[i]->all = &all;
+        ps[i]->slot = i;
+    }
+    for (long i = 0; i < n; i++) {
+        plain_pending *p = ps[i];
+        __asm__ volatile("" : "+r"(p)::"memory"); /* keep the call indirect */
+        p->fire(p, i);
+        free(p);
+    }
+    free(all.results);
+    double t = now() - t0;
+    free(ps);
+    return t;
 }
 
 /* ---- memory: what glibc really uses per allocation (the chunk) ---- */
@@ -269,15 +327,43 @@ static void noop(void *data)
     (void)data;
 }
 
+/* Resident memory of this process, in bytes (/proc/self/statm). */
+static long rss_bytes(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Two figures for n pending deferreds with one callback each, made in a
+ * fresh process (the per-thread cache of freed deferreds is empty):
+ * bytes_per_op, the glibc chunks the library asked for (usable size + the
+ * 8-byte chunk header, i.e. what each allocation really takes), and
+ * rss_bytes_per_op, the growth of the resident set (the array of handles is
+ * touched beforehand so that it does not count). */
 static void pending_memory(long n)
 {
     dfr_deferred **ds = malloc((size_t)n * sizeof *ds);
+    memset(ds, 0, (size_t)n * sizeof *ds);
+    long rss_before = rss_bytes();
     size_t before = chunk_bytes;
     for (long i = 0; i < n; i++) {
         ds[i] = dfr_deferred_new();
         dfr_deferred_add_callback(ds[i], add_one, NULL, NULL);
     }
-    emit_bytes("pending_memory", "libdeferred", n, (double)(chunk_bytes - before) / (double)n);
+    double chunks = (double)(chunk_bytes - before) / (double)n;
+    long rss_after = rss_bytes();
+    if (rss_before >= 0 && rss_after >= 0)
+        printf("{\"bench\": \"pending_memory\", \"impl\": \"libdeferred\", \"n\": %ld, "
+               "\"ns_per_op\": 0, \"bytes_per_op\": %.1f, \"rss_bytes_per_op\": %.1f}\n",
+               n, chunks, (double)(rss_after - rss_before) / (double)n);
+    else
+        emit_bytes("pending_memory", "libdeferred", n, chunks);
     for (long i = 0; i < n; i++)
         dfr_deferred_unref(ds[i]);
     free(ds);
@@ -732,7 +818,9 @@ static double defer_to_thread_uv(long n)
 typedef struct bench {
     const char *name;
     const char *impl;
-    run_fn run;
+    run_fn run;              /* timed: seconds for n operations */
+    void (*measure)(long n); /* or: measures once and emits its own lines */
+    int producers;           /* call_from_thread*: producer threads */
 } bench;
 
 static const bench benches[] = {
@@ -748,14 +836,17 @@ static const bench benches[] = {
     {"call_later", "libuv", call_later_uv},
     {"call_later_cancel", "libdeferred", call_later_cancel_dfr},
     {"call_later_cancel", "libuv", call_later_cancel_uv},
-    {"call_from_thread", "libdeferred", call_from_thread_dfr},
-    {"call_from_thread", "floor", call_from_thread_floor},
-    {"call_from_thread", "mpsc", call_from_thread_mpsc},
-    {"call_from_thread_8p", "libdeferred", call_from_thread_dfr},
-    {"call_from_thread_8p", "floor", call_from_thread_floor},
-    {"call_from_thread_8p", "mpsc", call_from_thread_mpsc},
+    {"call_from_thread", "libdeferred", call_from_thread_dfr, .producers = 4},
+    {"call_from_thread", "floor", call_from_thread_floor, .producers = 4},
+    {"call_from_thread", "mpsc", call_from_thread_mpsc, .producers = 4},
+    {"call_from_thread_8p", "libdeferred", call_from_thread_dfr, .producers = 8},
+    {"call_from_thread_8p", "floor", call_from_thread_floor, .producers = 8},
+    {"call_from_thread_8p", "mpsc", call_from_thread_mpsc, .producers = 8},
     {"defer_to_thread", "libdeferred", defer_to_thread_dfr},
     {"defer_to_thread", "libuv", defer_to_thread_uv},
+    /* Memory: counted through a dfr_allocator, so in a process of their own. */
+    {"pending_memory", "libdeferred", NULL, pending_memory},
+    {"timer_memory", "libdeferred", NULL, timer_memory},
 };
 
 int main(int argc, char **argv)
@@ -769,22 +860,20 @@ int main(int argc, char **argv)
     int reps = argc > 3 ? atoi(argv[3]) : 5;
     if (n <= 0 || reps <= 0)
         return 2;
-    if (strcmp(name, "pending_memory") == 0 || strcmp(name, "timer_memory") == 0) {
-        install_counting_allocator();
-        if (name[0] == 'p')
-            pending_memory(n);
-        else
-            timer_memory(n);
-        return 0;
-    }
-    if (strcmp(name, "call_from_thread_8p") == 0)
-        producers = 8;
     int found = 0;
     for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++) {
-        if (strcmp(benches[i].name, name) != 0)
+        const bench *b = &benches[i];
+        if (strcmp(b->name, name) != 0)
             continue;
         found = 1;
-        emit(name, benches[i].impl, n, best_of(benches[i].run, n, reps));
+        if (b->measure) {
+            install_counting_allocator(); /* before the library's first allocation */
+            b->measure(n);
+        } else {
+            if (b->producers)
+                producers = b->producers;
+            emit(name, b->impl, n, best_of(b->run, n, reps));
+        }
         fflush(stdout);
     }
     if (!found) {

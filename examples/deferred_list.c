@@ -66,5 +66,6 @@ int main(void)
     for (int i = 0; i < 3; i++)
         dfr_deferred_unref(ds[i]);
     dfr_deferred_unref(all);
+    dfr_trim();
     return 0;
 }

@@ -1,7 +1,8 @@
 /* "Generating Deferreds", What Deferreds don't do: make your code
  * asynchronous.  largeFibonacciNumber returns a deferred, but computes the
  * answer before returning it: the call blocks, and the callback is added
- * only after the work is done. */
+ * only after the work is done.  (fibonacci_reactor.c shows the cure:
+ * dfr_defer_to_thread.) */
 #include <deferred.h>
 
 #include <stdio.h>
@@ -10,7 +11,8 @@
 
 #define TARGET 10000
 
-/* Decimal bignum: base-1e9 limbs, little-endian. */
+/* Decimal bignum: base-1e9 limbs, little-endian.  fib(10000) has 2090
+ * digits: 233 limbs. */
 typedef struct bignum {
     unsigned n;
     unsigned limb[300];
@@ -30,18 +32,24 @@ static void add(bignum *out, const bignum *a, const bignum *b)
         out->limb[out->n++] = (unsigned)carry;
 }
 
-static char *to_text(const bignum *r)
+/* The number in decimal, as an owned bytes value. */
+static dfr_value to_bytes(const bignum *r)
 {
-    char *text = malloc(r->n * 9 + 1);
-    char *p = text + sprintf(text, "%u", r->limb[r->n - 1]);
+    char text[sizeof r->limb / sizeof r->limb[0] * 9 + 1];
+    int len = sprintf(text, "%u", r->limb[r->n - 1]);
     for (unsigned i = r->n - 1; i-- > 0;)
-        p += sprintf(p, "%09u", r->limb[i]);
-    return text;
+        len += sprintf(text + len, "%09u", r->limb[i]);
+    return dfr_bytes_new(text, (size_t)len);
 }
 
 static dfr_deferred *large_fibonacci_number(void)
 {
+    /* Create a deferred to return. */
     dfr_deferred *d = dfr_deferred_new();
+    if (!d)
+        return NULL;
+
+    /* Calculate the ten thousandth Fibonacci number. */
     static bignum f[3];
     f[0] = (bignum){1, {0}};
     f[1] = (bignum){1, {1}};
@@ -50,8 +58,10 @@ static dfr_deferred *large_fibonacci_number(void)
         if (i % 1000 == 0)
             printf("Progress: calculating the %dth Fibonacci number\n", i);
     }
-    /* Give the deferred the answer: it fires before anyone could listen. */
-    dfr_deferred_callback(d, dfr_ptr(to_text(&f[TARGET % 3])));
+
+    /* Give the deferred the answer: it fires before anyone could listen.
+     * The deferred now owns the bytes value. */
+    dfr_deferred_callback(d, to_bytes(&f[TARGET % 3]));
     return d;
 }
 
@@ -59,26 +69,42 @@ static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static dfr_value print_number(dfr_value v, void *data)
+/* The callback owns `number`; it drops it and passes none on.  Bytes are
+ * not NUL-terminated: print them with a length. */
+static dfr_value print_number(dfr_value number, void *data)
 {
     (void)data;
-    char *digits = v.u.ptr;
-    printf("The %dth Fibonacci number is %.30s... (%zu digits)\n", TARGET, digits,
-           (size_t)snprintf(NULL, 0, "%s", digits));
-    free(digits);
+    const char *digits = dfr_bytes_data(&number);
+    size_t len = dfr_bytes_len(&number);
+    printf("The %dth Fibonacci number is %.20s...%.10s (%zu digits)\n", TARGET, digits,
+           digits + len - 10, len);
+    dfr_value_drop(number);
     return dfr_none();
 }
 
 int main(void)
 {
     double before = now();
+    /* Call the function and get our deferred. */
     dfr_deferred *d = large_fibonacci_number();
-    printf("Total time taken for largeFibonnaciNumber call: %0.3f seconds\n", now() - before);
+    double after = now();
+    if (!d)
+        return 1;
+
+    printf("Total time taken for largeFibonacciNumber call: %0.3f seconds\n", after - before);
+    printf("The deferred has %s.\n",
+           dfr_deferred_state(d) == DFR_SUCCEEDED ? "already fired" : "not fired yet");
+
+    /* Add a callback to print the number: it runs before add_callback
+     * returns, since the result is already there. */
     printf("Adding the callback now.\n");
     dfr_deferred_add_callback(d, print_number, NULL, NULL);
+    printf("add_callback has returned.\n");
+
     dfr_deferred_unref(d);
+    dfr_trim(); /* give back the library's cache of freed deferreds */
     return 0;
 }

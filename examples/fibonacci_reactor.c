@@ -132,5 +132,6 @@ int main(void)
     dfr_looping_call_free(lc);
     dfr_deferred_unref(loop);
     dfr_reactor_free(reactor);
+    dfr_trim();
     return rc == 0 ? 0 : 1;
 }

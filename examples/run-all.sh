@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Run every example built in BUILD (default: build), in order.
-set -euo pipefail
+# Run every example built in BUILD (default: build), in order, with a header
+# for each.  Stops at, and exits non-zero for, the first example that fails.
+#   examples/run-all.sh build
+set -uo pipefail
 build=${1:-build}
-for name in fibonacci_blocking synchronous pause errbacks deferred_list call_later fibonacci_reactor; do
+examples=(fibonacci_blocking synchronous pause errbacks deferred_list call_later fibonacci_reactor)
+
+if [ ! -d "$build/examples" ]; then
+    echo "run-all.sh: no $build/examples (configure with -Dexamples=true and build first)" >&2
+    exit 2
+fi
+for name in "${examples[@]}"; do
     echo "== $name =="
-    "$build/examples/$name"
+    if ! "$build/examples/$name"; then
+        echo "run-all.sh: example '$name' failed" >&2
+        exit 1
+    fi
     echo
 done
+echo "all ${#examples[@]} examples passed"

@@ -7,7 +7,7 @@
 
 typedef struct later {
     atomic_uint refs; /* the canceller's and the callback entry's */
-    dfr_deferred *d;  /* no reference: d owns us */
+    dfr_deferred *d;  /* no reference: d owns us (the timer holds d) */
     dfr_delayed_call *dc;
     dfr_task_fn fn;
     void *data;
@@ -41,10 +41,16 @@ static void later_cancel(dfr_deferred *d, void *data)
     dfr_delayed_call_cancel(l->dc);
 }
 
+/* The pending timer holds a reference to d, as Twisted's reactor holds the
+ * DelayedCall: a caller may drop its own and still see its callbacks run. */
 static void later_due(void *data)
 {
-    later *l = data;
-    dfr_deferred_callback(l->d, dfr_none());
+    dfr_deferred_callback(data, dfr_none());
+}
+
+static void later_timer_gone(void *data)
+{
+    dfr_deferred_unref(data);
 }
 
 static dfr_value later_call(dfr_value v, void *data)
@@ -81,8 +87,11 @@ dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void
     l->d = d;
     /* d is new: its first callback is inline and cannot fail. */
     dfr_deferred_add_callback(d, later_call, l, later_unref);
-    if (dfr_call_later(r, delay, later_due, l, NULL, &l->dc) != 0) {
-        dfr_deferred_unref(d); /* releases l through both holders */
+    dfr_deferred_ref(d); /* the timer's */
+    if (dfr_call_later(r, delay, later_due, d, later_timer_gone, &l->dc) != 0) {
+        /* call_later's destroy dropped the timer's reference; drop ours
+         * (l goes with d). */
+        dfr_deferred_unref(d);
         return NULL;
     }
     return d;

@@ -26,6 +26,8 @@ static void lc_unref(void *data)
         return;
     if (lc->destroy)
         lc->destroy(lc->data);
+    /* A run that can never finish (fn's deferred was dropped unfired). */
+    dfr_deferred_unref(lc->deferred);
     dfr__free(lc);
 }
 
@@ -122,7 +124,8 @@ static void call_now(void *data)
 dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now)
 {
     int64_t ns;
-    if (!lc || lc->running || !dfr__seconds_to_ns(interval, false, &ns))
+    /* Also refused while a stopped run still waits on fn's deferred. */
+    if (!lc || lc->running || lc->deferred || !dfr__seconds_to_ns(interval, false, &ns))
         return NULL;
     dfr_deferred *d = dfr_deferred_new();
     if (!d)

@@ -47,12 +47,21 @@ bool dfr__on_reactor_thread(const dfr_reactor *r)
 
 /* ---- libuv plumbing ---- */
 
-static void on_timer(uv_timer_t *t)
+static void run_pass(dfr_reactor *r)
 {
-    dfr_reactor *r = t->data;
     r->armed_for = INT64_MAX;
     dfr__timers_run_due(r, dfr__reactor_now(r));
     dfr__reactor_arm_timer(r);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run_pass(t->data);
+}
+
+static void on_due(uv_idle_t *i)
+{
+    run_pass(i->data);
 }
 
 void dfr__reactor_arm_timer(dfr_reactor *r)
@@ -62,17 +71,23 @@ void dfr__reactor_arm_timer(dfr_reactor *r)
     int64_t next = dfr__timers_next(&r->timers);
     if (next == r->armed_for)
         return;
-    if (next == INT64_MAX) {
-        uv_timer_stop(&r->timer);
-        r->armed_for = INT64_MAX;
+    uv_timer_stop(&r->timer);
+    uv_idle_stop(&r->due);
+    r->armed_for = next;
+    if (next == INT64_MAX)
         return;
-    }
     /* libuv counts from its cached loop time: refresh it so we never wake early. */
     uv_update_time(r->loop);
     int64_t delta = next - dfr__reactor_now(r);
-    uint64_t ms = delta <= 0 ? 0 : (uint64_t)((delta + 999999) / 1000000);
-    uv_timer_start(&r->timer, on_timer, ms, 0);
-    r->armed_for = next;
+    if (delta <= 0) {
+        /* Due now.  Not a 0 ms uv timer: libuv 1.44 would run it again in
+         * the same timers phase, so a zero-delay call that reschedules itself
+         * would starve I/O and calls from threads.  An idle handle runs once
+         * per loop iteration and keeps the poll from blocking. */
+        uv_idle_start(&r->due, on_due);
+        return;
+    }
+    uv_timer_start(&r->timer, on_timer, (uint64_t)((delta + 999999) / 1000000), 0);
 }
 
 /* The async handle keeps the loop alive while we run it ourselves or while
@@ -157,10 +172,11 @@ dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
     atomic_init(&r->state, R_NEW);
 
     uv_timer_init(r->loop, &r->timer);
+    uv_idle_init(r->loop, &r->due);
     uv_timer_init(r->loop, &r->wait_timer);
     uv_async_init(r->loop, &r->async, on_async);
-    r->timer.data = r->wait_timer.data = r->async.data = r;
-    r->open_handles = 3;
+    r->timer.data = r->due.data = r->wait_timer.data = r->async.data = r;
+    r->open_handles = 4;
     update_async_ref(r);
     return r;
 }
@@ -196,6 +212,7 @@ void dfr_reactor_free(dfr_reactor *r)
     free_triggers(r);
 
     uv_close((uv_handle_t *)&r->timer, on_closed);
+    uv_close((uv_handle_t *)&r->due, on_closed);
     uv_close((uv_handle_t *)&r->wait_timer, on_closed);
     uv_close((uv_handle_t *)&r->async, on_closed);
     while (r->open_handles > 0)
@@ -362,13 +379,16 @@ static void fire_phase(dfr_reactor *r, int event, int phase)
             dfr_value_drop(v);
         }
     }
-    dfr_deferred *all = nwaits ? dfr_deferred_list(waits, nwaits, DFR_CONSUME_ERRORS) : NULL;
+    /* The record first: once the list exists, dropping it unfired would
+     * leave it and its inputs holding each other. */
+    phase_wait *w = nwaits ? dfr__malloc(sizeof *w) : NULL;
+    dfr_deferred *all = w ? dfr_deferred_list(waits, nwaits, DFR_CONSUME_ERRORS) : NULL;
     for (size_t i = 0; i < nwaits; i++)
         dfr_deferred_unref(waits[i]);
     dfr__free(waits);
-    phase_wait *w = all ? dfr__malloc(sizeof *w) : NULL;
-    if (!w) {
-        dfr_deferred_unref(all);
+    if (!all) {
+        /* Nothing to wait for, or no memory to wait with: go on. */
+        dfr__free(w);
         phase_finished(r, event, phase);
         return;
     }

@@ -108,7 +108,8 @@ struct dfr_reactor {
     uint64_t epoch;     /* uv_hrtime at creation */
     _Atomic(pthread_t) owner; /* read by thread-safe entry points */
 
-    uv_timer_t timer;      /* armed for the earliest call */
+    uv_timer_t timer;      /* armed for the earliest call in the future */
+    uv_idle_t due;         /* runs calls already due, once per loop iteration */
     int64_t armed_for;     /* INT64_MAX: not armed */
     uv_prepare_t prepare;  /* re-arms the timer before the loop blocks */
     uv_async_t async;      /* wakes the loop for thread calls and stop */

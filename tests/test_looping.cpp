@@ -1,10 +1,18 @@
-// LoopingCall on the manual clock.  TWISTED_BEHAVIOURS S49, S51;
-// twisted/test/test_task.py LoopTests.
+// LoopingCall on the manual clock.  TWISTED_BEHAVIOURS S49, S51; ported from
+// twisted/test/test_task.py (LoopTests, ReactorLoopTests).  We have no
+// withCount: where Twisted checks the count passed to the function, these
+// tests count the calls (and note their times) to show which intervals were
+// skipped.
 #include <catch2/catch.hpp>
 
 #include "reactor_support.h"
 #include "recorder.h"
 #include "support.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
 
 using test::Clock;
 using test::Recorder;
@@ -12,97 +20,348 @@ using test::Recorder;
 namespace {
 
 struct Counter {
+    dfr_reactor *r = nullptr;
     int calls = 0;
+    std::vector<double> times;    // reactor seconds of each call
     dfr_deferred *next = nullptr; // returned (a new reference) when set
+    int next_on = 0;              // ...only on this call (0: every call)
     int fail_on = 0;              // return a failure on this call
+    int stop_on = 0;              // stop from inside on this call
     dfr_looping_call *lc = nullptr;
-    bool stop_inside = false;
+    double advance_inside = 0; // the call takes this long (advances the clock)
 };
 
 dfr_value counting(void *data)
 {
     auto *c = static_cast<Counter *>(data);
     c->calls++;
-    if (c->stop_inside)
-        dfr_looping_call_stop(c->lc);
+    if (c->r) {
+        c->times.push_back(dfr_reactor_seconds(c->r));
+        if (c->advance_inside > 0)
+            dfr_reactor_advance(c->r, c->advance_inside);
+    }
+    if (c->stop_on == c->calls)
+        CHECK(dfr_looping_call_stop(c->lc) == 0);
     if (c->fail_on == c->calls)
         return dfr_value_failure(test::failure(1));
-    if (c->next)
+    if (c->next && (c->next_on == 0 || c->next_on == c->calls))
         return dfr_value_deferred(dfr_deferred_ref(c->next));
     return dfr_none();
 }
 
+// Records what the start deferred fired with: the pointer of a ptr value.
+struct Done {
+    int fired = 0;
+    void *ptr = nullptr;
+    std::string shown;
+};
+
+dfr_value done_cb(dfr_value v, void *data)
+{
+    auto *d = static_cast<Done *>(data);
+    d->fired++;
+    d->shown = test::show(v);
+    if (v.type == &dfr_type_ptr)
+        d->ptr = v.u.ptr;
+    dfr_value_drop(v);
+    return dfr_none();
+}
+
+using Times = std::vector<double>;
+
 } // namespace
 
 // testBasicFunction, testDelayedStart.
-TEST_CASE("S49 start now, pump, stop", "[looping][S49]")
+TEST_CASE("S49 start now or later, pump, stop", "[looping][S49]")
 {
     Clock c;
     bool now = GENERATE(true, false);
     Counter n;
+    n.r = c.r;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
-    Recorder done;
+    REQUIRE(lc != nullptr);
+    CHECK_FALSE(dfr_looping_call_running(lc));
+    Done done;
     dfr_deferred *d = dfr_looping_call_start(lc, 0.1, now);
     REQUIRE(d != nullptr);
-    dfr_deferred_add_callback(d, test::record, &done, nullptr);
+    CHECK(dfr_looping_call_running(lc));
+    dfr_deferred_add_both(d, done_cb, &done, nullptr);
     CHECK(n.calls == (now ? 1 : 0));
     c.pump({0.05, 0.1, 0.1});
     CHECK(n.calls == (now ? 3 : 2));
-    CHECK(dfr_looping_call_running(lc));
+    CHECK(n.times == (now ? Times{0, 0.15, 0.25} : Times{0.15, 0.25}));
+    CHECK(done.fired == 0);
     REQUIRE(dfr_looping_call_stop(lc) == 0);
-    CHECK(done.seen == std::vector<std::string>{"ptr"});
+    CHECK(done.fired == 1);
+    CHECK(done.ptr == lc); // fires with the LoopingCall itself
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     CHECK_FALSE(dfr_looping_call_running(lc));
     CHECK(dfr_looping_call_stop(lc) == DFR_EINVAL);
+    c.advance(1);
+    CHECK(n.calls == (now ? 3 : 2));
     dfr_deferred_unref(d);
     dfr_looping_call_free(lc);
 }
 
 // testBadDelay, testStopAtOnce, testStoppingBeforeDelayedStart.
-TEST_CASE("S49 bad interval, stop before the first call", "[looping][S49]")
+TEST_CASE("S49 bad intervals; stop before the first call", "[looping][S49]")
 {
     Clock c;
     Counter n;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
-    CHECK(dfr_looping_call_start(lc, -1, true) == nullptr);
-    dfr_deferred *d = dfr_looping_call_start(lc, 10, false);
+    for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()})
+        CHECK(dfr_looping_call_start(lc, bad, true) == nullptr);
+    CHECK(n.calls == 0);
+    CHECK_FALSE(dfr_looping_call_running(lc));
+    double interval = GENERATE(0.0, 10.0);
+    dfr_deferred *d = dfr_looping_call_start(lc, interval, false);
+    REQUIRE(d != nullptr);
     CHECK(dfr_looping_call_start(lc, 10, false) == nullptr); // already running
-    dfr_looping_call_stop(lc);
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
     CHECK(n.calls == 0);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    c.advance(20);
+    CHECK(n.calls == 0);
     dfr_deferred_unref(d);
     dfr_looping_call_free(lc);
-    CHECK(dfr_looping_call_new(nullptr, counting, nullptr, nullptr) == nullptr);
-    CHECK(dfr_looping_call_new(c.r, nullptr, nullptr, nullptr) == nullptr);
 }
 
-// test_deferredWithCount, adapted: a deferred from fn delays the next call,
-// and intervals missed meanwhile are skipped.
+// testStopAtOnceLater: a stop from another timer before the first call.
+TEST_CASE("S49 stopped from a timer before its first call, it never runs", "[looping][S49]")
+{
+    Clock c;
+    Counter n;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
+    dfr_call_later(c.r, 0, [](void *data) {
+        CHECK(dfr_looping_call_stop(static_cast<dfr_looping_call *>(data)) == 0);
+    }, lc, nullptr, nullptr);
+    c.advance(0);
+    c.advance(5);
+    CHECK(n.calls == 0);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    dfr_deferred_unref(d);
+    dfr_looping_call_free(lc);
+}
+
+// fn's data: destroy runs once, when the LoopingCall is freed (not at
+// stop); a stopped LoopingCall starts again.
+TEST_CASE("S49 restart after stop; destroy at free", "[looping][S49]")
+{
+    Clock c;
+    int destroyed = 0;
+    struct Ctx {
+        int calls = 0;
+        int *destroyed;
+    } ctx{0, &destroyed};
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
+        static_cast<Ctx *>(data)->calls++;
+        return dfr_none();
+    }, &ctx, [](void *data) { ++*static_cast<Ctx *>(data)->destroyed; });
+    for (int round = 0; round < 3; round++) {
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+        REQUIRE(d != nullptr);
+        c.pump({1, 1});
+        dfr_looping_call_stop(lc);
+        CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+        dfr_deferred_unref(d);
+        CHECK(ctx.calls == 3 * (round + 1));
+        CHECK(destroyed == 0);
+    }
+    dfr_looping_call_free(lc);
+    CHECK(destroyed == 1);
+}
+
+// test_reactorTimeSkips.
+TEST_CASE("S51 time that passed between calls: the next call is the next interval in the future",
+          "[looping][S51]")
+{
+    Clock c;
+    Counter n;
+    n.r = c.r;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.5, true);
+    CHECK(n.times == Times{0});
+    c.advance(2);
+    CHECK(n.times == Times{0, 2});
+    c.advance(1);
+    CHECK(n.times == Times{0, 2, 3});
+    c.advance(0);
+    CHECK(n.times == Times{0, 2, 3});
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_callbackTimeSkips: the call itself takes longer than the interval
+// (it advances the clock from inside).
+TEST_CASE("S51 a call that takes longer than the interval skips the intervals it covered", "[looping][S51]")
+{
+    Clock c;
+    Counter n;
+    n.r = c.r;
+    n.advance_inside = 2;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.5, true);
+    CHECK(n.times == Times{0});
+    CHECK(dfr_reactor_seconds(c.r) == 2.0);
+    c.advance(0); // 2 is now, not the future: skipped
+    CHECK(n.times == Times{0});
+    n.advance_inside = 1;
+    c.advance(0.5);
+    CHECK(n.times == Times{0, 2.5});
+    CHECK(dfr_reactor_seconds(c.r) == 3.5);
+    c.advance(0);
+    CHECK(n.times == Times{0, 2.5});
+    n.advance_inside = 0;
+    c.advance(0.5);
+    CHECK(n.times == Times{0, 2.5, 4});
+    CHECK(dfr_reactor_seconds(c.r) == 4.0);
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_reactorTimeCountSkips and test_countLengthyIntervalCounts, counting
+// calls instead of withCount: a late call keeps the original schedule, and
+// a long advance gives one call, not one per missed interval.
+TEST_CASE("S51 late calls keep the schedule; a long advance runs it once", "[looping][S51]")
+{
+    Clock c;
+    Counter n;
+    n.r = c.r;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.5, true);
+    c.advance(0.51);
+    CHECK(n.calls == 2);
+    c.advance(1.51); // t = 2.02: intervals at 1.0, 1.5 and 2.0 passed
+    CHECK(n.calls == 3);
+    CHECK(n.times.back() == Approx(2.02));
+    c.advance(0);
+    CHECK(n.calls == 3);
+    c.advance(0.47); // 2.49: not yet
+    CHECK(n.calls == 3);
+    c.advance(0.01); // 2.5: on schedule again
+    CHECK(n.calls == 4);
+    // A delay of less than one interval: the next call is still due on time.
+    c.advance(0.875); // 3.375: the call due at 3.0, late
+    CHECK(n.calls == 5);
+    c.advance(0.125); // 3.5
+    CHECK(n.calls == 6);
+    CHECK(n.times.back() == 3.5);
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_withCountFloatingPointBoundary: ten steps of 0.1 s give ten calls
+// (the clock keeps integer nanoseconds: no floating-point drift).
+TEST_CASE("S51 ten steps of a tenth of a second give ten calls", "[looping][S51]")
+{
+    Clock c;
+    Counter n;
+    n.r = c.r;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.1, false);
+    for (int i = 0; i < 10; i++) {
+        c.advance(0.1);
+        CHECK(n.calls == i + 1);
+    }
+    CHECK(dfr_reactor_seconds(c.r) == 1.0);
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_deferredWithCount, counting calls: a deferred from fn delays the next
+// call, and intervals missed meanwhile are skipped.
 TEST_CASE("S51 a deferred from fn delays the next call; missed intervals are skipped", "[looping][S51]")
 {
     Clock c;
     Counter n;
+    n.r = c.r;
     n.next = dfr_deferred_new();
+    n.next_on = 1;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
     dfr_deferred *d = dfr_looping_call_start(lc, 0.2, false);
+    CHECK(n.calls == 0);
     c.pump({0.2, 0.4});
     CHECK(n.calls == 1);
-    CHECK(dfr_reactor_pending_calls(c.r) == 0);
-    dfr_deferred *pending = n.next;
-    n.next = nullptr;
-    dfr_deferred_callback(pending, dfr_none()); // at t=0.6: next at 0.8
+    CHECK(dfr_reactor_pending_calls(c.r) == 0); // nothing scheduled while it waits
+    dfr_deferred_callback(n.next, dfr_none()); // at t=0.6: next at 0.8
     c.advance(0.2);
-    CHECK(n.calls == 2);
-    c.advance(1.0); // 1.0, 1.2, 1.4, 1.6, 1.8 were due: one call, the rest skipped
+    CHECK(n.times == Times{0.2, 0.8});
+    c.advance(1.0); // 1.0 ... 1.8 were due: one call
     CHECK(n.calls == 3);
     dfr_looping_call_stop(lc);
-    dfr_deferred_unref(pending);
+    dfr_deferred_unref(n.next);
     dfr_deferred_unref(d);
     dfr_looping_call_free(lc);
 }
 
-// testFailurePropagation, testFailure.
+// testWaitDeferred: fn's deferred fires (from a timer) after the interval
+// and its callback stops the loop: nothing is scheduled meanwhile or after.
+TEST_CASE("S51 fn is not called again before its deferred fires", "[looping][S51]")
+{
+    Clock c;
+    struct Ctx {
+        dfr_reactor *r;
+        dfr_looping_call *lc = nullptr;
+        int calls = 0;
+    } ctx{c.r};
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
+        auto *x = static_cast<Ctx *>(data);
+        x->calls++;
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred_add_callback(d, [](dfr_value v, void *data2) -> dfr_value {
+            dfr_looping_call_stop(static_cast<Ctx *>(data2)->lc);
+            return v;
+        }, x, nullptr);
+        dfr_call_later(x->r, 1, [](void *dd) { dfr_deferred_callback(static_cast<dfr_deferred *>(dd), dfr_none()); },
+                       dfr_deferred_ref(d), [](void *dd) { dfr_deferred_unref(static_cast<dfr_deferred *>(dd)); },
+                       nullptr);
+        return dfr_value_deferred(d);
+    }, &ctx, nullptr);
+    ctx.lc = lc;
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.2, true);
+    c.pump({0.2, 0.8});
+    CHECK(ctx.calls == 1);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    dfr_deferred_unref(d);
+    dfr_looping_call_free(lc);
+}
+
+// The usual way to make fn asynchronous: return dfr_defer_later's deferred.
+// Only the LoopingCall's wait references it.
+TEST_CASE("S51 fn returning a deferLater deferred: the next call waits for it", "[looping][S51]")
+{
+    Clock c;
+    struct Ctx {
+        dfr_reactor *r;
+        int calls = 0;
+    } ctx{c.r};
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
+        auto *x = static_cast<Ctx *>(data);
+        x->calls++;
+        return dfr_value_deferred(dfr_defer_later(x->r, 0.3, nullptr, nullptr, nullptr));
+    }, &ctx, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.2, true);
+    CHECK(ctx.calls == 1);
+    CHECK(dfr_reactor_pending_calls(c.r) == 1); // the deferLater timer
+    c.advance(0.2);
+    CHECK(ctx.calls == 1); // still waiting
+    c.advance(0.1);        // 0.3: fn's deferred fires; the next call is due at 0.4
+    CHECK(ctx.calls == 1);
+    c.advance(0.1);
+    CHECK(ctx.calls == 2);
+    dfr_looping_call_stop(lc);
+    CHECK(dfr_deferred_state(d) == DFR_PENDING); // until fn's deferred fires
+    c.advance(0.3);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred_unref(d);
+    dfr_looping_call_free(lc);
+}
+
+// testFailure, testFailAndStop, testFailurePropagation.
 TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[looping][S51]")
 {
     Clock c;
@@ -120,15 +379,50 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         dfr_deferred_unref(d);
         dfr_looping_call_free(lc);
     }
-    SECTION("through fn's deferred, later")
+    SECTION("on a later call")
+    {
+        Counter n;
+        n.fail_on = 3;
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
+        dfr_deferred_add_errback(d, test::record_and_handle, &eb, nullptr);
+        c.pump({1, 1});
+        CHECK(eb.seen.empty());
+        c.advance(1);
+        CHECK(eb.seen == std::vector<std::string>{"fail test 1"});
+        CHECK_FALSE(dfr_looping_call_running(lc));
+        c.advance(5);
+        CHECK(n.calls == 3);
+        CHECK(dfr_reactor_pending_calls(c.r) == 0);
+        dfr_deferred_unref(d);
+        dfr_looping_call_free(lc);
+    }
+    SECTION("stop, then fail, in the same call: the failure wins")
+    {
+        Counter n;
+        n.fail_on = 1;
+        n.stop_on = 1;
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+        n.lc = lc;
+        dfr_deferred *d = dfr_looping_call_start(lc, 0.1, true);
+        dfr_deferred_add_errback(d, test::record_and_handle, &eb, nullptr);
+        CHECK(eb.seen == std::vector<std::string>{"fail test 1"});
+        dfr_deferred_unref(d);
+        dfr_looping_call_free(lc);
+    }
+    SECTION("through fn's deferred, errbacked by a timer")
     {
         Counter n;
         n.next = dfr_deferred_new();
         dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
         dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
         dfr_deferred_add_errback(d, test::record_and_handle, &eb, nullptr);
-        dfr_deferred_errback(n.next, test::failure(2));
+        dfr_call_later(c.r, 0.3, [](void *data) {
+            dfr_deferred_errback(static_cast<dfr_deferred *>(data), test::failure(2));
+        }, n.next, nullptr, nullptr);
+        c.advance(0.3);
         CHECK(eb.seen == std::vector<std::string>{"fail test 2"});
+        CHECK_FALSE(dfr_looping_call_running(lc));
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
         dfr_deferred_unref(n.next);
         dfr_deferred_unref(d);
@@ -136,18 +430,23 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
     }
 }
 
-// S51: stop while fn's deferred is pending; testReset.
-TEST_CASE("S51 stop while fn's deferred is pending, and reset", "[looping][S51]")
+// S51: stop while fn's deferred is pending; test_reset.
+TEST_CASE("S51 stop while fn's deferred is pending; reset", "[looping][S51]")
 {
     Clock c;
     Counter n;
     n.next = dfr_deferred_new();
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    Done done;
     dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
-    dfr_looping_call_stop(lc);
-    CHECK(dfr_deferred_state(d) == DFR_PENDING);
+    dfr_deferred_add_both(d, done_cb, &done, nullptr);
+    CHECK(dfr_looping_call_reset(lc) == 0); // waiting on fn: nothing to move
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
+    CHECK_FALSE(dfr_looping_call_running(lc));
+    CHECK(done.fired == 0); // not before fn's deferred fires
     dfr_deferred_callback(n.next, dfr_none());
-    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK(done.fired == 1);
+    CHECK(done.ptr == lc);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     dfr_deferred_unref(n.next);
     dfr_deferred_unref(d);
@@ -161,29 +460,277 @@ TEST_CASE("S51 stop while fn's deferred is pending, and reset", "[looping][S51]"
     CHECK(n.calls == 0);
     c.advance(1);
     CHECK(n.calls == 1);
+    c.advance(2);
+    CHECK(n.calls == 2);
     dfr_looping_call_free(lc); // stops it
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
     dfr_deferred_unref(d);
 }
 
-TEST_CASE("interval 0 runs once per pass; stop inside fn", "[looping]")
+// testEveryIteration, test_withCountIntervalZero (adapted: we run one call
+// per pass, so each advance(0) makes one call).
+TEST_CASE("interval 0 calls once per pass; stop inside fn", "[looping][zero]")
 {
     Clock c;
     Counter n;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
     n.lc = lc;
+    n.stop_on = 6;
     dfr_deferred *d = dfr_looping_call_start(lc, 0, true);
     CHECK(n.calls == 1);
-    c.advance(0);
-    c.advance(0);
-    CHECK(n.calls == 3);
-    n.stop_inside = true;
-    c.advance(0);
-    CHECK(n.calls == 4);
+    for (int i = 2; i <= 6; i++) {
+        c.advance(0);
+        CHECK(n.calls == i);
+    }
     CHECK_FALSE(dfr_looping_call_running(lc));
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
     c.advance(0);
-    CHECK(n.calls == 4);
+    CHECK(n.calls == 6);
     dfr_deferred_unref(d);
     dfr_looping_call_free(lc);
+}
+
+// test_withCountIntervalZeroDelay: with interval 0, a deferred from fn
+// blocks the loop however much time passes; it goes on once it fires.
+TEST_CASE("interval 0 waits for fn's deferred", "[looping][zero]")
+{
+    Clock c;
+    Counter n;
+    n.next = dfr_deferred_new();
+    n.next_on = 2;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0, false);
+    c.advance(0);
+    c.advance(0);
+    CHECK(n.calls == 2);
+    c.advance(2);
+    CHECK(n.calls == 2);
+    dfr_deferred_callback(n.next, dfr_none());
+    CHECK(n.calls == 2); // the next call comes on the next pass
+    c.advance(0);
+    CHECK(n.calls == 3);
+    c.advance(0);
+    CHECK(n.calls == 4);
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(n.next);
+    dfr_deferred_unref(d);
+}
+
+// Stopping from inside fn on the synchronous first call: start hands back
+// a deferred that has already fired.
+TEST_CASE("stop inside the first, synchronous call", "[looping]")
+{
+    Clock c;
+    Counter n;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    n.lc = lc;
+    n.stop_on = 1;
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+    REQUIRE(d != nullptr);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK_FALSE(dfr_looping_call_running(lc));
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred_unref(d);
+    dfr_looping_call_free(lc);
+}
+
+// dfr_looping_call_free while running: it stops (the start deferred fires),
+// destroy runs once, nothing is left scheduled.
+TEST_CASE("free while running", "[looping][free]")
+{
+    Clock c;
+    int destroyed = 0;
+    Done done;
+    SECTION("a call is scheduled")
+    {
+        Counter n;
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+        dfr_looping_call *lc2 = dfr_looping_call_new(c.r, [](void *) -> dfr_value { return dfr_none(); },
+                                                     &destroyed, test::count_destroy);
+        dfr_deferred *d = dfr_looping_call_start(lc2, 1, true);
+        dfr_deferred_add_both(d, done_cb, &done, nullptr);
+        dfr_deferred *d1 = dfr_looping_call_start(lc, 1, true);
+        dfr_looping_call_free(lc2);
+        CHECK(done.fired == 1);
+        CHECK(done.ptr == static_cast<void *>(lc2)); // compared, not followed
+        CHECK(destroyed == 1);
+        CHECK(dfr_reactor_pending_calls(c.r) == 1); // only lc's
+        c.advance(5);
+        CHECK(n.calls == 2); // the intervals in between were skipped
+        dfr_looping_call_free(lc);
+        CHECK(dfr_reactor_pending_calls(c.r) == 0);
+        dfr_deferred_unref(d);
+        dfr_deferred_unref(d1);
+    }
+    SECTION("from inside fn")
+    {
+        struct Ctx {
+            dfr_looping_call *lc = nullptr;
+            int calls = 0;
+        } ctx;
+        ctx.lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
+            auto *x = static_cast<Ctx *>(data);
+            if (++x->calls == 2)
+                dfr_looping_call_free(x->lc);
+            return dfr_none();
+        }, &ctx, nullptr);
+        dfr_deferred *d = dfr_looping_call_start(ctx.lc, 1, true);
+        dfr_deferred_add_both(d, done_cb, &done, nullptr);
+        c.advance(1);
+        CHECK(ctx.calls == 2);
+        CHECK(done.fired == 1);
+        CHECK(dfr_reactor_pending_calls(c.r) == 0);
+        c.advance(5);
+        CHECK(ctx.calls == 2);
+        dfr_deferred_unref(d);
+    }
+    SECTION("while fn's deferred is pending, which then fires")
+    {
+        Counter n;
+        n.next = dfr_deferred_new();
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+        dfr_deferred_add_both(d, done_cb, &done, nullptr);
+        dfr_looping_call_free(lc);
+        CHECK(done.fired == 0);
+        dfr_deferred_callback(n.next, dfr_none());
+        CHECK(done.fired == 1);
+        CHECK(dfr_reactor_pending_calls(c.r) == 0);
+        c.advance(5);
+        CHECK(n.calls == 1);
+        dfr_deferred_unref(n.next);
+        dfr_deferred_unref(d);
+    }
+    SECTION("while fn's deferred is pending, which is dropped unfired")
+    {
+        Counter n;
+        n.next = dfr_deferred_new();
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+        dfr_looping_call_free(lc);
+        dfr_deferred_unref(n.next); // nothing can fire it any more
+        CHECK(dfr_deferred_state(d) == DFR_PENDING);
+        dfr_deferred_unref(d); // and the test's leak check must find nothing
+    }
+}
+
+// Starting again after a stop while the previous run still waits on fn's
+// deferred: the old run must neither resurrect a second schedule nor leak.
+TEST_CASE("start again while the stopped run still waits on fn's deferred", "[looping]")
+{
+    Clock c;
+    Counter n;
+    n.next = dfr_deferred_new();
+    n.next_on = 1;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    Done first, second;
+    dfr_deferred *d1 = dfr_looping_call_start(lc, 1, true);
+    dfr_deferred_add_both(d1, done_cb, &first, nullptr);
+    dfr_looping_call_stop(lc);
+    dfr_deferred *d2 = dfr_looping_call_start(lc, 1, false);
+    if (d2) {
+        dfr_deferred_add_both(d2, done_cb, &second, nullptr);
+        dfr_deferred_callback(n.next, dfr_none()); // the first run is over
+        CHECK(first.fired == 1);
+        CHECK(second.fired == 0);
+        c.advance(1);
+        CHECK(n.calls == 2); // one schedule only
+        CHECK(dfr_reactor_pending_calls(c.r) == 1);
+        dfr_looping_call_stop(lc);
+        CHECK(second.fired == 1);
+    } else {
+        // Refused until the previous run has finished.
+        dfr_deferred_callback(n.next, dfr_none());
+        CHECK(first.fired == 1);
+    }
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(n.next);
+    dfr_deferred_unref(d1);
+    dfr_deferred_unref(d2);
+}
+
+TEST_CASE("LoopingCall bad input", "[looping][bad-input]")
+{
+    Clock c;
+    int destroyed = 0;
+    CHECK(dfr_looping_call_new(nullptr, counting, &destroyed, test::count_destroy) == nullptr);
+    CHECK(dfr_looping_call_new(c.r, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(destroyed == 2);
+    CHECK(dfr_looping_call_start(nullptr, 1, true) == nullptr);
+    CHECK(dfr_looping_call_stop(nullptr) == DFR_EINVAL);
+    CHECK(dfr_looping_call_reset(nullptr) == DFR_EINVAL);
+    CHECK_FALSE(dfr_looping_call_running(nullptr));
+    dfr_looping_call_free(nullptr);
+    Counter n;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    CHECK(dfr_looping_call_stop(lc) == DFR_EINVAL);  // not running
+    CHECK(dfr_looping_call_reset(lc) == DFR_EINVAL); // not running
+    dfr_looping_call_free(lc);
+    CHECK(n.calls == 0);
+}
+
+// The allocation-failure loop; fn's deferreds (when it returns any) are
+// the test's own, fired after each step, so every run finishes.
+TEST_CASE("allocation failures: LoopingCall start, run and stop", "[looping][alloc]")
+{
+    bool with_deferred = GENERATE(false, true);
+    test::for_each_allocation_failure([with_deferred](long) {
+        dfr_reactor_options o = {};
+        o.size = sizeof o;
+        o.manual_clock = true;
+        dfr_reactor *r = dfr_reactor_new(&o);
+        if (!r)
+            return;
+        int destroyed = 0;
+        struct Ctx {
+            bool with_deferred;
+            std::vector<dfr_deferred *> pending;
+            void fire_all()
+            {
+                for (auto *p : pending) {
+                    dfr_deferred_callback(p, dfr_none());
+                    dfr_deferred_unref(p);
+                }
+                pending.clear();
+            }
+        } ctx{with_deferred, {}};
+        dfr_looping_call *lc = dfr_looping_call_new(r, [](void *data) -> dfr_value {
+            auto *x = static_cast<Ctx *>(data);
+            if (!x->with_deferred)
+                return dfr_none();
+            dfr_deferred *d = dfr_deferred_new();
+            if (!d)
+                return dfr_value_failure(test::failure(99, "no memory for my deferred"));
+            x->pending.push_back(dfr_deferred_ref(d));
+            return dfr_value_deferred(d);
+        }, &ctx, nullptr);
+        dfr_looping_call *other = dfr_looping_call_new(r, [](void *) -> dfr_value { return dfr_none(); },
+                                                       &destroyed, test::count_destroy);
+        if (!other)
+            CHECK(destroyed == 1);
+        Recorder seen;
+        dfr_deferred *d = lc ? dfr_looping_call_start(lc, 0.5, true) : nullptr;
+        if (d)
+            dfr_deferred_add_both(d, test::record_and_handle, &seen, nullptr);
+        dfr_deferred *d2 = other ? dfr_looping_call_start(other, 0.25, false) : nullptr;
+        if (d2)
+            dfr_deferred_add_both(d2, test::record_and_handle, &seen, nullptr);
+        for (int i = 0; i < 6; i++) {
+            dfr_reactor_advance(r, 0.25);
+            ctx.fire_all();
+        }
+        dfr_looping_call_stop(lc);
+        dfr_looping_call_stop(other);
+        ctx.fire_all();
+        if (d)
+            CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+        dfr_looping_call_free(lc);
+        dfr_looping_call_free(other);
+        CHECK(destroyed == 1);
+        dfr_deferred_unref(d);
+        dfr_deferred_unref(d2);
+        dfr_reactor_free(r);
+    });
 }

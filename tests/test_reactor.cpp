@@ -1,7 +1,11 @@
-// The reactor's lifecycle: run, stop, triggers, callWhenRunning, iterate and
-// running on a caller's libuv loop.  TWISTED_BEHAVIOURS S44-S46;
-// twisted/internet/test/test_core.py, twisted/test/test_internet.py
-// (ThreePhaseEventTests, SystemEventTests).
+// The reactor's lifecycle: run, stop, system event triggers,
+// callWhenRunning, iterate, the clock, and running on a caller's libuv loop.
+// TWISTED_BEHAVIOURS S44-S46; ported from twisted/internet/test/test_core.py,
+// twisted/test/test_internet.py (ThreePhaseEventTests, SystemEventTests,
+// TimeTests, CallFromThreadStopsAndWakeUpTests).  The real clock is used
+// only for the lifecycle (callLater(0), call_when_running) and for two smoke
+// tests with delays of at most 20 ms; timing behaviour is in test_timer.cpp
+// on the manual clock.
 #include <catch2/catch.hpp>
 
 #include "reactor_support.h"
@@ -10,184 +14,789 @@
 
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <thread>
+#include <vector>
+
 namespace {
 
 struct Events {
     dfr_reactor *r;
     std::vector<std::string> seen;
+    Events() : r(dfr_reactor_new(nullptr)) {}
+    ~Events() { dfr_reactor_free(r); }
+    Events(const Events &) = delete;
+    Events &operator=(const Events &) = delete;
+    void note(const std::string &s) { seen.push_back(s); }
 };
 
-dfr_value note_phase(void *data);
-
-struct PhaseNote {
+// A trigger or call that records its name (and whether the reactor runs).
+struct Note {
     Events *e;
     std::string name;
+    bool show_running = false;
 };
 
-dfr_value note_phase(void *data)
+dfr_value note_trigger(void *data)
 {
-    auto *p = static_cast<PhaseNote *>(data);
-    p->e->seen.push_back(p->name + (dfr_reactor_running(p->e->r) ? ":running" : ":stopped"));
+    auto *n = static_cast<Note *>(data);
+    n->e->note(n->show_running ? n->name + (dfr_reactor_running(n->e->r) ? ":running" : ":stopped") : n->name);
     return dfr_none();
 }
 
+void note_call(void *data) { note_trigger(data); }
+
+void stop_call(void *data)
+{
+    auto *e = static_cast<Events *>(data);
+    CHECK(dfr_reactor_stop(e->r) == 0);
+}
+
+int add_trigger(Events &e, int phase, int event, Note *n, uint64_t *id = nullptr)
+{
+    return dfr_add_system_event_trigger(e.r, phase, event, note_trigger, n, nullptr, id);
+}
+
+dfr_value none_trigger(void *) { return dfr_none(); }
+
+using Strings = std::vector<std::string>;
+
 } // namespace
 
-// test_stopWhenNotStarted, test_stopWhenAlreadyStopped, test_stopShutDownEvents,
-// test_shutdownFiresTriggersAsynchronously, test_runAfterStop.
+// test_core.py test_stopWhenNotStarted, test_stopWhenAlreadyStopped,
+// test_stopShutDownEvents, test_shutdownFiresTriggersAsynchronously,
+// test_runAfterStop.
 TEST_CASE("S44 stop semantics and shutdown triggers", "[reactor][S44]")
 {
-    Events ev{dfr_reactor_new(nullptr), {}};
+    Events ev;
+    REQUIRE(ev.r != nullptr);
     CHECK(dfr_reactor_stop(ev.r) == DFR_ENOTRUNNING);
-    PhaseNote before{&ev, "before"}, during{&ev, "during"}, after{&ev, "after"};
-    dfr_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_SHUTDOWN, note_phase, &before, nullptr, nullptr);
-    dfr_add_system_event_trigger(ev.r, DFR_DURING, DFR_SHUTDOWN, note_phase, &during, nullptr, nullptr);
-    dfr_add_system_event_trigger(ev.r, DFR_AFTER, DFR_SHUTDOWN, note_phase, &after, nullptr, nullptr);
-    dfr_call_when_running(ev.r, [](void *data) {
+    Note before{&ev, "before"}, during{&ev, "during"}, after{&ev, "after"};
+    add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &before);
+    add_trigger(ev, DFR_DURING, DFR_SHUTDOWN, &during);
+    add_trigger(ev, DFR_AFTER, DFR_SHUTDOWN, &after);
+    REQUIRE(dfr_call_when_running(ev.r, [](void *data) {
         auto *e = static_cast<Events *>(data);
         CHECK(dfr_reactor_stop(e->r) == 0);
-        e->seen.push_back("stopped");
+        e->note("stopped");
         if (dfr_reactor_stop(e->r) == DFR_ENOTRUNNING)
-            e->seen.push_back("second stop refused");
-        e->seen.push_back(dfr_reactor_running(e->r) ? "still running" : "not running");
-    }, &ev, nullptr);
+            e->note("second stop refused");
+        e->note(dfr_reactor_running(e->r) ? "still running" : "not running");
+    }, &ev, nullptr) == 0);
+    CHECK_FALSE(dfr_reactor_running(ev.r));
     REQUIRE(dfr_reactor_run(ev.r) == 0);
-    CHECK(ev.seen == std::vector<std::string>{"stopped", "second stop refused", "still running",
-                                              "before:running", "during:stopped", "after:stopped"});
+    CHECK(ev.seen == Strings{"stopped", "second stop refused", "still running", "before", "during", "after"});
     CHECK_FALSE(dfr_reactor_running(ev.r));
     CHECK(dfr_reactor_run(ev.r) == DFR_EALREADY); // not restartable
     CHECK(dfr_reactor_stop(ev.r) == DFR_ENOTRUNNING);
-    dfr_reactor_free(ev.r);
+    CHECK(ev.seen.size() == 6); // nothing ran again
 }
 
-// test_runningForStartupEvents, test_callWhenRunningOrder, test_multipleRun.
+// test_core.py test_runningForStartupEvents, test_callWhenRunningOrder,
+// test_multipleRun.
 TEST_CASE("S45 startup phases and callWhenRunning", "[reactor][S45]")
 {
-    Events ev{dfr_reactor_new(nullptr), {}};
-    PhaseNote before{&ev, "before"}, during{&ev, "during"}, after{&ev, "after"};
-    dfr_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, note_phase, &before, nullptr, nullptr);
-    dfr_add_system_event_trigger(ev.r, DFR_DURING, DFR_STARTUP, note_phase, &during, nullptr, nullptr);
-    dfr_add_system_event_trigger(ev.r, DFR_AFTER, DFR_STARTUP, note_phase, &after, nullptr, nullptr);
-    dfr_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->seen.push_back("first"); }, &ev, nullptr);
+    Events ev;
+    Note before{&ev, "before", true}, during{&ev, "during", true}, after{&ev, "after", true};
+    add_trigger(ev, DFR_BEFORE, DFR_STARTUP, &before);
+    add_trigger(ev, DFR_DURING, DFR_STARTUP, &during);
+    add_trigger(ev, DFR_AFTER, DFR_STARTUP, &after);
+    dfr_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->note("first"); }, &ev, nullptr);
     dfr_call_when_running(ev.r, [](void *data) {
         auto *e = static_cast<Events *>(data);
-        e->seen.push_back("second");
+        e->note("second");
         // Inside a running reactor: called at once; run again is refused.
-        dfr_call_when_running(e->r, [](void *d2) { static_cast<Events *>(d2)->seen.push_back("at once"); }, e, nullptr);
-        e->seen.push_back(dfr_reactor_run(e->r) == DFR_EALREADY ? "run refused" : "run?");
+        CHECK(dfr_call_when_running(e->r, [](void *d2) { static_cast<Events *>(d2)->note("at once"); }, e,
+                                    nullptr) == 0);
+        e->note("returned");
+        e->note(dfr_reactor_run(e->r) == DFR_EALREADY ? "run refused" : "run?");
         dfr_reactor_stop(e->r);
     }, &ev, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
-    CHECK(ev.seen == std::vector<std::string>{"before:stopped", "during:running", "after:running", "first",
-                                              "second", "at once", "run refused"});
-    dfr_reactor_free(ev.r);
+    CHECK(ev.seen == Strings{"before:stopped", "during:running", "after:running", "first", "second", "at once",
+                             "returned", "run refused"});
 }
 
-// test_runWithAsynchronousBeforeStartupTrigger.
-TEST_CASE("S46 a before-startup deferred delays startup; stop during startup waits", "[reactor][S46]")
+// The running flag in each of the six phases (API decision: false in
+// before-startup, true from during-startup until during-shutdown).
+TEST_CASE("S45 running in every phase of startup and shutdown", "[reactor][S45]")
 {
-    struct Ctx {
-        dfr_reactor *r;
-        std::vector<std::string> seen;
-    } ctx{dfr_reactor_new(nullptr), {}};
-    dfr_add_system_event_trigger(ctx.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
-        auto *c = static_cast<Ctx *>(data);
-        c->seen.push_back("trigger");
-        dfr_deferred *d = dfr_defer_later(c->r, 0, nullptr, nullptr, nullptr);
-        dfr_deferred_add_callback(d, [](dfr_value v, void *data2) -> dfr_value {
-            auto *c2 = static_cast<Ctx *>(data2);
-            c2->seen.push_back("callback");
-            CHECK(dfr_reactor_stop(c2->r) == 0); // accepted before running
-            return v;
-        }, c, nullptr);
-        return dfr_value_deferred(d);
-    }, &ctx, nullptr, nullptr);
-    dfr_call_when_running(ctx.r, [](void *data) { static_cast<Ctx *>(data)->seen.push_back("running"); }, &ctx, nullptr);
-    REQUIRE(dfr_reactor_run(ctx.r) == 0);
-    CHECK(ctx.seen == std::vector<std::string>{"trigger", "callback", "running"});
-    dfr_reactor_free(ctx.r);
+    Events ev;
+    Note bs{&ev, "before-startup", true}, ds{&ev, "during-startup", true}, as{&ev, "after-startup", true};
+    Note bsh{&ev, "before-shutdown", true}, dsh{&ev, "during-shutdown", true}, ash{&ev, "after-shutdown", true};
+    // Registered out of order: each phase runs its own, in phase order.
+    add_trigger(ev, DFR_AFTER, DFR_SHUTDOWN, &ash);
+    add_trigger(ev, DFR_DURING, DFR_SHUTDOWN, &dsh);
+    add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &bsh);
+    add_trigger(ev, DFR_AFTER, DFR_STARTUP, &as);
+    add_trigger(ev, DFR_DURING, DFR_STARTUP, &ds);
+    add_trigger(ev, DFR_BEFORE, DFR_STARTUP, &bs);
+    dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    CHECK(ev.seen == Strings{"before-startup:stopped", "during-startup:running", "after-startup:running",
+                             "before-shutdown:running", "during-shutdown:stopped", "after-shutdown:stopped"});
 }
 
-// ThreePhaseEventTests, SystemEventTests: deferreds delay the next phase,
-// failures are reported, removed triggers do not run, triggers run once.
-TEST_CASE("S46 shutdown triggers: waiting, failures, removal", "[reactor][S46]")
+// test_core.py test_runWithAsynchronousBeforeStartupTrigger.
+TEST_CASE("S46 a before-startup deferred delays startup; a stop during startup waits for it", "[reactor][S46]")
+{
+    Events ev;
+    dfr_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+        auto *e = static_cast<Events *>(data);
+        e->note("trigger");
+        dfr_deferred *d = dfr_defer_later(e->r, 0, nullptr, nullptr, nullptr);
+        dfr_deferred_add_callback(d, [](dfr_value v, void *data2) -> dfr_value {
+            auto *e2 = static_cast<Events *>(data2);
+            e2->note("callback");
+            CHECK_FALSE(dfr_reactor_running(e2->r));
+            CHECK(dfr_reactor_stop(e2->r) == 0); // accepted before running
+            CHECK(dfr_reactor_stop(e2->r) == DFR_ENOTRUNNING);
+            return v;
+        }, e, nullptr);
+        return dfr_value_deferred(d);
+    }, &ev, nullptr, nullptr);
+    dfr_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->note("running"); }, &ev, nullptr);
+    Note shutdown{&ev, "shutdown"};
+    add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &shutdown);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    CHECK(ev.seen == Strings{"trigger", "callback", "running", "shutdown"});
+}
+
+// test_internet.py ThreePhaseEventTests test_asynchronousBefore,
+// SystemEventTests test_beforeReturnsDeferred; the API decision that every
+// phase waits for the deferreds its triggers return.
+TEST_CASE("S46 a deferred from a trigger in any phase delays the next phase", "[reactor][S46]")
+{
+    const char *names[2][3] = {{"bs", "ds", "as"}, {"bsh", "dsh", "ash"}};
+    int event = GENERATE(as<int>(), DFR_STARTUP, DFR_SHUTDOWN);
+    int phase = GENERATE(as<int>(), DFR_BEFORE, DFR_DURING, DFR_AFTER);
+    Events ev;
+    struct Waiter {
+        Events *e;
+        std::string name;
+    } waiter{&ev, names[event][phase]};
+    std::vector<Note> notes;
+    notes.reserve(6);
+    for (int e = 0; e < 2; e++)
+        for (int p = 0; p < 3; p++) {
+            notes.push_back({&ev, names[e][p]});
+            if (e == event && p == phase)
+                dfr_add_system_event_trigger(ev.r, p, e, [](void *data) -> dfr_value {
+                    auto *w = static_cast<Waiter *>(data);
+                    w->e->note(w->name);
+                    // Fires on a later loop iteration.
+                    return dfr_value_deferred(dfr_defer_later(w->e->r, 0, [](void *d2) -> dfr_value {
+                        auto *w2 = static_cast<Waiter *>(d2);
+                        w2->e->note(w2->name + " fired");
+                        return dfr_none();
+                    }, w, nullptr));
+                }, &waiter, nullptr, nullptr);
+            else
+                add_trigger(ev, p, e, &notes.back());
+        }
+    dfr_call_when_running(ev.r, [](void *data) {
+        auto *e = static_cast<Events *>(data);
+        e->note("cwr");
+        CHECK(dfr_reactor_stop(e->r) == 0);
+    }, &ev, nullptr);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    Strings want{"bs", "ds", "as", "cwr", "bsh", "dsh", "ash"};
+    // The fired note comes before the next phase; the call_when_running call
+    // belongs to the after-startup phase itself.
+    std::string fired = waiter.name + " fired";
+    auto pos = std::find(want.begin(), want.end(), waiter.name) + 1;
+    if (waiter.name == "as")
+        pos++;
+    want.insert(pos, fired);
+    INFO("waiting in " << waiter.name);
+    CHECK(ev.seen == want);
+}
+
+// test_internet.py ThreePhaseEventTests test_beforeTriggerException,
+// test_duringTriggerException: a failing trigger is reported (our unhandled
+// error hook) and the rest still run; a trigger's deferred that fails, too.
+TEST_CASE("S46 a failing trigger is reported and the others still run", "[reactor][S46]")
+{
+    test::UnhandledCapture u;
+    Events ev;
+    int event = GENERATE(as<int>(), DFR_STARTUP, DFR_SHUTDOWN);
+    int phase = GENERATE(as<int>(), DFR_BEFORE, DFR_DURING, DFR_AFTER);
+    bool through_deferred = GENERATE(false, true);
+    Note a{&ev, "a"}, b{&ev, "b"};
+    if (through_deferred)
+        dfr_add_system_event_trigger(ev.r, phase, event, [](void *data) -> dfr_value {
+            auto *e = static_cast<Events *>(data);
+            dfr_deferred *d = dfr_defer_later(e->r, 0, [](void *) -> dfr_value {
+                return dfr_value_failure(test::failure(21, "deferred trigger failed"));
+            }, nullptr, nullptr);
+            return dfr_value_deferred(d);
+        }, &ev, nullptr, nullptr);
+    else
+        dfr_add_system_event_trigger(ev.r, phase, event, [](void *) -> dfr_value {
+            return dfr_value_failure(test::failure(20, "trigger failed"));
+        }, nullptr, nullptr, nullptr);
+    add_trigger(ev, phase, event, &a);
+    // Something after this phase: the next phase, or the other event.
+    if (phase < DFR_AFTER)
+        add_trigger(ev, phase + 1, event, &b);
+    else if (event == DFR_STARTUP)
+        add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &b);
+    else
+        b.e = nullptr;
+    dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    Strings want{"a"};
+    if (b.e)
+        want.push_back("b");
+    CHECK(ev.seen == want);
+    REQUIRE(u.count() == 1);
+    CHECK(u.codes[0] == (through_deferred ? 21 : 20));
+}
+
+// test_internet.py SystemEventTests test_multipleBeforeReturnDeferred,
+// test_removeSystemEventTrigger, test_removeNonExistentSystemEventTrigger,
+// and S46's list: d1, a raising trigger, d2, a removed during trigger,
+// during, after.
+TEST_CASE("S46 shutdown waits for every deferred; removed triggers do not run", "[reactor][S46]")
 {
     test::UnhandledCapture u;
     struct Ctx {
-        dfr_reactor *r;
-        dfr_deferred *d1, *d2;
-        std::vector<std::string> seen;
-    } ctx{dfr_reactor_new(nullptr), dfr_deferred_new(), dfr_deferred_new(), {}};
+        Events ev;
+        dfr_deferred *d1 = dfr_deferred_new(), *d2 = dfr_deferred_new();
+        ~Ctx()
+        {
+            dfr_deferred_unref(d1);
+            dfr_deferred_unref(d2);
+        }
+    } ctx;
+    dfr_reactor *r = ctx.ev.r;
     auto ret1 = [](void *data) -> dfr_value {
-        return dfr_value_deferred(dfr_deferred_ref(static_cast<Ctx *>(data)->d1));
+        auto *c = static_cast<Ctx *>(data);
+        c->ev.note("before 1");
+        return dfr_value_deferred(dfr_deferred_ref(c->d1));
     };
     auto ret2 = [](void *data) -> dfr_value {
-        return dfr_value_deferred(dfr_deferred_ref(static_cast<Ctx *>(data)->d2));
+        auto *c = static_cast<Ctx *>(data);
+        c->ev.note("before 3");
+        return dfr_value_deferred(dfr_deferred_ref(c->d2));
     };
-    auto fails = [](void *) -> dfr_value { return dfr_value_failure(test::failure(9, "trigger failed")); };
-    uint64_t removed;
-    dfr_add_system_event_trigger(ctx.r, DFR_BEFORE, DFR_SHUTDOWN, ret1, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(ctx.r, DFR_BEFORE, DFR_SHUTDOWN, fails, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(ctx.r, DFR_BEFORE, DFR_SHUTDOWN, ret2, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(ctx.r, DFR_DURING, DFR_SHUTDOWN, [](void *data) -> dfr_value {
-        static_cast<Ctx *>(data)->seen.push_back("removed one ran");
-        return dfr_none();
-    }, &ctx, nullptr, &removed);
-    dfr_add_system_event_trigger(ctx.r, DFR_DURING, DFR_SHUTDOWN, [](void *data) -> dfr_value {
-        static_cast<Ctx *>(data)->seen.push_back("during");
-        return dfr_none();
-    }, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(ctx.r, DFR_AFTER, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+    auto fails = [](void *data) -> dfr_value {
+        static_cast<Ctx *>(data)->ev.note("before 2");
+        return dfr_value_failure(test::failure(9, "trigger failed"));
+    };
+    Note removed_note{&ctx.ev, "removed one ran"}, during{&ctx.ev, "during"}, after{&ctx.ev, "after"};
+    Note removed_early{&ctx.ev, "removed early ran"};
+    uint64_t removed = 0, removed2 = 0, kept = 0;
+    int destroyed = 0;
+    REQUIRE(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, ret1, &ctx, nullptr, &kept) == 0);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, fails, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, ret2, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &removed_note, nullptr, &removed);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, note_trigger, &removed_early, nullptr, &removed2);
+    add_trigger(ctx.ev, DFR_DURING, DFR_SHUTDOWN, &during);
+    add_trigger(ctx.ev, DFR_AFTER, DFR_SHUTDOWN, &after);
+    CHECK(removed != kept);
+    CHECK(removed != 0);
+    CHECK(dfr_remove_system_event_trigger(r, removed) == 0);
+    CHECK(dfr_remove_system_event_trigger(r, removed) == DFR_EINVAL);
+    CHECK(dfr_remove_system_event_trigger(r, removed2) == 0);
+    CHECK(dfr_remove_system_event_trigger(r, 999999) == DFR_EINVAL);
+    CHECK(dfr_remove_system_event_trigger(r, 0) == DFR_EINVAL);
+    // A removed trigger's destroy runs at removal.
+    uint64_t with_destroy = 0;
+    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, none_trigger, &destroyed, test::count_destroy,
+                                 &with_destroy);
+    CHECK(dfr_remove_system_event_trigger(r, with_destroy) == 0);
+    CHECK(destroyed == 1);
+    // Stop at once; fire d1, then (on a later iteration) d2, while shutdown waits.
+    dfr_call_when_running(r, [](void *data) {
         auto *c = static_cast<Ctx *>(data);
-        c->seen.push_back("after");
-        return dfr_none();
-    }, &ctx, nullptr, nullptr);
-    CHECK(dfr_remove_system_event_trigger(ctx.r, removed) == 0);
-    CHECK(dfr_remove_system_event_trigger(ctx.r, removed) == DFR_EINVAL);
-    CHECK(dfr_remove_system_event_trigger(ctx.r, 999999) == DFR_EINVAL);
-    // Stop at once; fire d1, then d2, from timers while shutdown waits.
-    dfr_call_when_running(ctx.r, [](void *data) {
-        auto *c = static_cast<Ctx *>(data);
-        dfr_reactor_stop(c->r);
-        dfr_call_later(c->r, 0.001, [](void *d) {
+        dfr_reactor_stop(c->ev.r);
+        dfr_call_later(c->ev.r, 0, [](void *d) {
             auto *c2 = static_cast<Ctx *>(d);
-            c2->seen.push_back("d1 fires");
+            c2->ev.note("d1 fires");
             dfr_deferred_callback(c2->d1, dfr_none());
-        }, c, nullptr, nullptr);
-        dfr_call_later(c->r, 0.002, [](void *d) {
-            auto *c2 = static_cast<Ctx *>(d);
-            c2->seen.push_back("d2 fires");
-            dfr_deferred_callback(c2->d2, dfr_none());
+            dfr_call_later(c2->ev.r, 0, [](void *d3) {
+                auto *c3 = static_cast<Ctx *>(d3);
+                c3->ev.note("d2 fires");
+                dfr_deferred_callback(c3->d2, dfr_none());
+            }, c2, nullptr, nullptr);
         }, c, nullptr, nullptr);
     }, &ctx, nullptr);
-    REQUIRE(dfr_reactor_run(ctx.r) == 0);
-    CHECK(ctx.seen == std::vector<std::string>{"d1 fires", "d2 fires", "during", "after"});
-    CHECK(u.count() == 1);
-    dfr_deferred_unref(ctx.d1);
-    dfr_deferred_unref(ctx.d2);
-    dfr_reactor_free(ctx.r);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    CHECK(ctx.ev.seen == Strings{"before 1", "before 2", "before 3", "d1 fires", "d2 fires", "during", "after"});
+    REQUIRE(u.count() == 1);
+    CHECK(u.codes[0] == 9);
+    CHECK(u.messages[0] == "trigger failed");
+    // Triggers run once: they are gone once fired.
+    CHECK(dfr_remove_system_event_trigger(r, kept) == DFR_EINVAL);
 }
 
-TEST_CASE("iterate runs calls from threads and timers outside run", "[reactor]")
+// test_internet.py ThreePhaseEventTests test_synchronousRemovePendingBefore,
+// test_synchronousBeforeRemovesDuring, test_synchronousRemovePendingDuring,
+// test_synchronousRemoveAlreadyExecutedBefore (Twisted warns; we refuse with
+// DFR_EINVAL), test_synchronousBeforeRemovesConspicuouslySimilarDuring.
+TEST_CASE("S46 triggers removed while their event fires", "[reactor][S46]")
 {
+    struct Ctx {
+        Events ev;
+        uint64_t ran_before = 0, pending_before = 0, during = 0, pending_during = 0;
+        std::vector<int> rcs;
+    } ctx;
+    dfr_reactor *r = ctx.ev.r;
+    Note first{&ctx.ev, "first before"}, pending_before{&ctx.ev, "pending before ran"},
+        second{&ctx.ev, "second before"}, during{&ctx.ev, "during ran"}, pending_during{&ctx.ev, "pending during ran"},
+        last_during{&ctx.ev, "last during"};
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &first, nullptr, &ctx.ran_before);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+        auto *c = static_cast<Ctx *>(data);
+        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->ran_before));    // already ran
+        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->pending_before)); // not yet
+        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->during));         // a later phase
+        return dfr_none();
+    }, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &pending_before, nullptr,
+                                 &ctx.pending_before);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &second, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+        auto *c = static_cast<Ctx *>(data);
+        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->pending_during));
+        return dfr_none();
+    }, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &during, nullptr, &ctx.during);
+    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &pending_during, nullptr,
+                                 &ctx.pending_during);
+    add_trigger(ctx.ev, DFR_DURING, DFR_SHUTDOWN, &last_during);
+    dfr_call_when_running(r, stop_call, &ctx.ev, nullptr);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    CHECK(ctx.ev.seen == Strings{"first before", "second before", "last during"});
+    CHECK(ctx.rcs == std::vector<int>{DFR_EINVAL, 0, 0, 0});
+}
+
+// test_internet.py ThreePhaseEventTests test_asynchronousBeforeRemovesDuring.
+TEST_CASE("S46 a during trigger removed while before waits does not run", "[reactor][S46]")
+{
+    struct Ctx {
+        Events ev;
+        dfr_deferred *wait = dfr_deferred_new();
+        uint64_t during = 0;
+        ~Ctx() { dfr_deferred_unref(wait); }
+    } ctx;
+    dfr_reactor *r = ctx.ev.r;
+    Note during{&ctx.ev, "during"}, after{&ctx.ev, "after"};
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+        auto *c = static_cast<Ctx *>(data);
+        dfr_call_later(c->ev.r, 0, [](void *d) {
+            auto *c2 = static_cast<Ctx *>(d);
+            CHECK(dfr_remove_system_event_trigger(c2->ev.r, c2->during) == 0);
+            dfr_deferred_callback(c2->wait, dfr_none());
+        }, c, nullptr, nullptr);
+        return dfr_value_deferred(dfr_deferred_ref(c->wait));
+    }, &ctx, nullptr, nullptr);
+    add_trigger(ctx.ev, DFR_DURING, DFR_STARTUP, &during, &ctx.during);
+    add_trigger(ctx.ev, DFR_AFTER, DFR_STARTUP, &after);
+    dfr_call_when_running(r, stop_call, &ctx.ev, nullptr);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    CHECK(ctx.ev.seen == Strings{"after"});
+}
+
+// test_internet.py SystemEventTests
+// test_subsequentBeforeTriggerFiresPriorBeforeDeferred.
+TEST_CASE("S46 a trigger firing an earlier trigger's deferred; the phase still waits for the rest",
+          "[reactor][S46]")
+{
+    struct Ctx {
+        Events ev;
+        dfr_deferred *first = dfr_deferred_new(), *second = dfr_deferred_new();
+        ~Ctx()
+        {
+            dfr_deferred_unref(first);
+            dfr_deferred_unref(second);
+        }
+    } ctx;
+    dfr_reactor *r = ctx.ev.r;
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+        return dfr_value_deferred(dfr_deferred_ref(static_cast<Ctx *>(data)->first));
+    }, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+        dfr_deferred_callback(static_cast<Ctx *>(data)->first, dfr_none());
+        return dfr_none();
+    }, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+        auto *c = static_cast<Ctx *>(data);
+        c->ev.note("before");
+        dfr_call_later(c->ev.r, 0, [](void *d) {
+            auto *c2 = static_cast<Ctx *>(d);
+            c2->ev.note("second fires");
+            dfr_deferred_callback(c2->second, dfr_none());
+        }, c, nullptr, nullptr);
+        return dfr_value_deferred(dfr_deferred_ref(c->second));
+    }, &ctx, nullptr, nullptr);
+    Note during{&ctx.ev, "during"};
+    add_trigger(ctx.ev, DFR_DURING, DFR_SHUTDOWN, &during);
+    dfr_call_when_running(r, stop_call, &ctx.ev, nullptr);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    CHECK(ctx.ev.seen == Strings{"before", "second fires", "during"});
+}
+
+// Triggers added while an event fires: to the phase now firing, they run in
+// it (Twisted's _ThreePhaseEvent pops its list the same way); to a later
+// phase, they run then; to a phase that is over, never (destroy at free).
+TEST_CASE("S46 triggers added while the event fires", "[reactor][S46]")
+{
+    int destroyed = 0;
+    {
+        struct Ctx {
+            Events ev;
+            Note late_before{&ev, "added to before"}, late_after{&ev, "added to after"},
+                too_late{&ev, "too late ran"};
+            int *destroyed;
+        } ctx{};
+        ctx.destroyed = &destroyed;
+        dfr_reactor *r = ctx.ev.r;
+        dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+            auto *c = static_cast<Ctx *>(data);
+            c->ev.note("before");
+            add_trigger(c->ev, DFR_BEFORE, DFR_STARTUP, &c->late_before);
+            add_trigger(c->ev, DFR_AFTER, DFR_STARTUP, &c->late_after);
+            return dfr_none();
+        }, &ctx, nullptr, nullptr);
+        dfr_add_system_event_trigger(r, DFR_AFTER, DFR_STARTUP, [](void *data) -> dfr_value {
+            auto *c = static_cast<Ctx *>(data);
+            c->ev.note("after");
+            dfr_add_system_event_trigger(c->ev.r, DFR_BEFORE, DFR_STARTUP, note_trigger, &c->too_late,
+                                         nullptr, nullptr);
+            dfr_add_system_event_trigger(c->ev.r, DFR_DURING, DFR_STARTUP, none_trigger, c->destroyed,
+                                         test::count_destroy, nullptr);
+            dfr_reactor_stop(c->ev.r);
+            return dfr_none();
+        }, &ctx, nullptr, nullptr);
+        REQUIRE(dfr_reactor_run(r) == 0);
+        CHECK(ctx.ev.seen == Strings{"before", "added to before", "after", "added to after"});
+        CHECK(destroyed == 0);
+    }
+    CHECK(destroyed == 1); // released by dfr_reactor_free
+}
+
+// test_core.py: ReactorNotRestartable, ReactorAlreadyRunning,
+// ReactorNotRunning in every state.
+TEST_CASE("S44 run and stop in every state", "[reactor][S44]")
+{
+    struct Ctx {
+        Events ev;
+        std::vector<int> rcs;
+    } ctx;
+    dfr_reactor *r = ctx.ev.r;
+    auto try_both = [](void *data) -> dfr_value {
+        auto *c = static_cast<Ctx *>(data);
+        c->rcs.push_back(dfr_reactor_run(c->ev.r));
+        c->rcs.push_back(dfr_reactor_stop(c->ev.r));
+        return dfr_none();
+    };
+    CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
+    // before-startup: stop is accepted (once); it takes effect after startup.
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, try_both, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_STARTUP, try_both, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
+    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    CHECK(ctx.rcs == std::vector<int>{DFR_EALREADY, 0,                            // before startup
+                                      DFR_EALREADY, DFR_ENOTRUNNING,              // after startup
+                                      DFR_EALREADY, DFR_ENOTRUNNING,              // before shutdown
+                                      DFR_EALREADY, DFR_ENOTRUNNING});            // after shutdown
+    CHECK(dfr_reactor_run(r) == DFR_EALREADY);
+    CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
+}
+
+// test_core.py test_callWhenRunningOrder; API.md: dfr_call_when_running in a
+// running reactor calls at once, also from a timer; registered from a
+// before-startup trigger, it queues behind the ones registered earlier.
+TEST_CASE("S45 callWhenRunning: order, at once when running, queued from before-startup", "[reactor][S45]")
+{
+    int destroyed = 0;
+    {
+        Events ev;
+        Note one{&ev, "one"}, two{&ev, "two"}, from_before{&ev, "from before"}, from_during{&ev, "from during"},
+            from_timer{&ev, "from timer"};
+        struct Ctx {
+            Events *ev;
+            Note *from_before, *from_during, *from_timer;
+            int *destroyed;
+        } ctx{&ev, &from_before, &from_during, &from_timer, &destroyed};
+        dfr_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+            auto *c = static_cast<Ctx *>(data);
+            dfr_call_when_running(c->ev->r, note_call, c->from_before, nullptr);
+            return dfr_none();
+        }, &ctx, nullptr, nullptr);
+        dfr_add_system_event_trigger(ev.r, DFR_DURING, DFR_STARTUP, [](void *data) -> dfr_value {
+            auto *c = static_cast<Ctx *>(data);
+            c->ev->note("during");
+            dfr_call_when_running(c->ev->r, note_call, c->from_during, nullptr); // running: at once
+            return dfr_none();
+        }, &ctx, nullptr, nullptr);
+        dfr_call_when_running(ev.r, note_call, &one, nullptr);
+        dfr_call_when_running(ev.r, note_call, &two, nullptr);
+        dfr_call_when_running(ev.r, [](void *data) {
+            auto *c = static_cast<Ctx *>(data);
+            dfr_call_later(c->ev->r, 0, [](void *d) {
+                auto *c2 = static_cast<Ctx *>(d);
+                int before = *c2->destroyed;
+                CHECK(dfr_call_when_running(c2->ev->r, note_call, c2->from_timer, nullptr) == 0);
+                // destroy runs right after the call, before returning.
+                CHECK(dfr_call_when_running(c2->ev->r, [](void *) {}, c2->destroyed, test::count_destroy) == 0);
+                CHECK(*c2->destroyed == before + 1);
+                c2->ev->note("timer done");
+                dfr_reactor_stop(c2->ev->r);
+            }, c, nullptr, nullptr);
+        }, &ctx, nullptr);
+        REQUIRE(dfr_reactor_run(ev.r) == 0);
+        CHECK(ev.seen == Strings{"during", "from during", "one", "two", "from before", "from timer", "timer done"});
+        // After the run: not running, so the call waits (forever); destroy at free.
+        CHECK(dfr_call_when_running(ev.r, note_call, &one, nullptr) == 0);
+        CHECK(dfr_call_when_running(ev.r, [](void *) {}, &destroyed, test::count_destroy) == 0);
+        CHECK(destroyed == 1);
+        CHECK(ev.seen.size() == 7);
+    }
+    CHECK(destroyed == 2);
+}
+
+// Calls posted with dfr_call_from_thread before run run first thing, before
+// the startup triggers (docs/reactor.md, lifecycle step 1).
+TEST_CASE("calls posted before run run before the startup triggers", "[reactor]")
+{
+    Events ev;
+    Note posted{&ev, "posted"}, before{&ev, "before startup"};
+    add_trigger(ev, DFR_BEFORE, DFR_STARTUP, &before);
+    int rc = 1;
+    std::thread t([&] { rc = dfr_call_from_thread(ev.r, note_call, &posted, nullptr); });
+    t.join();
+    CHECK(rc == 0);
+    dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    CHECK(ev.seen == Strings{"posted", "before startup"});
+}
+
+// The thread rule's exception: dfr_reactor_stop from another thread.
+TEST_CASE("stop from another thread", "[reactor]")
+{
+    Events ev;
+    std::thread stopper;
+    std::atomic<int> rc{1};
+    struct Ctx {
+        Events *ev;
+        std::thread *stopper;
+        std::atomic<int> *rc;
+    } ctx{&ev, &stopper, &rc};
+    dfr_call_when_running(ev.r, [](void *data) {
+        auto *c = static_cast<Ctx *>(data);
+        dfr_reactor *r = c->ev->r;
+        std::atomic<int> *out = c->rc;
+        *c->stopper = std::thread([r, out] { *out = dfr_reactor_stop(r); });
+    }, &ctx, nullptr);
+    Note shutdown{&ev, "shutdown"};
+    add_trigger(ev, DFR_DURING, DFR_SHUTDOWN, &shutdown);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    stopper.join();
+    CHECK(rc == 0);
+    CHECK(ev.seen == Strings{"shutdown"});
+}
+
+// API.md: a zero-delay call that reschedules itself cannot starve the loop
+// (test_internet.py testCallFromThreadStops in spirit): a call from a thread
+// still gets its turn, on the real clock, within dfr_reactor_run.
+TEST_CASE("a self-rescheduling zero-delay call does not starve calls from threads", "[reactor]")
+{
+    struct Ctx {
+        dfr_reactor *r;
+        int spins = 0;
+        int spins_when_posted_ran = -1;
+        bool stop = false;
+        static void spin(void *data)
+        {
+            auto *c = static_cast<Ctx *>(data);
+            c->spins++;
+            if (c->spins == 3)
+                dfr_call_from_thread(c->r, [](void *d) {
+                    auto *c2 = static_cast<Ctx *>(d);
+                    c2->spins_when_posted_ran = c2->spins;
+                    c2->stop = true;
+                    dfr_reactor_stop(c2->r);
+                }, c, nullptr);
+            if (!c->stop && c->spins < 100000)
+                dfr_call_later(c->r, 0, spin, c, nullptr, nullptr);
+        }
+    };
+    Events ev;
+    Ctx ctx{ev.r};
+    dfr_call_later(ev.r, 0, Ctx::spin, &ctx, nullptr, nullptr);
+    REQUIRE(dfr_reactor_run(ev.r) == 0);
+    CHECK(ctx.spins_when_posted_ran >= 3);
+    CHECK(ctx.spins_when_posted_ran < 1000);
+}
+
+// Smoke test of the real clock (delays <= 20 ms, driven by dfr_reactor_run):
+// calls run in deadline order, not before their time; equal-delay calls
+// scheduled before run keep their order (S48 on the real reactor).
+TEST_CASE("real clock smoke test: callLater under dfr_reactor_run", "[reactor][smoke]")
+{
+    struct Ctx {
+        Events ev;
+        std::vector<double> when;
+        double start = 0;
+    } ctx;
+    dfr_reactor *r = ctx.ev.r;
+    std::vector<Note> zeros;
+    zeros.reserve(20);
+    for (int i = 0; i < 20; i++) {
+        zeros.push_back({&ctx.ev, std::to_string(i)});
+        dfr_call_later(r, 0, note_call, &zeros.back(), nullptr, nullptr);
+    }
+    Note at10{&ctx.ev, "10ms"}, at5{&ctx.ev, "5ms"};
+    dfr_delayed_call *cancelled;
+    dfr_call_later(r, 0.01, [](void *data) {
+        auto *c = static_cast<Ctx *>(data);
+        c->ev.note("20ms");
+        c->when.push_back(dfr_reactor_seconds(c->ev.r) - c->start);
+        dfr_reactor_stop(c->ev.r);
+    }, &ctx, nullptr, &cancelled);
+    dfr_delayed_call_reset(cancelled, 0.02);
+    dfr_call_later(r, 0.01, note_call, &at10, nullptr, nullptr);
+    dfr_call_later(r, 0.005, note_call, &at5, nullptr, nullptr);
+    ctx.start = dfr_reactor_seconds(r);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    Strings want;
+    for (int i = 0; i < 20; i++)
+        want.push_back(std::to_string(i));
+    want.insert(want.end(), {"5ms", "10ms", "20ms"});
+    CHECK(ctx.ev.seen == want);
+    REQUIRE(ctx.when.size() == 1);
+    CHECK(ctx.when[0] >= 0.02 - 1e-3); // never (noticeably) early
+    CHECK(dfr_reactor_pending_calls(r) == 0);
+    CHECK_FALSE(dfr_delayed_call_active(cancelled));
+    dfr_delayed_call_unref(cancelled);
+}
+
+// Pending calls left when the reactor stops stay pending; free drops them.
+TEST_CASE("calls still pending after run are released by dfr_reactor_free", "[reactor]")
+{
+    int destroyed = 0, called = 0;
+    {
+        Events ev;
+        dfr_call_later(ev.r, 3600, [](void *data) { ++*static_cast<int *>(data); }, &called, nullptr, nullptr);
+        dfr_call_later(ev.r, 3600, [](void *) {}, &destroyed, test::count_destroy, nullptr);
+        dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+        REQUIRE(dfr_reactor_run(ev.r) == 0);
+        CHECK(dfr_reactor_pending_calls(ev.r) == 2);
+        CHECK(destroyed == 0);
+    }
+    CHECK(destroyed == 1);
+    CHECK(called == 0);
+}
+
+// dfr_reactor_free on a reactor that never ran releases triggers,
+// call_when_running calls and timers, each destroy once.
+TEST_CASE("dfr_reactor_free of a reactor that never ran releases everything", "[reactor]")
+{
+    int destroyed = 0;
     dfr_reactor *r = dfr_reactor_new(nullptr);
+    REQUIRE(r != nullptr);
+    for (int e = 0; e < 2; e++)
+        for (int p = 0; p < 3; p++)
+            REQUIRE(dfr_add_system_event_trigger(r, p, e, none_trigger, &destroyed, test::count_destroy, nullptr) == 0);
+    dfr_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
+    dfr_call_later(r, 0, [](void *) {}, &destroyed, test::count_destroy, nullptr);
+    dfr_reactor_free(r);
+    CHECK(destroyed == 8);
+    dfr_reactor_free(nullptr);
+}
+
+// iterate: one loop iteration outside run.  test_internet.py TimeTests
+// test_callLater with our own driving.
+TEST_CASE("iterate runs calls from threads and due timers outside run", "[reactor][iterate]")
+{
+    Events ev;
+    dfr_reactor *r = ev.r;
     int n = 0;
-    dfr_call_from_thread(r, [](void *data) { ++*static_cast<int *>(data); }, &n, nullptr);
+    auto inc = [](void *data) { ++*static_cast<int *>(data); };
+    CHECK(dfr_reactor_iterate(r, 0) == 0); // nothing to do: returns
+    dfr_call_from_thread(r, inc, &n, nullptr);
     CHECK(dfr_reactor_iterate(r, 0) == 0);
     CHECK(n == 1);
-    dfr_call_later(r, 0.001, [](void *data) { ++*static_cast<int *>(data); }, &n, nullptr, nullptr);
-    for (int i = 0; i < 1000 && n < 2; i++)
-        dfr_reactor_iterate(r, 0.01);
+    std::thread t([&] { dfr_call_from_thread(r, inc, &n, nullptr); });
+    t.join();
+    for (int i = 0; i < 100 && n < 2; i++)
+        dfr_reactor_iterate(r, 0.02);
     CHECK(n == 2);
+    dfr_call_later(r, 0, inc, &n, nullptr, nullptr);
+    for (int i = 0; i < 100 && n < 3; i++)
+        dfr_reactor_iterate(r, 0.02);
+    CHECK(n == 3);
+    // A bounded wait with only a far timer pending returns.
+    dfr_call_later(r, 3600, inc, &n, nullptr, nullptr);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(dfr_reactor_iterate(r, 0.005) == 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(n == 3);
+    // Refused inside run.
+    int rc = 1;
+    struct Ctx {
+        dfr_reactor *r;
+        int *rc;
+    } ctx{r, &rc};
+    dfr_call_when_running(r, [](void *data) {
+        auto *c = static_cast<Ctx *>(data);
+        *c->rc = dfr_reactor_iterate(c->r, 0);
+        dfr_reactor_stop(c->r);
+    }, &ctx, nullptr);
+    REQUIRE(dfr_reactor_run(r) == 0);
+    CHECK(rc == DFR_EALREADY);
+    // Bad input.
     CHECK(dfr_reactor_iterate(r, -1) == DFR_EINVAL);
+    CHECK(dfr_reactor_iterate(r, std::nan("")) == DFR_EINVAL);
     CHECK(dfr_reactor_iterate(nullptr, 0) == DFR_EINVAL);
-    double t0 = dfr_reactor_seconds(r);
-    double t1 = dfr_reactor_seconds(r);
-    CHECK(t1 >= t0);
-    dfr_reactor_free(r);
 }
 
-TEST_CASE("the uv_loop option: our timers and thread calls run on the caller's loop", "[reactor][uv]")
+// test_internet.py TimeTests test_seconds; the manual clock keeps integer
+// nanoseconds, so many small steps add up exactly.
+TEST_CASE("dfr_reactor_seconds: monotonic on the real clock, exact on the manual clock", "[reactor][clock]")
+{
+    dfr_reactor *real = dfr_reactor_new(nullptr);
+    double prev = dfr_reactor_seconds(real);
+    CHECK(prev >= 0);
+    CHECK(prev < 60); // counted from the reactor's creation
+    bool monotonic = true;
+    for (int i = 0; i < 10000; i++) {
+        double now = dfr_reactor_seconds(real);
+        monotonic = monotonic && now >= prev;
+        prev = now;
+    }
+    CHECK(monotonic);
+    dfr_reactor_free(real);
+
+    test::Clock c;
+    CHECK(dfr_reactor_seconds(c.r) == 0.0);
+    for (int i = 0; i < 1000; i++)
+        c.advance(0.001);
+    CHECK(dfr_reactor_seconds(c.r) == 1.0);
+    for (int i = 0; i < 10; i++)
+        c.advance(0.1);
+    CHECK(dfr_reactor_seconds(c.r) == 2.0);
+    c.advance(0);
+    CHECK(dfr_reactor_seconds(c.r) == 2.0);
+    // Iterating a manual-clock reactor does not move its time.
+    CHECK(dfr_reactor_iterate(c.r, 0) == 0);
+    CHECK(dfr_reactor_seconds(c.r) == 2.0);
+    CHECK(std::isnan(dfr_reactor_seconds(nullptr)));
+}
+
+// The uv_loop option: the test owns and runs the loop; the reactor's timers
+// and calls from threads run on it; free closes the reactor's handles so the
+// loop closes cleanly.
+TEST_CASE("the uv_loop option: timers and thread calls run on the caller's loop", "[reactor][uv]")
 {
     uv_loop_t loop;
     REQUIRE(uv_loop_init(&loop) == 0);
@@ -196,16 +805,46 @@ TEST_CASE("the uv_loop option: our timers and thread calls run on the caller's l
     o.uv_loop = &loop;
     dfr_reactor *r = dfr_reactor_new(&o);
     REQUIRE(r != nullptr);
-    int timer = 0, posted = 0;
-    dfr_call_later(r, 0.001, [](void *data) { ++*static_cast<int *>(data); }, &timer, nullptr, nullptr);
-    dfr_call_from_thread(r, [](void *data) { ++*static_cast<int *>(data); }, &posted, nullptr);
+    int timer = 0, posted = 0, posted_here = 0;
+    auto inc = [](void *data) { ++*static_cast<int *>(data); };
+    REQUIRE(dfr_call_later(r, 0.001, inc, &timer, nullptr, nullptr) == 0);
+    int trc = 1;
+    std::thread t([&] { trc = dfr_call_from_thread(r, inc, &posted, nullptr); });
+    t.join();
+    CHECK(trc == 0);
+    REQUIRE(dfr_call_from_thread(r, inc, &posted_here, nullptr) == 0);
     // Pool work keeps the caller's loop alive until its result is in.
     dfr_deferred *d = dfr_defer_to_thread(r, [](void *) -> dfr_value { return dfr_i64(5); }, nullptr, nullptr);
+    REQUIRE(d != nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(timer == 1);
     CHECK(posted == 1);
+    CHECK(posted_here == 1);
     CHECK(test::state(d) == "i64 5");
     dfr_deferred_unref(d);
+    dfr_reactor_free(r);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
+// docs/reactor.md: the reactor's handles keep a caller's loop alive only
+// while there is something to wait for.
+TEST_CASE("the uv_loop option: an idle reactor does not keep the caller's loop alive", "[reactor][uv]")
+{
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.uv_loop = &loop;
+    dfr_reactor *r = dfr_reactor_new(&o);
+    REQUIRE(r != nullptr);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0); // returns at once
+    dfr_delayed_call *dc;
+    int called = 0;
+    dfr_call_later(r, 3600, [](void *data) { ++*static_cast<int *>(data); }, &called, nullptr, &dc);
+    dfr_delayed_call_cancel(dc);
+    dfr_delayed_call_unref(dc);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0); // the cancelled timer holds nothing
+    CHECK(called == 0);
     dfr_reactor_free(r);
     CHECK(uv_loop_close(&loop) == 0);
 }
@@ -214,12 +853,25 @@ TEST_CASE("reactor bad input", "[reactor][bad-input]")
 {
     int destroyed = 0;
     dfr_reactor *r = dfr_reactor_new(nullptr);
-    CHECK(dfr_add_system_event_trigger(r, 7, DFR_STARTUP, [](void *) -> dfr_value { return dfr_none(); },
-                                       &destroyed, test::count_destroy, nullptr) == DFR_EINVAL);
-    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, 9, nullptr, &destroyed, test::count_destroy, nullptr) == DFR_EINVAL);
+    REQUIRE(r != nullptr);
+    CHECK(dfr_add_system_event_trigger(r, 7, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+          DFR_EINVAL);
+    CHECK(dfr_add_system_event_trigger(r, -1, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+          DFR_EINVAL);
+    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, 9, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+          DFR_EINVAL);
+    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, -1, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+          DFR_EINVAL);
+    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, nullptr, &destroyed, test::count_destroy,
+                                       nullptr) == DFR_EINVAL);
+    CHECK(dfr_add_system_event_trigger(nullptr, DFR_BEFORE, DFR_STARTUP, none_trigger, &destroyed,
+                                       test::count_destroy, nullptr) == DFR_EINVAL);
     CHECK(dfr_call_when_running(r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(dfr_call_when_running(nullptr, [](void *) {}, &destroyed, test::count_destroy) == DFR_EINVAL);
     CHECK(dfr_call_from_thread(nullptr, [](void *) {}, &destroyed, test::count_destroy) == DFR_EINVAL);
-    CHECK(destroyed == 4);
+    CHECK(dfr_call_from_thread(r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(destroyed == 10); // destroy ran for each refused call
+    CHECK(dfr_remove_system_event_trigger(nullptr, 1) == DFR_EINVAL);
     CHECK(dfr_reactor_run(nullptr) == DFR_EINVAL);
     CHECK(dfr_reactor_stop(nullptr) == DFR_EINVAL);
     CHECK_FALSE(dfr_reactor_running(nullptr));
@@ -228,10 +880,42 @@ TEST_CASE("reactor bad input", "[reactor][bad-input]")
     bad.threadpool_min = 5;
     bad.threadpool_max = 2;
     CHECK(dfr_reactor_new(&bad) == nullptr);
-    // Triggers never fired are released at free.
-    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, [](void *) -> dfr_value { return dfr_none(); },
-                                 &destroyed, test::count_destroy, nullptr);
     dfr_reactor_free(r);
-    CHECK(destroyed == 5);
-    dfr_reactor_free(nullptr);
+    CHECK(destroyed == 10);
+}
+
+// The allocation-failure loop over the lifecycle: triggers and
+// call_when_running registrations fail cleanly, and a run still completes.
+TEST_CASE("allocation failures: triggers, callWhenRunning and a run", "[reactor][alloc]")
+{
+    test::UnhandledCapture u; // a phase that cannot wait reports nothing lost here
+    test::for_each_allocation_failure([](long) {
+        dfr_reactor *r = dfr_reactor_new(nullptr);
+        if (!r)
+            return;
+        int destroyed = 0, expected = 0;
+        for (int e = 0; e < 2; e++)
+            for (int p = 0; p < 3; p++) {
+                int rc = dfr_add_system_event_trigger(r, p, e, [](void *data) -> dfr_value {
+                    auto *rr = static_cast<dfr_reactor *>(data);
+                    dfr_deferred *d = dfr_defer_later(rr, 0, nullptr, nullptr, nullptr);
+                    return d ? dfr_value_deferred(d) : dfr_none();
+                }, r, nullptr, nullptr);
+                CHECK((rc == 0 || rc == DFR_ENOMEM));
+            }
+        int rc = dfr_call_when_running(r, [](void *data) { dfr_reactor_stop(static_cast<dfr_reactor *>(data)); }, r,
+                                       nullptr);
+        CHECK((rc == 0 || rc == DFR_ENOMEM));
+        bool can_stop = rc == 0;
+        if (rc != 0) // nothing would stop it: a timer must, or the run is skipped
+            can_stop = dfr_call_later(r, 0, [](void *data) { dfr_reactor_stop(static_cast<dfr_reactor *>(data)); },
+                                      r, nullptr, nullptr) == 0;
+        rc = dfr_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
+        expected++;
+        CHECK((rc == 0 || rc == DFR_ENOMEM));
+        if (can_stop)
+            CHECK(dfr_reactor_run(r) == 0);
+        dfr_reactor_free(r);
+        CHECK(destroyed == expected);
+    });
 }

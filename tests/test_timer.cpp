@@ -249,6 +249,7 @@ TEST_CASE("S41 cancelled and called handles say so until the last unref", "[time
         dfr_call_later(c.r, 1, count_call, &called, nullptr, nullptr);
         REQUIRE(dfr_delayed_call_cancel(dc) == 0);
         CHECK(called == 0);
+        CHECK(destroyed == 1);
         CHECK_FALSE(dfr_delayed_call_active(dc));
         CHECK(dfr_reactor_pending_calls(c.r) == 1); // gone from the pending calls
         for (int i = 0; i < 2; i++) {
@@ -258,6 +259,7 @@ TEST_CASE("S41 cancelled and called handles say so until the last unref", "[time
             c.advance(2);
         }
         CHECK(called == 1); // only the other call ran
+        CHECK(destroyed == 1);
     }
     SECTION("called")
     {
@@ -272,13 +274,13 @@ TEST_CASE("S41 cancelled and called handles say so until the last unref", "[time
             c.advance(2);
         }
         CHECK(called == 1);
+        CHECK(destroyed == 1);
     }
     // Extra references keep the handle; each needs its unref.
     CHECK(dfr_delayed_call_ref(dc) == dc);
     dfr_delayed_call_unref(dc);
     CHECK_FALSE(dfr_delayed_call_active(dc));
     dfr_delayed_call_unref(dc);
-    (void)destroyed;
 }
 
 // S41; test_internet.py test_cancelCalledDelayedCallSynchronous;

@@ -72,7 +72,8 @@ DFR_API int dfr_delayed_call_reset(dfr_delayed_call *dc, double delay);
 /* Push back by `seconds` (may be negative). */
 DFR_API int dfr_delayed_call_delay(dfr_delayed_call *dc, double seconds);
 DFR_API bool dfr_delayed_call_active(const dfr_delayed_call *dc);
-/* When it will run (reactor seconds); NaN for NULL. */
+/* When it will run (reactor seconds) while pending; NaN once it ran or was
+ * cancelled, and for NULL. */
 DFR_API double dfr_delayed_call_time(const dfr_delayed_call *dc);
 DFR_API dfr_delayed_call *dfr_delayed_call_ref(dfr_delayed_call *dc);
 DFR_API void dfr_delayed_call_unref(dfr_delayed_call *dc);

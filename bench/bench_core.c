@@ -24,42 +24,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+#include "bench.h"
 
-static void emit(const char *bench, const char *impl, long n, double ns)
-{
-    printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"n\": %ld, \"ns_per_op\": %.2f}\n", bench, impl, n, ns);
-}
-
-static void emit_bytes(const char *bench, const char *impl, long n, double bytes)
-{
-    printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"n\": %ld, \"ns_per_op\": 0, \"bytes_per_op\": %.1f}\n",
-           bench, impl, n, bytes);
-}
-
-typedef double (*run_fn)(long n); /* returns seconds for n operations */
-
-#define MIN_TOTAL 0.2
-#define MAX_REPS 1000
-
-static double best_of(run_fn f, long n, int reps)
-{
-    double best = 1e300, total = 0;
-    for (int i = 0; i < reps || (total < MIN_TOTAL && i < MAX_REPS); i++) {
-        double t = f(n);
-        total += t;
-        if (t < best)
-            best = t;
-    }
-    return best / (double)n * 1e9;
-}
-
-static volatile int64_t sink;
 
 /* ---- callback_link: N callbacks x -> x+1 on one pending deferred ----
  * Timed from dfr_deferred_new to the last unref.  At n = 1,000,000 the
@@ -325,19 +291,6 @@ static void install_counting_allocator(void)
 static void noop(void *data)
 {
     (void)data;
-}
-
-/* Resident memory of this process, in bytes (/proc/self/statm). */
-static long rss_bytes(void)
-{
-    long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-        resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
 }
 
 /* Two figures for n pending deferreds with one callback each, made in a
@@ -844,6 +797,12 @@ static const bench benches[] = {
     {"call_from_thread_8p", "mpsc", call_from_thread_mpsc, .producers = 8},
     {"defer_to_thread", "libdeferred", defer_to_thread_dfr},
     {"defer_to_thread", "libuv", defer_to_thread_uv},
+    {"await_fired", "libdeferred", await_fired_dfr},
+    {"await_fired", "floor", await_fired_floor},
+    {"await_suspend", "libdeferred", await_suspend_dfr},
+    {"await_suspend", "floor", await_suspend_floor},
+    {"coroutine_cycle", "libdeferred", coroutine_cycle_dfr},
+    {"coroutine_memory", "libdeferred", NULL, coroutine_memory},
     /* Memory: counted through a dfr_allocator, so in a process of their own. */
     {"pending_memory", "libdeferred", NULL, pending_memory},
     {"timer_memory", "libdeferred", NULL, timer_memory},

@@ -86,6 +86,60 @@ def pending_memory(n):
     return used / n, rss
 
 
+def await_fired(n):
+    """@inlineCallbacks yielding already-fired deferreds; timed inside."""
+    out = []
+
+    @defer.inlineCallbacks
+    def loop():
+        t0 = time.perf_counter()
+        acc = 0
+        for i in range(n):
+            acc += yield defer.succeed(i)
+        out.append(time.perf_counter() - t0)
+
+    loop()
+    return out[0]
+
+
+def await_suspend(n):
+    """One @inlineCallbacks generator awaiting deferreds fired from outside."""
+    waiting = [None]
+
+    @defer.inlineCallbacks
+    def loop():
+        acc = 0
+        for _ in range(n):
+            d = defer.Deferred()
+            waiting[0] = d
+            acc += yield d
+        return acc
+
+    t0 = time.perf_counter()
+    done = loop()
+    for i in range(n):
+        waiting[0].callback(i)
+    t = time.perf_counter() - t0
+    assert done.called
+    return t
+
+
+def coroutine_cycle(n):
+    """Create an @inlineCallbacks generator, run it to completion, collect."""
+
+    @defer.inlineCallbacks
+    def one(i):
+        if False:
+            yield
+        return i
+
+    acc = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        acc += one(i).result
+    return time.perf_counter() - t0
+
+
 def _reactor():
     # A fresh reactor per measurement: benchmarks run in separate processes.
     from twisted.internet import reactor
@@ -167,7 +221,8 @@ def call_from_thread(n):
 
 
 TIMED = {f.__name__: f for f in (callback_link, deferred_cycle, chain_depth, deferred_list,
-                                 call_later, call_later_cancel, defer_to_thread, call_from_thread)}
+                                 call_later, call_later_cancel, defer_to_thread, call_from_thread,
+                                 await_fired, await_suspend, coroutine_cycle)}
 REACTOR = {"call_later", "call_later_cancel", "defer_to_thread", "call_from_thread"}
 
 

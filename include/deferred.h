@@ -11,5 +11,6 @@
 #include "deferred/util.h"
 #include "deferred/reactor.h"
 #include "deferred/thread.h"
+#include "deferred/coro.h"
 
 #endif

@@ -27,6 +27,7 @@ enum {
     F_HAS_ORIGIN = 1u << 7,     /* a dfr__trace follows (debug mode) */
     F_NO_SELF_CANCEL = 1u << 8, /* cancel runs the canceller only */
     F_DOOMED = 1u << 9,         /* last reference gone while running: freed at pop */
+    F_CORO = 1u << 10,          /* a coroutine slot follows (coro.c); NULL once it is gone */
 };
 #define CAP_SHIFT 11
 #define FLAG_MASK ((1u << CAP_SHIFT) - 1)
@@ -105,6 +106,7 @@ static bool cache_key_ok;
 void dfr_trim(void)
 {
     dfr__handles_trim();
+    dfr__coro_trim();
     dfr_deferred *d = cache_head;
     cache_head = NULL;
     cache_len = 0;
@@ -171,6 +173,23 @@ static inline dfr__trace *origin_of(const dfr_deferred *d)
     return (dfr__trace *)p;
 }
 
+/* The coroutine slot comes after the optional canceller slot and origin. */
+static inline dfr__coro **coro_slot(const dfr_deferred *d)
+{
+    const char *p = (const char *)(d + 1);
+    if (d->flags & F_HAS_CANCELLER)
+        p += sizeof(canceller_slot);
+    if (d->flags & F_HAS_ORIGIN)
+        p += sizeof(dfr__trace);
+    return (dfr__coro **)p;
+}
+
+/* A coroutine still drives d. */
+static inline bool coro_live(const dfr_deferred *d)
+{
+    return DFR_UNLIKELY(d->flags & F_CORO) && *coro_slot(d) != NULL;
+}
+
 static inline cb_entry *entry_at(dfr_deferred *d, uint32_t i)
 {
     return i == 0 ? &d->first : &d->more[i - 1];
@@ -178,7 +197,8 @@ static inline cb_entry *entry_at(dfr_deferred *d, uint32_t i)
 
 static inline bool has_usable_result(const dfr_deferred *d)
 {
-    return (d->flags & (F_CALLED | F_WAITING)) == F_CALLED;
+    /* A running coroutine's deferred has no result yet. */
+    return (d->flags & (F_CALLED | F_WAITING)) == F_CALLED && !coro_live(d);
 }
 
 /* Ready to run callbacks now: has a result, not paused, not already running. */
@@ -274,7 +294,8 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
     bool with_canceller = canceller || destroy || (options & DFR__NO_SELF_CANCEL);
     bool with_origin = dfr__debug_on();
     size_t size = sizeof(dfr_deferred) + (with_canceller ? sizeof(canceller_slot) : 0) +
-                  (with_origin ? sizeof(dfr__trace) : 0);
+                  (with_origin ? sizeof(dfr__trace) : 0) +
+                  ((options & DFR__CORO) ? sizeof(dfr__coro *) : 0);
     dfr_deferred *d = dfr__malloc(size);
     if (!d) {
         if (destroy)
@@ -295,6 +316,10 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
     if (with_origin) {
         d->flags |= F_HAS_ORIGIN;
         dfr__trace_capture(origin_of(d), 2);
+    }
+    if (options & DFR__CORO) {
+        d->flags |= F_CORO;
+        *coro_slot(d) = NULL;
     }
     return d;
 }
@@ -360,6 +385,13 @@ void dfr_deferred_unref(dfr_deferred *d)
         d->flags |= F_DOOMED;
         return;
     }
+    /* The common end of a plain deferred: fired, every callback run, a
+     * result that owns nothing.  Nothing to release but the block. */
+    if ((d->flags & ~F_CALLED) == 0 && d->head == d->count && !d->waiter &&
+        (!d->result.type || !d->result.type->drop)) {
+        block_free(d);
+        return;
+    }
     free_deferred(d);
 }
 
@@ -412,6 +444,12 @@ static void discard_entry(cb_entry *e)
         /* The deferred waiting on us will never get a result from us. */
         dfr_deferred *outer = e->data;
         outer->result.u.ptr = NULL;
+        if (coro_live(outer)) {
+            /* Its coroutine waited for us: it can never resume. */
+            dfr__coro *c = *coro_slot(outer);
+            *coro_slot(outer) = NULL;
+            dfr__coro_discard(c);
+        }
         dfr_deferred_unref(outer);
     } else if (e->destroy) {
         e->destroy(e->data);
@@ -437,12 +475,17 @@ static void deferred_destroy(dfr_deferred *d)
         discard_entry(&e);
     }
     dfr__free(d->more);
+    if (coro_live(d)) {
+        dfr__coro *c = *coro_slot(d);
+        *coro_slot(d) = NULL;
+        dfr__coro_discard(c);
+    }
     if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE)) == F_HAS_CANCELLER) {
         canceller_slot *c = canceller_of(d);
         if (c->destroy)
             c->destroy(c->data);
     }
-    if (d->flags & (F_HAS_CANCELLER | F_HAS_ORIGIN))
+    if (d->flags & (F_HAS_CANCELLER | F_HAS_ORIGIN | F_CORO))
         dfr__free(d); /* a larger block */
     else
         block_free(d);
@@ -582,33 +625,37 @@ int dfr_deferred_errback(dfr_deferred *d, dfr_failure *f)
 /* ---- the callback loop ---- */
 
 /* A callback of `cur` returned the deferred `inner` (a reference we own).
- * Either take its result now, or make cur wait for it. */
-static void adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner)
+ * Either take its result now, or make cur wait for it.  The continuation
+ * needs a reference to cur: with `stack_ref`, the one the running stack
+ * holds moves to it (saving an atomic pair) and true is returned. */
+static bool adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner, bool stack_ref)
 {
     if (inner == cur) {
         /* Twisted warns and then hangs forever; we fail the chain instead. */
         cur->result = dfr__lib_failure_value(DFR_EINVAL);
         dfr_deferred_unref(inner);
-        return;
+        return false;
     }
     if (runnable(inner)) {
         /* Steal: inner has a result and nothing of its own left to run. */
         cur->result = inner->result;
         inner->result = dfr_none();
         dfr_deferred_unref(inner);
-        return;
+        return false;
     }
     if (settle_waiter(inner) != 0) {
         cur->result = dfr_value_failure(dfr__failure_static(DFR_ENOMEM));
         dfr_deferred_unref(inner);
-        return;
+        return false;
     }
-    inner->waiter = cur;
-    ref_internal(cur); /* held by the continuation */
+    inner->waiter = cur; /* the continuation holds a reference */
+    if (!stack_ref)
+        ref_internal(cur);
     cur->flags |= F_WAITING;
     cur->result.type = NULL;
     cur->result.u.ptr = inner;
     dfr_deferred_unref(inner);
+    return stack_ref;
 }
 
 /* chainDeferred: hand cur's result to `other`.  Returns other when it must
@@ -634,6 +681,34 @@ static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
     return NULL;
 }
 
+/* cur's coroutine comes before its callbacks: resume it with cur's result.
+ * What it awaits next, cur waits on; what it returns, cur continues with. */
+static bool coro_step(dfr_deferred *cur, bool stack_ref)
+{
+    dfr__coro **slot = coro_slot(cur);
+    dfr_value in = cur->result;
+    cur->result = dfr_none();
+    dfr_value out;
+    if (dfr__coro_step(*slot, in, &out)) {
+        /* Suspended: dfr_await already made cur wait on `out`. */
+        if (!stack_ref)
+            ref_internal(cur); /* for the continuation */
+        dfr_deferred_unref(out.u.ptr); /* may discard the coroutine: it is switched out */
+        return stack_ref;
+    }
+    *slot = NULL;
+    if (!dfr_is_deferred(out)) {
+        cur->result = out;
+    } else if (out.u.ptr == cur) {
+        /* Returning its own deferred would wait forever. */
+        dfr_deferred_unref(cur);
+        cur->result = dfr__lib_failure_value(DFR_EDEADLK);
+    } else {
+        return adopt_returned_deferred(cur, out.u.ptr, stack_ref);
+    }
+    return false;
+}
+
 /* Only the deferreds this loop pushes carry a reference of the stack's own.
  * The one it starts with is the caller's: if its last reference goes while
  * it runs (the firer held none), unref marks it doomed and the pop frees it,
@@ -647,8 +722,13 @@ static void run_callbacks(dfr_deferred *d)
     while (top) {
         dfr_deferred *cur = top;
         dfr_deferred *next = NULL; /* a deferred to run before cur continues */
+        bool ref_moved = false;    /* the stack's reference to cur went to a continuation */
 
         while (cur->paused == 0 && !(cur->flags & F_WAITING)) {
+            if (coro_live(cur)) {
+                ref_moved = coro_step(cur, cur != d);
+                continue;
+            }
             cb_entry e;
             if (cur->head < cur->count) {
                 e = take_entry(cur);
@@ -694,7 +774,7 @@ static void run_callbacks(dfr_deferred *d)
             if (e.destroy)
                 e.destroy(e.data);
             if (dfr_is_deferred(out)) {
-                adopt_returned_deferred(cur, out.u.ptr);
+                ref_moved = adopt_returned_deferred(cur, out.u.ptr, cur != d);
             } else {
                 cur->result = out;
             }
@@ -709,10 +789,10 @@ static void run_callbacks(dfr_deferred *d)
         /* cur has run all it can: pop it. */
         top = cur->link;
         cur->flags &= ~F_ON_STACK;
-        if (cur != d)
+        if (cur != d && !ref_moved)
             dfr_deferred_unref(cur);
-        else if (d->flags & F_DOOMED)
-            free_deferred(d);
+        else if (cur->flags & F_DOOMED)
+            free_deferred(cur); /* its last reference went while it ran */
     }
 }
 
@@ -820,4 +900,43 @@ dfr_deferred *dfr_maybe_deferred(dfr_task_fn fn, void *data)
     if (!fn)
         return dfr_succeed(dfr__lib_failure_value(DFR_EINVAL));
     return dfr_succeed(fn(data));
+}
+
+/* ---- coroutines (coro.c) ---- */
+
+dfr_deferred *dfr__deferred_new_coro(dfr__coro *c)
+{
+    dfr_deferred *d = dfr__deferred_new_ex(NULL, NULL, NULL, DFR__CORO);
+    if (d)
+        *coro_slot(d) = c;
+    return d;
+}
+
+void dfr__deferred_start(dfr_deferred *d)
+{
+    d->flags |= F_CALLED;
+    run_callbacks(d);
+}
+
+int dfr__deferred_wait_on(dfr_deferred *outer, dfr_deferred *inner)
+{
+    if (inner == outer)
+        return DFR_EDEADLK;
+    if (settle_waiter(inner) != 0)
+        return DFR_ENOMEM;
+    inner->waiter = outer;
+    outer->flags |= F_WAITING;
+    outer->result.type = NULL;
+    outer->result.u.ptr = inner;
+    return 0;
+}
+
+bool dfr__deferred_take(dfr_deferred *d, dfr_value *out)
+{
+    if (!runnable(d))
+        return false;
+    *out = d->result;
+    d->result = dfr_none();
+    dfr_deferred_unref(d);
+    return true;
 }

@@ -40,6 +40,8 @@ static dfr_failure static_etimedout = IMMORTAL(DFR_ETIMEDOUT, "timed out");
 static dfr_failure static_enotrunning = IMMORTAL(DFR_ENOTRUNNING, "reactor not running");
 static dfr_failure static_edeadlk = IMMORTAL(DFR_EDEADLK, "would deadlock");
 static dfr_failure static_enotcoro = IMMORTAL(DFR_ENOTCORO, "not inside a coroutine");
+static dfr_failure static_enotowner = IMMORTAL(DFR_ENOTOWNER, "wrong thread");
+static dfr_failure static_eoverflow = IMMORTAL(DFR_EOVERFLOW, "queue overflow");
 
 dfr_failure *dfr__failure_static(int code)
 {
@@ -52,6 +54,8 @@ dfr_failure *dfr__failure_static(int code)
     case DFR_ENOTRUNNING: return &static_enotrunning;
     case DFR_EDEADLK: return &static_edeadlk;
     case DFR_ENOTCORO: return &static_enotcoro;
+    case DFR_ENOTOWNER: return &static_enotowner;
+    case DFR_EOVERFLOW: return &static_eoverflow;
     default: return &static_enomem;
     }
 }

@@ -67,7 +67,9 @@ static inline dfr_value dfr__lib_failure_value(int code)
 enum {
     /* Cancel runs the canceller only: the deferred does not errback itself
      * (DeferredList: it fires from its inputs' results). */
-    DFR__NO_SELF_CANCEL = 1u << 0
+    DFR__NO_SELF_CANCEL = 1u << 0,
+    /* Driven by a coroutine (coro.c): a slot for it follows the struct. */
+    DFR__CORO = 1u << 1
 };
 dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_destroy_fn destroy,
                                    unsigned options);
@@ -77,6 +79,32 @@ int dfr__deferred_reserve(dfr_deferred *d, uint32_t n);
 void dfr__report_unhandled(const dfr_deferred *d, const dfr_failure *f);
 /* Print where the deferred was made (debug mode), nothing otherwise. */
 void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
+
+/* ---- deferred.c: what coroutines need of the chain engine ---- */
+typedef struct dfr__coro dfr__coro;
+/* A deferred driven by coroutine c: before its callbacks run, each result
+ * it receives resumes c (dfr__coro_step).  NULL on OOM. */
+dfr_deferred *dfr__deferred_new_coro(dfr__coro *c);
+/* Run c's first step (the deferred counts as fired from now on). */
+void dfr__deferred_start(dfr_deferred *d);
+/* The coroutine driving `outer` (running now) suspends on `inner`, which
+ * has no result to take: make outer wait on it.  The caller keeps its
+ * reference to inner.  DFR_EDEADLK when inner is outer, DFR_ENOMEM. */
+int dfr__deferred_wait_on(dfr_deferred *outer, dfr_deferred *inner);
+/* d already has a result and nothing left to run: move the result to *out
+ * and drop the caller's reference.  False (nothing done) otherwise. */
+bool dfr__deferred_take(dfr_deferred *d, dfr_value *out);
+
+/* ---- coro.c ---- */
+/* Resume c with `in`.  Returns true when c suspended again: *out is the
+ * deferred it waits for (a reference; the driving deferred already waits
+ * on it).  False when c is gone (finished,
+ * or refused on a foreign thread): *out is what its deferred fires with. */
+bool dfr__coro_step(dfr__coro *c, dfr_value in, dfr_value *out);
+/* A suspended coroutine that can never be resumed: release it. */
+void dfr__coro_discard(dfr__coro *c);
+/* Unmap the stacks this thread keeps for reuse. */
+void dfr__coro_trim(void);
 
 /* ---- timer.c: release the debug-mode quarantine of freed handles ---- */
 void dfr__handles_trim(void);

@@ -221,6 +221,8 @@ void dfr_reactor_free(dfr_reactor *r)
         uv_loop_close(&r->own_loop);
     dfr__tq_destroy(&r->tq);
     dfr__free(r);
+    /* Idle coroutine stacks go with the reactor their coroutines ran on. */
+    dfr__coro_trim();
 }
 
 /* ---- system event triggers ---- */

@@ -844,3 +844,25 @@ TEST_CASE("S17 an unhandled failure handed on by chainDeferred is reported once,
     REQUIRE(u.count() == 1);
     CHECK(u.messages[0] == "handed on");
 }
+
+TEST_CASE("A running inner deferred whose callback returns an unheld pending deferred is freed",
+          "[chain]")
+{
+    // c fires; b (waiting on c, held only by that wait) runs next and its
+    // callback returns a deferred nobody holds: b can never finish, and goes.
+    dfr_deferred *c = dfr_deferred_new();
+    dfr_deferred *b = dfr_succeed(dfr_none());
+    int destroyed = 0;
+    dfr_deferred_add_callback(
+        b, [](dfr_value v, void *p) { dfr_value_drop(v); return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(p))); },
+        c, nullptr);
+    dfr_deferred_add_callback(
+        b, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_value_deferred(dfr_deferred_new()); },
+        nullptr, nullptr);
+    dfr_deferred_add_callback(b, [](dfr_value v, void *) { return v; }, &destroyed, test::count_destroy);
+    dfr_deferred_unref(b);
+    CHECK(destroyed == 0);
+    dfr_deferred_callback(c, dfr_i64(1));
+    CHECK(destroyed == 1); // b was freed with its last callback unrun
+    dfr_deferred_unref(c);
+}

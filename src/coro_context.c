@@ -1,0 +1,91 @@
+/* The first frame of a coroutine, per backend (see coro_context.h). */
+#include "coro_context.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(DFR_CORO_UCONTEXT)
+
+/* makecontext passes int arguments only: the pointers travel in halves. */
+static void start_from_ints(unsigned entry_hi, unsigned entry_lo, unsigned arg_hi, unsigned arg_lo)
+{
+    uintptr_t entry = ((uintptr_t)entry_hi << 16 << 16) | entry_lo;
+    uintptr_t arg = ((uintptr_t)arg_hi << 16 << 16) | arg_lo;
+    void (*fn)(void *);
+    memcpy(&fn, &entry, sizeof fn);
+    fn((void *)arg);
+}
+
+void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *), void *arg)
+{
+    memset(ctx, 0, sizeof *ctx);
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = base;
+    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_link = NULL;
+    uintptr_t e;
+    memcpy(&e, &entry, sizeof e);
+    uintptr_t a = (uintptr_t)arg;
+    makecontext(&ctx->uc, (void (*)(void))start_from_ints, 4, (unsigned)(e >> 16 >> 16),
+                (unsigned)e, (unsigned)(a >> 16 >> 16), (unsigned)a);
+}
+
+#elif defined(__x86_64__)
+
+void dfr__ctx_start(void);
+
+/* The frame dfr__ctx_jump pops, lowest address first. */
+struct first_frame {
+    uint32_t mxcsr;
+    uint16_t x87_cw, pad0;
+    void *r15, *r14, *r13, *r12, *rbx, *rbp;
+    void (*ret)(void);
+    void *zero[2]; /* above the first frame: a null return address */
+};
+
+void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *), void *arg)
+{
+    uintptr_t top = ((uintptr_t)base + size) & ~(uintptr_t)15;
+    /* After the pops and `ret`, rsp = &zero[0], 16-aligned as the call in
+     * dfr__ctx_start needs. */
+    struct first_frame *f = (struct first_frame *)(top - sizeof(struct first_frame));
+    memset(f, 0, sizeof *f);
+    /* The coroutine starts with the creator's rounding and precision modes. */
+    __asm__ volatile("stmxcsr %0" : "=m"(f->mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(f->x87_cw));
+    memcpy(&f->r13, &entry, sizeof entry);
+    f->r12 = arg;
+    f->ret = dfr__ctx_start;
+    ctx->sp = f;
+}
+
+#elif defined(__aarch64__)
+
+void dfr__ctx_start(void);
+
+/* The frame dfr__ctx_jump restores, lowest address first (176 bytes). */
+struct first_frame {
+    void *x19, *x20, *x21_x28[8], *x29;
+    void (*x30)(void);
+    double d8_d15[8];
+    uint64_t fpcr, pad;
+};
+
+void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *), void *arg)
+{
+    _Static_assert(sizeof(struct first_frame) == 176, "frame layout of coro_switch_aarch64.S");
+    uintptr_t top = ((uintptr_t)base + size) & ~(uintptr_t)15;
+    struct first_frame *f = (struct first_frame *)(top - sizeof(struct first_frame));
+    memset(f, 0, sizeof *f);
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    f->fpcr = fpcr;
+    f->x19 = arg;
+    memcpy(&f->x20, &entry, sizeof entry);
+    f->x30 = dfr__ctx_start;
+    ctx->sp = f;
+}
+
+#else
+#error "no assembly context switch for this CPU: configure with -Dcoro_backend=ucontext"
+#endif

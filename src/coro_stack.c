@@ -1,0 +1,144 @@
+/* Coroutine stacks (see coro_stack.h).  Mapped with MAP_NORESERVE: only
+ * the pages a coroutine touches become resident, so a 256 KiB stack costs
+ * a page or two while suspended. */
+#include "coro_stack.h"
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(DFR_HAVE_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DFR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DFR_ASAN 1
+#endif
+#endif
+#if defined(DFR_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* Enough to run a burst of short coroutines without a system call, small
+ * enough that idle stacks cost little. */
+#define POOL_MAX 16
+
+static _Thread_local dfr__stack *pool;
+static _Thread_local unsigned pool_len;
+static _Thread_local bool pool_armed; /* this thread's exit empties the pool */
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static bool pool_key_ok;
+
+size_t dfr__page_size(void)
+{
+    static size_t page;
+    if (!page) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (size_t)p : 4096;
+    }
+    return page;
+}
+
+static void unmap(dfr__stack *s)
+{
+#if defined(DFR_HAVE_VALGRIND)
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+#if defined(DFR_ASAN)
+    /* Frames of a discarded coroutine leave poisoned shadow behind. */
+    __asan_unpoison_memory_region(s->base, s->size);
+#endif
+    munmap(s->map, s->map_size);
+}
+
+static dfr__stack *map_stack(size_t size, size_t ctl_size)
+{
+    size_t page = dfr__page_size();
+    size_t body = (size + ctl_size + page - 1) & ~(page - 1);
+    size_t map_size = page + body;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (mprotect(map, page, PROT_NONE) != 0) {
+        munmap(map, map_size);
+        return NULL;
+    }
+    char *end = map + map_size;
+    dfr__stack *s = (dfr__stack *)(uintptr_t)(((uintptr_t)end - ctl_size) & ~(uintptr_t)63);
+    s->map = map;
+    s->map_size = map_size;
+    s->base = map + page;
+    s->size = (size_t)((char *)s - (char *)s->base);
+    s->asked = size;
+    s->next_free = NULL;
+#if defined(DFR_HAVE_VALGRIND)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->base, (char *)s->base + s->size);
+#else
+    s->valgrind_id = 0;
+#endif
+    return s;
+}
+
+dfr__stack *dfr__stack_get(size_t size, size_t ctl_size)
+{
+    for (dfr__stack **p = &pool; *p; p = &(*p)->next_free) {
+        dfr__stack *s = *p;
+        if (s->asked == size && (size_t)((char *)s->map + s->map_size - (char *)s) >= ctl_size) {
+            *p = s->next_free;
+            pool_len--;
+            s->next_free = NULL;
+            return s;
+        }
+    }
+    return map_stack(size, ctl_size);
+}
+
+static void pool_thread_exit(void *unused)
+{
+    DFR_UNUSED(unused);
+    dfr__stack_trim();
+}
+
+static void pool_make_key(void)
+{
+    pool_key_ok = pthread_key_create(&pool_key, pool_thread_exit) == 0;
+}
+
+void dfr__stack_put(dfr__stack *s)
+{
+    if (pool_len < POOL_MAX) {
+        if (DFR_UNLIKELY(!pool_armed)) {
+            pthread_once(&pool_once, pool_make_key);
+            pool_armed = pool_key_ok && pthread_setspecific(pool_key, &pool_armed) == 0;
+        }
+        if (pool_armed) {
+#if defined(DFR_ASAN)
+            __asan_unpoison_memory_region(s->base, s->size);
+#endif
+            s->next_free = pool;
+            pool = s;
+            pool_len++;
+            return;
+        }
+    }
+    unmap(s);
+}
+
+void dfr__stack_trim(void)
+{
+    dfr__stack *s = pool;
+    pool = NULL;
+    pool_len = 0;
+    while (s) {
+        dfr__stack *next = s->next_free;
+        unmap(s);
+        s = next;
+    }
+}

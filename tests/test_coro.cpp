@@ -1,0 +1,1109 @@
+// Coroutines: dfr_inline_callbacks, dfr_await, dfr_in_coroutine.
+// Ports TWISTED_BEHAVIOURS.md section F (Twisted's test_defer
+// InlineCallbacksTests / test_inlinecb) and the issue's own cases.
+//
+// Code running inside a coroutine uses CHECK, never REQUIRE: an exception
+// must not cross the coroutine's first frame.
+#include <catch2/catch.hpp>
+
+#include "reactor_support.h"
+#include "recorder.h"
+#include "support.h"
+
+#include <cfenv>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <pthread.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
+using test::show;
+using test::state;
+
+namespace {
+
+// Run a callable as a coroutine (the callable outlives the coroutine).
+template <class F> dfr_value call_it(void *p)
+{
+    return (*static_cast<F *>(p))();
+}
+template <class F> dfr_deferred *start(F &f)
+{
+    return dfr_inline_callbacks(call_it<F>, &f, nullptr);
+}
+template <class F> dfr_deferred *start_with_stack(F &f, size_t stack)
+{
+    dfr_coroutine_options o = {};
+    o.size = sizeof o;
+    o.stack_size = stack;
+    return dfr_inline_callbacks_ex(call_it<F>, &f, nullptr, &o);
+}
+
+dfr_failure *fail_with(const char *msg)
+{
+    return dfr_failure_new("test", 7, msg);
+}
+
+std::string failure_message(const dfr_value &v)
+{
+    const dfr_failure *f = dfr_failure_from(&v);
+    return f ? dfr_failure_message(f) : "(not a failure)";
+}
+
+int failure_code(const dfr_value *v)
+{
+    const dfr_failure *f = v ? dfr_failure_from(v) : nullptr;
+    return f ? dfr_failure_code(f) : 0;
+}
+
+// Counts of coroutines alive at once, scaled down where each one is costly:
+// valgrind, and ThreadSanitizer (which maps a trace of over 1 MiB a fiber).
+int scaled(int n)
+{
+    return RUNNING_ON_VALGRIND || UNDER_TSAN ? n / 10 : n;
+}
+
+} // namespace
+
+// ---- S32 basics ----
+
+TEST_CASE("S32: values, fired deferreds, a handled failure and a pending wait", "[coro][S32]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    struct Seen {
+        int64_t a = 0, b = 0;
+        std::string c, d;
+    } seen;
+    auto body = [&]() -> dfr_value {
+        seen.a = dfr_await(dfr_succeed(dfr_i64(5))).u.i64;
+        seen.b = dfr_await(dfr_succeed(dfr_i64(seen.a + 1))).u.i64;
+        dfr_value e = dfr_await(dfr_fail(fail_with("OMG")));
+        CHECK(dfr_is_failure(e));
+        seen.c = failure_message(e);
+        dfr_value_drop(e);
+        dfr_value d = dfr_await(dfr_deferred_ref(later));
+        seen.d = show(d);
+        dfr_value_drop(d);
+        return dfr_i64(seen.a * 1000 + seen.b);
+    };
+    dfr_deferred *outer = start(body);
+    REQUIRE(outer);
+    CHECK(seen.a == 5);
+    CHECK(seen.b == 6);
+    CHECK(seen.c == "OMG");
+    CHECK(state(outer) == "pending");
+    REQUIRE(dfr_deferred_callback(later, dfr_bytes_new("L", 1)) == 0);
+    CHECK(seen.d == "bytes L");
+    CHECK(state(outer) == "i64 5006");
+    CHECK(state(later) == "none"); // the awaited chain continues with none
+    dfr_deferred_unref(later);
+    dfr_deferred_unref(outer);
+}
+
+TEST_CASE("S32: a coroutine that never waits fires at once", "[coro][S32]")
+{
+    auto none = []() -> dfr_value { return dfr_none(); };
+    auto six = []() -> dfr_value { return dfr_i64(6); };
+    dfr_deferred *a = start(none);
+    dfr_deferred *b = start(six);
+    CHECK(state(a) == "none");
+    CHECK(state(b) == "i64 6");
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+}
+
+TEST_CASE("S32: a coroutine returning a failure fails its deferred", "[coro][S32]")
+{
+    auto buggy = []() -> dfr_value { return dfr_value_failure(fail_with("ZeroDivisionError")); };
+    dfr_deferred *d = start(buggy);
+    REQUIRE(dfr_deferred_state(d) == DFR_FAILED);
+    CHECK(failure_message(*dfr_deferred_result(d)) == "ZeroDivisionError");
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+}
+
+TEST_CASE("S32: a failure nobody handles is reported once", "[coro][S32]")
+{
+    test::UnhandledCapture cap;
+    auto buggy = []() -> dfr_value { return dfr_value_failure(fail_with("lost")); };
+    dfr_deferred_unref(start(buggy));
+    REQUIRE(cap.count() == 1);
+    CHECK(cap.messages[0] == "lost");
+}
+
+TEST_CASE("The function gets its data and destroy runs once, after it returns", "[coro]")
+{
+    struct Ctx {
+        int destroyed = 0;
+        bool ran = false;
+        bool destroyed_before_return = false;
+    } ctx;
+    dfr_deferred *later = dfr_deferred_new();
+    struct Arg {
+        Ctx *ctx;
+        dfr_deferred *later;
+    } arg{&ctx, later};
+    dfr_deferred *d = dfr_inline_callbacks(
+        [](void *p) -> dfr_value {
+            auto *a = static_cast<Arg *>(p);
+            a->ctx->ran = true;
+            dfr_value_drop(dfr_await(dfr_deferred_ref(a->later)));
+            a->ctx->destroyed_before_return = a->ctx->destroyed != 0;
+            return dfr_i64(1);
+        },
+        &arg, [](void *p) { static_cast<Arg *>(p)->ctx->destroyed++; });
+    CHECK(ctx.ran);
+    CHECK(ctx.destroyed == 0);
+    dfr_deferred_callback(later, dfr_none());
+    CHECK(ctx.destroyed == 1);
+    CHECK_FALSE(ctx.destroyed_before_return);
+    CHECK(state(d) == "i64 1");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+    CHECK(ctx.destroyed == 1);
+}
+
+// ---- S33 ----
+
+TEST_CASE("S33: a million fired awaits and a million plain values, no recursion", "[coro][S33]")
+{
+    auto body = []() -> dfr_value {
+        int64_t s = 0;
+        for (int i = 0; i < 1000000; i++) {
+            dfr_value v = dfr_await(dfr_succeed(dfr_i64(1)));
+            s += v.u.i64;
+        }
+        for (int i = 0; i < 1000000; i++) {
+            dfr_deferred *d = dfr_deferred_new();
+            dfr_deferred_callback(d, dfr_i64(i));
+            dfr_value v = dfr_await(d);
+            if (v.u.i64 != i)
+                return dfr_i64(-1);
+        }
+        return dfr_i64(s);
+    };
+    dfr_deferred *d = start_with_stack(body, DFR_CORO_MIN_STACK);
+    CHECK(state(d) == "i64 1000000");
+    dfr_deferred_unref(d);
+}
+
+// ---- S34 (we differ: a returned deferred is chained) ----
+
+TEST_CASE("S34: a coroutine returning a deferred fires with that deferred's result", "[coro][S34]")
+{
+    dfr_deferred *gate = dfr_deferred_new();
+    dfr_deferred *inner = dfr_deferred_new();
+    struct Ctx {
+        dfr_deferred *gate, *inner;
+    } ctx{gate, inner};
+    auto body = [&]() -> dfr_value {
+        dfr_value_drop(dfr_await(dfr_deferred_ref(ctx.gate)));
+        return dfr_value_deferred(dfr_deferred_ref(ctx.inner));
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_callback(gate, dfr_none());
+    CHECK(state(d) == "pending");
+    dfr_deferred_callback(inner, dfr_i64(9));
+    CHECK(state(d) == "i64 9");
+
+    auto fired = []() -> dfr_value { return dfr_value_deferred(dfr_succeed(dfr_i64(3))); };
+    dfr_deferred *e = start(fired);
+    CHECK(state(e) == "i64 3");
+    dfr_deferred_unref(e);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(gate);
+    dfr_deferred_unref(inner);
+}
+
+// ---- misuse ----
+
+TEST_CASE("dfr_await outside a coroutine is DFR_ENOTCORO and takes the reference", "[coro]")
+{
+    CHECK_FALSE(dfr_in_coroutine());
+    dfr_deferred *d = dfr_deferred_new();
+    dfr_value v = dfr_await(d); // d is gone with the reference
+    CHECK(show(v) == "fail dfr -10");
+    dfr_value_drop(v);
+    dfr_value n = dfr_await(nullptr);
+    CHECK(show(n) == "fail dfr -1");
+    dfr_value_drop(n);
+}
+
+TEST_CASE("dfr_await(NULL) inside a coroutine is DFR_EINVAL", "[coro]")
+{
+    auto body = []() -> dfr_value { return dfr_await(nullptr); };
+    dfr_deferred *d = start(body);
+    CHECK(failure_code(dfr_deferred_result(d)) == DFR_EINVAL);
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+}
+
+TEST_CASE("dfr_in_coroutine is true exactly inside", "[coro]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    std::vector<bool> seen;
+    auto body = [&]() -> dfr_value {
+        seen.push_back(dfr_in_coroutine());
+        dfr_value_drop(dfr_await(dfr_deferred_ref(later)));
+        seen.push_back(dfr_in_coroutine());
+        return dfr_none();
+    };
+    dfr_deferred *d = start(body);
+    CHECK_FALSE(dfr_in_coroutine());
+    dfr_deferred_callback(later, dfr_none());
+    CHECK_FALSE(dfr_in_coroutine());
+    CHECK(seen == std::vector<bool>{true, true});
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("Bad arguments give a DFR_EINVAL deferred and run destroy", "[coro]")
+{
+    int destroyed = 0;
+    dfr_deferred *a = dfr_inline_callbacks(nullptr, &destroyed, test::count_destroy);
+    CHECK(destroyed == 1);
+    CHECK(failure_code(dfr_deferred_result(a)) == DFR_EINVAL);
+
+    auto body = []() -> dfr_value { return dfr_i64(1); };
+    dfr_coroutine_options shortopts = {};
+    shortopts.size = sizeof(size_t); // too short to hold stack_size
+    dfr_deferred *b = dfr_inline_callbacks_ex(call_it<decltype(body)>, &destroyed,
+                                              test::count_destroy, &shortopts);
+    CHECK(destroyed == 2);
+    CHECK(failure_code(dfr_deferred_result(b)) == DFR_EINVAL);
+    dfr_coroutine_options huge = {};
+    huge.size = sizeof huge;
+    huge.stack_size = DFR_CORO_MAX_STACK + 1;
+    dfr_deferred *c = dfr_inline_callbacks_ex(call_it<decltype(body)>, &body, nullptr, &huge);
+    CHECK(failure_code(dfr_deferred_result(c)) == DFR_EINVAL);
+
+    for (dfr_deferred *d : {a, b, c})
+        dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                                 nullptr, nullptr);
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+    dfr_deferred_unref(c);
+}
+
+TEST_CASE("Options: zero and tiny stack sizes mean the default and the minimum", "[coro]")
+{
+    auto body = []() -> dfr_value { return dfr_i64(2); };
+    for (size_t size : {size_t(0), size_t(1), size_t(4096), size_t(100000)}) {
+        dfr_deferred *d = start_with_stack(body, size);
+        CHECK(state(d) == "i64 2");
+        dfr_deferred_unref(d);
+    }
+}
+
+TEST_CASE("Awaiting its own deferred is DFR_EDEADLK, not a hang", "[coro]")
+{
+    dfr_deferred *gate = dfr_deferred_new();
+    struct Ctx {
+        dfr_deferred *gate, *self = nullptr;
+        std::string got;
+    } ctx{gate, nullptr, {}};
+    auto body = [&]() -> dfr_value {
+        dfr_value_drop(dfr_await(dfr_deferred_ref(ctx.gate)));
+        dfr_value v = dfr_await(dfr_deferred_ref(ctx.self));
+        ctx.got = show(v);
+        dfr_value_drop(v);
+        return dfr_i64(4);
+    };
+    dfr_deferred *d = start(body);
+    ctx.self = d;
+    dfr_deferred_callback(gate, dfr_none());
+    CHECK(ctx.got == "fail dfr -11");
+    CHECK(state(d) == "i64 4");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(gate);
+}
+
+// ---- suspension, order, nesting ----
+
+TEST_CASE("10,000 coroutines suspended at once, resumed in reverse order", "[coro]")
+{
+    const int n = scaled(10000);
+    struct Slot {
+        dfr_deferred *wait;
+        int64_t index;
+        std::vector<int64_t> *order;
+    };
+    std::vector<int64_t> order;
+    std::vector<Slot> slots(n);
+    std::vector<dfr_deferred *> outers(n);
+    for (int i = 0; i < n; i++) {
+        slots[i] = Slot{dfr_deferred_new(), i, &order};
+        outers[i] = dfr_inline_callbacks(
+            [](void *p) -> dfr_value {
+                auto *s = static_cast<Slot *>(p);
+                dfr_value v = dfr_await(dfr_deferred_ref(s->wait));
+                s->order->push_back(s->index);
+                return dfr_i64(v.u.i64 * 2);
+            },
+            &slots[i], nullptr);
+        REQUIRE(outers[i]);
+    }
+    for (int i = 0; i < n; i++)
+        REQUIRE(dfr_deferred_state(outers[i]) == DFR_PENDING);
+    for (int i = n - 1; i >= 0; i--)
+        dfr_deferred_callback(slots[i].wait, dfr_i64(i));
+    REQUIRE(order.size() == size_t(n));
+    bool reverse = true, values = true;
+    for (int i = 0; i < n; i++) {
+        reverse = reverse && order[i] == n - 1 - i;
+        const dfr_value *r = dfr_deferred_result(outers[i]);
+        values = values && r && dfr_is_i64(*r) && r->u.i64 == 2 * i;
+        dfr_deferred_unref(outers[i]);
+        dfr_deferred_unref(slots[i].wait);
+    }
+    CHECK(reverse);
+    CHECK(values);
+}
+
+namespace {
+struct Nest {
+    int depth;
+    dfr_deferred *bottom; // what the innermost waits for
+    int *finished;
+};
+
+dfr_value nested(void *p)
+{
+    auto *n = static_cast<Nest *>(p);
+    dfr_value v;
+    if (n->depth == 0) {
+        v = dfr_await(dfr_deferred_ref(n->bottom));
+    } else {
+        Nest inner{n->depth - 1, n->bottom, n->finished};
+        dfr_deferred *d = dfr_inline_callbacks_ex(nested, &inner, nullptr, nullptr);
+        if (!d)
+            return dfr_value_failure(dfr_failure_new("test", 1, "no coroutine"));
+        v = dfr_await(d);
+    }
+    ++*n->finished;
+    return dfr_is_i64(v) ? dfr_i64(v.u.i64 + 1) : v;
+}
+} // namespace
+
+TEST_CASE("Nested coroutines: each awaits the next one's deferred", "[coro][nested]")
+{
+    dfr_deferred *bottom = dfr_deferred_new();
+    int finished = 0;
+    Nest top{3, bottom, &finished};
+    dfr_deferred *d = dfr_inline_callbacks(nested, &top, nullptr);
+    CHECK(finished == 0);
+    dfr_deferred_callback(bottom, dfr_i64(100));
+    CHECK(finished == 4);
+    CHECK(state(d) == "i64 104");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(bottom);
+}
+
+namespace {
+// Runs fn on a thread with a 64 KiB stack: proof that nothing recursed.
+template <class F> void on_small_stack(F &fn)
+{
+    pthread_attr_t attr;
+    REQUIRE(pthread_attr_init(&attr) == 0);
+    REQUIRE(pthread_attr_setstacksize(&attr, 65536) == 0);
+    pthread_t t;
+    int rc = pthread_create(
+        &t, &attr,
+        [](void *p) -> void * {
+            (*static_cast<F *>(p))();
+            return nullptr;
+        },
+        &fn);
+    pthread_attr_destroy(&attr);
+    REQUIRE(rc == 0);
+    pthread_join(t, nullptr);
+}
+} // namespace
+
+TEST_CASE("2,000 nested coroutines finish from one loop on a 64 KiB thread stack", "[coro][nested]")
+{
+    const int depth = scaled(2000);
+    int finished = 0;
+    std::string result;
+    auto scenario = [&] {
+        dfr_deferred *bottom = dfr_deferred_new();
+        Nest top{depth, bottom, &finished};
+        dfr_coroutine_options o = {};
+        o.size = sizeof o;
+        o.stack_size = 32 * 1024;
+        dfr_deferred *d = dfr_inline_callbacks_ex(nested, &top, nullptr, &o);
+        dfr_deferred_callback(bottom, dfr_i64(0));
+        result = state(d);
+        dfr_deferred_unref(d);
+        dfr_deferred_unref(bottom);
+        dfr_trim(); // this thread's stack pool
+    };
+    on_small_stack(scenario);
+    CHECK(finished == depth + 1);
+    CHECK(result == "i64 " + std::to_string(depth + 1));
+}
+
+TEST_CASE("A coroutine started inside a coroutine runs at once", "[coro][nested]")
+{
+    std::vector<std::string> log;
+    auto inner = [&]() -> dfr_value {
+        log.push_back("inner");
+        return dfr_i64(1);
+    };
+    auto outer = [&]() -> dfr_value {
+        log.push_back("outer before");
+        dfr_deferred *d = start(inner);
+        log.push_back("outer after");
+        return dfr_await(d);
+    };
+    dfr_deferred *d = start(outer);
+    CHECK(log == std::vector<std::string>{"outer before", "inner", "outer after"});
+    CHECK(state(d) == "i64 1");
+    dfr_deferred_unref(d);
+}
+
+// ---- failures and cancellation ----
+
+TEST_CASE("A failure awaited later is returned and can be handled", "[coro]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        if (dfr_is_failure(v)) {
+            std::string m = failure_message(v);
+            dfr_value_drop(v);
+            return dfr_bytes_new(("recovered from " + m).data(), 14 + m.size() + 1);
+        }
+        return v;
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_errback(later, fail_with("boom"));
+    CHECK(state(d) == "bytes recovered from boom");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+namespace {
+struct CancelCtx {
+    int cancelled = 0;
+    std::vector<std::string> seen;
+    dfr_deferred *second = nullptr;
+};
+void note_cancel(dfr_deferred *, void *data)
+{
+    static_cast<CancelCtx *>(data)->cancelled++;
+}
+} // namespace
+
+TEST_CASE("Cancelling while suspended cancels the awaited deferred; the coroutine recovers",
+          "[coro][cancel]")
+{
+    CancelCtx ctx;
+    dfr_deferred *waited = dfr_deferred_new_cancellable(note_cancel, &ctx, nullptr);
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(waited));
+        ctx.seen.push_back(show(v));
+        dfr_value_drop(v);
+        return dfr_i64(42);
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_cancel(d);
+    CHECK(ctx.cancelled == 1);
+    CHECK(ctx.seen == std::vector<std::string>{"fail dfr -4"});
+    CHECK(state(d) == "i64 42"); // not failed by the cancel itself
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(waited);
+}
+
+TEST_CASE("After a cancel the coroutine may wait again and fire later", "[coro][cancel]")
+{
+    CancelCtx ctx;
+    dfr_deferred *first = dfr_deferred_new();
+    ctx.second = dfr_deferred_new();
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(first));
+        ctx.seen.push_back(show(v));
+        dfr_value_drop(v);
+        return dfr_await(dfr_deferred_ref(ctx.second));
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_cancel(d);
+    CHECK(ctx.seen == std::vector<std::string>{"fail dfr -4"});
+    CHECK(state(d) == "pending");
+    dfr_deferred_callback(ctx.second, dfr_i64(5));
+    CHECK(state(d) == "i64 5");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(first);
+    dfr_deferred_unref(ctx.second);
+}
+
+TEST_CASE("A coroutine passing the cancel on fails its deferred with it", "[coro][cancel]")
+{
+    dfr_deferred *waited = dfr_deferred_new();
+    auto body = [&]() -> dfr_value { return dfr_await(dfr_deferred_ref(waited)); };
+    dfr_deferred *d = start(body);
+    dfr_deferred_cancel(d);
+    CHECK(failure_code(dfr_deferred_result(d)) == DFR_ECANCELLED);
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(waited);
+}
+
+TEST_CASE("Cancelling a nested coroutine's deferred reaches the innermost wait", "[coro][cancel]")
+{
+    CancelCtx ctx;
+    dfr_deferred *bottom = dfr_deferred_new_cancellable(note_cancel, &ctx, nullptr);
+    int finished = 0;
+    Nest top{5, bottom, &finished};
+    dfr_deferred *d = dfr_inline_callbacks(nested, &top, nullptr);
+    dfr_deferred_cancel(d);
+    CHECK(ctx.cancelled == 1);
+    CHECK(finished == 6);
+    CHECK(failure_code(dfr_deferred_result(d)) == DFR_ECANCELLED);
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(bottom);
+}
+
+TEST_CASE("A finished coroutine's deferred ignores cancel", "[coro][cancel]")
+{
+    auto body = []() -> dfr_value { return dfr_i64(1); };
+    dfr_deferred *d = start(body);
+    dfr_deferred_cancel(d);
+    CHECK(state(d) == "i64 1");
+    dfr_deferred_unref(d);
+}
+
+TEST_CASE("An awaited deferred freed without firing discards the coroutine", "[coro][discard]")
+{
+    int destroyed = 0;
+    bool resumed = false;
+    struct Arg {
+        bool *resumed;
+    } arg{&resumed};
+    dfr_deferred *d = dfr_inline_callbacks(
+        [](void *p) -> dfr_value {
+            // The only reference to the awaited deferred goes to dfr_await.
+            dfr_value v = dfr_await(dfr_deferred_new());
+            *static_cast<Arg *>(p)->resumed = true;
+            return v;
+        },
+        &arg, nullptr);
+    CHECK_FALSE(resumed);
+    CHECK(state(d) == "pending");
+    dfr_deferred_unref(d);
+
+    dfr_deferred *waited = dfr_deferred_new();
+    dfr_deferred *f = dfr_inline_callbacks(
+        [](void *p) -> dfr_value { return dfr_await(static_cast<dfr_deferred *>(p)); }, waited,
+        nullptr);
+    dfr_deferred *g = dfr_inline_callbacks(
+        [](void *) -> dfr_value { return dfr_await(dfr_deferred_new()); }, &destroyed,
+        test::count_destroy);
+    CHECK(destroyed == 1); // discarded at once: its deferred was freed unfired
+    CHECK(state(g) == "pending");
+    dfr_deferred_cancel(g);
+    CHECK(failure_code(dfr_deferred_result(g)) == DFR_ECANCELLED);
+    dfr_deferred_add_errback(g, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(g);
+    // f's coroutine holds the only reference to `waited`: it stays suspended
+    // until its own deferred goes, then the whole cycle is released.
+    CHECK(state(f) == "pending");
+    dfr_deferred_unref(f);
+}
+
+TEST_CASE("Dropping the coroutine's deferred does not stop it", "[coro]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    int steps = 0;
+    auto body = [&]() -> dfr_value {
+        steps++;
+        dfr_value_drop(dfr_await(dfr_deferred_ref(later)));
+        steps++;
+        return dfr_none();
+    };
+    dfr_deferred_unref(start(body));
+    CHECK(steps == 1);
+    dfr_deferred_callback(later, dfr_none());
+    CHECK(steps == 2);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("Callbacks on the coroutine's deferred run after it returns", "[coro]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    test::Recorder rec;
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        rec.seen.push_back("coroutine got " + show(v));
+        return v;
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_add_callback(d, test::record, &rec, nullptr);
+    CHECK(rec.seen.empty());
+    dfr_deferred_callback(later, dfr_i64(8));
+    CHECK(rec.seen == std::vector<std::string>{"coroutine got i64 8", "i64 8"});
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("Callbacks of the awaited deferred run first; later ones see none", "[coro]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    test::Recorder rec;
+    dfr_deferred_add_callback(later, test::record, &rec, nullptr);
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        rec.seen.push_back("coroutine got " + show(v));
+        return v;
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_add_callback(later, test::record, &rec, nullptr);
+    dfr_deferred_callback(later, dfr_i64(1));
+    CHECK(rec.seen == std::vector<std::string>{"i64 1", "coroutine got i64 1", "none"});
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("A paused awaited deferred holds the coroutine until unpaused", "[coro]")
+{
+    dfr_deferred *later = dfr_succeed(dfr_i64(3));
+    dfr_deferred_pause(later);
+    std::string got;
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        got = show(v);
+        return v;
+    };
+    dfr_deferred *d = start(body);
+    CHECK(got.empty());
+    dfr_deferred_unpause(later);
+    CHECK(got == "i64 3");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("Awaiting a deferred that waits on another resumes with the inner result", "[coro]")
+{
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred *outer = dfr_succeed(dfr_none());
+    dfr_deferred_add_callback(
+        outer,
+        [](dfr_value v, void *p) {
+            dfr_value_drop(v);
+            return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(p)));
+        },
+        inner, nullptr);
+    auto body = [&]() -> dfr_value { return dfr_await(dfr_deferred_ref(outer)); };
+    dfr_deferred *d = start(body);
+    CHECK(state(d) == "pending");
+    dfr_deferred_callback(inner, dfr_i64(12));
+    CHECK(state(d) == "i64 12");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}
+
+TEST_CASE("Coroutines interleave through a DeferredList", "[coro]")
+{
+    dfr_deferred *a = dfr_deferred_new(), *b = dfr_deferred_new();
+    auto ca = [&]() -> dfr_value { return dfr_await(dfr_deferred_ref(a)); };
+    auto cb = [&]() -> dfr_value { return dfr_await(dfr_deferred_ref(b)); };
+    dfr_deferred *ins[2] = {start(ca), start(cb)};
+    dfr_deferred *all = dfr_gather_results(ins, 2, false);
+    auto waiter = [&]() -> dfr_value { return dfr_await(dfr_deferred_ref(all)); };
+    dfr_deferred *w = start(waiter);
+    dfr_deferred_callback(b, dfr_i64(2));
+    CHECK(state(w) == "pending");
+    dfr_deferred_callback(a, dfr_i64(1));
+    CHECK(state(w) == "list 2");
+    dfr_deferred_unref(w);
+    dfr_deferred_unref(all);
+    dfr_deferred_unref(ins[0]);
+    dfr_deferred_unref(ins[1]);
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+}
+
+// ---- stacks ----
+
+namespace {
+// Uses about `frames` KiB of stack; returns a checksum the optimizer keeps.
+__attribute__((noinline)) int64_t deep(int frames)
+{
+    volatile char pad[1000];
+    pad[0] = static_cast<char>(frames);
+    pad[999] = 1;
+    if (frames == 0)
+        return pad[0] + pad[999];
+    return deep(frames - 1) + pad[0];
+}
+} // namespace
+
+TEST_CASE("The stack-size option gives room for deep recursion", "[coro][stack]")
+{
+    auto body = []() -> dfr_value {
+        dfr_value_drop(dfr_await(dfr_succeed(dfr_none())));
+        return dfr_i64(deep(1500)); // about 1.5 MiB of frames
+    };
+    dfr_deferred *d = start_with_stack(body, 4 * 1024 * 1024);
+    REQUIRE(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    dfr_deferred_unref(d);
+    auto small = []() -> dfr_value { return dfr_i64(deep(100)); };
+    dfr_deferred *e = start(small); // the default stack: 100 KiB fits
+    CHECK(dfr_deferred_state(e) == DFR_SUCCEEDED);
+    dfr_deferred_unref(e);
+}
+
+namespace {
+uintptr_t g_stack_top;
+size_t g_stack_size;
+void on_segv(int, siginfo_t *si, void *)
+{
+    uintptr_t a = reinterpret_cast<uintptr_t>(si->si_addr);
+    // The fault must be in the guard page just below the usable stack.
+    bool guard = a < g_stack_top - g_stack_size + 64 && a + 2 * 4096 + 64 >= g_stack_top - g_stack_size;
+    _exit(guard ? 42 : 43);
+}
+volatile int g_forever = 1;
+__attribute__((noinline)) int64_t overflow(int n)
+{
+    volatile char pad[512];
+    pad[0] = static_cast<char>(n);
+    if (!g_forever)
+        return pad[0];
+    return overflow(n + 1) + pad[0];
+}
+} // namespace
+
+TEST_CASE("Overflowing a coroutine stack faults on its guard page", "[coro][stack][guard]")
+{
+    if (RUNNING_ON_VALGRIND)
+        return; // valgrind reports the overflow itself; the sanitizer and plain runs check it
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        static char alt[64 * 1024];
+        stack_t ss = {};
+        ss.ss_sp = alt;
+        ss.ss_size = sizeof alt;
+        sigaltstack(&ss, nullptr);
+        struct sigaction sa = {};
+        sa.sa_sigaction = on_segv;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigaction(SIGSEGV, &sa, nullptr);
+        sigaction(SIGBUS, &sa, nullptr);
+        auto body = []() -> dfr_value {
+            volatile char here;
+            g_stack_top = reinterpret_cast<uintptr_t>(&here);
+            return dfr_i64(overflow(0));
+        };
+        g_stack_size = 64 * 1024;
+        dfr_deferred *d = start_with_stack(body, g_stack_size);
+        (void)d;
+        _exit(1); // not reached: the overflow never returns
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    INFO("status " << status);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 42);
+}
+
+TEST_CASE("A million-deep chain fired inside a coroutine on a 32 KiB stack", "[coro][stack]")
+{
+    const int n = scaled(1000000);
+    std::vector<dfr_deferred *> ds(n);
+    for (int i = 0; i < n; i++)
+        ds[i] = dfr_deferred_new();
+    // Each waits on the next: ds[i]'s callback returns ds[i+1].
+    for (int i = 0; i + 1 < n; i++)
+        dfr_deferred_add_callback(
+            ds[i],
+            [](dfr_value v, void *p) {
+                dfr_value_drop(v);
+                return dfr_value_deferred(static_cast<dfr_deferred *>(p));
+            },
+            dfr_deferred_ref(ds[i + 1]), nullptr);
+    for (int i = 0; i + 1 < n; i++)
+        dfr_deferred_callback(ds[i], dfr_none());
+    auto body = [&]() -> dfr_value {
+        dfr_deferred_callback(ds[n - 1], dfr_i64(77));
+        return dfr_await(dfr_deferred_ref(ds[0]));
+    };
+    dfr_coroutine_options o = {};
+    o.size = sizeof o;
+    o.stack_size = 32 * 1024;
+    dfr_deferred *d = dfr_inline_callbacks_ex(call_it<decltype(body)>, &body, nullptr, &o);
+    CHECK(state(d) == "i64 77");
+    dfr_deferred_unref(d);
+    for (dfr_deferred *x : ds)
+        dfr_deferred_unref(x);
+}
+
+TEST_CASE("Each coroutine keeps its own floating-point rounding mode", "[coro][fp]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    int inside_after = -1;
+    auto body = [&]() -> dfr_value {
+        fesetround(FE_UPWARD);
+        dfr_value_drop(dfr_await(dfr_deferred_ref(later)));
+        inside_after = fegetround();
+        return dfr_none();
+    };
+    REQUIRE(fegetround() == FE_TONEAREST);
+    dfr_deferred *d = start(body);
+    CHECK(fegetround() == FE_TONEAREST); // the coroutine's mode stayed with it
+    dfr_deferred_callback(later, dfr_none());
+    CHECK(inside_after == FE_UPWARD);
+    CHECK(fegetround() == FE_TONEAREST);
+    fesetround(FE_TONEAREST);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+// ---- threads ----
+
+TEST_CASE("A coroutine fired from a foreign thread fails with DFR_ENOTOWNER", "[coro][thread]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    int destroyed = 0;
+    bool resumed = false;
+    struct Arg {
+        dfr_deferred *later;
+        bool *resumed;
+    } arg{later, &resumed};
+    dfr_deferred *d = dfr_inline_callbacks(
+        [](void *p) -> dfr_value {
+            auto *a = static_cast<Arg *>(p);
+            dfr_value v = dfr_await(dfr_deferred_ref(a->later));
+            *a->resumed = true;
+            return v;
+        },
+        &arg, [](void *p) { (void)p; });
+    pthread_t t;
+    REQUIRE(pthread_create(
+                &t, nullptr,
+                [](void *p) -> void * {
+                    dfr_deferred_callback(static_cast<dfr_deferred *>(p), dfr_i64(1));
+                    return nullptr;
+                },
+                later) == 0);
+    pthread_join(t, nullptr);
+    CHECK_FALSE(resumed);
+    CHECK(failure_code(dfr_deferred_result(d)) == DFR_ENOTOWNER);
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+    (void)destroyed;
+}
+
+TEST_CASE("Coroutines run on any thread that owns its deferreds", "[coro][thread]")
+{
+    struct Result {
+        std::string value;
+    } results[4];
+    pthread_t ts[4];
+    for (auto &r : results)
+        REQUIRE(pthread_create(
+                    &ts[&r - results], nullptr,
+                    [](void *p) -> void * {
+                        dfr_deferred *later = dfr_deferred_new();
+                        auto body = [&]() -> dfr_value {
+                            dfr_value v = dfr_await(dfr_deferred_ref(later));
+                            return dfr_i64(v.u.i64 + 1);
+                        };
+                        dfr_deferred *d = start(body);
+                        dfr_deferred_callback(later, dfr_i64(41));
+                        static_cast<Result *>(p)->value = state(d);
+                        dfr_deferred_unref(d);
+                        dfr_deferred_unref(later);
+                        return nullptr; // the thread's stack pool goes at exit
+                    },
+                    &r) == 0);
+    for (pthread_t t : ts)
+        pthread_join(t, nullptr);
+    for (auto &r : results)
+        CHECK(r.value == "i64 42");
+}
+
+// ---- with the reactor's manual clock: the seed's my_callbacks ----
+
+namespace {
+void fire_i64(void *p)
+{
+    auto *d = static_cast<dfr_deferred *>(p);
+    dfr_deferred_callback(d, dfr_i64(2));
+}
+void fire_failure(void *p)
+{
+    dfr_deferred_errback(static_cast<dfr_deferred *>(p), fail_with("3"));
+}
+} // namespace
+
+TEST_CASE("The seed's my_callbacks on a manual clock", "[coro][reactor]")
+{
+    test::Clock clock;
+    REQUIRE(clock.r);
+    std::vector<std::string> log;
+    auto body = [&]() -> dfr_value {
+        log.push_back("first callback");
+        dfr_value result = dfr_await(dfr_succeed(dfr_i64(1)));
+        log.push_back("second callback got " + show(result));
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_call_later(clock.r, 5, fire_i64, d, nullptr, nullptr);
+        result = dfr_await(dfr_deferred_ref(d));
+        dfr_deferred_unref(d);
+        log.push_back("third callback got " + show(result));
+        d = dfr_deferred_new();
+        dfr_call_later(clock.r, 5, fire_failure, d, nullptr, nullptr);
+        result = dfr_await(dfr_deferred_ref(d));
+        dfr_deferred_unref(d);
+        log.push_back("fourth callback got " + failure_message(result));
+        dfr_value_drop(result);
+        return dfr_none();
+    };
+    dfr_deferred *done = start(body);
+    CHECK(log.size() == 2);
+    clock.advance(5);
+    CHECK(log.size() == 3);
+    clock.advance(5);
+    CHECK(log == std::vector<std::string>{"first callback", "second callback got i64 1",
+                                          "third callback got i64 2", "fourth callback got 3"});
+    CHECK(state(done) == "none");
+    dfr_deferred_unref(done);
+}
+
+TEST_CASE("deferLater awaited in a coroutine, cancelled through the coroutine", "[coro][reactor]")
+{
+    test::Clock clock;
+    auto body = [&]() -> dfr_value {
+        dfr_deferred *d = dfr_defer_later(clock.r, 10, nullptr, nullptr, nullptr);
+        dfr_value v = dfr_await(d);
+        int code = failure_code(&v);
+        dfr_value_drop(v);
+        return dfr_i64(code);
+    };
+    dfr_deferred *d = start(body);
+    clock.advance(1);
+    dfr_deferred_cancel(d);
+    CHECK(state(d) == "i64 -4");
+    CHECK(dfr_reactor_pending_calls(clock.r) == 0);
+    dfr_deferred_unref(d);
+}
+
+// ---- debug mode and allocation failures ----
+
+TEST_CASE("Coroutines in debug mode (origins recorded)", "[coro][debug]")
+{
+    dfr_set_debug(true);
+    dfr_deferred *later = dfr_deferred_new();
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        return v;
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_errback(later, fail_with("debug"));
+    CHECK(failure_message(*dfr_deferred_result(d)) == "debug");
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+    dfr_set_debug(false);
+}
+
+TEST_CASE("Allocation failures at every step leak nothing and lose nothing", "[coro][alloc]")
+{
+    int runs = test::for_each_allocation_failure([](long) {
+        int destroyed = 0;
+        dfr_deferred *later = dfr_deferred_new();
+        struct Arg {
+            dfr_deferred *later;
+            int *destroyed;
+        } arg{later, &destroyed};
+        dfr_deferred *d = dfr_inline_callbacks(
+            [](void *p) -> dfr_value {
+                auto *a = static_cast<Arg *>(p);
+                dfr_value v = dfr_await(dfr_succeed(dfr_i64(1)));
+                dfr_value_drop(v);
+                if (!a->later)
+                    return dfr_none();
+                dfr_value w = dfr_await(dfr_deferred_ref(a->later));
+                return w;
+            },
+            &arg, [](void *p) { ++*static_cast<Arg *>(p)->destroyed; });
+        if (later)
+            dfr_deferred_callback(later, dfr_i64(5));
+        if (d) {
+            const dfr_value *r = dfr_deferred_result(d);
+            // Either the value, or a DFR_ENOMEM failure somewhere on the way.
+            CHECK((r && (show(*r) == "i64 5" || show(*r) == "none" ||
+                         failure_code(r) == DFR_ENOMEM)));
+            if (r && dfr_is_failure(*r))
+                dfr_deferred_add_errback(d,
+                                         [](dfr_value v, void *) {
+                                             dfr_value_drop(v);
+                                             return dfr_none();
+                                         },
+                                         nullptr, nullptr);
+        }
+        dfr_deferred_unref(d);
+        dfr_deferred_unref(later);
+        CHECK(destroyed == 1);
+    });
+    CHECK(runs > 2);
+}
+
+TEST_CASE("A resumed coroutine awaiting a deferred nobody holds is discarded", "[coro][discard]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    struct Arg {
+        dfr_deferred *later;
+        int destroyed;
+        bool resumed_twice;
+    } arg{later, 0, false};
+    dfr_deferred *d = dfr_inline_callbacks(
+        [](void *p) -> dfr_value {
+            auto *a = static_cast<Arg *>(p);
+            dfr_value_drop(dfr_await(dfr_deferred_ref(a->later)));
+            dfr_value v = dfr_await(dfr_deferred_new()); // its only reference
+            a->resumed_twice = true;
+            return v;
+        },
+        &arg, [](void *p) { static_cast<Arg *>(p)->destroyed++; });
+    dfr_deferred_unref(d); // the coroutine's deferred is held by `later` only
+    CHECK(arg.destroyed == 0);
+    dfr_deferred_callback(later, dfr_none());
+    CHECK(arg.destroyed == 1);
+    CHECK_FALSE(arg.resumed_twice);
+    dfr_deferred_unref(later);
+}

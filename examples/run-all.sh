@@ -4,7 +4,8 @@
 #   examples/run-all.sh build
 set -uo pipefail
 build=${1:-build}
-examples=(fibonacci_blocking synchronous pause errbacks deferred_list call_later fibonacci_reactor)
+examples=(fibonacci_blocking synchronous pause errbacks deferred_list call_later fibonacci_reactor
+          inline_callbacks poetry_transform)
 
 if [ ! -d "$build/examples" ]; then
     echo "run-all.sh: no $build/examples (configure with -Dexamples=true and build first)" >&2

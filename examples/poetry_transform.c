@@ -2,11 +2,12 @@
  * the original when the transform fails — written top to bottom as a
  * coroutine (the seed's get_transformed_poem).
  *
- * Timers stand in for the network until libdeferred has TCP: get_poetry
- * and cummingsify return deferreds that callLater fires (or fails) after a
- * few milliseconds.  Three downloads run at once and interleave; a
- * DeferredList stops the reactor when all are done, as the seed's poem_done
- * does. */
+ * Timers stand in for the network until libdeferred has TCP (a later
+ * issue): get_poetry and xform_cummingsify return deferreds that the
+ * reactor fires (or fails) a few milliseconds later, via deferLater.  Three
+ * coroutines run at once and interleave — the timestamps show it — and a
+ * DeferredList stops the reactor when all are done, as the seed's
+ * poem_done does. */
 #include <deferred.h>
 
 #include <ctype.h>
@@ -16,121 +17,110 @@
 
 static dfr_reactor *reactor;
 
+static void say(const char *who, const char *what, const dfr_value *v)
+{
+    printf("%5.3f s: %-8s %s", dfr_reactor_seconds(reactor), who, what);
+    if (dfr_is_bytes(*v))
+        printf(" %.*s\n", (int)dfr_bytes_len(v), (const char *)dfr_bytes_data(v));
+    else
+        printf(" %s\n", dfr_failure_message(dfr_failure_from(v)));
+}
+
 /* ---- stand-ins for the network ---- */
 
-typedef struct reply {
-    dfr_deferred *d;
-    bool ok; /* false: fail with `error` */
-    const char *error;
-    char text[128];
-} reply;
-
-static void deliver(void *data)
+/* Runs when the download "completes": the poem, or (NULL) a refusal.  A
+ * failure value returned here makes deferLater's deferred errback. */
+static dfr_value download(void *poem)
 {
-    reply *r = data;
-    if (r->ok)
-        dfr_deferred_callback(r->d, dfr_bytes_new(r->text, strlen(r->text)));
-    else
-        dfr_deferred_errback(r->d, dfr_failure_new("poetry", 1, r->error));
+    if (!poem)
+        return dfr_value_failure(dfr_failure_new("poetry", 1, "Connection was refused."));
+    return dfr_bytes_new(poem, strlen(poem));
 }
 
-static void reply_free(void *data)
+static dfr_deferred *get_poetry(dfr_reactor *r, const char *poem, double delay, bool fail)
 {
-    reply *r = data;
-    dfr_deferred_unref(r->d);
-    free(r);
+    return dfr_defer_later(r, delay, download, fail ? NULL : (void *)poem, NULL);
 }
 
-/* A deferred fired after `delay` seconds with `text`, or failed with `error`. */
-static dfr_deferred *after(double delay, const char *text, const char *error)
+/* The transform server: lower-cases (cummingsifies) its own copy. */
+static dfr_value cummingsify(void *text)
 {
-    reply *r = malloc(sizeof *r);
-    dfr_deferred *d = dfr_deferred_new();
-    if (!r || !d) {
-        free(r);
-        dfr_deferred_unref(d);
-        return NULL;
+    if (!text)
+        return dfr_value_failure(dfr_failure_new("poetry", 2, "Cummingsify failed!"));
+    for (char *p = text; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return dfr_bytes_new(text, strlen(text));
+}
+
+/* Borrows `poem`: the request carries a copy, freed by deferLater. */
+static dfr_deferred *xform_cummingsify(dfr_reactor *r, const dfr_value *poem, bool fail)
+{
+    char *copy = NULL;
+    if (!fail) {
+        size_t n = dfr_bytes_len(poem);
+        if (!(copy = malloc(n + 1)))
+            return NULL; /* dfr_await(NULL) gives a failure: the fallback */
+        memcpy(copy, dfr_bytes_data(poem), n);
+        copy[n] = '\0';
     }
-    *r = (reply){dfr_deferred_ref(d), text != NULL, error, ""};
-    if (text)
-        snprintf(r->text, sizeof r->text, "%s", text);
-    if (dfr_call_later(reactor, delay, deliver, r, reply_free, NULL) != 0) {
-        dfr_deferred_unref(d);
-        return NULL;
-    }
-    return d;
-}
-
-typedef struct server {
-    const char *name;
-    const char *poem; /* NULL: the server is down */
-    double delay;
-    bool transform_works;
-} server;
-
-static dfr_deferred *get_poetry(const server *s)
-{
-    return after(s->delay, s->poem, "connection refused");
-}
-
-static dfr_deferred *cummingsify(const server *s, dfr_value poem)
-{
-    char out[128];
-    size_t n = dfr_bytes_len(&poem) < sizeof out - 1 ? dfr_bytes_len(&poem) : sizeof out - 1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)tolower(((const unsigned char *)dfr_bytes_data(&poem))[i]);
-    out[n] = '\0';
-    dfr_value_drop(poem);
-    return after(0.01, s->transform_works ? out : NULL, "Cummingsify failed!");
-}
-
-static void print_bytes(const char *who, const char *what, dfr_value v)
-{
-    printf("%5.3f s: %-8s %s: %.*s\n", dfr_reactor_seconds(reactor), who, what,
-           (int)dfr_bytes_len(&v), (const char *)dfr_bytes_data(&v));
+    return dfr_defer_later(r, 0.015, cummingsify, copy, free);
 }
 
 /* ---- the coroutine: client 7.0's get_transformed_poem ---- */
 
+typedef struct server {
+    const char *name, *poem;
+    double delay;
+    bool down, xform_fails;
+} server;
+
 static dfr_value get_transformed_poem(void *data)
 {
     const server *s = data;
-    dfr_value poem = dfr_await(get_poetry(s));
+    dfr_value poem = dfr_await(get_poetry(reactor, s->poem, s->delay, s->down));
     if (dfr_is_failure(poem)) {
-        printf("%5.3f s: %-8s The poem download failed: %s\n", dfr_reactor_seconds(reactor),
-               s->name, dfr_failure_message(dfr_failure_from(&poem)));
-        return poem; /* the failure goes on to whoever waits for this poem */
+        say(s->name, "The poem download failed:", &poem);
+        return poem; /* the seed's `raise`: whoever waits sees the failure */
     }
-    print_bytes(s->name, "got", poem);
+    say(s->name, "got", &poem);
 
-    dfr_value xformed = dfr_await(cummingsify(s, dfr_value_clone(&poem)));
+    dfr_value xformed = dfr_await(xform_cummingsify(reactor, &poem, s->xform_fails));
     if (dfr_is_failure(xformed)) {
-        printf("%5.3f s: %-8s %s Keeping the original.\n", dfr_reactor_seconds(reactor),
-               s->name, dfr_failure_message(dfr_failure_from(&xformed)));
+        say(s->name, "Keeping the original:", &xformed);
         dfr_value_drop(xformed);
-        return poem; /* fall back to the original */
+        return poem; /* returnValue(poem): fall back to the original */
     }
     dfr_value_drop(poem);
-    print_bytes(s->name, "transformed", xformed);
+    say(s->name, "transformed:", &xformed);
     return xformed;
 }
 
-/* ---- main: start three, wait for all (the seed's poem_done) ---- */
+/* ---- main: start three, wait for all (the seed's got_poem/poem_done) ---- */
 
-static int outcome_ok;
+static const server servers[3] = {
+    {"science", "I AM NOT A SCIENTIST", 0.030, false, false},
+    {"tide", "FASCINATION IS A TIDE", 0.020, false, true}, /* its transform fails */
+    {"down", "never sent", 0.010, true, false},            /* the server is down */
+};
+/* What each should end with: transformed, the original, the failure. */
+static const char *const expected[3] = {"i am not a scientist", "FASCINATION IS A TIDE",
+                                        "Connection was refused."};
+static int matched;
 
-static dfr_value all_done(dfr_value v, void *data)
+static dfr_value poem_done(dfr_value v, void *data)
 {
     (void)data;
-    const dfr_list *l = dfr_list_from(&v);
-    size_t n = l ? dfr_list_len(l) : 0;
-    int ok = n == 3;
-    for (size_t i = 0; i < n; i++) {
+    dfr_list *l = dfr_list_from(&v);
+    for (size_t i = 0; i < dfr_list_len(l) && i < 3; i++) {
         const dfr_value *r = dfr_list_get(l, i);
-        printf("poem %zu: %s\n", i, dfr_list_ok(l, i) ? "done" : "failed");
-        ok = ok && dfr_list_ok(l, i) == (i != 2) && r;
+        const char *text = dfr_list_ok(l, i) ? dfr_bytes_data(r)
+                                             : dfr_failure_message(dfr_failure_from(r));
+        size_t n = dfr_list_ok(l, i) ? dfr_bytes_len(r) : strlen(text);
+        printf("%-8s %s: %.*s\n", servers[i].name, dfr_list_ok(l, i) ? "poem" : "failed",
+               (int)n, text);
+        matched += dfr_list_ok(l, i) == (i != 2) && n == strlen(expected[i]) &&
+                   memcmp(text, expected[i], n) == 0;
     }
-    outcome_ok = ok;
     dfr_value_drop(v);
     dfr_reactor_stop(reactor);
     return dfr_none();
@@ -138,29 +128,26 @@ static dfr_value all_done(dfr_value v, void *data)
 
 int main(void)
 {
-    static const server servers[3] = {
-        {"science", "I AM NOT A SCIENTIST", 0.03, true},
-        {"fascin", "FASCINATION IS A TIDE", 0.02, false}, /* its transform fails */
-        {"down", NULL, 0.01, true},                        /* the server is down */
-    };
     reactor = dfr_reactor_new(NULL);
     if (!reactor)
         return 1;
+    /* Small coroutines: 64 KiB of stack each is plenty (default 256 KiB). */
+    dfr_coroutine_options opts = {.size = sizeof opts, .stack_size = 64 * 1024};
     dfr_deferred *ds[3];
-    for (int i = 0; i < 3; i++) {
-        ds[i] = dfr_inline_callbacks(get_transformed_poem, (void *)&servers[i], NULL);
-        if (!ds[i])
+    for (int i = 0; i < 3; i++) /* each runs to its first wait, then returns */
+        if (!(ds[i] = dfr_inline_callbacks_ex(get_transformed_poem, (void *)&servers[i], NULL,
+                                              &opts)))
             return 1;
-    }
     /* A failed poem is an outcome to report: the list consumes its error. */
     dfr_deferred *all = dfr_deferred_list(ds, 3, DFR_CONSUME_ERRORS);
     for (int i = 0; i < 3; i++)
         dfr_deferred_unref(ds[i]);
     if (!all)
         return 1;
-    dfr_deferred_add_both(all, all_done, NULL, NULL);
+    dfr_deferred_add_both(all, poem_done, NULL, NULL);
     dfr_deferred_unref(all);
     dfr_reactor_run(reactor);
     dfr_reactor_free(reactor);
-    return outcome_ok ? 0 : 1;
+    printf("%d of 3 outcomes as expected\n", matched);
+    return matched == 3 ? 0 : 1;
 }

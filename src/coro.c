@@ -245,10 +245,10 @@ dfr_value dfr_await(dfr_deferred *d)
         return dfr__lib_failure_value(DFR_ENOTCORO);
     }
     dfr_value v;
-    if (dfr__deferred_take(d, &v))
+    int rc = dfr__deferred_await(c->driver, d, &v);
+    if (rc > 0)
         return v; /* the fast path: no switch */
-    int rc = dfr__deferred_wait_on(c->driver, d);
-    if (DFR_UNLIKELY(rc)) {
+    if (DFR_UNLIKELY(rc < 0)) {
         dfr_deferred_unref(d);
         return dfr__lib_failure_value(rc);
     }

@@ -34,28 +34,29 @@ void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *)
 
 void dfr__ctx_start(void);
 
-/* The frame dfr__ctx_jump pops, lowest address first. */
+/* What a switch to a fresh context pops, lowest address first; see
+ * dfr__ctx_start. */
 struct first_frame {
+    void (*resume)(void); /* dfr__ctx_start */
     uint32_t mxcsr;
     uint16_t x87_cw, pad0;
-    void *r15, *r14, *r13, *r12, *rbx, *rbp;
-    void (*ret)(void);
-    void *zero[2]; /* above the first frame: a null return address */
+    void *arg;
+    void (*entry)(void *);
+    void *zero[4]; /* above the first frame: a null return address */
 };
 
 void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *), void *arg)
 {
     uintptr_t top = ((uintptr_t)base + size) & ~(uintptr_t)15;
-    /* After the pops and `ret`, rsp = &zero[0], 16-aligned as the call in
-     * dfr__ctx_start needs. */
+    /* After dfr__ctx_start's pops, rsp = &zero[0]: 16-aligned for its call. */
     struct first_frame *f = (struct first_frame *)(top - sizeof(struct first_frame));
     memset(f, 0, sizeof *f);
     /* The coroutine starts with the creator's rounding and precision modes. */
     __asm__ volatile("stmxcsr %0" : "=m"(f->mxcsr));
     __asm__ volatile("fnstcw %0" : "=m"(f->x87_cw));
-    memcpy(&f->r13, &entry, sizeof entry);
-    f->r12 = arg;
-    f->ret = dfr__ctx_start;
+    f->entry = entry;
+    f->arg = arg;
+    f->resume = dfr__ctx_start;
     ctx->sp = f;
 }
 

@@ -918,8 +918,14 @@ void dfr__deferred_start(dfr_deferred *d)
     run_callbacks(d);
 }
 
-int dfr__deferred_wait_on(dfr_deferred *outer, dfr_deferred *inner)
+int dfr__deferred_await(dfr_deferred *outer, dfr_deferred *inner, dfr_value *out)
 {
+    if (runnable(inner)) {
+        *out = inner->result;
+        inner->result = dfr_none();
+        dfr_deferred_unref(inner);
+        return 1;
+    }
     if (inner == outer)
         return DFR_EDEADLK;
     if (settle_waiter(inner) != 0)
@@ -929,14 +935,4 @@ int dfr__deferred_wait_on(dfr_deferred *outer, dfr_deferred *inner)
     outer->result.type = NULL;
     outer->result.u.ptr = inner;
     return 0;
-}
-
-bool dfr__deferred_take(dfr_deferred *d, dfr_value *out)
-{
-    if (!runnable(d))
-        return false;
-    *out = d->result;
-    d->result = dfr_none();
-    dfr_deferred_unref(d);
-    return true;
 }

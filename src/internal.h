@@ -87,13 +87,12 @@ typedef struct dfr__coro dfr__coro;
 dfr_deferred *dfr__deferred_new_coro(dfr__coro *c);
 /* Run c's first step (the deferred counts as fired from now on). */
 void dfr__deferred_start(dfr_deferred *d);
-/* The coroutine driving `outer` (running now) suspends on `inner`, which
- * has no result to take: make outer wait on it.  The caller keeps its
- * reference to inner.  DFR_EDEADLK when inner is outer, DFR_ENOMEM. */
-int dfr__deferred_wait_on(dfr_deferred *outer, dfr_deferred *inner);
-/* d already has a result and nothing left to run: move the result to *out
- * and drop the caller's reference.  False (nothing done) otherwise. */
-bool dfr__deferred_take(dfr_deferred *d, dfr_value *out);
+/* The coroutine driving `outer` (running now) awaits `inner`.  When inner
+ * already has a result and nothing left to run, the result moves to *out,
+ * the caller's reference goes and 1 is returned (no switch needed).
+ * Otherwise outer waits on inner and 0 is returned: the caller keeps its
+ * reference.  DFR_EDEADLK when inner is outer, DFR_ENOMEM. */
+int dfr__deferred_await(dfr_deferred *outer, dfr_deferred *inner, dfr_value *out);
 
 /* ---- coro.c ---- */
 /* Resume c with `in`.  Returns true when c suspended again: *out is the

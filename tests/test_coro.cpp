@@ -890,6 +890,98 @@ TEST_CASE("Each coroutine keeps its own floating-point rounding mode", "[coro][f
     dfr_deferred_unref(later);
 }
 
+// The switch saves only what the compiler keeps live across it: values in
+// registers on both sides must survive switches that interleave.
+namespace {
+struct pressure {
+    int64_t seed;
+    dfr_deferred *wake[3];
+    int64_t ints = 0;
+    double reals = 0;
+};
+int64_t int_mix(int64_t s, int round)
+{
+    return s * 6364136223846793005LL + 1442695040888963407LL * (round + 1);
+}
+dfr_value under_pressure(void *p)
+{
+    pressure *w = static_cast<pressure *>(p);
+    volatile int64_t seed_in = w->seed;
+    int64_t s = seed_in;
+    int64_t a = s + 1, b = s * 3, c = s ^ 0x55, e = s - 7, f = s * s, g = s + 11, h = s << 3,
+            i = s | 9, j = s * 13, k = s - 100, l = s + 31;
+    double x = (double)s * 0.5, y = (double)s + 0.25, z = (double)s * 3.0, u = (double)s / 7.0,
+           v = (double)s - 1.5, t = (double)s * (double)s;
+    for (int round = 0; round < 3; round++) {
+        dfr_value_drop(dfr_await(dfr_deferred_ref(w->wake[round])));
+        a = int_mix(a, round), b += a, c ^= b, e -= c, f += e, g ^= f, h += g, i -= h, j ^= i,
+        k += j, l ^= k;
+        x = x * 1.5 + y, y -= z * 0.25, z += u, u = u * 0.5 + v, v -= t * 1e-9, t += x;
+    }
+    w->ints = a + b + c + e + f + g + h + i + j + k + l;
+    w->reals = x + y + z + u + v + t;
+    return dfr_none();
+}
+// The same arithmetic without coroutines.
+void expected_pressure(int64_t s, int64_t *ints, double *reals)
+{
+    int64_t a = s + 1, b = s * 3, c = s ^ 0x55, e = s - 7, f = s * s, g = s + 11, h = s << 3,
+            i = s | 9, j = s * 13, k = s - 100, l = s + 31;
+    double x = (double)s * 0.5, y = (double)s + 0.25, z = (double)s * 3.0, u = (double)s / 7.0,
+           v = (double)s - 1.5, t = (double)s * (double)s;
+    for (int round = 0; round < 3; round++) {
+        a = int_mix(a, round), b += a, c ^= b, e -= c, f += e, g ^= f, h += g, i -= h, j ^= i,
+        k += j, l ^= k;
+        x = x * 1.5 + y, y -= z * 0.25, z += u, u = u * 0.5 + v, v -= t * 1e-9, t += x;
+    }
+    *ints = a + b + c + e + f + g + h + i + j + k + l;
+    *reals = x + y + z + u + v + t;
+}
+} // namespace
+
+TEST_CASE("Values held in registers survive interleaved switches", "[coro][registers]")
+{
+    pressure w[2];
+    w[0].seed = 12345;
+    w[1].seed = -987654321;
+    for (auto &p : w)
+        for (auto &d : p.wake)
+            d = dfr_deferred_new();
+    dfr_deferred *d0 = dfr_inline_callbacks(under_pressure, &w[0], nullptr);
+    dfr_deferred *d1 = dfr_inline_callbacks(under_pressure, &w[1], nullptr);
+    // The firing side keeps values of its own live across each resume.
+    volatile int64_t mine_in = 424242;
+    int64_t m0 = mine_in, m1 = m0 * 3, m2 = m0 ^ 77, m3 = m0 - 5;
+    for (int round = 0; round < 3; round++) {
+        dfr_deferred_callback(w[1].wake[round], dfr_none());
+        m0 += m1, m1 ^= m2, m2 -= m3, m3 += m0;
+        dfr_deferred_callback(w[0].wake[round], dfr_none());
+        m0 ^= m3, m1 += m0, m2 ^= m1, m3 -= m2;
+    }
+    int64_t e0 = 424242, e1 = e0 * 3, e2 = e0 ^ 77, e3 = e0 - 5;
+    for (int round = 0; round < 3; round++) {
+        e0 += e1, e1 ^= e2, e2 -= e3, e3 += e0;
+        e0 ^= e3, e1 += e0, e2 ^= e1, e3 -= e2;
+    }
+    CHECK(m0 == e0);
+    CHECK(m1 == e1);
+    CHECK(m2 == e2);
+    CHECK(m3 == e3);
+    for (auto &p : w) {
+        int64_t ints;
+        double reals;
+        expected_pressure(p.seed, &ints, &reals);
+        CHECK(p.ints == ints);
+        CHECK(p.reals == reals);
+        for (auto &d : p.wake)
+            dfr_deferred_unref(d);
+    }
+    CHECK(state(d0) == "none");
+    CHECK(state(d1) == "none");
+    dfr_deferred_unref(d0);
+    dfr_deferred_unref(d1);
+}
+
 // ---- threads ----
 
 TEST_CASE("A coroutine fired from a foreign thread fails with DFR_ENOTOWNER", "[coro][thread]")

@@ -894,24 +894,24 @@ TEST_CASE("Each coroutine keeps its own floating-point rounding mode", "[coro][f
 // registers on both sides must survive switches that interleave.
 namespace {
 struct pressure {
-    int64_t seed;
+    uint64_t seed;
     dfr_deferred *wake[3];
-    int64_t ints = 0;
+    uint64_t ints = 0;
     double reals = 0;
 };
-int64_t int_mix(int64_t s, int round)
+uint64_t int_mix(uint64_t s, int round)
 {
-    return s * 6364136223846793005LL + 1442695040888963407LL * (round + 1);
+    return s * 6364136223846793005ULL + 1442695040888963407ULL * (uint64_t)(round + 1);
 }
 dfr_value under_pressure(void *p)
 {
     pressure *w = static_cast<pressure *>(p);
-    volatile int64_t seed_in = w->seed;
-    int64_t s = seed_in;
-    int64_t a = s + 1, b = s * 3, c = s ^ 0x55, e = s - 7, f = s * s, g = s + 11, h = s << 3,
-            i = s | 9, j = s * 13, k = s - 100, l = s + 31;
-    double x = (double)s * 0.5, y = (double)s + 0.25, z = (double)s * 3.0, u = (double)s / 7.0,
-           v = (double)s - 1.5, t = (double)s * (double)s;
+    volatile uint64_t seed_in = w->seed;
+    uint64_t s = seed_in;
+    uint64_t a = s + 1, b = s * 3, c = s ^ 0x55, e = s - 7, f = s * s, g = s + 11, h = s << 3,
+             i = s | 9, j = s * 13, k = s - 100, l = s + 31;
+    double sd = (double)(int64_t)s;
+    double x = sd * 0.5, y = sd + 0.25, z = sd * 3.0, u = sd / 7.0, v = sd - 1.5, t = sd * sd;
     for (int round = 0; round < 3; round++) {
         dfr_value_drop(dfr_await(dfr_deferred_ref(w->wake[round])));
         a = int_mix(a, round), b += a, c ^= b, e -= c, f += e, g ^= f, h += g, i -= h, j ^= i,
@@ -923,12 +923,12 @@ dfr_value under_pressure(void *p)
     return dfr_none();
 }
 // The same arithmetic without coroutines.
-void expected_pressure(int64_t s, int64_t *ints, double *reals)
+void expected_pressure(uint64_t s, uint64_t *ints, double *reals)
 {
-    int64_t a = s + 1, b = s * 3, c = s ^ 0x55, e = s - 7, f = s * s, g = s + 11, h = s << 3,
-            i = s | 9, j = s * 13, k = s - 100, l = s + 31;
-    double x = (double)s * 0.5, y = (double)s + 0.25, z = (double)s * 3.0, u = (double)s / 7.0,
-           v = (double)s - 1.5, t = (double)s * (double)s;
+    uint64_t a = s + 1, b = s * 3, c = s ^ 0x55, e = s - 7, f = s * s, g = s + 11, h = s << 3,
+             i = s | 9, j = s * 13, k = s - 100, l = s + 31;
+    double sd = (double)(int64_t)s;
+    double x = sd * 0.5, y = sd + 0.25, z = sd * 3.0, u = sd / 7.0, v = sd - 1.5, t = sd * sd;
     for (int round = 0; round < 3; round++) {
         a = int_mix(a, round), b += a, c ^= b, e -= c, f += e, g ^= f, h += g, i -= h, j ^= i,
         k += j, l ^= k;
@@ -943,22 +943,22 @@ TEST_CASE("Values held in registers survive interleaved switches", "[coro][regis
 {
     pressure w[2];
     w[0].seed = 12345;
-    w[1].seed = -987654321;
+    w[1].seed = 0xfedcba9876543210ULL;
     for (auto &p : w)
         for (auto &d : p.wake)
             d = dfr_deferred_new();
     dfr_deferred *d0 = dfr_inline_callbacks(under_pressure, &w[0], nullptr);
     dfr_deferred *d1 = dfr_inline_callbacks(under_pressure, &w[1], nullptr);
     // The firing side keeps values of its own live across each resume.
-    volatile int64_t mine_in = 424242;
-    int64_t m0 = mine_in, m1 = m0 * 3, m2 = m0 ^ 77, m3 = m0 - 5;
+    volatile uint64_t mine_in = 424242;
+    uint64_t m0 = mine_in, m1 = m0 * 3, m2 = m0 ^ 77, m3 = m0 - 5;
     for (int round = 0; round < 3; round++) {
         dfr_deferred_callback(w[1].wake[round], dfr_none());
         m0 += m1, m1 ^= m2, m2 -= m3, m3 += m0;
         dfr_deferred_callback(w[0].wake[round], dfr_none());
         m0 ^= m3, m1 += m0, m2 ^= m1, m3 -= m2;
     }
-    int64_t e0 = 424242, e1 = e0 * 3, e2 = e0 ^ 77, e3 = e0 - 5;
+    uint64_t e0 = 424242, e1 = e0 * 3, e2 = e0 ^ 77, e3 = e0 - 5;
     for (int round = 0; round < 3; round++) {
         e0 += e1, e1 ^= e2, e2 -= e3, e3 += e0;
         e0 ^= e3, e1 += e0, e2 ^= e1, e3 -= e2;
@@ -968,7 +968,7 @@ TEST_CASE("Values held in registers survive interleaved switches", "[coro][regis
     CHECK(m2 == e2);
     CHECK(m3 == e3);
     for (auto &p : w) {
-        int64_t ints;
+        uint64_t ints;
         double reals;
         expected_pressure(p.seed, &ints, &reals);
         CHECK(p.ints == ints);

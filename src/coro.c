@@ -17,20 +17,6 @@
 
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define DFR_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DFR_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define DFR_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DFR_TSAN 1
-#endif
-#endif
 #if defined(DFR_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif

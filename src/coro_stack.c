@@ -13,13 +13,6 @@
 #include <valgrind/valgrind.h>
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define DFR_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DFR_ASAN 1
-#endif
-#endif
 #if defined(DFR_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
@@ -30,10 +23,6 @@
 
 static _Thread_local dfr__stack *pool;
 static _Thread_local unsigned pool_len;
-static _Thread_local bool pool_armed; /* this thread's exit empties the pool */
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static bool pool_key_ok;
 
 size_t dfr__page_size(void)
 {
@@ -100,25 +89,11 @@ dfr__stack *dfr__stack_get(size_t size, size_t ctl_size)
     return map_stack(size, ctl_size);
 }
 
-static void pool_thread_exit(void *unused)
-{
-    DFR_UNUSED(unused);
-    dfr__stack_trim();
-}
-
-static void pool_make_key(void)
-{
-    pool_key_ok = pthread_key_create(&pool_key, pool_thread_exit) == 0;
-}
-
 void dfr__stack_put(dfr__stack *s)
 {
+    /* This thread's exit empties the pool (dfr_trim). */
     if (pool_len < POOL_MAX) {
-        if (DFR_UNLIKELY(!pool_armed)) {
-            pthread_once(&pool_once, pool_make_key);
-            pool_armed = pool_key_ok && pthread_setspecific(pool_key, &pool_armed) == 0;
-        }
-        if (pool_armed) {
+        if (dfr__trim_at_thread_exit()) {
 #if defined(DFR_ASAN)
             __asan_unpoison_memory_region(s->base, s->size);
 #endif

@@ -84,24 +84,19 @@ static void deferred_destroy(dfr_deferred *d);
  * new+free a handful of instructions.  Emptied at thread exit and by
  * dfr_trim().  Compiled out under AddressSanitizer, so that a use after
  * free stays visible there. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(DFR_ASAN)
 #define USE_CACHE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define USE_CACHE 0
-#endif
-#endif
-#ifndef USE_CACHE
+#else
 #define USE_CACHE 1
 #endif
 #define CACHE_MAX 64
 
 static FAST_TLS dfr_deferred *cache_head;
 static FAST_TLS unsigned cache_len;
-static FAST_TLS bool cache_armed; /* this thread's exit empties the cache */
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static bool cache_key_ok;
+static FAST_TLS bool trim_armed; /* dfr_trim runs at this thread's exit */
+static pthread_key_t trim_key;
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static bool trim_key_ok;
 
 void dfr_trim(void)
 {
@@ -117,15 +112,29 @@ void dfr_trim(void)
     }
 }
 
-static void cache_thread_exit(void *unused)
+static void trim_at_exit(void *unused)
 {
     DFR_UNUSED(unused);
     dfr_trim();
 }
 
-static void cache_make_key(void)
+static void trim_make_key(void)
 {
-    cache_key_ok = pthread_key_create(&cache_key, cache_thread_exit) == 0;
+    trim_key_ok = pthread_key_create(&trim_key, trim_at_exit) == 0;
+}
+
+static inline bool trim_armed_now(void)
+{
+    if (DFR_LIKELY(trim_armed))
+        return true;
+    pthread_once(&trim_once, trim_make_key);
+    trim_armed = trim_key_ok && pthread_setspecific(trim_key, &trim_armed) == 0;
+    return trim_armed;
+}
+
+bool dfr__trim_at_thread_exit(void)
+{
+    return trim_armed_now();
 }
 
 static inline dfr_deferred *block_alloc(void)
@@ -142,13 +151,9 @@ static inline dfr_deferred *block_alloc(void)
 static void block_free(dfr_deferred *d)
 {
     if (USE_CACHE && cache_len < CACHE_MAX) {
-        if (DFR_UNLIKELY(!cache_armed)) {
-            pthread_once(&cache_once, cache_make_key);
-            cache_armed = cache_key_ok && pthread_setspecific(cache_key, &cache_armed) == 0;
-            if (!cache_armed) {
-                dfr__free(d);
-                return;
-            }
+        if (DFR_UNLIKELY(!trim_armed_now())) {
+            dfr__free(d);
+            return;
         }
         d->link = cache_head;
         cache_head = d;

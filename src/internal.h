@@ -12,6 +12,22 @@
 #define DFR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define DFR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Sanitizers in use (gcc defines the macros, clang has __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define DFR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DFR_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define DFR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DFR_TSAN 1
+#endif
+#endif
+
 /* Drop one reference; true when it was the last.  A count of 1 seen with
  * acquire ordering means we are the only holder (nobody else can add one
  * without holding one), so the common last release needs no atomic RMW. */
@@ -104,6 +120,10 @@ bool dfr__coro_step(dfr__coro *c, dfr_value in, dfr_value *out);
 void dfr__coro_discard(dfr__coro *c);
 /* Unmap the stacks this thread keeps for reuse. */
 void dfr__coro_trim(void);
+/* Per-thread caches (freed deferreds, coroutine stacks) call this before
+ * keeping anything: it arms dfr_trim() for this thread's exit.  False when
+ * that cannot be done: then do not cache. */
+bool dfr__trim_at_thread_exit(void);
 
 /* ---- timer.c: release the debug-mode quarantine of freed handles ---- */
 void dfr__handles_trim(void);

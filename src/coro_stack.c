@@ -4,7 +4,6 @@
 #include "coro_stack.h"
 #include "internal.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,12 +25,15 @@ static _Thread_local unsigned pool_len;
 
 size_t dfr__page_size(void)
 {
-    static size_t page;
-    if (!page) {
+    /* Threads may race to fill it in: with the same value, harmlessly. */
+    static _Atomic size_t page;
+    size_t n = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!n) {
         long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
+        n = p > 0 ? (size_t)p : 4096;
+        atomic_store_explicit(&page, n, memory_order_relaxed);
     }
-    return page;
+    return n;
 }
 
 static void unmap(dfr__stack *s)
@@ -92,16 +94,14 @@ dfr__stack *dfr__stack_get(size_t size, size_t ctl_size)
 void dfr__stack_put(dfr__stack *s)
 {
     /* This thread's exit empties the pool (dfr_trim). */
-    if (pool_len < POOL_MAX) {
-        if (dfr__trim_at_thread_exit()) {
+    if (pool_len < POOL_MAX && dfr__trim_at_thread_exit()) {
 #if defined(DFR_ASAN)
-            __asan_unpoison_memory_region(s->base, s->size);
+        __asan_unpoison_memory_region(s->base, s->size);
 #endif
-            s->next_free = pool;
-            pool = s;
-            pool_len++;
-            return;
-        }
+        s->next_free = pool;
+        pool = s;
+        pool_len++;
+        return;
     }
     unmap(s);
 }

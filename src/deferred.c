@@ -181,9 +181,7 @@ static inline dfr__trace *origin_of(const dfr_deferred *d)
 /* The coroutine slot comes after the optional canceller slot and origin. */
 static inline dfr__coro **coro_slot(const dfr_deferred *d)
 {
-    const char *p = (const char *)(d + 1);
-    if (d->flags & F_HAS_CANCELLER)
-        p += sizeof(canceller_slot);
+    const char *p = (const char *)origin_of(d);
     if (d->flags & F_HAS_ORIGIN)
         p += sizeof(dfr__trace);
     return (dfr__coro **)p;

@@ -1,6 +1,7 @@
 /* The Deferred: a result not there yet and the chain of callbacks that will
  * process it.  Chains run in a loop over an intrusive stack (never by
  * recursion), following Twisted's _runCallbacks; see docs/design.md. */
+#include "coro_internal.h"
 #include "internal.h"
 
 #include <pthread.h>
@@ -591,6 +592,47 @@ static inline void set_result(dfr_deferred *d, dfr_value v)
     release_canceller(d);
 }
 
+static bool coro_step(dfr_deferred *cur, bool stack_ref);
+
+/* d, with no callbacks of its own, is waited on by a suspended coroutine
+ * that nothing holds back: the result can go straight to it. */
+static inline bool feeds_coroutine(const dfr_deferred *d)
+{
+    const dfr_deferred *w = d->waiter;
+    return w && d->head == d->count && d->paused == 0 && !(d->flags & F_ON_STACK) &&
+           (w->flags & (F_CORO | F_ON_STACK)) == F_CORO && w->paused == 0 && coro_live(w);
+}
+
+/* What run_callbacks(d) would do for such a d, without the general loop:
+ * the await round trip is the hot path of every coroutine.  The order is
+ * the loop's: d stays on the running stack while the coroutine runs (so a
+ * callback added to d meanwhile runs after it suspends), then whatever d
+ * gained meanwhile runs. */
+static void resume_waiting_coroutine(dfr_deferred *d, dfr_value v)
+{
+    dfr_deferred *w = d->waiter; /* the continuation's reference is ours now */
+    d->waiter = NULL;
+    set_result(d, dfr_none());
+    d->flags |= F_ON_STACK;
+    w->flags = (uint16_t)((w->flags & ~F_WAITING) | F_ON_STACK);
+    w->result = v;
+    bool ref_moved = coro_step(w, true);
+    w->flags &= ~F_ON_STACK;
+    if (DFR_UNLIKELY(!ref_moved)) {
+        /* It finished (or was refused): its deferred goes on as usual. */
+        if (runnable(w))
+            run_callbacks(w);
+        dfr_deferred_unref(w);
+    } else if (DFR_UNLIKELY(w->flags & F_DOOMED)) {
+        free_deferred(w); /* what it awaits next was dropped, and w with it */
+    }
+    d->flags &= ~F_ON_STACK;
+    if (DFR_UNLIKELY(d->flags & F_DOOMED))
+        free_deferred(d);
+    else if (DFR_UNLIKELY(d->head < d->count || d->waiter) && runnable(d))
+        run_callbacks(d);
+}
+
 static int fire(dfr_deferred *d, dfr_value v)
 {
     if (d->flags & F_CALLED) {
@@ -600,6 +642,10 @@ static int fire(dfr_deferred *d, dfr_value v)
             return 0;
         }
         return DFR_EALREADY;
+    }
+    if (feeds_coroutine(d)) {
+        resume_waiting_coroutine(d, v);
+        return 0;
     }
     set_result(d, v);
     if (runnable(d))
@@ -689,17 +735,31 @@ static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
 static bool coro_step(dfr_deferred *cur, bool stack_ref)
 {
     dfr__coro **slot = coro_slot(cur);
+    dfr__coro *c = *slot;
     dfr_value in = cur->result;
     cur->result = dfr_none();
-    dfr_value out;
-    if (dfr__coro_step(*slot, in, &out)) {
-        /* Suspended: dfr_await already made cur wait on `out`. */
+    if (DFR_UNLIKELY(c->owner != dfr__coro_thread())) {
+        /* Fired on a foreign thread: coroutines never migrate. */
+        dfr_value_drop(in);
+        *slot = NULL;
+        dfr__coro_discard(c);
+        cur->result = dfr__lib_failure_value(DFR_ENOTOWNER);
+        return false;
+    }
+    c->transfer = in;
+    dfr__coro_switch_in(c);
+    if (c->state == DFR__CORO_SUSPENDED) {
+        /* dfr__deferred_await already made cur wait on what it awaits. */
+        dfr_deferred *awaited = c->awaiting;
+        c->awaiting = NULL;
         if (!stack_ref)
             ref_internal(cur); /* for the continuation */
-        dfr_deferred_unref(out.u.ptr); /* may discard the coroutine: it is switched out */
+        dfr_deferred_unref(awaited); /* may discard the coroutine: it is switched out */
         return stack_ref;
     }
+    dfr_value out = c->transfer;
     *slot = NULL;
+    dfr__coro_discard(c);
     if (!dfr_is_deferred(out)) {
         cur->result = out;
     } else if (out.u.ptr == cur) {
@@ -921,21 +981,30 @@ void dfr__deferred_start(dfr_deferred *d)
     run_callbacks(d);
 }
 
-int dfr__deferred_await(dfr_deferred *outer, dfr_deferred *inner, dfr_value *out)
+dfr_value dfr__deferred_await(dfr__coro *c, dfr_deferred *inner)
 {
     if (runnable(inner)) {
-        *out = inner->result;
+        /* The fast path: no switch. */
+        dfr_value v = inner->result;
         inner->result = dfr_none();
         dfr_deferred_unref(inner);
-        return 1;
+        return v;
     }
-    if (inner == outer)
-        return DFR_EDEADLK;
-    if (settle_waiter(inner) != 0)
-        return DFR_ENOMEM;
-    inner->waiter = outer;
+    dfr_deferred *outer = c->driver;
+    int rc = inner == outer ? DFR_EDEADLK : settle_waiter(inner);
+    if (DFR_UNLIKELY(rc != 0)) {
+        dfr_deferred_unref(inner);
+        return dfr__lib_failure_value(rc);
+    }
+    inner->waiter = outer; /* the continuation's reference comes with the step's */
     outer->flags |= F_WAITING;
     outer->result.type = NULL;
     outer->result.u.ptr = inner;
-    return 0;
+    c->awaiting = inner;
+    c->state = DFR__CORO_SUSPENDED;
+    dfr__coro_switch_out(c, false);
+    c->state = DFR__CORO_RUNNING;
+    dfr_value v = c->transfer;
+    c->transfer = dfr_none();
+    return v;
 }

@@ -99,24 +99,19 @@ void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
 /* ---- deferred.c: what coroutines need of the chain engine ---- */
 typedef struct dfr__coro dfr__coro;
 /* A deferred driven by coroutine c: before its callbacks run, each result
- * it receives resumes c (dfr__coro_step).  NULL on OOM. */
+ * it receives resumes c (coro_step in deferred.c).  NULL on OOM. */
 dfr_deferred *dfr__deferred_new_coro(dfr__coro *c);
 /* Run c's first step (the deferred counts as fired from now on). */
 void dfr__deferred_start(dfr_deferred *d);
-/* The coroutine driving `outer` (running now) awaits `inner`.  When inner
- * already has a result and nothing left to run, the result moves to *out,
- * the caller's reference goes and 1 is returned (no switch needed).
- * Otherwise outer waits on inner and 0 is returned: the caller keeps its
- * reference.  DFR_EDEADLK when inner is outer, DFR_ENOMEM. */
-int dfr__deferred_await(dfr_deferred *outer, dfr_deferred *inner, dfr_value *out);
+/* The engine's half of dfr_await: c, running now, awaits inner (the
+ * caller's reference).  Returns inner's result at once when it has one and
+ * nothing left to run; otherwise c's deferred waits on inner and c switches
+ * out until a result resumes it. */
+dfr_value dfr__deferred_await(dfr__coro *c, dfr_deferred *inner);
 
 /* ---- coro.c ---- */
-/* Resume c with `in`.  Returns true when c suspended again: *out is the
- * deferred it waits for (a reference; the driving deferred already waits
- * on it).  False when c is gone (finished,
- * or refused on a foreign thread): *out is what its deferred fires with. */
-bool dfr__coro_step(dfr__coro *c, dfr_value in, dfr_value *out);
-/* A suspended coroutine that can never be resumed: release it. */
+/* A coroutine that is finished, refused, or can never be resumed:
+ * release its stack and run its destroy. */
 void dfr__coro_discard(dfr__coro *c);
 /* Unmap the stacks this thread keeps for reuse. */
 void dfr__coro_trim(void);

@@ -693,6 +693,91 @@ TEST_CASE("Callbacks of the awaited deferred run first; later ones see none", "[
     dfr_deferred_unref(later);
 }
 
+// A result fired into a deferred with no callbacks of its own goes straight
+// to the coroutine waiting on it (the engine's resume path); these pin that
+// path to the general loop's order and lifetimes.
+TEST_CASE("A callback added to the firing deferred inside the coroutine runs once it suspends",
+          "[coro][resume]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    dfr_deferred *next = dfr_deferred_new();
+    test::Recorder rec;
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        rec.seen.push_back("resumed with " + show(v));
+        dfr_deferred_add_callback(later, test::record, &rec, nullptr);
+        rec.seen.push_back("suspending");
+        return dfr_await(dfr_deferred_ref(next));
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_callback(later, dfr_i64(5));
+    CHECK(rec.seen == std::vector<std::string>{"resumed with i64 5", "suspending", "none"});
+    dfr_deferred_callback(next, dfr_i64(6));
+    CHECK(state(d) == "i64 6");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(next);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("Awaiting again the deferred that resumed it gives none", "[coro][resume]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    std::vector<std::string> got;
+    auto body = [&]() -> dfr_value {
+        got.push_back(show(dfr_await(dfr_deferred_ref(later))));
+        got.push_back(show(dfr_await(dfr_deferred_ref(later))));
+        return dfr_i64(1);
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_callback(later, dfr_i64(2));
+    CHECK(got == std::vector<std::string>{"i64 2", "none"});
+    CHECK(state(d) == "i64 1");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("A paused coroutine deferred holds its resumption until unpaused", "[coro][resume]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    std::string got;
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        got = show(v);
+        return v;
+    };
+    dfr_deferred *d = start(body);
+    REQUIRE(dfr_deferred_pause(d) == 0);
+    dfr_deferred_callback(later, dfr_i64(4));
+    CHECK(got.empty());
+    CHECK(state(d) == "pending");
+    REQUIRE(dfr_deferred_unpause(d) == 0);
+    CHECK(got == "i64 4");
+    CHECK(state(d) == "i64 4");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(later);
+}
+
+TEST_CASE("The firing deferred's last reference may go inside the coroutine it resumes",
+          "[coro][resume]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    dfr_deferred *next = dfr_deferred_new();
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(later));
+        dfr_deferred_unref(later); // the firer's reference, handed over: the last
+        later = nullptr;
+        dfr_value_drop(v);
+        return dfr_await(dfr_deferred_ref(next));
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred_callback(later, dfr_i64(3)); // freed once the coroutine suspends
+    CHECK(later == nullptr);
+    dfr_deferred_callback(next, dfr_i64(7));
+    CHECK(state(d) == "i64 7");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(next);
+}
+
 TEST_CASE("A paused awaited deferred holds the coroutine until unpaused", "[coro]")
 {
     dfr_deferred *later = dfr_succeed(dfr_i64(3));

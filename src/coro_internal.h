@@ -1,0 +1,96 @@
+/* The coroutine control block and its two switches.  coro.c owns the
+ * lifetime and the API; the chain engine (deferred.c) resumes and suspends
+ * coroutines with these inline, since the await round trip is the hot path
+ * of every coroutine. */
+#ifndef DFR_CORO_INTERNAL_H
+#define DFR_CORO_INTERNAL_H
+
+#include "coro_context.h"
+#include "coro_stack.h"
+#include "internal.h"
+
+#if defined(DFR_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(DFR_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+enum dfr__coro_state { DFR__CORO_NEW, DFR__CORO_RUNNING, DFR__CORO_SUSPENDED, DFR__CORO_DONE };
+
+/* At the top of the coroutine's own stack mapping. */
+struct dfr__coro {
+    dfr__stack stack;   /* first: the stack module's header */
+    dfr__ctx ctx;       /* the coroutine, while it is not running */
+    dfr__ctx caller;    /* whoever resumed it, while it runs */
+    dfr__coro *resumer; /* the coroutine that resumed it; NULL: a thread's own stack */
+    dfr_deferred *driver; /* the deferred it fires (it holds our slot) */
+    dfr_task_fn fn;
+    void *data;
+    dfr_destroy_fn destroy;
+    dfr_value transfer;     /* the result it resumes with / the value it returned */
+    dfr_deferred *awaiting; /* what it suspended on (a reference), for the engine */
+    void *owner; /* dfr__coro_thread() of the thread that started it */
+    enum dfr__coro_state state;
+#if defined(DFR_ASAN)
+    void *fake_stack;    /* ASan's fake frames of the coroutine while switched out */
+    void *caller_fake;   /* the resumer's, while the coroutine runs */
+    const void *caller_bottom;
+    size_t caller_size;
+#endif
+#if defined(DFR_TSAN)
+    void *fiber;
+    void *caller_fiber;
+#endif
+};
+
+/* The coroutine running on this thread, or NULL.  initial-exec: one
+ * %fs-relative access, no __tls_get_addr call. */
+extern _Thread_local __attribute__((tls_model("initial-exec"))) dfr__coro *dfr__coro_current;
+
+/* Names the calling thread (coroutines compare owners with it). */
+static inline void *dfr__coro_thread(void)
+{
+    return (void *)&dfr__coro_current;
+}
+
+/* Run c until it switches back; the sanitizers hear of each stack change. */
+static inline void dfr__coro_switch_in(dfr__coro *c)
+{
+    c->resumer = dfr__coro_current;
+    dfr__coro_current = c;
+#if defined(DFR_ASAN)
+    __sanitizer_start_switch_fiber(&c->caller_fake, c->stack.base, c->stack.size);
+#endif
+#if defined(DFR_TSAN)
+    c->caller_fiber = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(c->fiber, 0);
+#endif
+    dfr__ctx_switch(&c->caller, &c->ctx);
+#if defined(DFR_ASAN)
+    __sanitizer_finish_switch_fiber(c->caller_fake, NULL, NULL);
+#endif
+    dfr__coro_current = c->resumer;
+}
+
+/* From inside c, back to its resumer; returns when resumed again (never
+ * when finished). */
+static inline void dfr__coro_switch_out(dfr__coro *c, bool finished)
+{
+#if defined(DFR_ASAN)
+    /* A finished coroutine's fake frames go (a NULL save slot). */
+    __sanitizer_start_switch_fiber(finished ? NULL : &c->fake_stack, c->caller_bottom,
+                                   c->caller_size);
+#else
+    DFR_UNUSED(finished);
+#endif
+#if defined(DFR_TSAN)
+    __tsan_switch_to_fiber(c->caller_fiber, 0);
+#endif
+    dfr__ctx_switch(&c->ctx, &c->caller);
+#if defined(DFR_ASAN)
+    __sanitizer_finish_switch_fiber(c->fake_stack, &c->caller_bottom, &c->caller_size);
+#endif
+}
+
+#endif

@@ -28,7 +28,6 @@ static void coro_entry(void *arg)
 #if defined(DFR_ASAN)
     __sanitizer_finish_switch_fiber(NULL, &c->caller_bottom, &c->caller_size);
 #endif
-    c->state = DFR__CORO_RUNNING;
     c->transfer = c->fn(c->data);
     c->state = DFR__CORO_DONE;
     dfr__coro_switch_out(c, true);
@@ -110,16 +109,4 @@ dfr_deferred *dfr_inline_callbacks_ex(dfr_task_fn fn, void *data, dfr_destroy_fn
 dfr_deferred *dfr_inline_callbacks(dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
     return dfr_inline_callbacks_ex(fn, data, destroy, NULL);
-}
-
-dfr_value dfr_await(dfr_deferred *d)
-{
-    if (DFR_UNLIKELY(!d))
-        return dfr__lib_failure_value(DFR_EINVAL);
-    dfr__coro *c = dfr__coro_current;
-    if (DFR_UNLIKELY(!c)) {
-        dfr_deferred_unref(d);
-        return dfr__lib_failure_value(DFR_ENOTCORO);
-    }
-    return dfr__deferred_await(c, d);
 }

@@ -4,6 +4,42 @@
 #include <stdint.h>
 #include <string.h>
 
+_Static_assert(sizeof(dfr_value) == 2 * sizeof(void *), "a dfr_value travels in two registers");
+
+#if defined(DFR_CORO_UCONTEXT) || !defined(__x86_64__)
+
+/* What the context being resumed receives (x86-64 passes it in registers).
+ * Contexts never leave their thread, so the thread carries it across. */
+static _Thread_local struct {
+    dfr__ctx_then then;
+    void *arg;
+    dfr_value value;
+} handoff;
+
+void dfr__ctx_switch_give(dfr__ctx *from, dfr__ctx *to, dfr_value v)
+{
+    handoff.then = NULL;
+    handoff.value = v;
+    dfr__ctx_switch(from, to);
+}
+
+dfr_value dfr__ctx_suspend(dfr__ctx *from, dfr__ctx *to, dfr__ctx_then then, void *arg)
+{
+    handoff.then = then;
+    handoff.arg = arg;
+    dfr__ctx_switch(from, to);
+    return handoff.value;
+}
+
+int dfr__ctx_resume(dfr__ctx *from, dfr__ctx *to, dfr_value v)
+{
+    dfr__ctx_switch_give(from, to, v);
+    /* Back from a dfr__ctx_suspend, which always names a `then` for us. */
+    return handoff.then(handoff.arg);
+}
+
+#endif
+
 #if defined(DFR_CORO_UCONTEXT)
 
 /* makecontext passes int arguments only: the pointers travel in halves. */

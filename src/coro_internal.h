@@ -28,7 +28,9 @@ struct dfr__coro {
     dfr_task_fn fn;
     void *data;
     dfr_destroy_fn destroy;
-    dfr_value transfer;     /* the result it resumes with / the value it returned */
+    dfr_value transfer;     /* the value it returned */
+    dfr__ctx_then caller_then; /* how its resumer takes control back (NULL: inline switch) */
+    dfr_deferred *firing;   /* the deferred whose result resumed it directly (deferred.c) */
     dfr_deferred *awaiting; /* what it suspended on (a reference), for the engine */
     void *owner; /* dfr__coro_thread() of the thread that started it */
     enum dfr__coro_state state;
@@ -54,11 +56,13 @@ static inline void *dfr__coro_thread(void)
     return (void *)&dfr__coro_current;
 }
 
-/* Run c until it switches back; the sanitizers hear of each stack change. */
-static inline void dfr__coro_switch_in(dfr__coro *c)
+/* The resumer's side of a switch to c, before it; the sanitizers hear of
+ * each stack change. */
+static inline void dfr__coro_enter(dfr__coro *c)
 {
     c->resumer = dfr__coro_current;
     dfr__coro_current = c;
+    c->state = DFR__CORO_RUNNING;
 #if defined(DFR_ASAN)
     __sanitizer_start_switch_fiber(&c->caller_fake, c->stack.base, c->stack.size);
 #endif
@@ -66,16 +70,40 @@ static inline void dfr__coro_switch_in(dfr__coro *c)
     c->caller_fiber = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(c->fiber, 0);
 #endif
-    dfr__ctx_switch(&c->caller, &c->ctx);
+}
+
+/* The resumer's side once c has switched back to it. */
+static inline void dfr__coro_left(dfr__coro *c)
+{
 #if defined(DFR_ASAN)
     __sanitizer_finish_switch_fiber(c->caller_fake, NULL, NULL);
 #endif
     dfr__coro_current = c->resumer;
 }
 
-/* From inside c, back to its resumer; returns when resumed again (never
- * when finished). */
-static inline void dfr__coro_switch_out(dfr__coro *c, bool finished)
+/* Run c, handing it v (what its dfr_await returns), until it switches back. */
+static inline void dfr__coro_switch_in(dfr__coro *c, dfr_value v)
+{
+    dfr__coro_enter(c);
+    c->caller_then = NULL;
+    dfr__ctx_switch_give(&c->caller, &c->ctx, v);
+    dfr__coro_left(c);
+}
+
+/* Run c, handing it v; once it switches back, then(c) runs on our stack
+ * (first calling dfr__coro_left) and this returns what then returns.  A
+ * caller that returns this at once hands control over by a tail call, and
+ * the switch back returns from that caller by a jump (coro_context.h). */
+static inline int dfr__coro_resume(dfr__coro *c, dfr_value v, dfr__ctx_then then)
+{
+    dfr__coro_enter(c);
+    c->caller_then = then;
+    return dfr__ctx_resume(&c->caller, &c->ctx, v);
+}
+
+/* From inside c, back to its resumer; returns what c is resumed with
+ * (never, when finished). */
+static inline dfr_value dfr__coro_switch_out(dfr__coro *c, bool finished)
 {
 #if defined(DFR_ASAN)
     /* A finished coroutine's fake frames go (a NULL save slot). */
@@ -87,9 +115,12 @@ static inline void dfr__coro_switch_out(dfr__coro *c, bool finished)
 #if defined(DFR_TSAN)
     __tsan_switch_to_fiber(c->caller_fiber, 0);
 #endif
-    dfr__ctx_switch(&c->ctx, &c->caller);
 #if defined(DFR_ASAN)
+    dfr_value v = dfr__ctx_suspend(&c->ctx, &c->caller, c->caller_then, c);
     __sanitizer_finish_switch_fiber(c->fake_stack, &c->caller_bottom, &c->caller_size);
+    return v;
+#else
+    return dfr__ctx_suspend(&c->ctx, &c->caller, c->caller_then, c);
 #endif
 }
 

@@ -592,31 +592,26 @@ static inline void set_result(dfr_deferred *d, dfr_value v)
     release_canceller(d);
 }
 
-static bool coro_step(dfr_deferred *cur, bool stack_ref);
+static bool coro_stepped(dfr_deferred *cur, dfr__coro *c, bool stack_ref);
 
 /* d, with no callbacks of its own, is waited on by a suspended coroutine
- * that nothing holds back: the result can go straight to it. */
+ * of this thread that nothing holds back: the result can go straight to it. */
 static inline bool feeds_coroutine(const dfr_deferred *d)
 {
     const dfr_deferred *w = d->waiter;
     return w && d->head == d->count && d->paused == 0 && !(d->flags & F_ON_STACK) &&
-           (w->flags & (F_CORO | F_ON_STACK)) == F_CORO && w->paused == 0 && coro_live(w);
+           (w->flags & (F_CORO | F_ON_STACK)) == F_CORO && w->paused == 0 && coro_live(w) &&
+           (*coro_slot(w))->owner == dfr__coro_thread();
 }
 
-/* What run_callbacks(d) would do for such a d, without the general loop:
- * the await round trip is the hot path of every coroutine.  The order is
- * the loop's: d stays on the running stack while the coroutine runs (so a
- * callback added to d meanwhile runs after it suspends), then whatever d
- * gained meanwhile runs. */
-static void resume_waiting_coroutine(dfr_deferred *d, dfr_value v)
+/* What run_callbacks does once the coroutine resumed by
+ * resume_waiting_coroutine switches back; on the firer's stack. */
+static int coroutine_switched_back(void *arg)
 {
-    dfr_deferred *w = d->waiter; /* the continuation's reference is ours now */
-    d->waiter = NULL;
-    set_result(d, dfr_none());
-    d->flags |= F_ON_STACK;
-    w->flags = (uint16_t)((w->flags & ~F_WAITING) | F_ON_STACK);
-    w->result = v;
-    bool ref_moved = coro_step(w, true);
+    dfr__coro *c = arg;
+    dfr__coro_left(c);
+    dfr_deferred *d = c->firing, *w = c->driver;
+    bool ref_moved = coro_stepped(w, c, true);
     w->flags &= ~F_ON_STACK;
     if (DFR_UNLIKELY(!ref_moved)) {
         /* It finished (or was refused): its deferred goes on as usual. */
@@ -631,6 +626,26 @@ static void resume_waiting_coroutine(dfr_deferred *d, dfr_value v)
         free_deferred(d);
     else if (DFR_UNLIKELY(d->head < d->count || d->waiter) && runnable(d))
         run_callbacks(d);
+    return 0;
+}
+
+/* What run_callbacks(d) would do for such a d, without the general loop:
+ * the await round trip is the hot path of every coroutine.  The order is
+ * the loop's: d stays on the running stack while the coroutine runs (so a
+ * callback added to d meanwhile runs after it suspends), then whatever d
+ * gained meanwhile runs.  The switch is this call's tail (see
+ * dfr__coro_resume): dfr_deferred_callback returns by the switch back. */
+static inline int resume_waiting_coroutine(dfr_deferred *d, dfr_value v)
+{
+    dfr_deferred *w = d->waiter; /* the continuation's reference is ours now */
+    d->waiter = NULL;
+    set_result(d, dfr_none());
+    d->flags |= F_ON_STACK;
+    w->flags = (uint16_t)((w->flags & ~F_WAITING) | F_ON_STACK);
+    w->result = dfr_none();
+    dfr__coro *c = *coro_slot(w);
+    c->firing = d;
+    return dfr__coro_resume(c, v, coroutine_switched_back);
 }
 
 static int fire(dfr_deferred *d, dfr_value v)
@@ -643,10 +658,8 @@ static int fire(dfr_deferred *d, dfr_value v)
         }
         return DFR_EALREADY;
     }
-    if (feeds_coroutine(d)) {
-        resume_waiting_coroutine(d, v);
-        return 0;
-    }
+    if (feeds_coroutine(d))
+        return resume_waiting_coroutine(d, v);
     set_result(d, v);
     if (runnable(d))
         run_callbacks(d);
@@ -746,10 +759,15 @@ static bool coro_step(dfr_deferred *cur, bool stack_ref)
         cur->result = dfr__lib_failure_value(DFR_ENOTOWNER);
         return false;
     }
-    c->transfer = in;
-    dfr__coro_switch_in(c);
+    dfr__coro_switch_in(c, in);
+    return coro_stepped(cur, c, stack_ref);
+}
+
+/* cur's coroutine c has switched back: suspended (dfr_await already made
+ * cur wait on what it awaits) or finished. */
+static bool coro_stepped(dfr_deferred *cur, dfr__coro *c, bool stack_ref)
+{
     if (c->state == DFR__CORO_SUSPENDED) {
-        /* dfr__deferred_await already made cur wait on what it awaits. */
         dfr_deferred *awaited = c->awaiting;
         c->awaiting = NULL;
         if (!stack_ref)
@@ -758,7 +776,7 @@ static bool coro_step(dfr_deferred *cur, bool stack_ref)
         return stack_ref;
     }
     dfr_value out = c->transfer;
-    *slot = NULL;
+    *coro_slot(cur) = NULL;
     dfr__coro_discard(c);
     if (!dfr_is_deferred(out)) {
         cur->result = out;
@@ -981,8 +999,15 @@ void dfr__deferred_start(dfr_deferred *d)
     run_callbacks(d);
 }
 
-dfr_value dfr__deferred_await(dfr__coro *c, dfr_deferred *inner)
+dfr_value dfr_await(dfr_deferred *inner)
 {
+    if (DFR_UNLIKELY(!inner))
+        return dfr__lib_failure_value(DFR_EINVAL);
+    dfr__coro *c = dfr__coro_current;
+    if (DFR_UNLIKELY(!c)) {
+        dfr_deferred_unref(inner);
+        return dfr__lib_failure_value(DFR_ENOTCORO);
+    }
     if (runnable(inner)) {
         /* The fast path: no switch. */
         dfr_value v = inner->result;
@@ -1002,9 +1027,6 @@ dfr_value dfr__deferred_await(dfr__coro *c, dfr_deferred *inner)
     outer->result.u.ptr = inner;
     c->awaiting = inner;
     c->state = DFR__CORO_SUSPENDED;
-    dfr__coro_switch_out(c, false);
-    c->state = DFR__CORO_RUNNING;
-    dfr_value v = c->transfer;
-    c->transfer = dfr_none();
-    return v;
+    /* A tail call: the resume returns from dfr_await by a jump. */
+    return dfr__coro_switch_out(c, false);
 }

@@ -778,6 +778,104 @@ TEST_CASE("The firing deferred's last reference may go inside the coroutine it r
     dfr_deferred_unref(next);
 }
 
+// The direct path switches by a tail call: dfr_deferred_callback returns by
+// the coroutine's switch back, with what the engine gives it then.
+TEST_CASE("Firing into a waiting coroutine returns 0 and firing again DFR_EALREADY",
+          "[coro][resume]")
+{
+    dfr_deferred *later = dfr_deferred_new();
+    dfr_deferred *next = dfr_deferred_new();
+    auto body = [&]() -> dfr_value {
+        dfr_value_drop(dfr_await(dfr_deferred_ref(later)));
+        return dfr_await(dfr_deferred_ref(next));
+    };
+    dfr_deferred *d = start(body);
+    CHECK(dfr_deferred_callback(later, dfr_i64(1)) == 0); // suspends again
+    CHECK(dfr_deferred_callback(later, dfr_i64(2)) == DFR_EALREADY);
+    CHECK(dfr_deferred_errback(next, fail_with("late")) == 0); // finishes
+    CHECK(dfr_deferred_callback(next, dfr_i64(3)) == DFR_EALREADY);
+    CHECK(failure_message(*dfr_deferred_result(d)) == "late");
+    dfr_deferred_add_errback(d, [](dfr_value v, void *) { dfr_value_drop(v); return dfr_none(); },
+                             nullptr, nullptr);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(next);
+    dfr_deferred_unref(later);
+}
+
+// A coroutine that fires another's awaited deferred resumes it directly and
+// gets control back by the same jump: contexts saved that way nest.
+namespace {
+struct relay {
+    dfr_deferred *to_a = nullptr, *to_b = nullptr;
+    std::vector<int64_t> b_got;
+    int64_t a_kept = 0;
+    int a_rounding = -1;
+    int a_fire_rc = 0;
+};
+dfr_value relay_b(void *p)
+{
+    relay *r = static_cast<relay *>(p);
+    for (;;) {
+        r->to_b = dfr_deferred_new();
+        dfr_value v = dfr_await(dfr_deferred_ref(r->to_b));
+        if (v.u.i64 < 0)
+            return dfr_i64((int64_t)r->b_got.size());
+        r->b_got.push_back(v.u.i64);
+    }
+}
+dfr_value relay_a(void *p)
+{
+    relay *r = static_cast<relay *>(p);
+    fesetround(FE_DOWNWARD);
+    volatile int64_t in = 1000;
+    int64_t k0 = in, k1 = k0 * 7, k2 = k0 ^ 0x5a5a, k3 = k0 + 13; // live across the fires
+    for (int64_t i = 0;; i++) {
+        r->to_a = dfr_deferred_new();
+        dfr_value v = dfr_await(dfr_deferred_ref(r->to_a));
+        dfr_deferred *b_waits = r->to_b;
+        // B runs from here and switches back to us (or finishes, at -1).
+        r->a_fire_rc |= dfr_deferred_callback(b_waits, dfr_i64(v.u.i64 < 0 ? -1 : v.u.i64 * 10));
+        dfr_deferred_unref(b_waits);
+        k0 += k1, k1 ^= k2, k2 -= k3, k3 += k0 + i;
+        if (v.u.i64 < 0)
+            break;
+    }
+    r->a_kept = k0 + k1 + k2 + k3;
+    r->a_rounding = fegetround();
+    return dfr_none();
+}
+} // namespace
+
+TEST_CASE("A coroutine resuming another directly keeps its registers and rounding mode",
+          "[coro][resume][registers]")
+{
+    relay r;
+    dfr_deferred *b = dfr_inline_callbacks(relay_b, &r, nullptr);
+    dfr_deferred *a = dfr_inline_callbacks(relay_a, &r, nullptr);
+    const int64_t rounds = 1000;
+    for (int64_t i = 0; i <= rounds; i++) {
+        dfr_deferred *w = r.to_a;
+        CHECK(dfr_deferred_callback(w, dfr_i64(i == rounds ? -1 : i)) == 0);
+        dfr_deferred_unref(w);
+        if (i == 0)
+            CHECK(fegetround() == FE_TONEAREST);
+    }
+    CHECK(r.a_fire_rc == 0);
+    REQUIRE(r.b_got.size() == (size_t)rounds);
+    for (int64_t i = 0; i < rounds; i++)
+        CHECK(r.b_got[(size_t)i] == i * 10);
+    int64_t k0 = 1000, k1 = k0 * 7, k2 = k0 ^ 0x5a5a, k3 = k0 + 13;
+    for (int64_t i = 0; i <= rounds; i++)
+        k0 += k1, k1 ^= k2, k2 -= k3, k3 += k0 + i;
+    CHECK(r.a_kept == k0 + k1 + k2 + k3);
+    CHECK(r.a_rounding == FE_DOWNWARD);
+    CHECK(fegetround() == FE_TONEAREST);
+    CHECK(state(a) == "none");
+    CHECK(state(b) == "i64 1000");
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+}
+
 TEST_CASE("A paused awaited deferred holds the coroutine until unpaused", "[coro]")
 {
     dfr_deferred *later = dfr_succeed(dfr_i64(3));

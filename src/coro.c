@@ -10,7 +10,8 @@
  * the engine's ordinary forwarding.
  *
  * Switches nest strictly: a coroutine always switches back to the context
- * that resumed it. */
+ * that resumed it.  This file keeps the coroutine's lifetime and the API;
+ * the engine (deferred.c) does the switching, dfr_await included. */
 #include "coro_internal.h"
 
 #include <string.h>

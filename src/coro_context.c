@@ -6,10 +6,11 @@
 
 _Static_assert(sizeof(dfr_value) == 2 * sizeof(void *), "a dfr_value travels in two registers");
 
-#if defined(DFR_CORO_UCONTEXT) || !defined(__x86_64__)
+#if defined(DFR_CORO_UCONTEXT)
 
-/* What the context being resumed receives (x86-64 passes it in registers).
- * Contexts never leave their thread, so the thread carries it across. */
+/* What the context being resumed receives (the assembly switches pass it in
+ * registers).  Contexts never leave their thread, so the thread carries it
+ * across. */
 static _Thread_local struct {
     dfr__ctx_then then;
     void *arg;
@@ -102,15 +103,17 @@ void dfr__ctx_start(void);
 
 /* The frame dfr__ctx_jump restores, lowest address first (176 bytes). */
 struct first_frame {
-    void *x19, *x20, *x21_x28[8], *x29;
-    void (*x30)(void);
+    void *x19, *x20, *x21_x28[8], *x29, *x30;
     double d8_d15[8];
-    uint64_t fpcr, pad;
+    uint64_t fpcr;
+    void (*resume)(void); /* dfr__ctx_start */
 };
 
 void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *), void *arg)
 {
-    _Static_assert(sizeof(struct first_frame) == 176, "frame layout of coro_switch_aarch64.S");
+    _Static_assert(sizeof(struct first_frame) == 176 && offsetof(struct first_frame, fpcr) == 160 &&
+                       offsetof(struct first_frame, resume) == 168,
+                   "frame layout of coro_switch_aarch64.S");
     uintptr_t top = ((uintptr_t)base + size) & ~(uintptr_t)15;
     struct first_frame *f = (struct first_frame *)(top - sizeof(struct first_frame));
     memset(f, 0, sizeof *f);
@@ -119,7 +122,7 @@ void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *)
     f->fpcr = fpcr;
     f->x19 = arg;
     memcpy(&f->x20, &entry, sizeof entry);
-    f->x30 = dfr__ctx_start;
+    f->resume = dfr__ctx_start;
     ctx->sp = f;
 }
 

@@ -136,20 +136,25 @@ static inline __attribute__((always_inline)) void dfr__ctx_switch(dfr__ctx *from
 #else
 
 /* coro_switch_<arch>.S: store the callee-saved registers on the running
- * stack, store the stack pointer in *save, load `sp` and restore the other
- * context's. */
-void dfr__ctx_jump(void **save, void *sp);
+ * stack with a resume point that returns from this call, store the stack
+ * pointer in *save, and continue the context at `sp`, handing it `v`. */
+void dfr__ctx_jump(void **save, void *sp, dfr_value v);
+
+static inline void dfr__ctx_switch_give(dfr__ctx *from, dfr__ctx *to, dfr_value v)
+{
+    dfr__ctx_jump(&from->sp, to->sp, v);
+}
 
 static inline void dfr__ctx_switch(dfr__ctx *from, dfr__ctx *to)
 {
-    dfr__ctx_jump(&from->sp, to->sp);
+    dfr__ctx_jump(&from->sp, to->sp, dfr_none());
 }
 
 #endif
 
-#if !defined(__x86_64__) || defined(DFR_CORO_UCONTEXT)
-/* Elsewhere what a resumed context receives goes through the thread
- * (coro_context.c), and the switch is an ordinary call. */
+#if defined(DFR_CORO_UCONTEXT)
+/* ucontext hands over what a resumed context receives through the thread
+ * (coro_context.c). */
 void dfr__ctx_switch_give(dfr__ctx *from, dfr__ctx *to, dfr_value v);
 #endif
 

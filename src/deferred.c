@@ -983,7 +983,7 @@ dfr_deferred *dfr_maybe_deferred(dfr_task_fn fn, void *data)
     return dfr_succeed(fn(data));
 }
 
-/* ---- coroutines (coro.c) ---- */
+/* ---- coroutines: what coro.c needs, and dfr_await ---- */
 
 dfr_deferred *dfr__deferred_new_coro(dfr__coro *c)
 {
@@ -999,6 +999,9 @@ void dfr__deferred_start(dfr_deferred *d)
     run_callbacks(d);
 }
 
+/* The coroutine's deferred waits on inner as if a callback had returned it,
+ * and the coroutine switches out until a result resumes it; a result there
+ * already is taken at once. */
 dfr_value dfr_await(dfr_deferred *inner)
 {
     if (DFR_UNLIKELY(!inner))

@@ -103,11 +103,8 @@ typedef struct dfr__coro dfr__coro;
 dfr_deferred *dfr__deferred_new_coro(dfr__coro *c);
 /* Run c's first step (the deferred counts as fired from now on). */
 void dfr__deferred_start(dfr_deferred *d);
-/* The engine's half of dfr_await: c, running now, awaits inner (the
- * caller's reference).  Returns inner's result at once when it has one and
- * nothing left to run; otherwise c's deferred waits on inner and c switches
- * out until a result resumes it. */
-dfr_value dfr__deferred_await(dfr__coro *c, dfr_deferred *inner);
+/* dfr_await is the engine's too (deferred.c): its switch out is a tail
+ * call there. */
 
 /* ---- coro.c ---- */
 /* A coroutine that is finished, refused, or can never be resumed:

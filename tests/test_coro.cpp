@@ -808,7 +808,7 @@ namespace {
 struct relay {
     dfr_deferred *to_a = nullptr, *to_b = nullptr;
     std::vector<int64_t> b_got;
-    int64_t a_kept = 0;
+    uint64_t a_kept = 0;
     int a_rounding = -1;
     int a_fire_rc = 0;
 };
@@ -827,8 +827,8 @@ dfr_value relay_a(void *p)
 {
     relay *r = static_cast<relay *>(p);
     fesetround(FE_DOWNWARD);
-    volatile int64_t in = 1000;
-    int64_t k0 = in, k1 = k0 * 7, k2 = k0 ^ 0x5a5a, k3 = k0 + 13; // live across the fires
+    volatile uint64_t in = 1000;
+    uint64_t k0 = in, k1 = k0 * 7, k2 = k0 ^ 0x5a5a, k3 = k0 + 13; // live across the fires
     for (int64_t i = 0;; i++) {
         r->to_a = dfr_deferred_new();
         dfr_value v = dfr_await(dfr_deferred_ref(r->to_a));
@@ -836,7 +836,7 @@ dfr_value relay_a(void *p)
         // B runs from here and switches back to us (or finishes, at -1).
         r->a_fire_rc |= dfr_deferred_callback(b_waits, dfr_i64(v.u.i64 < 0 ? -1 : v.u.i64 * 10));
         dfr_deferred_unref(b_waits);
-        k0 += k1, k1 ^= k2, k2 -= k3, k3 += k0 + i;
+        k0 += k1, k1 ^= k2, k2 -= k3, k3 += k0 + (uint64_t)i;
         if (v.u.i64 < 0)
             break;
     }
@@ -864,9 +864,9 @@ TEST_CASE("A coroutine resuming another directly keeps its registers and roundin
     REQUIRE(r.b_got.size() == (size_t)rounds);
     for (int64_t i = 0; i < rounds; i++)
         CHECK(r.b_got[(size_t)i] == i * 10);
-    int64_t k0 = 1000, k1 = k0 * 7, k2 = k0 ^ 0x5a5a, k3 = k0 + 13;
+    uint64_t k0 = 1000, k1 = k0 * 7, k2 = k0 ^ 0x5a5a, k3 = k0 + 13;
     for (int64_t i = 0; i <= rounds; i++)
-        k0 += k1, k1 ^= k2, k2 -= k3, k3 += k0 + i;
+        k0 += k1, k1 ^= k2, k2 -= k3, k3 += k0 + (uint64_t)i;
     CHECK(r.a_kept == k0 + k1 + k2 + k3);
     CHECK(r.a_rounding == FE_DOWNWARD);
     CHECK(fegetround() == FE_TONEAREST);

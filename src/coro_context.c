@@ -1,4 +1,5 @@
-/* The first frame of a coroutine, per backend (see coro_context.h). */
+/* The first frame of a coroutine, per backend, and ucontext's handover of
+ * what a resumed context receives (see coro_context.h). */
 #include "coro_context.h"
 
 #include <stdint.h>
@@ -38,10 +39,6 @@ int dfr__ctx_resume(dfr__ctx *from, dfr__ctx *to, dfr_value v)
     /* Back from a dfr__ctx_suspend, which always names a `then` for us. */
     return handoff.then(handoff.arg);
 }
-
-#endif
-
-#if defined(DFR_CORO_UCONTEXT)
 
 /* makecontext passes int arguments only: the pointers travel in halves. */
 static void start_from_ints(unsigned entry_hi, unsigned entry_lo, unsigned arg_hi, unsigned arg_lo)
@@ -101,7 +98,8 @@ void dfr__ctx_make(dfr__ctx *ctx, void *base, size_t size, void (*entry)(void *)
 
 void dfr__ctx_start(void);
 
-/* The frame dfr__ctx_jump restores, lowest address first (176 bytes). */
+/* The frame every resume point restores, lowest address first (176 bytes;
+ * coro_switch_aarch64.S): a fresh one resumes at dfr__ctx_start. */
 struct first_frame {
     void *x19, *x20, *x21_x28[8], *x29, *x30;
     double d8_d15[8];

@@ -1,7 +1,7 @@
 /* Thread pools: a FIFO of jobs under one mutex, threads started on demand up
  * to `max`, joined when the pool stops.  Each reactor has its own pool, so
  * each sizes its own; users can make more. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <string.h>
 

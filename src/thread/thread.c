@@ -1,5 +1,5 @@
 /* deferToThread / deferToThreadPool and blockingCallFromThread. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 /* ---- deferToThread ---- */
 

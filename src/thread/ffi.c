@@ -1,7 +1,7 @@
 /* dfr_defer_call: deferToThread for any C function, through libffi.  The
  * cif, the argument type list and the argument values are copied at call
  * time into one block, so callers may reuse theirs at once. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <deferred/ffi.h>
 #include <string.h>

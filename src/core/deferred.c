@@ -75,6 +75,7 @@ static dfr_value chain_marker(dfr_value v, void *data)
 }
 
 static void run_callbacks(dfr_deferred *d);
+static void pop_doomed(dfr_deferred *d);
 static void deferred_destroy(dfr_deferred *d);
 
 /* initial-exec: one %fs-relative load instead of a __tls_get_addr call. */
@@ -386,6 +387,9 @@ void dfr_deferred_unref(dfr_deferred *d)
     /* The last reference went while the deferred runs its own callbacks
      * (its firer held none): the loop frees it when it is done with it. */
     if (d->flags & F_ON_STACK) {
+        /* 0, not the 1 the fast release leaves: a continuation may revive
+         * it before the pop (pop_doomed). */
+        atomic_store_explicit(&d->refs, 0, memory_order_relaxed);
         d->flags |= F_DOOMED;
         return;
     }
@@ -619,13 +623,15 @@ static int coroutine_switched_back(void *arg)
             run_callbacks(w);
         dfr_deferred_unref(w);
     } else if (DFR_UNLIKELY(w->flags & F_DOOMED)) {
-        free_deferred(w); /* what it awaits next was dropped, and w with it */
+        pop_doomed(w); /* what it awaits next was dropped, and w with it */
     }
     d->flags &= ~F_ON_STACK;
-    if (DFR_UNLIKELY(d->flags & F_DOOMED))
-        free_deferred(d);
-    else if (DFR_UNLIKELY(d->head < d->count || d->waiter) && runnable(d))
+    /* What d gained meanwhile runs first, even when its last reference went
+     * meanwhile: run_callbacks frees a doomed d when it pops it. */
+    if (DFR_UNLIKELY(d->head < d->count || d->waiter) && runnable(d))
         run_callbacks(d);
+    else if (DFR_UNLIKELY(d->flags & F_DOOMED))
+        pop_doomed(d);
     return 0;
 }
 
@@ -794,6 +800,17 @@ static bool coro_stepped(dfr_deferred *cur, dfr__coro *c, bool stack_ref)
  * The one it starts with is the caller's: if its last reference goes while
  * it runs (the firer held none), unref marks it doomed and the pop frees it,
  * which costs no atomic operation on the common path. */
+/* d's last reference went while it ran: free it now, unless a deferred its
+ * callbacks returned made it wait and took a reference of its own meanwhile
+ * (then that continuation's release frees it, as Twisted's GC would). */
+static void pop_doomed(dfr_deferred *d)
+{
+    if (atomic_load_explicit(&d->refs, memory_order_relaxed) == 0)
+        free_deferred(d);
+    else
+        d->flags &= ~F_DOOMED;
+}
+
 static void run_callbacks(dfr_deferred *d)
 {
     d->flags |= F_ON_STACK;
@@ -873,21 +890,94 @@ static void run_callbacks(dfr_deferred *d)
         if (cur != d && !ref_moved)
             dfr_deferred_unref(cur);
         else if (cur->flags & F_DOOMED)
-            free_deferred(cur); /* its last reference went while it ran */
+            pop_doomed(cur);
     }
 }
 
 /* ---- cancel and pause ---- */
 
+/* The deferred d waits on, or NULL. */
+static inline dfr_deferred *waits_on(const dfr_deferred *d)
+{
+    return (d->flags & F_WAITING) ? d->result.u.ptr : NULL;
+}
+
+/* The end of the chain of waits from d, or, when the chain runs into a
+ * cycle (a waits on b which waits on a: nothing can ever fire it), the
+ * first deferred of the cycle, with *cycle set.  Brent's algorithm: a loop
+ * with O(1) memory; the chain is as long as users make it. */
+static dfr_deferred *innermost(dfr_deferred *d, bool *cycle)
+{
+    dfr_deferred *mark = d, *p = d, *q;
+    size_t power = 1, len = 0;
+    *cycle = false;
+    while ((q = waits_on(p)) != NULL) {
+        p = q;
+        len++;
+        if (p == mark) {
+            *cycle = true;
+            break;
+        }
+        if (len == power) {
+            mark = p;
+            power *= 2;
+            len = 0;
+        }
+    }
+    if (!*cycle)
+        return p;
+    /* len is the cycle's length: a walker len steps ahead of another meets
+     * it at the cycle's first deferred. */
+    dfr_deferred *ahead = d, *behind = d;
+    for (size_t i = 0; i < len; i++)
+        ahead = waits_on(ahead);
+    while (ahead != behind) {
+        ahead = waits_on(ahead);
+        behind = waits_on(behind);
+    }
+    return behind;
+}
+
+/* d waits on inner within a cycle: take back the continuation inner holds
+ * for d (and its reference, which the caller's replaces).  False if there
+ * is none (never expected). */
+static bool stop_waiting(dfr_deferred *d, dfr_deferred *inner)
+{
+    if (inner->waiter == d) {
+        inner->waiter = NULL;
+    } else {
+        uint32_t i = inner->head;
+        while (i < inner->count &&
+               !(entry_at(inner, i)->cb == continue_marker && entry_at(inner, i)->data == d))
+            i++;
+        if (i == inner->count)
+            return false;
+        *entry_at(inner, i) = (cb_entry){NULL, NULL, NULL, NULL}; /* the loop skips it */
+    }
+    d->flags &= ~F_WAITING;
+    d->result = dfr_none();
+    dfr_deferred_unref(d); /* the continuation's; the caller holds another */
+    return true;
+}
+
 void dfr_deferred_cancel(dfr_deferred *d)
 {
     if (!d)
         return;
-    /* Forward down a chain of waits in a loop: the innermost gets the cancel. */
-    while ((d->flags & F_WAITING) && d->result.u.ptr)
-        d = d->result.u.ptr;
+    /* Forward down the chain of waits in a loop: the innermost gets the
+     * cancel.  A cycle has no innermost: its first deferred stops waiting
+     * and fails with the cancel, which breaks the cycle (Twisted recurses
+     * until RecursionError and changes nothing). */
+    bool cycle;
+    d = innermost(d, &cycle);
     ref_internal(d);
-    if (!(d->flags & F_CALLED)) {
+    if (cycle) {
+        if (stop_waiting(d, waits_on(d))) {
+            d->result = dfr__lib_failure_value(DFR_ECANCELLED);
+            if (runnable(d))
+                run_callbacks(d);
+        }
+    } else if (!(d->flags & F_CALLED)) {
         canceller_slot *c = (d->flags & F_HAS_CANCELLER) ? canceller_of(d) : NULL;
         if (c && c->fn) {
             if (!(d->flags & (F_CANCELLER_DONE | F_IN_CANCELLER))) {

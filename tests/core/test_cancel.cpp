@@ -501,3 +501,84 @@ TEST_CASE("a cancelled chain nobody handles is reported once, by the outer", "[c
     REQUIRE(u.count() == 1);
     CHECK(u.codes[0] == DFR_ECANCELLED);
 }
+
+// ---- cycles of waits (issue 11, defect 1) ----
+// a's callback returns b and b's returns a: each waits on the other and
+// neither can ever fire.  Twisted's cancel recurses along the waits until
+// RecursionError and changes nothing; ours returns, and breaks the cycle:
+// the first deferred of the cycle on the walk stops waiting and fails with
+// the cancel, which then flows on as from any cancelled inner deferred.
+TEST_CASE("cancelling a cycle of waits returns and breaks the cycle", "[cancel][cycle]")
+{
+    bool cancel_b = GENERATE(false, true);
+    Recorder ra, rb;
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred_add_callback(a, return_deferred, b, nullptr);
+    dfr_deferred_add_callback(b, return_deferred, a, nullptr);
+    dfr_deferred_add_both(a, test::record_and_handle, &ra, nullptr);
+    dfr_deferred_add_both(b, test::record_and_handle, &rb, nullptr);
+    dfr_deferred_callback(a, dfr_none());
+    dfr_deferred_callback(b, dfr_none());
+    CHECK(dfr_deferred_state(a) == DFR_PENDING);
+    CHECK(dfr_deferred_state(b) == DFR_PENDING);
+    dfr_deferred *first = cancel_b ? b : a, *second = cancel_b ? a : b;
+    Recorder &rf = cancel_b ? rb : ra, &rs = cancel_b ? ra : rb;
+    dfr_deferred_cancel(first);
+    // first fails with the cancel; its errback handles it, and second,
+    // waiting on first, continues with what first's chain left (none).
+    CHECK(rf.seen == Seen{cancelled});
+    CHECK(rs.seen == Seen{"none"});
+    CHECK(test::state(first) == "none");
+    CHECK(test::state(second) == "none");
+    dfr_deferred_cancel(first); // fired now: nothing more
+    CHECK(rf.seen.size() == 1);
+    dfr_deferred_unref(a); // no reference cycle is left: nothing leaks
+    dfr_deferred_unref(b);
+}
+
+TEST_CASE("cancel reaching a cycle from outside breaks it at the cycle's entry",
+          "[cancel][cycle]")
+{
+    // x waits on a; a and b wait on each other.
+    Recorder rx, ra, rb;
+    dfr_deferred *x = dfr_deferred_new();
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred_add_callback(a, return_deferred, b, nullptr);
+    dfr_deferred_add_callback(b, return_deferred, a, nullptr);
+    dfr_deferred_add_callback(x, return_deferred, a, nullptr);
+    dfr_deferred_add_both(x, test::record_and_handle, &rx, nullptr);
+    dfr_deferred_add_both(b, test::record_and_handle, &rb, nullptr);
+    dfr_deferred_callback(a, dfr_none());
+    dfr_deferred_callback(b, dfr_none());
+    dfr_deferred_callback(x, dfr_none());
+    dfr_deferred_cancel(x);
+    // a fails with the cancel; its waiters get it in the order they came: b
+    // first (it waited first), x then gets none.
+    CHECK(rb.seen == Seen{cancelled});
+    CHECK(rx.seen == Seen{"none"});
+    dfr_deferred_unref(x);
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+}
+
+TEST_CASE("a long cycle of waits is cancelled in a loop", "[cancel][cycle][S19]")
+{
+    const int n = 100000;
+    std::vector<dfr_deferred *> ds(n);
+    for (auto &d : ds)
+        d = dfr_deferred_new();
+    for (int i = 0; i < n; i++)
+        dfr_deferred_add_callback(ds[i], return_deferred, ds[(i + 1) % n], nullptr);
+    Recorder r;
+    dfr_deferred_add_both(ds[n / 2], test::record_and_handle, &r, nullptr);
+    for (auto d : ds)
+        dfr_deferred_callback(d, dfr_none());
+    dfr_deferred_cancel(ds[n / 2]);
+    CHECK(r.seen == Seen{cancelled});
+    for (auto d : ds)
+        CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    for (auto d : ds)
+        dfr_deferred_unref(d);
+}

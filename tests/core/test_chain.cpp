@@ -866,3 +866,29 @@ TEST_CASE("A running inner deferred whose callback returns an unheld pending def
     CHECK(destroyed == 1); // b was freed with its last callback unrun
     dfr_deferred_unref(c);
 }
+
+// A sibling of issue 11's lifetime defects: the last reference dropped by a
+// callback while the deferred runs, then a later callback returning a
+// pending deferred.  The pop freed the outer although the inner's
+// continuation held it (a use after free when the inner fired).
+TEST_CASE("an outer whose last reference goes in a callback can still wait on an inner",
+          "[chain]")
+{
+    Recorder r;
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred_add_callback(
+        outer,
+        [](dfr_value v, void *data) {
+            dfr_deferred_unref(static_cast<dfr_deferred *>(data)); // the last reference
+            return v;
+        },
+        outer, nullptr);
+    dfr_deferred_add_callback(outer, return_deferred, inner, nullptr);
+    dfr_deferred_add_callback(outer, test::record, &r, nullptr);
+    dfr_deferred_callback(outer, dfr_none());
+    CHECK(r.seen.empty());
+    dfr_deferred_callback(inner, dfr_i64(9));
+    CHECK(r.seen == Seen{"i64 9"});
+    dfr_deferred_unref(inner);
+}

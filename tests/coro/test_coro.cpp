@@ -719,6 +719,43 @@ TEST_CASE("A callback added to the firing deferred inside the coroutine runs onc
     dfr_deferred_unref(later);
 }
 
+// Issue 11, defect 6: the direct path dropped such a callback (only its
+// destroy ran) when the coroutine then released the last reference to the
+// firing deferred.  The general path (the firing deferred has a callback of
+// its own before) and a program without coroutines run it.
+TEST_CASE("A callback added to the firing deferred runs even when the coroutine drops it",
+          "[coro][resume]")
+{
+    bool general_path = GENERATE(false, true);
+    dfr_deferred *ext = dfr_deferred_new();
+    dfr_deferred *next = dfr_deferred_new();
+    test::Recorder rec;
+    if (general_path)
+        dfr_deferred_add_callback(ext, test::record, &rec, nullptr);
+    auto body = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(ext));
+        rec.seen.push_back("resumed with " + show(v));
+        CHECK(dfr_deferred_add_callback(ext, test::record, &rec, nullptr) == 0);
+        dfr_deferred_unref(ext); // the firer's reference, handed over: the last
+        ext = nullptr;
+        rec.seen.push_back("suspending");
+        return dfr_await(dfr_deferred_ref(next));
+    };
+    dfr_deferred *d = start(body);
+    dfr_deferred *firing = ext;
+    dfr_deferred_callback(firing, dfr_i64(5));
+    CHECK(ext == nullptr);
+    // record passes its value on: the coroutine sees i64 5 either way.
+    std::vector<std::string> want = {"resumed with i64 5", "suspending", "none"};
+    if (general_path)
+        want.insert(want.begin(), "i64 5");
+    CHECK(rec.seen == want);
+    dfr_deferred_callback(next, dfr_i64(6));
+    CHECK(state(d) == "i64 6");
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(next);
+}
+
 TEST_CASE("Awaiting again the deferred that resumed it gives none", "[coro][resume]")
 {
     dfr_deferred *later = dfr_deferred_new();
@@ -1381,4 +1418,43 @@ TEST_CASE("A resumed coroutine awaiting a deferred nobody holds is discarded", "
     CHECK(arg.destroyed == 1);
     CHECK_FALSE(arg.resumed_twice);
     dfr_deferred_unref(later);
+}
+
+// ---- cycles (issue 11, defect 1) ----
+
+TEST_CASE("Cancelling one of two coroutines awaiting each other returns and breaks the cycle",
+          "[coro][cancel][cycle]")
+{
+    dfr_deferred *gate = dfr_deferred_new();
+    dfr_deferred *da = nullptr, *db = nullptr;
+    std::string got_a, got_b;
+    auto body_a = [&]() -> dfr_value {
+        dfr_value_drop(dfr_await(dfr_deferred_ref(gate)));
+        dfr_value v = dfr_await(dfr_deferred_ref(db)); // db waits on da: a cycle
+        got_a = show(v);
+        return v;
+    };
+    auto body_b = [&]() -> dfr_value {
+        dfr_value v = dfr_await(dfr_deferred_ref(da));
+        got_b = failure_message(v);
+        int code = failure_code(&v);
+        dfr_value_drop(v);
+        return dfr_i64(code);
+    };
+    da = start(body_a);
+    db = start(body_b);
+    dfr_deferred_callback(gate, dfr_none());
+    CHECK(state(da) == "pending");
+    CHECK(state(db) == "pending");
+    dfr_deferred_cancel(db); // returns
+    // db stops waiting: its coroutine resumes with the cancel and returns
+    // the code, which resumes a's coroutine (waiting on db).
+    CHECK(failure_code(nullptr) == 0);
+    CHECK_FALSE(got_b.empty());
+    CHECK(got_a == "i64 " + std::to_string(DFR_ECANCELLED));
+    CHECK(state(db) == "none"); // a's coroutine took its result
+    CHECK(state(da) == "i64 " + std::to_string(DFR_ECANCELLED));
+    dfr_deferred_unref(da);
+    dfr_deferred_unref(db);
+    dfr_deferred_unref(gate);
 }

@@ -56,9 +56,16 @@ static inline void *dfr__coro_thread(void)
     return (void *)&dfr__coro_current;
 }
 
+/* These are always inlined, even at -O0: a function that tells TSan of a
+ * fiber switch must not return on the other fiber, or TSan pops its frame
+ * from the wrong shadow stack (one frame leaked per resume: false races,
+ * then a crash).  Each fiber switch sits in the frame that also makes the
+ * stack switch, which is on the same fiber again when it returns. */
+#define DFR__CORO_INLINE static inline __attribute__((always_inline))
+
 /* The resumer's side of a switch to c, before it; the sanitizers hear of
  * each stack change. */
-static inline void dfr__coro_enter(dfr__coro *c)
+DFR__CORO_INLINE void dfr__coro_enter(dfr__coro *c)
 {
     c->resumer = dfr__coro_current;
     dfr__coro_current = c;
@@ -73,7 +80,7 @@ static inline void dfr__coro_enter(dfr__coro *c)
 }
 
 /* The resumer's side once c has switched back to it. */
-static inline void dfr__coro_left(dfr__coro *c)
+DFR__CORO_INLINE void dfr__coro_left(dfr__coro *c)
 {
 #if defined(DFR_ASAN)
     __sanitizer_finish_switch_fiber(c->caller_fake, NULL, NULL);
@@ -82,7 +89,7 @@ static inline void dfr__coro_left(dfr__coro *c)
 }
 
 /* Run c, handing it v (what its dfr_await returns), until it switches back. */
-static inline void dfr__coro_switch_in(dfr__coro *c, dfr_value v)
+DFR__CORO_INLINE void dfr__coro_switch_in(dfr__coro *c, dfr_value v)
 {
     dfr__coro_enter(c);
     c->caller_then = NULL;
@@ -94,16 +101,23 @@ static inline void dfr__coro_switch_in(dfr__coro *c, dfr_value v)
  * (first calling dfr__coro_left) and this returns what then returns.  A
  * caller that returns this at once hands control over by a tail call, and
  * the switch back returns from that caller by a jump (coro_context.h). */
-static inline int dfr__coro_resume(dfr__coro *c, dfr_value v, dfr__ctx_then then)
+DFR__CORO_INLINE int dfr__coro_resume(dfr__coro *c, dfr_value v, dfr__ctx_then then)
 {
+#if defined(DFR_TSAN)
+    /* Under TSan, an ordinary switch and call: what TSan sees is plain
+     * calls and returns on each fiber. */
+    dfr__coro_switch_in(c, v);
+    return then(c); /* its dfr__coro_left repeats switch_in's: harmless */
+#else
     dfr__coro_enter(c);
     c->caller_then = then;
     return dfr__ctx_resume(&c->caller, &c->ctx, v);
+#endif
 }
 
 /* From inside c, back to its resumer; returns what c is resumed with
  * (never, when finished). */
-static inline dfr_value dfr__coro_switch_out(dfr__coro *c, bool finished)
+DFR__CORO_INLINE dfr_value dfr__coro_switch_out(dfr__coro *c, bool finished)
 {
 #if defined(DFR_ASAN)
     /* A finished coroutine's fake frames go (a NULL save slot). */

@@ -139,7 +139,8 @@ void dfr__coro_trim(void);
  * that cannot be done: then do not cache. */
 bool dfr__trim_at_thread_exit(void);
 
-/* ---- timer.c: release the debug-mode quarantine of freed handles ---- */
+/* ---- timer.c: release the debug-mode quarantine of freed handles (when
+ * debug mode is switched off; never by dfr_trim) ---- */
 void dfr__handles_trim(void);
 
 /* ---- list.c ---- */

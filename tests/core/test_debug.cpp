@@ -369,3 +369,54 @@ TEST_CASE("In debug mode a failure shared by chains on several threads logs ever
         }
     }
 }
+
+namespace {
+
+void never_called(void *) {}
+
+} // namespace
+
+// common.h: dfr_trim gives back the calling thread's caches only.  It used to
+// empty debug mode's process-wide quarantine of freed delayed-call handles,
+// and every thread trims at its exit: another thread's late cancel of a
+// handle it had just released then touched freed memory.
+TEST_CASE("Debug mode: dfr_trim on another thread leaves freed handles poisoned",
+          "[debug][threaded]")
+{
+    DebugMode on(true);
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    dfr_reactor *r = dfr_reactor_new(&o);
+    REQUIRE(r != nullptr);
+    dfr_delayed_call *dc = nullptr;
+    REQUIRE(dfr_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
+    REQUIRE(dfr_delayed_call_cancel(dc) == 0);
+    long before = test::live_allocations();
+    dfr_delayed_call_unref(dc); // freed: kept poisoned
+    std::thread([] { dfr_trim(); }).join(); // trims again as it exits
+    CHECK(test::live_allocations() == before); // the handle is still kept
+    CHECK(dfr_delayed_call_cancel(dc) == DFR_EINVAL);
+    CHECK_FALSE(dfr_delayed_call_active(dc));
+    dfr_reactor_free(r);
+}
+
+// Switching debug mode off is what frees the poisoned handles.
+TEST_CASE("Debug mode switched off frees the poisoned handles", "[debug]")
+{
+    long before = test::live_allocations();
+    {
+        DebugMode on(true);
+        dfr_reactor_options o = {};
+        o.size = sizeof o;
+        o.manual_clock = true;
+        dfr_reactor *r = dfr_reactor_new(&o);
+        REQUIRE(r != nullptr);
+        dfr_delayed_call *dc = nullptr;
+        REQUIRE(dfr_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
+        dfr_delayed_call_unref(dc);
+        dfr_reactor_free(r); // cancels the call: its handle is freed now
+        CHECK(test::live_allocations() > before);
+    }
+    CHECK(test::live_allocations() == before);
+}

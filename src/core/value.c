@@ -146,7 +146,7 @@ static void drain(dfr__dying *mark, size_t side_mark)
     for (;;) {
         dfr_value child;
         dfr__dying *d = dying_top;
-        if (d != mark) {
+        if (d && d != mark) {
             dfr__dying *below = d->next;
             int taken = d->take(d, &child);
             if (taken != DFR__TAKE_MORE)

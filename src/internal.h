@@ -62,7 +62,29 @@ void dfr__trace_print(FILE *out, const dfr__trace *t, const char *indent);
 /* Print the symbol of a code address ("name+0x12 (object)"). */
 void dfr__print_symbol(FILE *out, const void *addr);
 
+/* ---- value.c: drops that nest run in a loop, not by recursion ----
+ * A container value (failure, list) whose last reference went becomes a
+ * frame on this thread's stack of dying containers, linked through the
+ * container itself (no allocation).  The loop asks the top frame for its
+ * children one at a time and drops them: a nested container is pushed, not
+ * recursed into; drop hooks of other types (deferreds, user types) run
+ * directly up to a bounded depth, deeper ones wait on a side stack. */
+typedef struct dfr__dying dfr__dying;
+enum {
+    DFR__TAKE_DONE, /* no child left: the container freed itself */
+    DFR__TAKE_MORE, /* a child; the container has more */
+    DFR__TAKE_LAST  /* its last child: the container freed itself */
+};
+struct dfr__dying {
+    dfr__dying *next;
+    int (*take)(dfr__dying *self, dfr_value *child);
+};
+/* Drop a dying container's children and free it (NULL: nothing). */
+void dfr__drop_dying(dfr__dying *d);
+
 /* ---- failure.c ---- */
+/* Drop a reference: the failure's frame when it was the last, else NULL. */
+dfr__dying *dfr__failure_release(dfr_failure *f);
 /* Immortal failures used where allocating one is impossible or wasteful
  * (OOM inside a chain, cancellation outside debug mode). */
 dfr_failure *dfr__failure_static(int code);
@@ -117,7 +139,8 @@ void dfr__coro_trim(void);
  * that cannot be done: then do not cache. */
 bool dfr__trim_at_thread_exit(void);
 
-/* ---- timer.c: release the debug-mode quarantine of freed handles ---- */
+/* ---- timer.c: release the debug-mode quarantine of freed handles (when
+ * debug mode is switched off; never by dfr_trim) ---- */
 void dfr__handles_trim(void);
 
 /* ---- list.c ---- */
@@ -125,6 +148,8 @@ dfr_list *dfr__list_new(size_t n);
 void dfr__list_set(dfr_list *l, size_t i, bool ok, dfr_value v);
 dfr_list *dfr__list_ref(dfr_list *l);
 void dfr__list_unref(dfr_list *l);
+/* Drop a reference: the list's frame when it was the last, else NULL. */
+dfr__dying *dfr__list_release(dfr_list *l);
 
 /* ---- waitq.c: FIFO of deferreds waiting on a lock, semaphore or queue ---- */
 typedef struct dfr__waitq_node dfr__waitq_node;

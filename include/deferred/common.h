@@ -81,13 +81,20 @@ DFR_API int dfr_set_allocator(const dfr_allocator *a);
 
 /* Debug mode (process-wide, off by default): record where each deferred and
  * failure was made (call stacks) and which callbacks a failure passed
- * through; shown by dfr_failure_describe and the unhandled-error report. */
+ * through; shown by dfr_failure_describe and the unhandled-error report.
+ * It also keeps the last 1024 freed delayed-call handles poisoned, so a use
+ * after the last unref answers DFR_EINVAL; switching debug mode off frees
+ * them (a late use is undefined again from then on). */
 DFR_API void dfr_set_debug(bool on);
 DFR_API bool dfr_debug_enabled(void);
 
-/* Give back memory the library keeps for reuse: this thread's small cache of
- * freed deferreds (threads give theirs back when they exit) and, in debug
- * mode, the freed delayed-call handles kept poisoned to catch late use. */
+/* Give back the memory the calling thread keeps for reuse: its small cache
+ * of freed deferreds and its pool of coroutine stacks.  Only the calling
+ * thread's: other threads' caches are theirs (each gives its own back when
+ * it exits, through this same function).  Nothing shared is released: in
+ * debug mode the poisoned freed delayed-call handles stay until debug mode
+ * is switched off.  Without it, valgrind reports the calling thread's cached
+ * blocks as "still reachable" at exit (not leaks). */
 DFR_API void dfr_trim(void);
 
 /* Free memory the library returned to be freed by the caller

@@ -11,12 +11,18 @@
 extern "C" {
 #endif
 
-/* Call fn with `args` (as for ffi_call) on the reactor's pool.  The cif, its
- * argument type list and every argument are copied now, so the caller may
- * reuse them at once (the ffi_type objects themselves must stay alive: the
- * built-in ffi_type_* always do).  The deferred fires with the return value:
- * i64 for integer types, f64 for float/double, ptr for pointers, none for void
- * and for other types.  NULL for bad input or OOM. */
+/* Call fn with `args` (as for ffi_call) on the reactor's pool.  `cif` must
+ * have been set up by ffi_prep_cif.  The cif, its argument type list and
+ * every argument are copied now, so the caller may reuse them at once (the
+ * ffi_type objects themselves must stay alive: the built-in ffi_type_*
+ * always do).  The deferred fires with the return value: i64 for integer
+ * types, f64 for float/double, ptr for pointers, none for void, a bytes value
+ * holding the returned struct for a struct of any size (a DFR_ENOMEM failure
+ * if those bytes cannot be allocated), and none for long double and complex.
+ * NULL for OOM and for bad input: NULL r, cif or fn; a NULL or unprepared
+ * (size 0) return or argument type, a void argument, an unknown type code;
+ * more than 1024 arguments; arguments without `args` or without the cif's
+ * type list; a NULL argument pointer. */
 DFR_API dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args);
 
 #ifdef __cplusplus

@@ -49,7 +49,12 @@ extern DFR_API const dfr_type dfr_type_failure;
 extern DFR_API const dfr_type dfr_type_deferred;
 extern DFR_API const dfr_type dfr_type_list;
 
-/* Free a value (runs its type's drop).  Any thread. */
+/* Free a value (runs its type's drop).  Any thread.  Never recurses: values
+ * nested in failures (payloads, causes) and lists, however deep, are freed
+ * in a loop.  A user type's drop may drop the values it owns: they are gone
+ * when its dfr_value_drop returns, except that past 32 drop functions
+ * running on one thread, a deeper drop waits until the one at that depth
+ * returns (then one more level is used if memory for that wait runs out). */
 DFR_API void dfr_value_drop(dfr_value v);
 /* An independent copy: refcounted built-ins share, plain ones copy, user
  * types use `clone`, a type without `clone` gives none.  NULL gives none. */

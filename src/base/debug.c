@@ -10,6 +10,11 @@ atomic_bool dfr__debug;
 void dfr_set_debug(bool on)
 {
     atomic_store(&dfr__debug, on);
+    /* The freed delayed-call handles kept poisoned go with debug mode (a late
+     * use is undefined again then): never with dfr_trim, which runs on any
+     * thread's exit while other threads may still touch their dead handles. */
+    if (!on)
+        dfr__handles_trim();
 }
 
 bool dfr_debug_enabled(void)

@@ -102,7 +102,6 @@ static bool trim_key_ok;
 
 void dfr_trim(void)
 {
-    dfr__handles_trim();
     dfr__coro_trim();
     dfr_deferred *d = cache_head;
     cache_head = NULL;

@@ -5,14 +5,18 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define PASSED_MAX 64
 
+/* A failure is shared across threads, so chains on several threads note
+ * passes at once: the log is published once by compare-and-swap, each pass
+ * claims its slot with an atomic counter, and a slot reads as 0 until its
+ * writer has stored it. */
 typedef struct passed_log {
-    unsigned n;
-    unsigned dropped;
-    const void *fn[PASSED_MAX];
+    atomic_size_t total; /* passes noted; those past PASSED_MAX are only counted */
+    atomic_uintptr_t fn[PASSED_MAX];
 } passed_log;
 
 struct dfr_failure {
@@ -24,8 +28,9 @@ struct dfr_failure {
     const char *message; /* points into the same allocation (or a literal) */
     dfr_failure *cause;
     dfr_value payload;
-    dfr__trace *made_at; /* debug mode */
-    passed_log *passed;  /* debug mode, allocated on first pass */
+    dfr__trace *made_at;          /* debug mode */
+    _Atomic(passed_log *) passed; /* debug mode, allocated on first pass */
+    dfr__dying dying;             /* once the last reference went */
 };
 
 #define IMMORTAL(c, msg) \
@@ -150,17 +155,34 @@ dfr_failure *dfr_failure_ref(dfr_failure *f)
     return f;
 }
 
+/* The dying failure's children: its payload, then its cause (each may nest
+ * further: value.c's loop drops them, so neither recurses). */
+static int failure_take(dfr__dying *d, dfr_value *child)
+{
+    dfr_failure *f = (dfr_failure *)((char *)d - offsetof(dfr_failure, dying));
+    if (f->payload.type && f->cause) {
+        *child = f->payload;
+        f->payload = dfr_none();
+        return DFR__TAKE_MORE;
+    }
+    *child = f->payload.type ? f->payload : f->cause ? dfr_value_failure(f->cause) : dfr_none();
+    dfr__free(f);
+    return child->type ? DFR__TAKE_LAST : DFR__TAKE_DONE;
+}
+
+dfr__dying *dfr__failure_release(dfr_failure *f)
+{
+    if (!f || f->immortal || !dfr__release_last(&f->refs))
+        return NULL;
+    dfr__free(f->made_at);
+    dfr__free(atomic_load_explicit(&f->passed, memory_order_relaxed));
+    f->dying.take = failure_take;
+    return &f->dying;
+}
+
 void dfr_failure_unref(dfr_failure *f)
 {
-    /* A loop, not recursion, down the cause chain. */
-    while (f && !f->immortal && dfr__release_last(&f->refs)) {
-        dfr_failure *cause = f->cause;
-        dfr_value_drop(f->payload);
-        dfr__free(f->made_at);
-        dfr__free(f->passed);
-        dfr__free(f);
-        f = cause;
-    }
+    dfr__drop_dying(dfr__failure_release(f));
 }
 
 const char *dfr_failure_domain(const dfr_failure *f)
@@ -218,17 +240,23 @@ const dfr_value *dfr_failure_payload(const dfr_failure *f)
 
 void dfr__failure_note_passed(dfr_failure *f, const void *fn)
 {
-    if (!f || f->immortal)
+    if (!f || f->immortal || !fn)
         return;
-    if (!f->passed) {
-        f->passed = dfr__calloc(1, sizeof *f->passed);
-        if (!f->passed)
+    passed_log *log = atomic_load_explicit(&f->passed, memory_order_acquire);
+    if (!log) {
+        passed_log *fresh = dfr__calloc(1, sizeof *fresh);
+        if (!fresh)
             return;
+        /* Another thread may publish its log first: use that one. */
+        if (atomic_compare_exchange_strong_explicit(&f->passed, &log, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            log = fresh;
+        else
+            dfr__free(fresh);
     }
-    if (f->passed->n < PASSED_MAX)
-        f->passed->fn[f->passed->n++] = fn;
-    else
-        f->passed->dropped++;
+    size_t slot = atomic_fetch_add_explicit(&log->total, 1, memory_order_relaxed);
+    if (slot < PASSED_MAX)
+        atomic_store_explicit(&log->fn[slot], (uintptr_t)fn, memory_order_release);
 }
 
 static void describe_one(FILE *out, const dfr_failure *f)
@@ -243,15 +271,23 @@ static void describe_one(FILE *out, const dfr_failure *f)
         fputs("  made at:\n", out);
         dfr__trace_print(out, f->made_at, "    ");
     }
-    if (f->passed && f->passed->n) {
+    const passed_log *log = atomic_load_explicit(&f->passed, memory_order_acquire);
+    size_t total = log ? atomic_load_explicit(&log->total, memory_order_relaxed) : 0;
+    if (total) {
+        size_t n = total < PASSED_MAX ? total : PASSED_MAX;
         fputs("  passed through:\n", out);
-        for (unsigned i = 0; i < f->passed->n; i++) {
+        for (size_t i = 0; i < n; i++) {
+            /* 0: a pass on another thread that claimed the slot but has not
+             * stored it yet. */
+            uintptr_t fn = atomic_load_explicit(&log->fn[i], memory_order_acquire);
+            if (!fn)
+                continue;
             fputs("    ", out);
-            dfr__print_symbol(out, f->passed->fn[i]);
+            dfr__print_symbol(out, (const void *)fn);
             fputc('\n', out);
         }
-        if (f->passed->dropped)
-            fprintf(out, "    ... and %u more\n", f->passed->dropped);
+        if (total > n)
+            fprintf(out, "    ... and %zu more\n", total - n);
     }
 }
 

@@ -1,6 +1,7 @@
 /* DeferredList and gatherResults, and the dfr_list value they fire with. */
 #include "internal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 typedef struct list_entry {
@@ -11,6 +12,8 @@ typedef struct list_entry {
 struct dfr_list {
     atomic_uint refs;
     size_t n;
+    size_t dropped;   /* once dying: entries handed to value.c's loop */
+    dfr__dying dying; /* once the last reference went */
     list_entry e[];
 };
 
@@ -42,13 +45,34 @@ dfr_list *dfr__list_ref(dfr_list *l)
     return l;
 }
 
-void dfr__list_unref(dfr_list *l)
+/* The dying list's entries, in order (value.c drops them in a loop: a list
+ * of lists does not recurse). */
+static int list_take(dfr__dying *d, dfr_value *child)
+{
+    dfr_list *l = (dfr_list *)((char *)d - offsetof(dfr_list, dying));
+    while (l->dropped < l->n && !l->e[l->dropped].v.type)
+        l->dropped++;
+    if (l->dropped + 1 < l->n) {
+        *child = l->e[l->dropped++].v;
+        return DFR__TAKE_MORE;
+    }
+    *child = l->dropped < l->n ? l->e[l->dropped].v : dfr_none();
+    dfr__free(l);
+    return child->type ? DFR__TAKE_LAST : DFR__TAKE_DONE;
+}
+
+dfr__dying *dfr__list_release(dfr_list *l)
 {
     if (!l || !dfr__release_last(&l->refs))
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        dfr_value_drop(l->e[i].v);
-    dfr__free(l);
+        return NULL;
+    l->dropped = 0;
+    l->dying.take = list_take;
+    return &l->dying;
+}
+
+void dfr__list_unref(dfr_list *l)
+{
+    dfr__drop_dying(dfr__list_release(l));
 }
 
 dfr_list *dfr_list_from(const dfr_value *v)

@@ -130,7 +130,9 @@ static void handle_free(dfr_delayed_call *dc)
         return;
     }
     /* Debug mode keeps recently freed handles poisoned (not reused) for a
-     * while, so a use after the last unref is reported, not undefined. */
+     * while, so a use after the last unref is reported, not undefined.  One
+     * leaves only when a newer one evicts it or debug mode is switched off
+     * (not by dfr_trim: a thread's exit must not free another's). */
     pthread_mutex_lock(&quarantine_lock);
     dfr_delayed_call *old = quarantine[quarantine_next];
     quarantine[quarantine_next] = dc;

@@ -4,13 +4,18 @@
 #include "reactor/reactor_internal.h"
 
 #include <deferred/ffi.h>
+#include <stdint.h>
 #include <string.h>
+
+/* More arguments than any C ABI passes; a guard against a garbage cif. */
+#define ARGS_MAX 1024
 
 typedef struct ffi_job {
     ffi_cif cif;
     void (*fn)(void);
-    void **args;             /* points into storage below */
-    union {                  /* the return value, at least ffi_arg wide */
+    void **args;  /* points into the block below */
+    void *rvalue; /* &ret, or a buffer in the block for a larger struct */
+    union {       /* the return value, at least ffi_arg wide */
         ffi_arg i;
         ffi_sarg s;
         double f64;
@@ -18,18 +23,30 @@ typedef struct ffi_job {
         void *ptr;
         unsigned char raw[64];
     } ret;
-    /* then: ffi_type *types[nargs]; void *args[nargs]; argument bytes */
+    /* then: ffi_type *types[nargs]; void *args[nargs]; [return buffer];
+     * argument bytes */
 } ffi_job;
 
-static size_t align_up(size_t n, size_t a)
+static bool align_up(size_t *n, size_t a)
 {
-    return (n + a - 1) / a * a;
+    if (*n > SIZE_MAX - (a - 1))
+        return false;
+    *n = (*n + a - 1) / a * a;
+    return true;
+}
+
+static bool add_size(size_t *n, size_t more)
+{
+    if (*n > SIZE_MAX - more)
+        return false;
+    *n += more;
+    return true;
 }
 
 static dfr_value ffi_job_run(void *data)
 {
     ffi_job *job = data;
-    ffi_call(&job->cif, job->fn, &job->ret, job->args);
+    ffi_call(&job->cif, job->fn, job->rvalue, job->args);
     const ffi_type *rt = job->cif.rtype;
     switch (rt->type) {
     case FFI_TYPE_VOID: return dfr_none();
@@ -47,31 +64,48 @@ static dfr_value ffi_job_run(void *data)
     case FFI_TYPE_SINT64:
     case FFI_TYPE_INT:
         return dfr_i64((int64_t)job->ret.s);
+    case FFI_TYPE_STRUCT:
+        /* Its bytes, any size (a DFR_ENOMEM failure when they do not fit). */
+        return dfr_bytes_new(job->rvalue, rt->size);
     default:
-        return dfr_none(); /* structs, long double: not representable */
+        return dfr_none(); /* long double, complex: not representable */
     }
 }
 
-static bool return_fits(const ffi_type *rt)
+/* A type libffi can call with: a known code, and a size for everything but
+ * void (ffi_prep_cif sets a struct's size; an unprepared one has none). */
+static bool type_ok(const ffi_type *t, bool is_return)
 {
-    return rt->size <= sizeof(((ffi_job *)0)->ret);
+    if (!t || t->type > FFI_TYPE_LAST)
+        return false;
+    if (t->type == FFI_TYPE_VOID)
+        return is_return;
+    return t->size > 0;
 }
 
 dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args)
 {
-    if (!r || !cif || !fn || (cif->nargs && (!args || !cif->arg_types)) || !cif->rtype ||
-        !return_fits(cif->rtype))
+    if (!r || !cif || !fn || !type_ok(cif->rtype, true) || cif->nargs > ARGS_MAX ||
+        (cif->nargs && (!args || !cif->arg_types)))
         return NULL;
     unsigned n = cif->nargs;
-    size_t size = sizeof(ffi_job);
-    size_t types_at = align_up(size, _Alignof(ffi_type *));
+    const ffi_type *rt = cif->rtype;
+    size_t types_at = sizeof(ffi_job);
+    if (!align_up(&types_at, _Alignof(ffi_type *)))
+        return NULL;
     size_t argv_at = types_at + n * sizeof(ffi_type *);
-    size_t bytes_at = align_up(argv_at + n * sizeof(void *), 16);
-    size_t total = bytes_at;
+    size_t ret_at = argv_at + n * sizeof(void *);
+    size_t ret_size = rt->size > sizeof(((ffi_job *)0)->ret) ? rt->size : 0;
+    if (!align_up(&ret_at, 16))
+        return NULL;
+    size_t total = ret_at;
+    if (!add_size(&total, ret_size))
+        return NULL;
     for (unsigned i = 0; i < n; i++) {
-        if (!cif->arg_types[i] || !args[i])
+        if (!type_ok(cif->arg_types[i], false) || !args[i])
             return NULL;
-        total = align_up(total, 16) + cif->arg_types[i]->size;
+        if (!align_up(&total, 16) || !add_size(&total, cif->arg_types[i]->size))
+            return NULL;
     }
     char *block = dfr__malloc(total);
     if (!block)
@@ -82,10 +116,11 @@ dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), voi
     job->fn = fn;
     ffi_type **types = (ffi_type **)(block + types_at);
     job->args = (void **)(block + argv_at);
-    size_t at = bytes_at;
+    job->rvalue = ret_size ? (void *)(block + ret_at) : (void *)&job->ret;
+    size_t at = ret_at + ret_size;
     for (unsigned i = 0; i < n; i++) {
         types[i] = cif->arg_types[i];
-        at = align_up(at, 16);
+        align_up(&at, 16);
         memcpy(block + at, args[i], types[i]->size);
         job->args[i] = block + at;
         at += types[i]->size;

@@ -9,11 +9,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -300,4 +303,120 @@ TEST_CASE("The unhandled-error report mentions the failure", "[debug][unhandled]
         std::string text = cap.finish();
         CHECK_FALSE(contains(text, "Unhandled error"));
     }
+}
+
+namespace {
+
+// Each thread runs `chains` chains failed with f, every chain passing it
+// through `errbacks` errbacks and a last one that swallows it (a pass too);
+// the threads start together.
+void pass_on_threads(dfr_failure *f, int threads, int chains, int errbacks)
+{
+    std::atomic<int> ready{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; t++)
+        ts.emplace_back([&] {
+            ready++;
+            while (ready.load() < threads) {
+            }
+            for (int c = 0; c < chains; c++) {
+                dfr_deferred *d = dfr_deferred_new();
+                for (int e = 0; e < errbacks; e++)
+                    dfr_deferred_add_errback(d, pass_on, nullptr, nullptr);
+                dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+                dfr_deferred_errback(d, dfr_failure_ref(f));
+                dfr_deferred_unref(d);
+            }
+        });
+    for (auto &t : ts)
+        t.join();
+}
+
+} // namespace
+
+// Failures are immutable to their users and shared across threads; the
+// passed-through log is the library's own and must be safe to share too
+// (it raced: lost entries, a leaked log, a write past its end).
+TEST_CASE("In debug mode a failure shared by chains on several threads logs every pass",
+          "[debug][threaded]")
+{
+    DebugMode on(true);
+    const int threads = 4;
+    SECTION("threads noting the first pass at once keep one log with every entry")
+    {
+        for (int round = 0; round < 300; round++) {
+            dfr_failure *f = dfr_failure_new(DOM, 20, "shared");
+            REQUIRE(f != nullptr);
+            pass_on_threads(f, threads, 1, 3);
+            std::string s = describe(f);
+            INFO(s);
+            REQUIRE(section_lines(s, "passed through") == size_t(threads * 4));
+            REQUIRE_FALSE(contains(s, "more"));
+            dfr_failure_unref(f);
+        }
+    }
+    SECTION("a full log counts every pass beyond it")
+    {
+        for (int round = 0; round < 50; round++) {
+            dfr_failure *f = dfr_failure_new(DOM, 21, "shared");
+            REQUIRE(f != nullptr);
+            pass_on_threads(f, threads, 20, 4); // 400 passes, 64 logged
+            std::string s = describe(f);
+            INFO(s);
+            REQUIRE(section_lines(s, "passed through") == 65); // 64 and the count
+            REQUIRE(contains(s, "... and 336 more"));
+            dfr_failure_unref(f);
+        }
+    }
+}
+
+namespace {
+
+void never_called(void *) {}
+
+} // namespace
+
+// common.h: dfr_trim gives back the calling thread's caches only.  It used to
+// empty debug mode's process-wide quarantine of freed delayed-call handles,
+// and every thread trims at its exit: another thread's late cancel of a
+// handle it had just released then touched freed memory.
+TEST_CASE("Debug mode: dfr_trim on another thread leaves freed handles poisoned",
+          "[debug][threaded]")
+{
+    DebugMode on(true);
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    dfr_reactor *r = dfr_reactor_new(&o);
+    REQUIRE(r != nullptr);
+    dfr_delayed_call *dc = nullptr;
+    REQUIRE(dfr_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
+    REQUIRE(dfr_delayed_call_cancel(dc) == 0);
+    long before = test::live_allocations();
+    dfr_delayed_call_unref(dc); // freed: kept poisoned
+    std::thread([] { dfr_trim(); }).join(); // trims again as it exits
+    CHECK(test::live_allocations() == before); // the handle is still kept
+    CHECK(dfr_delayed_call_cancel(dc) == DFR_EINVAL);
+    CHECK_FALSE(dfr_delayed_call_active(dc));
+    dfr_reactor_free(r);
+}
+
+// Switching debug mode off is what frees the poisoned handles.
+TEST_CASE("Debug mode switched off frees the poisoned handles", "[debug]")
+{
+    long before = test::live_allocations();
+    {
+        DebugMode on(true);
+        dfr_reactor_options o = {};
+        o.size = sizeof o;
+        o.manual_clock = true;
+        dfr_reactor *r = dfr_reactor_new(&o);
+        REQUIRE(r != nullptr);
+        dfr_delayed_call *dc = nullptr;
+        REQUIRE(dfr_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
+        dfr_delayed_call_unref(dc);
+        dfr_reactor_free(r); // cancels the call: its handle is freed now
+        CHECK(test::live_allocations() > before);
+    }
+    CHECK(test::live_allocations() == before);
 }

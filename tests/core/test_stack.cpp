@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+#include <atomic>
+
 #include <string>
 #include <vector>
 
@@ -230,6 +232,135 @@ Outcome chain_deferred_links(bool fail)
 Outcome chain_deferred_success() { return chain_deferred_links(false); }
 Outcome chain_deferred_failure() { return chain_deferred_links(true); }
 
+// ---- nested values: every drop that can nest frees in a loop ----
+
+// A user type that owns one value (a binding's object holding another).
+std::atomic<size_t> boxes_dropped{0};
+
+void box_drop(void *p)
+{
+    dfr_value *inner = static_cast<dfr_value *>(p);
+    dfr_value_drop(*inner);
+    delete inner;
+    boxes_dropped++;
+}
+
+const dfr_type box_type = {sizeof(dfr_type), "box", box_drop, nullptr};
+
+dfr_value box_of(dfr_value v)
+{
+    return dfr_obj(&box_type, new dfr_value(v));
+}
+
+dfr_value keep_result(dfr_value r, void *data)
+{
+    *static_cast<dfr_value *>(data) = r;
+    return dfr_none();
+}
+
+// A list value (from a one-input DeferredList) whose entry is v.
+dfr_value list_of(dfr_value v, Outcome &out)
+{
+    dfr_deferred *in = dfr_deferred_new();
+    dfr_deferred *dl = dfr_deferred_list(&in, 1, DFR_CONSUME_ERRORS);
+    out.expect(dl != nullptr, "dfr_deferred_list");
+    dfr_value list = dfr_none();
+    if (!dl) {
+        dfr_deferred_unref(in);
+        dfr_value_drop(v);
+        return list;
+    }
+    dfr_deferred_add_callback(dl, keep_result, &list, nullptr);
+    if (dfr_is_failure(v))
+        dfr_deferred_errback(in, dfr_failure_from(&v));
+    else
+        dfr_deferred_callback(in, v);
+    dfr_deferred_unref(in);
+    dfr_deferred_unref(dl);
+    out.expect(dfr_is_list(list), "list value");
+    return list;
+}
+
+dfr_value failure_with(dfr_value payload, Outcome &out)
+{
+    dfr_failure *f = dfr_failure_new("test", 1, "nested");
+    out.expect(f != nullptr, "dfr_failure_new");
+    if (!f) {
+        dfr_value_drop(payload);
+        return dfr_none();
+    }
+    out.expect(dfr_failure_set_payload(f, payload) == 0, "dfr_failure_set_payload");
+    return dfr_value_failure(f);
+}
+
+// A deferred that has fired with v (its result holds v).
+dfr_value deferred_with(dfr_value v, Outcome &out)
+{
+    dfr_deferred *d = dfr_is_failure(v) ? dfr_fail(dfr_failure_from(&v)) : dfr_succeed(v);
+    out.expect(d != nullptr, "dfr_succeed");
+    return d ? dfr_value_deferred(d) : dfr_none();
+}
+
+dfr_value wrap_failure(dfr_value v, Outcome &out) { return failure_with(v, out); }
+dfr_value wrap_list(dfr_value v, Outcome &out) { return list_of(v, out); }
+dfr_value wrap_box(dfr_value v, Outcome &) { return box_of(v); }
+dfr_value wrap_deferred(dfr_value v, Outcome &out) { return deferred_with(v, out); }
+
+// A failure with a cause that has its own payload, whose payload is v.
+dfr_value wrap_failure_with_cause(dfr_value v, Outcome &out)
+{
+    dfr_failure *cause = dfr_failure_new("test", 2, "cause");
+    out.expect(cause != nullptr, "dfr_failure_new");
+    if (cause)
+        dfr_failure_set_payload(cause, box_of(dfr_i64(1)));
+    dfr_failure *f = dfr_failure_wrap(cause, "test", 3, "wrapper");
+    out.expect(f != nullptr, "dfr_failure_wrap");
+    if (!f) {
+        dfr_value_drop(v);
+        return dfr_none();
+    }
+    dfr_failure_set_payload(f, v);
+    return dfr_value_failure(f);
+}
+
+template <size_t N>
+Outcome nested(dfr_value (*const (&wrap)[N])(dfr_value, Outcome &), size_t depth = MILLION)
+{
+    Outcome out;
+    boxes_dropped = 0;
+    size_t boxes = 0;
+    dfr_value v = dfr_i64(END);
+    for (size_t i = 0; i < depth && out.ok; i++) {
+        auto fn = wrap[i % N];
+        if (fn == wrap_box)
+            boxes++;
+        if (fn == wrap_failure_with_cause)
+            boxes++;
+        v = fn(v, out);
+    }
+    dfr_value_drop(v);
+    out.expect(boxes_dropped == boxes, "every box dropped", boxes_dropped);
+    return out;
+}
+
+void quiet_unhandled(const dfr_failure *, void *) {}
+
+dfr_value (*const failures_only[])(dfr_value, Outcome &) = {wrap_failure};
+dfr_value (*const lists_only[])(dfr_value, Outcome &) = {wrap_list};
+dfr_value (*const boxes_only[])(dfr_value, Outcome &) = {wrap_box};
+dfr_value (*const boxed_deferreds[])(dfr_value, Outcome &) = {wrap_deferred, wrap_box};
+dfr_value (*const failures_and_lists[])(dfr_value, Outcome &) = {wrap_failure, wrap_list, wrap_box,
+                                                                wrap_failure_with_cause};
+dfr_value (*const every_kind[])(dfr_value, Outcome &) = {wrap_failure, wrap_list, wrap_box,
+                                                         wrap_deferred, wrap_failure_with_cause};
+
+Outcome nested_failures() { return nested(failures_only); }
+Outcome nested_lists() { return nested(lists_only); }
+Outcome nested_boxes() { return nested(boxes_only); }
+Outcome nested_deferreds() { return nested(boxed_deferreds); }
+Outcome nested_failures_and_lists() { return nested(failures_and_lists); }
+Outcome nested_every_kind() { return nested(every_kind); }
+
 // Run a scenario in a thread whose stack is 64 KiB.
 Outcome on_small_stack(Outcome (*scenario)())
 {
@@ -320,4 +451,41 @@ TEST_CASE("A chainDeferred chain of 100,000 links", "[stack][chain]")
 {
     run_both(chain_deferred_success);
     run_both(chain_deferred_failure);
+}
+
+// Deferreds were freed in a loop already; a failure's payload is any value: dropping one may drop another failure,
+// a list, a deferred or a binding's object, which may hold the next.
+TEST_CASE("A million failures nested as payloads free without recursion", "[stack][value]")
+{
+    run_both(nested_failures);
+}
+
+TEST_CASE("A million lists nested in lists free without recursion", "[stack][value]")
+{
+    run_both(nested_lists);
+}
+
+TEST_CASE("A million user values each owning the next free without recursion", "[stack][value]")
+{
+    run_both(nested_boxes);
+}
+
+TEST_CASE("A million deferreds nested through their results free without recursion",
+          "[stack][value]")
+{
+    run_both(nested_deferreds);
+}
+
+TEST_CASE("Failures, lists and user values nested in turn, a million deep, free without recursion",
+          "[stack][value]")
+{
+    run_both(nested_failures_and_lists);
+}
+
+TEST_CASE("Every kind of value nested in turn, a million deep, frees without recursion",
+          "[stack][value]")
+{
+    dfr_set_unhandled_error_hook(quiet_unhandled, nullptr);
+    run_both(nested_every_kind);
+    dfr_set_unhandled_error_hook(nullptr, nullptr);
 }

@@ -1,7 +1,7 @@
 // Threads: deferToThread on the reactor's pool and on user pools, pool sizing
-// and lifecycle, blockingCallFromThread, callFromThread under load, and
-// dfr_defer_call through libffi (TWISTED_BEHAVIOURS.md section L, S53-S56,
-// plus the stress tests of issue 3).  Ported in our own words from Twisted's
+// and lifecycle, blockingCallFromThread and callFromThread under load
+// (TWISTED_BEHAVIOURS.md section L, S53-S56, plus the stress tests of issue
+// 3; dfr_defer_call through libffi is in test_ffi.cpp).  Ported in our own words from Twisted's
 // twisted/test/test_threads.py, twisted/test/test_threadpool.py and
 // twisted/internet/test/test_threads.py; each case names its source.
 //
@@ -11,8 +11,6 @@
 #include <catch2/catch.hpp>
 
 #include "support.h"
-
-#include <deferred/ffi.h>
 
 #include <pthread.h>
 
@@ -1416,195 +1414,6 @@ TEST_CASE("destroy runs on the reactor thread", "[thread]")
         CHECK(d->destroyed_off_thread == 0);
         CHECK(d->destroyed_before_run == 0);
     }
-}
-
-// ---------------------------------------------------------------- libffi
-
-extern "C" {
-static double ffi_mix(int a, double b, const char *s)
-{
-    return a * 2 + b + static_cast<double>(std::strlen(s));
-}
-static int64_t ffi_wide(int64_t a, uint8_t b)
-{
-    return a * b;
-}
-static int32_t ffi_negative(void)
-{
-    return -5;
-}
-static uint32_t ffi_all_ones(void)
-{
-    return 0xFFFFFFFFu;
-}
-static void ffi_store(int *out, int v)
-{
-    *out = v;
-}
-static const char *ffi_skip(const char *s, int k)
-{
-    return s + k;
-}
-static float ffi_half(float x)
-{
-    return x / 2;
-}
-}
-
-struct FfiCall {
-    ffi_cif cif;
-    ffi_type *types[3];
-    void *args[3];
-};
-
-// Prepare `c` for fn(types...) -> rtype.
-void prep(FfiCall &c, ffi_type *rtype, std::initializer_list<ffi_type *> types)
-{
-    unsigned n = 0;
-    for (ffi_type *t : types)
-        c.types[n++] = t;
-    REQUIRE(ffi_prep_cif(&c.cif, FFI_DEFAULT_ABI, n, rtype, c.types) == FFI_OK);
-}
-
-// Overwrite everything the caller handed over: the library must have copied
-// the cif, the type list and the argument values.
-void scribble(FfiCall &c)
-{
-    std::memset(&c.cif, 0xA5, sizeof c.cif);
-    for (auto &t : c.types)
-        t = nullptr;
-    for (auto &a : c.args)
-        a = nullptr;
-}
-
-// Header contract of dfr_defer_call (issue 3: libffi, arguments copied at
-// call time).  Twisted: test_threads.py test_deferredResult with positional
-// arguments.
-TEST_CASE("defer_call: any C function through libffi, arguments copied at call time",
-          "[thread][ffi]")
-{
-    const char *text = "hello, world";
-    int stored = 0;
-    Reactor R;
-    std::vector<dfr_deferred *> ds;
-
-    { // double (int, double, const char *)
-        FfiCall c{};
-        int a = 20;
-        double b = 0.25;
-        const char *s = "four";
-        prep(c, &ffi_type_double, {&ffi_type_sint, &ffi_type_double, &ffi_type_pointer});
-        c.args[0] = &a;
-        c.args[1] = &b;
-        c.args[2] = &s;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args));
-        a = -1000;
-        b = NAN;
-        s = "a much longer string than before";
-        scribble(c);
-    }
-    { // int64_t (int64_t, uint8_t)
-        FfiCall c{};
-        int64_t a = -3000000000LL;
-        uint8_t b = 3;
-        prep(c, &ffi_type_sint64, {&ffi_type_sint64, &ffi_type_uint8});
-        c.args[0] = &a;
-        c.args[1] = &b;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_wide), c.args));
-        a = 1;
-        b = 0;
-        scribble(c);
-    }
-    { // int32_t (void): sign-extended
-        FfiCall c{};
-        prep(c, &ffi_type_sint32, {});
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_negative), nullptr));
-    }
-    { // uint32_t (void): zero-extended
-        FfiCall c{};
-        prep(c, &ffi_type_uint32, {});
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_all_ones), nullptr));
-    }
-    { // void (int *, int)
-        FfiCall c{};
-        int *out = &stored;
-        int v = 1234;
-        prep(c, &ffi_type_void, {&ffi_type_pointer, &ffi_type_sint});
-        c.args[0] = &out;
-        c.args[1] = &v;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_store), c.args));
-        out = nullptr;
-        v = -1;
-        scribble(c);
-    }
-    { // const char * (const char *, int)
-        FfiCall c{};
-        const char *s = text;
-        int k = 7;
-        prep(c, &ffi_type_pointer, {&ffi_type_pointer, &ffi_type_sint});
-        c.args[0] = &s;
-        c.args[1] = &k;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_skip), c.args));
-        s = nullptr;
-        k = 0;
-        scribble(c);
-    }
-    { // float (float)
-        FfiCall c{};
-        float x = 5.0f;
-        prep(c, &ffi_type_float, {&ffi_type_float});
-        c.args[0] = &x;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_half), c.args));
-        x = 0;
-        scribble(c);
-    }
-    for (auto *d : ds)
-        REQUIRE(d != nullptr);
-    REQUIRE(iterate_until(R.r, [&] {
-        for (auto *d : ds)
-            if (dfr_deferred_state(d) == DFR_PENDING)
-                return false;
-        return true;
-    }));
-
-    const dfr_value *v = dfr_deferred_result(ds[0]);
-    REQUIRE(v != nullptr);
-    REQUIRE(dfr_is_f64(*v));
-    CHECK(v->u.f64 == 44.25);
-    CHECK(describe_result(ds[1]) == "i64 -9000000000");
-    CHECK(describe_result(ds[2]) == "i64 -5");
-    CHECK(describe_result(ds[3]) == "i64 4294967295");
-    CHECK(describe_result(ds[4]) == "none");
-    CHECK(stored == 1234);
-    v = dfr_deferred_result(ds[5]);
-    REQUIRE(v != nullptr);
-    REQUIRE(v->type == &dfr_type_ptr);
-    CHECK(v->u.ptr == text + 7);
-    v = dfr_deferred_result(ds[6]);
-    REQUIRE(v != nullptr);
-    REQUIRE(dfr_is_f64(*v));
-    CHECK(v->u.f64 == 2.5);
-    for (auto *d : ds)
-        dfr_deferred_unref(d);
-}
-
-TEST_CASE("defer_call: bad input gives NULL", "[thread][ffi]")
-{
-    Reactor R;
-    FfiCall c{};
-    int a = 1;
-    double b = 2;
-    const char *s = "x";
-    prep(c, &ffi_type_double, {&ffi_type_sint, &ffi_type_double, &ffi_type_pointer});
-    c.args[0] = &a;
-    c.args[1] = &b;
-    c.args[2] = &s;
-    CHECK(dfr_defer_call(nullptr, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
-    CHECK(dfr_defer_call(R.r, nullptr, FFI_FN(ffi_mix), c.args) == nullptr);
-    CHECK(dfr_defer_call(R.r, &c.cif, nullptr, c.args) == nullptr);
-    CHECK(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), nullptr) == nullptr);
-    c.args[1] = nullptr;
-    CHECK(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
 }
 
 // ---------------------------------------------------------------- stop

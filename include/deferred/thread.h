@@ -14,7 +14,17 @@ typedef struct dfr_threadpool dfr_threadpool;
 /* Run fn(data) on the reactor's pool; its result (a value or a failure)
  * fires the deferred on the reactor thread, where destroy(data) then runs.
  * fn must not return a deferred (that is a DFR_EINVAL failure).  NULL for
- * bad input or OOM (destroy has run). */
+ * bad input or OOM (destroy has run).
+ *
+ * Cancelling the deferred fails it at once with DFR_ECANCELLED, as in
+ * Twisted (there is no canceller): fn keeps running, its late result is
+ * dropped, and destroy(data) runs once fn is done, never before.  So a
+ * DeferredSemaphore around such work frees its slot while the worker still
+ * runs; to bound the workers, bound the pool (dfr_threadpool_new's max).
+ *
+ * Reactor freed: see dfr_defer_to_threadpool.  The reactor's own pool is
+ * stopped first by dfr_reactor_free, so the work queued on it still runs
+ * and its results are delivered during the free. */
 DFR_API dfr_deferred *dfr_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data,
                                           dfr_destroy_fn destroy);
 /* Set the reactor pool's maximum size (> 0). */
@@ -22,26 +32,49 @@ DFR_API int dfr_reactor_suggest_threadpool_size(dfr_reactor *r, unsigned max);
 
 /* A thread pool of its own: at most `max` threads (> 0), `min` kept alive
  * once started.  `name` (may be NULL) names its threads.  NULL on bad input
- * or OOM. */
+ * or OOM.  A pool may serve several reactors, and lives independently of
+ * them: free pools and reactors in either order. */
 DFR_API dfr_threadpool *dfr_threadpool_new(unsigned min, unsigned max, const char *name);
 /* Start `min` threads (more start on demand).  Work queued before start runs
- * after it. */
+ * after it.  DFR_EALREADY when started.  A stop in progress (on another
+ * thread) is waited for first.  DFR_ENOMEM when not one thread could start:
+ * the pool stays stopped with its queue intact, and start can be retried.
+ * DFR_EDEADLK from one of the pool's own jobs while it stops. */
 DFR_API int dfr_threadpool_start(dfr_threadpool *p);
-/* Finish the queued work and join the threads; work queued afterwards waits
- * for the next start. */
+/* Run the work queued so far and join the threads; work queued from now on
+ * waits for the next start.  0, also when not started.  Stops called at once
+ * from several threads all return 0 once the pool has stopped.  DFR_EDEADLK
+ * from one of the pool's own jobs (it would wait for itself). */
 DFR_API int dfr_threadpool_stop(dfr_threadpool *p);
-/* Stop and free.  Results of finished work still reach their reactors. */
+/* Stop (as above), then fail the work never started with DFR_ENOTRUNNING on
+ * its reactor.  Results reach the reactors still alive; work for a reactor
+ * already freed is released as dfr_defer_to_threadpool says.  Only a
+ * concurrent stop (returns 0 once stopped) or start (DFR_EINVAL) may race
+ * with free; nothing may use p after.  Ignored from one of p's own jobs. */
 DFR_API void dfr_threadpool_free(dfr_threadpool *p);
 /* Threads alive now. */
 DFR_API unsigned dfr_threadpool_threads(const dfr_threadpool *p);
-/* deferToThreadPool: like dfr_defer_to_thread on pool p, reporting to r. */
+/* deferToThreadPool: like dfr_defer_to_thread on pool p, reporting to r.
+ * Work queued on a stopped pool waits for its start.  NULL (destroy has
+ * run) for bad input or OOM, including a started pool that has no thread
+ * and cannot make one: the work queued before is kept.
+ *
+ * If r is freed while the work is out, its deferred fails with
+ * DFR_ENOTRUNNING during the free.  Work not started yet never runs: its
+ * destroy(data) runs when the pool reaches it (a worker, or the pool's stop
+ * or free).  Work running finishes; its result is dropped and destroy(data)
+ * runs on the worker.  Either way destroy runs exactly once.  Called while
+ * r is being freed (from a callback the free runs): a deferred already
+ * failed with DFR_ENOTRUNNING (destroy has run). */
 DFR_API dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
                                               void *data, dfr_destroy_fn destroy);
 
 /* From a thread other than the reactor's: run fn(data) on the reactor thread
  * and wait for its result (fn may return a deferred: waits for it to fire).
- * On the reactor thread: a DFR_EDEADLK failure; reactor freed before the call
- * ran: DFR_ENOTRUNNING failure. */
+ * On the reactor thread: a DFR_EDEADLK failure.  Reactor freed before the
+ * call ran (or being freed when the call is queued): DFR_ENOTRUNNING
+ * failure.  Like every call from another thread, it must be made while r
+ * exists: a free may run while this waits, not before this is called. */
 DFR_API dfr_value dfr_blocking_call_from_thread(dfr_reactor *r, dfr_task_fn fn, void *data);
 
 #ifdef __cplusplus

@@ -53,6 +53,9 @@ typedef struct thread_call {
 /* Completed thread-pool jobs travel intrusively: delivering a result never
  * allocates, so it can never fail. */
 typedef struct dfr__job dfr__job;
+/* The reactor's side of its pool jobs (thread_queue.c): outlives the reactor
+ * while jobs still refer to it. */
+typedef struct dfr__sink dfr__sink;
 
 typedef struct thread_queue {
     pthread_mutex_t lock;
@@ -62,27 +65,52 @@ typedef struct thread_queue {
     size_t spare_cap;
     dfr__job *done_head, *done_tail;
     bool wake_pending; /* an async send is already on its way */
+    bool closed;       /* the reactor is being freed: no more calls */
+    bool discarding;   /* ... and no more pool jobs (reactor thread only) */
+    atomic_uint waking; /* producers between claiming a wake and sending it */
+    dfr__sink *sink;    /* made on the first pool job */
 } thread_queue;
 
 int dfr__tq_init(thread_queue *q);
 void dfr__tq_destroy(thread_queue *q);
-/* Any thread. */
+/* Any thread.  DFR_ENOTRUNNING (destroy has run) once the reactor is freed. */
 int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
-void dfr__tq_push_done(dfr_reactor *r, dfr__job *job);
 /* Reactor thread: run everything queued (including what the calls queue). */
 void dfr__tq_drain(dfr_reactor *r);
-/* At reactor free: release queued calls (destroy runs), deliver finished work. */
+/* At reactor free: detach the pool jobs still out (their deferreds fail with
+ * DFR_ENOTRUNNING), release queued calls (destroy runs), deliver finished
+ * work, then refuse further calls.  Returns once no producer touches r. */
 void dfr__tq_discard(dfr_reactor *r);
+/* Reactor thread: register a job about to be queued for r.  DFR_ENOTRUNNING
+ * once r is being freed, DFR_ENOMEM. */
+int dfr__sink_attach(dfr_reactor *r, dfr__job *job);
+/* Reactor thread: undo dfr__sink_attach for a job that was never queued. */
+void dfr__sink_detach(dfr__job *job);
+/* Reactor thread: whether r still takes pool jobs. */
+bool dfr__sink_open(const dfr_reactor *r);
+/* Any thread: the job's worker side is over (it ran, or never will).  Hands
+ * it to its reactor, or, once that reactor is gone, releases it here. */
+void dfr__job_finish(dfr__job *job);
 
 /* ---- threadpool.c ---- */
 
 typedef void (*dfr__job_run_fn)(dfr__job *job);
 
+/* A job lives in its pool's queue, then on a worker, then in its reactor's
+ * done list; all along it is registered in the reactor's sink.  If the
+ * reactor is freed first the job is detached: `abandon` releases the
+ * reactor's side there and then, and `release` the rest wherever the job
+ * ends (a worker, or a pool's stop or free). */
 struct dfr__job {
-    dfr__job *next;
-    dfr__job_run_fn run;      /* on a worker */
-    dfr__job_run_fn complete; /* on the reactor thread; `ran` says whether run ran */
-    dfr_reactor *r;
+    dfr__job *next;             /* pool queue, then the done list */
+    dfr__job *sprev, *snext;    /* the sink's list of jobs out */
+    dfr__job_run_fn run;        /* on a worker */
+    dfr__job_run_fn complete;   /* on the reactor thread; `ran` says whether run ran */
+    dfr__job_run_fn abandon;    /* reactor thread, at reactor free */
+    dfr__job_run_fn release;    /* a detached job's end, on any thread: frees it */
+    dfr__sink *sink;
+    atomic_uint refs;           /* 1, and the reactor's while it abandons the job */
+    atomic_bool detached;
     bool ran;
 };
 

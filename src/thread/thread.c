@@ -15,20 +15,21 @@ typedef struct defer_job {
 static void defer_job_run(dfr__job *job)
 {
     defer_job *j = (defer_job *)job;
-    dfr_value v = j->fn(j->data);
-    if (dfr_is_deferred(v)) {
-        /* A worker cannot wait on a deferred: that belongs to the reactor. */
-        dfr_value_drop(v);
-        v = dfr__lib_failure_value(DFR_EINVAL);
-    }
-    j->result = v;
+    /* A deferred returned here is refused on the reactor thread, which owns
+     * it: dropping it on the worker could race with its owner. */
+    j->result = j->fn(j->data);
 }
 
 static void defer_job_complete(dfr__job *job)
 {
     defer_job *j = (defer_job *)job;
-    if (!job->ran)
+    if (!job->ran) {
         j->result = dfr__lib_failure_value(DFR_ENOTRUNNING);
+    } else if (dfr_is_deferred(j->result)) {
+        /* A worker cannot wait on a deferred: that belongs to the reactor. */
+        dfr_value_drop(j->result);
+        j->result = dfr__lib_failure_value(DFR_EINVAL);
+    }
     if (j->destroy)
         j->destroy(j->data);
     dfr_deferred_callback(j->d, j->result);
@@ -36,18 +37,73 @@ static void defer_job_complete(dfr__job *job)
     dfr__free(j);
 }
 
-/* Hand `job` to pool p for reactor r; on failure the job is not queued. */
-static int submit_job(dfr_reactor *r, dfr_threadpool *p, dfr__job *job)
+/* The reactor is being freed while the job is out: its deferred fails now,
+ * on the reactor thread; data waits for the worker (defer_job_release). */
+static void defer_job_abandon(dfr__job *job)
 {
-    job->r = r;
-    job->ran = false;
-    dfr__reactor_job_submitted(r);
-    int rc = dfr__pool_submit(p, job);
-    if (rc) {
-        atomic_fetch_sub(&r->jobs_in_flight, 1);
-        return rc;
+    defer_job *j = (defer_job *)job;
+    dfr_deferred *d = j->d;
+    j->d = NULL;
+    dfr_deferred_callback(d, dfr__lib_failure_value(DFR_ENOTRUNNING));
+    dfr_deferred_unref(d);
+}
+
+/* A detached job's end, on whichever thread held it last. */
+static void defer_job_release(dfr__job *job)
+{
+    defer_job *j = (defer_job *)job;
+    dfr_value_drop(j->result);
+    if (j->destroy)
+        j->destroy(j->data);
+    dfr__free(j);
+}
+
+/* deferToThread on pool p, or on r's own pool when p is NULL. */
+static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn, void *data,
+                              dfr_destroy_fn destroy)
+{
+    defer_job *j = dfr__malloc(sizeof *j);
+    dfr_deferred *d = j ? dfr_deferred_new() : NULL;
+    if (!d) {
+        dfr__free(j);
+        if (destroy)
+            destroy(data);
+        return NULL;
     }
-    return 0;
+    *j = (defer_job){.base = {.run = defer_job_run,
+                              .complete = defer_job_complete,
+                              .abandon = defer_job_abandon,
+                              .release = defer_job_release},
+                     .d = d,
+                     .fn = fn,
+                     .data = data,
+                     .destroy = destroy,
+                     .result = dfr_none()};
+    int rc = dfr__sink_attach(r, &j->base);
+    if (rc == DFR_ENOTRUNNING) {
+        /* The reactor is being freed: fail as its jobs still out did. */
+        dfr_deferred_ref(d);
+        defer_job_complete(&j->base);
+        return d;
+    }
+    if (rc == 0) {
+        if (!p)
+            p = dfr__reactor_pool(r);
+        rc = p ? dfr__pool_submit(p, &j->base) : DFR_ENOMEM;
+        if (rc)
+            dfr__sink_detach(&j->base);
+    }
+    if (rc) {
+        dfr_deferred_unref(d);
+        dfr__free(j);
+        if (destroy)
+            destroy(data);
+        return NULL;
+    }
+    /* Counted only now: results are delivered on this thread, so none can
+     * arrive before. */
+    dfr__reactor_job_submitted(r);
+    return dfr_deferred_ref(d);
 }
 
 dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn, void *data,
@@ -58,41 +114,17 @@ dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_tas
             destroy(data);
         return NULL;
     }
-    defer_job *j = dfr__malloc(sizeof *j);
-    dfr_deferred *d = j ? dfr_deferred_new() : NULL;
-    if (!d) {
-        dfr__free(j);
-        if (destroy)
-            destroy(data);
-        return NULL;
-    }
-    j->base.run = defer_job_run;
-    j->base.complete = defer_job_complete;
-    j->d = dfr_deferred_ref(d);
-    j->fn = fn;
-    j->data = data;
-    j->destroy = destroy;
-    j->result = dfr_none();
-    if (submit_job(r, p, &j->base) != 0) {
-        dfr_deferred_unref(d);
-        dfr_deferred_unref(d);
-        dfr__free(j);
-        if (destroy)
-            destroy(data);
-        return NULL;
-    }
-    return d;
+    return defer_to(r, p, fn, data, destroy);
 }
 
 dfr_deferred *dfr_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
-    dfr_threadpool *p = r && fn ? dfr__reactor_pool(r) : NULL;
-    if (!p) {
+    if (!r || !fn) {
         if (destroy)
             destroy(data);
         return NULL;
     }
-    return dfr_defer_to_threadpool(r, p, fn, data, destroy);
+    return defer_to(r, NULL, fn, data, destroy);
 }
 
 /* ---- blockingCallFromThread ---- */
@@ -189,9 +221,13 @@ dfr_value dfr_blocking_call_from_thread(dfr_reactor *r, dfr_task_fn fn, void *da
     b->data = data;
     int rc = dfr__tq_push(r, blocking_run, b, blocking_call_gone);
     if (rc) {
-        /* blocking_call_gone ran: it left a result and dropped its reference. */
-        dfr_value_drop(b->result);
+        /* blocking_call_gone ran: it left DFR_ENOTRUNNING and dropped its
+         * reference.  That is the answer once r is being freed. */
+        dfr_value v = b->result;
         blocking_unref(b);
+        if (rc == DFR_ENOTRUNNING)
+            return v;
+        dfr_value_drop(v);
         return dfr_value_failure(dfr__failure_static(DFR_ENOMEM));
     }
     pthread_mutex_lock(&b->lock);

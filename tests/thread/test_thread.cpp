@@ -1573,4 +1573,519 @@ TEST_CASE("thread API under allocation failure", "[thread][alloc]")
     CHECK(runs > 1);
 }
 
+
+// ---------------------------------------------------------------- lifetimes (issue 11)
+
+// A job that holds its worker until the test opens the gate.
+struct Gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = false;
+    std::atomic<int> entered{0};
+    void pass()
+    {
+        entered++;
+        std::unique_lock<std::mutex> lk(m);
+        cv.wait(lk, [this] { return open; });
+    }
+    void release()
+    {
+        std::lock_guard<std::mutex> lk(m);
+        open = true;
+        cv.notify_all();
+    }
+    bool wait_entered(int n) { return wait_until([&] { return entered.load() >= n; }); }
+};
+
+// What happened to one job's data, from whichever thread.
+struct Held {
+    Gate *gate = nullptr;
+    std::atomic<int> ran{0};
+    std::atomic<int> destroyed{0};
+    std::atomic<bool> destroyed_off_main{false};
+    pthread_t main = pthread_self();
+};
+
+dfr_value held_task(void *data)
+{
+    auto *h = static_cast<Held *>(data);
+    if (h->gate)
+        h->gate->pass();
+    h->ran++;
+    // A result that owns memory: a leak would show when it is dropped late.
+    return dfr_bytes_new("late", 4);
+}
+
+void held_destroy(void *data)
+{
+    auto *h = static_cast<Held *>(data);
+    if (!pthread_equal(pthread_self(), h->main))
+        h->destroyed_off_main = true;
+    h->destroyed++;
+}
+
+// Issue 11, defect 2: the reactor freed while a user pool runs its job (and
+// has another queued for it).  Both deferreds fail with DFR_ENOTRUNNING at
+// the free; the running job's late result is released on its worker, the
+// queued one is released without running; each destroy runs once.
+TEST_CASE("reactor freed while a user pool still has its work: results are detached",
+          "[thread][lifetime]")
+{
+    test::UnhandledCapture unhandled;
+    Gate gate;
+    Held running, queued;
+    running.gate = &gate;
+    dfr_threadpool *p = dfr_threadpool_new(1, 1, "h3-detach");
+    REQUIRE(p != nullptr);
+    REQUIRE(dfr_threadpool_start(p) == 0);
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    REQUIRE(r != nullptr);
+    dfr_deferred *d1 = dfr_defer_to_threadpool(r, p, held_task, &running, held_destroy);
+    dfr_deferred *d2 = dfr_defer_to_threadpool(r, p, held_task, &queued, held_destroy);
+    REQUIRE(d1 != nullptr);
+    REQUIRE(d2 != nullptr);
+    REQUIRE(gate.wait_entered(1));
+    dfr_reactor_free(r);
+
+    CHECK(describe_result(d1) == lib_fail(DFR_ENOTRUNNING));
+    CHECK(describe_result(d2) == lib_fail(DFR_ENOTRUNNING));
+    CHECK(running.destroyed == 0); // its function still uses the data
+    gate.release();
+    CHECK(wait_until([&] { return running.destroyed == 1 && queued.destroyed == 1; }));
+    REQUIRE(dfr_threadpool_stop(p) == 0);
+    CHECK(running.ran == 1);
+    CHECK(running.destroyed == 1);
+    CHECK(running.destroyed_off_main);
+    CHECK(queued.ran == 0);
+    CHECK(queued.destroyed == 1);
+    dfr_deferred_unref(d1);
+    dfr_deferred_unref(d2);
+    dfr_threadpool_free(p);
+}
+
+// The other order: a pool never started, its reactor freed, then the pool:
+// the queued job is released by the pool's free, never run.
+TEST_CASE("reactor freed, then the unstarted pool holding its work", "[thread][lifetime]")
+{
+    test::UnhandledCapture unhandled;
+    Held h;
+    dfr_threadpool *p = dfr_threadpool_new(0, 2, "h3-detach");
+    REQUIRE(p != nullptr);
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    REQUIRE(r != nullptr);
+    dfr_deferred *d = dfr_defer_to_threadpool(r, p, held_task, &h, held_destroy);
+    REQUIRE(d != nullptr);
+    dfr_reactor_free(r);
+    CHECK(describe_result(d) == lib_fail(DFR_ENOTRUNNING));
+    CHECK(h.destroyed == 0);
+    dfr_deferred_unref(d);
+    dfr_threadpool_free(p);
+    CHECK(h.ran == 0);
+    CHECK(h.destroyed == 1);
+}
+
+struct FreeRace {
+    std::atomic<int> destroyed{0};
+    std::atomic<int> ran{0};
+};
+
+dfr_value race_task(void *data)
+{
+    static_cast<FreeRace *>(data)->ran++;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    return dfr_bytes_new("x", 1);
+}
+
+void race_destroy(void *data)
+{
+    static_cast<FreeRace *>(data)->destroyed++;
+}
+
+// Bindings free from finalizers, on any thread, in any order: a reactor and
+// the pool running its work freed at the same time on two threads.
+TEST_CASE("reactor and its user pool freed at once on two threads", "[thread][lifetime]")
+{
+    test::UnhandledCapture unhandled;
+    for (int round = 0; round < 40; round++) {
+        FreeRace fr;
+        Results res;
+        dfr_reactor *r = dfr_reactor_new(nullptr);
+        REQUIRE(r != nullptr);
+        dfr_threadpool *p = dfr_threadpool_new(2, 2, "h3-race");
+        REQUIRE(p != nullptr);
+        REQUIRE(dfr_threadpool_start(p) == 0);
+        for (int i = 0; i < 6; i++)
+            watch(dfr_defer_to_threadpool(r, p, race_task, &fr, race_destroy), &res);
+        std::thread t([p, round] {
+            if (round % 2)
+                std::this_thread::sleep_for(std::chrono::microseconds(300));
+            dfr_threadpool_free(p);
+        });
+        if (round % 3 == 0)
+            std::this_thread::sleep_for(std::chrono::microseconds(300));
+        dfr_reactor_free(r);
+        t.join();
+        CHECK(fr.destroyed == 6);
+        CHECK(res.size() == 6);
+    }
+}
+
+struct Resubmit {
+    dfr_reactor *r = nullptr;
+    Held again;
+    std::string seen = "none yet";
+};
+
+dfr_value resubmit_on_result(dfr_value v, void *data)
+{
+    auto *rs = static_cast<Resubmit *>(data);
+    dfr_value_drop(v);
+    dfr_deferred *d = dfr_defer_to_thread(rs->r, held_task, &rs->again, held_destroy);
+    rs->seen = d ? describe_result(d) : "NULL";
+    dfr_deferred_unref(d);
+    return dfr_none();
+}
+
+// A result delivered while the reactor is freed may hand more work to the
+// reactor's pool: that pool is gone, and no new one may start for a reactor
+// about to disappear.  The new work fails at once (its destroy runs).
+TEST_CASE("defer_to_thread from a result delivered during reactor free fails at once",
+          "[thread][lifetime]")
+{
+    test::UnhandledCapture unhandled;
+    Resubmit rs;
+    Held first;
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    REQUIRE(r != nullptr);
+    rs.r = r;
+    dfr_deferred *d = dfr_defer_to_thread(r, held_task, &first, held_destroy);
+    REQUIRE(d != nullptr);
+    REQUIRE(dfr_deferred_add_callback(d, resubmit_on_result, &rs, nullptr) == 0);
+    dfr_deferred_unref(d);
+    REQUIRE(wait_until([&] { return first.ran.load() == 1; }));
+    dfr_reactor_free(r);
+    CHECK(first.destroyed == 1);
+    CHECK(rs.seen == lib_fail(DFR_ENOTRUNNING));
+    CHECK(rs.again.ran == 0);
+    CHECK(rs.again.destroyed == 1);
+}
+
+void post_from_destroy(void *data)
+{
+    auto *pf = static_cast<PostDuringFree *>(data);
+    pf->rc = dfr_call_from_thread(pf->r, posted_run, &pf->posted, posted_destroy);
+}
+
+// Every destroy runs once: a call posted while the reactor is freed, after
+// its queue was emptied (here: from a pending timer's destroy), is refused
+// with DFR_ENOTRUNNING and released.
+TEST_CASE("call_from_thread during reactor free, after the queue closed, is released",
+          "[thread][lifetime]")
+{
+    PostDuringFree pf;
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    REQUIRE(r != nullptr);
+    pf.r = r;
+    REQUIRE(dfr_call_later(r, 100.0, posted_run, &pf.posted, nullptr, nullptr) == 0);
+    REQUIRE(dfr_call_later(r, 100.0, [](void *) {}, &pf, post_from_destroy, nullptr) == 0);
+    dfr_reactor_free(r);
+    CHECK(pf.rc == DFR_ENOTRUNNING);
+    CHECK(pf.posted.ran == 0);
+    CHECK(pf.posted.destroyed == 1);
+}
+
+// The thread making a blocking call wakes the reactor after queueing it; a
+// free that discards the call must not close the wake-up handle under it.
+TEST_CASE("blocking_call_from_thread racing with reactor free", "[thread][lifetime]")
+{
+    for (int round = 0; round < 100; round++) {
+        int ran = 0;
+        std::atomic<bool> go{false};
+        std::string seen;
+        dfr_reactor *r = dfr_reactor_new(nullptr);
+        REQUIRE(r != nullptr);
+        long base = test::live_allocations();
+        std::thread t([&] {
+            while (!go.load())
+                std::this_thread::yield();
+            seen = describe(dfr_blocking_call_from_thread(r, count_task, &ran));
+        });
+        go = true;
+        // Queued once its record and the queue's first array are allocated
+        // (the array under the queue lock: free waits for it).  Spin, so
+        // that the free meets the call's wake-up.
+        auto end = deadline_in(10.0);
+        while (test::live_allocations() < base + 2 && Clock::now() < end) {
+        }
+        bool queued = test::live_allocations() >= base + 2;
+        if (!queued)
+            CHECK(iterate_until(r, [&] { return !seen.empty(); }));
+        dfr_reactor_free(r);
+        t.join();
+        CHECK(queued);
+        CHECK(seen == lib_fail(DFR_ENOTRUNNING));
+        CHECK(ran == 0);
+    }
+}
+
+// Twisted: deferToThread has no canceller; cancelling fails the deferred at
+// once and the late result is dropped.  The data's destroy still runs once,
+// when the function is done with it.
+TEST_CASE("defer_to_thread cancelled while running: late result dropped, destroy once",
+          "[thread][lifetime]")
+{
+    test::UnhandledCapture unhandled;
+    Gate gate;
+    Held h;
+    h.gate = &gate;
+    Reactor R;
+    dfr_deferred *d = dfr_defer_to_thread(R.r, held_task, &h, held_destroy);
+    REQUIRE(d != nullptr);
+    REQUIRE(gate.wait_entered(1));
+    dfr_deferred_cancel(d);
+    CHECK(describe_result(d) == lib_fail(DFR_ECANCELLED));
+    CHECK(h.destroyed == 0);
+    gate.release();
+    REQUIRE(iterate_until(R.r, [&] { return h.destroyed.load() == 1; }));
+    REQUIRE(dfr_reactor_iterate(R.r, 0.01) == 0);
+    CHECK(h.ran == 1);
+    CHECK(h.destroyed == 1);
+    CHECK_FALSE(h.destroyed_off_main);
+    CHECK(describe_result(d) == lib_fail(DFR_ECANCELLED));
+    dfr_deferred_unref(d);
+}
+
+// ---------------------------------------------------------------- pool stop and start (issue 11)
+
+// Issue 11, defect 8: two threads stop a pool whose two workers are busy.
+// The second stop waits for the same stop; neither hangs.
+TEST_CASE("threadpool: two concurrent stops both return once the pool has stopped",
+          "[thread][lifetime]")
+{
+    Gate gate;
+    Held a, b;
+    a.gate = b.gate = &gate;
+    Reactor R;
+    dfr_threadpool *p = dfr_threadpool_new(2, 2, "h3-stop");
+    REQUIRE(p != nullptr);
+    REQUIRE(dfr_threadpool_start(p) == 0);
+    dfr_deferred *da = dfr_defer_to_threadpool(R.r, p, held_task, &a, held_destroy);
+    dfr_deferred *db = dfr_defer_to_threadpool(R.r, p, held_task, &b, held_destroy);
+    REQUIRE(gate.wait_entered(2));
+    std::atomic<int> rc1{1}, rc2{1};
+    std::atomic<unsigned> threads_seen{99};
+    std::atomic<int> returned{0};
+    std::thread s1([&] {
+        rc1 = dfr_threadpool_stop(p);
+        returned++;
+    });
+    std::thread s2([&] {
+        std::this_thread::sleep_for(milliseconds(20));
+        rc2 = dfr_threadpool_stop(p);
+        threads_seen = dfr_threadpool_threads(p);
+        returned++;
+    });
+    std::this_thread::sleep_for(milliseconds(60));
+    CHECK(returned == 0); // both wait for the busy workers
+    gate.release();
+    bool both = wait_until([&] { return returned.load() == 2; });
+    if (!both) { // would hang: leave the stuck threads behind
+        s1.detach();
+        s2.detach();
+        FAIL("a concurrent dfr_threadpool_stop never returned");
+    }
+    s1.join();
+    s2.join();
+    CHECK(rc1 == 0);
+    CHECK(rc2 == 0);
+    CHECK(threads_seen == 0);
+    CHECK(dfr_threadpool_threads(p) == 0);
+    REQUIRE(iterate_until(R.r, [&] {
+        return dfr_deferred_state(da) != DFR_PENDING && dfr_deferred_state(db) != DFR_PENDING;
+    }));
+    CHECK(describe_result(da) == "ok late");
+    CHECK(describe_result(db) == "ok late");
+    dfr_deferred_unref(da);
+    dfr_deferred_unref(db);
+    // The pool starts again.
+    REQUIRE(dfr_threadpool_start(p) == 0);
+    CHECK(dfr_threadpool_threads(p) == 2);
+    dfr_threadpool_free(p);
+}
+
+// A start while a stop is in progress waits for it, then starts.
+TEST_CASE("threadpool: start during a stop waits for it, then starts", "[thread][lifetime]")
+{
+    Gate gate;
+    Held a;
+    a.gate = &gate;
+    Reactor R;
+    dfr_threadpool *p = dfr_threadpool_new(1, 1, "h3-stop");
+    REQUIRE(p != nullptr);
+    REQUIRE(dfr_threadpool_start(p) == 0);
+    dfr_deferred *d = dfr_defer_to_threadpool(R.r, p, held_task, &a, held_destroy);
+    REQUIRE(gate.wait_entered(1));
+    std::atomic<int> stop_rc{1}, start_rc{1};
+    std::atomic<bool> stopped{false}, started{false};
+    std::thread stopper([&] {
+        stop_rc = dfr_threadpool_stop(p);
+        stopped = true;
+    });
+    std::this_thread::sleep_for(milliseconds(30));
+    std::thread starter([&] {
+        start_rc = dfr_threadpool_start(p);
+        started = true;
+    });
+    std::this_thread::sleep_for(milliseconds(30));
+    CHECK_FALSE(started); // waits for the stop
+    gate.release();
+    stopper.join();
+    starter.join();
+    CHECK(stop_rc == 0);
+    CHECK(start_rc == 0);
+    CHECK(dfr_threadpool_threads(p) == 1);
+    REQUIRE(iterate_until(R.r, [&] { return dfr_deferred_state(d) != DFR_PENDING; }));
+    CHECK(describe_result(d) == "ok late");
+    dfr_deferred_unref(d);
+    dfr_threadpool_free(p);
+}
+
+struct SelfStop {
+    dfr_threadpool *p = nullptr;
+    int stop_rc = 1, start_rc = 1;
+};
+
+dfr_value self_stop_task(void *data)
+{
+    auto *s = static_cast<SelfStop *>(data);
+    s->stop_rc = dfr_threadpool_stop(s->p);
+    s->start_rc = dfr_threadpool_start(s->p);
+    return dfr_none();
+}
+
+// A job stopping its own pool would join its own thread: refused.
+TEST_CASE("threadpool: stop from one of its own jobs is DFR_EDEADLK", "[thread][lifetime]")
+{
+    SelfStop s;
+    Results res;
+    Reactor R;
+    s.p = dfr_threadpool_new(1, 1, "h3-self");
+    REQUIRE(s.p != nullptr);
+    REQUIRE(dfr_threadpool_start(s.p) == 0);
+    watch(dfr_defer_to_threadpool(R.r, s.p, self_stop_task, &s, nullptr), &res);
+    REQUIRE(iterate_until(R.r, [&] { return res.size() == 1; }));
+    CHECK(s.stop_rc == DFR_EDEADLK);
+    CHECK(s.start_rc == DFR_EALREADY);
+    CHECK(dfr_threadpool_threads(s.p) == 1);
+    REQUIRE(dfr_threadpool_stop(s.p) == 0);
+    dfr_threadpool_free(s.p);
+}
+
+// Issue 11, defect 9: every allocation of a pool's start, submit and stop
+// failing in turn.  A failed start leaves the pool stopped with its queue
+// intact and can be retried; every job accepted runs once and fires its
+// deferred; every job refused runs its destroy at once.
+TEST_CASE("threadpool start, submit and stop under allocation failure", "[thread][alloc]")
+{
+    test::UnhandledCapture unhandled;
+    int runs = test::for_each_allocation_failure([](long) {
+        dfr_reactor *r = dfr_reactor_new(nullptr);
+        if (!r)
+            return;
+        dfr_threadpool *p = dfr_threadpool_new(0, 3, "h3-alloc");
+        if (!p) {
+            dfr_reactor_free(r);
+            return;
+        }
+        int destroyed = 0, submitted = 0;
+        std::atomic<int> ran{0};
+        std::vector<dfr_deferred *> ds;
+        auto submit = [&] {
+            submitted++;
+            dfr_deferred *d = dfr_defer_to_threadpool(
+                r, p,
+                [](void *data) -> dfr_value {
+                    ++*static_cast<std::atomic<int> *>(data);
+                    return dfr_i64(42);
+                },
+                &ran, nullptr);
+            // destroy counted separately: the data above is shared
+            destroyed += d ? 0 : 1;
+            if (d)
+                ds.push_back(d);
+        };
+        submit();
+        submit();
+        int rc = dfr_threadpool_start(p);
+        CHECK((rc == 0 || rc == DFR_ENOMEM));
+        if (rc != 0) {
+            CHECK(dfr_threadpool_threads(p) == 0);
+            CHECK(dfr_threadpool_start(p) == 0); // retryable
+        }
+        submit();
+        submit();
+        CHECK(iterate_until(r, [&] {
+            for (auto *d : ds)
+                if (dfr_deferred_state(d) == DFR_PENDING)
+                    return false;
+            return true;
+        }));
+        for (auto *d : ds) {
+            CHECK(describe_result(d) == "i64 42");
+            dfr_deferred_unref(d);
+        }
+        CHECK(ran == static_cast<int>(ds.size()));
+        CHECK(destroyed + static_cast<int>(ds.size()) == submitted);
+        CHECK(dfr_threadpool_stop(p) == 0);
+        CHECK(dfr_threadpool_threads(p) == 0);
+
+        // A started pool without threads: the submit must make one, or
+        // refuse the job (destroy runs) and stay usable.
+        CHECK(dfr_threadpool_start(p) == 0);
+        int late_destroyed = 0;
+        dfr_deferred *d = dfr_defer_to_threadpool(r, p, answer_task, &late_destroyed,
+                                                  test::count_destroy);
+        if (!d) {
+            CHECK(late_destroyed == 1);
+            CHECK(dfr_threadpool_threads(p) == 0);
+        } else {
+            CHECK(iterate_until(r, [&] { return dfr_deferred_state(d) != DFR_PENDING; }));
+            CHECK(describe_result(d) == "i64 42");
+            CHECK(late_destroyed == 1);
+            dfr_deferred_unref(d);
+        }
+        dfr_threadpool_free(p);
+        dfr_reactor_free(r);
+    });
+    CHECK(runs > 1);
+    CHECK(unhandled.count() == 0);
+}
+
+// A start that fails leaves the queue for the retry: jobs queued before are
+// neither lost nor run twice (the alloc loop's sharp case, named).
+TEST_CASE("threadpool: a failed start keeps the queue; the retry runs it", "[thread][alloc]")
+{
+    Held a, b;
+    Results res;
+    Reactor R;
+    dfr_threadpool *p = dfr_threadpool_new(0, 2, "h3-retry");
+    REQUIRE(p != nullptr);
+    watch(dfr_defer_to_threadpool(R.r, p, held_task, &a, held_destroy), &res);
+    watch(dfr_defer_to_threadpool(R.r, p, held_task, &b, held_destroy), &res);
+    test::fail_allocation_at(1); // the threads' id array
+    int rc = dfr_threadpool_start(p);
+    test::fail_allocation_at(0);
+    CHECK(rc == DFR_ENOMEM);
+    CHECK(dfr_threadpool_threads(p) == 0);
+    REQUIRE(dfr_threadpool_start(p) == 0);
+    REQUIRE(iterate_until(R.r, [&] { return res.size() == 2; }));
+    CHECK(res.text(0) == "ok late");
+    CHECK(res.text(1) == "ok late");
+    CHECK(a.ran == 1);
+    CHECK(b.ran == 1);
+    CHECK(a.destroyed == 1);
+    CHECK(b.destroyed == 1);
+    dfr_threadpool_free(p);
+}
+
 } // namespace

@@ -25,11 +25,21 @@ size_t dfr_stream_write_buffered(const dfr_stream *s)
 
 static void fire_list(waiter **head, waiter **tail, dfr_failure *f, uint64_t done_upto, bool all)
 {
+    /* Detach first: firing may resume a coroutine that waits again at once,
+     * and its new waiter must wait for the next change. */
+    waiter *ready = NULL, **last = &ready;
     while (*head && (all || (*head)->target <= done_upto)) {
         waiter *w = *head;
         *head = w->next;
-        if (!*head && tail)
-            *tail = NULL;
+        *last = w;
+        last = &w->next;
+    }
+    *last = NULL;
+    if (!*head && tail)
+        *tail = NULL;
+    while (ready) {
+        waiter *w = ready;
+        ready = w->next;
         if (f)
             dfr_deferred_errback(w->d, dfr_failure_ref(f));
         else

@@ -27,6 +27,7 @@ inline int open_fds()
 struct Reactor {
     dfr_reactor *r;
     Reactor() { r = dfr_reactor_new(nullptr); }
+    explicit Reactor(dfr_reactor *x) : r(x) {}
     ~Reactor() { dfr_reactor_free(r); }
     // Iterate until cond() holds; false after `secs` seconds.
     template <class F> bool until(F cond, double secs = 10)

@@ -192,8 +192,12 @@ void dfr__stream_update_reading(dfr_stream *s)
     if (want == s->reading)
         return;
     if (want) {
-        if (uv_read_start(&s->h.stream, dfr__stream_alloc_cb, dfr__stream_read_cb) < 0)
+        int rc = uv_read_start(&s->h.stream, dfr__stream_alloc_cb, dfr__stream_read_cb);
+        if (rc < 0) {
+            /* A reader waiting on a socket that cannot be read: say why. */
+            dfr__stream_close_with(s, dfr__net_failure(rc, NULL));
             return;
+        }
     } else {
         uv_read_stop(&s->h.stream);
     }

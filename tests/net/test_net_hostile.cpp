@@ -102,7 +102,7 @@ TEST_CASE("64 MiB to a peer that reads late: the writer waits, the buffer stays 
     const size_t high = 256 * 1024, chunk = 64 * 1024;
     REQUIRE(dfr_stream_set_watermarks(c, high, high / 4) == 0);
     CHECK(dfr_stream_set_watermarks(c, 1, 2) == DFR_EINVAL);
-    Writer w{c, (RUNNING_ON_VALGRIND ? 4 : 64) * (size_t)1024 * 1024, chunk};
+    Writer w{c, (RUNNING_ON_VALGRIND ? 24 : 64) * (size_t)1024 * 1024, chunk};
     dfr_deferred *done = dfr_inline_callbacks(write_all, &w, nullptr);
     for (int i = 0; i < 20; i++)
         dfr_reactor_iterate(R.r, 0.005);

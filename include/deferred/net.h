@@ -217,6 +217,25 @@ DFR_API dfr_deferred *dfr_stream_read_netstring(dfr_stream *s, size_t max);
 /* Write `buf` as one netstring. */
 DFR_API int dfr_stream_write_netstring(dfr_stream *s, const void *buf, size_t len);
 
+/* Push-style framing: Twisted's LineReceiver / NetstringReceiver as a
+ * protocol.  frame_received gets each line (without its "\n" or "\r\n")
+ * or netstring payload, valid during the call.  An over-long or malformed
+ * frame closes the stream; connection_lost then gets DFR_EFRAME.  `max` 0
+ * is the default maximum (16 KiB lines, 99,999-byte netstrings). */
+enum { DFR_FRAMING_LINES = 1, DFR_FRAMING_NETSTRINGS = 2 };
+typedef struct dfr_framed_protocol {
+    size_t size;  /* sizeof(dfr_framed_protocol) */
+    int framing;  /* DFR_FRAMING_LINES or DFR_FRAMING_NETSTRINGS */
+    size_t max;
+    void (*connection_made)(dfr_stream *s, void *data);
+    void (*frame_received)(dfr_stream *s, const void *frame, size_t len, void *data);
+    void (*connection_lost)(dfr_stream *s, const dfr_failure *reason, void *data);
+} dfr_framed_protocol;
+/* As dfr_stream_set_protocol, for frames (all three callbacks may be
+ * NULL).  DFR_EINVAL for an unknown framing. */
+DFR_API int dfr_stream_set_framed_protocol(dfr_stream *s, const dfr_framed_protocol *p,
+                                           void *data, dfr_destroy_fn destroy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -98,3 +98,79 @@ int dfr_stream_write_netstring(dfr_stream *s, const void *buf, size_t len)
     p[total - 1] = ',';
     return dfr_stream_write_owned(s, p, total, dfr__free);
 }
+
+/* ---- push style: a protocol that decodes frames from the stream's buffer ---- */
+
+void dfr__framing_decode(dfr_stream *s)
+{
+    /* Paused: frames wait in the buffer, as LineReceiver's do. */
+    while (!s->closing && !s->close_after_flush && s->live && !s->paused) {
+        dfr_value v = dfr_none();
+        int rc = s->framing == DFR_FRAMING_LINES ? dfr__frame_line(s, s->frame_max, &v)
+                                                 : dfr__frame_netstring(s, s->frame_max, &v);
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            dfr_failure_unref(s->flush_reason);
+            s->flush_reason = dfr__net_failure_code(DFR_EFRAME, NULL);
+            dfr_stream_close(s);
+            return;
+        }
+        if (dfr_is_failure(v)) {
+            dfr_value_drop(v);
+            dfr__stream_close_with(s, dfr__net_failure_code(DFR_ENOMEM, NULL));
+            return;
+        }
+        if (s->frame_received)
+            s->frame_received(s, dfr_bytes_data(&v), dfr_bytes_len(&v), s->pdata);
+        dfr_value_drop(v);
+    }
+}
+
+static void framed_data(dfr_stream *s, const void *buf, size_t len, void *data)
+{
+    DFR_UNUSED(data);
+    if (dfr__stream_buffer(s, buf, len) != 0) {
+        dfr__stream_close_with(s, dfr__net_failure_code(DFR_ENOMEM, NULL));
+        return;
+    }
+    dfr__framing_decode(s);
+}
+
+int dfr_stream_set_framed_protocol(dfr_stream *s, const dfr_framed_protocol *p, void *data,
+                                   dfr_destroy_fn destroy)
+{
+    dfr_framed_protocol fp;
+    memset(&fp, 0, sizeof fp);
+    if (p && p->size >= sizeof(size_t))
+        memcpy(&fp, p, p->size < sizeof fp ? p->size : sizeof fp);
+    int rc = dfr__stream_check(s);
+    if (!rc && (!p || (fp.framing != DFR_FRAMING_LINES && fp.framing != DFR_FRAMING_NETSTRINGS) ||
+                s->has_protocol))
+        rc = DFR_EINVAL;
+    if (rc) {
+        if (destroy)
+            destroy(data);
+        return rc;
+    }
+    dfr_protocol proto;
+    memset(&proto, 0, sizeof proto);
+    proto.size = sizeof proto;
+    proto.connection_made = fp.connection_made;
+    proto.data_received = framed_data;
+    proto.connection_lost = fp.connection_lost;
+    int old = s->framing;
+    s->framing = fp.framing;
+    rc = dfr_stream_set_protocol(s, &proto, data, destroy);
+    if (rc) {
+        s->framing = old;
+        return rc;
+    }
+    s->frame_max = fp.max;
+    s->frame_received = fp.frame_received;
+    /* Bytes buffered before the protocol came are frames too. */
+    dfr__stream_hold(s);
+    dfr__framing_decode(s);
+    dfr__stream_release(s);
+    return 0;
+}

@@ -113,6 +113,11 @@ struct dfr_stream {
     size_t delim_len;
     dfr_deferred *pull_d;
 
+    /* Push-style framing (framing.c): 0 when the protocol is not framed. */
+    int framing;
+    size_t frame_max;
+    void (*frame_received)(dfr_stream *s, const void *frame, size_t len, void *data);
+
     /* Writes. */
     size_t high, low;
     uint64_t wsubmitted, wdone;
@@ -138,6 +143,8 @@ int dfr__stream_check(const dfr_stream *s);
 dfr_deferred *dfr__stream_lost_deferred(dfr_stream *s);
 
 /* ---- read.c ---- */
+/* Append to the pull buffer.  0 or DFR_ENOMEM. */
+int dfr__stream_buffer(dfr_stream *s, const void *data, size_t n);
 void dfr__stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void dfr__stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 /* Complete the pending pull read if it can be (at close: it must be). */
@@ -155,6 +162,8 @@ void dfr__write_fail_waiters(dfr_stream *s);
  * <0: DFR_EFRAME (malformed / too long). */
 int dfr__frame_line(dfr_stream *s, size_t max, dfr_value *out);
 int dfr__frame_netstring(dfr_stream *s, size_t max, dfr_value *out);
+/* Push-style framing: deliver the complete frames buffered. */
+void dfr__framing_decode(dfr_stream *s);
 
 /* ---- connect.c / listen.c: closing everything (shutdown, free) ---- */
 void dfr__connects_abort_all(dfr__net *n, const char *why);

@@ -17,7 +17,7 @@ void dfr__stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = DFR_NET_READ_CHUNK;
 }
 
-static int buffer_append(dfr_stream *s, const char *p, size_t n)
+int dfr__stream_buffer(dfr_stream *s, const void *data, size_t n)
 {
     if (s->in_start + s->in_len + n > s->in_cap) {
         if (s->in_start > 0) {
@@ -35,7 +35,7 @@ static int buffer_append(dfr_stream *s, const char *p, size_t n)
             s->in_cap = cap;
         }
     }
-    memcpy(s->in + s->in_start + s->in_len, p, n);
+    memcpy(s->in + s->in_start + s->in_len, data, n);
     s->in_len += n;
     return 0;
 }
@@ -50,7 +50,7 @@ void dfr__stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (s->has_protocol) {
             if (s->proto.data_received)
                 s->proto.data_received(s, buf->base, (size_t)nread, s->pdata);
-        } else if (buffer_append(s, buf->base, (size_t)nread) != 0) {
+        } else if (dfr__stream_buffer(s, buf->base, (size_t)nread) != 0) {
             dfr__stream_close_with(s, dfr__net_failure_code(DFR_ENOMEM, NULL));
         } else {
             dfr__pull_try(s);

@@ -226,7 +226,7 @@ int dfr_stream_set_protocol(dfr_stream *s, const dfr_protocol *p, void *data,
     if (s->proto.connection_made)
         s->proto.connection_made(s, data);
     /* Bytes read for pull reads before the protocol came go to it first. */
-    if (s->in_len && !s->closing && s->proto.data_received) {
+    if (s->in_len && !s->closing && s->proto.data_received && !s->framing) {
         size_t n = s->in_len;
         s->in_len = 0;
         s->proto.data_received(s, s->in + s->in_start, n, data);
@@ -253,6 +253,11 @@ int dfr_stream_resume_reading(dfr_stream *s)
     if (rc)
         return rc;
     s->paused = false;
+    if (s->framing) {
+        dfr__stream_hold(s);
+        dfr__framing_decode(s);
+        dfr__stream_release(s);
+    }
     dfr__stream_update_reading(s);
     return 0;
 }

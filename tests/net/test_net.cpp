@@ -477,3 +477,73 @@ TEST_CASE("calls from a thread that does not own the reactor are refused")
     dfr_stream_unref(c);
     dfr_listener_unref(l);
 }
+
+// ---- push-style framing ----
+
+struct Frames {
+    std::vector<std::string> got;
+    int lost = 0, code = 0, destroyed = 0;
+};
+
+static dfr_framed_protocol frames_protocol(int framing, size_t max)
+{
+    dfr_framed_protocol p = {};
+    p.size = sizeof p;
+    p.framing = framing;
+    p.max = max;
+    p.frame_received = [](dfr_stream *s, const void *f, size_t n, void *d) {
+        auto *fr = static_cast<Frames *>(d);
+        fr->got.emplace_back(static_cast<const char *>(f), n);
+        dfr_stream_write_netstring(s, f, n); // answer each frame
+    };
+    p.connection_lost = [](dfr_stream *, const dfr_failure *f, void *d) {
+        static_cast<Frames *>(d)->lost++;
+        static_cast<Frames *>(d)->code = dfr_failure_code(f);
+    };
+    return p;
+}
+
+TEST_CASE("push-style framing: lines and netstrings as protocols, with limits")
+{
+    Reactor R;
+    Accepted acc;
+    dfr_listener *l = listen_keep(R.r, &acc);
+    int port = dfr_listener_port(l);
+    dfr_stream *c1 = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
+    dfr_stream *c2 = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
+    REQUIRE(R.until([&] { return acc.streams.size() == 2; }));
+    // Bytes that came before the protocol are decoded too.
+    REQUIRE(dfr_stream_write(c1, "one\r\ntw", 7) == 0);
+    dfr_value v = R.wait(dfr_stream_read_exactly(acc.streams[0], 3));
+    CHECK(str(v) == "one");
+    dfr_value_drop(v);
+    Frames lines, nets;
+    dfr_framed_protocol p = frames_protocol(DFR_FRAMING_LINES, 10);
+    REQUIRE(dfr_stream_set_framed_protocol(acc.streams[0], &p, &lines, [](void *d) {
+                static_cast<Frames *>(d)->destroyed++;
+            }) == 0);
+    p = frames_protocol(DFR_FRAMING_NETSTRINGS, 0);
+    REQUIRE(dfr_stream_set_framed_protocol(acc.streams[1], &p, &nets, nullptr) == 0);
+    p.framing = 7;
+    CHECK(dfr_stream_set_framed_protocol(c1, &p, nullptr, nullptr) == DFR_EINVAL);
+
+    REQUIRE(dfr_stream_write(c1, "o\nthree\n", 8) == 0);
+    REQUIRE(dfr_stream_write_netstring(c2, "a", 1) == 0);
+    REQUIRE(dfr_stream_write_netstring(c2, "bc", 2) == 0);
+    REQUIRE(R.until([&] { return lines.got.size() == 3 && nets.got.size() == 2; }));
+    CHECK(lines.got == std::vector<std::string>{"", "two", "three"});
+    CHECK(nets.got == std::vector<std::string>{"a", "bc"});
+    v = R.wait(dfr_stream_read_netstring(c2, 0));
+    CHECK(str(v) == "a");
+    dfr_value_drop(v);
+
+    // Too long: the line connection closes with DFR_EFRAME; the other lives.
+    REQUIRE(dfr_stream_write(c1, "0123456789abc\n", 14) == 0);
+    REQUIRE(R.until([&] { return lines.lost == 1; }));
+    CHECK(lines.code == DFR_EFRAME);
+    CHECK(lines.destroyed == 1);
+    CHECK(dfr_stream_is_open(acc.streams[1]));
+    dfr_stream_unref(c1);
+    dfr_stream_unref(c2);
+    dfr_listener_unref(l);
+}

@@ -70,6 +70,16 @@ start science "$bin/poetry-server" --port 0 "$poems/science.txt"
 echo "transform server on $xform_port; poetry servers on $fascination_port (slow), $science_port"
 echo
 
+# The wire formats are the seed's: Twisted's own protocols talk to our servers.
+if /usr/bin/python3 -c 'import twisted' 2>/dev/null; then
+    echo "-- Twisted's protocols against our servers"
+    out=$(/usr/bin/python3 "$(dirname "$0")/twisted_peer.py" "$xform_port" "$science_port" 2>&1)
+    echo "$out"
+    grep -q "got: hello from twisted" <<<"$out" && grep -q "first line: Field Notes" <<<"$out" ||
+        { echo "run-system.sh: Twisted could not talk to our servers" >&2; exit 1; }
+    echo
+fi
+
 client "all servers up: both poems, cummingsified" "i kept a lantern" "i measured the puddle"
 grep -q "The poem download failed\|Cummingsify failed" "$tmp/client.err" &&
     { echo "run-system.sh: unexpected failure" >&2; exit 1; }

@@ -2,9 +2,11 @@
  * the original when the transform fails — written top to bottom as a
  * coroutine (the seed's get_transformed_poem).
  *
- * Timers stand in for the network until libdeferred has TCP (a later
- * issue): get_poetry and xform_cummingsify return deferreds that the
- * reactor fires (or fails) a few milliseconds later, via deferLater.  Three
+ * Timers stand in for the network here, so that every path (a transform
+ * failing for one poem, a server down) shows up in one deterministic run;
+ * examples/poetry/ is the same client on real sockets.  get_poetry and
+ * xform_cummingsify return deferreds that the reactor fires (or fails) a
+ * few milliseconds later, via deferLater.  Three
  * coroutines run at once and interleave — the timestamps show it — and a
  * DeferredList stops the reactor when all are done, as the seed's
  * poem_done does. */

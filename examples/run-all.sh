@@ -19,4 +19,10 @@ for name in "${examples[@]}"; do
     fi
     echo
 done
-echo "all ${#examples[@]} examples passed"
+echo "== the poetry system (examples/poetry) =="
+if ! bash "$(dirname "$0")/poetry/run-system.sh" "$build/examples/poetry" "$(dirname "$0")/poetry"; then
+    echo "run-all.sh: the poetry system failed" >&2
+    exit 1
+fi
+echo
+echo "all ${#examples[@]} examples and the poetry system passed"

@@ -47,7 +47,15 @@ enum {
     DFR_EDEADLK = -11,           /* would wait on itself */
     DFR_EOVERFLOW = -12,         /* queue full */
     DFR_EUNDERFLOW = -13,        /* queue backlog full */
-    DFR_ENOTOWNER = -14          /* wrong thread */
+    DFR_ENOTOWNER = -14,         /* wrong thread */
+    DFR_ECONNREFUSED = -15,      /* connection refused (net.h) */
+    DFR_EUNREACHABLE = -16,      /* host or network unreachable */
+    DFR_ENOTFOUND = -17,         /* host name not found */
+    DFR_ECONNRESET = -18,        /* connection reset by peer */
+    DFR_ECONNDONE = -19,         /* connection closed cleanly */
+    DFR_ECONNLOST = -20,         /* connection lost (aborted, error) */
+    DFR_EFRAME = -21,            /* frame too long or malformed */
+    DFR_EADDRINUSE = -22         /* address already in use */
 };
 
 /* The failure domain of the library's own codes. */

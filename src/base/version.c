@@ -24,6 +24,14 @@ const char *dfr_strerror(int code)
     case DFR_EOVERFLOW: return "queue overflow";
     case DFR_EUNDERFLOW: return "queue underflow";
     case DFR_ENOTOWNER: return "not the owning thread";
+    case DFR_ECONNREFUSED: return "connection refused";
+    case DFR_EUNREACHABLE: return "host or network unreachable";
+    case DFR_ENOTFOUND: return "host name not found";
+    case DFR_ECONNRESET: return "connection reset by peer";
+    case DFR_ECONNDONE: return "connection closed cleanly";
+    case DFR_ECONNLOST: return "connection lost";
+    case DFR_EFRAME: return "frame too long or malformed";
+    case DFR_EADDRINUSE: return "address already in use";
     default: return "unknown error";
     }
 }

@@ -210,6 +210,9 @@ void dfr_reactor_free(dfr_reactor *r)
     dfr__tq_discard(r);
     dfr__timers_clear(r);
     free_triggers(r);
+    /* Streams and listeners close (their handles must go before the loop). */
+    if (r->net_free)
+        r->net_free(r);
 
     uv_close((uv_handle_t *)&r->timer, on_closed);
     uv_close((uv_handle_t *)&r->due, on_closed);

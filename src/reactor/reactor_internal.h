@@ -159,6 +159,11 @@ struct dfr_reactor {
 
     dfr_threadpool *pool; /* made on first use */
     unsigned pool_min, pool_max;
+
+    /* The stream layer (src/net): its state, made on first use, and the
+     * hook dfr_reactor_free calls to close its handles and free it. */
+    void *net;
+    void (*net_free)(dfr_reactor *r);
 };
 
 /* Seconds <-> the reactor's integer nanoseconds.  false for NaN, negative

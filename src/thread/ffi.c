@@ -59,6 +59,9 @@ static bool return_fits(const ffi_type *rt)
 
 dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args)
 {
+    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
+    if (owner_rc)
+        return dfr__reactor_refused(owner_rc);
     if (!r || !cif || !fn || (cif->nargs && (!args || !cif->arg_types)) || !cif->rtype ||
         !return_fits(cif->rtype))
         return NULL;

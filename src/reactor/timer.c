@@ -240,8 +240,10 @@ void dfr__timers_run_due(dfr_reactor *r, int64_t now)
     uint64_t limit = h->next_seq;
     while (h->len && h->e[0].time <= now && h->e[0].seq < limit) {
         timer_entry e = heap_remove(h, 0);
-        if (e.handle)
+        if (e.handle) {
             e.handle->state = DC_CALLED;
+            e.handle->r = NULL; /* done with r: the handle may outlive it */
+        }
         e.fn(e.data);
         if (e.destroy)
             e.destroy(e.data);
@@ -284,6 +286,7 @@ int dfr_delayed_call_cancel(dfr_delayed_call *dc)
     dfr_reactor *r = dc->r;
     timer_entry e = heap_remove(&r->timers, dc->index);
     dc->state = DC_CANCELLED;
+    dc->r = NULL;
     if (dc->index == 0)
         dfr__reactor_arm_timer(r);
     dfr_delayed_call_unref(dc); /* the heap's reference */

@@ -937,7 +937,7 @@ void free_reactor_call(void *data)
     auto *f = static_cast<FreeFrom *>(data);
     f->freed_from++;
     dfr_reactor_free(f->r);
-    dfr_reactor_free(f->r); // asking twice is the same
+    dfr_reactor_free(f->r); // inside a pass, asking twice is the same
 }
 
 void count_ran(void *data) { static_cast<FreeFrom *>(data)->ran++; }
@@ -1000,7 +1000,11 @@ TEST_CASE("dfr_reactor_free from destroy hooks", "[reactor][free]")
         FreeFrom f;
         f.r = dfr_reactor_new(&o);
         dfr_delayed_call *dc;
-        REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, free_reactor_call, &dc) == 0);
+        REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, [](void *data) {
+            auto *ff = static_cast<FreeFrom *>(data);
+            ff->freed_from++;
+            dfr_reactor_free(ff->r); // outside any pass: at once (once only)
+        }, &dc) == 0);
         REQUIRE(dfr_call_later(f.r, 2, count_ran, &f, count_gone, nullptr) == 0);
         CHECK(dfr_delayed_call_cancel(dc) == 0);
         CHECK(f.freed_from == 1);

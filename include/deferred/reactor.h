@@ -3,10 +3,31 @@
  * addTimeout and LoopingCall.  libuv underneath; this header never includes
  * uv.h.
  *
- * Thread rule: a reactor and everything on it belong to the thread that runs
- * it (before run: the thread that made it).  Thread-safe exceptions:
- * dfr_call_from_thread, dfr_blocking_call_from_thread, dfr_reactor_stop and
- * dropping references. */
+ * Thread rule: a reactor and everything on it (delayed calls, LoopingCalls,
+ * triggers, deferLater, thread work it reports to) belong to its owning
+ * thread: the thread that made it; dfr_reactor_run moves it, for good, to
+ * the thread that runs it (a reactor not yet run may be handed to another
+ * thread that way; the maker must then leave it alone).  Every reactor-bound
+ * function checks: from another thread it returns DFR_ENOTOWNER (functions
+ * returning a deferred: a deferred failed with it, destroy has run; queries:
+ * false, 0 or NaN) and touches nothing.  Any thread: dfr_call_from_thread,
+ * dfr_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
+ * dfr_reactor_seconds, dfr_reactor_in_thread, dropping references, and
+ * dfr_reactor_free of a reactor that is not running (it takes r over).
+ *
+ * Lifetimes: handles outlive their reactor safely.  When a reactor is freed,
+ * pending delayed calls are dropped (their destroy runs; the handle answers
+ * DFR_EALREADY_CANCELLED), a running LoopingCall stops (its start deferred
+ * fails with DFR_ENOTRUNNING; later calls on it answer DFR_ENOTRUNNING), a
+ * pending deferLater fails with DFR_ENOTRUNNING, an addTimeout timer is
+ * dropped (the deferred itself is untouched), and trigger ids die with it.
+ * While it is being freed, destroy hooks and callbacks that run cannot
+ * schedule new work on it (DFR_ENOTRUNNING).
+ *
+ * Time: inputs are seconds as doubles; NaN, infinities, magnitudes above
+ * 4.6e9 (146 years) and negatives (except dfr_delayed_call_delay) are
+ * DFR_EINVAL.  Sums saturate at the end of time (2^63 ns, about 292 years):
+ * the manual clock stops there and calls due later are due then. */
 #ifndef DEFERRED_REACTOR_H
 #define DEFERRED_REACTOR_H
 
@@ -32,31 +53,43 @@ typedef struct dfr_reactor_options {
 
 /* A new reactor (NULL opts: defaults).  NULL on OOM or bad options. */
 DFR_API dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts);
-/* Free a reactor that is not running: pending calls are dropped (their
- * destroy runs), the thread pool is joined, handles are closed (on a
- * caller's loop this runs that loop briefly to finish closing them). */
+/* Free a reactor: pending calls are dropped (their destroy runs), the
+ * thread pool is joined, handles are closed (on a caller's loop this runs
+ * that loop briefly to finish closing them).  Called while dfr_reactor_run,
+ * _iterate or _advance is under way on its thread (from a callback, a
+ * destroy hook, a finalizer), the free is deferred: r is freed when the
+ * outermost of them returns, and must not be used after this call in any
+ * case.  From another thread while r is running: refused (nothing happens).
+ * A second free from a destroy hook run by this free does nothing. */
 DFR_API void dfr_reactor_free(dfr_reactor *r);
 
 /* Fire the startup triggers and call_when_running calls, run until stopped,
  * fire the shutdown triggers (waiting for the deferreds they return), stop
  * the thread pool.  A reactor runs once: DFR_EALREADY when it is running or
- * has run. */
+ * has run, or from inside dfr_reactor_iterate / _advance; DFR_ENOTOWNER
+ * when it has run on another thread. */
 DFR_API int dfr_reactor_run(dfr_reactor *r);
 /* Ask a running (or starting) reactor to stop; any thread.
  * DFR_ENOTRUNNING when not running or already stopping. */
 DFR_API int dfr_reactor_stop(dfr_reactor *r);
 /* Run one loop iteration, waiting at most max_wait seconds for something to
- * happen (0: do not wait).  Not while running.  DFR_EINVAL for a negative
- * or NaN wait. */
+ * happen (0: do not wait).  DFR_EALREADY while running or from a callback
+ * of an iteration (libuv's loop is not reentrant).  DFR_EINVAL for a bad
+ * wait (see Time above). */
 DFR_API int dfr_reactor_iterate(dfr_reactor *r, double max_wait);
-/* The reactor's clock in seconds (monotonic; manual clock: starts at 0). */
+/* The reactor's clock in seconds (monotonic; manual clock: starts at 0);
+ * any thread. */
 DFR_API double dfr_reactor_seconds(const dfr_reactor *r);
 /* Manual clock only: move time forward and run what became due (one pass).
- * DFR_EINVAL for a negative/NaN amount or a real-clock reactor. */
+ * DFR_EINVAL for a bad amount (see Time above) or a real-clock reactor.
+ * The clock saturates at the end of time. */
 DFR_API int dfr_reactor_advance(dfr_reactor *r, double seconds);
 /* Whether the reactor is running (from the during-startup phase until the
- * during-shutdown phase). */
+ * during-shutdown phase); any thread. */
 DFR_API bool dfr_reactor_running(const dfr_reactor *r);
+/* Whether the calling thread owns r (Twisted's isInIOThread): the reactor
+ * functions may be called from it.  false for NULL; any thread. */
+DFR_API bool dfr_reactor_in_thread(const dfr_reactor *r);
 
 /* callLater: run fn(data) after `delay` seconds (>= 0).  `out` may be NULL;
  * else the caller owns a reference to the handle.  Equal times run in the
@@ -77,7 +110,8 @@ DFR_API bool dfr_delayed_call_active(const dfr_delayed_call *dc);
 DFR_API double dfr_delayed_call_time(const dfr_delayed_call *dc);
 DFR_API dfr_delayed_call *dfr_delayed_call_ref(dfr_delayed_call *dc);
 DFR_API void dfr_delayed_call_unref(dfr_delayed_call *dc);
-/* Number of pending delayed calls (Clock.getDelayedCalls). */
+/* Number of pending delayed calls (Clock.getDelayedCalls); 0 off the
+ * reactor's thread. */
 DFR_API size_t dfr_reactor_pending_calls(const dfr_reactor *r);
 
 /* Run fn when the reactor is running (at once if it already is). */
@@ -97,7 +131,9 @@ DFR_API int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, d
 DFR_API int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
 
 /* deferLater: a deferred firing after `delay` with fn(data) (fn NULL: none).
- * Cancelling it cancels the timer.  NULL on bad input or OOM. */
+ * Cancelling it cancels the timer.  NULL on bad input or OOM; off the
+ * reactor's thread a deferred failed with DFR_ENOTOWNER.  If the reactor is
+ * freed first it fails with DFR_ENOTRUNNING (fn does not run). */
 DFR_API dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy);
 
@@ -110,13 +146,21 @@ DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, v
                                                dfr_destroy_fn destroy);
 /* Start calling fn every `interval` seconds (> 0... or 0: as fast as the
  * loop allows), at once when `now`.  The deferred fires with dfr_ptr(lc)
- * when stopped, or fails with fn's failure.  A deferred from fn delays the
- * next call; missed intervals are skipped.  NULL if running or bad input. */
+ * when stopped, or fails with fn's failure (DFR_ENOTRUNNING if the reactor
+ * is freed first).  A deferred from fn delays the next call; missed
+ * intervals are skipped.  Refusals come as a failed deferred: DFR_EALREADY
+ * if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
+ * for a bad interval, DFR_ENOTOWNER off the reactor's thread,
+ * DFR_ENOTRUNNING once the reactor is gone.  NULL for NULL lc or OOM. */
 DFR_API dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now);
+/* DFR_EINVAL when not running; DFR_ENOTRUNNING once the reactor is gone. */
 DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);
 /* Restart the interval from now (only while running). */
 DFR_API int dfr_looping_call_reset(dfr_looping_call *lc);
+/* false once stopped, once the reactor is gone, and off its thread. */
 DFR_API bool dfr_looping_call_running(const dfr_looping_call *lc);
+/* Stop and free; on the reactor's thread (elsewhere refused, unless the
+ * reactor is gone: post it with dfr_call_from_thread). */
 DFR_API void dfr_looping_call_free(dfr_looping_call *lc);
 
 #ifdef __cplusplus

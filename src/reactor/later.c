@@ -8,6 +8,8 @@
 typedef struct later {
     atomic_uint refs; /* the canceller's and the callback entry's */
     dfr_deferred *d;  /* no reference: d owns us (the timer holds d) */
+    dfr_reactor *r;   /* while linked: NULL before the timer exists and once r is gone */
+    dfr__reactor_link link;
     dfr_delayed_call *dc;
     dfr_task_fn fn;
     void *data;
@@ -19,6 +21,8 @@ static void later_unref(void *data)
     later *l = data;
     if (atomic_fetch_sub(&l->refs, 1) != 1)
         return;
+    if (l->r)
+        dfr__reactor_link_remove(l->r, &l->link);
     if (l->destroy)
         l->destroy(l->data);
     dfr__free(l);
@@ -65,10 +69,30 @@ static dfr_value later_call(dfr_value v, void *data)
     return r;
 }
 
+/* The reactor is being freed with the timer pending: nothing would ever fire
+ * d, so it fails with DFR_ENOTRUNNING (fn does not run, destroy does). */
+static void later_reactor_gone(dfr__reactor_link *link)
+{
+    later *l = (later *)((char *)link - offsetof(later, link));
+    l->r = NULL;
+    if (!dfr_delayed_call_active(l->dc))
+        return;
+    dfr_deferred *d = dfr_deferred_ref(l->d); /* firing may release l */
+    dfr_deferred_callback(d, dfr__lib_failure_value(DFR_ENOTRUNNING));
+    dfr_deferred_unref(d);
+}
+
 dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                               dfr_destroy_fn destroy)
 {
     int64_t ns;
+    int rc = r ? dfr__reactor_check(r) : 0;
+    if (rc) {
+        /* Wrong thread or reactor going: say so (bad input stays NULL). */
+        if (destroy)
+            destroy(data);
+        return dfr__reactor_refused(rc);
+    }
     later *l = r && dfr__seconds_to_ns(delay, false, &ns) ? dfr__calloc(1, sizeof *l) : NULL;
     if (!l) {
         if (destroy)
@@ -94,6 +118,9 @@ dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void
         dfr_deferred_unref(d);
         return NULL;
     }
+    l->r = r;
+    l->link.gone = later_reactor_gone;
+    dfr__reactor_link_add(r, &l->link);
     return d;
 }
 
@@ -152,7 +179,10 @@ static void timeout_entry_gone(void *data)
 int dfr_deferred_add_timeout(dfr_deferred *d, dfr_reactor *r, double seconds)
 {
     int64_t ns;
-    if (!d || !r || !dfr__seconds_to_ns(seconds, false, &ns))
+    int rc = dfr__reactor_check(r);
+    if (rc)
+        return rc;
+    if (!d || !dfr__seconds_to_ns(seconds, false, &ns))
         return DFR_EINVAL;
     if (dfr__deferred_reserve(d, 2) != 0)
         return DFR_ENOMEM;

@@ -4,7 +4,8 @@
 
 struct dfr_looping_call {
     atomic_uint refs; /* the owner's, the timer's, a pending fn deferred's */
-    dfr_reactor *r;
+    dfr_reactor *r;   /* NULL once the reactor is gone */
+    dfr__reactor_link link;
     dfr_task_fn fn;
     void *data;
     dfr_destroy_fn destroy;
@@ -24,6 +25,8 @@ static void lc_unref(void *data)
     dfr_looping_call *lc = data;
     if (atomic_fetch_sub(&lc->refs, 1) != 1)
         return;
+    if (lc->r)
+        dfr__reactor_link_remove(lc->r, &lc->link);
     if (lc->destroy)
         lc->destroy(lc->data);
     /* A run that can never finish (fn's deferred was dropped unfired). */
@@ -31,9 +34,11 @@ static void lc_unref(void *data)
     dfr__free(lc);
 }
 
+static void reactor_gone(dfr__reactor_link *link);
+
 dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
-    dfr_looping_call *lc = r && fn ? dfr__calloc(1, sizeof *lc) : NULL;
+    dfr_looping_call *lc = !dfr__reactor_check(r) && fn ? dfr__calloc(1, sizeof *lc) : NULL;
     if (!lc) {
         if (destroy)
             destroy(data);
@@ -44,6 +49,8 @@ dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *dat
     lc->fn = fn;
     lc->data = data;
     lc->destroy = destroy;
+    lc->link.gone = reactor_gone;
+    dfr__reactor_link_add(r, &lc->link);
     return lc;
 }
 
@@ -121,12 +128,29 @@ static void call_now(void *data)
     }
 }
 
+/* What a call on lc is refused with: 0 when it may go on. */
+static int lc_check(const dfr_looping_call *lc)
+{
+    if (!lc)
+        return DFR_EINVAL;
+    if (!lc->r)
+        return DFR_ENOTRUNNING; /* its reactor is gone */
+    return dfr__reactor_check(lc->r);
+}
+
 dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now)
 {
     int64_t ns;
-    /* Also refused while a stopped run still waits on fn's deferred. */
-    if (!lc || lc->running || lc->deferred || !dfr__seconds_to_ns(interval, false, &ns))
+    if (!lc)
         return NULL;
+    int rc = lc_check(lc);
+    /* Also refused while a stopped run still waits on fn's deferred. */
+    if (!rc && (lc->running || lc->deferred))
+        rc = DFR_EALREADY;
+    if (!rc && !dfr__seconds_to_ns(interval, false, &ns))
+        rc = DFR_EINVAL;
+    if (rc)
+        return dfr__reactor_refused(rc);
     dfr_deferred *d = dfr_deferred_new();
     if (!d)
         return NULL;
@@ -145,7 +169,10 @@ dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool
 
 int dfr_looping_call_stop(dfr_looping_call *lc)
 {
-    if (!lc || !lc->running)
+    int rc = lc_check(lc);
+    if (rc)
+        return rc;
+    if (!lc->running)
         return DFR_EINVAL;
     lc->running = false;
     /* While fn's deferred is pending, the start deferred fires when it does. */
@@ -158,7 +185,10 @@ int dfr_looping_call_stop(dfr_looping_call *lc)
 
 int dfr_looping_call_reset(dfr_looping_call *lc)
 {
-    if (!lc || !lc->running)
+    int rc = lc_check(lc);
+    if (rc)
+        return rc;
+    if (!lc->running)
         return DFR_EINVAL;
     if (lc->call) {
         drop_call(lc);
@@ -170,12 +200,27 @@ int dfr_looping_call_reset(dfr_looping_call *lc)
 
 bool dfr_looping_call_running(const dfr_looping_call *lc)
 {
-    return lc && lc->running;
+    return lc_check(lc) == 0 && lc->running;
+}
+
+/* The reactor is being freed: stop, and fail a start deferred still
+ * waiting with DFR_ENOTRUNNING (nothing would ever fire it). */
+static void reactor_gone(dfr__reactor_link *link)
+{
+    dfr_looping_call *lc = (dfr_looping_call *)((char *)link - offsetof(dfr_looping_call, link));
+    lc_ref(lc); /* the start deferred's callbacks may free lc */
+    lc->running = false;
+    drop_call(lc);
+    lc->r = NULL;
+    if (lc->deferred)
+        finish(lc, dfr__lib_failure_value(DFR_ENOTRUNNING));
+    lc_unref(lc);
 }
 
 void dfr_looping_call_free(dfr_looping_call *lc)
 {
-    if (!lc)
+    /* Off its reactor's thread: refused (it would race with the loop). */
+    if (!lc || (lc->r && !dfr__on_reactor_thread(lc->r)))
         return;
     if (lc->running)
         dfr_looping_call_stop(lc);

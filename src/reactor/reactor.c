@@ -16,6 +16,8 @@ struct trigger {
 };
 
 static void fire_phase(dfr_reactor *r, int event, int phase);
+static void enter(dfr_reactor *r);
+static bool leave(dfr_reactor *r, bool in_uv_callback);
 
 /* ---- clock ---- */
 
@@ -31,7 +33,7 @@ bool dfr__seconds_to_ns(double s, bool allow_negative, int64_t *ns)
 int64_t dfr__reactor_now(const dfr_reactor *r)
 {
     if (r->manual_clock)
-        return r->manual_now;
+        return atomic_load_explicit(&r->manual_now, memory_order_relaxed);
     return (int64_t)(uv_hrtime() - r->epoch);
 }
 
@@ -40,18 +42,49 @@ double dfr_reactor_seconds(const dfr_reactor *r)
     return r ? (double)dfr__reactor_now(r) / 1e9 : NAN;
 }
 
-bool dfr__on_reactor_thread(const dfr_reactor *r)
+bool dfr_reactor_in_thread(const dfr_reactor *r)
 {
-    return pthread_equal(pthread_self(), atomic_load_explicit(&r->owner, memory_order_acquire));
+    return r && dfr__on_reactor_thread(r);
+}
+
+dfr_deferred *dfr__reactor_refused(int code)
+{
+    return dfr_fail(dfr__failure_lib(code));
+}
+
+/* ---- objects told when the reactor goes ---- */
+
+void dfr__reactor_link_add(dfr_reactor *r, dfr__reactor_link *link)
+{
+    link->next = r->links.next;
+    link->prev = &r->links;
+    link->next->prev = link;
+    r->links.next = link;
+}
+
+void dfr__reactor_link_remove(dfr_reactor *r, dfr__reactor_link *link)
+{
+    DFR_UNUSED(r);
+    link->prev->next = link->next;
+    link->next->prev = link->prev;
+    link->prev = link->next = link;
 }
 
 /* ---- libuv plumbing ---- */
 
+/* libuv callbacks bracket their work too: on a caller's loop driven by the
+ * caller's own uv_run they are the outermost call into r. */
 static void run_pass(dfr_reactor *r)
 {
+    enter(r);
+    /* Disarmed for real: an idle handle left running after the last due
+     * call would keep every poll from blocking (a busy loop). */
+    uv_idle_stop(&r->due);
+    uv_timer_stop(&r->timer);
     r->armed_for = INT64_MAX;
     dfr__timers_run_due(r, dfr__reactor_now(r));
-    dfr__reactor_arm_timer(r);
+    if (leave(r, true))
+        dfr__reactor_arm_timer(r);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -87,7 +120,9 @@ void dfr__reactor_arm_timer(dfr_reactor *r)
         uv_idle_start(&r->due, on_due);
         return;
     }
-    uv_timer_start(&r->timer, on_timer, (uint64_t)((delta + 999999) / 1000000), 0);
+    /* Rounded up without overflowing near the end of time. */
+    uint64_t ms = (uint64_t)delta / 1000000 + ((uint64_t)delta % 1000000 != 0);
+    uv_timer_start(&r->timer, on_timer, ms, 0);
 }
 
 /* The async handle keeps the loop alive while we run it ourselves or while
@@ -103,8 +138,10 @@ static void update_async_ref(dfr_reactor *r)
 static void on_async(uv_async_t *a)
 {
     dfr_reactor *r = a->data;
+    enter(r);
     dfr__tq_drain(r);
-    update_async_ref(r);
+    if (leave(r, true))
+        update_async_ref(r);
 }
 
 void dfr__reactor_wake(dfr_reactor *r)
@@ -117,10 +154,13 @@ static void on_wait_timer(uv_timer_t *t)
     DFR_UNUSED(t);
 }
 
+static void reactor_release(dfr_reactor *r);
+
 static void on_closed(uv_handle_t *h)
 {
     dfr_reactor *r = h->data;
-    r->open_handles--;
+    if (--r->open_handles == 0 && r->close_async)
+        reactor_release(r);
 }
 
 /* ---- construction ---- */
@@ -170,6 +210,7 @@ dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
     r->armed_for = INT64_MAX;
     r->firing_event = r->firing_phase = -1;
     atomic_init(&r->state, R_NEW);
+    r->links.prev = r->links.next = &r->links;
 
     uv_timer_init(r->loop, &r->timer);
     uv_idle_init(r->loop, &r->due);
@@ -197,10 +238,18 @@ static void free_triggers(dfr_reactor *r)
         }
 }
 
-void dfr_reactor_free(dfr_reactor *r)
+static void reactor_destroy(dfr_reactor *r)
 {
-    if (!r || r->in_run)
-        return;
+    /* From here on new work is refused (DFR_ENOTRUNNING): destroy hooks and
+     * callbacks that run below must not schedule anything on r. */
+    r->freeing = true;
+    /* Objects tied to r learn first, while r is still whole: a running
+     * LoopingCall stops, a pending deferLater fails. */
+    while (r->links.next != &r->links) {
+        dfr__reactor_link *link = r->links.next;
+        dfr__reactor_link_remove(r, link);
+        link->gone(link);
+    }
     /* Work still in the pool finishes, and its results are delivered;
      * calls from threads that never ran are released, not run. */
     if (r->pool) {
@@ -218,14 +267,67 @@ void dfr_reactor_free(dfr_reactor *r)
     uv_close((uv_handle_t *)&r->due, on_closed);
     uv_close((uv_handle_t *)&r->wait_timer, on_closed);
     uv_close((uv_handle_t *)&r->async, on_closed);
+    /* Inside a libuv callback: uv_run is not reentrant; the caller's loop
+     * finishes closing them, and the last close releases r. */
+    if (r->close_async)
+        return;
     while (r->open_handles > 0)
         uv_run(r->loop, UV_RUN_NOWAIT);
+    reactor_release(r);
+}
+
+static void reactor_release(dfr_reactor *r)
+{
     if (r->owns_loop)
         uv_loop_close(&r->own_loop);
     dfr__tq_destroy(&r->tq);
     dfr__free(r);
     /* Idle coroutine stacks go with the reactor their coroutines ran on. */
     dfr__coro_trim();
+}
+
+void dfr_reactor_free(dfr_reactor *r)
+{
+    if (!r)
+        return;
+    if (!dfr__on_reactor_thread(r)) {
+        /* Another thread may free a reactor nobody runs (a finalizer, or
+         * after joining the thread that ran it): it takes r over.  While r
+         * runs, that would pull it from under its thread: refused. */
+        int state = atomic_load(&r->state);
+        if (state == R_STARTING || state == R_RUNNING || state == R_STOPPING)
+            return;
+        atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
+    }
+    if (r->freeing)
+        return; /* from a destroy hook run by this very free */
+    if (r->busy) {
+        /* From a callback run by run, iterate or advance: they still use r.
+         * It goes when the outermost of them returns. */
+        r->free_pending = true;
+        return;
+    }
+    reactor_destroy(r);
+}
+
+/* run, iterate and advance bracket their work: a free asked for by a
+ * callback meanwhile happens on the way out. */
+static void enter(dfr_reactor *r)
+{
+    r->busy++;
+}
+
+/* False when r is gone (or going: only its handles are left to close).
+ * A libuv callback is outermost only under the caller's own uv_run of the
+ * caller's loop (run and iterate hold r across theirs). */
+static bool leave(dfr_reactor *r, bool in_uv_callback)
+{
+    if (--r->busy == 0 && r->free_pending) {
+        r->close_async = in_uv_callback;
+        reactor_destroy(r);
+        return false;
+    }
+    return true;
 }
 
 /* ---- system event triggers ---- */
@@ -256,19 +358,23 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
 int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, void *data,
                                  dfr_destroy_fn destroy, uint64_t *id)
 {
-    if (!r || !fn || phase < DFR_BEFORE || phase > DFR_AFTER || event < DFR_STARTUP ||
-        event > DFR_SHUTDOWN) {
+    int rc = dfr__reactor_check(r);
+    if (!rc && (!fn || phase < DFR_BEFORE || phase > DFR_AFTER || event < DFR_STARTUP ||
+                event > DFR_SHUTDOWN))
+        rc = DFR_EINVAL;
+    if (rc) {
         if (destroy)
             destroy(data);
-        return DFR_EINVAL;
+        return rc;
     }
     return add_trigger(r, phase, event, fn, NULL, data, destroy, id);
 }
 
 int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
 {
-    if (!r)
-        return DFR_EINVAL;
+    int rc = dfr__reactor_check(r);
+    if (rc)
+        return rc;
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++)
             for (trigger **link = &r->triggers[e][p]; *link; link = &(*link)->next) {
@@ -286,10 +392,13 @@ int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
 
 int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
-    if (!r || !fn) {
+    int rc = dfr__reactor_check(r);
+    if (!rc && !fn)
+        rc = DFR_EINVAL;
+    if (rc) {
         if (destroy)
             destroy(data);
-        return DFR_EINVAL;
+        return rc;
     }
     if (r->running) {
         fn(data);
@@ -346,7 +455,7 @@ static void fire_phase(dfr_reactor *r, int event, int phase)
     r->firing_event = event;
     r->firing_phase = phase;
     if (phase == DFR_DURING) {
-        r->running = event == DFR_STARTUP;
+        atomic_store_explicit(&r->running, event == DFR_STARTUP, memory_order_relaxed);
         if (event == DFR_STARTUP)
             atomic_store(&r->state, R_RUNNING);
     }
@@ -417,10 +526,18 @@ int dfr_reactor_run(dfr_reactor *r)
 {
     if (!r)
         return DFR_EINVAL;
+    /* A reactor not yet run may be handed to another thread to run it (the
+     * one that made it must then leave it alone); once run, it stays. */
+    int state = atomic_load(&r->state);
+    if (state != R_NEW && !dfr__on_reactor_thread(r))
+        return DFR_ENOTOWNER;
+    if (dfr__on_reactor_thread(r) && (r->busy || r->freeing))
+        return DFR_EALREADY; /* inside iterate or advance: one loop at a time */
     int expected = R_NEW;
     if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
         return DFR_EALREADY;
-    atomic_store_explicit(&r->owner, pthread_self(), memory_order_release);
+    atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
+    enter(r);
     r->in_run = true;
     update_async_ref(r);
     dfr__reactor_arm_timer(r);
@@ -433,7 +550,7 @@ int dfr_reactor_run(dfr_reactor *r)
             break;
         uv_run(r->loop, UV_RUN_ONCE);
     }
-    r->running = false;
+    atomic_store_explicit(&r->running, false, memory_order_relaxed);
     if (r->pool) {
         dfr__pool_drain(r->pool);
     }
@@ -441,6 +558,7 @@ int dfr_reactor_run(dfr_reactor *r)
     atomic_store(&r->state, R_STOPPED);
     r->in_run = false;
     update_async_ref(r);
+    leave(r, false);
     return 0;
 }
 
@@ -462,23 +580,29 @@ int dfr_reactor_stop(dfr_reactor *r)
 
 bool dfr_reactor_running(const dfr_reactor *r)
 {
-    return r && r->running;
+    return r && atomic_load_explicit(&r->running, memory_order_relaxed);
 }
 
 int dfr_reactor_iterate(dfr_reactor *r, double max_wait)
 {
     int64_t ns;
-    if (!r || !dfr__seconds_to_ns(max_wait, false, &ns))
+    int rc = dfr__reactor_check(r);
+    if (rc)
+        return rc;
+    if (!dfr__seconds_to_ns(max_wait, false, &ns))
         return DFR_EINVAL;
-    if (r->in_run)
+    /* libuv's loop is not reentrant: not from a callback it is running. */
+    if (r->in_run || r->iterating)
         return DFR_EALREADY;
+    enter(r);
     dfr__reactor_arm_timer(r);
     /* Keep the loop alive for this iteration, so it polls (and sees calls
      * from other threads) even when nothing else holds it. */
     r->iterating = true;
     update_async_ref(r);
     if (ns > 0) {
-        uv_timer_start(&r->wait_timer, on_wait_timer, (uint64_t)((ns + 999999) / 1000000), 0);
+        uint64_t ms = (uint64_t)ns / 1000000 + ((uint64_t)ns % 1000000 != 0);
+        uv_timer_start(&r->wait_timer, on_wait_timer, ms, 0);
         uv_run(r->loop, UV_RUN_ONCE);
         uv_timer_stop(&r->wait_timer);
     } else {
@@ -486,16 +610,25 @@ int dfr_reactor_iterate(dfr_reactor *r, double max_wait)
     }
     r->iterating = false;
     update_async_ref(r);
+    leave(r, false);
     return 0;
 }
 
 int dfr_reactor_advance(dfr_reactor *r, double seconds)
 {
     int64_t ns;
-    if (!r || !r->manual_clock || !dfr__seconds_to_ns(seconds, false, &ns))
+    int rc = dfr__reactor_check(r);
+    if (rc)
+        return rc;
+    if (!r->manual_clock || !dfr__seconds_to_ns(seconds, false, &ns))
         return DFR_EINVAL;
-    r->manual_now += ns;
-    dfr__timers_run_due(r, r->manual_now);
+    /* Each step is bounded, the sum is not: the clock stops at the end of
+     * time (about 292 years), never wraps to negative. */
+    int64_t now = dfr__ns_add(atomic_load_explicit(&r->manual_now, memory_order_relaxed), ns);
+    atomic_store_explicit(&r->manual_now, now, memory_order_relaxed);
+    enter(r);
+    dfr__timers_run_due(r, now);
+    leave(r, false);
     return 0;
 }
 
@@ -531,7 +664,10 @@ void dfr__reactor_job_submitted(dfr_reactor *r)
 
 int dfr_reactor_suggest_threadpool_size(dfr_reactor *r, unsigned max)
 {
-    if (!r || max == 0)
+    int rc = dfr__reactor_check(r);
+    if (rc)
+        return rc;
+    if (max == 0)
         return DFR_EINVAL;
     r->pool_max = max;
     if (r->pool_min > max)

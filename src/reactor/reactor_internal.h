@@ -125,6 +125,17 @@ int dfr__pool_resize(dfr_threadpool *p, unsigned min, unsigned max);
 
 enum reactor_state { R_NEW, R_STARTING, R_RUNNING, R_STOPPING, R_STOPPED };
 
+/* An object tied to a reactor that must hear when the reactor is freed
+ * (LoopingCall, deferLater): `gone` runs once, on the reactor's thread,
+ * after the link was taken off the list and before anything is torn down. */
+typedef struct dfr__reactor_link dfr__reactor_link;
+struct dfr__reactor_link {
+    dfr__reactor_link *prev, *next;
+    void (*gone)(dfr__reactor_link *link);
+};
+void dfr__reactor_link_add(dfr_reactor *r, dfr__reactor_link *link);
+void dfr__reactor_link_remove(dfr_reactor *r, dfr__reactor_link *link);
+
 typedef struct trigger trigger;
 
 struct dfr_reactor {
@@ -132,7 +143,7 @@ struct dfr_reactor {
     uv_loop_t own_loop;
     bool owns_loop;
     bool manual_clock;
-    int64_t manual_now; /* ns */
+    _Atomic int64_t manual_now; /* ns; atomic: dfr_reactor_seconds is any-thread */
     uint64_t epoch;     /* uv_hrtime at creation */
     _Atomic(pthread_t) owner; /* read by thread-safe entry points */
 
@@ -150,8 +161,17 @@ struct dfr_reactor {
 
     atomic_int state;
     atomic_bool stop_requested;
-    bool startup_done, shutdown_started, finished, running;
+    bool startup_done, shutdown_started, finished;
+    atomic_bool running; /* dfr_reactor_running is any-thread */
     bool in_run, iterating;
+    /* Calls into the reactor (run, iterate, advance) under way on its
+     * thread: a free asked for meanwhile waits until the last one returns. */
+    unsigned busy;
+    bool free_pending; /* dfr_reactor_free was called while busy */
+    bool freeing;      /* being torn down: new work is refused */
+    bool close_async;  /* freed from a callback of a caller's own uv_run:
+                        * r goes when its handles have closed */
+    dfr__reactor_link links; /* list head of objects to tell at free */
 
     trigger *triggers[2][3]; /* [event][phase], in registration order */
     uint64_t next_trigger_id;
@@ -166,11 +186,44 @@ struct dfr_reactor {
     void (*net_free)(dfr_reactor *r);
 };
 
-/* Seconds <-> the reactor's integer nanoseconds.  false for NaN, negative
- * (unless allowed) or absurdly large values. */
+/* Seconds <-> the reactor's integer nanoseconds.  false for NaN, infinite,
+ * negative (unless allowed) or absurdly large (> 4.6e9 s) values. */
 bool dfr__seconds_to_ns(double s, bool allow_negative, int64_t *ns);
+/* Times saturate at +-DFR__NS_END ("the end of time", about 292 years):
+ * sums never overflow, and INT64_MAX stays free to mean "no time". */
+#define DFR__NS_END (INT64_MAX - 1)
+static inline int64_t dfr__ns_add(int64_t a, int64_t b)
+{
+    int64_t s;
+    if (__builtin_add_overflow(a, b, &s))
+        return b > 0 ? DFR__NS_END : -DFR__NS_END;
+    if (s > DFR__NS_END)
+        return DFR__NS_END;
+    if (s < -DFR__NS_END)
+        return -DFR__NS_END;
+    return s;
+}
 int64_t dfr__reactor_now(const dfr_reactor *r);
-bool dfr__on_reactor_thread(const dfr_reactor *r);
+/* Whether the calling thread owns r (see reactor.h's thread rule). */
+static inline bool dfr__on_reactor_thread(const dfr_reactor *r)
+{
+    return pthread_equal(pthread_self(), atomic_load_explicit(&r->owner, memory_order_relaxed));
+}
+/* The check at the top of every reactor-bound entry point: DFR_EINVAL for
+ * NULL, DFR_ENOTOWNER off the reactor's thread, DFR_ENOTRUNNING while the
+ * reactor is being freed; 0 when r may be used. */
+static inline int dfr__reactor_check(const dfr_reactor *r)
+{
+    if (!r)
+        return DFR_EINVAL;
+    if (!dfr__on_reactor_thread(r))
+        return DFR_ENOTOWNER;
+    if (r->freeing)
+        return DFR_ENOTRUNNING;
+    return 0;
+}
+/* A failed deferred for a refused call (NULL on OOM). */
+dfr_deferred *dfr__reactor_refused(int code);
 /* Make sure the uv timer will wake us for the earliest call. */
 void dfr__reactor_arm_timer(dfr_reactor *r);
 dfr_threadpool *dfr__reactor_pool(dfr_reactor *r);

@@ -173,6 +173,8 @@ static int handle_error(const dfr_delayed_call *dc)
 {
     if (!handle_ok(dc))
         return DFR_EINVAL;
+    if (dc->r && !dfr__on_reactor_thread(dc->r))
+        return DFR_ENOTOWNER;
     if (dc->state == DC_CALLED)
         return DFR_EALREADY_CALLED_DC;
     if (dc->state == DC_CANCELLED || !dc->r)
@@ -188,10 +190,13 @@ int dfr_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, dfr_dest
     int64_t ns;
     if (out)
         *out = NULL;
-    if (!r || !fn || !dfr__seconds_to_ns(delay, false, &ns)) {
+    int rc = dfr__reactor_check(r);
+    if (!rc && (!fn || !dfr__seconds_to_ns(delay, false, &ns)))
+        rc = DFR_EINVAL;
+    if (rc) {
         if (destroy)
             destroy(data);
-        return DFR_EINVAL;
+        return rc;
     }
     return dfr__call_later_ns(r, ns, fn, data, destroy, out);
 }
@@ -220,7 +225,7 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
             destroy(data);
         return DFR_ENOMEM;
     }
-    timer_entry e = {dfr__reactor_now(r) + ns, h->next_seq++, fn, data, destroy, dc};
+    timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, fn, data, destroy, dc};
     h->e[h->len++] = e;
     sift_up(h, h->len - 1);
     if (h->e[0].seq == e.seq)
@@ -237,8 +242,10 @@ void dfr__timers_run_due(dfr_reactor *r, int64_t now)
     uint64_t limit = h->next_seq;
     while (h->len && h->e[0].time <= now && h->e[0].seq < limit) {
         timer_entry e = heap_remove(h, 0);
-        if (e.handle)
+        if (e.handle) {
             e.handle->state = DC_CALLED;
+            e.handle->r = NULL; /* done with r: the handle may outlive it */
+        }
         e.fn(e.data);
         if (e.destroy)
             e.destroy(e.data);
@@ -268,7 +275,7 @@ void dfr__timers_clear(dfr_reactor *r)
 
 size_t dfr_reactor_pending_calls(const dfr_reactor *r)
 {
-    return r ? r->timers.len : 0;
+    return r && dfr__on_reactor_thread(r) ? r->timers.len : 0;
 }
 
 /* ---- operations on a handle ---- */
@@ -281,11 +288,13 @@ int dfr_delayed_call_cancel(dfr_delayed_call *dc)
     dfr_reactor *r = dc->r;
     timer_entry e = heap_remove(&r->timers, dc->index);
     dc->state = DC_CANCELLED;
-    if (e.destroy)
-        e.destroy(e.data);
+    dc->r = NULL;
     if (dc->index == 0)
         dfr__reactor_arm_timer(r);
     dfr_delayed_call_unref(dc); /* the heap's reference */
+    /* Last: destroy may free the reactor (a binding's finalizer). */
+    if (e.destroy)
+        e.destroy(e.data);
     return 0;
 }
 
@@ -310,7 +319,7 @@ int dfr_delayed_call_reset(dfr_delayed_call *dc, double delay)
     int64_t ns;
     if (!dfr__seconds_to_ns(delay, false, &ns))
         return DFR_EINVAL;
-    return reschedule(dc, dfr__reactor_now(dc->r) + ns);
+    return reschedule(dc, dfr__ns_add(dfr__reactor_now(dc->r), ns));
 }
 
 int dfr_delayed_call_delay(dfr_delayed_call *dc, double seconds)
@@ -321,7 +330,7 @@ int dfr_delayed_call_delay(dfr_delayed_call *dc, double seconds)
     int64_t ns;
     if (!dfr__seconds_to_ns(seconds, true, &ns))
         return DFR_EINVAL;
-    return reschedule(dc, dc->r->timers.e[dc->index].time + ns);
+    return reschedule(dc, dfr__ns_add(dc->r->timers.e[dc->index].time, ns));
 }
 
 bool dfr_delayed_call_active(const dfr_delayed_call *dc)

@@ -85,6 +85,9 @@ static bool type_ok(const ffi_type *t, bool is_return)
 
 dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args)
 {
+    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
+    if (owner_rc)
+        return dfr__reactor_refused(owner_rc);
     if (!r || !cif || !fn || !type_ok(cif->rtype, true) || cif->nargs > ARGS_MAX ||
         (cif->nargs && (!args || !cif->arg_types)))
         return NULL;

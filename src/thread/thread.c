@@ -109,6 +109,12 @@ static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
 dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy)
 {
+    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
+    if (owner_rc) {
+        if (destroy)
+            destroy(data);
+        return dfr__reactor_refused(owner_rc);
+    }
     if (!r || !p || !fn) {
         if (destroy)
             destroy(data);
@@ -119,6 +125,12 @@ dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_tas
 
 dfr_deferred *dfr_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
+    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
+    if (owner_rc) {
+        if (destroy)
+            destroy(data);
+        return dfr__reactor_refused(owner_rc);
+    }
     if (!r || !fn) {
         if (destroy)
             destroy(data);

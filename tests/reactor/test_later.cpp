@@ -466,24 +466,26 @@ TEST_CASE("S52 deferLater: dropped deferred, freed reactor", "[later][S52]")
         CHECK(destroyed == 1);
         CHECK(r.seen == std::vector<std::string>{"none"});
     }
-    SECTION("the reactor is freed first: the deferred can still be cancelled")
+    SECTION("the reactor is freed first: the deferred fails, fn never runs")
     {
         dfr_deferred *d;
         {
             Clock c;
             d = dfr_defer_later(c.r, 1, fn, &ctx, destroy);
         }
-        CHECK(test::state(d) == "pending");
-        Recorder r;
-        dfr_deferred_add_errback(d, test::record_and_handle, &r, nullptr);
-        dfr_deferred_cancel(d);
-        CHECK(r.seen == std::vector<std::string>{cancelled});
+        // Nothing could ever fire it: it says why, instead of hanging.
+        CHECK(test::state(d) == test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING));
         CHECK(calls == 0);
         CHECK(destroyed == 1);
+        Recorder r;
+        dfr_deferred_add_errback(d, test::record_and_handle, &r, nullptr);
+        dfr_deferred_cancel(d); // a no-op now
+        CHECK(r.seen == std::vector<std::string>{test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING)});
         dfr_deferred_unref(d);
     }
     SECTION("the reactor is freed first, the deferred dropped")
     {
+        test::UnhandledCapture u;
         dfr_deferred *d;
         {
             Clock c;
@@ -492,6 +494,8 @@ TEST_CASE("S52 deferLater: dropped deferred, freed reactor", "[later][S52]")
         dfr_deferred_unref(d);
         CHECK(calls == 0);
         CHECK(destroyed == 1);
+        // Its DFR_ENOTRUNNING failure was dropped unhandled: reported.
+        CHECK(u.codes == std::vector<int>{DFR_ENOTRUNNING});
     }
 }
 
@@ -571,3 +575,61 @@ TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", 
     });
 }
 
+
+// ---- extremes and lifetimes (issue 11, defects 4 and 5) ----
+
+TEST_CASE("deferLater and addTimeout at the extremes of time", "[later][extremes]")
+{
+    const double denormal = std::numeric_limits<double>::denorm_min();
+    const double end_of_time = static_cast<double>(INT64_MAX - 1) / 1e9;
+    Clock c;
+    for (double bad : {-denormal, 1e300, 4.7e9, -std::numeric_limits<double>::infinity()}) {
+        CHECK(dfr_defer_later(c.r, bad, nullptr, nullptr, nullptr) == nullptr);
+        dfr_deferred *d = dfr_deferred_new();
+        CHECK(dfr_deferred_add_timeout(d, c.r, bad) == DFR_EINVAL);
+        dfr_deferred_unref(d);
+    }
+    // Near the end of time: due at the end, not wrapped into the past.
+    c.advance(4.6e9);
+    c.advance(4.5e9);
+    dfr_deferred *later = dfr_defer_later(c.r, 4.6e9, nullptr, nullptr, nullptr);
+    dfr_deferred *d = dfr_deferred_new();
+    REQUIRE(dfr_deferred_add_timeout(d, c.r, 4.6e9) == 0);
+    dfr_deferred *soon = dfr_defer_later(c.r, denormal, nullptr, nullptr, nullptr);
+    c.advance(0);
+    CHECK(test::state(later) == "pending");
+    CHECK(test::state(d) == "pending");
+    CHECK(test::state(soon) == "none");
+    c.advance(4.6e9);
+    CHECK(dfr_reactor_seconds(c.r) == end_of_time);
+    CHECK(test::state(later) == "none");
+    CHECK(test::state(d) == timed_out);
+    dfr_deferred_add_errback(d, test::record_and_handle, new Recorder, [](void *p) { delete static_cast<Recorder *>(p); });
+    for (dfr_deferred *x : {later, d, soon})
+        dfr_deferred_unref(x);
+}
+
+TEST_CASE("deferLater: the reactor freed from its own fn", "[later][lifetime]")
+{
+    struct Ctx {
+        dfr_reactor *r;
+        int destroyed = 0;
+    };
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    Ctx ctx{dfr_reactor_new(&o)};
+    dfr_deferred *d = dfr_defer_later(ctx.r, 1, [](void *data) {
+        dfr_reactor_free(static_cast<Ctx *>(data)->r);
+        return dfr_i64(7);
+    }, &ctx, [](void *data) { static_cast<Ctx *>(data)->destroyed++; });
+    dfr_deferred *other = dfr_defer_later(ctx.r, 2, nullptr, nullptr, nullptr);
+    dfr_reactor_advance(ctx.r, 1); // r is freed as this returns
+    CHECK(test::state(d) == "i64 7");
+    CHECK(ctx.destroyed == 1);
+    CHECK(test::state(other) == test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING));
+    Recorder seen;
+    dfr_deferred_add_errback(other, test::record_and_handle, &seen, nullptr);
+    dfr_deferred_unref(other);
+    dfr_deferred_unref(d);
+}

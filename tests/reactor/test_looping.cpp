@@ -19,6 +19,13 @@ using test::Recorder;
 
 namespace {
 
+// An errback that handles the failure (a refused start must not be reported).
+dfr_value swallow(dfr_value v, void *)
+{
+    dfr_value_drop(v);
+    return dfr_none();
+}
+
 struct Counter {
     dfr_reactor *r = nullptr;
     int calls = 0;
@@ -109,14 +116,21 @@ TEST_CASE("S49 bad intervals; stop before the first call", "[looping][S49]")
     Clock c;
     Counter n;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
-    for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()})
-        CHECK(dfr_looping_call_start(lc, bad, true) == nullptr);
+    for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+        dfr_deferred *refused = dfr_looping_call_start(lc, bad, true);
+        CHECK(test::state(refused) == test::fail_text(DFR_DOMAIN, DFR_EINVAL));
+        dfr_deferred_add_errback(refused, swallow, nullptr, nullptr);
+        dfr_deferred_unref(refused);
+    }
     CHECK(n.calls == 0);
     CHECK_FALSE(dfr_looping_call_running(lc));
     double interval = GENERATE(0.0, 10.0);
     dfr_deferred *d = dfr_looping_call_start(lc, interval, false);
     REQUIRE(d != nullptr);
-    CHECK(dfr_looping_call_start(lc, 10, false) == nullptr); // already running
+    dfr_deferred *again = dfr_looping_call_start(lc, 10, false); // already running: says so
+    CHECK(test::state(again) == test::fail_text(DFR_DOMAIN, DFR_EALREADY));
+    dfr_deferred_add_errback(again, swallow, nullptr, nullptr);
+    dfr_deferred_unref(again);
     REQUIRE(dfr_looping_call_stop(lc) == 0);
     CHECK(n.calls == 0);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
@@ -629,7 +643,8 @@ TEST_CASE("start again while the stopped run still waits on fn's deferred", "[lo
     dfr_deferred_add_both(d1, done_cb, &first, nullptr);
     dfr_looping_call_stop(lc);
     dfr_deferred *d2 = dfr_looping_call_start(lc, 1, false);
-    if (d2) {
+    REQUIRE(d2 != nullptr);
+    if (dfr_deferred_state(d2) == DFR_PENDING) {
         dfr_deferred_add_both(d2, done_cb, &second, nullptr);
         dfr_deferred_callback(n.next, dfr_none()); // the first run is over
         CHECK(first.fired == 1);
@@ -641,6 +656,8 @@ TEST_CASE("start again while the stopped run still waits on fn's deferred", "[lo
         CHECK(second.fired == 1);
     } else {
         // Refused until the previous run has finished.
+        CHECK(test::state(d2) == test::fail_text(DFR_DOMAIN, DFR_EALREADY));
+        dfr_deferred_add_errback(d2, swallow, nullptr, nullptr);
         dfr_deferred_callback(n.next, dfr_none());
         CHECK(first.fired == 1);
     }
@@ -733,4 +750,129 @@ TEST_CASE("allocation failures: LoopingCall start, run and stop", "[looping][all
         dfr_deferred_unref(d2);
         dfr_reactor_free(r);
     });
+}
+
+// ---- a LoopingCall outlives its reactor (issue 11, defect 4) ----
+// Every order of frees: reactor first (idle, running, waiting on fn's
+// deferred), LoopingCall first, and frees from inside callbacks.
+
+namespace {
+
+dfr_reactor *manual_reactor()
+{
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    return dfr_reactor_new(&o);
+}
+
+const std::string not_running = test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING);
+
+// After its reactor is gone, every call on lc answers and touches nothing.
+void check_orphaned(dfr_looping_call *lc)
+{
+    CHECK_FALSE(dfr_looping_call_running(lc));
+    CHECK(dfr_looping_call_reset(lc) == DFR_ENOTRUNNING);
+    CHECK(dfr_looping_call_stop(lc) == DFR_ENOTRUNNING);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+    CHECK(test::state(d) == not_running);
+    dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+    dfr_deferred_unref(d);
+}
+
+} // namespace
+
+TEST_CASE("LoopingCall: the reactor is freed first", "[looping][lifetime]")
+{
+    int destroyed = 0;
+    Counter n;
+    SECTION("running, a call scheduled")
+    {
+        dfr_reactor *r = manual_reactor();
+        dfr_looping_call *lc = dfr_looping_call_new(r, counting, &n, nullptr);
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+        test::Recorder seen;
+        dfr_deferred_add_both(d, test::record_and_handle, &seen, nullptr);
+        dfr_reactor_free(r);
+        CHECK(seen.seen == std::vector<std::string>{not_running});
+        CHECK(n.calls == 1);
+        check_orphaned(lc);
+        dfr_looping_call_free(lc);
+        dfr_deferred_unref(d);
+    }
+    SECTION("running, waiting on fn's deferred")
+    {
+        dfr_reactor *r = manual_reactor();
+        n.next = dfr_deferred_new();
+        dfr_looping_call *lc = dfr_looping_call_new(r, counting, &n, nullptr);
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+        dfr_reactor_free(r);
+        CHECK(test::state(d) == not_running);
+        dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+        check_orphaned(lc);
+        dfr_deferred_callback(n.next, dfr_none()); // late: nothing to schedule on
+        CHECK(n.calls == 1);
+        dfr_looping_call_free(lc);
+        dfr_deferred_unref(n.next);
+        dfr_deferred_unref(d);
+    }
+    SECTION("never started; its data is released at its own free")
+    {
+        dfr_reactor *r = manual_reactor();
+        dfr_looping_call *lc = dfr_looping_call_new(r, counting, &destroyed, test::count_destroy);
+        dfr_reactor_free(r);
+        check_orphaned(lc);
+        CHECK(destroyed == 0);
+        dfr_looping_call_free(lc);
+        CHECK(destroyed == 1);
+    }
+    SECTION("the start deferred's errback frees the LoopingCall")
+    {
+        dfr_reactor *r = manual_reactor();
+        dfr_looping_call *lc = dfr_looping_call_new(r, counting, &destroyed, test::count_destroy);
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
+        dfr_deferred_add_errback(d, [](dfr_value v, void *data) {
+            dfr_looping_call_free(static_cast<dfr_looping_call *>(data));
+            dfr_value_drop(v);
+            return dfr_none();
+        }, lc, nullptr);
+        dfr_reactor_free(r);
+        CHECK(destroyed == 1);
+        dfr_deferred_unref(d);
+    }
+}
+
+TEST_CASE("LoopingCall: freed first, then the reactor", "[looping][lifetime]")
+{
+    int destroyed = 0;
+    dfr_reactor *r = manual_reactor();
+    dfr_looping_call *lc = dfr_looping_call_new(r, counting, &destroyed, test::count_destroy);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
+    dfr_looping_call_free(lc);
+    CHECK(destroyed == 1);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    dfr_reactor_free(r);
+    dfr_deferred_unref(d);
+}
+
+TEST_CASE("LoopingCall: fn frees the reactor", "[looping][lifetime]")
+{
+    struct Ctx {
+        dfr_reactor *r;
+        int calls = 0;
+    } ctx{manual_reactor()};
+    dfr_looping_call *lc = dfr_looping_call_new(ctx.r, [](void *data) {
+        auto *c = static_cast<Ctx *>(data);
+        if (++c->calls == 2)
+            dfr_reactor_free(c->r); // freed when advance returns
+        return dfr_none();
+    }, &ctx, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+    dfr_reactor_advance(ctx.r, 1);
+    CHECK(ctx.calls == 2);
+    CHECK(test::state(d) == not_running);
+    dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+    check_orphaned(lc);
+    dfr_looping_call_free(lc);
+    dfr_deferred_unref(d);
 }

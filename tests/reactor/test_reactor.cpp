@@ -919,3 +919,153 @@ TEST_CASE("allocation failures: triggers, callWhenRunning and a run", "[reactor]
         CHECK(destroyed == expected);
     });
 }
+
+// ---- dfr_reactor_free from inside the reactor (issue 11, defect 3) ----
+// A free asked for by a callback that run, iterate or advance is running is
+// deferred until that call returns; the rest of the pass still runs.
+
+namespace {
+
+struct FreeFrom {
+    dfr_reactor *r = nullptr;
+    int freed_from = 0; // how many callbacks asked for the free
+    int ran = 0, destroyed = 0;
+};
+
+void free_reactor_call(void *data)
+{
+    auto *f = static_cast<FreeFrom *>(data);
+    f->freed_from++;
+    dfr_reactor_free(f->r);
+    dfr_reactor_free(f->r); // inside a pass, asking twice is the same
+}
+
+void count_ran(void *data) { static_cast<FreeFrom *>(data)->ran++; }
+void count_gone(void *data) { static_cast<FreeFrom *>(data)->destroyed++; }
+
+} // namespace
+
+TEST_CASE("dfr_reactor_free from a callback run by advance", "[reactor][free]")
+{
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    FreeFrom f;
+    f.r = dfr_reactor_new(&o);
+    REQUIRE(dfr_call_later(f.r, 1, free_reactor_call, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, count_gone, nullptr) == 0); // same pass
+    REQUIRE(dfr_call_later(f.r, 9, count_ran, &f, count_gone, nullptr) == 0); // not due: dropped
+    CHECK(dfr_reactor_advance(f.r, 5) == 0); // the reactor is gone when this returns
+    CHECK(f.freed_from == 1);
+    CHECK(f.ran == 1); // the pass finished
+    CHECK(f.destroyed == 3);
+}
+
+TEST_CASE("dfr_reactor_free from a callback run by iterate", "[reactor][free]")
+{
+    FreeFrom f;
+    f.r = dfr_reactor_new(nullptr);
+    REQUIRE(dfr_call_later(f.r, 0, free_reactor_call, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_call_later(f.r, 0, count_ran, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_call_later(f.r, 1000, count_ran, &f, count_gone, nullptr) == 0);
+    CHECK(dfr_reactor_iterate(f.r, 0) == 0);
+    CHECK(f.freed_from == 1);
+    CHECK(f.ran == 1);
+    CHECK(f.destroyed == 3);
+}
+
+TEST_CASE("dfr_reactor_free while running: freed when run returns", "[reactor][free]")
+{
+    FreeFrom f;
+    f.r = dfr_reactor_new(nullptr);
+    REQUIRE(dfr_call_when_running(f.r, free_reactor_call, &f, count_gone) == 0);
+    REQUIRE(dfr_call_later(f.r, 0, [](void *data) {
+        dfr_reactor_stop(static_cast<FreeFrom *>(data)->r);
+    }, &f, nullptr, nullptr) == 0);
+    REQUIRE(dfr_call_later(f.r, 1000, count_ran, &f, count_gone, nullptr) == 0);
+    CHECK(dfr_reactor_run(f.r) == 0); // and r is gone
+    CHECK(f.freed_from == 1);
+    CHECK(f.ran == 0);
+    CHECK(f.destroyed == 2);
+}
+
+TEST_CASE("dfr_reactor_free from destroy hooks", "[reactor][free]")
+{
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    SECTION("a destroy run by dfr_delayed_call_cancel frees the reactor")
+    {
+        // A binding's finalizer: nothing of the reactor may be touched after.
+        FreeFrom f;
+        f.r = dfr_reactor_new(&o);
+        dfr_delayed_call *dc;
+        REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, [](void *data) {
+            auto *ff = static_cast<FreeFrom *>(data);
+            ff->freed_from++;
+            dfr_reactor_free(ff->r); // outside any pass: at once (once only)
+        }, &dc) == 0);
+        REQUIRE(dfr_call_later(f.r, 2, count_ran, &f, count_gone, nullptr) == 0);
+        CHECK(dfr_delayed_call_cancel(dc) == 0);
+        CHECK(f.freed_from == 1);
+        CHECK(f.destroyed == 1);
+        CHECK(dfr_delayed_call_cancel(dc) == DFR_EALREADY_CANCELLED);
+        dfr_delayed_call_unref(dc);
+    }
+    SECTION("a destroy run by the free frees again, and schedules")
+    {
+        FreeFrom f;
+        f.r = dfr_reactor_new(&o);
+        REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, [](void *data) {
+            auto *ff = static_cast<FreeFrom *>(data);
+            ff->destroyed++;
+            dfr_reactor_free(ff->r); // does nothing: it is being freed
+            // Refused, and its destroy runs at once: nothing is left behind.
+            CHECK(dfr_call_later(ff->r, 0, count_ran, ff, count_gone, nullptr) == DFR_ENOTRUNNING);
+            dfr_deferred *d = dfr_defer_later(ff->r, 0, nullptr, nullptr, nullptr);
+            CHECK(test::state(d) == test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING));
+            test::Recorder seen;
+            dfr_deferred_add_errback(d, test::record_and_handle, &seen, nullptr);
+            dfr_deferred_unref(d);
+        }, nullptr) == 0);
+        dfr_reactor_free(f.r);
+        CHECK(f.ran == 0);
+        CHECK(f.destroyed == 2);
+    }
+}
+
+TEST_CASE("run and iterate from inside iterate or advance are refused", "[reactor][free]")
+{
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    struct Inner {
+        dfr_reactor *r;
+        int run_rc = 1, iterate_rc = 1;
+    } in{r};
+    REQUIRE(dfr_call_later(r, 0, [](void *data) {
+        auto *i = static_cast<Inner *>(data);
+        i->iterate_rc = dfr_reactor_iterate(i->r, 0);
+        i->run_rc = dfr_reactor_run(i->r);
+    }, &in, nullptr, nullptr) == 0);
+    CHECK(dfr_reactor_iterate(r, 0) == 0);
+    CHECK(in.iterate_rc == DFR_EALREADY);
+    CHECK(in.run_rc == DFR_EALREADY);
+    dfr_reactor_free(r);
+}
+
+// Found with issue 11: after a zero-delay call ran, the idle handle that ran
+// it stayed active, so every later poll returned at once (a busy loop in
+// run, and iterate never waited).
+TEST_CASE("after a zero-delay call the loop blocks again", "[reactor][timer]")
+{
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    int n = 0;
+    REQUIRE(dfr_call_later(r, 0, [](void *data) { ++*static_cast<int *>(data); }, &n, nullptr, nullptr) == 0);
+    CHECK(dfr_reactor_iterate(r, 0) == 0);
+    CHECK(n == 1);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; i++)
+        CHECK(dfr_reactor_iterate(r, 0.02) == 0);
+    auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(waited >= std::chrono::milliseconds(90));
+    dfr_reactor_free(r);
+}

@@ -897,3 +897,133 @@ TEST_CASE("allocation failures: dfr_reactor_new and dfr_call_later", "[timer][al
     });
     CHECK(runs > 3);
 }
+
+// ---- time at its extremes (issue 11, defect 5) ----
+// Each input is bounded (4.6e9 s); sums are not, so they saturate at the end
+// of time (2^63 - 2 ns, about 292 years) instead of wrapping negative.
+
+namespace {
+const double end_of_time = static_cast<double>(INT64_MAX - 1) / 1e9;
+const double denormal = std::numeric_limits<double>::denorm_min();
+} // namespace
+
+TEST_CASE("the manual clock saturates at the end of time", "[timer][extremes]")
+{
+    Clock c;
+    REQUIRE(dfr_reactor_advance(c.r, 4.5e9) == 0);
+    REQUIRE(dfr_reactor_advance(c.r, 4.5e9) == 0);
+    double before = dfr_reactor_seconds(c.r);
+    CHECK(before == 9e9);
+    // 4.5e9 more would pass 2^63 ns: the call is due at the end of time,
+    // still in the future, and not due at the next advance(0).
+    Counts n;
+    dfr_delayed_call *dc;
+    REQUIRE(dfr_call_later(c.r, 4.5e9, counts_call, &n, counts_destroy, &dc) == 0);
+    CHECK(dfr_delayed_call_time(dc) == end_of_time);
+    CHECK(dfr_delayed_call_time(dc) > before);
+    REQUIRE(dfr_reactor_advance(c.r, 0) == 0);
+    CHECK(n.called == 0);
+    REQUIRE(dfr_reactor_advance(c.r, 4.5e9) == 0); // the third step
+    CHECK(dfr_reactor_seconds(c.r) == end_of_time);
+    CHECK(n.called == 1);
+    // The clock stays there, never goes back.
+    for (double s : {4.6e9, 1.0, 0.0, denormal})
+        CHECK(dfr_reactor_advance(c.r, s) == 0);
+    CHECK(dfr_reactor_seconds(c.r) == end_of_time);
+    // At the end of time every new call is due at once.
+    REQUIRE(dfr_call_later(c.r, 4.6e9, counts_call, &n, counts_destroy, nullptr) == 0);
+    REQUIRE(dfr_reactor_advance(c.r, 0) == 0);
+    CHECK(n.called == 2);
+    CHECK(n.destroyed == 2);
+    dfr_delayed_call_unref(dc);
+}
+
+TEST_CASE("every time input at its extremes", "[timer][extremes]")
+{
+    const std::vector<double> refused{-1.0, -denormal, nan_, inf, -inf, 1e300, -1e300, 4.7e9};
+    const std::vector<double> accepted{0.0, -0.0, denormal, 1e-10, 4.6e9};
+    Clock c;
+    Counts n;
+    SECTION("advance")
+    {
+        for (double s : refused)
+            CHECK(dfr_reactor_advance(c.r, s) == DFR_EINVAL);
+        CHECK(dfr_reactor_seconds(c.r) == 0);
+        for (double s : accepted)
+            CHECK(dfr_reactor_advance(c.r, s) == 0);
+        CHECK(dfr_reactor_seconds(c.r) == 4.6e9);
+    }
+    SECTION("callLater")
+    {
+        for (double s : refused)
+            CHECK(dfr_call_later(c.r, s, counts_call, &n, counts_destroy, nullptr) == DFR_EINVAL);
+        CHECK(n.destroyed == static_cast<int>(refused.size()));
+        for (double s : accepted)
+            CHECK(dfr_call_later(c.r, s, counts_call, &n, counts_destroy, nullptr) == 0);
+        c.advance(0);
+        CHECK(n.called == 4); // 0, -0, the denormal and 1e-10 (round to 0 ns)
+        c.advance(4.6e9);
+        CHECK(n.called == 5);
+    }
+    SECTION("reset and delay, near the end of time and far below 0")
+    {
+        dfr_delayed_call *dc;
+        REQUIRE(dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc) == 0);
+        for (double s : refused)
+            if (s >= 0 || std::isnan(s))
+                CHECK(dfr_delayed_call_reset(dc, s) == DFR_EINVAL);
+        CHECK(dfr_delayed_call_reset(dc, -1) == DFR_EINVAL);
+        for (double s : {nan_, inf, -inf, 1e300, -1e300, 4.7e9, -4.7e9})
+            CHECK(dfr_delayed_call_delay(dc, s) == DFR_EINVAL);
+        CHECK(dfr_delayed_call_time(dc) == 1);
+        // Pushed back again and again: it stops at the end of time.
+        for (int i = 0; i < 4; i++)
+            REQUIRE(dfr_delayed_call_delay(dc, 4.6e9) == 0);
+        CHECK(dfr_delayed_call_time(dc) == end_of_time);
+        // Pulled forward again and again: far in the past, never wrapping.
+        for (int i = 0; i < 8; i++)
+            REQUIRE(dfr_delayed_call_delay(dc, -4.6e9) == 0);
+        CHECK(dfr_delayed_call_time(dc) == -end_of_time);
+        CHECK(dfr_delayed_call_delay(dc, denormal) == 0);
+        c.advance(0);
+        CHECK(n.called == 1);
+        // reset near the end of time.
+        dfr_delayed_call_unref(dc);
+        c.advance(4.6e9);
+        c.advance(4.6e9);
+        REQUIRE(dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc) == 0);
+        REQUIRE(dfr_delayed_call_reset(dc, 4.6e9) == 0);
+        CHECK(dfr_delayed_call_time(dc) == end_of_time);
+        CHECK(dfr_delayed_call_time(dc) > dfr_reactor_seconds(c.r));
+        c.advance(0);
+        CHECK(n.called == 1);
+        c.advance(4.6e9);
+        CHECK(n.called == 2);
+        dfr_delayed_call_unref(dc);
+    }
+}
+
+// The real clock near the end of time: arming libuv's timer must not
+// overflow (UBSan) and the call stays in the future.
+TEST_CASE("a real-clock call at the end of time", "[timer][extremes]")
+{
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    Counts n;
+    dfr_delayed_call *dc;
+    REQUIRE(dfr_call_later(r, 4.6e9, counts_call, &n, counts_destroy, &dc) == 0);
+    REQUIRE(dfr_delayed_call_delay(dc, 4.6e9) == 0);
+    REQUIRE(dfr_delayed_call_delay(dc, 4.6e9) == 0);
+    CHECK(dfr_delayed_call_time(dc) == end_of_time);
+    CHECK(dfr_reactor_iterate(r, 0) == 0);
+    CHECK(dfr_reactor_iterate(r, denormal) == 0);
+    CHECK(n.called == 0);
+    for (double w : {-1.0, nan_, inf, 1e300, 4.7e9})
+        CHECK(dfr_reactor_iterate(r, w) == DFR_EINVAL);
+    // A long wait returns as soon as something is due.
+    REQUIRE(dfr_call_later(r, 0, counts_call, &n, counts_destroy, nullptr) == 0);
+    CHECK(dfr_reactor_iterate(r, 4.6e9) == 0);
+    CHECK(n.called == 1);
+    dfr_delayed_call_unref(dc);
+    dfr_reactor_free(r);
+    CHECK(n.destroyed == 2);
+}

@@ -2089,3 +2089,195 @@ TEST_CASE("threadpool: a failed start keeps the queue; the retry runs it", "[thr
 }
 
 } // namespace
+
+// =============================================================================
+// Reactor ownership (issue 11, defect 7; h4-reactor).  Every reactor-bound
+// function refuses a thread that does not own the reactor, with
+// DFR_ENOTOWNER (a deferred failed with it, where it returns a deferred),
+// and touches nothing; dfr_reactor_in_thread says who owns it.
+// =============================================================================
+
+namespace {
+
+struct Refusals {
+    std::vector<std::string> wrong; // what answered other than expected
+    void expect(bool ok, const char *what)
+    {
+        if (!ok)
+            wrong.push_back(what);
+    }
+};
+
+dfr_value own_task(void *) { return dfr_none(); }
+struct Hits {
+    std::atomic<int> ran{0}, destroyed{0};
+};
+void own_call(void *data) { static_cast<Hits *>(data)->ran++; }
+void own_destroy(void *data) { static_cast<Hits *>(data)->destroyed++; }
+int own_add(int a) { return a + 1; }
+
+// A deferred failed with DFR_ENOTOWNER (released here).
+bool refused_deferred(dfr_deferred *d)
+{
+    bool ok = d && describe_result(d) == lib_fail(DFR_ENOTOWNER);
+    if (d) {
+        dfr_deferred_add_errback(d, [](dfr_value v, void *) {
+            dfr_value_drop(v);
+            return dfr_none();
+        }, nullptr, nullptr);
+        dfr_deferred_unref(d);
+    }
+    return ok;
+}
+
+// Calls every reactor-bound entry point on r (owned by another thread) and
+// the objects made on it, recording any that did not refuse.
+void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc, uint64_t trigger,
+                     Hits &hits, Refusals &out)
+{
+    out.expect(!dfr_reactor_in_thread(r), "in_thread");
+    out.expect(dfr_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER,
+               "call_later");
+    dfr_delayed_call *got = reinterpret_cast<dfr_delayed_call *>(&out);
+    out.expect(dfr_call_later(r, 0, own_call, &hits, own_destroy, &got) == DFR_ENOTOWNER && !got,
+               "call_later with a handle");
+    out.expect(dfr_delayed_call_cancel(dc) == DFR_ENOTOWNER, "delayed_call_cancel");
+    out.expect(dfr_delayed_call_reset(dc, 1) == DFR_ENOTOWNER, "delayed_call_reset");
+    out.expect(dfr_delayed_call_delay(dc, 1) == DFR_ENOTOWNER, "delayed_call_delay");
+    out.expect(!dfr_delayed_call_active(dc), "delayed_call_active");
+    out.expect(std::isnan(dfr_delayed_call_time(dc)), "delayed_call_time");
+    out.expect(dfr_reactor_pending_calls(r) == 0, "pending_calls");
+    out.expect(dfr_call_when_running(r, own_call, &hits, own_destroy) == DFR_ENOTOWNER,
+               "call_when_running");
+    out.expect(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, own_task, &hits, own_destroy,
+                                            nullptr) == DFR_ENOTOWNER,
+               "add_system_event_trigger");
+    out.expect(dfr_remove_system_event_trigger(r, trigger) == DFR_ENOTOWNER,
+               "remove_system_event_trigger");
+    out.expect(refused_deferred(dfr_defer_later(r, 0, own_task, &hits, own_destroy)), "defer_later");
+    dfr_deferred *d = dfr_deferred_new();
+    out.expect(dfr_deferred_add_timeout(d, r, 1) == DFR_ENOTOWNER, "add_timeout");
+    dfr_deferred_unref(d);
+    out.expect(dfr_looping_call_new(r, own_task, &hits, own_destroy) == nullptr, "looping_call_new");
+    out.expect(refused_deferred(dfr_looping_call_start(lc, 1, true)), "looping_call_start");
+    out.expect(dfr_looping_call_stop(lc) == DFR_ENOTOWNER, "looping_call_stop");
+    out.expect(dfr_looping_call_reset(lc) == DFR_ENOTOWNER, "looping_call_reset");
+    out.expect(!dfr_looping_call_running(lc), "looping_call_running");
+    dfr_looping_call_free(lc); // refused: the owner frees it
+    out.expect(dfr_reactor_advance(r, 1) == DFR_ENOTOWNER, "advance");
+    out.expect(dfr_reactor_iterate(r, 0) == DFR_ENOTOWNER, "iterate");
+    out.expect(dfr_reactor_suggest_threadpool_size(r, 3) == DFR_ENOTOWNER, "suggest_threadpool_size");
+    out.expect(refused_deferred(dfr_defer_to_thread(r, own_task, &hits, own_destroy)), "defer_to_thread");
+    dfr_threadpool *p = dfr_threadpool_new(0, 1, nullptr);
+    out.expect(refused_deferred(dfr_defer_to_threadpool(r, p, own_task, &hits, own_destroy)),
+               "defer_to_threadpool");
+    dfr_threadpool_free(p);
+    ffi_cif cif;
+    ffi_type *args_t[] = {&ffi_type_sint};
+    int a = 1;
+    void *args[] = {&a};
+    ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 1, &ffi_type_sint, args_t);
+    out.expect(refused_deferred(dfr_defer_call(r, &cif, reinterpret_cast<void (*)(void)>(own_add), args)),
+               "defer_call");
+    // The thread-safe ones still work.
+    out.expect(!std::isnan(dfr_reactor_seconds(r)), "seconds");
+    out.expect(dfr_call_from_thread(r, own_call, &hits, own_destroy) == 0, "call_from_thread");
+}
+
+} // namespace
+
+TEST_CASE("ownership: a second thread is refused everywhere, before run", "[thread][owner]")
+{
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    dfr_reactor *r = dfr_reactor_new(&o);
+    CHECK(dfr_reactor_in_thread(r));
+    CHECK_FALSE(dfr_reactor_in_thread(nullptr));
+    Hits hits;
+    dfr_delayed_call *dc;
+    REQUIRE(dfr_call_later(r, 5, own_call, &hits, own_destroy, &dc) == 0);
+    dfr_looping_call *lc = dfr_looping_call_new(r, own_task, nullptr, nullptr);
+    uint64_t trigger;
+    REQUIRE(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, own_task, nullptr, nullptr,
+                                         &trigger) == 0);
+    Refusals out;
+    std::thread t([&] { call_everything(r, dc, lc, trigger, hits, out); });
+    t.join();
+    CHECK(out.wrong == std::vector<std::string>{});
+    CHECK(hits.ran == 0);
+    CHECK(hits.destroyed == 8); // every refused call that took data released it
+    // Nothing was touched: the one call is still pending, at 5 seconds.
+    CHECK(dfr_reactor_pending_calls(r) == 1);
+    CHECK(dfr_delayed_call_time(dc) == 5);
+    CHECK(dfr_remove_system_event_trigger(r, trigger) == 0);
+    dfr_looping_call_free(lc);
+    dfr_delayed_call_unref(dc);
+    dfr_reactor_free(r);
+}
+
+TEST_CASE("ownership: the thread that runs the reactor owns it", "[thread][owner]")
+{
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    Hits hits;
+    std::atomic<bool> started{false}, in_thread{false};
+    REQUIRE(dfr_call_when_running(r, [](void *data) {
+        static_cast<std::atomic<bool> *>(data)->store(true);
+    }, &started, nullptr) == 0);
+    int run_rc = 1;
+    // Handing over a reactor not yet run: the runner owns it from now on.
+    std::thread runner([&] { run_rc = dfr_reactor_run(r); });
+    for (int i = 0; i < 10000 && !started; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(started);
+    CHECK(dfr_reactor_running(r));
+    CHECK_FALSE(dfr_reactor_in_thread(r));
+    // The defect: these returned success and raced with the loop.
+    CHECK(dfr_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER);
+    CHECK(refused_deferred(dfr_defer_later(r, 0, own_task, &hits, own_destroy)));
+    CHECK(hits.destroyed == 2);
+    CHECK(dfr_reactor_run(r) == DFR_ENOTOWNER);
+    dfr_reactor_free(r); // refused while it runs elsewhere
+    CHECK(dfr_call_from_thread(r, [](void *data) {
+        auto *flag = static_cast<std::atomic<bool> *>(data);
+        flag->store(true);
+    }, &in_thread, nullptr) == 0);
+    for (int i = 0; i < 10000 && !in_thread; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(in_thread);
+    CHECK(dfr_reactor_stop(r) == 0);
+    runner.join();
+    CHECK(run_rc == 0);
+    // After run it stays with the runner: a second run here is refused.
+    CHECK(dfr_reactor_run(r) == DFR_ENOTOWNER);
+    CHECK(dfr_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER);
+    CHECK(hits.ran == 0);
+    // A reactor nobody runs may be freed by any thread.
+    dfr_reactor_free(r);
+}
+
+TEST_CASE("ownership: dfr_reactor_in_thread inside callbacks", "[thread][owner]")
+{
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    struct Seen {
+        dfr_reactor *r;
+        std::atomic<int> yes{0}, no{0};
+    } seen{r};
+    REQUIRE(dfr_call_later(r, 0, [](void *data) {
+        auto *s = static_cast<Seen *>(data);
+        (dfr_reactor_in_thread(s->r) ? s->yes : s->no)++;
+    }, &seen, nullptr, nullptr) == 0);
+    dfr_deferred *d = dfr_defer_to_thread(r, [](void *data) {
+        auto *s = static_cast<Seen *>(data);
+        (dfr_reactor_in_thread(s->r) ? s->yes : s->no)++; // a worker
+        return dfr_none();
+    }, &seen, nullptr);
+    REQUIRE(d);
+    for (int i = 0; i < 2000 && dfr_deferred_state(d) == DFR_PENDING; i++)
+        dfr_reactor_iterate(r, 0.01);
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    CHECK(seen.yes == 1);
+    CHECK(seen.no == 1);
+    dfr_deferred_unref(d);
+    dfr_reactor_free(r);
+}

@@ -738,3 +738,225 @@ TEST_CASE("DeferredQueue: bad puts, NULL arguments, and free with waiters",
         REQUIRE(dfr_queue_put(q, dfr_bytes_new("kept", 4)) == 0);
     dfr_queue_free(q);
 }
+
+// ------------------------------------------- run(): data lives with the slot
+
+namespace {
+
+// Records the order of fn calls and destroys across several runs.
+struct Logged {
+    std::vector<std::string> *log;
+    std::string name;
+    dfr_deferred *control = nullptr; // returned (a new reference) when set
+    int destroyed = 0;
+};
+
+dfr_value logged_fn(void *data)
+{
+    Logged *t = static_cast<Logged *>(data);
+    t->log->push_back(t->name + " runs");
+    if (t->control)
+        return dfr_value_deferred(dfr_deferred_ref(t->control));
+    return dfr_i64(1);
+}
+
+void logged_destroy(void *data)
+{
+    Logged *t = static_cast<Logged *>(data);
+    t->destroyed++;
+    t->log->push_back(t->name + " destroyed");
+}
+
+dfr_deferred *run_on(bool lock, dfr_lock *l, dfr_semaphore *s, dfr_task_fn fn, void *data,
+                     dfr_destroy_fn destroy)
+{
+    return lock ? dfr_lock_run(l, fn, data, destroy) : dfr_semaphore_run(s, fn, data, destroy);
+}
+
+} // namespace
+
+// No Twisted counterpart (C API: util.h, destroy(data) runs when the slot is
+// released; Python frees by garbage collection).
+TEST_CASE("run: data is destroyed when the slot is released, not when fn returns",
+          "[util][lock][semaphore]")
+{
+    for (bool lock : {true, false}) {
+        INFO((lock ? "lock" : "semaphore"));
+        for (int outcome = 0; outcome < 4; outcome++) {
+            INFO("outcome " << outcome); // succeed, fail, cancel run, cancel fn's deferred
+            dfr_lock *l = lock ? dfr_lock_new() : nullptr;
+            dfr_semaphore *s = lock ? nullptr : dfr_semaphore_new(1);
+            std::vector<std::string> log;
+            Logged a{&log, "a", dfr_deferred_new()}, b{&log, "b"};
+            dfr_deferred *ra = run_on(lock, l, s, logged_fn, &a, logged_destroy);
+            dfr_deferred *rb = run_on(lock, l, s, logged_fn, &b, logged_destroy);
+            REQUIRE(ra != nullptr);
+            REQUIRE(rb != nullptr);
+            // a's fn returned a pending deferred: its work (and data) goes on.
+            CHECK(log == std::vector<std::string>{"a runs"});
+            CHECK(a.destroyed == 0);
+            CHECK(dfr_deferred_state(rb) == DFR_PENDING);
+
+            if (outcome == 0)
+                REQUIRE(dfr_deferred_callback(a.control, dfr_i64(5)) == 0);
+            else if (outcome == 1)
+                REQUIRE(dfr_deferred_errback(a.control, dfr_failure_new(DOM, 3, "no")) == 0);
+            else if (outcome == 2)
+                dfr_deferred_cancel(ra);
+            else
+                dfr_deferred_cancel(a.control);
+            // a's data goes just before its slot passes to b.
+            CHECK(log == std::vector<std::string>{"a runs", "a destroyed", "b runs",
+                                                  "b destroyed"});
+            CHECK(a.destroyed == 1);
+            CHECK(b.destroyed == 1);
+            CHECK(dfr_deferred_state(ra) == (outcome == 0 ? DFR_SUCCEEDED : DFR_FAILED));
+            CHECK(is_i64(dfr_deferred_result(rb), 1));
+            if (lock)
+                CHECK_FALSE(dfr_lock_locked(l));
+            else
+                CHECK(dfr_semaphore_tokens(s) == 1);
+            dfr_deferred_add_errback(ra, swallow, nullptr, nullptr);
+            dfr_deferred_unref(ra);
+            dfr_deferred_unref(rb);
+            dfr_deferred_unref(a.control);
+            dfr_lock_free(l);
+            dfr_semaphore_free(s);
+        }
+    }
+}
+
+// No Twisted counterpart (C API: util.h).
+TEST_CASE("run: fn returning a plain value or failure destroys data at once",
+          "[util][lock][semaphore]")
+{
+    for (bool lock : {true, false}) {
+        INFO((lock ? "lock" : "semaphore"));
+        dfr_lock *l = lock ? dfr_lock_new() : nullptr;
+        dfr_semaphore *s = lock ? nullptr : dfr_semaphore_new(2);
+        Task value, failing;
+        value.value = 4;
+        failing.failure = dfr_failure_new(DOM, 9, "bad");
+        dfr_deferred *r1 = run_on(lock, l, s, task_fn, &value, task_destroy);
+        CHECK(value.destroyed == 1);
+        CHECK(is_i64(dfr_deferred_result(r1), 4));
+        dfr_deferred *r2 = run_on(lock, l, s, task_fn, &failing, task_destroy);
+        CHECK(failing.destroyed == 1);
+        CHECK(result_code(r2) == 9);
+        dfr_deferred_add_errback(r2, swallow, nullptr, nullptr);
+        dfr_deferred_unref(r1);
+        dfr_deferred_unref(r2);
+        dfr_failure_unref(failing.failure);
+        dfr_lock_free(l);
+        dfr_semaphore_free(s);
+        CHECK(value.destroyed == 1);
+        CHECK(failing.destroyed == 1);
+    }
+}
+
+// No Twisted counterpart (C API: util.h, the slot and data of a run that
+// never fires are released when its deferreds go).
+TEST_CASE("run: a never-fired deferred from fn destroys data once when dropped, and a freed "
+          "semaphore still destroys on fire",
+          "[util][semaphore][free]")
+{
+    SECTION("dropped unfired")
+    {
+        dfr_semaphore *s = dfr_semaphore_new(1);
+        Task task;
+        task.control = dfr_deferred_new();
+        dfr_deferred *r = dfr_semaphore_run(s, task_fn, &task, task_destroy);
+        REQUIRE(r != nullptr);
+        dfr_deferred_unref(r);
+        CHECK(task.destroyed == 0); // control still holds the release step
+        dfr_deferred_unref(task.control);
+        CHECK(task.destroyed == 1);
+        dfr_semaphore_free(s);
+    }
+    SECTION("semaphore freed while fn's deferred is pending")
+    {
+        dfr_semaphore *s = dfr_semaphore_new(1);
+        Task task;
+        task.control = dfr_deferred_new();
+        dfr_deferred *r = dfr_semaphore_run(s, task_fn, &task, task_destroy);
+        REQUIRE(r != nullptr);
+        dfr_semaphore_free(s);
+        CHECK(task.destroyed == 0);
+        REQUIRE(dfr_deferred_callback(task.control, dfr_i64(6)) == 0);
+        CHECK(task.destroyed == 1);
+        CHECK(is_i64(dfr_deferred_result(r), 6));
+        dfr_deferred_unref(r);
+        dfr_deferred_unref(task.control);
+    }
+}
+
+namespace {
+
+// Arms allocation failure k around op; whether it failed.
+template <class F> bool inject(long k, F op)
+{
+    test::fail_allocation_at(k);
+    op();
+    bool failed = test::allocation_failed();
+    test::fail_allocation_at(0);
+    return failed;
+}
+
+dfr_value count_pass(dfr_value r, void *data)
+{
+    ++*static_cast<int *>(data);
+    return r;
+}
+
+} // namespace
+
+// No Twisted counterpart (C API: out of memory, design.md "Out of memory").
+TEST_CASE("OOM: run with a pending deferred keeps data until it fires, or destroys it once",
+          "[util][lock][semaphore][alloc]")
+{
+    for (bool lock : {true, false}) {
+        INFO((lock ? "lock" : "semaphore"));
+        for (long k = 1; k < 1000; k++) {
+            INFO("allocation " << k << " fails");
+            long before = test::live_allocations();
+            dfr_lock *l = lock ? dfr_lock_new() : nullptr;
+            dfr_semaphore *s = lock ? nullptr : dfr_semaphore_new(1);
+            Task task;
+            int control_calls = 0;
+            task.control = dfr_deferred_new();
+            // Attaching the release to it must grow its array.
+            REQUIRE(dfr_deferred_add_callback(task.control, count_pass, &control_calls,
+                                              nullptr) == 0);
+            dfr_deferred *r = nullptr;
+            bool failed = inject(k, [&] { r = run_on(lock, l, s, task_fn, &task, task_destroy); });
+            if (!r) {
+                CHECK(failed);
+                CHECK(task.calls == 0);
+                CHECK(task.destroyed == 1);
+            } else if (dfr_deferred_state(r) == DFR_FAILED) {
+                // The release could not be attached: data and slot go now.
+                CHECK(failed);
+                CHECK(result_code(r) == DFR_ENOMEM);
+                CHECK(task.destroyed == 1);
+                dfr_deferred_add_errback(r, swallow, nullptr, nullptr);
+            } else {
+                CHECK(task.destroyed == 0);
+            }
+            REQUIRE(dfr_deferred_callback(task.control, dfr_i64(8)) == 0);
+            CHECK(task.destroyed == 1);
+            if (r && !failed)
+                CHECK(is_i64(dfr_deferred_result(r), 8));
+            if (lock)
+                CHECK_FALSE(dfr_lock_locked(l));
+            else
+                CHECK(dfr_semaphore_tokens(s) == 1);
+            dfr_deferred_unref(r);
+            dfr_deferred_unref(task.control);
+            dfr_lock_free(l);
+            dfr_semaphore_free(s);
+            REQUIRE(test::live_allocations() == before);
+            if (!failed)
+                break;
+        }
+    }
+}

@@ -14,7 +14,13 @@ typedef struct dfr_threadpool dfr_threadpool;
 /* Run fn(data) on the reactor's pool; its result (a value or a failure)
  * fires the deferred on the reactor thread, where destroy(data) then runs.
  * fn must not return a deferred (that is a DFR_EINVAL failure).  NULL for
- * bad input or OOM (destroy has run). */
+ * bad input or OOM (destroy has run).
+ * Cancelling the deferred (or a timeout on it) fails it with DFR_ECANCELLED
+ * at once; the worker cannot be stopped and runs on, its result is dropped
+ * when it comes, and destroy(data) runs only then (as in Twisted).  So a
+ * semaphore or lock slot tied to this deferred is given back while the
+ * worker still runs: docs/reactor.md ("Cancelling work on a thread") shows
+ * how to keep such a limit honest. */
 DFR_API dfr_deferred *dfr_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data,
                                           dfr_destroy_fn destroy);
 /* Set the reactor pool's maximum size (> 0). */
@@ -34,7 +40,8 @@ DFR_API int dfr_threadpool_stop(dfr_threadpool *p);
 DFR_API void dfr_threadpool_free(dfr_threadpool *p);
 /* Threads alive now. */
 DFR_API unsigned dfr_threadpool_threads(const dfr_threadpool *p);
-/* deferToThreadPool: like dfr_defer_to_thread on pool p, reporting to r. */
+/* deferToThreadPool: like dfr_defer_to_thread on pool p, reporting to r
+ * (cancelling it behaves the same). */
 DFR_API dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
                                               void *data, dfr_destroy_fn destroy);
 

@@ -1,13 +1,14 @@
-/* inlineCallbacks in C: the seed's `my_callbacks`.
+/* inlineCallbacks in C: `my_callbacks` from Part 17 of Dave Peticolas's
+ * Twisted Introduction ("the original" below).
  *
  * A coroutine is an ordinary function on a stack of its own.  dfr_await
  * hands back a value that is already there at once (no switch), and
  * otherwise suspends the coroutine until the deferred fires — here
  * deferreds that the reactor's callLater fires — while the reactor goes on
  * with other work.  A failure comes back as a failure value, caught with an
- * ordinary `if` (the seed's try/except).  What the function returns is its
+ * ordinary `if` (the original's try/except).  What the function returns is its
  * returnValue: the deferred of dfr_inline_callbacks fires with it.
- * The seed waits 5 s per step; 50 ms keeps this quick. */
+ * The original waits 5 s per step; 50 ms keeps this quick. */
 #include <deferred.h>
 
 #include <stdio.h>
@@ -41,7 +42,7 @@ static void drop_ref(void *d)
     dfr_deferred_unref(d);
 }
 
-/* A deferred that `fire` fires after `delay` seconds (the seed's
+/* A deferred that `fire` fires after `delay` seconds (the original's
  * reactor.callLater(5, d.callback, 2)).  The timer holds its own reference
  * until it has run, so the caller may give its reference away at once. */
 static dfr_deferred *later(double delay, void (*fire)(void *))
@@ -74,7 +75,7 @@ static dfr_value my_callbacks(void *data)
     dfr_value_drop(result);
 
     result = dfr_await(later(0.05, fail_with_3));
-    if (dfr_is_failure(result)) { /* the seed's `except Exception, e` */
+    if (dfr_is_failure(result)) { /* the original's `except Exception, e` */
         say("fourth callback got", result);
         steps += dfr_failure_check(dfr_failure_from(&result), "example", 3);
     }
@@ -85,7 +86,7 @@ static dfr_value my_callbacks(void *data)
 
 static dfr_value returned; /* what the coroutine's deferred fired with */
 
-/* The seed's d.addBoth(lambda _: reactor.stop()). */
+/* The original's d.addBoth(lambda _: reactor.stop()). */
 static dfr_value finished(dfr_value v, void *data)
 {
     (void)data;

@@ -1,6 +1,7 @@
 /* Poetry client 7.0 in C: fetch a poem, then transform it, falling back to
  * the original when the transform fails — written top to bottom as a
- * coroutine (the seed's get_transformed_poem).
+ * coroutine (get_transformed_poem from Part 17 of Dave Peticolas's Twisted
+ * Introduction).
  *
  * Timers stand in for the network here, so that every path (a transform
  * failing for one poem, a server down) shows up in one deterministic run;
@@ -8,7 +9,7 @@
  * xform_cummingsify return deferreds that the reactor fires (or fails) a
  * few milliseconds later, via deferLater.  Three
  * coroutines run at once and interleave — the timestamps show it — and a
- * DeferredList stops the reactor when all are done, as the seed's
+ * DeferredList stops the reactor when all are done, as the Introduction's
  * poem_done does. */
 #include <deferred.h>
 
@@ -82,7 +83,7 @@ static dfr_value get_transformed_poem(void *data)
     dfr_value poem = dfr_await(get_poetry(reactor, s->poem, s->delay, s->down));
     if (dfr_is_failure(poem)) {
         say(s->name, "The poem download failed:", &poem);
-        return poem; /* the seed's `raise`: whoever waits sees the failure */
+        return poem; /* the Introduction's `raise`: whoever waits sees the failure */
     }
     say(s->name, "got", &poem);
 
@@ -97,7 +98,7 @@ static dfr_value get_transformed_poem(void *data)
     return xformed;
 }
 
-/* ---- main: start three, wait for all (the seed's got_poem/poem_done) ---- */
+/* ---- main: start three, wait for all (the Introduction's got_poem/poem_done) ---- */
 
 static const server servers[3] = {
     {"science", "I AM NOT A SCIENTIST", 0.030, false, false},

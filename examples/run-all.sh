@@ -5,7 +5,7 @@
 set -uo pipefail
 build=${1:-build}
 examples=(fibonacci_blocking synchronous pause errbacks deferred_list call_later fibonacci_reactor
-          inline_callbacks poetry_transform)
+          inline_callbacks poetry_transform job_scheduler)
 
 if [ ! -d "$build/examples" ]; then
     echo "run-all.sh: no $build/examples (configure with -Dexamples=true and build first)" >&2

@@ -36,7 +36,7 @@ enum {
     DFR_OK = 0,
     DFR_EINVAL = -1,             /* bad argument */
     DFR_ENOMEM = -2,             /* out of memory */
-    DFR_EALREADY = -3,           /* deferred already called */
+    DFR_EALREADY = -3,           /* already called (a deferred), started or in use */
     DFR_ECANCELLED = -4,         /* cancelled */
     DFR_ETIMEDOUT = -5,          /* timed out (addTimeout) */
     DFR_EFIRST = -6,             /* FirstError: see dfr_failure_index/cause */

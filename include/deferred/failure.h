@@ -52,7 +52,9 @@ DFR_API const dfr_value *dfr_failure_payload(const dfr_failure *f);
 
 /* Human-readable report: domain, code, message and the cause chain; in debug
  * mode also where each failure was made and which callbacks it passed
- * through.  malloc'd: release with free() or dfr_free().  NULL on OOM. */
+ * through.  One line per failure, each ending in '\n' (the last one too:
+ * print it with fputs, not puts).  malloc'd: release with free() or
+ * dfr_free().  NULL on OOM. */
 DFR_API char *dfr_failure_describe(const dfr_failure *f);
 
 #ifdef __cplusplus

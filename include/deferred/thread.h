@@ -16,11 +16,13 @@ typedef struct dfr_threadpool dfr_threadpool;
  * fn must not return a deferred (that is a DFR_EINVAL failure).  NULL for
  * bad input or OOM (destroy has run).
  *
- * Cancelling the deferred fails it at once with DFR_ECANCELLED, as in
- * Twisted (there is no canceller): fn keeps running, its late result is
- * dropped, and destroy(data) runs once fn is done, never before.  So a
- * DeferredSemaphore around such work frees its slot while the worker still
- * runs; to bound the workers, bound the pool (dfr_threadpool_new's max).
+ * Cancelling the deferred (or a timeout on it) fails it with DFR_ECANCELLED
+ * at once, as in Twisted (there is no canceller): the worker cannot be
+ * stopped and runs on, its late result is dropped, and destroy(data) runs
+ * once fn is done, never before.  So a semaphore or lock slot tied to this
+ * deferred is given back while the worker still runs: docs/reactor.md
+ * ("Cancelling work on a thread") shows how to keep such a limit honest, or
+ * bound the pool (dfr_threadpool_new's max).
  *
  * Reactor freed: see dfr_defer_to_threadpool.  The reactor's own pool is
  * stopped first by dfr_reactor_free, so the work queued on it still runs

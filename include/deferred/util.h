@@ -31,7 +31,14 @@ DFR_API bool dfr_lock_locked(const dfr_lock *l);
 /* Acquires waiting now; 0 for NULL. */
 DFR_API size_t dfr_lock_waiting(const dfr_lock *l);
 /* Acquire, call fn(data) (it may return a deferred: the lock is held until
- * it fires), release, and fire with fn's result.  destroy(data) runs once. */
+ * it fires), release, and fire with fn's result.  NULL for NULL l or fn, or
+ * OOM (destroy has run).
+ * data belongs to the work while it holds the lock: destroy(data) runs
+ * exactly once, just before the lock is released — right after fn returns
+ * a plain value or failure, or when the deferred fn returned fires
+ * (succeeds, fails or is cancelled) — so fn may hand data to that deferred's
+ * work.  If the run never starts (its deferred is cancelled while it waits,
+ * or the lock is freed), destroy runs then and fn never does. */
 DFR_API dfr_deferred *dfr_lock_run(dfr_lock *l, dfr_task_fn fn, void *data,
                                    dfr_destroy_fn destroy);
 
@@ -47,6 +54,16 @@ DFR_API int dfr_semaphore_release(dfr_semaphore *s);
 DFR_API unsigned dfr_semaphore_tokens(const dfr_semaphore *s);
 /* Acquires waiting now; 0 for NULL. */
 DFR_API size_t dfr_semaphore_waiting(const dfr_semaphore *s);
+/* Acquire a token, call fn(data), and fire with fn's result; the token is
+ * given back once that result is in — when fn returns a deferred, when it
+ * fires (succeeds, fails or is cancelled).  NULL for NULL s or fn, or OOM
+ * (destroy has run).  destroy(data) runs exactly once, just before the token
+ * is given back (or when the run never starts: its deferred cancelled while
+ * waiting, or the semaphore freed), as for dfr_lock_run.
+ * The token is tied to fn's deferred, not to work behind it: a cancelled
+ * deferToThread fails at once while its worker still runs (thread.h), so
+ * with a timeout on such work, chain the release to the thread's own
+ * deferred — docs/reactor.md shows how. */
 DFR_API dfr_deferred *dfr_semaphore_run(dfr_semaphore *s, dfr_task_fn fn, void *data,
                                         dfr_destroy_fn destroy);
 

@@ -12,7 +12,7 @@ const char *dfr_strerror(int code)
     case DFR_OK: return "success";
     case DFR_EINVAL: return "invalid argument";
     case DFR_ENOMEM: return "out of memory";
-    case DFR_EALREADY: return "deferred already called";
+    case DFR_EALREADY: return "already called, started or in use";
     case DFR_ECANCELLED: return "cancelled";
     case DFR_ETIMEDOUT: return "timed out";
     case DFR_EFIRST: return "first error in a deferred list";

@@ -39,7 +39,7 @@ struct dfr_failure {
 static dfr_failure static_enomem = IMMORTAL(DFR_ENOMEM, "out of memory");
 static dfr_failure static_ecancelled = IMMORTAL(DFR_ECANCELLED, "cancelled");
 static dfr_failure static_einval = IMMORTAL(DFR_EINVAL, "invalid argument");
-static dfr_failure static_ealready = IMMORTAL(DFR_EALREADY, "deferred already called");
+static dfr_failure static_ealready = IMMORTAL(DFR_EALREADY, "already called, started or in use");
 static dfr_failure static_eunderflow = IMMORTAL(DFR_EUNDERFLOW, "queue underflow");
 static dfr_failure static_etimedout = IMMORTAL(DFR_ETIMEDOUT, "timed out");
 static dfr_failure static_enotrunning = IMMORTAL(DFR_ENOTRUNNING, "reactor not running");
@@ -262,7 +262,8 @@ void dfr__failure_note_passed(dfr_failure *f, const void *fn)
 static void describe_one(FILE *out, const dfr_failure *f)
 {
     fprintf(out, "%s error %d", f->domain, f->code);
-    if (strcmp(f->domain, DFR_DOMAIN) == 0)
+    /* The code's name, unless the message already is that name. */
+    if (strcmp(f->domain, DFR_DOMAIN) == 0 && strcmp(f->message, dfr_strerror(f->code)) != 0)
         fprintf(out, " (%s)", dfr_strerror(f->code));
     if (f->index >= 0)
         fprintf(out, " [input #%lld]", (long long)f->index);

@@ -73,6 +73,9 @@ size_t dfr__sem_waiting(const dfr__sem *s)
 }
 
 /* run(): acquire, call fn, release once fn's result (maybe a deferred) is in.
+ * data belongs to the work until then: destroy(data) runs when the slot is
+ * given back (just before, so the next job never overlaps a live data of
+ * this one), or when the job ends without running (cancelled or freed).
  * The job is shared by the entry on the acquire deferred and, when fn
  * returns a deferred, by the release entry on that one. */
 typedef struct run_job {
@@ -81,29 +84,38 @@ typedef struct run_job {
     void *self;
     dfr_task_fn fn;
     void *data;
-    dfr_destroy_fn destroy;
+    dfr_destroy_fn destroy; /* NULL once run */
 } run_job;
+
+static void job_destroy_data(run_job *job)
+{
+    dfr_destroy_fn destroy = job->destroy;
+    job->destroy = NULL;
+    if (destroy)
+        destroy(job->data);
+}
 
 static void job_unref(void *data)
 {
     run_job *job = data;
     if (atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (job->destroy)
-        job->destroy(job->data);
+    job_destroy_data(job);
     sem_unref(job->sem);
     dfr__free(job);
 }
 
-static void job_release(run_job *job)
+/* The work is over: release its data, then its slot. */
+static void job_finish(run_job *job)
 {
+    job_destroy_data(job);
     if (!job->sem->freed)
         dfr__sem_release(job->sem, job->self);
 }
 
 static dfr_value job_release_step(dfr_value v, void *data)
 {
-    job_release(data);
+    job_finish(data);
     return v;
 }
 
@@ -112,18 +124,14 @@ static dfr_value job_execute(dfr_value v, void *data)
     run_job *job = data;
     dfr_value_drop(v);
     dfr_value r = job->fn(job->data);
-    dfr_destroy_fn destroy = job->destroy;
-    job->destroy = NULL;
-    if (destroy)
-        destroy(job->data);
     if (!dfr_is_deferred(r)) {
-        job_release(job);
+        job_finish(job);
         return r;
     }
-    /* Hold the token until fn's deferred fires. */
+    /* Hold the slot and data until fn's deferred fires. */
     atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
     if (dfr_deferred_add_both(r.u.ptr, job_release_step, job, job_unref) != 0) {
-        job_release(job);
+        job_finish(job);
         dfr_value_drop(r);
         return dfr_value_failure(dfr__failure_static(DFR_ENOMEM));
     }

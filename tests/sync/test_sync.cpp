@@ -4,8 +4,18 @@
 
 #include "support.h"
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 namespace {
 
@@ -737,4 +747,439 @@ TEST_CASE("DeferredQueue: bad puts, NULL arguments, and free with waiters",
     for (int i = 0; i < 10; i++)
         REQUIRE(dfr_queue_put(q, dfr_bytes_new("kept", 4)) == 0);
     dfr_queue_free(q);
+}
+
+// ------------------------------------------- run(): data lives with the slot
+
+namespace {
+
+// Records the order of fn calls and destroys across several runs.
+struct Logged {
+    std::vector<std::string> *log;
+    std::string name;
+    dfr_deferred *control = nullptr; // returned (a new reference) when set
+    int destroyed = 0;
+};
+
+dfr_value logged_fn(void *data)
+{
+    Logged *t = static_cast<Logged *>(data);
+    t->log->push_back(t->name + " runs");
+    if (t->control)
+        return dfr_value_deferred(dfr_deferred_ref(t->control));
+    return dfr_i64(1);
+}
+
+void logged_destroy(void *data)
+{
+    Logged *t = static_cast<Logged *>(data);
+    t->destroyed++;
+    t->log->push_back(t->name + " destroyed");
+}
+
+dfr_deferred *run_on(bool lock, dfr_lock *l, dfr_semaphore *s, dfr_task_fn fn, void *data,
+                     dfr_destroy_fn destroy)
+{
+    return lock ? dfr_lock_run(l, fn, data, destroy) : dfr_semaphore_run(s, fn, data, destroy);
+}
+
+} // namespace
+
+// No Twisted counterpart (C API: util.h, destroy(data) runs when the slot is
+// released; Python frees by garbage collection).
+TEST_CASE("run: data is destroyed when the slot is released, not when fn returns",
+          "[util][lock][semaphore]")
+{
+    for (bool lock : {true, false}) {
+        INFO((lock ? "lock" : "semaphore"));
+        for (int outcome = 0; outcome < 4; outcome++) {
+            INFO("outcome " << outcome); // succeed, fail, cancel run, cancel fn's deferred
+            dfr_lock *l = lock ? dfr_lock_new() : nullptr;
+            dfr_semaphore *s = lock ? nullptr : dfr_semaphore_new(1);
+            std::vector<std::string> log;
+            Logged a{&log, "a", dfr_deferred_new()}, b{&log, "b"};
+            dfr_deferred *ra = run_on(lock, l, s, logged_fn, &a, logged_destroy);
+            dfr_deferred *rb = run_on(lock, l, s, logged_fn, &b, logged_destroy);
+            REQUIRE(ra != nullptr);
+            REQUIRE(rb != nullptr);
+            // a's fn returned a pending deferred: its work (and data) goes on.
+            CHECK(log == std::vector<std::string>{"a runs"});
+            CHECK(a.destroyed == 0);
+            CHECK(dfr_deferred_state(rb) == DFR_PENDING);
+
+            if (outcome == 0)
+                REQUIRE(dfr_deferred_callback(a.control, dfr_i64(5)) == 0);
+            else if (outcome == 1)
+                REQUIRE(dfr_deferred_errback(a.control, dfr_failure_new(DOM, 3, "no")) == 0);
+            else if (outcome == 2)
+                dfr_deferred_cancel(ra);
+            else
+                dfr_deferred_cancel(a.control);
+            // a's data goes just before its slot passes to b.
+            CHECK(log == std::vector<std::string>{"a runs", "a destroyed", "b runs",
+                                                  "b destroyed"});
+            CHECK(a.destroyed == 1);
+            CHECK(b.destroyed == 1);
+            CHECK(dfr_deferred_state(ra) == (outcome == 0 ? DFR_SUCCEEDED : DFR_FAILED));
+            CHECK(is_i64(dfr_deferred_result(rb), 1));
+            if (lock)
+                CHECK_FALSE(dfr_lock_locked(l));
+            else
+                CHECK(dfr_semaphore_tokens(s) == 1);
+            dfr_deferred_add_errback(ra, swallow, nullptr, nullptr);
+            dfr_deferred_unref(ra);
+            dfr_deferred_unref(rb);
+            dfr_deferred_unref(a.control);
+            dfr_lock_free(l);
+            dfr_semaphore_free(s);
+        }
+    }
+}
+
+// No Twisted counterpart (C API: util.h).
+TEST_CASE("run: fn returning a plain value or failure destroys data at once",
+          "[util][lock][semaphore]")
+{
+    for (bool lock : {true, false}) {
+        INFO((lock ? "lock" : "semaphore"));
+        dfr_lock *l = lock ? dfr_lock_new() : nullptr;
+        dfr_semaphore *s = lock ? nullptr : dfr_semaphore_new(2);
+        Task value, failing;
+        value.value = 4;
+        failing.failure = dfr_failure_new(DOM, 9, "bad");
+        dfr_deferred *r1 = run_on(lock, l, s, task_fn, &value, task_destroy);
+        CHECK(value.destroyed == 1);
+        CHECK(is_i64(dfr_deferred_result(r1), 4));
+        dfr_deferred *r2 = run_on(lock, l, s, task_fn, &failing, task_destroy);
+        CHECK(failing.destroyed == 1);
+        CHECK(result_code(r2) == 9);
+        dfr_deferred_add_errback(r2, swallow, nullptr, nullptr);
+        dfr_deferred_unref(r1);
+        dfr_deferred_unref(r2);
+        dfr_failure_unref(failing.failure);
+        dfr_lock_free(l);
+        dfr_semaphore_free(s);
+        CHECK(value.destroyed == 1);
+        CHECK(failing.destroyed == 1);
+    }
+}
+
+// No Twisted counterpart (C API: util.h, the slot and data of a run that
+// never fires are released when its deferreds go).
+TEST_CASE("run: a never-fired deferred from fn destroys data once when dropped, and a freed "
+          "semaphore still destroys on fire",
+          "[util][semaphore][free]")
+{
+    SECTION("dropped unfired")
+    {
+        dfr_semaphore *s = dfr_semaphore_new(1);
+        Task task;
+        task.control = dfr_deferred_new();
+        dfr_deferred *r = dfr_semaphore_run(s, task_fn, &task, task_destroy);
+        REQUIRE(r != nullptr);
+        dfr_deferred_unref(r);
+        CHECK(task.destroyed == 0); // control still holds the release step
+        dfr_deferred_unref(task.control);
+        CHECK(task.destroyed == 1);
+        dfr_semaphore_free(s);
+    }
+    SECTION("semaphore freed while fn's deferred is pending")
+    {
+        dfr_semaphore *s = dfr_semaphore_new(1);
+        Task task;
+        task.control = dfr_deferred_new();
+        dfr_deferred *r = dfr_semaphore_run(s, task_fn, &task, task_destroy);
+        REQUIRE(r != nullptr);
+        dfr_semaphore_free(s);
+        CHECK(task.destroyed == 0);
+        REQUIRE(dfr_deferred_callback(task.control, dfr_i64(6)) == 0);
+        CHECK(task.destroyed == 1);
+        CHECK(is_i64(dfr_deferred_result(r), 6));
+        dfr_deferred_unref(r);
+        dfr_deferred_unref(task.control);
+    }
+}
+
+namespace {
+
+// Arms allocation failure k around op; whether it failed.
+template <class F> bool inject(long k, F op)
+{
+    test::fail_allocation_at(k);
+    op();
+    bool failed = test::allocation_failed();
+    test::fail_allocation_at(0);
+    return failed;
+}
+
+dfr_value count_pass(dfr_value r, void *data)
+{
+    ++*static_cast<int *>(data);
+    return r;
+}
+
+} // namespace
+
+// No Twisted counterpart (C API: out of memory, design.md "Out of memory").
+TEST_CASE("OOM: run with a pending deferred keeps data until it fires, or destroys it once",
+          "[util][lock][semaphore][alloc]")
+{
+    for (bool lock : {true, false}) {
+        INFO((lock ? "lock" : "semaphore"));
+        for (long k = 1; k < 1000; k++) {
+            INFO("allocation " << k << " fails");
+            long before = test::live_allocations();
+            dfr_lock *l = lock ? dfr_lock_new() : nullptr;
+            dfr_semaphore *s = lock ? nullptr : dfr_semaphore_new(1);
+            Task task;
+            int control_calls = 0;
+            task.control = dfr_deferred_new();
+            // Attaching the release to it must grow its array.
+            REQUIRE(dfr_deferred_add_callback(task.control, count_pass, &control_calls,
+                                              nullptr) == 0);
+            dfr_deferred *r = nullptr;
+            bool failed = inject(k, [&] { r = run_on(lock, l, s, task_fn, &task, task_destroy); });
+            if (!r) {
+                CHECK(failed);
+                CHECK(task.calls == 0);
+                CHECK(task.destroyed == 1);
+            } else if (dfr_deferred_state(r) == DFR_FAILED) {
+                // The release could not be attached: data and slot go now.
+                CHECK(failed);
+                CHECK(result_code(r) == DFR_ENOMEM);
+                CHECK(task.destroyed == 1);
+                dfr_deferred_add_errback(r, swallow, nullptr, nullptr);
+            } else {
+                CHECK(task.destroyed == 0);
+            }
+            REQUIRE(dfr_deferred_callback(task.control, dfr_i64(8)) == 0);
+            CHECK(task.destroyed == 1);
+            if (r && !failed)
+                CHECK(is_i64(dfr_deferred_result(r), 8));
+            if (lock)
+                CHECK_FALSE(dfr_lock_locked(l));
+            else
+                CHECK(dfr_semaphore_tokens(s) == 1);
+            dfr_deferred_unref(r);
+            dfr_deferred_unref(task.control);
+            dfr_lock_free(l);
+            dfr_semaphore_free(s);
+            REQUIRE(test::live_allocations() == before);
+            if (!failed)
+                break;
+        }
+    }
+}
+
+// ------------------- keeping a semaphore's limit honest under cancellation
+
+namespace {
+
+// Iterate a reactor that is not running until done() holds (false after
+// ~20 s: the pool's threads may be slow on a loaded machine).
+template <class Done> bool iterate_until(dfr_reactor *r, Done done)
+{
+    for (int i = 0; i < 1000 && !done(); i++)
+        REQUIRE(dfr_reactor_iterate(r, 0.02) == 0);
+    return done();
+}
+
+// Thread work that runs until told to finish, counting how many run at once.
+struct Workers {
+    std::atomic<int> running{0}, max_running{0};
+    std::atomic<bool> finish[4] = {};
+};
+
+struct ThreadJob {
+    dfr_reactor *r;
+    Workers *w;
+    int index;
+    int *started; // fn calls, on the reactor thread
+};
+
+dfr_value thread_work(void *data)
+{
+    ThreadJob *j = static_cast<ThreadJob *>(data);
+    int now = ++j->w->running;
+    int seen = j->w->max_running.load();
+    while (now > seen && !j->w->max_running.compare_exchange_weak(seen, now)) {
+    }
+    while (!j->w->finish[j->index].load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    --j->w->running;
+    return dfr_i64(j->index);
+}
+
+// fn for dfr_semaphore_run: the thread's own deferred holds the slot.
+dfr_value start_thread_job(void *data)
+{
+    ThreadJob *j = static_cast<ThreadJob *>(data);
+    ++*j->started;
+    dfr_deferred *t = dfr_defer_to_thread(j->r, thread_work, j, nullptr);
+    REQUIRE(t != nullptr);
+    return dfr_value_deferred(t);
+}
+
+} // namespace
+
+// Twisted behaves the same (a cancelled deferToThread fails at once while
+// its worker runs on); this is the documented pattern (docs/reactor.md
+// "Cancelling work on a thread") that keeps the limit.
+TEST_CASE("semaphore over deferToThread: a timeout on a shielded view keeps the limit",
+          "[util][semaphore][thread][cancel]")
+{
+    // Pool threads polling under valgrind's one-at-a-time scheduling do not
+    // finish in reasonable time; the plain and sanitizer builds run it.
+    if (RUNNING_ON_VALGRIND)
+        return;
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    dfr_reactor *r = dfr_reactor_new(&o);
+    REQUIRE(r != nullptr);
+    dfr_semaphore *sem = dfr_semaphore_new(2);
+    Workers w;
+    int started = 0;
+    ThreadJob jobs[4];
+    dfr_deferred *views[4];
+    Seen results[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = ThreadJob{r, &w, i, &started};
+        // The pattern: the run (and its slot) follows the worker; callers
+        // wait for, and time out, a view chained to it.
+        dfr_deferred *held = dfr_semaphore_run(sem, start_thread_job, &jobs[i], nullptr);
+        REQUIRE(held != nullptr);
+        views[i] = dfr_deferred_new();
+        REQUIRE(views[i] != nullptr);
+        REQUIRE(dfr_deferred_chain(held, views[i]) == 0);
+        REQUIRE(dfr_deferred_add_timeout(views[i], r, i == 0 ? 1.0 : 100.0) == 0);
+        REQUIRE(dfr_deferred_add_both(views[i], keep, &results[i], nullptr) == 0);
+        dfr_deferred_unref(held); // its chain keeps it until the worker ends
+    }
+    CHECK(started == 2);
+    CHECK(dfr_semaphore_waiting(sem) == 2);
+    // The workers start without the reactor: poll (dfr_reactor_iterate on a
+    // manual clock would wait for an event that never comes).
+    for (int i = 0; i < 20000 && w.running.load() != 2; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(w.running.load() == 2);
+
+    REQUIRE(dfr_reactor_advance(r, 1.5) == 0); // job 0's view times out
+    REQUIRE(results[0].size() == 1);
+    CHECK(dfr_failure_code(dfr_failure_from(results[0].at(0))) == DFR_ETIMEDOUT);
+    // Its worker still runs, so its slot is still taken: nobody new starts.
+    CHECK(started == 2);
+    CHECK(dfr_semaphore_tokens(sem) == 0);
+    CHECK(dfr_semaphore_waiting(sem) == 2);
+
+    w.finish[0] = true; // the timed-out worker really ends: job 2 starts
+    REQUIRE(iterate_until(r, [&] { return started == 3; }));
+    CHECK(results[0].size() == 1); // its late result went nowhere
+    for (int i = 1; i < 4; i++)
+        w.finish[i] = true;
+    REQUIRE(iterate_until(r, [&] {
+        return results[1].size() == 1 && results[2].size() == 1 && results[3].size() == 1;
+    }));
+    for (int i = 1; i < 4; i++)
+        CHECK(is_i64(results[i].at(0), i));
+    CHECK(started == 4);
+    CHECK(w.max_running.load() == 2);
+    CHECK(dfr_semaphore_tokens(sem) == 2);
+    for (dfr_deferred *v : views)
+        dfr_deferred_unref(v);
+    dfr_semaphore_free(sem);
+    dfr_reactor_free(r);
+}
+
+namespace {
+
+// Work that fails at once when cancelled but "runs" until finished by hand
+// (as a deferToThread does): live counts those started and not finished.
+struct Gated {
+    int started = 0;
+    std::vector<dfr_deferred *> works;
+};
+
+dfr_value start_gated(void *data)
+{
+    Gated *g = static_cast<Gated *>(data);
+    g->started++;
+    dfr_deferred *d = dfr_deferred_new();
+    g->works.push_back(dfr_deferred_ref(d));
+    return dfr_value_deferred(d);
+}
+
+} // namespace
+
+// Twisted does the same (DeferredList.cancel cancels its inputs in order);
+// docs/reactor.md "Cancelling many gated jobs" shows the fix tested here.
+TEST_CASE("gatherResults over semaphore-gated work: cancel in order starts queued jobs, "
+          "cancel queued ones first does not",
+          "[util][semaphore][cancel][list]")
+{
+    for (bool reverse : {false, true}) {
+        INFO((reverse ? "queued first" : "in order"));
+        dfr_semaphore *sem = dfr_semaphore_new(2);
+        Gated g;
+        dfr_deferred *runs[5];
+        for (auto &d : runs) {
+            d = dfr_semaphore_run(sem, start_gated, &g, nullptr);
+            REQUIRE(d != nullptr);
+        }
+        dfr_deferred *all = dfr_gather_results(runs, 5, true);
+        REQUIRE(all != nullptr);
+        CHECK(g.started == 2);
+        if (reverse) {
+            // The fix: queued runs leave the queue without starting, then
+            // the running ones find nobody to hand their slot to.
+            for (size_t i = 5; i-- > 0;)
+                dfr_deferred_cancel(runs[i]);
+        }
+        dfr_deferred_cancel(all);
+        CHECK(dfr_deferred_state(all) == DFR_FAILED);
+        // In order, each cancelled running job hands its slot to the next
+        // queued one, which starts before its own cancel comes.
+        CHECK(g.started == (reverse ? 2 : 5));
+        CHECK(dfr_semaphore_tokens(sem) == 2);
+        CHECK(dfr_semaphore_waiting(sem) == 0);
+        dfr_deferred_add_errback(all, swallow, nullptr, nullptr);
+        dfr_deferred_unref(all);
+        for (dfr_deferred *d : runs)
+            dfr_deferred_unref(d);
+        for (dfr_deferred *d : g.works)
+            dfr_deferred_unref(d);
+        dfr_semaphore_free(sem);
+    }
+}
+
+// No Twisted counterpart (C API: dfr_strerror and dfr_failure_describe's
+// text, seen here through a gather of runs).
+TEST_CASE("error text: EALREADY is not only about deferreds; a gather's first error is "
+          "described without repeating itself",
+          "[util][failure]")
+{
+    std::string ealready = dfr_strerror(DFR_EALREADY);
+    CHECK(ealready.find("deferred") == std::string::npos); // also a reactor run twice
+
+    dfr_semaphore *sem = dfr_semaphore_new(1);
+    Task ok, bad;
+    bad.failure = dfr_failure_new(DOM, 7, "disk full");
+    dfr_deferred *runs[2] = {dfr_semaphore_run(sem, task_fn, &ok, task_destroy),
+                             dfr_semaphore_run(sem, task_fn, &bad, task_destroy)};
+    dfr_deferred *all = dfr_gather_results(runs, 2, true);
+    REQUIRE(all != nullptr);
+    const dfr_failure *f = dfr_failure_from(dfr_deferred_result(all));
+    REQUIRE(f != nullptr);
+    char *text = dfr_failure_describe(f);
+    REQUIRE(text != nullptr);
+    std::string s = text;
+    free(text);
+    CHECK(s == "Failure: dfr error -6 [input #1]: first error in a deferred list\n"
+               "Caused by: test error 7: disk full\n");
+    dfr_deferred_add_errback(all, swallow, nullptr, nullptr);
+    dfr_deferred_unref(all);
+    for (dfr_deferred *d : runs)
+        dfr_deferred_unref(d);
+    dfr_failure_unref(bad.failure);
+    dfr_semaphore_free(sem);
 }

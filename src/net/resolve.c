@@ -31,18 +31,39 @@ static void resolve_complete(dfr__job *job)
     res->done(res, err, res->ai);
 }
 
+/* Lookups run only on the reactor's own pool, which dfr_reactor_free stops
+ * (finishing and delivering its work) before it detaches the jobs still
+ * out; so a lookup is never abandoned.  These keep the job contract all the
+ * same: the request then stays with the net layer's own teardown. */
+static void resolve_abandon(dfr__job *job)
+{
+    DFR_UNUSED(job);
+}
+
+static void resolve_release(dfr__job *job)
+{
+    dfr__resolve *res = (dfr__resolve *)job;
+    if (res->ai)
+        freeaddrinfo(res->ai);
+    res->ai = NULL;
+}
+
 int dfr__resolve_submit(dfr_reactor *r, dfr__resolve *res)
 {
-    dfr_threadpool *pool = dfr__reactor_pool(r);
-    if (!pool)
-        return DFR_ENOMEM;
-    res->job.run = resolve_run;
-    res->job.complete = resolve_complete;
-    res->job.r = r;
-    res->job.ran = false;
-    dfr__reactor_job_submitted(r);
-    int rc = dfr__pool_submit(pool, &res->job);
+    res->job = (dfr__job){.run = resolve_run,
+                          .complete = resolve_complete,
+                          .abandon = resolve_abandon,
+                          .release = resolve_release};
+    int rc = dfr__sink_attach(r, &res->job);
     if (rc)
-        atomic_fetch_sub(&r->jobs_in_flight, 1);
-    return rc;
+        return rc;
+    dfr_threadpool *pool = dfr__reactor_pool(r);
+    rc = pool ? dfr__pool_submit(pool, &res->job) : DFR_ENOMEM;
+    if (rc) {
+        dfr__sink_detach(&res->job);
+        return rc;
+    }
+    /* Counted only now: results are delivered on this thread. */
+    dfr__reactor_job_submitted(r);
+    return 0;
 }

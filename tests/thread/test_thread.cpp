@@ -12,6 +12,8 @@
 
 #include "support.h"
 
+#include <deferred/ffi.h> /* the owner checks cover dfr_defer_call */
+
 #include <pthread.h>
 
 #include <atomic>

@@ -12,5 +12,6 @@
 #include "deferred/reactor.h"
 #include "deferred/thread.h"
 #include "deferred/coro.h"
+#include "deferred/ffi_forms.h"
 
 #endif

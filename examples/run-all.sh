@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every example built in BUILD (default: build), in order, with a header
-# for each.  Stops at, and exits non-zero for, the first example that fails.
+# for each, then the Python ones (examples/ffi, through ctypes on BUILD's
+# library).  Stops at, and exits non-zero for, the first example that fails.
 #   examples/run-all.sh build
 set -uo pipefail
 build=${1:-build}
@@ -19,4 +20,14 @@ for name in "${examples[@]}"; do
     fi
     echo
 done
-echo "all ${#examples[@]} examples passed"
+# No binding: Python calls the library through ctypes.
+python_examples=(ffi/fibonacci.py)
+for name in "${python_examples[@]}"; do
+    echo "== $name =="
+    if ! DFR_LIBPATH="$build/src/libdeferred.so.0" /usr/bin/python3 "$(dirname "$0")/$name"; then
+        echo "run-all.sh: example '$name' failed" >&2
+        exit 1
+    fi
+    echo
+done
+echo "all $((${#examples[@]} + ${#python_examples[@]})) examples passed"

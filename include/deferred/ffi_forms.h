@@ -118,7 +118,8 @@ DFR_API void dfr_list_take_ffi(dfr_list *l, size_t i, dfr_value *out);
 
 /* dfr_failure_new with a domain that need not outlive the call: it is
  * copied once per distinct string and kept for the life of the process
- * (domains are few and compared as strings).  NULL on OOM. */
+ * (domains are few and compared as strings; the copies come from the C
+ * library's malloc, as static data would).  NULL on OOM. */
 DFR_API dfr_failure *dfr_failure_new_ffi(const char *domain, int code, const char *message);
 /* dfr_failure_set_payload taking *payload. */
 DFR_API int dfr_failure_set_payload_ffi(dfr_failure *f, dfr_value *payload);

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 int dfr_value_kind(const dfr_value *v)
@@ -194,7 +195,10 @@ void dfr_list_take_ffi(dfr_list *l, size_t i, dfr_value *out)
 /* ---- failures ---- */
 
 /* Interned failure domains: a failure keeps its domain pointer for life, so
- * a copy lives for the process.  Few distinct domains exist; a list does. */
+ * a copy lives for the process.  Few distinct domains exist; a list does.
+ * The copies are static data made at run time, never freed: they come from
+ * the C library's malloc, not the installed allocator (whose users, leak
+ * counters included, see every allocation come back). */
 typedef struct domain_node {
     struct domain_node *next;
     char name[];
@@ -212,7 +216,7 @@ static const char *intern_domain(const char *domain)
             found = n->name;
     if (!found) {
         size_t len = strlen(domain) + 1;
-        domain_node *n = dfr__malloc(sizeof *n + len);
+        domain_node *n = malloc(sizeof *n + len);
         if (n) {
             memcpy(n->name, domain, len);
             n->next = domains;

@@ -10,6 +10,7 @@
 #include "recorder.h"
 #include "support.h"
 
+#include <dlfcn.h>
 #include <ffi.h>
 
 #include <atomic>
@@ -82,6 +83,30 @@ int64_t result_i64(dfr_deferred *d)
 }
 
 } // namespace
+
+TEST_CASE("FFI forms: every function of the header is an exported symbol", "[ffi]")
+{
+    // What an FFI looks up by name (the header's full list).
+    const char *const names[] = {
+        "dfr_value_kind", "dfr_value_type", "dfr_value_get_i64", "dfr_value_get_f64",
+        "dfr_value_get_ptr", "dfr_value_get_bytes", "dfr_value_set_none",
+        "dfr_value_set_i64", "dfr_value_set_f64", "dfr_value_set_ptr", "dfr_value_set_obj",
+        "dfr_value_set_bytes", "dfr_value_set_string", "dfr_value_set_failure",
+        "dfr_value_set_deferred", "dfr_value_set_list", "dfr_value_move", "dfr_value_copy",
+        "dfr_list_take_ffi", "dfr_failure_new_ffi", "dfr_failure_set_payload_ffi",
+        "dfr_deferred_add_callbacks_ffi", "dfr_deferred_add_callback_ffi",
+        "dfr_deferred_add_errback_ffi", "dfr_deferred_add_both_ffi",
+        "dfr_deferred_callback_ffi", "dfr_succeed_ffi", "dfr_maybe_deferred_ffi",
+        "dfr_lock_run_ffi", "dfr_semaphore_run_ffi", "dfr_queue_put_ffi",
+        "dfr_reactor_defer_later_ffi", "dfr_reactor_add_system_event_trigger_ffi",
+        "dfr_looping_call_new_ffi", "dfr_reactor_defer_to_thread_ffi",
+        "dfr_reactor_defer_to_threadpool_ffi", "dfr_reactor_blocking_call_from_thread_ffi"
+    };
+    for (const char *name : names) {
+        INFO(name);
+        CHECK(dlsym(RTLD_DEFAULT, name) != nullptr);
+    }
+}
 
 TEST_CASE("FFI forms: a failure domain is copied once and kept", "[ffi]")
 {

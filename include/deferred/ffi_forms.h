@@ -11,17 +11,20 @@
  *    like it with the suffix `_ffi`, whose callback is a dfr_value_fn: it
  *    gets a pointer to the value and leaves its result in the same place.
  *    Functions taking or giving a dfr_value by value have an `_ffi` twin
- *    taking a pointer.  The twins are thin wrappers over the same engine:
- *    same ownership, the same `destroy` rule (runs exactly once, also on
- *    every error), same threads.  Reactor functions already written with
- *    void callbacks (dfr_call_later, dfr_call_from_thread, delayed calls,
- *    the manual clock, cancellers) need no twin and have none.
+ *    taking a pointer (for the value constructors, predicates, drop and
+ *    clone: the dfr_value_* accessors below).  The twins are thin wrappers
+ *    over the same engine: same ownership, the same `destroy` rule (runs
+ *    exactly once, also on every error), same threads.  Functions whose
+ *    callbacks return void (dfr_call_later, dfr_call_from_thread, delayed
+ *    calls, the manual clock, cancellers) need no twin and have none.
+ *    Tests: tests/core/test_ffi_forms.cpp, tests/python/.
  *  - dfr_value_get_* / dfr_value_set_* read and build values through a
  *    pointer, so an FFI may treat dfr_value as 16 opaque bytes.
  *  - To pass a dfr_value by value anyway (dfr_i64, dfr_value_drop, ...),
  *    an FFI declares it without the union, as DFR_VALUE_FFI_DECL below:
  *    same size, alignment, offsets and calling convention on x86-64 SysV
- *    and AArch64 AAPCS64 (tests/core/test_ffi_forms.cpp pins it).
+ *    and AArch64 AAPCS64 (tests/core/test_ffi_forms.cpp and ffi_abi_*.c
+ *    pin it; docs/ffi.md says why).
  *
  * Slots: a `dfr_value *` the library writes into is a slot.  Writing into a
  * slot drops what it held, so a slot must hold a value or none; zeroed

@@ -13,5 +13,6 @@
 #include "deferred/thread.h"
 #include "deferred/coro.h"
 #include "deferred/net.h"
+#include "deferred/ffi_forms.h"
 
 #endif

@@ -1,0 +1,159 @@
+#include "shim.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "_cgo_export.h"
+
+/* A Go value in C: u.ptr carries a cgo.Handle (an integer), never a Go
+ * pointer.  drop deletes the handle; clone makes a second handle to the same
+ * Go value (a DeferredList gives the input's chain a clone). */
+static void go_drop(void *p) { goValueDrop((uintptr_t)p); }
+static dfr_value go_clone(const dfr_value *v);
+static const dfr_type go_type = {sizeof(dfr_type), "go", go_drop, go_clone};
+
+static dfr_value go_clone(const dfr_value *v)
+{
+    return dfr_obj(&go_type, (void *)goValueClone((uintptr_t)v->u.ptr));
+}
+
+int dfrgo_kind(const dfr_value *v)
+{
+    if (v->type == NULL) return DFRGO_NONE;
+    if (v->type == &dfr_type_i64) return DFRGO_I64;
+    if (v->type == &dfr_type_f64) return DFRGO_F64;
+    if (v->type == &dfr_type_bytes) return DFRGO_BYTES;
+    if (v->type == &dfr_type_failure) return DFRGO_FAILURE;
+    if (v->type == &dfr_type_deferred) return DFRGO_DEFERRED;
+    if (v->type == &dfr_type_list) return DFRGO_LIST;
+    if (v->type == &dfr_type_ptr) return DFRGO_PTR;
+    if (v->type == &go_type) return DFRGO_GO;
+    return DFRGO_OTHER;
+}
+
+int64_t dfrgo_i64_of(const dfr_value *v) { return v->u.i64; }
+double dfrgo_f64_of(const dfr_value *v) { return v->u.f64; }
+uintptr_t dfrgo_ptr_of(const dfr_value *v) { return (uintptr_t)v->u.ptr; }
+dfr_value dfrgo_value_i64(int64_t x) { return dfr_i64(x); }
+dfr_value dfrgo_value_f64(double x) { return dfr_f64(x); }
+dfr_value dfrgo_value_go(uintptr_t h) { return dfr_obj(&go_type, (void *)h); }
+dfr_value dfrgo_value_failure(dfr_failure *f) { return dfr_value_failure(f); }
+dfr_value dfrgo_value_deferred(dfr_deferred *d) { return dfr_value_deferred(d); }
+
+/* Failure domains must be static strings: each distinct Go domain is copied
+ * once and kept for the life of the process. */
+static pthread_mutex_t domains_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **domains;
+static size_t ndomains;
+
+const char *dfrgo_domain(const char *name)
+{
+    const char *out = NULL;
+    pthread_mutex_lock(&domains_mu);
+    for (size_t i = 0; i < ndomains && !out; i++)
+        if (strcmp(domains[i], name) == 0) out = domains[i];
+    if (!out) {
+        char **grown = realloc(domains, (ndomains + 1) * sizeof *domains);
+        char *copy = strdup(name);
+        if (grown) domains = grown;
+        if (grown && copy) {
+            domains[ndomains++] = copy;
+            out = copy;
+        } else {
+            free(copy);
+        }
+    }
+    pthread_mutex_unlock(&domains_mu);
+    return out;
+}
+
+/* ---- trampolines: C calls these, they call Go ---- */
+
+static void tr_destroy(void *data) { goDestroy((uintptr_t)data); }
+
+static dfr_value tr_callback(dfr_value result, void *data)
+{
+    dfr_value out = dfr_none();
+    goCallback((uintptr_t)data, 0, &result, &out);
+    return out;
+}
+
+static dfr_value tr_errback(dfr_value result, void *data)
+{
+    dfr_value out = dfr_none();
+    goCallback((uintptr_t)data, 1, &result, &out);
+    return out;
+}
+
+static void tr_fn(void *data) { goFn((uintptr_t)data); }
+
+static dfr_value tr_task(void *data)
+{
+    dfr_value out = dfr_none();
+    goTask((uintptr_t)data, &out);
+    return out;
+}
+
+static void tr_canceller(dfr_deferred *d, void *data) { goCanceller((uintptr_t)data, d); }
+
+/* ---- wrappers taking a handle ---- */
+
+int dfrgo_add_callbacks(dfr_deferred *d, int cb, int eb, uintptr_t h)
+{
+    return dfr_deferred_add_callbacks(d, cb ? tr_callback : NULL, eb ? tr_errback : NULL,
+                                      (void *)h, tr_destroy);
+}
+
+dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h)
+{
+    return dfr_deferred_new_cancellable(tr_canceller, (void *)h, tr_destroy);
+}
+
+int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h)
+{
+    return dfr_call_from_thread(r, tr_fn, (void *)h, tr_destroy);
+}
+
+int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out)
+{
+    return dfr_call_later(r, delay, tr_fn, (void *)h, tr_destroy, out);
+}
+
+dfr_deferred *dfrgo_defer_later(dfr_reactor *r, double delay, uintptr_t h)
+{
+    return dfr_defer_later(r, delay, h ? tr_task : NULL, (void *)h, h ? tr_destroy : NULL);
+}
+
+dfr_looping_call *dfrgo_looping_call_new(dfr_reactor *r, uintptr_t h)
+{
+    return dfr_looping_call_new(r, tr_task, (void *)h, tr_destroy);
+}
+
+dfr_deferred *dfrgo_lock_run(dfr_lock *l, uintptr_t h)
+{
+    return dfr_lock_run(l, tr_task, (void *)h, tr_destroy);
+}
+
+dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h)
+{
+    return dfr_semaphore_run(s, tr_task, (void *)h, tr_destroy);
+}
+
+dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h)
+{
+    return dfr_defer_to_thread(r, tr_task, (void *)h, tr_destroy);
+}
+
+dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
+{
+    dfr_reactor_options o;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.manual_clock = manual;
+    o.threadpool_min = tmin;
+    o.threadpool_max = tmax;
+    return dfr_reactor_new(&o);
+}
+
+void dfrgo_no_op(void) {}

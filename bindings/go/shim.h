@@ -1,0 +1,53 @@
+/* The binding's C side: trampolines from the library's callbacks into Go and
+ * the few wrappers that take a cgo.Handle (an integer, never a Go pointer) as
+ * the callback data.  Every call into the library that passes Go callbacks is
+ * here, one place per concept, so a rename of the C API is a sed. */
+#ifndef DFRGO_SHIM_H
+#define DFRGO_SHIM_H
+
+#include <deferred.h>
+#include <stdlib.h>
+
+/* Build-time version check: the binding is written against libdeferred 0.x.
+ * The header has no version macros yet; when it gains them this check uses
+ * them, until then the required entry points are checked by the compiler. */
+#if defined(DFR_VERSION_MAJOR)
+#if DFR_VERSION_MAJOR != 0
+#error "bindings/go needs libdeferred 0.x: this deferred.h is another major version"
+#endif
+#endif
+#if !defined(DFR_FIRE_ON_ONE_CALLBACK) || !defined(DFR_UNLIMITED) || !defined(DFR_DOMAIN)
+#error "bindings/go needs libdeferred >= 0.1: this deferred.h is too old"
+#endif
+
+/* Kinds of value, as the Go side sees them. */
+enum {
+    DFRGO_NONE = 0, DFRGO_I64, DFRGO_F64, DFRGO_BYTES, DFRGO_FAILURE,
+    DFRGO_DEFERRED, DFRGO_LIST, DFRGO_PTR, DFRGO_GO, DFRGO_OTHER
+};
+
+int dfrgo_kind(const dfr_value *v);
+int64_t dfrgo_i64_of(const dfr_value *v);
+double dfrgo_f64_of(const dfr_value *v);
+uintptr_t dfrgo_ptr_of(const dfr_value *v);
+dfr_value dfrgo_value_i64(int64_t x);
+dfr_value dfrgo_value_f64(double x);
+dfr_value dfrgo_value_go(uintptr_t h);
+dfr_value dfrgo_value_failure(dfr_failure *f);
+dfr_value dfrgo_value_deferred(dfr_deferred *d);
+const char *dfrgo_domain(const char *name);
+
+/* Callbacks with a Go function as data. */
+int dfrgo_add_callbacks(dfr_deferred *d, int cb, int eb, uintptr_t h);
+dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h);
+int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h);
+int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out);
+dfr_deferred *dfrgo_defer_later(dfr_reactor *r, double delay, uintptr_t h);
+dfr_looping_call *dfrgo_looping_call_new(dfr_reactor *r, uintptr_t h);
+dfr_deferred *dfrgo_lock_run(dfr_lock *l, uintptr_t h);
+dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
+dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);
+dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax);
+void dfrgo_no_op(void);
+
+#endif

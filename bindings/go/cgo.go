@@ -46,3 +46,10 @@ func goValueDrop(h C.uintptr_t) { deleteHandle(h) }
 
 //export goValueClone
 func goValueClone(h C.uintptr_t) C.uintptr_t { return newHandle(cgo.Handle(h).Value()) }
+
+//export goNoop
+func goNoop() {}
+
+// cgoFloor is the least a binding call can cost: one Go->C call plus one
+// C->Go callback, both no-ops (the benchmarks' "cgo-floor").
+func cgoFloor() { C.dfrgo_floor() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTypedChain(t *testing.T) {
@@ -311,4 +312,16 @@ func TestWrongGoroutine(t *testing.T) {
 		t.Fatal("state changed from another goroutine")
 	}
 	d.Release()
+}
+
+func TestDeferredOutlivesReactor(t *testing.T) {
+	r := manual(t)
+	later := must1(r.DeferLater(time.Hour, func() (any, error) { return nil, nil }))
+	plain := r.NewDeferred()
+	Then(plain, func(v any) (any, error) { return v, nil })
+	r.Free()
+	// Released after the reactor went: the timer was detached, nothing runs.
+	later.Release()
+	plain.Release()
+	noHandles(t)
 }

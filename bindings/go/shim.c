@@ -157,3 +157,6 @@ dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
 }
 
 void dfrgo_no_op(void) {}
+
+/* The cgo floor: one Go->C call that makes one C->Go call (benchmarks). */
+void dfrgo_floor(void) { goNoop(); }

@@ -49,5 +49,6 @@ dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);
 dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax);
 void dfrgo_no_op(void);
+void dfrgo_floor(void);
 
 #endif

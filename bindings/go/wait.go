@@ -45,7 +45,10 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 			return fn()
 		}()
 		dd, ok := v.(*Deferred)
-		if err != nil || !ok {
+		if err != nil || !ok || dd == nil {
+			if ok {
+				v = nil // a nil *Deferred is none
+			}
 			ch <- outcome{v, err}
 			return
 		}

@@ -6,6 +6,7 @@ import "C"
 import (
 	"runtime"
 	"runtime/cgo"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -24,6 +25,7 @@ const (
 // be called there (methods returning an error return ErrNotOwner otherwise,
 // the others panic with it).  The C engine runs the chain.
 type Deferred struct {
+	chain   *chainState // the Go callbacks C holds for this wrapper (lazily made)
 	r       *Reactor
 	c       *C.dfr_deferred // our reference
 	cleanup runtime.Cleanup
@@ -59,10 +61,10 @@ func (d *Deferred) Reactor() *Reactor { return d.r }
 
 // NewDeferred makes a pending deferred on r (on r's goroutine).
 func (r *Reactor) NewDeferred() *Deferred {
-	r.own()
-	c := C.dfr_deferred_new()
+	var rc C.int
+	c := C.dfrgo_deferred_new(r.tid, &rc)
 	if c == nil {
-		panic(ErrNoMemory)
+		panic(codeErr(rc))
 	}
 	return wrapDeferred(r, c)
 }
@@ -139,14 +141,15 @@ type chainFns struct {
 // for it) or an error (the errback path).  A panic becomes a *PanicError
 // failure (errors.Is(err, ErrPanic)).
 func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, error)) error {
-	if err := d.r.check(); err != nil {
-		return err
-	}
 	if cb == nil && eb == nil {
-		return nil
+		return d.r.check()
 	}
-	h := newHandle(chainFns{d.r, cb, eb})
-	return codeErr(C.dfrgo_add_callbacks(d.ptr(), boolInt(cb != nil), boolInt(eb != nil), h))
+	// The thread check is inside the C call (no extra crossing).
+	if d.chain == nil {
+		d.chain = &chainState{} // never inside d: the handle must not keep d alive
+	}
+	h, idx := d.chain.add(chainFns{d.r, cb, eb})
+	return codeErr(C.dfrgo_add_callbacks(d.r.tid, d.ptr(), boolInt(cb != nil), boolInt(eb != nil), h, idx))
 }
 
 // AddCallback appends a callback (errors pass by).
@@ -181,9 +184,50 @@ func boolInt(b bool) C.int {
 	return 0
 }
 
+// chainState holds the Go callbacks of one Deferred wrapper that C still
+// refers to, behind a single cgo.Handle (created with the first pending
+// callback, deleted when the last one is released): no handle per callback.
+// It never refers to the Deferred, so an unreachable Deferred is still
+// collected (and its C reference dropped) while callbacks are pending.
+type chainState struct {
+	mu   sync.Mutex // the last release may come from the GC's cleanup goroutine
+	fns  []chainFns
+	live int
+	h    C.uintptr_t // 0: no handle
+}
+
+func (s *chainState) add(f chainFns) (C.uintptr_t, C.uint32_t) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h == 0 {
+		s.fns = s.fns[:0]
+		s.h = newHandle(s)
+	}
+	s.fns = append(s.fns, f)
+	s.live++
+	return s.h, C.uint32_t(len(s.fns) - 1)
+}
+
+func (s *chainState) take(idx C.uint32_t) chainFns {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fns[idx]
+	s.fns[idx] = chainFns{}
+	if s.live--; s.live == 0 {
+		deleteHandle(s.h)
+		s.h = 0
+	}
+	return f
+}
+
+//export goChainRelease
+func goChainRelease(h C.uintptr_t, idx C.uint32_t) {
+	cgo.Handle(h).Value().(*chainState).take(idx)
+}
+
 //export goCallback
-func goCallback(h C.uintptr_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
-	f := cgo.Handle(h).Value().(chainFns)
+func goCallback(h C.uintptr_t, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
+	f := cgo.Handle(h).Value().(*chainState).take(idx) // runs once: the box's destroy will not
 	defer func() {
 		if v := recover(); v != nil {
 			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
@@ -206,13 +250,11 @@ func goCallback(h C.uintptr_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
 // Callback fires d with v (an error takes the errback path).
 // ErrAlreadyCalled when it already fired.
 func (d *Deferred) Callback(v any) error {
-	if err := d.r.check(); err != nil {
-		return err
-	}
 	if _, ok := v.(*Deferred); ok {
 		return ErrInvalid
 	}
-	return codeErr(C.dfr_deferred_callback(d.ptr(), toC(v)))
+	// The thread check is inside the C call (no extra crossing).
+	return codeErr(C.dfrgo_deferred_callback(d.r.tid, d.ptr(), toC(v)))
 }
 
 // Errback fires d with a failure.

@@ -325,3 +325,15 @@ func TestDeferredOutlivesReactor(t *testing.T) {
 	plain.Release()
 	noHandles(t)
 }
+
+func TestUnreachableDeferredIsCollected(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	func() {
+		d := r.NewDeferred()
+		Then(d, func(v any) (any, error) { return v, nil })
+	}()
+	// Nothing refers to d any more: the collector drops its C reference,
+	// which frees the unfired deferred and releases its pending callback.
+	noHandles(t)
+}

@@ -119,7 +119,7 @@ func failureFromC(cf *C.dfr_failure) error {
 	if cf == nil {
 		return ErrInvalid
 	}
-	if p := C.dfr_failure_payload(cf); p != nil && C.dfrgo_kind(p) == C.DFRGO_GO {
+	if p := C.dfr_failure_payload(cf); p != nil && kindOf(p) == C.DFRGO_GO {
 		if e, ok := goValueOf(p).(error); ok {
 			return e
 		}
@@ -168,7 +168,7 @@ func failureToC(err error) *C.dfr_failure {
 	defer C.free(unsafe.Pointer(msg))
 	cf := C.dfr_failure_new(C.dfrgo_domain(goDomain), code, msg)
 	if cf != nil {
-		C.dfr_failure_set_payload(cf, C.dfrgo_value_go(newHandle(err)))
+		C.dfr_failure_set_payload(cf, valueGo(newHandle(err)))
 	}
 	return cf
 }

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -29,7 +28,7 @@ type Options struct {
 type Reactor struct {
 	mu     sync.RWMutex // guards c against Free while another goroutine calls Call
 	c      *C.dfr_reactor
-	tid    int
+	tid    C.long
 	done   chan struct{} // Start: closed when the reactor goroutine has freed it
 	closed chan struct{} // closed by Free (waits give up)
 
@@ -50,7 +49,7 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	return &Reactor{c: c, tid: syscall.Gettid(), closed: make(chan struct{})}, nil
+	return &Reactor{c: c, tid: C.dfrgo_tid(), closed: make(chan struct{})}, nil
 }
 
 // Start makes a reactor on a goroutine of its own and runs it there; it
@@ -98,7 +97,7 @@ func (r *Reactor) Close() error {
 
 // InThread reports whether the caller runs on the reactor's goroutine
 // (Twisted's isInIOThread).
-func (r *Reactor) InThread() bool { return syscall.Gettid() == r.tid }
+func (r *Reactor) InThread() bool { return C.dfrgo_tid() == r.tid }
 
 // own panics when the caller is not the reactor's goroutine (a programming
 // error like a concurrent map write: it never reaches C).

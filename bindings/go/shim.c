@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "_cgo_export.h"
 
@@ -17,6 +19,8 @@ static dfr_value go_clone(const dfr_value *v)
 {
     return dfr_obj(&go_type, (void *)goValueClone((uintptr_t)v->u.ptr));
 }
+
+const dfr_type *dfrgo_go_type(void) { return &go_type; }
 
 int dfrgo_kind(const dfr_value *v)
 {
@@ -72,17 +76,39 @@ const char *dfrgo_domain(const char *name)
 
 static void tr_destroy(void *data) { goDestroy((uintptr_t)data); }
 
+/* A callback pair's data: its deferred's Go chain (one handle per deferred,
+ * not per callback) and its index there.  The Go side releases the entry
+ * when the pair runs (one crossing, not two); destroy crosses into Go only
+ * when the pair never ran. */
+typedef struct cbox {
+    uintptr_t h;
+    uint32_t idx;
+    int ran;
+} cbox;
+
+static void tr_box_destroy(void *data)
+{
+    cbox *b = data;
+    if (!b->ran)
+        goChainRelease(b->h, b->idx);
+    free(b);
+}
+
 static dfr_value tr_callback(dfr_value result, void *data)
 {
+    cbox *b = data;
     dfr_value out = dfr_none();
-    goCallback((uintptr_t)data, 0, &result, &out);
+    b->ran = 1;
+    goCallback(b->h, b->idx, 0, &result, &out);
     return out;
 }
 
 static dfr_value tr_errback(dfr_value result, void *data)
 {
+    cbox *b = data;
     dfr_value out = dfr_none();
-    goCallback((uintptr_t)data, 1, &result, &out);
+    b->ran = 1;
+    goCallback(b->h, b->idx, 1, &result, &out);
     return out;
 }
 
@@ -99,10 +125,51 @@ static void tr_canceller(dfr_deferred *d, void *data) { goCanceller((uintptr_t)d
 
 /* ---- wrappers taking a handle ---- */
 
-int dfrgo_add_callbacks(dfr_deferred *d, int cb, int eb, uintptr_t h)
+static __thread long tls_tid;
+
+long dfrgo_tid(void)
 {
-    return dfr_deferred_add_callbacks(d, cb ? tr_callback : NULL, eb ? tr_errback : NULL,
-                                      (void *)h, tr_destroy);
+    if (!tls_tid)
+        tls_tid = (long)syscall(SYS_gettid);
+    return tls_tid;
+}
+
+dfr_deferred *dfrgo_deferred_new(long tid, int *rc)
+{
+    if (dfrgo_tid() != tid) {
+        *rc = DFR_ENOTOWNER;
+        return NULL;
+    }
+    dfr_deferred *d = dfr_deferred_new();
+    *rc = d ? 0 : DFR_ENOMEM;
+    return d;
+}
+
+int dfrgo_deferred_callback(long tid, dfr_deferred *d, dfr_value v)
+{
+    if (dfrgo_tid() != tid) {
+        dfr_value_drop(v);
+        return DFR_ENOTOWNER;
+    }
+    return dfr_deferred_callback(d, v);
+}
+
+int dfrgo_add_callbacks(long tid, dfr_deferred *d, int cb, int eb, uintptr_t h, uint32_t idx)
+{
+    if (dfrgo_tid() != tid) {
+        goChainRelease(h, idx);
+        return DFR_ENOTOWNER;
+    }
+    cbox *b = malloc(sizeof *b);
+    if (!b) {
+        goChainRelease(h, idx);
+        return DFR_ENOMEM;
+    }
+    b->h = h;
+    b->idx = idx;
+    b->ran = 0;
+    return dfr_deferred_add_callbacks(d, cb ? tr_callback : NULL, eb ? tr_errback : NULL, b,
+                                      tr_box_destroy);
 }
 
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h)

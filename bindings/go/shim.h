@@ -27,6 +27,7 @@ enum {
 };
 
 int dfrgo_kind(const dfr_value *v);
+const dfr_type *dfrgo_go_type(void);
 int64_t dfrgo_i64_of(const dfr_value *v);
 double dfrgo_f64_of(const dfr_value *v);
 uintptr_t dfrgo_ptr_of(const dfr_value *v);
@@ -38,7 +39,14 @@ dfr_value dfrgo_value_deferred(dfr_deferred *d);
 const char *dfrgo_domain(const char *name);
 
 /* Callbacks with a Go function as data. */
-int dfrgo_add_callbacks(dfr_deferred *d, int cb, int eb, uintptr_t h);
+/* The calling thread's id (cached per thread).  The hot wrappers below take
+ * the reactor thread's id and fail with DFR_ENOTOWNER before touching
+ * anything when called from another thread (a handle they were given is
+ * released, a value dropped). */
+long dfrgo_tid(void);
+dfr_deferred *dfrgo_deferred_new(long tid, int *rc);
+int dfrgo_deferred_callback(long tid, dfr_deferred *d, dfr_value v);
+int dfrgo_add_callbacks(long tid, dfr_deferred *d, int cb, int eb, uintptr_t h, uint32_t idx);
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h);
 int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h);
 int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out);

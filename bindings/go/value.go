@@ -6,7 +6,6 @@ import "C"
 import (
 	"fmt"
 	"reflect"
-	"runtime/cgo"
 	"unsafe"
 )
 
@@ -36,7 +35,6 @@ type Entries []Entry
 // (*Failure), *Deferred, Entries (a list) or Ptr.
 
 // goValueOf reads the Go value in a borrowed "go" value.
-func goValueOf(v *C.dfr_value) any { return cgo.Handle(C.dfrgo_ptr_of(v)).Value() }
 
 // toC makes a C value owning what it needs.
 func toC(v any) C.dfr_value {
@@ -44,11 +42,11 @@ func toC(v any) C.dfr_value {
 	case nil:
 		return C.dfr_value{}
 	case int64:
-		return C.dfrgo_value_i64(C.int64_t(x))
+		return valueI64(x)
 	case int:
-		return C.dfrgo_value_i64(C.int64_t(x))
+		return valueI64(int64(x))
 	case float64:
-		return C.dfrgo_value_f64(C.double(x))
+		return valueF64(x)
 	case []byte:
 		var p unsafe.Pointer
 		if len(x) > 0 {
@@ -63,26 +61,26 @@ func toC(v any) C.dfr_value {
 	case error:
 		return C.dfrgo_value_failure(failureToC(x))
 	default:
-		return C.dfrgo_value_go(newHandle(v))
+		return valueGo(newHandle(v))
 	}
 }
 
 // toGo converts a C value and drops it (the Go result owns what it needs).
 // A failure value gives (nil, err).
 func toGo(r *Reactor, v *C.dfr_value) (any, error) {
-	defer C.dfr_value_drop(*v)
+	defer dropValue(v)
 	return peekGo(r, v)
 }
 
 // peekGo converts a borrowed C value.
 func peekGo(r *Reactor, v *C.dfr_value) (any, error) {
-	switch C.dfrgo_kind(v) {
+	switch kindOf(v) {
 	case C.DFRGO_NONE:
 		return nil, nil
 	case C.DFRGO_I64:
-		return int64(C.dfrgo_i64_of(v)), nil
+		return i64Of(v), nil
 	case C.DFRGO_F64:
-		return float64(C.dfrgo_f64_of(v)), nil
+		return f64Of(v), nil
 	case C.DFRGO_BYTES:
 		return C.GoBytes(C.dfr_bytes_data(v), C.int(C.dfr_bytes_len(v))), nil
 	case C.DFRGO_FAILURE:
@@ -100,7 +98,7 @@ func peekGo(r *Reactor, v *C.dfr_value) (any, error) {
 		}
 		return out, nil
 	case C.DFRGO_PTR:
-		return Ptr(C.dfrgo_ptr_of(v)), nil
+		return Ptr(ptrOf(v)), nil
 	case C.DFRGO_GO:
 		return goValueOf(v), nil
 	default:

@@ -2,6 +2,7 @@ package deferred
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -336,4 +337,50 @@ func TestUnreachableDeferredIsCollected(t *testing.T) {
 	// Nothing refers to d any more: the collector drops its C reference,
 	// which frees the unfired deferred and releases its pending callback.
 	noHandles(t)
+}
+
+func TestBadInput(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	for name, err := range map[string]error{
+		"Call(nil)":            r.Call(nil),
+		"Callback(*Deferred)":  d.Callback(d),
+		"Errback(nil)":         d.Errback(nil),
+		"Chain(nil)":           d.Chain(nil),
+		"AddErrback(nil)":      d.AddErrback(nil),
+		"AddBoth(nil)":         d.AddBoth(nil),
+		"AddTimeout(-1)":       d.AddTimeout(-1),
+		"Queue.Put(*Deferred)": r.NewQueue(Unlimited, Unlimited).Put(d),
+	} {
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := r.NewLoopingCall(nil); !errors.Is(err, ErrInvalid) {
+		t.Error(err)
+	}
+	lc := must1(r.NewLoopingCall(func() (any, error) { return nil, nil }))
+	if _, err := lc.Start(-time.Second, false); !errors.Is(err, ErrInvalid) {
+		t.Error(err)
+	}
+	lc.Free()
+	if _, err := r.DeferLater(-1, nil); !errors.Is(err, ErrInvalid) {
+		t.Error(err)
+	}
+	if _, err := DeferToThread[int](r, nil); !errors.Is(err, ErrInvalid) {
+		t.Error(err)
+	}
+	if _, err := Wait[int](context.Background(), nil); !errors.Is(err, ErrInvalid) {
+		t.Error(err)
+	}
+	d.Release()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("use after Release did not panic")
+			}
+		}()
+		_ = d.Callback(1)
+	}()
 }

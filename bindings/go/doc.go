@@ -62,8 +62,9 @@
 //
 // # Memory
 //
-// No Go pointer is kept in C.  Every Go callback and Go value given to C is
-// a cgo.Handle, deleted exactly once by the C destroy hook: after the
+// No Go pointer is kept in C.  Go callbacks and Go values reach C only as
+// runtime/cgo.Handles (one per value; one per deferred for all its pending
+// callbacks), released exactly once through the C destroy hooks: after the
 // callback ran, when its deferred is cancelled or freed unfired, or when the
 // reactor is freed with the call pending.  A [Deferred] holds one C
 // reference, dropped by [Deferred.Release] or, failing that, when the

@@ -17,6 +17,10 @@ type outcome struct {
 // When ctx is done first, d is cancelled on the reactor's goroutine and Wait
 // returns context.Cause(ctx).  On the reactor's goroutine: ErrDeadlock.
 func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
+	if d == nil {
+		var zero T
+		return zero, ErrInvalid
+	}
 	return Do[T](ctx, d.r, func() (any, error) { return d, nil })
 }
 

@@ -41,12 +41,6 @@ func deleteHandle(h C.uintptr_t) {
 //export goDestroy
 func goDestroy(h C.uintptr_t) { deleteHandle(h) }
 
-//export goValueDrop
-func goValueDrop(h C.uintptr_t) { deleteHandle(h) }
-
-//export goValueClone
-func goValueClone(h C.uintptr_t) C.uintptr_t { return newHandle(cgo.Handle(h).Value()) }
-
 //export goNoop
 func goNoop() {}
 

@@ -80,3 +80,49 @@ func TestCrossCCoroutineAwaitsGoDeferred(t *testing.T) {
 	co.Release()
 	noHandles(t)
 }
+
+func TestCrossGoCallbackOnCoroutineStack(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	a, b := r.NewDeferred(), r.NewDeferred()
+	var got []int64
+	// The coroutine fires b on its own stack, where Go cannot run (Go aborts
+	// with "morestack on g0"): b's Go callbacks hop to the reactor loop.
+	Then(b, func(n int64) (int64, error) { got = append(got, n); return n + 1, nil })
+	Then(b, func(n int64) (any, error) {
+		got = append(got, n)
+		inner := r.Succeed(n + 1) // Go calling C again from there
+		defer inner.Release()
+		return Result[int64](inner)
+	})
+	co := takeC(r, ctest.CoroFire(a.C(), b.C()))
+	ok(t, a.Callback(int64(1)))
+	// The callbacks hop off the coroutine's stack to the reactor loop.
+	if len(got) != 0 || b.State() != Pending {
+		t.Fatalf("Go ran on the coroutine's stack: %v", got)
+	}
+	ok(t, r.Iterate(0))
+	if len(got) != 2 || got[0] != 1 || got[1] != 2 || result[int64](t, b) != 3 || co.State() != Succeeded {
+		t.Fatalf("got %v", got)
+	}
+	for _, d := range []*Deferred{a, b, co} {
+		d.Release()
+	}
+	noHandles(t)
+}
+
+func TestCrossGoValueDroppedOnCoroutineStack(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	a := r.NewDeferred()
+	co := takeC(r, ctest.CoroDrop(a.C()))
+	// The coroutine drops the Go value on its own stack: the handle's
+	// release waits for the next call into Go from a normal stack.
+	ok(t, a.Callback(&struct{ n int }{1}))
+	if co.State() != Succeeded {
+		t.Fatal("coroutine did not finish")
+	}
+	a.Release()
+	co.Release()
+	noHandles(t)
+}

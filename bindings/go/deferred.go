@@ -47,6 +47,7 @@ func (d *Deferred) Release() {
 	}
 	d.cleanup.Stop()
 	C.dfr_deferred_unref(d.c)
+	drainReleases()
 }
 
 func (d *Deferred) ptr() *C.dfr_deferred {
@@ -149,7 +150,7 @@ func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, 
 		d.chain = &chainState{} // never inside d: the handle must not keep d alive
 	}
 	h, idx := d.chain.add(chainFns{d.r, cb, eb})
-	return codeErr(C.dfrgo_add_callbacks(d.r.tid, d.ptr(), boolInt(cb != nil), boolInt(eb != nil), h, idx))
+	return codeErr(C.dfrgo_add_callbacks(d.r.tid, d.r.c, d.ptr(), boolInt(cb != nil), boolInt(eb != nil), h, idx))
 }
 
 // AddCallback appends a callback (errors pass by).

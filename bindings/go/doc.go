@@ -70,6 +70,18 @@
 // reference, dropped by [Deferred.Release] or, failing that, when the
 // garbage collector finds it unreachable.
 //
+// # C coroutines
+//
+// Go cannot run on the stack of a C coroutine (dfr_inline_callbacks): on the
+// reactor's Go-made thread the runtime aborts ("morestack on g0") when C
+// calls Go on a stack it switched to.  The binding checks before every call
+// into Go: a Go callback reached there (a C coroutine firing a deferred that
+// has Go callbacks) runs on the reactor loop instead, the chain waiting for
+// it as for a returned deferred; a Go value dropped there is released at the
+// next call into Go from the loop; a Go task or canceller reached there does
+// not run (the task fails with a "dfr" DFR_ENOTOWNER failure, the cancel
+// takes its default course).
+//
 // # Threads
 //
 // [DeferToThread] runs Go work on a new goroutine, not on the library's C

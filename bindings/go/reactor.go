@@ -153,6 +153,7 @@ func (r *Reactor) Free() {
 	r.mu.Unlock()
 	if c != nil {
 		C.dfr_reactor_free(c)
+		drainReleases()
 		close(r.closed)
 		runtime.UnlockOSThread()
 	}
@@ -225,6 +226,7 @@ type reactorFn struct {
 
 //export goFn
 func goFn(h C.uintptr_t) {
+	drainReleases()
 	f := cgo.Handle(h).Value().(reactorFn)
 	defer func() {
 		if v := recover(); v != nil {

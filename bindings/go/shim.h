@@ -46,7 +46,16 @@ const char *dfrgo_domain(const char *name);
 long dfrgo_tid(void);
 dfr_deferred *dfrgo_deferred_new(long tid, int *rc);
 int dfrgo_deferred_callback(long tid, dfr_deferred *d, dfr_value v);
-int dfrgo_add_callbacks(long tid, dfr_deferred *d, int cb, int eb, uintptr_t h, uint32_t idx);
+int dfrgo_add_callbacks(long tid, dfr_reactor *r, dfr_deferred *d, int cb, int eb, uintptr_t h,
+                        uint32_t idx);
+uintptr_t dfrgo_go_handle(const dfr_value *v);
+typedef struct dfrgo_release {
+    uintptr_t h;
+    uint32_t idx;
+    int chain;
+} dfrgo_release;
+size_t dfrgo_take_releases(dfrgo_release *out, size_t max);
+extern volatile int dfrgo_releases_pending;
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h);
 int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h);
 int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out);

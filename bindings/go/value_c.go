@@ -48,7 +48,6 @@ func kindOf(v *C.dfr_value) int {
 func i64Of(v *C.dfr_value) int64   { return *(*int64)(unsafe.Pointer(&v.u)) }
 func f64Of(v *C.dfr_value) float64 { return *(*float64)(unsafe.Pointer(&v.u)) }
 func ptrOf(v *C.dfr_value) uintptr { return *(*uintptr)(unsafe.Pointer(&v.u)) }
-func goValueOf(v *C.dfr_value) any { return cgo.Handle(ptrOf(v)).Value() }
 func valueI64(x int64) C.dfr_value {
 	v := C.dfr_value{_type: typeI64}
 	*(*int64)(unsafe.Pointer(&v.u)) = x
@@ -60,18 +59,41 @@ func valueF64(x float64) C.dfr_value {
 	return v
 }
 
-func valueGo(h C.uintptr_t) C.dfr_value {
-	v := C.dfr_value{_type: typeGo}
-	*(*uintptr)(unsafe.Pointer(&v.u)) = uintptr(h)
-	return v
+// goValueOf reads the Go value of a borrowed "go" value (u.ptr is a C box
+// holding the handle).
+func goValueOf(v *C.dfr_value) any {
+	return cgo.Handle(C.dfrgo_go_handle(v)).Value()
+}
+
+func valueGo(h C.uintptr_t) C.dfr_value { return C.dfrgo_value_go(h) }
+
+// drainReleases releases the handles whose destroy hooks ran on a C
+// coroutine's stack, where Go cannot run.  Called on the way into Go from
+// the reactor loop, by Release and by Free.
+func drainReleases() {
+	if C.dfrgo_releases_pending == 0 {
+		return
+	}
+	var buf [64]C.dfrgo_release
+	for {
+		n := int(C.dfrgo_take_releases(&buf[0], C.size_t(len(buf))))
+		for _, e := range buf[:n] {
+			if e.chain != 0 {
+				goChainRelease(e.h, e.idx)
+			} else {
+				deleteHandle(e.h)
+			}
+		}
+		if n < len(buf) {
+			return
+		}
+	}
 }
 
 // dropValue frees a value, crossing into C only for the types that need it.
 func dropValue(v *C.dfr_value) {
 	switch kindOf(v) {
 	case C.DFRGO_NONE, C.DFRGO_I64, C.DFRGO_F64, C.DFRGO_PTR:
-	case C.DFRGO_GO:
-		deleteHandle(C.uintptr_t(ptrOf(v)))
 	default:
 		C.dfr_value_drop(*v)
 	}

@@ -63,6 +63,47 @@ static dfr_deferred *c_coro_await(dfr_deferred *d)
 {
     return dfr_inline_callbacks(coro_body, dfr_deferred_ref(d), NULL);
 }
+
+// A C coroutine that awaits a, then fires b (made in Go, with Go callbacks)
+// from its own stack: Go runs there.
+typedef struct two { dfr_deferred *a, *b; } two;
+
+static dfr_value coro_fire(void *data)
+{
+    two *t = data;
+    dfr_value v = dfr_await(dfr_deferred_ref(t->a));
+    dfr_deferred_callback(t->b, v);
+    return dfr_none();
+}
+
+static void two_free(void *data)
+{
+    two *t = data;
+    dfr_deferred_unref(t->a);
+    dfr_deferred_unref(t->b);
+    free(t);
+}
+
+static dfr_deferred *c_coro_fire(dfr_deferred *a, dfr_deferred *b)
+{
+    two *t = malloc(sizeof *t);
+    if (!t) return NULL;
+    t->a = dfr_deferred_ref(a);
+    t->b = dfr_deferred_ref(b);
+    return dfr_inline_callbacks(coro_fire, t, two_free);
+}
+
+// A C coroutine that awaits d and drops its value on its own stack.
+static dfr_value coro_drop(void *data)
+{
+    dfr_value_drop(dfr_await((dfr_deferred *)data));
+    return dfr_none();
+}
+
+static dfr_deferred *c_coro_drop(dfr_deferred *d)
+{
+    return dfr_inline_callbacks(coro_drop, dfr_deferred_ref(d), NULL);
+}
 */
 import "C"
 
@@ -91,3 +132,14 @@ func CoroAwait(d unsafe.Pointer) unsafe.Pointer {
 
 // Unref drops a C reference.
 func Unref(d unsafe.Pointer) { C.dfr_deferred_unref((*C.dfr_deferred)(d)) }
+
+// CoroFire: a C coroutine awaiting a, then firing b with a's result from the
+// coroutine's stack.
+func CoroFire(a, b unsafe.Pointer) unsafe.Pointer {
+	return unsafe.Pointer(C.c_coro_fire((*C.dfr_deferred)(a), (*C.dfr_deferred)(b)))
+}
+
+// CoroDrop: a C coroutine awaiting d and dropping its value on its stack.
+func CoroDrop(d unsafe.Pointer) unsafe.Pointer {
+	return unsafe.Pointer(C.c_coro_drop((*C.dfr_deferred)(d)))
+}

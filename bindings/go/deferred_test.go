@@ -343,6 +343,8 @@ func TestBadInput(t *testing.T) {
 	r := manual(t)
 	defer r.Free()
 	d := r.NewDeferred()
+	q := r.NewQueue(Unlimited, Unlimited)
+	defer q.Free()
 	for name, err := range map[string]error{
 		"Call(nil)":            r.Call(nil),
 		"Callback(*Deferred)":  d.Callback(d),
@@ -351,7 +353,7 @@ func TestBadInput(t *testing.T) {
 		"AddErrback(nil)":      d.AddErrback(nil),
 		"AddBoth(nil)":         d.AddBoth(nil),
 		"AddTimeout(-1)":       d.AddTimeout(-1),
-		"Queue.Put(*Deferred)": r.NewQueue(Unlimited, Unlimited).Put(d),
+		"Queue.Put(*Deferred)": q.Put(d),
 	} {
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", name, err)

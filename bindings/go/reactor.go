@@ -31,6 +31,7 @@ type Reactor struct {
 	tid    C.long
 	done   chan struct{} // Start: closed when the reactor goroutine has freed it
 	closed chan struct{} // closed by Free (waits give up)
+	runErr error         // Start: what Run returned (read after done)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -72,7 +73,7 @@ func Start(opts *Options) (*Reactor, error) {
 			ready <- err
 			return
 		}
-		_ = r.Run()
+		r.runErr = r.Run()
 		r.Free()
 	}()
 	if err := <-ready; err != nil {
@@ -82,7 +83,8 @@ func Start(opts *Options) (*Reactor, error) {
 }
 
 // Close stops a reactor made by Start and waits until its goroutine has
-// freed it.  Any goroutine but the reactor's.
+// freed it; it returns what Run returned (a *PanicError when a function given
+// to Call panicked).  Any goroutine but the reactor's.
 func (r *Reactor) Close() error {
 	if r.done == nil {
 		return errors.New("deferred: Close is for reactors made by Start; use Stop and Free")
@@ -92,7 +94,7 @@ func (r *Reactor) Close() error {
 	}
 	_ = r.Stop()
 	<-r.done
-	return r.takePanic()
+	return r.runErr
 }
 
 // InThread reports whether the caller runs on the reactor's goroutine

@@ -276,7 +276,7 @@ func TestStartCallDoWait(t *testing.T) {
 	// Context done: the deferred is cancelled on the reactor, Wait returns the cause.
 	cause := errors.New("gave up")
 	cctx, cancel := context.WithCancelCause(ctx)
-	cancelled := make(chan error, 1)
+	cancelled := make(chan error, 2)
 	var pending *Deferred
 	ok(t, r.Call(func() {
 		pending = r.NewCancellableDeferred(func(d *Deferred) { cancelled <- nil })
@@ -361,6 +361,18 @@ func TestDeferToThread(t *testing.T) {
 		}
 	}
 	if _, err := DeferToThread(r, func() (int, error) { return 0, nil }); !errors.Is(err, ErrNotOwner) {
+		t.Fatal(err)
+	}
+}
+
+func TestStartedReactorPanicReportedByClose(t *testing.T) {
+	r := must1(Start(nil))
+	ok(t, r.Call(func() { panic("boom") }))
+	// Run stops on the panic; Close still works and reports it.
+	if err := r.Close(); !errors.Is(err, ErrPanic) {
+		t.Fatal(err)
+	}
+	if err := r.Call(func() {}); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"unsafe"
 )
 
-// State of a deferred.
+// State of a deferred (shim.h checks the values against the header).
 type State int
 
 const (
-	Pending   State = C.DFR_PENDING   // no result yet (or waiting on another deferred)
-	Succeeded State = C.DFR_SUCCEEDED // has a result that is not a failure
-	Failed    State = C.DFR_FAILED    // has a failure
+	Pending   State = 0 // no result yet (or waiting on another deferred)
+	Succeeded State = 1 // has a result that is not a failure
+	Failed    State = 2 // has a failure
 )
 
 // Deferred is a result that is not there yet and the chain of callbacks that

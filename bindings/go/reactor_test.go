@@ -376,3 +376,30 @@ func TestStartedReactorPanicReportedByClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDeferredListFireOnOne(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	a, b := r.NewDeferred(), r.NewDeferred()
+	l := must1(r.DeferredList([]*Deferred{a, b}, FireOnOneCallback))
+	ok(t, b.Callback("b first"))
+	es := result[Entries](t, l)
+	if len(es) != 2 || es[0].Value != "b first" || es[1].Value != int64(1) {
+		t.Fatalf("%#v", es)
+	}
+	ok(t, a.Callback(nil))
+	c, d := r.NewDeferred(), r.NewDeferred()
+	l2 := must1(r.DeferredList([]*Deferred{c, d}, FireOnOneErrback|ConsumeErrors))
+	ok(t, c.Callback(1))
+	ok(t, d.Errback(ErrOverflow))
+	_, err := Result[any](l2)
+	var f *Failure
+	if !errors.As(err, &f) || !errors.Is(err, ErrFirstError) || f.Index != 1 || !errors.Is(err, ErrOverflow) {
+		t.Fatal(err)
+	}
+	Catch(l2, func(error) (any, error) { return nil, nil })
+	for _, x := range []*Deferred{a, b, c, d, l, l2} {
+		x.Release()
+	}
+	noHandles(t)
+}

@@ -20,6 +20,14 @@
 #error "bindings/go needs libdeferred >= 0.1: this deferred.h is too old"
 #endif
 
+/* Constants the Go side spells out (so go doc shows them). */
+_Static_assert(DFR_FIRE_ON_ONE_CALLBACK == 1 && DFR_FIRE_ON_ONE_ERRBACK == 2 &&
+                   DFR_CONSUME_ERRORS == 4,
+               "bindings/go: DeferredList flags changed in deferred.h");
+_Static_assert(DFR_PENDING == 0 && DFR_SUCCEEDED == 1 && DFR_FAILED == 2,
+               "bindings/go: dfr_state values changed in deferred.h");
+_Static_assert(sizeof(dfr_value) == 16, "bindings/go: dfr_value is not 16 bytes");
+
 /* Kinds of value, as the Go side sees them. */
 enum {
     DFRGO_NONE = 0, DFRGO_I64, DFRGO_F64, DFRGO_BYTES, DFRGO_FAILURE,

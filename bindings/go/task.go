@@ -123,11 +123,16 @@ func (lc *LoopingCall) Free() {
 	}
 }
 
-// DeferredList flags.
+// DeferredList flags (shim.h checks them against the header at build time).
 const (
-	FireOnOneCallback = C.DFR_FIRE_ON_ONE_CALLBACK
-	FireOnOneErrback  = C.DFR_FIRE_ON_ONE_ERRBACK
-	ConsumeErrors     = C.DFR_CONSUME_ERRORS
+	// FireOnOneCallback: fire with the first success as Entries of two:
+	// the value and its index (int64).
+	FireOnOneCallback = 1
+	// FireOnOneErrback: fail on the first failure (ErrFirstError; its
+	// Failure.Index says which input).
+	FireOnOneErrback = 2
+	// ConsumeErrors: inputs' own chains continue with nil after a failure.
+	ConsumeErrors = 4
 )
 
 func cArray(ds []*Deferred) (**C.dfr_deferred, func(), bool) {

@@ -230,6 +230,7 @@ type reactorFn struct {
 func goFn(h C.uintptr_t) {
 	drainReleases()
 	f := cgo.Handle(h).Value().(reactorFn)
+	deleteHandle(h) // runs once: its destroy hook will not
 	defer func() {
 		if v := recover(); v != nil {
 			f.r.panicMu.Lock()

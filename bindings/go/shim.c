@@ -269,10 +269,41 @@ static dfr_value tr_errback(dfr_value result, void *data)
     return out;
 }
 
+/* A one-shot reactor call (call_from_thread, call_later): Go deletes the
+ * handle when the call runs, so destroy crosses into Go only when it never
+ * ran. */
+typedef struct fbox {
+    uintptr_t h;
+    int ran;
+} fbox;
+
 static void tr_fn(void *data)
 {
-    if (!dfr_in_coroutine()) /* never there: the loop runs these */
-        goFn((uintptr_t)data);
+    fbox *b = data;
+    if (dfr_in_coroutine()) /* never there: the loop runs these */
+        return;
+    b->ran = 1;
+    goFn(b->h);
+}
+
+static void tr_fbox_destroy(void *data)
+{
+    fbox *b = data;
+    if (!b->ran)
+        release_handle(b->h);
+    free(b);
+}
+
+static fbox *fbox_new(uintptr_t h)
+{
+    fbox *b = malloc(sizeof *b);
+    if (!b) {
+        goDestroy(h);
+        return NULL;
+    }
+    b->h = h;
+    b->ran = 0;
+    return b;
 }
 
 static dfr_value tr_task(void *data)
@@ -350,12 +381,14 @@ dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h)
 
 int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h)
 {
-    return dfr_call_from_thread(r, tr_fn, (void *)h, tr_destroy);
+    fbox *b = fbox_new(h);
+    return b ? dfr_call_from_thread(r, tr_fn, b, tr_fbox_destroy) : DFR_ENOMEM;
 }
 
 int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out)
 {
-    return dfr_call_later(r, delay, tr_fn, (void *)h, tr_destroy, out);
+    fbox *b = fbox_new(h);
+    return b ? dfr_call_later(r, delay, tr_fn, b, tr_fbox_destroy, out) : DFR_ENOMEM;
 }
 
 dfr_deferred *dfrgo_defer_later(dfr_reactor *r, double delay, uintptr_t h)

@@ -403,3 +403,21 @@ func TestDeferredListFireOnOne(t *testing.T) {
 	}
 	noHandles(t)
 }
+
+func TestObjectsFreedAfterReactor(t *testing.T) {
+	r := manual(t)
+	lc := must1(r.NewLoopingCall(func() (any, error) { return nil, nil }))
+	d := must1(lc.Start(time.Second, false))
+	l := r.NewLock()
+	acq := must1(l.Acquire())
+	q := r.NewQueue(Unlimited, Unlimited)
+	ok(t, q.Put("kept"))
+	r.Free()
+	// Freed after their reactor: nothing runs, everything is released.
+	lc.Free()
+	l.Free()
+	q.Free()
+	d.Release()
+	acq.Release()
+	noHandles(t)
+}

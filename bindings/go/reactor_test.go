@@ -34,6 +34,18 @@ func TestManualClockCallLater(t *testing.T) {
 	if err := dc1.Cancel(); !errors.Is(err, ErrAlreadyRan) {
 		t.Fatal(err)
 	}
+	ran := false
+	dc4 := must1(r.CallLater(time.Second, func() { ran = true }))
+	ok(t, r.Advance(500*time.Millisecond))
+	ok(t, dc4.Reset(time.Second)) // now due at 3.5 + 1 s
+	ok(t, r.Advance(600*time.Millisecond))
+	if ran || dc4.Time() != 4500*time.Millisecond {
+		t.Fatalf("reset: ran %v time %v", ran, dc4.Time())
+	}
+	ok(t, r.Advance(time.Second))
+	if !ran {
+		t.Fatal("reset call did not run")
+	}
 	if _, err := r.CallLater(-time.Second, func() {}); !errors.Is(err, ErrInvalid) {
 		t.Fatal(err)
 	}
@@ -96,7 +108,13 @@ func TestLoopingCall(t *testing.T) {
 	if n != 1 || !lc.Running() {
 		t.Fatalf("n %d", n)
 	}
-	ok(t, r.Advance(time.Second))
+	ok(t, r.Advance(500*time.Millisecond))
+	ok(t, lc.Reset()) // the next call is a full interval from now
+	ok(t, r.Advance(700*time.Millisecond))
+	if n != 1 {
+		t.Fatalf("after reset n %d", n)
+	}
+	ok(t, r.Advance(300*time.Millisecond))
 	ok(t, r.Advance(time.Second))
 	if n != 3 || lc.Running() || d.State() != Succeeded {
 		t.Fatalf("n %d running %v", n, lc.Running())

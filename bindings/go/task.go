@@ -108,6 +108,14 @@ func (lc *LoopingCall) Stop() error {
 	return codeErr(C.dfr_looping_call_stop(lc.c))
 }
 
+// Reset restarts the interval from now (only while running).
+func (lc *LoopingCall) Reset() error {
+	if err := lc.r.check(); err != nil {
+		return err
+	}
+	return codeErr(C.dfr_looping_call_reset(lc.c))
+}
+
 // Running reports whether it is started.
 func (lc *LoopingCall) Running() bool {
 	lc.r.own()

@@ -94,25 +94,6 @@ uintptr_t dfrgo_go_handle(const dfr_value *v) { return ((const gobox *)v->u.ptr)
 
 const dfr_type *dfrgo_go_type(void) { return &go_type; }
 
-int dfrgo_kind(const dfr_value *v)
-{
-    if (v->type == NULL) return DFRGO_NONE;
-    if (v->type == &dfr_type_i64) return DFRGO_I64;
-    if (v->type == &dfr_type_f64) return DFRGO_F64;
-    if (v->type == &dfr_type_bytes) return DFRGO_BYTES;
-    if (v->type == &dfr_type_failure) return DFRGO_FAILURE;
-    if (v->type == &dfr_type_deferred) return DFRGO_DEFERRED;
-    if (v->type == &dfr_type_list) return DFRGO_LIST;
-    if (v->type == &dfr_type_ptr) return DFRGO_PTR;
-    if (v->type == &go_type) return DFRGO_GO;
-    return DFRGO_OTHER;
-}
-
-int64_t dfrgo_i64_of(const dfr_value *v) { return v->u.i64; }
-double dfrgo_f64_of(const dfr_value *v) { return v->u.f64; }
-uintptr_t dfrgo_ptr_of(const dfr_value *v) { return (uintptr_t)v->u.ptr; }
-dfr_value dfrgo_value_i64(int64_t x) { return dfr_i64(x); }
-dfr_value dfrgo_value_f64(double x) { return dfr_f64(x); }
 dfr_value dfrgo_value_go(uintptr_t h)
 {
     gobox *b = malloc(sizeof *b);
@@ -124,6 +105,7 @@ dfr_value dfrgo_value_go(uintptr_t h)
     b->h = h;
     return dfr_obj(&go_type, b);
 }
+
 dfr_value dfrgo_value_failure(dfr_failure *f) { return dfr_value_failure(f); }
 dfr_value dfrgo_value_deferred(dfr_deferred *d) { return dfr_value_deferred(d); }
 
@@ -426,8 +408,6 @@ dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
     o.threadpool_max = tmax;
     return dfr_reactor_new(&o);
 }
-
-void dfrgo_no_op(void) {}
 
 /* The cgo floor: one Go->C call that makes one C->Go call (benchmarks). */
 void dfrgo_floor(void) { goNoop(); }

@@ -28,19 +28,13 @@ _Static_assert(DFR_PENDING == 0 && DFR_SUCCEEDED == 1 && DFR_FAILED == 2,
                "bindings/go: dfr_state values changed in deferred.h");
 _Static_assert(sizeof(dfr_value) == 16, "bindings/go: dfr_value is not 16 bytes");
 
-/* Kinds of value, as the Go side sees them. */
+/* Kinds of value, as the Go side sees them (value_c.go). */
 enum {
     DFRGO_NONE = 0, DFRGO_I64, DFRGO_F64, DFRGO_BYTES, DFRGO_FAILURE,
     DFRGO_DEFERRED, DFRGO_LIST, DFRGO_PTR, DFRGO_GO, DFRGO_OTHER
 };
 
-int dfrgo_kind(const dfr_value *v);
 const dfr_type *dfrgo_go_type(void);
-int64_t dfrgo_i64_of(const dfr_value *v);
-double dfrgo_f64_of(const dfr_value *v);
-uintptr_t dfrgo_ptr_of(const dfr_value *v);
-dfr_value dfrgo_value_i64(int64_t x);
-dfr_value dfrgo_value_f64(double x);
 dfr_value dfrgo_value_go(uintptr_t h);
 dfr_value dfrgo_value_failure(dfr_failure *f);
 dfr_value dfrgo_value_deferred(dfr_deferred *d);
@@ -73,7 +67,6 @@ dfr_deferred *dfrgo_lock_run(dfr_lock *l, uintptr_t h);
 dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);
 dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax);
-void dfrgo_no_op(void);
 void dfrgo_floor(void);
 
 #endif

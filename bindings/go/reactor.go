@@ -35,6 +35,13 @@ type Reactor struct {
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
+
+	// Calls from other goroutines queue here; one dfr_call_from_thread wakes
+	// the reactor for a whole batch (no handle or C call per Call).
+	qmu    sync.Mutex
+	queue  []func()
+	posted bool        // a drain is queued in C
+	self   C.uintptr_t // a handle to r, the drain's data, deleted by Free
 }
 
 // NewReactor makes a reactor owned by the calling goroutine, which it locks
@@ -50,7 +57,9 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	return &Reactor{c: c, tid: C.dfrgo_tid(), closed: make(chan struct{})}, nil
+	r := &Reactor{c: c, tid: C.dfrgo_tid(), closed: make(chan struct{})}
+	r.self = C.uintptr_t(cgo.NewHandle(r)) // not counted: lives as long as r
+	return r, nil
 }
 
 // Start makes a reactor on a goroutine of its own and runs it there; it
@@ -156,6 +165,10 @@ func (r *Reactor) Free() {
 	if c != nil {
 		C.dfr_reactor_free(c)
 		drainReleases()
+		r.qmu.Lock()
+		r.queue = nil // never run
+		r.qmu.Unlock()
+		cgo.Handle(r.self).Delete()
 		close(r.closed)
 		runtime.UnlockOSThread()
 	}
@@ -202,9 +215,10 @@ func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
-// Call runs fn on the reactor's goroutine soon.  Any goroutine; calls from one
-// goroutine run in order; nothing is lost.  Calls made before Run run once it
-// starts; calls still pending when the reactor is freed never run.
+// Call runs fn on the reactor's goroutine soon.  Any goroutine; calls run in
+// the order they were made; nothing is lost.  Calls made before Run run once
+// it starts; calls still pending when the reactor is freed never run.  A
+// panic in fn stops the reactor and Run returns it as a *PanicError.
 func (r *Reactor) Call(fn func()) error {
 	if fn == nil {
 		return ErrInvalid
@@ -214,7 +228,53 @@ func (r *Reactor) Call(fn func()) error {
 	if r.c == nil {
 		return ErrClosed
 	}
-	return codeErr(C.dfrgo_call_from_thread(r.c, newHandle(reactorFn{r, fn})))
+	r.qmu.Lock()
+	r.queue = append(r.queue, fn)
+	post := !r.posted
+	r.posted = true
+	r.qmu.Unlock()
+	if !post {
+		return nil
+	}
+	if err := codeErr(C.dfrgo_post(r.c, r.self)); err != nil {
+		r.qmu.Lock()
+		r.queue = r.queue[:len(r.queue)-1] // the queue is ours: nothing else posted
+		r.posted = false
+		r.qmu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// goDrain runs the queued calls on the reactor goroutine, in order.
+//
+//export goDrain
+func goDrain(h C.uintptr_t) {
+	drainReleases()
+	r := cgo.Handle(h).Value().(*Reactor)
+	r.qmu.Lock()
+	batch := r.queue
+	r.queue = nil
+	r.posted = false
+	r.qmu.Unlock()
+	for _, fn := range batch {
+		r.runCall(fn)
+	}
+}
+
+// runCall runs a Call'd function; a panic stops the reactor (Run returns it).
+func (r *Reactor) runCall(fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.panicMu.Lock()
+			if r.panicV == nil {
+				r.panicV = panicError(v)
+			}
+			r.panicMu.Unlock()
+			C.dfr_reactor_stop(r.c)
+		}
+	}()
+	fn()
 }
 
 func (r *Reactor) callWhenRunning(fn func()) error {
@@ -231,17 +291,7 @@ func goFn(h C.uintptr_t) {
 	drainReleases()
 	f := cgo.Handle(h).Value().(reactorFn)
 	deleteHandle(h) // runs once: its destroy hook will not
-	defer func() {
-		if v := recover(); v != nil {
-			f.r.panicMu.Lock()
-			if f.r.panicV == nil {
-				f.r.panicV = panicError(v)
-			}
-			f.r.panicMu.Unlock()
-			C.dfr_reactor_stop(f.r.c)
-		}
-	}()
-	f.fn()
+	f.r.runCall(f.fn)
 }
 
 func (r *Reactor) takePanic() error {

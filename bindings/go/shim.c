@@ -367,6 +367,17 @@ int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h)
     return b ? dfr_call_from_thread(r, tr_fn, b, tr_fbox_destroy) : DFR_ENOMEM;
 }
 
+static void tr_drain(void *data)
+{
+    if (!dfr_in_coroutine()) /* never there: the loop runs these */
+        goDrain((uintptr_t)data);
+}
+
+int dfrgo_post(dfr_reactor *r, uintptr_t h)
+{
+    return dfr_call_from_thread(r, tr_drain, (void *)h, NULL);
+}
+
 int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out)
 {
     fbox *b = fbox_new(h);

@@ -60,6 +60,9 @@ size_t dfrgo_take_releases(dfrgo_release *out, size_t max);
 extern volatile int dfrgo_releases_pending;
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h);
 int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h);
+/* Wake the reactor to drain the Go queue of reactor h (no destroy: h lives
+ * until the reactor is freed). */
+int dfrgo_post(dfr_reactor *r, uintptr_t h);
 int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out);
 dfr_deferred *dfrgo_defer_later(dfr_reactor *r, double delay, uintptr_t h);
 dfr_looping_call *dfrgo_looping_call_new(dfr_reactor *r, uintptr_t h);

@@ -1,0 +1,98 @@
+package deferred
+
+import (
+	"context"
+	"sync"
+	"testing"
+)
+
+// The cgo floor: one Go->C call plus one C->Go callback.
+func BenchmarkCgoFloor(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		cgoFloor()
+	}
+}
+
+// A Go channel round trip (make + send + receive), for comparison.
+func BenchmarkChannelRoundTrip(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		ch := make(chan int, 1)
+		ch <- i
+		<-ch
+	}
+}
+
+func nop(v any) (any, error) { return v, nil }
+
+// deferred_cycle: create + Go callback + fire + release.
+func BenchmarkDeferredCycle(b *testing.B) {
+	r, _ := NewReactor(nil)
+	defer r.Free()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := r.NewDeferred()
+		_ = d.AddCallback(nop)
+		_ = d.Callback(nil)
+		d.Release()
+	}
+}
+
+// callback_link: many Go callbacks on one deferred, then fire; per link.
+func BenchmarkCallbackLink(b *testing.B) {
+	r, _ := NewReactor(nil)
+	defer r.Free()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(10000, b.N-done)
+		d := r.NewDeferred()
+		for j := 0; j < n; j++ {
+			_ = d.AddCallback(nop)
+		}
+		_ = d.Callback(nil)
+		d.Release()
+		done += n
+	}
+}
+
+// call_from_thread from 4 goroutines; per call delivered.
+func BenchmarkCallFromThread(b *testing.B) {
+	r, _ := Start(nil)
+	defer func() { _ = r.Close() }()
+	var wg sync.WaitGroup
+	var got sync.WaitGroup
+	got.Add(b.N)
+	b.ResetTimer()
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < b.N; i += 4 {
+				_ = r.Call(got.Done)
+			}
+		}(g)
+	}
+	wg.Wait()
+	got.Wait()
+}
+
+func benchDeferTo(b *testing.B, defer2 func(*Reactor, func() (int, error)) (*Deferred, error)) {
+	r, _ := Start(nil)
+	defer func() { _ = r.Close() }()
+	b.ResetTimer()
+	_, err := Do[any](context.Background(), r, func() (any, error) {
+		ds := make([]*Deferred, b.N)
+		for i := range ds {
+			ds[i], _ = defer2(r, func() (int, error) { return 1, nil })
+		}
+		return r.Gather(ds, false)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// defer_to_thread, bulk: Go work on goroutines.
+func BenchmarkDeferToThread(b *testing.B) { benchDeferTo(b, DeferToThread[int]) }
+
+// defer_to_thread, bulk: Go work on the C thread pool.
+func BenchmarkDeferToCThread(b *testing.B) { benchDeferTo(b, DeferToCThread[int]) }

@@ -1,0 +1,388 @@
+package deferred
+
+// #include "shim.h"
+import "C"
+
+import (
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// State of a deferred (shim.h checks the values against the header).
+type State int
+
+const (
+	Pending   State = 0 // no result yet (or waiting on another deferred)
+	Succeeded State = 1 // has a result that is not a failure
+	Failed    State = 2 // has a failure
+)
+
+// Deferred is a result that is not there yet and the chain of callbacks that
+// will process it.  It belongs to its reactor's goroutine: every method must
+// be called there (methods returning an error return ErrNotOwner otherwise,
+// the others panic with it).  The C engine runs the chain.
+type Deferred struct {
+	chain   *chainState // the Go callbacks C holds for this wrapper (lazily made)
+	r       *Reactor
+	c       *C.dfr_deferred // our reference
+	cleanup runtime.Cleanup
+	freed   atomic.Bool
+}
+
+func wrapDeferred(r *Reactor, c *C.dfr_deferred) *Deferred {
+	d := &Deferred{r: r, c: c}
+	d.cleanup = runtime.AddCleanup(d, func(c *C.dfr_deferred) { C.dfr_deferred_unref(c) }, c)
+	return d
+}
+
+// Release drops the Go side's reference now instead of when d is garbage
+// collected (an unfired deferred nobody else holds is freed, its callbacks'
+// Go functions released).  Later use of d panics.
+func (d *Deferred) Release() {
+	if d.freed.Swap(true) {
+		return
+	}
+	d.cleanup.Stop()
+	C.dfr_deferred_unref(d.c)
+	drainReleases()
+}
+
+func (d *Deferred) ptr() *C.dfr_deferred {
+	if d.freed.Load() {
+		panic("deferred: use of a released Deferred")
+	}
+	return d.c
+}
+
+// Reactor is the reactor d belongs to.
+func (d *Deferred) Reactor() *Reactor { return d.r }
+
+// NewDeferred makes a pending deferred on r (on r's goroutine).
+func (r *Reactor) NewDeferred() *Deferred {
+	var rc C.int
+	c := C.dfrgo_deferred_new(r.tid, &rc)
+	if c == nil {
+		panic(codeErr(rc))
+	}
+	return wrapDeferred(r, c)
+}
+
+// NewCancellableDeferred is NewDeferred with a canceller, which runs when the
+// deferred is cancelled before it has a result (and may fire it).
+func (r *Reactor) NewCancellableDeferred(canceller func(d *Deferred)) *Deferred {
+	r.own()
+	c := C.dfrgo_deferred_new_cancellable(newHandle(cancellerFn{r, canceller}))
+	if c == nil {
+		panic(ErrNoMemory)
+	}
+	return wrapDeferred(r, c)
+}
+
+type cancellerFn struct {
+	r  *Reactor
+	fn func(*Deferred)
+}
+
+//export goCanceller
+func goCanceller(h C.uintptr_t, cd *C.dfr_deferred) {
+	f := cgo.Handle(h).Value().(cancellerFn)
+	if f.fn == nil {
+		return
+	}
+	d := wrapDeferred(f.r, C.dfr_deferred_ref(cd))
+	defer d.Release()
+	defer func() {
+		if v := recover(); v != nil {
+			// The canceller panicked: fail the deferred with the panic.
+			C.dfr_deferred_errback(cd, failureToC(panicError(v)))
+		}
+	}()
+	f.fn(d)
+}
+
+// Succeed makes a deferred that already has v (an error gives a failed one).
+func (r *Reactor) Succeed(v any) *Deferred {
+	r.own()
+	if d, ok := v.(*Deferred); ok {
+		return d
+	}
+	c := C.dfr_succeed(toC(v))
+	if c == nil {
+		panic(ErrNoMemory)
+	}
+	return wrapDeferred(r, c)
+}
+
+// Fail makes a deferred that already failed with err.
+func (r *Reactor) Fail(err error) *Deferred {
+	r.own()
+	if err == nil {
+		err = ErrInvalid
+	}
+	c := C.dfr_fail(failureToC(err))
+	if c == nil {
+		panic(ErrNoMemory)
+	}
+	return wrapDeferred(r, c)
+}
+
+// chainFns is one callback/errback pair of a chain.
+type chainFns struct {
+	r  *Reactor
+	cb func(any) (any, error)
+	eb func(error) (any, error)
+}
+
+// AddCallbacks appends a callback/errback pair; a nil one passes the result
+// through.  The callback gets the result, the errback the failure; what
+// either returns is the next result: a value, a *Deferred (the chain waits
+// for it) or an error (the errback path).  A panic becomes a *PanicError
+// failure (errors.Is(err, ErrPanic)).
+func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, error)) error {
+	if cb == nil && eb == nil {
+		return d.r.check()
+	}
+	// The thread check is inside the C call (no extra crossing).
+	if d.chain == nil {
+		d.chain = &chainState{} // never inside d: the handle must not keep d alive
+	}
+	h, idx := d.chain.add(chainFns{d.r, cb, eb})
+	return codeErr(C.dfrgo_add_callbacks(d.r.tid, d.r.c, d.ptr(), boolInt(cb != nil), boolInt(eb != nil), h, idx))
+}
+
+// AddCallback appends a callback (errors pass by).
+func (d *Deferred) AddCallback(cb func(any) (any, error)) error {
+	if cb == nil {
+		return ErrInvalid
+	}
+	return d.AddCallbacks(cb, nil)
+}
+
+// AddErrback appends an errback (results pass by).
+func (d *Deferred) AddErrback(eb func(error) (any, error)) error {
+	if eb == nil {
+		return ErrInvalid
+	}
+	return d.AddCallbacks(nil, eb)
+}
+
+// AddBoth appends fn for both paths: it gets (result, nil) or (nil, failure).
+func (d *Deferred) AddBoth(fn func(any, error) (any, error)) error {
+	if fn == nil {
+		return ErrInvalid
+	}
+	return d.AddCallbacks(func(v any) (any, error) { return fn(v, nil) },
+		func(err error) (any, error) { return fn(nil, err) })
+}
+
+func boolInt(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// chainState holds the Go callbacks of one Deferred wrapper that C still
+// refers to, behind a single cgo.Handle (created with the first pending
+// callback, deleted when the last one is released): no handle per callback.
+// It never refers to the Deferred, so an unreachable Deferred is still
+// collected (and its C reference dropped) while callbacks are pending.
+type chainState struct {
+	mu   sync.Mutex // the last release may come from the GC's cleanup goroutine
+	fns  []chainFns
+	live int
+	h    C.uintptr_t // 0: no handle
+}
+
+func (s *chainState) add(f chainFns) (C.uintptr_t, C.uint32_t) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h == 0 {
+		s.fns = s.fns[:0]
+		s.h = newHandle(s)
+	}
+	s.fns = append(s.fns, f)
+	s.live++
+	return s.h, C.uint32_t(len(s.fns) - 1)
+}
+
+func (s *chainState) take(idx C.uint32_t) chainFns {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fns[idx]
+	s.fns[idx] = chainFns{}
+	if s.live--; s.live == 0 {
+		deleteHandle(s.h)
+		s.h = 0
+	}
+	return f
+}
+
+//export goChainRelease
+func goChainRelease(h C.uintptr_t, idx C.uint32_t) {
+	cgo.Handle(h).Value().(*chainState).take(idx)
+}
+
+//export goCallback
+func goCallback(h C.uintptr_t, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
+	f := cgo.Handle(h).Value().(*chainState).take(idx) // runs once: the box's destroy will not
+	defer func() {
+		if v := recover(); v != nil {
+			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
+		}
+	}()
+	v, err := toGo(f.r, in)
+	var res any
+	if isErr != 0 {
+		res, err = f.eb(err)
+	} else {
+		res, err = f.cb(v)
+	}
+	if err != nil {
+		*out = C.dfrgo_value_failure(failureToC(err))
+		return
+	}
+	*out = toC(res)
+}
+
+// Callback fires d with v (an error takes the errback path).
+// ErrAlreadyCalled when it already fired.
+func (d *Deferred) Callback(v any) error {
+	if _, ok := v.(*Deferred); ok {
+		return ErrInvalid
+	}
+	// The thread check is inside the C call (no extra crossing).
+	return codeErr(C.dfrgo_deferred_callback(d.r.tid, d.ptr(), toC(v)))
+}
+
+// Errback fires d with a failure.
+func (d *Deferred) Errback(err error) error {
+	if e := d.r.check(); e != nil {
+		return e
+	}
+	if err == nil {
+		return ErrInvalid
+	}
+	return codeErr(C.dfr_deferred_errback(d.ptr(), failureToC(err)))
+}
+
+// Cancel cancels d (its canceller, else an ErrCancelled failure); no effect
+// once it has a result.
+func (d *Deferred) Cancel() error {
+	if err := d.r.check(); err != nil {
+		return err
+	}
+	C.dfr_deferred_cancel(d.ptr())
+	return nil
+}
+
+// Pause stops callbacks from running until Unpause.
+func (d *Deferred) Pause() error {
+	if err := d.r.check(); err != nil {
+		return err
+	}
+	return codeErr(C.dfr_deferred_pause(d.ptr()))
+}
+
+// Unpause undoes one Pause and runs what waited.
+func (d *Deferred) Unpause() error {
+	if err := d.r.check(); err != nil {
+		return err
+	}
+	return codeErr(C.dfr_deferred_unpause(d.ptr()))
+}
+
+// Chain makes other fire with d's result; d continues with nil
+// (chainDeferred).
+func (d *Deferred) Chain(other *Deferred) error {
+	if err := d.r.check(); err != nil {
+		return err
+	}
+	if other == nil {
+		return ErrInvalid
+	}
+	return codeErr(C.dfr_deferred_chain(d.ptr(), other.ptr()))
+}
+
+// State of d.
+func (d *Deferred) State() State {
+	d.r.own()
+	return State(C.dfr_deferred_state(d.ptr()))
+}
+
+// Result gives d's current result as a T without taking it from the chain:
+// ErrPending while it has none, the failure when it failed.
+func Result[T any](d *Deferred) (T, error) {
+	var zero T
+	if err := d.r.check(); err != nil {
+		return zero, err
+	}
+	p := C.dfr_deferred_result(d.ptr())
+	if p == nil {
+		return zero, ErrPending
+	}
+	v, err := peekGo(d.r, p)
+	if err != nil {
+		return zero, err
+	}
+	return convert[T](v)
+}
+
+// Then appends a typed callback: fn gets the result as a T (a result of
+// another type fails the chain with ErrWrongType) and its U is the next
+// result.  It returns d for chaining and panics off the reactor goroutine.
+func Then[T, U any](d *Deferred, fn func(T) (U, error)) *Deferred {
+	must(d.AddCallback(func(v any) (any, error) {
+		t, err := convert[T](v)
+		if err != nil {
+			return nil, err
+		}
+		return fn(t)
+	}))
+	return d
+}
+
+// Catch appends a typed errback: fn gets the failure and its U is the next
+// (successful, unless it returns an error) result.  Returns d.
+func Catch[U any](d *Deferred, fn func(error) (U, error)) *Deferred {
+	must(d.AddErrback(func(err error) (any, error) { return fn(err) }))
+	return d
+}
+
+// Finally appends fn for both paths; the result (or failure) passes on
+// unless fn returns an error.  Returns d.
+func Finally(d *Deferred, fn func() error) *Deferred {
+	must(d.AddBoth(func(v any, err error) (any, error) {
+		if e := fn(); e != nil {
+			return nil, e
+		}
+		return v, err
+	}))
+	return d
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// C gives d's C pointer (a borrowed dfr_deferred *) for C code that
+// consumes it; keep d alive while C uses it, or take a reference in C.
+func (d *Deferred) C() unsafe.Pointer { return unsafe.Pointer(d.ptr()) }
+
+// C gives r's C pointer (a borrowed dfr_reactor *).
+func (r *Reactor) C() unsafe.Pointer { return unsafe.Pointer(r.c) }
+
+// WrapC takes a reference to a C dfr_deferred * (which must belong to r) and
+// gives it to Go.
+func WrapC(r *Reactor, p unsafe.Pointer) *Deferred {
+	r.own()
+	if p == nil {
+		return nil
+	}
+	return wrapDeferred(r, C.dfr_deferred_ref((*C.dfr_deferred)(p)))
+}

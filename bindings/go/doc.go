@@ -1,0 +1,105 @@
+// Package deferred is the Go binding of libdeferred, Twisted's Deferreds and
+// reactor in C.  The C engine runs every chain; this package gives it Go
+// callbacks, Go values, Go errors, contexts and goroutines.
+//
+// # The reactor goroutine
+//
+// A [Reactor] belongs to one goroutine, locked to its OS thread: the one that
+// called [NewReactor] (it calls runtime.LockOSThread; [Reactor.Free] undoes
+// it), or the one [Start] makes.  Every [Deferred] made on a reactor belongs
+// to it too, and so do its timers, LoopingCalls, locks, semaphores and
+// queues.  Use them only on that goroutine — in callbacks, in functions
+// given to [Reactor.Call], or in code that runs before [Reactor.Run] on it.
+// Wrong-goroutine use never reaches C: methods that return an error return
+// [ErrNotOwner], the others panic with it.
+//
+// Other goroutines cross over through three thread-safe doors:
+//
+//   - [Reactor.Call] runs a func() on the reactor goroutine soon (nothing
+//     lost, in order per calling goroutine);
+//   - [Do] runs a function there and blocks until its result — a value, or
+//     a *Deferred whose result it waits for;
+//   - [Wait] blocks until a deferred fires.
+//
+// and [Reactor.Stop].
+//
+//	r, _ := deferred.Start(nil) // a reactor running on its own goroutine
+//	defer r.Close()
+//	s, err := deferred.Do[string](ctx, r, func() (any, error) {
+//		return r.DeferLater(time.Second, func() (any, error) { return "later", nil })
+//	})
+//
+// # Contexts
+//
+// Blocking waits take a context first.  When it is done before the result,
+// the deferred is cancelled on the reactor goroutine (its canceller runs,
+// its chain sees [ErrCancelled]) and the wait returns context.Cause(ctx).
+// A wait on the reactor goroutine itself would deadlock: it returns
+// [ErrDeadlock].
+//
+// # Values
+//
+// A result travels through C as a value: nil is none; int64 and int (as
+// int64), float64 and []byte (copied) are the library's own types, which C
+// code reads; a *Deferred is a deferred value (the chain waits for it); an
+// error is a failure; anything else (strings, structs, pointers) travels as
+// a runtime/cgo.Handle and comes back as the very same Go value.  Values
+// made by C come back as nil, int64, float64, []byte, error, *Deferred,
+// [Entries] (a list) or [Ptr].  The typed helpers [Then], [Catch], [Result],
+// [Do] and [Wait] convert to the type asked for (int64 to any integer type
+// that holds it, bytes to string, a list of successes to []any, none to a
+// nil-able zero value); any other mismatch is an [ErrWrongType] failure.
+//
+// # Errors
+//
+// A failure made in C is a *[Failure] (domain, code, message, cause).  The
+// library's own codes match sentinels: errors.Is(err, ErrCancelled),
+// errors.Is(err, ErrTimedOut), ...  A Go error that went through a chain
+// comes back as the same error value.  A panic in a Go callback becomes a
+// *[PanicError] failure on the chain (errors.Is(err, ErrPanic)); it never
+// unwinds through C.  A panic in a function given to [Reactor.Call] stops
+// the reactor and [Reactor.Run] returns it.
+//
+// # Memory
+//
+// No Go pointer is kept in C.  Go callbacks and Go values reach C only as
+// runtime/cgo.Handles (one per value; one per deferred for all its pending
+// callbacks), released exactly once through the C destroy hooks: after the
+// callback ran, when its deferred is cancelled or freed unfired, or when the
+// reactor is freed with the call pending.  A [Deferred] holds one C
+// reference, dropped by [Deferred.Release] or, failing that, when the
+// garbage collector finds it unreachable.
+//
+// # C coroutines
+//
+// Go cannot run on the stack of a C coroutine (dfr_inline_callbacks): on the
+// reactor's Go-made thread the runtime aborts ("morestack on g0") when C
+// calls Go on a stack it switched to.  The binding checks before every call
+// into Go: a Go callback reached there (a C coroutine firing a deferred that
+// has Go callbacks) runs on the reactor loop instead, the chain waiting for
+// it as for a returned deferred; a Go value dropped there is released at the
+// next call into Go from the loop; a Go task or canceller reached there does
+// not run (the task fails with a "dfr" DFR_ENOTOWNER failure, the cancel
+// takes its default course).
+//
+// # Threads
+//
+// [DeferToThread] runs Go work on a new goroutine, not on the library's C
+// thread pool: a goroutine costs less than a C-created thread calling into
+// Go, and the Go scheduler already multiplexes them.  [DeferToCThread] runs
+// it on the C pool, for work that must share that pool's limit with C jobs.
+// See README.md for the measured costs.
+//
+// # Building
+//
+// The package links with `#cgo pkg-config: deferred`.  Against this
+// repository's own build, point PKG_CONFIG_PATH at meson's uninstalled
+// pkg-config file and LD_LIBRARY_PATH at the built library:
+//
+//	meson setup build && ninja -C build
+//	export PKG_CONFIG_PATH=$PWD/build/meson-uninstalled LD_LIBRARY_PATH=$PWD/build/src
+//	cd bindings/go && go test -race ./...
+//
+// A libdeferred of another major version fails the build (a check on the
+// header) or, at run time, the package's init (dfr_version).
+package deferred

@@ -1,0 +1,3 @@
+module github.com/libdeferred/libdeferred/bindings/go
+
+go 1.24

@@ -1,0 +1,58 @@
+package deferred
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// manual makes a manual-clock reactor owned by the test's goroutine.
+func manual(t *testing.T) *Reactor {
+	t.Helper()
+	r, err := NewReactor(&Options{ManualClock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// noHandles checks every cgo.Handle given to C came back through a destroy
+// hook (after the garbage collector ran the deferreds' cleanups).
+func noHandles(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		runtime.GC()
+		n := liveHandles.Load()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d cgo handles still held by C", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func must1[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func ok(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func result[T any](t *testing.T, d *Deferred) T {
+	t.Helper()
+	v, err := Result[T](d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,191 @@
+package deferred
+
+// #include "shim.h"
+import "C"
+
+import (
+	"runtime"
+	"runtime/cgo"
+	"time"
+)
+
+// taskFn is a Go function producing a result for C (deferLater, LoopingCall,
+// lock/semaphore run).
+type taskFn struct {
+	r  *Reactor
+	fn func() (any, error)
+}
+
+//export goTask
+func goTask(h C.uintptr_t, out *C.dfr_value) {
+	f := cgo.Handle(h).Value().(taskFn)
+	defer func() {
+		if v := recover(); v != nil {
+			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
+		}
+	}()
+	v, err := f.fn()
+	if err != nil {
+		*out = C.dfrgo_value_failure(failureToC(err))
+		return
+	}
+	*out = toC(v)
+}
+
+func (r *Reactor) newDeferredOrErr(c *C.dfr_deferred) (*Deferred, error) {
+	if c == nil {
+		return nil, ErrInvalid
+	}
+	return wrapDeferred(r, c), nil
+}
+
+// DeferLater gives a deferred firing after d with fn's result (fn nil: nil).
+// Cancelling it cancels the timer.
+func (r *Reactor) DeferLater(d time.Duration, fn func() (any, error)) (*Deferred, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	if d < 0 {
+		return nil, ErrInvalid
+	}
+	var h C.uintptr_t
+	if fn != nil {
+		h = newHandle(taskFn{r, fn})
+	}
+	return r.newDeferredOrErr(C.dfrgo_defer_later(r.c, C.double(d.Seconds()), h))
+}
+
+// AddTimeout cancels d after timeout; the failure is then ErrTimedOut.
+func (d *Deferred) AddTimeout(timeout time.Duration) error {
+	if err := d.r.check(); err != nil {
+		return err
+	}
+	if timeout < 0 {
+		return ErrInvalid
+	}
+	return codeErr(C.dfr_deferred_add_timeout(d.ptr(), d.r.c, C.double(timeout.Seconds())))
+}
+
+// LoopingCall calls a function every interval on the reactor.
+type LoopingCall struct {
+	r *Reactor
+	c *C.dfr_looping_call
+}
+
+// NewLoopingCall makes a LoopingCall of fn (a *Deferred result delays the
+// next call; an error stops it and fails Start's deferred).  Free it.
+func (r *Reactor) NewLoopingCall(fn func() (any, error)) (*LoopingCall, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		return nil, ErrInvalid
+	}
+	c := C.dfrgo_looping_call_new(r.c, newHandle(taskFn{r, fn}))
+	if c == nil {
+		return nil, ErrNoMemory
+	}
+	return &LoopingCall{r: r, c: c}, nil
+}
+
+// Start calls fn every interval (at once when now).  The deferred fires when
+// Stop is called, or fails with fn's error.
+func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error) {
+	if err := lc.r.check(); err != nil {
+		return nil, err
+	}
+	if interval < 0 {
+		return nil, ErrInvalid
+	}
+	return lc.r.newDeferredOrErr(C.dfr_looping_call_start(lc.c, C.double(interval.Seconds()), C.bool(now)))
+}
+
+// Stop stops the calls; Start's deferred fires.
+func (lc *LoopingCall) Stop() error {
+	if err := lc.r.check(); err != nil {
+		return err
+	}
+	return codeErr(C.dfr_looping_call_stop(lc.c))
+}
+
+// Reset restarts the interval from now (only while running).
+func (lc *LoopingCall) Reset() error {
+	if err := lc.r.check(); err != nil {
+		return err
+	}
+	return codeErr(C.dfr_looping_call_reset(lc.c))
+}
+
+// Running reports whether it is started.
+func (lc *LoopingCall) Running() bool {
+	lc.r.own()
+	return bool(C.dfr_looping_call_running(lc.c))
+}
+
+// Free frees the LoopingCall (stopped or not) and releases fn.
+func (lc *LoopingCall) Free() {
+	lc.r.own()
+	if lc.c != nil {
+		C.dfr_looping_call_free(lc.c)
+		lc.c = nil
+	}
+}
+
+// DeferredList flags (shim.h checks them against the header at build time).
+const (
+	// FireOnOneCallback: fire with the first success as Entries of two:
+	// the value and its index (int64).
+	FireOnOneCallback = 1
+	// FireOnOneErrback: fail on the first failure (ErrFirstError; its
+	// Failure.Index says which input).
+	FireOnOneErrback = 2
+	// ConsumeErrors: inputs' own chains continue with nil after a failure.
+	ConsumeErrors = 4
+)
+
+func cArray(ds []*Deferred) (**C.dfr_deferred, func(), bool) {
+	if len(ds) == 0 {
+		return nil, func() {}, true
+	}
+	arr := (*[1 << 28]*C.dfr_deferred)(C.malloc(C.size_t(len(ds)) * C.size_t(unsafePtrSize)))[:len(ds):len(ds)]
+	for i, d := range ds {
+		if d == nil {
+			C.free(unsafePointer(&arr[0]))
+			return nil, nil, false
+		}
+		arr[i] = d.ptr()
+	}
+	return &arr[0], func() { C.free(unsafePointer(&arr[0])) }, true
+}
+
+// DeferredList fires once every input has a result with Entries in input
+// order (see the flags).  Cancelling it cancels the inputs.
+func (r *Reactor) DeferredList(ds []*Deferred, flags uint) (*Deferred, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	arr, free, ok := cArray(ds)
+	if !ok {
+		return nil, ErrInvalid
+	}
+	defer free()
+	d, err := r.newDeferredOrErr(C.dfr_deferred_list(arr, C.size_t(len(ds)), C.unsigned(flags)))
+	runtime.KeepAlive(ds)
+	return d, err
+}
+
+// Gather fires with every input's value (Wait or Then as []any) or fails
+// with the first failure wrapped in ErrFirstError.
+func (r *Reactor) Gather(ds []*Deferred, consumeErrors bool) (*Deferred, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	arr, free, ok := cArray(ds)
+	if !ok {
+		return nil, ErrInvalid
+	}
+	defer free()
+	d, err := r.newDeferredOrErr(C.dfr_gather_results(arr, C.size_t(len(ds)), C.bool(consumeErrors)))
+	runtime.KeepAlive(ds)
+	return d, err
+}

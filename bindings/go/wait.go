@@ -1,0 +1,136 @@
+package deferred
+
+// #include "shim.h"
+import "C"
+
+import (
+	"context"
+)
+
+type outcome struct {
+	v   any
+	err error
+}
+
+// Wait blocks a goroutine other than the reactor's until d has a result and
+// gives it as a T (taking it from the chain, which continues with nil).
+// When ctx is done first, d is cancelled on the reactor's goroutine and Wait
+// returns context.Cause(ctx).  On the reactor's goroutine: ErrDeadlock.
+func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
+	if d == nil {
+		var zero T
+		return zero, ErrInvalid
+	}
+	return Do[T](ctx, d.r, func() (any, error) { return d, nil })
+}
+
+// Do runs fn on r's goroutine and waits for its result: a value, or a
+// *Deferred whose result it then waits for, converted to a T.  When ctx is
+// done first, that deferred is cancelled (on the reactor's goroutine) and Do
+// returns context.Cause(ctx).  A panic in fn is a *PanicError.  From the
+// reactor's goroutine Do returns ErrDeadlock; after Free, ErrClosed.
+func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, error) {
+	var zero T
+	if r.InThread() {
+		return zero, ErrDeadlock
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, context.Cause(ctx)
+	}
+	ch := make(chan outcome, 1)
+	var d *Deferred // set and read on the reactor goroutine only
+	err := r.Call(func() {
+		v, err := func() (v any, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = panicError(p)
+				}
+			}()
+			return fn()
+		}()
+		dd, ok := v.(*Deferred)
+		if err != nil || !ok || dd == nil {
+			if ok {
+				v = nil // a nil *Deferred is none
+			}
+			ch <- outcome{v, err}
+			return
+		}
+		d = dd
+		if err := d.AddBoth(func(v any, err error) (any, error) {
+			ch <- outcome{v, err}
+			return nil, nil
+		}); err != nil {
+			ch <- outcome{nil, err}
+		}
+	})
+	if err != nil {
+		return zero, err
+	}
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return zero, o.err
+		}
+		return convert[T](o.v)
+	case <-ctx.Done():
+		_ = r.Call(func() {
+			if d != nil {
+				_ = d.Cancel()
+			}
+		})
+		return zero, context.Cause(ctx)
+	case <-r.closed:
+		return zero, ErrClosed
+	}
+}
+
+// DeferToThread runs fn on a new goroutine and gives a deferred (on r, from
+// r's goroutine) that fires with its result on r's goroutine.  Go work runs
+// on a goroutine, not on the library's C thread pool: the Go scheduler
+// multiplexes it, and no C-created thread has to call into Go (see
+// DeferToCThread and the package docs for the measured costs).  A panic in
+// fn fails the deferred with a *PanicError.  Cancelling the deferred does
+// not stop fn; its result is then dropped.
+func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		return nil, ErrInvalid
+	}
+	d := r.NewDeferred()
+	go func() {
+		v, err := func() (v T, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = panicError(p)
+				}
+			}()
+			return fn()
+		}()
+		_ = r.Call(func() {
+			if err != nil {
+				_ = d.Errback(err)
+			} else {
+				_ = d.Callback(v)
+			}
+		})
+	}()
+	return d, nil
+}
+
+// DeferToCThread runs fn on the reactor's C thread pool (a C-created thread
+// calling into Go) and gives a deferred firing with its result on r's
+// goroutine.  Slower per call than DeferToThread; it exists for work that
+// must share the C pool's limit with C jobs.  fn must not return a *Deferred.
+func DeferToCThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		return nil, ErrInvalid
+	}
+	h := newHandle(taskFn{r, func() (any, error) { return fn() }})
+	return r.newDeferredOrErr(C.dfrgo_defer_to_thread(r.c, h))
+}

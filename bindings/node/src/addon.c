@@ -515,12 +515,35 @@ static void jscb_destroy(void *p)
     g_live_callbacks--;
 }
 
+/* Returning the very error an errback was given passes the failure on (as
+ * `return failure` in Twisted); any other return value is a success. */
 static dfr_value run_cb(dfr_value result, napi_ref fn)
 {
     js_scope s;
     enter_js(&s);
+    dfr_failure *in = dfr_is_failure(result) ? dfr_failure_ref(dfr_failure_from(&result)) : NULL;
     napi_value arg = dfr_to_js(g_env, result);
-    dfr_value out = call_js(g_env, ref_value(g_env, fn), 1, &arg);
+    napi_value ret;
+    dfr_value out;
+    if (in && napi_call_function(g_env, undefined(g_env), ref_value(g_env, fn), 1, &arg, &ret) ==
+                  napi_ok) {
+        bool same = false;
+        napi_strict_equals(g_env, ret, arg, &same);
+        if (same) {
+            out = dfr_value_failure(in);
+            in = NULL;
+        } else {
+            out = js_to_dfr(g_env, ret, true);
+        }
+    } else if (in) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(g_env, &exc);
+        dfr_failure *f = js_to_failure(g_env, exc);
+        out = f ? dfr_value_failure(f) : dfr_none();
+    } else {
+        out = call_js(g_env, ref_value(g_env, fn), 1, &arg);
+    }
+    dfr_failure_unref(in);
     leave_js(&s);
     return out;
 }

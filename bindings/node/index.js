@@ -105,7 +105,10 @@ function DeferredList(deferreds, opts) {
   const o = opts || {};
   const flags = (o.fireOnOneCallback ? FIRE_ON_ONE_CALLBACK : 0) |
     (o.fireOnOneErrback ? FIRE_ON_ONE_ERRBACK : 0) | (o.consumeErrors ? CONSUME_ERRORS : 0);
-  return native.list(deferreds, flags, false);
+  const l = native.list(deferreds, flags, false);
+  // fireOnOneCallback fires with [result, index] (a C list of those two
+  // entries); when every input failed it fires with the full list (all not ok).
+  return o.fireOnOneCallback ? l.addCallback((r) => (r.length === 2 && r[0][0] ? [r[0][1], r[1][1]] : r)) : l;
 }
 /** gatherResults: fires with [value, ...] or fails with the first failure (code EFIRST, cause). */
 function gatherResults(deferreds, opts) {
@@ -224,6 +227,17 @@ class NativeLibrary {
     return call;
   }
 }
+
+/**
+ * deferredFunction('name') → (...deferreds) => Deferred: a C function
+ * `dfr_deferred *name(dfr_deferred *const *ds, size_t n)` called now on the JS
+ * thread with the inputs (borrowed); it returns a new reference.
+ */
+NativeLibrary.prototype.deferredFunction = function (name) {
+  const fn = native.dlsym(this._h, name);
+  const lib = this;
+  return (...ds) => { void lib; return native.callDeferredFn(fn, ds); };
+};
 
 /** Process-wide: how many JS values and callbacks C chains hold now (for leak tests). */
 function stats() { return native.stats(); }

@@ -1471,6 +1471,30 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
     return wrap_new(env, dfr_defer_call(r, &cif, (void (*)(void))fn, args));
 }
 
+/* callDeferredFn(fnptr, deferreds[]): call a C function
+ *   dfr_deferred *fn(dfr_deferred *const *ds, size_t n)
+ * on the JS thread (the reactor's) with borrowed inputs; it returns a new
+ * reference (the way C code hands a deferred to JS). */
+static napi_value n_call_deferred_fn(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    void *fn = NULL;
+    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &fn))
+        return throw_type(env, "expected a native function");
+    uint32_t n = 0;
+    dfr_deferred **ds = deferred_array(env, argv[1], &n);
+    if (!ds)
+        return NULL;
+    dfr_deferred *(*call)(dfr_deferred *const *, size_t) = (dfr_deferred * (*)(dfr_deferred *const *, size_t)) fn;
+    dfr_deferred *d = call(ds, n);
+    free(ds);
+    if (!d) {
+        napi_throw_error(env, "EINVAL", "the native function returned no deferred");
+        return NULL;
+    }
+    return wrap_new(env, d);
+}
+
 /* ---- unhandled failures: reported as unhandled rejections ---- */
 
 static void report_unhandled(void *data)
@@ -1649,6 +1673,7 @@ NAPI_MODULE_INIT()
         FN("dlopen", n_dlopen),
         FN("dlsym", n_dlsym),
         FN("deferCall", n_defer_call),
+        FN("callDeferredFn", n_call_deferred_fn),
         FN("stats", n_stats),
 #undef FN
     };

@@ -1585,6 +1585,19 @@ static void silent_hook(const dfr_failure *f, void *data)
     (void)data;
 }
 
+/* Every native function JS calls runs through here: g_depth tells a JS
+ * callback the C library runs whether JS is already on the stack (then a
+ * plain call) or it comes from libuv (then a callback scope). */
+static napi_value entry(napi_env env, napi_callback_info info)
+{
+    napi_callback f = NULL;
+    napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&f);
+    g_depth++;
+    napi_value r = f(env, info);
+    g_depth--;
+    return r;
+}
+
 static void cleanup(void *arg)
 {
     (void)arg;
@@ -1643,7 +1656,7 @@ NAPI_MODULE_INIT()
     napi_add_env_cleanup_hook(env, cleanup, NULL);
 
     napi_property_descriptor props[] = {
-#define FN(n, f) {n, NULL, f, NULL, NULL, NULL, napi_default, NULL}
+#define FN(n, f) {n, NULL, entry, NULL, NULL, NULL, napi_default, (void *)f}
         FN("setup", n_setup),
         FN("init", n_init),
         FN("addCallbacks", n_add_callbacks),

@@ -36,8 +36,50 @@ static int64_t g_live_values; /* JS values held by C chains */
 static int64_t g_live_callbacks;
 static bool g_poke; /* see on_check */
 
-static const napi_type_tag TAG_DEFERRED = {0x6466725f64656665ULL, 0x7272656400000001ULL};
-static const napi_type_tag TAG_CLOCK = {0x6466725f64656665ULL, 0x7272656400000002ULL};
+/* Every struct the addon attaches to a JS object (napi_wrap) starts with one
+ * of these, checked before use: a method called on the wrong kind of object
+ * is a TypeError, never a wrong cast.  (Cheaper than Node-API type tags.) */
+enum {
+    KIND_DEFERRED = 0x64667231,
+    KIND_FAILURE,
+    KIND_CLOCK,
+    KIND_DC,
+    KIND_LC,
+    KIND_LOCK,
+    KIND_SEM,
+    KIND_QUEUE
+};
+
+typedef struct wrapped {
+    uint32_t kind;
+} wrapped;
+
+/* The struct of `kind` attached to v, or NULL. */
+static void *unwrap_kind(napi_env env, napi_value v, uint32_t kind)
+{
+    void *p = NULL;
+    napi_valuetype t = napi_undefined;
+    if (napi_typeof(env, v, &t) != napi_ok || (t != napi_object && t != napi_function) ||
+        napi_unwrap(env, v, &p) != napi_ok || !p || ((wrapped *)p)->kind != kind)
+        return NULL;
+    return p;
+}
+
+/* A simple holder for a pointer attached to a JS object. */
+typedef struct holder {
+    uint32_t kind;
+    void *p;
+} holder;
+
+static holder *holder_new(uint32_t kind, void *p)
+{
+    holder *h = malloc(sizeof *h);
+    if (h) {
+        h->kind = kind;
+        h->p = p;
+    }
+    return h;
+}
 
 #define JS_DOMAIN "js"
 
@@ -152,13 +194,11 @@ static dfr_value box_js(napi_env env, napi_value v)
 
 static dfr_deferred *unwrap_deferred(napi_env env, napi_value v)
 {
-    bool tagged = false;
-    if (type_of(env, v) != napi_object ||
-        napi_check_object_type_tag(env, v, &TAG_DEFERRED, &tagged) != napi_ok || !tagged)
-        return NULL;
-    void *p = NULL;
-    napi_unwrap(env, v, &p);
-    return p ? *(dfr_deferred **)p : NULL;
+    struct dwrap_head {
+        uint32_t kind;
+        dfr_deferred *d;
+    } *w = unwrap_kind(env, v, KIND_DEFERRED);
+    return w ? w->d : NULL;
 }
 
 static dfr_failure *js_to_failure(napi_env env, napi_value err);
@@ -232,7 +272,9 @@ static void failure_finalize(napi_env env, void *data, void *hint)
 {
     (void)env;
     (void)hint;
-    dfr_failure_unref(data);
+    holder *h = data;
+    dfr_failure_unref(h->p);
+    free(h);
 }
 
 static napi_value dfr_to_js(napi_env env, dfr_value v);
@@ -263,19 +305,20 @@ static napi_value failure_to_js(napi_env env, const dfr_failure *f)
         napi_set_named_property(env, err, "index", idx);
     }
     /* The error keeps the failure, so errback(err) passes the same one on. */
-    napi_wrap(env, err, dfr_failure_ref((dfr_failure *)f), failure_finalize, NULL, NULL);
+    holder *h = holder_new(KIND_FAILURE, dfr_failure_ref((dfr_failure *)f));
+    if (!h || napi_wrap(env, err, h, failure_finalize, NULL, NULL) != napi_ok) {
+        if (h)
+            dfr_failure_unref(h->p);
+        free(h);
+    }
     return err;
 }
 
 static dfr_failure *js_to_failure(napi_env env, napi_value err)
 {
-    void *p = NULL;
-    if (type_of(env, err) == napi_object && napi_unwrap(env, err, &p) == napi_ok && p) {
-        bool is_err = false;
-        napi_is_error(env, err, &is_err);
-        if (is_err)
-            return dfr_failure_ref(p);
-    }
+    holder *h = unwrap_kind(env, err, KIND_FAILURE);
+    if (h)
+        return dfr_failure_ref(h->p);
     char msg[512] = "";
     napi_value m = NULL;
     size_t len = 0;
@@ -392,6 +435,7 @@ static dfr_value call_js(napi_env env, napi_value fn, int argc, napi_value *argv
 /* ---- the Deferred wrapper ---- */
 
 typedef struct dwrap {
+    uint32_t kind; /* KIND_DEFERRED; then d, as unwrap_deferred reads it */
     dfr_deferred *d;
     const dfr_failure *observed; /* last failure handed to a `then` */
     int refs;                    /* the JS object + each `then` link */
@@ -435,6 +479,7 @@ static napi_status attach(napi_env env, napi_value obj, dfr_deferred *d)
         dfr_deferred_unref(d);
         return napi_generic_failure;
     }
+    w->kind = KIND_DEFERRED;
     w->d = d;
     w->observed = NULL;
     w->refs = 1;
@@ -444,7 +489,7 @@ static napi_status attach(napi_env env, napi_value obj, dfr_deferred *d)
         free(w);
         return s;
     }
-    return napi_type_tag_object(env, obj, &TAG_DEFERRED);
+    return napi_ok;
 }
 
 /* A new JS Deferred around d (taking the reference); NULL d throws. */
@@ -466,15 +511,10 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
 
 static dwrap *get_wrap(napi_env env, napi_value v)
 {
-    bool tagged = false;
-    void *p = NULL;
-    if (type_of(env, v) != napi_object ||
-        napi_check_object_type_tag(env, v, &TAG_DEFERRED, &tagged) != napi_ok || !tagged ||
-        napi_unwrap(env, v, &p) != napi_ok || !p) {
+    dwrap *w = unwrap_kind(env, v, KIND_DEFERRED);
+    if (!w)
         napi_throw_type_error(env, "EINVAL", "expected a Deferred");
-        return NULL;
-    }
-    return p;
+    return w;
 }
 
 #define GET_D(v)                                                                      \
@@ -840,6 +880,7 @@ static napi_value n_list(napi_env env, napi_callback_info info)
 /* ---- reactor: the default one on Node's loop, or a manual Clock ---- */
 
 typedef struct clockw {
+    uint32_t kind;
     dfr_reactor *r;
 } clockw;
 
@@ -848,11 +889,9 @@ static dfr_reactor *get_reactor(napi_env env, napi_value v)
     napi_valuetype t = type_of(env, v);
     if (t == napi_undefined || t == napi_null)
         return g_reactor;
-    bool tagged = false;
-    void *p = NULL;
-    if (t == napi_object && napi_check_object_type_tag(env, v, &TAG_CLOCK, &tagged) == napi_ok &&
-        tagged && napi_unwrap(env, v, &p) == napi_ok && p)
-        return ((clockw *)p)->r;
+    clockw *c = unwrap_kind(env, v, KIND_CLOCK);
+    if (c)
+        return c->r;
     napi_throw_type_error(env, "EINVAL", "expected a Clock");
     return NULL;
 }
@@ -889,8 +928,12 @@ static napi_value n_clock_init(napi_env env, napi_callback_info info)
         free(c);
         return throw_code(env, DFR_ENOMEM);
     }
-    napi_wrap(env, argv[0], c, clock_finalize, NULL, NULL);
-    napi_type_tag_object(env, argv[0], &TAG_CLOCK);
+    c->kind = KIND_CLOCK;
+    if (napi_wrap(env, argv[0], c, clock_finalize, NULL, NULL) != napi_ok) {
+        dfr_reactor_free(c->r);
+        free(c);
+        return NULL;
+    }
     return undefined(env);
 }
 
@@ -984,7 +1027,9 @@ static void dc_finalize(napi_env env, void *data, void *hint)
 {
     (void)env;
     (void)hint;
-    dfr_delayed_call_unref(data);
+    holder *h = data;
+    dfr_delayed_call_unref(h->p);
+    free(h);
 }
 
 /* callLater(clock, seconds, fn, handle) */
@@ -1005,18 +1050,24 @@ static napi_value n_call_later(napi_env env, napi_callback_info info)
     int rc = dfr_call_later(r, s, timer_tramp, f, jsfn_destroy, &dc);
     if (rc)
         return throw_code(env, rc);
-    napi_wrap(env, argv[3], dc, dc_finalize, NULL, NULL);
+    holder *h = holder_new(KIND_DC, dc);
+    if (!h || napi_wrap(env, argv[3], h, dc_finalize, NULL, NULL) != napi_ok) {
+        free(h);
+        dfr_delayed_call_cancel(dc);
+        dfr_delayed_call_unref(dc);
+        return throw_code(env, DFR_ENOMEM);
+    }
     return argv[3];
 }
 
 static dfr_delayed_call *get_dc(napi_env env, napi_value v)
 {
-    void *p = NULL;
-    if (type_of(env, v) != napi_object || napi_unwrap(env, v, &p) != napi_ok || !p) {
+    holder *h = unwrap_kind(env, v, KIND_DC);
+    if (!h) {
         napi_throw_type_error(env, "EINVAL", "expected a DelayedCall");
         return NULL;
     }
-    return p;
+    return h->p;
 }
 
 /* dc(handle, op, arg): 0 cancel, 1 reset, 2 delay, 3 active, 4 time */
@@ -1111,7 +1162,9 @@ static void lc_finalize(napi_env env, void *data, void *hint)
 {
     (void)env;
     (void)hint;
-    dfr_looping_call_free(data);
+    holder *h = data;
+    dfr_looping_call_free(h->p);
+    free(h);
 }
 
 /* lcInit(obj, clock, fn) */
@@ -1129,7 +1182,12 @@ static napi_value n_lc_init(napi_env env, napi_callback_info info)
     dfr_looping_call *lc = dfr_looping_call_new(r, task_tramp, f, jsfn_destroy);
     if (!lc)
         return throw_code(env, DFR_ENOMEM);
-    napi_wrap(env, argv[0], lc, lc_finalize, NULL, NULL);
+    holder *h = holder_new(KIND_LC, lc);
+    if (!h || napi_wrap(env, argv[0], h, lc_finalize, NULL, NULL) != napi_ok) {
+        free(h);
+        dfr_looping_call_free(lc);
+        return throw_code(env, DFR_ENOMEM);
+    }
     return undefined(env);
 }
 
@@ -1137,10 +1195,10 @@ static napi_value n_lc_init(napi_env env, napi_callback_info info)
 static napi_value n_lc(napi_env env, napi_callback_info info)
 {
     ARGS(4);
-    void *p = NULL;
-    if (type_of(env, argv[0]) != napi_object || napi_unwrap(env, argv[0], &p) != napi_ok || !p)
+    holder *h = unwrap_kind(env, argv[0], KIND_LC);
+    if (!h)
         return throw_type(env, "expected a LoopingCall");
-    dfr_looping_call *lc = p;
+    dfr_looping_call *lc = h->p;
     int32_t op = -1;
     napi_get_value_int32(env, argv[1], &op);
     napi_value out = undefined(env);
@@ -1180,12 +1238,9 @@ static napi_value n_lc(napi_env env, napi_callback_info info)
 
 /* ---- DeferredLock / DeferredSemaphore / DeferredQueue ---- */
 
-enum { K_LOCK = 0, K_SEM = 1, K_QUEUE = 2 };
+enum { K_LOCK = KIND_LOCK, K_SEM = KIND_SEM, K_QUEUE = KIND_QUEUE };
 
-typedef struct syncw {
-    int kind;
-    void *p;
-} syncw;
+typedef holder syncw;
 
 static void sync_finalize(napi_env env, void *data, void *hint)
 {
@@ -1207,10 +1262,11 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
     ARGS(4);
     int32_t kind = -1;
     napi_get_value_int32(env, argv[1], &kind);
+    kind += KIND_LOCK; /* 0, 1, 2 from JS */
     syncw *s = malloc(sizeof *s);
     if (!s)
         return throw_code(env, DFR_ENOMEM);
-    s->kind = kind;
+    s->kind = (uint32_t)kind;
     s->p = NULL;
     if (kind == K_LOCK) {
         s->p = dfr_lock_new();
@@ -1249,7 +1305,10 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
         free(s);
         return throw_code(env, DFR_ENOMEM);
     }
-    napi_wrap(env, argv[0], s, sync_finalize, NULL, NULL);
+    if (napi_wrap(env, argv[0], s, sync_finalize, NULL, NULL) != napi_ok) {
+        sync_finalize(env, s, NULL);
+        return NULL;
+    }
     return undefined(env);
 }
 
@@ -1258,10 +1317,13 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
 static napi_value n_sync(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    void *p = NULL;
-    if (type_of(env, argv[0]) != napi_object || napi_unwrap(env, argv[0], &p) != napi_ok || !p)
+    syncw *s = unwrap_kind(env, argv[0], KIND_LOCK);
+    if (!s)
+        s = unwrap_kind(env, argv[0], KIND_SEM);
+    if (!s)
+        s = unwrap_kind(env, argv[0], KIND_QUEUE);
+    if (!s)
         return throw_type(env, "expected a DeferredLock, DeferredSemaphore or DeferredQueue");
-    syncw *s = p;
     int32_t op = -1;
     napi_get_value_int32(env, argv[1], &op);
     napi_value out = undefined(env);

@@ -153,3 +153,15 @@ test('misuse gives clear JS exceptions', () => {
   assert.throws(() => maybeDeferred(1), { name: 'TypeError' });
   d.callback(1);
 });
+
+test('methods called on the wrong kind of object throw TypeErrors', () => {
+  const { DelayedCall, DeferredLock, DeferredQueue, LoopingCall, Clock } = require('..');
+  const d = new Deferred();
+  assert.throws(() => DelayedCall.prototype.cancel.call(d), { name: 'TypeError', message: /DelayedCall/ });
+  assert.throws(() => DeferredLock.prototype.release.call(d), { name: 'TypeError', message: /DeferredLock/ });
+  assert.throws(() => DeferredQueue.prototype.put.call(new Clock(), 1), TypeError);
+  assert.throws(() => LoopingCall.prototype.stop.call(new DeferredLock()), { name: 'TypeError', message: /LoopingCall/ });
+  assert.throws(() => Deferred.prototype.cancel.call(new DeferredLock()), { message: /expected a Deferred/ });
+  assert.throws(() => Deferred.prototype.cancel.call(new Error('e')), { message: /expected a Deferred/ });
+  assert.throws(() => d.addTimeout(1, d), { message: /Clock/ });
+});

@@ -225,7 +225,13 @@ static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
             return dfr_value_deferred(dfr_deferred_ref(d));
         /* A thenable: the chain waits for it as for a Deferred. */
         napi_value then;
-        if (napi_get_named_property(env, v, "then", &then) == napi_ok && is_function(env, then)) {
+        if (napi_get_named_property(env, v, "then", &then) != napi_ok) {
+            /* a throwing `then` getter: the chain fails with what it threw */
+            napi_value exc;
+            napi_get_and_clear_last_exception(env, &exc);
+            return dfr_value_failure(js_to_failure(env, exc));
+        }
+        if (is_function(env, then)) {
             napi_value res;
             if (napi_call_function(env, undefined(env), ref_value(env, g_from_thenable), 1, &v,
                                    &res) != napi_ok) {
@@ -237,9 +243,6 @@ static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
             if (d)
                 return dfr_value_deferred(dfr_deferred_ref(d));
         }
-    }
-    if (t == napi_function && adopt_deferred) {
-        /* functions are values too */
     }
     return box_js(env, v);
 }

@@ -83,3 +83,9 @@ test('JS callbacks run with microtasks drained after each (callback scope)', asy
   await d;
   assert.deepEqual(seen, ['cb', 'micro']);
 });
+
+test('a returned object whose then getter throws fails the chain', async () => {
+  const err = new Error('getter');
+  const d = succeed(1).addCallback(() => ({ get then() { throw err; } }));
+  await assert.rejects(d.toPromise(), (e) => e === err);
+});

@@ -135,3 +135,5 @@ export class NativeLibrary {
 
 export function stats(): { values: number; callbacks: number };
 export const version: string;
+/** For the benchmarks: one JS->C call making one C->JS call fn(arg). */
+export function _napiFloor<T, R>(fn: (arg: T) => R, arg: T): R;

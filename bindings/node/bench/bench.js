@@ -2,7 +2,7 @@
 // Deferred cycle and await against the native Promise, timers against
 // setTimeout.  Short runs: numbers on a loaded machine are indicative.
 'use strict';
-const { Deferred, succeed, callLater } = require('..');
+const { Deferred, succeed, callLater, _napiFloor } = require('..');
 
 function ns(n, f) {
   const t0 = process.hrtime.bigint();
@@ -31,9 +31,16 @@ async function main() {
     const T = 100000;
     const cl = await nsAsync(T, (n) => new Promise((res) => { let k = 0; for (let i = 0; i < n; i++) callLater(0.001, () => { if (++k === n) res(); }); }));
     const st = await nsAsync(T, (n) => new Promise((res) => { let k = 0; for (let i = 0; i < n; i++) setTimeout(() => { if (++k === n) res(); }, 1); }));
+    const floor = ns(N, (n) => { for (let i = 0; i < n; i++) _napiFloor(cb, i); });
     if (!last) continue;
+    row('napi_call', 'napi-floor', floor);
     row('deferred_cycle', 'node', dc); row('deferred_cycle', 'promise', pc);
     row('callback_link', 'node', link);
+    console.log(JSON.stringify({ ratios: {
+      deferred_cycle_vs_promise: +(dc / pc).toFixed(2), deferred_cycle_vs_floor: +(dc / floor).toFixed(2),
+      callback_link_vs_floor: +(link / floor).toFixed(2), await_fired_vs_promise: +(aw / ap).toFixed(2),
+      call_later_vs_settimeout: +(cl / st).toFixed(2),
+    } }));
     row('await_fired', 'node', aw); row('await_fired', 'promise', ap);
     row('call_later', 'node', cl); row('call_later', 'settimeout', st);
   }

@@ -1632,6 +1632,16 @@ static napi_value n_setup(napi_env env, napi_callback_info info)
     return undefined(env);
 }
 
+/* The benchmarks' floor: one JS->C call that makes one C->JS callback. */
+static napi_value n_floor(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    napi_value ret;
+    if (napi_call_function(env, undefined(env), argv[0], 1, &argv[1], &ret) != napi_ok)
+        return NULL;
+    return ret;
+}
+
 static napi_value n_stats(napi_env env, napi_callback_info info)
 {
     (void)info;
@@ -1753,6 +1763,7 @@ NAPI_MODULE_INIT()
         FN("deferCall", n_defer_call),
         FN("callDeferredFn", n_call_deferred_fn),
         FN("stats", n_stats),
+        FN("napiFloor", n_floor),
 #undef FN
     };
     napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -21,6 +21,12 @@ test('exits when nothing is pending', () => {
   assert.equal(r.status, 0, r.stderr);
 });
 
+test('a pending Deferred alone does not keep it alive (only reactor work does)', () => {
+  const r = run('globalThis.d = new D.Deferred(); d.addCallback(() => console.log("never"));');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '');
+});
+
 test('a pending timer keeps the process alive until it runs', () => {
   const r = run('D.callLater(0.3, () => console.log("fired"));');
   assert.equal(r.status, 0, r.stderr);

@@ -165,3 +165,25 @@ test('methods called on the wrong kind of object throw TypeErrors', () => {
   assert.throws(() => Deferred.prototype.cancel.call(new Error('e')), { message: /expected a Deferred/ });
   assert.throws(() => d.addTimeout(1, d), { message: /Clock/ });
 });
+
+test('addCallbacks passes callbackArgs / errbackArgs', () => {
+  const seen = [];
+  const d = new Deferred();
+  d.addCallbacks((r, a, b) => { seen.push([r, a, b]); throw new Error('x'); }, null, { callbackArgs: [1, 2] })
+    .addCallbacks(null, (e, tag) => { seen.push([e.message, tag]); }, { errbackArgs: ['t'] });
+  d.callback(0);
+  assert.deepEqual(seen, [[0, 1, 2], ['x', 't']]);
+});
+
+test('errback with no argument gives a DeferredError', async () => {
+  const d = new Deferred();
+  d.errback();
+  await assert.rejects(d, (e) => e instanceof DeferredError && e.domain === 'js');
+});
+
+test('a canceller that throws fails the Deferred with what it threw', async () => {
+  const err = new Error('canceller threw');
+  const d = new Deferred(() => { throw err; });
+  d.cancel();
+  await assert.rejects(d, (e) => e === err);
+});

@@ -1,0 +1,1774 @@
+/* The Node-API addon over libdeferred.  Design (docs/node.md): the reactor
+ * is attached to Node's own libuv loop (dfr_reactor_options.uv_loop), so
+ * every C callback, and so every JS callback, runs on the JS thread, inside
+ * Node's loop; JS is entered from libuv through a callback scope
+ * (microtasks and nextTicks drain after it, async hooks see it).
+ *
+ * Ownership: a JS value travelling through a C chain is a dfr_value of type
+ * `js_type` holding a napi_ref, released exactly once by the type's drop.
+ * JS callbacks are napi_refs owned by the chain, released by its destroy
+ * hook.  A JS Deferred object holds one C reference, released when the
+ * object is collected. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <deferred.h>
+#include <deferred/ffi.h>
+#include <node_api.h>
+#include <uv.h>
+
+#ifndef LIB_UV_MAJOR
+#define LIB_UV_MAJOR UV_VERSION_MAJOR
+#define LIB_UV_MINOR UV_VERSION_MINOR
+#endif
+
+/* ---- state (one addon instance: the main thread's env) ---- */
+
+static napi_env g_env;
+static dfr_reactor *g_reactor;
+static napi_ref g_deferred_ctor, g_error_ctor, g_nowrap, g_from_thenable, g_on_unhandled;
+static napi_async_context g_async;
+static napi_ref g_async_resource;
+static int g_depth;          /* > 0 while JS (or a native call from JS) is on the stack */
+static int64_t g_live_values; /* JS values held by C chains */
+static int64_t g_live_callbacks;
+static bool g_poke; /* see on_check */
+
+/* Every struct the addon attaches to a JS object (napi_wrap) starts with one
+ * of these, checked before use: a method called on the wrong kind of object
+ * is a TypeError, never a wrong cast.  (Cheaper than Node-API type tags.) */
+enum {
+    KIND_DEFERRED = 0x64667231,
+    KIND_FAILURE,
+    KIND_CLOCK,
+    KIND_DC,
+    KIND_LC,
+    KIND_LOCK,
+    KIND_SEM,
+    KIND_QUEUE
+};
+
+typedef struct wrapped {
+    uint32_t kind;
+} wrapped;
+
+/* The struct of `kind` attached to v, or NULL. */
+static void *unwrap_kind(napi_env env, napi_value v, uint32_t kind)
+{
+    void *p = NULL;
+    napi_valuetype t = napi_undefined;
+    if (napi_typeof(env, v, &t) != napi_ok || (t != napi_object && t != napi_function) ||
+        napi_unwrap(env, v, &p) != napi_ok || !p || ((wrapped *)p)->kind != kind)
+        return NULL;
+    return p;
+}
+
+/* A simple holder for a pointer attached to a JS object. */
+typedef struct holder {
+    uint32_t kind;
+    void *p;
+} holder;
+
+static holder *holder_new(uint32_t kind, void *p)
+{
+    holder *h = malloc(sizeof *h);
+    if (h) {
+        h->kind = kind;
+        h->p = p;
+    }
+    return h;
+}
+
+#define JS_DOMAIN "js"
+
+#define CHECK(call)                                                                   \
+    do {                                                                              \
+        if ((call) != napi_ok)                                                        \
+            return NULL;                                                              \
+    } while (0)
+
+#define ARGS(n)                                                                       \
+    size_t argc = (n);                                                                \
+    napi_value argv[(n) > 0 ? (n) : 1];                                               \
+    napi_value self;                                                                  \
+    CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));                     \
+    for (size_t i_ = argc; i_ < (n); i_++)                                            \
+        napi_get_undefined(env, &argv[i_]);                                           \
+    (void)self
+
+static napi_value throw_type(napi_env env, const char *msg)
+{
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+}
+
+static napi_value undefined(napi_env env)
+{
+    napi_value u;
+    napi_get_undefined(env, &u);
+    return u;
+}
+
+static napi_value ref_value(napi_env env, napi_ref r)
+{
+    napi_value v = NULL;
+    napi_get_reference_value(env, r, &v);
+    return v;
+}
+
+static napi_valuetype type_of(napi_env env, napi_value v)
+{
+    napi_valuetype t = napi_undefined;
+    napi_typeof(env, v, &t);
+    return t;
+}
+
+static bool is_function(napi_env env, napi_value v)
+{
+    return type_of(env, v) == napi_function;
+}
+
+/* ---- JS values as dfr_values ---- */
+
+typedef struct jsbox {
+    napi_ref ref;
+    int refs;   /* clones share the box */
+    bool boxed; /* a primitive: ref is a holder object, the value at [0] */
+} jsbox;
+
+/* The JS value held by a box. */
+static napi_value unbox(napi_env env, const jsbox *b)
+{
+    napi_value v = NULL;
+    napi_get_reference_value(env, b->ref, &v);
+    if (b->boxed && v)
+        napi_get_element(env, v, 0, &v);
+    return v;
+}
+
+static void js_drop(void *p)
+{
+    jsbox *b = p;
+    if (--b->refs > 0)
+        return;
+    napi_delete_reference(g_env, b->ref);
+    free(b);
+    g_live_values--;
+}
+
+static dfr_value js_clone(const dfr_value *v);
+
+static const dfr_type js_type = {sizeof(dfr_type), "js", js_drop, js_clone};
+
+static dfr_value js_clone(const dfr_value *v)
+{
+    jsbox *b = v->u.ptr;
+    b->refs++;
+    return dfr_obj(&js_type, b);
+}
+
+static dfr_value box_js(napi_env env, napi_value v)
+{
+    jsbox *b = malloc(sizeof *b);
+    if (!b)
+        return dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_ENOMEM, "out of memory"));
+    /* Node-API (<= 9) references only objects, functions and symbols. */
+    napi_valuetype t = type_of(env, v);
+    b->boxed = t != napi_object && t != napi_function && t != napi_symbol && t != napi_external;
+    napi_value target = v;
+    if (b->boxed && (napi_create_array_with_length(env, 1, &target) != napi_ok ||
+                     napi_set_element(env, target, 0, v) != napi_ok)) {
+        free(b);
+        return dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "cannot hold value"));
+    }
+    if (napi_create_reference(env, target, 1, &b->ref) != napi_ok) {
+        free(b);
+        return dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "cannot hold value"));
+    }
+    b->refs = 1;
+    g_live_values++;
+    return dfr_obj(&js_type, b);
+}
+
+static dfr_deferred *unwrap_deferred(napi_env env, napi_value v)
+{
+    struct dwrap_head {
+        uint32_t kind;
+        dfr_deferred *d;
+    } *w = unwrap_kind(env, v, KIND_DEFERRED);
+    return w ? w->d : NULL;
+}
+
+static dfr_failure *js_to_failure(napi_env env, napi_value err);
+
+/* A JS value as the result a chain carries: undefined is none, a safe
+ * integer is i64 and another number f64 (so C code can read them), a
+ * Deferred is that deferred (the chain waits), anything else is held by
+ * reference and comes back as the very same value. */
+static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
+{
+    napi_valuetype t = type_of(env, v);
+    if (t == napi_undefined)
+        return dfr_none();
+    if (t == napi_number) {
+        double x = 0;
+        napi_get_value_double(env, v, &x);
+        if (x == trunc(x) && fabs(x) <= 9007199254740991.0 && !(x == 0 && signbit(x)))
+            return dfr_i64((int64_t)x);
+        return dfr_f64(x);
+    }
+    if (adopt_deferred && t == napi_object) {
+        dfr_deferred *d = unwrap_deferred(env, v);
+        if (d)
+            return dfr_value_deferred(dfr_deferred_ref(d));
+        /* A thenable: the chain waits for it as for a Deferred. */
+        napi_value then;
+        if (napi_get_named_property(env, v, "then", &then) != napi_ok) {
+            /* a throwing `then` getter: the chain fails with what it threw */
+            napi_value exc;
+            napi_get_and_clear_last_exception(env, &exc);
+            return dfr_value_failure(js_to_failure(env, exc));
+        }
+        if (is_function(env, then)) {
+            napi_value res;
+            if (napi_call_function(env, undefined(env), ref_value(env, g_from_thenable), 1, &v,
+                                   &res) != napi_ok) {
+                napi_value exc;
+                napi_get_and_clear_last_exception(env, &exc);
+                return dfr_value_failure(js_to_failure(env, exc));
+            }
+            d = unwrap_deferred(env, res);
+            if (d)
+                return dfr_value_deferred(dfr_deferred_ref(d));
+        }
+    }
+    return box_js(env, v);
+}
+
+/* ---- failures ---- */
+
+static const char *code_name(const dfr_failure *f)
+{
+    if (strcmp(dfr_failure_domain(f), DFR_DOMAIN) != 0)
+        return NULL;
+    switch (dfr_failure_code(f)) {
+    case DFR_EINVAL: return "EINVAL";
+    case DFR_ENOMEM: return "ENOMEM";
+    case DFR_EALREADY: return "EALREADY";
+    case DFR_ECANCELLED: return "ECANCELED";
+    case DFR_ETIMEDOUT: return "ETIMEDOUT";
+    case DFR_EFIRST: return "EFIRST";
+    case DFR_ENOTRUNNING: return "ENOTRUNNING";
+    case DFR_EALREADY_CANCELLED: return "EALREADY_CANCELLED";
+    case DFR_EALREADY_CALLED_DC: return "EALREADY_CALLED";
+    case DFR_EDEADLK: return "EDEADLK";
+    case DFR_EOVERFLOW: return "EOVERFLOW";
+    case DFR_EUNDERFLOW: return "EUNDERFLOW";
+    case DFR_ENOTOWNER: return "ENOTOWNER";
+    default: return NULL;
+    }
+}
+
+static void failure_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    holder *h = data;
+    dfr_failure_unref(h->p);
+    free(h);
+}
+
+static napi_value dfr_to_js(napi_env env, dfr_value v);
+
+/* A C failure as a JS Error: the JS value it was made from (identity), or a
+ * DeferredError carrying domain, code, errno, message and cause. */
+static napi_value failure_to_js(napi_env env, const dfr_failure *f)
+{
+    const dfr_value *payload = dfr_failure_payload(f);
+    if (payload && payload->type == &js_type)
+        return unbox(env, payload->u.ptr);
+    napi_value args[5], err;
+    napi_create_string_utf8(env, dfr_failure_message(f), NAPI_AUTO_LENGTH, &args[0]);
+    napi_create_string_utf8(env, dfr_failure_domain(f), NAPI_AUTO_LENGTH, &args[1]);
+    const char *name = code_name(f);
+    if (name)
+        napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &args[2]);
+    else
+        napi_create_int32(env, dfr_failure_code(f), &args[2]);
+    napi_create_int32(env, dfr_failure_code(f), &args[3]);
+    const dfr_failure *cause = dfr_failure_cause(f);
+    args[4] = cause ? failure_to_js(env, cause) : undefined(env);
+    if (napi_new_instance(env, ref_value(env, g_error_ctor), 5, args, &err) != napi_ok)
+        return NULL;
+    if (dfr_failure_code(f) == DFR_EFIRST) {
+        napi_value idx;
+        napi_create_int64(env, dfr_failure_index(f), &idx);
+        napi_set_named_property(env, err, "index", idx);
+    }
+    /* The error keeps the failure, so errback(err) passes the same one on. */
+    holder *h = holder_new(KIND_FAILURE, dfr_failure_ref((dfr_failure *)f));
+    if (!h || napi_wrap(env, err, h, failure_finalize, NULL, NULL) != napi_ok) {
+        if (h)
+            dfr_failure_unref(h->p);
+        free(h);
+    }
+    return err;
+}
+
+static dfr_failure *js_to_failure(napi_env env, napi_value err)
+{
+    holder *h = unwrap_kind(env, err, KIND_FAILURE);
+    if (h)
+        return dfr_failure_ref(h->p);
+    char msg[512] = "";
+    napi_value m = NULL;
+    size_t len = 0;
+    bool is_err = false;
+    napi_is_error(env, err, &is_err);
+    if (is_err && napi_get_named_property(env, err, "message", &m) == napi_ok &&
+        type_of(env, m) == napi_string)
+        napi_get_value_string_utf8(env, m, msg, sizeof msg, &len);
+    else if (napi_coerce_to_string(env, err, &m) == napi_ok)
+        napi_get_value_string_utf8(env, m, msg, sizeof msg, &len);
+    else {
+        napi_value exc;
+        napi_get_and_clear_last_exception(env, &exc);
+    }
+    dfr_failure *f = dfr_failure_new(JS_DOMAIN, 1, msg);
+    if (f)
+        dfr_failure_set_payload(f, box_js(env, err));
+    return f;
+}
+
+/* A dfr_value (taken) as a JS value. */
+static napi_value dfr_to_js(napi_env env, dfr_value v)
+{
+    napi_value out = NULL;
+    if (v.type == &js_type) {
+        out = unbox(env, v.u.ptr);
+    } else if (dfr_is_none(v)) {
+        out = undefined(env);
+    } else if (dfr_is_i64(v)) {
+        if (v.u.i64 >= -9007199254740991LL && v.u.i64 <= 9007199254740991LL)
+            napi_create_int64(env, v.u.i64, &out);
+        else
+            napi_create_bigint_int64(env, v.u.i64, &out);
+    } else if (dfr_is_f64(v)) {
+        napi_create_double(env, v.u.f64, &out);
+    } else if (dfr_is_failure(v)) {
+        out = failure_to_js(env, dfr_failure_from(&v));
+    } else if (dfr_is_bytes(v)) {
+        void *data;
+        napi_create_buffer_copy(env, dfr_bytes_len(&v), dfr_bytes_data(&v), &data, &out);
+    } else if (dfr_is_list(v)) {
+        dfr_list *l = dfr_list_from(&v);
+        size_t n = dfr_list_len(l);
+        napi_create_array_with_length(env, n, &out);
+        for (size_t i = 0; i < n; i++) {
+            napi_value pair, ok;
+            napi_create_array_with_length(env, 2, &pair);
+            napi_get_boolean(env, dfr_list_ok(l, i), &ok);
+            napi_set_element(env, pair, 0, ok);
+            napi_set_element(env, pair, 1, dfr_to_js(env, dfr_list_take(l, i)));
+            napi_set_element(env, out, (uint32_t)i, pair);
+        }
+    } else if (v.type == &dfr_type_ptr) {
+        out = undefined(env);
+    } else {
+        out = undefined(env);
+    }
+    dfr_value_drop(v);
+    return out;
+}
+
+/* ---- entering JS from C ---- */
+
+typedef struct {
+    napi_handle_scope hs;
+    napi_callback_scope cs;
+    bool outer;
+} js_scope;
+
+/* From libuv (no JS on the stack) open a callback scope on Node's loop, so
+ * the microtask queue and nextTicks drain when it closes. */
+static void enter_js(js_scope *s)
+{
+    napi_open_handle_scope(g_env, &s->hs);
+    s->outer = g_depth == 0;
+    if (s->outer)
+        napi_open_callback_scope(g_env, ref_value(g_env, g_async_resource), g_async, &s->cs);
+    g_depth++;
+}
+
+static void leave_js(js_scope *s)
+{
+    g_depth--;
+    if (s->outer) {
+        napi_close_callback_scope(g_env, s->cs);
+        /* An exception nobody caught at the top (from a microtask) is fatal,
+         * as for any Node callback. */
+        bool pending = false;
+        napi_is_exception_pending(g_env, &pending);
+        if (pending) {
+            napi_value exc;
+            napi_get_and_clear_last_exception(g_env, &exc);
+            napi_fatal_exception(g_env, exc);
+        }
+    }
+    napi_close_handle_scope(g_env, s->hs);
+}
+
+/* Call fn(arg); a throw becomes a failure; a returned Deferred/thenable makes
+ * the chain wait. */
+static dfr_value call_js(napi_env env, napi_value fn, int argc, napi_value *argv)
+{
+    napi_value ret;
+    if (napi_call_function(env, undefined(env), fn, (size_t)argc, argv, &ret) != napi_ok) {
+        napi_value exc;
+        if (napi_get_and_clear_last_exception(env, &exc) != napi_ok)
+            return dfr_value_failure(dfr_failure_new(JS_DOMAIN, 1, "JS call failed"));
+        dfr_failure *f = js_to_failure(env, exc);
+        return f ? dfr_value_failure(f) : dfr_none();
+    }
+    return js_to_dfr(env, ret, true);
+}
+
+/* ---- the Deferred wrapper ---- */
+
+typedef struct dwrap {
+    uint32_t kind; /* KIND_DEFERRED; then d, as unwrap_deferred reads it */
+    dfr_deferred *d;
+    const dfr_failure *observed; /* last failure handed to a `then` */
+    int refs;                    /* the JS object + each `then` link */
+} dwrap;
+
+static void dwrap_unref(dwrap *w)
+{
+    if (--w->refs == 0)
+        free(w);
+}
+
+static dfr_value swallow(dfr_value r, void *data)
+{
+    (void)data;
+    dfr_value_drop(r);
+    return dfr_none();
+}
+
+static void deferred_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    dwrap *w = data;
+    /* A failure `then` delivered (to await / a Promise) was handled there:
+     * the chain's own result stays, but it is not reported again. */
+    if (w->observed && dfr_deferred_state(w->d) == DFR_FAILED) {
+        const dfr_value *res = dfr_deferred_result(w->d);
+        if (res && dfr_failure_from(res) == w->observed)
+            dfr_deferred_add_errback(w->d, swallow, NULL, NULL);
+    }
+    dfr_deferred_unref(w->d);
+    w->d = NULL;
+    dwrap_unref(w);
+}
+
+/* Attach d (taking the reference) to a JS object. */
+static napi_status attach(napi_env env, napi_value obj, dfr_deferred *d)
+{
+    dwrap *w = malloc(sizeof *w);
+    if (!w) {
+        dfr_deferred_unref(d);
+        return napi_generic_failure;
+    }
+    w->kind = KIND_DEFERRED;
+    w->d = d;
+    w->observed = NULL;
+    w->refs = 1;
+    napi_status s = napi_wrap(env, obj, w, deferred_finalize, NULL, NULL);
+    if (s != napi_ok) {
+        dfr_deferred_unref(d);
+        free(w);
+        return s;
+    }
+    return napi_ok;
+}
+
+/* A new JS Deferred around d (taking the reference); NULL d throws. */
+static napi_value wrap_new(napi_env env, dfr_deferred *d)
+{
+    if (!d) {
+        napi_throw_error(env, "ENOMEM", "libdeferred: out of memory or invalid input");
+        return NULL;
+    }
+    napi_value obj, arg = ref_value(env, g_nowrap);
+    if (napi_new_instance(env, ref_value(env, g_deferred_ctor), 1, &arg, &obj) != napi_ok) {
+        dfr_deferred_unref(d);
+        return NULL;
+    }
+    if (attach(env, obj, d) != napi_ok)
+        return NULL;
+    return obj;
+}
+
+static dwrap *get_wrap(napi_env env, napi_value v)
+{
+    dwrap *w = unwrap_kind(env, v, KIND_DEFERRED);
+    if (!w)
+        napi_throw_type_error(env, "EINVAL", "expected a Deferred");
+    return w;
+}
+
+#define GET_D(v)                                                                      \
+    dwrap *w_ = get_wrap(env, (v));                                                   \
+    if (!w_)                                                                          \
+        return NULL;                                                                  \
+    dfr_deferred *d = w_->d
+
+static napi_value throw_code(napi_env env, int rc)
+{
+    if (rc == DFR_EALREADY) {
+        napi_throw_error(env, "EALREADY", "AlreadyCalledError: the Deferred has already been called");
+        return NULL;
+    }
+    char code[32];
+    snprintf(code, sizeof code, "E%d", -rc);
+    napi_throw_error(env, code, dfr_strerror(rc));
+    return NULL;
+}
+
+/* ---- JS callbacks on a chain ---- */
+
+typedef struct jscb {
+    napi_ref cb, eb;
+    dwrap *w; /* set for `then` links */
+} jscb;
+
+static void jscb_destroy(void *p)
+{
+    jscb *c = p;
+    if (c->cb)
+        napi_delete_reference(g_env, c->cb);
+    if (c->eb)
+        napi_delete_reference(g_env, c->eb);
+    if (c->w)
+        dwrap_unref(c->w);
+    free(c);
+    g_live_callbacks--;
+}
+
+/* Returning the very error an errback was given passes the failure on (as
+ * `return failure` in Twisted); any other return value is a success. */
+static dfr_value run_cb(dfr_value result, napi_ref fn)
+{
+    js_scope s;
+    enter_js(&s);
+    dfr_failure *in = dfr_is_failure(result) ? dfr_failure_ref(dfr_failure_from(&result)) : NULL;
+    napi_value arg = dfr_to_js(g_env, result);
+    napi_value ret;
+    dfr_value out;
+    if (in && napi_call_function(g_env, undefined(g_env), ref_value(g_env, fn), 1, &arg, &ret) ==
+                  napi_ok) {
+        bool same = false;
+        napi_strict_equals(g_env, ret, arg, &same);
+        if (same) {
+            out = dfr_value_failure(in);
+            in = NULL;
+        } else {
+            out = js_to_dfr(g_env, ret, true);
+        }
+    } else if (in) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(g_env, &exc);
+        dfr_failure *f = js_to_failure(g_env, exc);
+        out = f ? dfr_value_failure(f) : dfr_none();
+    } else {
+        out = call_js(g_env, ref_value(g_env, fn), 1, &arg);
+    }
+    dfr_failure_unref(in);
+    leave_js(&s);
+    return out;
+}
+
+static dfr_value tramp_cb(dfr_value result, void *data)
+{
+    return run_cb(result, ((jscb *)data)->cb);
+}
+
+static dfr_value tramp_eb(dfr_value result, void *data)
+{
+    return run_cb(result, ((jscb *)data)->eb);
+}
+
+static jscb *jscb_new(napi_env env, napi_value cb, napi_value eb)
+{
+    jscb *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (cb)
+        napi_create_reference(env, cb, 1, &c->cb);
+    if (eb)
+        napi_create_reference(env, eb, 1, &c->eb);
+    g_live_callbacks++;
+    return c;
+}
+
+/* addCallbacks(d, cb|null, eb|null) */
+static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    GET_D(argv[0]);
+    bool has_cb = is_function(env, argv[1]), has_eb = is_function(env, argv[2]);
+    napi_valuetype t1 = type_of(env, argv[1]), t2 = type_of(env, argv[2]);
+    if ((!has_cb && t1 != napi_null && t1 != napi_undefined) ||
+        (!has_eb && t2 != napi_null && t2 != napi_undefined) || (!has_cb && !has_eb))
+        return throw_type(env, "callback and errback must be functions (or null)");
+    jscb *c = jscb_new(env, has_cb ? argv[1] : NULL, has_eb ? argv[2] : NULL);
+    if (!c)
+        return throw_code(env, DFR_ENOMEM);
+    int rc = dfr_deferred_add_callbacks(d, has_cb ? tramp_cb : NULL, has_eb ? tramp_eb : NULL, c,
+                                        jscb_destroy);
+    if (rc)
+        return throw_code(env, rc);
+    return argv[0];
+}
+
+/* ---- then: observe a copy of the result ---- */
+
+static dfr_value observe(dfr_value result, void *data, bool failed)
+{
+    jscb *c = data;
+    js_scope s;
+    enter_js(&s);
+    dfr_value copy = dfr_value_clone(&result);
+    if (failed && c->w)
+        c->w->observed = dfr_failure_from(&result);
+    napi_value arg = dfr_to_js(g_env, copy);
+    napi_value ret;
+    napi_call_function(g_env, undefined(g_env), ref_value(g_env, failed ? c->eb : c->cb), 1, &arg,
+                       &ret);
+    leave_js(&s);
+    return result;
+}
+
+static dfr_value observe_cb(dfr_value r, void *data)
+{
+    return observe(r, data, false);
+}
+
+static dfr_value observe_eb(dfr_value r, void *data)
+{
+    return observe(r, data, true);
+}
+
+/* observe(d, resolve, reject): resolve/reject with a copy of the result when
+ * the chain reaches this point, leaving the result to later callbacks. */
+static napi_value n_observe(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    GET_D(argv[0]);
+    if (!is_function(env, argv[1]) || !is_function(env, argv[2]))
+        return throw_type(env, "resolve and reject must be functions");
+    jscb *c = jscb_new(env, argv[1], argv[2]);
+    if (!c)
+        return throw_code(env, DFR_ENOMEM);
+    c->w = w_;
+    w_->refs++;
+    int rc = dfr_deferred_add_callbacks(d, observe_cb, observe_eb, c, jscb_destroy);
+    if (rc)
+        return throw_code(env, rc);
+    return undefined(env);
+}
+
+/* ---- construction, firing ---- */
+
+typedef struct canceller_data {
+    napi_ref fn;
+    napi_ref self; /* weak: the Deferred object itself */
+} canceller_data;
+
+static void canceller_destroy(void *p)
+{
+    canceller_data *c = p;
+    napi_delete_reference(g_env, c->fn);
+    napi_delete_reference(g_env, c->self);
+    free(c);
+    g_live_callbacks--;
+}
+
+static void canceller_tramp(dfr_deferred *d, void *data)
+{
+    (void)d;
+    canceller_data *c = data;
+    js_scope s;
+    enter_js(&s);
+    napi_value self = ref_value(g_env, c->self);
+    napi_value args[1] = {self ? self : undefined(g_env)};
+    napi_value ret;
+    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, c->fn), 1, args, &ret) !=
+        napi_ok) {
+        /* Twisted: a canceller that raises leaves the cancel to go on. */
+        napi_value exc;
+        napi_get_and_clear_last_exception(g_env, &exc);
+        dfr_failure *f = js_to_failure(g_env, exc);
+        if (f && dfr_deferred_state(d) == DFR_PENDING)
+            dfr_deferred_errback(d, f);
+        else
+            dfr_failure_unref(f);
+    }
+    leave_js(&s);
+}
+
+/* init(obj, canceller?) */
+static napi_value n_init(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    dfr_deferred *d;
+    if (is_function(env, argv[1])) {
+        canceller_data *c = calloc(1, sizeof *c);
+        if (!c)
+            return throw_code(env, DFR_ENOMEM);
+        napi_create_reference(env, argv[1], 1, &c->fn);
+        napi_create_reference(env, argv[0], 0, &c->self);
+        g_live_callbacks++;
+        d = dfr_deferred_new_cancellable(canceller_tramp, c, canceller_destroy);
+    } else if (type_of(env, argv[1]) == napi_undefined || type_of(env, argv[1]) == napi_null) {
+        d = dfr_deferred_new();
+    } else {
+        return throw_type(env, "canceller must be a function");
+    }
+    if (!d)
+        return throw_code(env, DFR_ENOMEM);
+    if (attach(env, argv[0], d) != napi_ok)
+        return NULL;
+    return undefined(env);
+}
+
+static napi_value n_callback(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    GET_D(argv[0]);
+    if (unwrap_deferred(env, argv[1]))
+        return throw_type(env, "cannot fire a Deferred with another Deferred (chain it instead)");
+    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1], false));
+    if (rc)
+        return throw_code(env, rc);
+    return undefined(env);
+}
+
+static napi_value n_errback(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    GET_D(argv[0]);
+    dfr_failure *f = js_to_failure(env, argv[1]);
+    if (!f)
+        return throw_code(env, DFR_ENOMEM);
+    int rc = dfr_deferred_errback(d, f);
+    if (rc)
+        return throw_code(env, rc);
+    return undefined(env);
+}
+
+static napi_value n_cancel(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    GET_D(argv[0]);
+    dfr_deferred_cancel(d);
+    return undefined(env);
+}
+
+static napi_value n_pause(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    GET_D(argv[0]);
+    bool un = false;
+    napi_get_value_bool(env, argv[1], &un);
+    int rc = un ? dfr_deferred_unpause(d) : dfr_deferred_pause(d);
+    if (rc == DFR_EINVAL)
+        return throw_type(env, "unpause without a matching pause");
+    if (rc)
+        return throw_code(env, rc);
+    return undefined(env);
+}
+
+static napi_value n_state(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    GET_D(argv[0]);
+    napi_value out;
+    napi_create_int32(env, dfr_deferred_state(d), &out);
+    return out;
+}
+
+static napi_value n_paused(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    GET_D(argv[0]);
+    napi_value out;
+    napi_create_int32(env, dfr_deferred_paused(d), &out);
+    return out;
+}
+
+/* chain(d, other) */
+static napi_value n_chain(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    GET_D(argv[0]);
+    dfr_deferred *o = unwrap_deferred(env, argv[1]);
+    if (!o)
+        return throw_type(env, "chainDeferred expects a Deferred");
+    int rc = dfr_deferred_chain(d, o);
+    if (rc)
+        return throw_code(env, rc);
+    return argv[1];
+}
+
+static napi_value n_succeed(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    dfr_deferred *d = unwrap_deferred(env, argv[0]);
+    if (d)
+        return argv[0];
+    return wrap_new(env, dfr_succeed(js_to_dfr(env, argv[0], false)));
+}
+
+static napi_value n_fail(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    return wrap_new(env, dfr_fail(js_to_failure(env, argv[0])));
+}
+
+/* ---- DeferredList / gatherResults ---- */
+
+static dfr_deferred **deferred_array(napi_env env, napi_value arr, uint32_t *n)
+{
+    bool is_array = false;
+    napi_is_array(env, arr, &is_array);
+    if (!is_array) {
+        napi_throw_type_error(env, "EINVAL", "expected an array of Deferreds");
+        return NULL;
+    }
+    napi_get_array_length(env, arr, n);
+    dfr_deferred **ds = calloc(*n ? *n : 1, sizeof *ds);
+    for (uint32_t i = 0; ds && i < *n; i++) {
+        napi_value e;
+        napi_get_element(env, arr, i, &e);
+        ds[i] = unwrap_deferred(env, e);
+        if (!ds[i]) {
+            free(ds);
+            napi_throw_type_error(env, "EINVAL", "every element must be a Deferred");
+            return NULL;
+        }
+    }
+    return ds;
+}
+
+static napi_value n_list(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    uint32_t n = 0, flags = 0;
+    bool gather = false;
+    napi_get_value_uint32(env, argv[1], &flags);
+    napi_get_value_bool(env, argv[2], &gather);
+    dfr_deferred **ds = deferred_array(env, argv[0], &n);
+    if (!ds)
+        return NULL;
+    dfr_deferred *d = gather ? dfr_gather_results(ds, n, flags & DFR_CONSUME_ERRORS)
+                             : dfr_deferred_list(ds, n, flags);
+    free(ds);
+    return wrap_new(env, d);
+}
+
+/* ---- reactor: the default one on Node's loop, or a manual Clock ---- */
+
+typedef struct clockw {
+    uint32_t kind;
+    dfr_reactor *r;
+} clockw;
+
+static dfr_reactor *get_reactor(napi_env env, napi_value v)
+{
+    napi_valuetype t = type_of(env, v);
+    if (t == napi_undefined || t == napi_null)
+        return g_reactor;
+    clockw *c = unwrap_kind(env, v, KIND_CLOCK);
+    if (c)
+        return c->r;
+    napi_throw_type_error(env, "EINVAL", "expected a Clock");
+    return NULL;
+}
+
+static bool get_seconds(napi_env env, napi_value v, double *out, const char *what)
+{
+    if (type_of(env, v) != napi_number || napi_get_value_double(env, v, out) != napi_ok ||
+        !isfinite(*out) || *out < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s must be a finite number of seconds >= 0", what);
+        napi_throw_range_error(env, "EINVAL", msg);
+        return false;
+    }
+    return true;
+}
+
+static void clock_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    clockw *c = data;
+    dfr_reactor_free(c->r);
+    free(c);
+}
+
+static napi_value n_clock_init(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    uv_loop_t *loop;
+    napi_get_uv_event_loop(env, &loop);
+    dfr_reactor_options o = {.size = sizeof o, .manual_clock = true, .uv_loop = loop};
+    clockw *c = malloc(sizeof *c);
+    if (!c || !(c->r = dfr_reactor_new(&o))) {
+        free(c);
+        return throw_code(env, DFR_ENOMEM);
+    }
+    c->kind = KIND_CLOCK;
+    if (napi_wrap(env, argv[0], c, clock_finalize, NULL, NULL) != napi_ok) {
+        dfr_reactor_free(c->r);
+        free(c);
+        return NULL;
+    }
+    return undefined(env);
+}
+
+static napi_value n_clock_advance(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    dfr_reactor *r = get_reactor(env, argv[0]);
+    double s;
+    if (!r || !get_seconds(env, argv[1], &s, "amount"))
+        return NULL;
+    int rc = dfr_reactor_advance(r, s);
+    if (rc)
+        return throw_code(env, rc);
+    return undefined(env);
+}
+
+static napi_value n_seconds(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    dfr_reactor *r = get_reactor(env, argv[0]);
+    if (!r)
+        return NULL;
+    napi_value out;
+    napi_create_double(env, dfr_reactor_seconds(r), &out);
+    return out;
+}
+
+static napi_value n_pending_calls(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    dfr_reactor *r = get_reactor(env, argv[0]);
+    if (!r)
+        return NULL;
+    napi_value out;
+    napi_create_int64(env, (int64_t)dfr_reactor_pending_calls(r), &out);
+    return out;
+}
+
+/* a JS function called by the reactor with no argument */
+typedef struct jsfn {
+    napi_ref fn;
+} jsfn;
+
+static void jsfn_destroy(void *p)
+{
+    jsfn *f = p;
+    napi_delete_reference(g_env, f->fn);
+    free(f);
+    g_live_callbacks--;
+}
+
+static jsfn *jsfn_new(napi_env env, napi_value fn)
+{
+    jsfn *f = malloc(sizeof *f);
+    if (!f)
+        return NULL;
+    napi_create_reference(env, fn, 1, &f->fn);
+    g_live_callbacks++;
+    return f;
+}
+
+/* A timer's fn: an exception is an uncaught exception, as in setTimeout. */
+static void timer_tramp(void *data)
+{
+    jsfn *f = data;
+    js_scope s;
+    enter_js(&s);
+    napi_value ret;
+    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, f->fn), 0, NULL, &ret) !=
+        napi_ok) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(g_env, &exc);
+        napi_fatal_exception(g_env, exc);
+    }
+    leave_js(&s);
+}
+
+/* A task's fn (deferLater, LoopingCall, lock.run): its return value or
+ * throw is the result. */
+static dfr_value task_tramp(void *data)
+{
+    jsfn *f = data;
+    js_scope s;
+    enter_js(&s);
+    dfr_value v = call_js(g_env, ref_value(g_env, f->fn), 0, NULL);
+    leave_js(&s);
+    return v;
+}
+
+static void dc_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    holder *h = data;
+    dfr_delayed_call_unref(h->p);
+    free(h);
+}
+
+/* callLater(clock, seconds, fn, handle) */
+static napi_value n_call_later(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    dfr_reactor *r = get_reactor(env, argv[0]);
+    double s;
+    if (!r || !get_seconds(env, argv[1], &s, "delay"))
+        return NULL;
+    if (!is_function(env, argv[2]))
+        return throw_type(env, "callLater needs a function");
+    jsfn *f = jsfn_new(env, argv[2]);
+    if (!f)
+        return throw_code(env, DFR_ENOMEM);
+    dfr_delayed_call *dc = NULL;
+    g_poke = true;
+    int rc = dfr_call_later(r, s, timer_tramp, f, jsfn_destroy, &dc);
+    if (rc)
+        return throw_code(env, rc);
+    holder *h = holder_new(KIND_DC, dc);
+    if (!h || napi_wrap(env, argv[3], h, dc_finalize, NULL, NULL) != napi_ok) {
+        free(h);
+        dfr_delayed_call_cancel(dc);
+        dfr_delayed_call_unref(dc);
+        return throw_code(env, DFR_ENOMEM);
+    }
+    return argv[3];
+}
+
+static dfr_delayed_call *get_dc(napi_env env, napi_value v)
+{
+    holder *h = unwrap_kind(env, v, KIND_DC);
+    if (!h) {
+        napi_throw_type_error(env, "EINVAL", "expected a DelayedCall");
+        return NULL;
+    }
+    return h->p;
+}
+
+/* dc(handle, op, arg): 0 cancel, 1 reset, 2 delay, 3 active, 4 time */
+static napi_value n_dc(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    dfr_delayed_call *dc = get_dc(env, argv[0]);
+    if (!dc)
+        return NULL;
+    int32_t op = -1;
+    napi_get_value_int32(env, argv[1], &op);
+    napi_value out = undefined(env);
+    double x = 0;
+    int rc = 0;
+    switch (op) {
+    case 0:
+        rc = dfr_delayed_call_cancel(dc);
+        break;
+    case 1:
+        if (!get_seconds(env, argv[2], &x, "delay"))
+            return NULL;
+        rc = dfr_delayed_call_reset(dc, x);
+        break;
+    case 2:
+        if (type_of(env, argv[2]) != napi_number)
+            return throw_type(env, "delay() needs a number of seconds");
+        napi_get_value_double(env, argv[2], &x);
+        if (!isfinite(x))
+            return throw_type(env, "delay() needs a finite number of seconds");
+        rc = dfr_delayed_call_delay(dc, x);
+        break;
+    case 3:
+        napi_get_boolean(env, dfr_delayed_call_active(dc), &out);
+        return out;
+    case 4:
+        napi_create_double(env, dfr_delayed_call_time(dc), &out);
+        return out;
+    default:
+        return throw_type(env, "bad op");
+    }
+    if (rc == DFR_EALREADY_CANCELLED) {
+        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
+        return NULL;
+    }
+    if (rc == DFR_EALREADY_CALLED_DC) {
+        napi_throw_error(env, "EALREADY_CALLED", "AlreadyCalled: the call already ran");
+        return NULL;
+    }
+    if (rc)
+        return throw_code(env, rc);
+    return out;
+}
+
+/* deferLater(clock, seconds, fn|undefined) */
+static napi_value n_defer_later(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    dfr_reactor *r = get_reactor(env, argv[0]);
+    double s;
+    if (!r || !get_seconds(env, argv[1], &s, "delay"))
+        return NULL;
+    napi_valuetype t = type_of(env, argv[2]);
+    if (t != napi_undefined && t != napi_function)
+        return throw_type(env, "deferLater's callable must be a function");
+    jsfn *f = NULL;
+    if (t == napi_function && !(f = jsfn_new(env, argv[2])))
+        return throw_code(env, DFR_ENOMEM);
+    g_poke = true;
+    dfr_deferred *d = dfr_defer_later(r, s, f ? task_tramp : NULL, f, f ? jsfn_destroy : NULL);
+    return wrap_new(env, d);
+}
+
+/* addTimeout(d, clock, seconds) */
+static napi_value n_add_timeout(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    GET_D(argv[0]);
+    dfr_reactor *r = get_reactor(env, argv[1]);
+    double s;
+    if (!r || !get_seconds(env, argv[2], &s, "timeout"))
+        return NULL;
+    g_poke = true;
+    int rc = dfr_deferred_add_timeout(d, r, s);
+    if (rc)
+        return throw_code(env, rc);
+    return argv[0];
+}
+
+/* ---- LoopingCall ---- */
+
+static void lc_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    holder *h = data;
+    dfr_looping_call_free(h->p);
+    free(h);
+}
+
+/* lcInit(obj, clock, fn) */
+static napi_value n_lc_init(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    dfr_reactor *r = get_reactor(env, argv[1]);
+    if (!r)
+        return NULL;
+    if (!is_function(env, argv[2]))
+        return throw_type(env, "LoopingCall needs a function");
+    jsfn *f = jsfn_new(env, argv[2]);
+    if (!f)
+        return throw_code(env, DFR_ENOMEM);
+    dfr_looping_call *lc = dfr_looping_call_new(r, task_tramp, f, jsfn_destroy);
+    if (!lc)
+        return throw_code(env, DFR_ENOMEM);
+    holder *h = holder_new(KIND_LC, lc);
+    if (!h || napi_wrap(env, argv[0], h, lc_finalize, NULL, NULL) != napi_ok) {
+        free(h);
+        dfr_looping_call_free(lc);
+        return throw_code(env, DFR_ENOMEM);
+    }
+    return undefined(env);
+}
+
+/* lc(obj, op, interval, now): 0 start, 1 stop, 2 reset, 3 running */
+static napi_value n_lc(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    holder *h = unwrap_kind(env, argv[0], KIND_LC);
+    if (!h)
+        return throw_type(env, "expected a LoopingCall");
+    dfr_looping_call *lc = h->p;
+    int32_t op = -1;
+    napi_get_value_int32(env, argv[1], &op);
+    napi_value out = undefined(env);
+    int rc = 0;
+    switch (op) {
+    case 0: {
+        double s;
+        bool now = true;
+        if (!get_seconds(env, argv[2], &s, "interval"))
+            return NULL;
+        napi_get_value_bool(env, argv[3], &now);
+        if (dfr_looping_call_running(lc)) {
+            napi_throw_error(env, "EALREADY", "LoopingCall is already running");
+            return NULL;
+        }
+        g_poke = true;
+        return wrap_new(env, dfr_looping_call_start(lc, s, now));
+    }
+    case 1:
+        rc = dfr_looping_call_stop(lc);
+        break;
+    case 2:
+        rc = dfr_looping_call_reset(lc);
+        break;
+    case 3:
+        napi_get_boolean(env, dfr_looping_call_running(lc), &out);
+        return out;
+    default:
+        return throw_type(env, "bad op");
+    }
+    if (rc) {
+        napi_throw_error(env, "ENOTRUNNING", "LoopingCall is not running");
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- DeferredLock / DeferredSemaphore / DeferredQueue ---- */
+
+enum { K_LOCK = KIND_LOCK, K_SEM = KIND_SEM, K_QUEUE = KIND_QUEUE };
+
+typedef holder syncw;
+
+static void sync_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    syncw *s = data;
+    if (s->kind == K_LOCK)
+        dfr_lock_free(s->p);
+    else if (s->kind == K_SEM)
+        dfr_semaphore_free(s->p);
+    else
+        dfr_queue_free(s->p);
+    free(s);
+}
+
+/* syncInit(obj, kind, a, b) */
+static napi_value n_sync_init(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    int32_t kind = -1;
+    napi_get_value_int32(env, argv[1], &kind);
+    kind += KIND_LOCK; /* 0, 1, 2 from JS */
+    syncw *s = malloc(sizeof *s);
+    if (!s)
+        return throw_code(env, DFR_ENOMEM);
+    s->kind = (uint32_t)kind;
+    s->p = NULL;
+    if (kind == K_LOCK) {
+        s->p = dfr_lock_new();
+    } else if (kind == K_SEM) {
+        uint32_t tokens = 0;
+        double x = 0;
+        napi_get_value_double(env, argv[2], &x);
+        if (type_of(env, argv[2]) != napi_number || !(x >= 1) || x != trunc(x) || x > 1e9) {
+            free(s);
+            napi_throw_range_error(env, "EINVAL", "tokens must be a positive integer");
+            return NULL;
+        }
+        tokens = (uint32_t)x;
+        s->p = dfr_semaphore_new(tokens);
+    } else if (kind == K_QUEUE) {
+        size_t lim[2];
+        for (int i = 0; i < 2; i++) {
+            double x = INFINITY;
+            if (type_of(env, argv[2 + i]) == napi_number)
+                napi_get_value_double(env, argv[2 + i], &x);
+            else if (type_of(env, argv[2 + i]) != napi_undefined) {
+                free(s);
+                napi_throw_range_error(env, "EINVAL", "size and backlog must be numbers");
+                return NULL;
+            }
+            if (!(x >= 0) || (isfinite(x) && x != trunc(x))) {
+                free(s);
+                napi_throw_range_error(env, "EINVAL", "size and backlog must be integers >= 0");
+                return NULL;
+            }
+            lim[i] = isfinite(x) ? (size_t)x : DFR_UNLIMITED;
+        }
+        s->p = dfr_queue_new(lim[0], lim[1]);
+    }
+    if (!s->p) {
+        free(s);
+        return throw_code(env, DFR_ENOMEM);
+    }
+    if (napi_wrap(env, argv[0], s, sync_finalize, NULL, NULL) != napi_ok) {
+        sync_finalize(env, s, NULL);
+        return NULL;
+    }
+    return undefined(env);
+}
+
+/* sync(obj, op, arg): 0 acquire/get, 1 release/put, 2 locked/tokens/pending,
+ * 3 waiting, 4 run(fn) */
+static napi_value n_sync(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    syncw *s = unwrap_kind(env, argv[0], KIND_LOCK);
+    if (!s)
+        s = unwrap_kind(env, argv[0], KIND_SEM);
+    if (!s)
+        s = unwrap_kind(env, argv[0], KIND_QUEUE);
+    if (!s)
+        return throw_type(env, "expected a DeferredLock, DeferredSemaphore or DeferredQueue");
+    int32_t op = -1;
+    napi_get_value_int32(env, argv[1], &op);
+    napi_value out = undefined(env);
+    int rc = 0;
+    switch (op) {
+    case 0:
+        return wrap_new(env, s->kind == K_LOCK  ? dfr_lock_acquire(s->p)
+                             : s->kind == K_SEM ? dfr_semaphore_acquire(s->p)
+                                                : dfr_queue_get(s->p));
+    case 1:
+        if (s->kind == K_QUEUE) {
+            if (unwrap_deferred(env, argv[2]))
+                return throw_type(env, "cannot put a Deferred in a DeferredQueue");
+            rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2], false));
+            if (rc == DFR_EOVERFLOW) {
+                napi_throw_error(env, "EOVERFLOW", "QueueOverflow: the queue is full");
+                return NULL;
+            }
+        } else {
+            rc = s->kind == K_LOCK ? dfr_lock_release(s->p) : dfr_semaphore_release(s->p);
+            if (rc == DFR_EINVAL)
+                return throw_type(env, s->kind == K_LOCK ? "release of an unlocked DeferredLock"
+                                                         : "release of a DeferredSemaphore with "
+                                                           "every token back");
+        }
+        break;
+    case 2:
+        if (s->kind == K_LOCK)
+            napi_get_boolean(env, dfr_lock_locked(s->p), &out);
+        else if (s->kind == K_SEM)
+            napi_create_uint32(env, dfr_semaphore_tokens(s->p), &out);
+        else
+            napi_create_int64(env, (int64_t)dfr_queue_pending(s->p), &out);
+        return out;
+    case 3:
+        napi_create_int64(env,
+                          (int64_t)(s->kind == K_LOCK  ? dfr_lock_waiting(s->p)
+                                    : s->kind == K_SEM ? dfr_semaphore_waiting(s->p)
+                                                       : dfr_queue_waiting(s->p)),
+                          &out);
+        return out;
+    case 4: {
+        if (s->kind == K_QUEUE || !is_function(env, argv[2]))
+            return throw_type(env, "run needs a function");
+        jsfn *f = jsfn_new(env, argv[2]);
+        if (!f)
+            return throw_code(env, DFR_ENOMEM);
+        return wrap_new(env, s->kind == K_LOCK
+                                 ? dfr_lock_run(s->p, task_tramp, f, jsfn_destroy)
+                                 : dfr_semaphore_run(s->p, task_tramp, f, jsfn_destroy));
+    }
+    default:
+        return throw_type(env, "bad op");
+    }
+    if (rc)
+        return throw_code(env, rc);
+    return out;
+}
+
+/* ---- native code on the reactor's pool (libffi) ---- */
+
+static ffi_type *ffi_type_named(const char *n)
+{
+    static const struct {
+        const char *name;
+        ffi_type *t;
+    } types[] = {
+        {"void", &ffi_type_void},     {"int", &ffi_type_sint},      {"uint", &ffi_type_uint},
+        {"int32", &ffi_type_sint32},  {"uint32", &ffi_type_uint32}, {"int64", &ffi_type_sint64},
+        {"uint64", &ffi_type_uint64}, {"double", &ffi_type_double}, {"float", &ffi_type_float},
+        {"pointer", &ffi_type_pointer},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(n, types[i].name) == 0)
+            return types[i].t;
+    return NULL;
+}
+
+typedef union {
+    int64_t i;
+    uint64_t u;
+    double d;
+    float f;
+    int32_t i32;
+    uint32_t u32;
+    int si;
+    unsigned ui;
+    void *p;
+} ffi_arg_slot;
+
+static void lib_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    dlclose(data);
+}
+
+/* dlopen(path) -> external */
+static napi_value n_dlopen(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    char path[4096];
+    size_t len;
+    if (type_of(env, argv[0]) != napi_string ||
+        napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok)
+        return throw_type(env, "library path must be a string");
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        napi_throw_error(env, "ENOENT", dlerror());
+        return NULL;
+    }
+    napi_value out;
+    napi_create_external(env, h, lib_finalize, NULL, &out);
+    return out;
+}
+
+/* dlsym(lib, name) -> external fn pointer */
+static napi_value n_dlsym(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    void *h = NULL;
+    char name[256];
+    size_t len;
+    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &h) ||
+        type_of(env, argv[1]) != napi_string ||
+        napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len))
+        return throw_type(env, "dlsym(library, name: string)");
+    void *sym = dlsym(h, name);
+    if (!sym) {
+        napi_throw_error(env, "ENOENT", dlerror());
+        return NULL;
+    }
+    napi_value out;
+    napi_create_external(env, sym, NULL, NULL, &out);
+    return out;
+}
+
+/* deferCall(clock, fnptr, ret: string, argTypes: string[], args[]) */
+static napi_value n_defer_call(napi_env env, napi_callback_info info)
+{
+    ARGS(5);
+    dfr_reactor *r = get_reactor(env, argv[0]);
+    if (!r)
+        return NULL;
+    void *fn = NULL;
+    if (type_of(env, argv[1]) != napi_external || napi_get_value_external(env, argv[1], &fn))
+        return throw_type(env, "expected a native function");
+    char buf[32];
+    size_t len;
+    if (type_of(env, argv[2]) != napi_string ||
+        napi_get_value_string_utf8(env, argv[2], buf, sizeof buf, &len))
+        return throw_type(env, "return type must be a string");
+    ffi_type *rt = ffi_type_named(buf);
+    if (!rt)
+        return throw_type(env, "unknown return type");
+    uint32_t n = 0, na = 0;
+    bool arr1 = false, arr2 = false;
+    napi_is_array(env, argv[3], &arr1);
+    napi_is_array(env, argv[4], &arr2);
+    if (!arr1 || !arr2)
+        return throw_type(env, "argument types and arguments must be arrays");
+    napi_get_array_length(env, argv[3], &n);
+    napi_get_array_length(env, argv[4], &na);
+    if (n != na)
+        return throw_type(env, "wrong number of arguments for the declared types");
+    if (n > 16)
+        return throw_type(env, "at most 16 arguments");
+    ffi_type *ts[16];
+    ffi_arg_slot slots[16];
+    void *args[16];
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value t, a;
+        napi_get_element(env, argv[3], i, &t);
+        napi_get_element(env, argv[4], i, &a);
+        if (type_of(env, t) != napi_string ||
+            napi_get_value_string_utf8(env, t, buf, sizeof buf, &len) ||
+            !(ts[i] = ffi_type_named(buf)) || ts[i] == &ffi_type_void)
+            return throw_type(env, "unknown argument type");
+        memset(&slots[i], 0, sizeof slots[i]);
+        args[i] = &slots[i];
+        if (ts[i] == &ffi_type_pointer) {
+            if (type_of(env, a) != napi_external && type_of(env, a) != napi_null)
+                return throw_type(env, "a pointer argument must be an external or null");
+            if (type_of(env, a) == napi_external)
+                napi_get_value_external(env, a, &slots[i].p);
+            continue;
+        }
+        double x;
+        if (type_of(env, a) != napi_number || napi_get_value_double(env, a, &x))
+            return throw_type(env, "a numeric argument must be a number");
+        if (ts[i] == &ffi_type_double)
+            slots[i].d = x;
+        else if (ts[i] == &ffi_type_float)
+            slots[i].f = (float)x;
+        else if (ts[i] == &ffi_type_sint || ts[i] == &ffi_type_sint32)
+            slots[i].i32 = (int32_t)x;
+        else if (ts[i] == &ffi_type_uint || ts[i] == &ffi_type_uint32)
+            slots[i].u32 = (uint32_t)x;
+        else if (ts[i] == &ffi_type_uint64)
+            slots[i].u = (uint64_t)x;
+        else
+            slots[i].i = (int64_t)x;
+    }
+    ffi_cif cif;
+    if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, n, rt, ts) != FFI_OK)
+        return throw_type(env, "cannot prepare the call");
+    return wrap_new(env, dfr_defer_call(r, &cif, (void (*)(void))fn, args));
+}
+
+/* callDeferredFn(fnptr, deferreds[]): call a C function
+ *   dfr_deferred *fn(dfr_deferred *const *ds, size_t n)
+ * on the JS thread (the reactor's) with borrowed inputs; it returns a new
+ * reference (the way C code hands a deferred to JS). */
+static napi_value n_call_deferred_fn(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    void *fn = NULL;
+    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &fn))
+        return throw_type(env, "expected a native function");
+    uint32_t n = 0;
+    dfr_deferred **ds = deferred_array(env, argv[1], &n);
+    if (!ds)
+        return NULL;
+    dfr_deferred *(*call)(dfr_deferred *const *, size_t) = (dfr_deferred * (*)(dfr_deferred *const *, size_t)) fn;
+    dfr_deferred *d = call(ds, n);
+    free(ds);
+    if (!d) {
+        napi_throw_error(env, "EINVAL", "the native function returned no deferred");
+        return NULL;
+    }
+    return wrap_new(env, d);
+}
+
+/* ---- unhandled failures: reported as unhandled rejections ---- */
+
+static void report_unhandled(void *data)
+{
+    js_scope s;
+    enter_js(&s);
+    napi_value err = failure_to_js(g_env, data), ret;
+    if (err)
+        napi_call_function(g_env, undefined(g_env), ref_value(g_env, g_on_unhandled), 1, &err,
+                           &ret);
+    leave_js(&s);
+}
+
+static void unref_failure(void *p)
+{
+    dfr_failure_unref(p);
+}
+
+/* Runs when the last reference to a deferred holding an unhandled failure
+ * goes, maybe inside a GC finalizer: JS runs on the loop's next turn. */
+static void on_unhandled(const dfr_failure *f, void *data)
+{
+    (void)data;
+    if (!g_reactor)
+        return;
+    g_poke = true;
+    dfr_call_later(g_reactor, 0, report_unhandled, dfr_failure_ref((dfr_failure *)f),
+                   unref_failure, NULL);
+}
+
+/* ---- workaround: libdeferred's idle handle left running ----
+ * src/reactor/reactor.c run_pass() resets armed_for to "nothing" before
+ * dfr__reactor_arm_timer(), which then returns early without stopping the
+ * `due` idle handle when no call is left: after a due-now call (callLater(0)
+ * or a late timer) Node's loop would spin and never exit.  Scheduling and
+ * cancelling a far call re-arms and then fully disarms the reactor.  A check
+ * handle (unref'd: it never keeps the loop alive; it runs once per loop
+ * iteration, after the poll) does that once nothing is pending.  Remove when
+ * the library is fixed. */
+static uv_check_t g_check;
+
+static void noop_fn(void *data)
+{
+    (void)data;
+}
+
+static void on_check(uv_check_t *h)
+{
+    (void)h;
+    if (!g_poke || !g_reactor || dfr_reactor_pending_calls(g_reactor) != 0)
+        return;
+    g_poke = false;
+    dfr_delayed_call *dc = NULL;
+    if (dfr_call_later(g_reactor, 1e6, noop_fn, NULL, NULL, &dc) == 0) {
+        dfr_delayed_call_cancel(dc);
+        dfr_delayed_call_unref(dc);
+    }
+}
+
+/* ---- setup ---- */
+
+static napi_value n_setup(napi_env env, napi_callback_info info)
+{
+    ARGS(5);
+    napi_create_reference(env, argv[0], 1, &g_deferred_ctor);
+    napi_create_reference(env, argv[1], 1, &g_error_ctor);
+    napi_create_reference(env, argv[2], 1, &g_nowrap);
+    napi_create_reference(env, argv[3], 1, &g_from_thenable);
+    napi_create_reference(env, argv[4], 1, &g_on_unhandled);
+    return undefined(env);
+}
+
+/* The benchmarks' floor: one JS->C call that makes one C->JS callback. */
+static napi_value n_floor(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    napi_value ret;
+    if (napi_call_function(env, undefined(env), argv[0], 1, &argv[1], &ret) != napi_ok)
+        return NULL;
+    return ret;
+}
+
+static napi_value n_stats(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    napi_value out, a, b;
+    napi_create_object(env, &out);
+    napi_create_int64(env, g_live_values, &a);
+    napi_create_int64(env, g_live_callbacks, &b);
+    napi_set_named_property(env, out, "values", a);
+    napi_set_named_property(env, out, "callbacks", b);
+    return out;
+}
+
+static void silent_hook(const dfr_failure *f, void *data)
+{
+    (void)f;
+    (void)data;
+}
+
+/* Every native function JS calls runs through here: g_depth tells a JS
+ * callback the C library runs whether JS is already on the stack (then a
+ * plain call) or it comes from libuv (then a callback scope). */
+static napi_value entry(napi_env env, napi_callback_info info)
+{
+    napi_callback f = NULL;
+    napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&f);
+    g_depth++;
+    napi_value r = f(env, info);
+    g_depth--;
+    return r;
+}
+
+static void cleanup(void *arg)
+{
+    (void)arg;
+    /* At exit: drop the reactor (pending calls are released, not run);
+     * failures of deferreds collected during teardown are not reported. */
+    dfr_set_unhandled_error_hook(silent_hook, NULL);
+    uv_close((uv_handle_t *)&g_check, NULL);
+    dfr_reactor *r = g_reactor;
+    g_reactor = NULL;
+    dfr_reactor_free(r);
+}
+
+NAPI_MODULE_INIT()
+{
+    if (g_env) {
+        napi_throw_error(env, NULL, "deferred: the addon can be loaded in one thread (the main one) only");
+        return NULL;
+    }
+    /* Our libuv calls bind to Node's own libuv (ELF interposition): it must
+     * be the same major version and at least the one we compiled against. */
+    unsigned v = uv_version();
+    if ((v >> 16) != LIB_UV_MAJOR || ((v >> 8) & 0xff) < LIB_UV_MINOR) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "deferred: Node's libuv %s is not ABI-compatible with the libuv %d.%d "
+                 "libdeferred was built against",
+                 uv_version_string(), LIB_UV_MAJOR, LIB_UV_MINOR);
+        napi_throw_error(env, NULL, msg);
+        return NULL;
+    }
+    if (strncmp(dfr_version(), "0.", 2) != 0) {
+        napi_throw_error(env, NULL, "deferred: libdeferred major version mismatch (want 0.x)");
+        return NULL;
+    }
+    uv_loop_t *loop = NULL;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+        napi_throw_error(env, NULL, "deferred: no libuv loop");
+        return NULL;
+    }
+    dfr_reactor_options o = {.size = sizeof o, .uv_loop = loop};
+    g_reactor = dfr_reactor_new(&o);
+    if (!g_reactor) {
+        napi_throw_error(env, NULL, "deferred: cannot create the reactor");
+        return NULL;
+    }
+    g_env = env;
+    uv_check_init(loop, &g_check);
+    uv_check_start(&g_check, on_check);
+    uv_unref((uv_handle_t *)&g_check);
+    napi_value res, name;
+    napi_create_object(env, &res);
+    napi_create_reference(env, res, 1, &g_async_resource);
+    napi_create_string_utf8(env, "Deferred", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, res, name, &g_async);
+    dfr_set_unhandled_error_hook(on_unhandled, NULL);
+    napi_add_env_cleanup_hook(env, cleanup, NULL);
+
+    napi_property_descriptor props[] = {
+#define FN(n, f) {n, NULL, entry, NULL, NULL, NULL, napi_default, (void *)f}
+        FN("setup", n_setup),
+        FN("init", n_init),
+        FN("addCallbacks", n_add_callbacks),
+        FN("observe", n_observe),
+        FN("callback", n_callback),
+        FN("errback", n_errback),
+        FN("cancel", n_cancel),
+        FN("pause", n_pause),
+        FN("state", n_state),
+        FN("paused", n_paused),
+        FN("chain", n_chain),
+        FN("succeed", n_succeed),
+        FN("fail", n_fail),
+        FN("list", n_list),
+        FN("clockInit", n_clock_init),
+        FN("advance", n_clock_advance),
+        FN("seconds", n_seconds),
+        FN("pendingCalls", n_pending_calls),
+        FN("callLater", n_call_later),
+        FN("dc", n_dc),
+        FN("deferLater", n_defer_later),
+        FN("addTimeout", n_add_timeout),
+        FN("lcInit", n_lc_init),
+        FN("lc", n_lc),
+        FN("syncInit", n_sync_init),
+        FN("sync", n_sync),
+        FN("dlopen", n_dlopen),
+        FN("dlsym", n_dlsym),
+        FN("deferCall", n_defer_call),
+        FN("callDeferredFn", n_call_deferred_fn),
+        FN("stats", n_stats),
+        FN("napiFloor", n_floor),
+#undef FN
+    };
+    napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+    napi_value ver;
+    napi_create_string_utf8(env, dfr_version(), NAPI_AUTO_LENGTH, &ver);
+    napi_set_named_property(env, exports, "version", ver);
+    return exports;
+}

@@ -149,9 +149,12 @@ void dfr__reactor_wake(dfr_reactor *r)
     uv_async_send(&r->async);
 }
 
+/* The bound of dfr_reactor_iterate's wait.  Stopping the loop makes its poll
+ * return at once: libuv 1.44 runs an already expired timer before it polls,
+ * and would then poll with no timeout at all. */
 static void on_wait_timer(uv_timer_t *t)
 {
-    DFR_UNUSED(t);
+    uv_stop(t->loop);
 }
 
 static void reactor_release(dfr_reactor *r);
@@ -602,6 +605,7 @@ int dfr_reactor_iterate(dfr_reactor *r, double max_wait)
     update_async_ref(r);
     if (ns > 0) {
         uint64_t ms = (uint64_t)ns / 1000000 + ((uint64_t)ns % 1000000 != 0);
+        uv_update_time(r->loop); /* count the wait from now */
         uv_timer_start(&r->wait_timer, on_wait_timer, ms, 0);
         uv_run(r->loop, UV_RUN_ONCE);
         uv_timer_stop(&r->wait_timer);

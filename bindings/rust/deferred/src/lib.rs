@@ -1,0 +1,1 @@
+//! Safe API over libdeferred (in progress).

@@ -38,7 +38,10 @@ fn main() {
     // For this crate's own tests (the ABI check compiles a C probe and reads
     // the library's exported symbols).
     println!("cargo:rustc-env=DFR_SYS_LIBDIR={}", join(&lib.link_paths));
-    println!("cargo:rustc-env=DFR_SYS_INCLUDE={}", join(&lib.include_paths));
+    println!(
+        "cargo:rustc-env=DFR_SYS_INCLUDE={}",
+        join(&lib.include_paths)
+    );
     for dir in &lib.link_paths {
         if !is_system_dir(dir) {
             println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{}", dir.display());

@@ -100,10 +100,12 @@ pub struct dfr_type {
 
 // ---- deferred.h ----
 
-pub type dfr_callback_fn = Option<unsafe extern "C" fn(result: dfr_value, data: *mut c_void) -> dfr_value>;
+pub type dfr_callback_fn =
+    Option<unsafe extern "C" fn(result: dfr_value, data: *mut c_void) -> dfr_value>;
 pub type dfr_task_fn = Option<unsafe extern "C" fn(data: *mut c_void) -> dfr_value>;
 pub type dfr_canceller_fn = Option<unsafe extern "C" fn(d: *mut dfr_deferred, data: *mut c_void)>;
-pub type dfr_unhandled_error_fn = Option<unsafe extern "C" fn(f: *const dfr_failure, data: *mut c_void)>;
+pub type dfr_unhandled_error_fn =
+    Option<unsafe extern "C" fn(f: *const dfr_failure, data: *mut c_void)>;
 
 pub type dfr_state = c_int;
 pub const DFR_PENDING: dfr_state = 0;
@@ -194,10 +196,17 @@ extern "C" {
     pub fn dfr_is_bytes(v: dfr_value) -> bool;
 
     // failure.h
-    pub fn dfr_failure_new(domain: *const c_char, code: c_int, message: *const c_char)
-        -> *mut dfr_failure;
-    pub fn dfr_failure_newf(domain: *const c_char, code: c_int, fmt: *const c_char, ...)
-        -> *mut dfr_failure;
+    pub fn dfr_failure_new(
+        domain: *const c_char,
+        code: c_int,
+        message: *const c_char,
+    ) -> *mut dfr_failure;
+    pub fn dfr_failure_newf(
+        domain: *const c_char,
+        code: c_int,
+        fmt: *const c_char,
+        ...
+    ) -> *mut dfr_failure;
     pub fn dfr_failure_wrap(
         cause: *mut dfr_failure,
         domain: *const c_char,
@@ -265,8 +274,11 @@ extern "C" {
     pub fn dfr_maybe_deferred(fn_: dfr_task_fn, data: *mut c_void) -> *mut dfr_deferred;
 
     // list.h
-    pub fn dfr_deferred_list(ds: *const *mut dfr_deferred, n: usize, flags: c_uint)
-        -> *mut dfr_deferred;
+    pub fn dfr_deferred_list(
+        ds: *const *mut dfr_deferred,
+        n: usize,
+        flags: c_uint,
+    ) -> *mut dfr_deferred;
     pub fn dfr_gather_results(
         ds: *const *mut dfr_deferred,
         n: usize,
@@ -364,16 +376,22 @@ extern "C" {
         data: *mut c_void,
         destroy: dfr_destroy_fn,
     ) -> *mut dfr_deferred;
-    pub fn dfr_deferred_add_timeout(d: *mut dfr_deferred, r: *mut dfr_reactor, seconds: c_double)
-        -> c_int;
+    pub fn dfr_deferred_add_timeout(
+        d: *mut dfr_deferred,
+        r: *mut dfr_reactor,
+        seconds: c_double,
+    ) -> c_int;
     pub fn dfr_looping_call_new(
         r: *mut dfr_reactor,
         fn_: dfr_task_fn,
         data: *mut c_void,
         destroy: dfr_destroy_fn,
     ) -> *mut dfr_looping_call;
-    pub fn dfr_looping_call_start(lc: *mut dfr_looping_call, interval: c_double, now: bool)
-        -> *mut dfr_deferred;
+    pub fn dfr_looping_call_start(
+        lc: *mut dfr_looping_call,
+        interval: c_double,
+        now: bool,
+    ) -> *mut dfr_deferred;
     pub fn dfr_looping_call_stop(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_reset(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_running(lc: *const dfr_looping_call) -> bool;
@@ -387,7 +405,8 @@ extern "C" {
         destroy: dfr_destroy_fn,
     ) -> *mut dfr_deferred;
     pub fn dfr_reactor_suggest_threadpool_size(r: *mut dfr_reactor, max: c_uint) -> c_int;
-    pub fn dfr_threadpool_new(min: c_uint, max: c_uint, name: *const c_char) -> *mut dfr_threadpool;
+    pub fn dfr_threadpool_new(min: c_uint, max: c_uint, name: *const c_char)
+        -> *mut dfr_threadpool;
     pub fn dfr_threadpool_start(p: *mut dfr_threadpool) -> c_int;
     pub fn dfr_threadpool_stop(p: *mut dfr_threadpool) -> c_int;
     pub fn dfr_threadpool_free(p: *mut dfr_threadpool);
@@ -399,12 +418,18 @@ extern "C" {
         data: *mut c_void,
         destroy: dfr_destroy_fn,
     ) -> *mut dfr_deferred;
-    pub fn dfr_blocking_call_from_thread(r: *mut dfr_reactor, fn_: dfr_task_fn, data: *mut c_void)
-        -> dfr_value;
+    pub fn dfr_blocking_call_from_thread(
+        r: *mut dfr_reactor,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+    ) -> dfr_value;
 
     // coro.h
-    pub fn dfr_inline_callbacks(fn_: dfr_task_fn, data: *mut c_void, destroy: dfr_destroy_fn)
-        -> *mut dfr_deferred;
+    pub fn dfr_inline_callbacks(
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
     pub fn dfr_inline_callbacks_ex(
         fn_: dfr_task_fn,
         data: *mut c_void,

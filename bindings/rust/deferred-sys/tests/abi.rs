@@ -49,7 +49,12 @@ fn probe() -> BTreeMap<String, String> {
     for inc in std::env::split_paths(env!("DFR_SYS_INCLUDE")) {
         cmd.arg("-I").arg(inc);
     }
-    let st = cmd.arg(&src).arg("-o").arg(&exe).status().expect("run the C compiler");
+    let st = cmd
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("run the C compiler");
     assert!(st.success(), "the ABI probe does not compile");
     let out = Command::new(&exe).output().unwrap();
     assert!(out.status.success());
@@ -94,18 +99,38 @@ fn layouts_and_constants_match_the_header() {
     o!(dfr_allocator, ctx, "dfr_allocator.ctx");
     s!(dfr_reactor_options, "dfr_reactor_options");
     o!(dfr_reactor_options, size, "dfr_reactor_options.size");
-    o!(dfr_reactor_options, manual_clock, "dfr_reactor_options.manual_clock");
-    o!(dfr_reactor_options, threadpool_min, "dfr_reactor_options.threadpool_min");
-    o!(dfr_reactor_options, threadpool_max, "dfr_reactor_options.threadpool_max");
+    o!(
+        dfr_reactor_options,
+        manual_clock,
+        "dfr_reactor_options.manual_clock"
+    );
+    o!(
+        dfr_reactor_options,
+        threadpool_min,
+        "dfr_reactor_options.threadpool_min"
+    );
+    o!(
+        dfr_reactor_options,
+        threadpool_max,
+        "dfr_reactor_options.threadpool_max"
+    );
     o!(dfr_reactor_options, uv_loop, "dfr_reactor_options.uv_loop");
     s!(dfr_coroutine_options, "dfr_coroutine_options");
     o!(dfr_coroutine_options, size, "dfr_coroutine_options.size");
-    o!(dfr_coroutine_options, stack_size, "dfr_coroutine_options.stack_size");
+    o!(
+        dfr_coroutine_options,
+        stack_size,
+        "dfr_coroutine_options.stack_size"
+    );
     s!(dfr_state, "dfr_state");
     s!(bool, "bool");
     let mut n = 0;
     for (k, v) in &rust {
-        assert_eq!(c.get(k).map(String::as_str), Some(v.to_string().as_str()), "{k}");
+        assert_eq!(
+            c.get(k).map(String::as_str),
+            Some(v.to_string().as_str()),
+            "{k}"
+        );
         n += 1;
     }
     macro_rules! k {
@@ -118,17 +143,50 @@ fn layouts_and_constants_match_the_header() {
         )*};
     }
     k!(
-        DFR_OK, DFR_EINVAL, DFR_ENOMEM, DFR_EALREADY, DFR_ECANCELLED, DFR_ETIMEDOUT, DFR_EFIRST,
-        DFR_ENOTRUNNING, DFR_EALREADY_CANCELLED, DFR_EALREADY_CALLED_DC, DFR_ENOTCORO,
-        DFR_EDEADLK, DFR_EOVERFLOW, DFR_EUNDERFLOW, DFR_ENOTOWNER, DFR_ANY, DFR_PENDING,
-        DFR_SUCCEEDED, DFR_FAILED, DFR_FIRE_ON_ONE_CALLBACK, DFR_FIRE_ON_ONE_ERRBACK,
-        DFR_CONSUME_ERRORS, DFR_UNLIMITED, DFR_BEFORE, DFR_DURING, DFR_AFTER, DFR_STARTUP,
-        DFR_SHUTDOWN, DFR_CORO_DEFAULT_STACK, DFR_CORO_MIN_STACK, DFR_CORO_MAX_STACK
+        DFR_OK,
+        DFR_EINVAL,
+        DFR_ENOMEM,
+        DFR_EALREADY,
+        DFR_ECANCELLED,
+        DFR_ETIMEDOUT,
+        DFR_EFIRST,
+        DFR_ENOTRUNNING,
+        DFR_EALREADY_CANCELLED,
+        DFR_EALREADY_CALLED_DC,
+        DFR_ENOTCORO,
+        DFR_EDEADLK,
+        DFR_EOVERFLOW,
+        DFR_EUNDERFLOW,
+        DFR_ENOTOWNER,
+        DFR_ANY,
+        DFR_PENDING,
+        DFR_SUCCEEDED,
+        DFR_FAILED,
+        DFR_FIRE_ON_ONE_CALLBACK,
+        DFR_FIRE_ON_ONE_ERRBACK,
+        DFR_CONSUME_ERRORS,
+        DFR_UNLIMITED,
+        DFR_BEFORE,
+        DFR_DURING,
+        DFR_AFTER,
+        DFR_STARTUP,
+        DFR_SHUTDOWN,
+        DFR_CORO_DEFAULT_STACK,
+        DFR_CORO_MIN_STACK,
+        DFR_CORO_MAX_STACK
     );
     assert_eq!(c["domain"].as_bytes(), &DFR_DOMAIN[..3]);
     // Every size/offset line of the probe was compared.
-    assert_eq!(c.keys().filter(|k| !k.starts_with("const") && *k != "domain").count(), rust.len());
-    assert_eq!(c.keys().filter(|k| k.starts_with("const")).count(), n - rust.len());
+    assert_eq!(
+        c.keys()
+            .filter(|k| !k.starts_with("const") && *k != "domain")
+            .count(),
+        rust.len()
+    );
+    assert_eq!(
+        c.keys().filter(|k| k.starts_with("const")).count(),
+        n - rust.len()
+    );
 }
 
 fn library_path() -> PathBuf {
@@ -183,8 +241,17 @@ fn calls_through_the_declarations_work() {
         assert_eq!(dfr_deferred_state(d), DFR_SUCCEEDED);
         assert_eq!((*dfr_deferred_result(d)).u.f64, 1.5);
         dfr_deferred_unref(d);
-        let f = dfr_failure_newf(DFR_DOMAIN.as_ptr().cast(), -4, c"%s %d".as_ptr(), c"x".as_ptr(), 7);
-        assert_eq!(std::ffi::CStr::from_ptr(dfr_failure_message(f)).to_str(), Ok("x 7"));
+        let f = dfr_failure_newf(
+            DFR_DOMAIN.as_ptr().cast(),
+            -4,
+            c"%s %d".as_ptr(),
+            c"x".as_ptr(),
+            7,
+        );
+        assert_eq!(
+            std::ffi::CStr::from_ptr(dfr_failure_message(f)).to_str(),
+            Ok("x 7")
+        );
         dfr_failure_unref(f);
         let ver = std::ffi::CStr::from_ptr(dfr_version()).to_str().unwrap();
         assert!(ver.starts_with("0."), "{ver}");

@@ -1,1 +1,44 @@
-//! Safe API over libdeferred (in progress).
+//! Twisted's Deferreds, reactor and inlineCallbacks for Rust, over
+//! libdeferred's C engine (which runs every chain).
+//!
+//! * [`Deferred<T>`]: typed chains — `add_callback(|t: T| -> Result<U, Failure>)`
+//!   gives a `Deferred<U>` over the same C deferred; `.await` works.
+//! * Any `T: 'static` travels through C chains (boxed, dropped exactly once
+//!   wherever the library lets go of it); `i64`, `f64`, `()`, `String`,
+//!   `Vec<u8>` map to the library's own value types.  See [`value`].
+//! * [`Reactor`]: timers, the manual clock, deferLater, LoopingCall, the
+//!   thread pool ([`ReactorRef::defer_to_thread`]) and the executor for Rust
+//!   async code on the reactor thread ([`ReactorRef::spawn_local`]).
+//! * Thread rule: deferreds and the reactor are `!Send`; the `Send + Sync`
+//!   [`ReactorHandle`] gives `call_from_thread` and `spawn` to other threads.
+//! * Panics in callbacks and closures become [`Failure`]s (`is_panic()`);
+//!   they never unwind into C.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod deferred;
+mod failure;
+mod list;
+mod reactor;
+mod sync;
+pub mod value;
+
+pub use deferred::{Deferred, DeferredFuture, State};
+pub use deferred_sys as sys;
+pub use failure::{
+    ErrorCode, Failure, DFR_DOMAIN, RUST_DOMAIN, RUST_ERROR, RUST_PANIC, RUST_WRONG_TYPE,
+};
+pub use list::{deferred_list, gather};
+pub use reactor::{
+    DelayedCall, LoopingCall, Reactor, ReactorHandle, ReactorOptions, ReactorRef, RemoteResult,
+};
+pub use sync::{Lock, Queue, Semaphore};
+pub use value::RawValue;
+
+/// The version of the libdeferred this program runs with ("MAJOR.MINOR.PATCH").
+pub fn library_version() -> &'static str {
+    // SAFETY: a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(sys::dfr_version()) }
+        .to_str()
+        .unwrap_or("?")
+}

@@ -5,8 +5,9 @@ use crate::value::{from_value, into_value};
 use deferred_sys as sys;
 use std::ffi::c_void;
 
-fn raw_list<T: 'static>(ds: Vec<Deferred<T>>) -> Vec<*mut sys::dfr_deferred> {
-    // The list takes its own references; ours go when `ds` drops.
+/// Borrowed pointers: `ds` must stay alive until the library took its own
+/// references (the list call), then ours go.
+fn raw_list<T: 'static>(ds: &[Deferred<T>]) -> Vec<*mut sys::dfr_deferred> {
     ds.iter().map(Deferred::as_ptr).collect()
 }
 
@@ -55,9 +56,10 @@ unsafe extern "C" fn gather_entries<T: 'static>(
 /// were moved in, so nobody else could handle them).  Cancelling the list
 /// cancels the inputs that have not reported.
 pub fn deferred_list<T: 'static>(ds: Vec<Deferred<T>>) -> Deferred<Vec<Result<T, Failure>>> {
-    let raw = raw_list(ds);
+    let raw = raw_list(&ds);
     // SAFETY: valid deferreds; the list takes its own references.
     let p = unsafe { sys::dfr_deferred_list(raw.as_ptr(), raw.len(), sys::DFR_CONSUME_ERRORS) };
+    drop(ds);
     // SAFETY: our reference; NULL only on OOM (inputs are valid).
     let d: Deferred<crate::RawValue> = unsafe { Deferred::from_raw(p) };
     add_converter(d, list_entries::<T>)
@@ -66,9 +68,10 @@ pub fn deferred_list<T: 'static>(ds: Vec<Deferred<T>>) -> Deferred<Vec<Result<T,
 /// gatherResults: every input's value, or the first failure wrapped as a
 /// `FirstError` (`index()` says which input, `source()` is the failure).
 pub fn gather<T: 'static>(ds: Vec<Deferred<T>>) -> Deferred<Vec<T>> {
-    let raw = raw_list(ds);
+    let raw = raw_list(&ds);
     // SAFETY: valid deferreds; the list takes its own references.
     let p = unsafe { sys::dfr_gather_results(raw.as_ptr(), raw.len(), true) };
+    drop(ds);
     // SAFETY: our reference; NULL only on OOM.
     let d: Deferred<crate::RawValue> = unsafe { Deferred::from_raw(p) };
     add_converter(d, gather_entries::<T>)

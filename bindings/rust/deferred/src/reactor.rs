@@ -195,6 +195,14 @@ pub struct ReactorRef {
     local: Rc<Local>,
 }
 
+impl std::fmt::Debug for ReactorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReactorRef")
+            .field("ptr", &self.local.ptr.get())
+            .finish()
+    }
+}
+
 /// The reactor: owns the C reactor and frees it when dropped (pending calls
 /// and tasks are dropped then).  Dereferences to `ReactorRef`.
 pub struct Reactor {
@@ -525,6 +533,7 @@ pub(crate) unsafe extern "C" fn task<T: 'static, F: FnOnce() -> Result<T, Failur
 }
 
 /// A scheduled call (`call_later`): cancel, reset, delay.
+#[derive(Debug)]
 pub struct DelayedCall {
     dc: *mut sys::dfr_delayed_call,
     _local: std::marker::PhantomData<*mut ()>,
@@ -568,6 +577,7 @@ impl Drop for DelayedCall {
 }
 
 /// LoopingCall: calls a closure every interval.
+#[derive(Debug)]
 pub struct LoopingCall {
     lc: *mut sys::dfr_looping_call,
     _r: ReactorRef,

@@ -86,7 +86,10 @@ fn rust_values_are_dropped_exactly_once_on_every_path() {
     // A callback closure holding a value, never run (freed unfired).
     {
         let k = Counted(c.clone(), 3);
-        let _d = Deferred::<i64>::new().add_callback(move |x| Ok(x + k.1));
+        let _d = Deferred::<i64>::new().add_callback(move |x| {
+            let k = k; // the whole value, not a copy of a field
+            Ok(x + k.1)
+        });
     }
     assert_eq!(n(&c), 3);
     // Cancelled: the closure and the canceller go once.
@@ -94,7 +97,10 @@ fn rust_values_are_dropped_exactly_once_on_every_path() {
         let k = Counted(c.clone(), 4);
         let k2 = Counted(c.clone(), 5);
         let d = Deferred::<i64>::with_canceller(move |_d| drop(k2));
-        let d = d.add_callback(move |x| Ok(x + k.1));
+        let d = d.add_callback(move |x| {
+            let k = k; // the whole value, not a copy of a field
+            Ok(x + k.1)
+        });
         d.cancel();
         let d = d.add_errback(|f| {
             assert!(f.is_cancelled());

@@ -301,6 +301,11 @@ impl ReactorRef {
         }
     }
 
+    /// The C reactor, for C code on this thread (NULL once it is freed).
+    pub fn as_ptr(&self) -> *mut sys::dfr_reactor {
+        self.local.ptr.get()
+    }
+
     /// The thread-safe handle (`Send + Sync`).
     pub fn handle(&self) -> ReactorHandle {
         ReactorHandle {

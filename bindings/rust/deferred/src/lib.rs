@@ -13,6 +13,36 @@
 //!   [`ReactorHandle`] gives `call_from_thread` and `spawn` to other threads.
 //! * Panics in callbacks and closures become [`Failure`]s (`is_panic()`);
 //!   they never unwind into C.
+//!
+//! ```
+//! use deferred::{Deferred, Failure, Reactor};
+//! use std::time::Duration;
+//!
+//! let reactor = Reactor::manual_clock()?;
+//! let d: Deferred<i64> = reactor.defer_later(Duration::from_secs(5), || Ok(20))?;
+//! let d = d.add_callback(|x| Ok(x * 2 + 2));
+//! reactor.advance(Duration::from_secs(5))?;
+//! let _ = d.add_callback(|x: i64| { assert_eq!(x, 42); Ok(()) });
+//! # Ok::<(), Failure>(())
+//! ```
+//!
+//! The thread rule is checked at compile time: a deferred cannot be sent to
+//! another thread,
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! send(deferred::Deferred::<i64>::new());
+//! ```
+//! nor can the reactor,
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! send(deferred::Reactor::new().unwrap());
+//! ```
+//! while its handle can:
+//! ```
+//! fn send<T: Send + Sync>(_: T) {}
+//! let r = deferred::Reactor::new().unwrap();
+//! send(r.handle());
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -419,3 +419,29 @@ fn lock_semaphore_queue() {
     drop(q);
     assert_eq!(n(&c), 4, "values kept by a freed queue are dropped");
 }
+
+#[test]
+fn handles_outliving_the_reactor_are_safe() {
+    let c = counter();
+    let r = Reactor::manual_clock().unwrap();
+    let k = Counted(c.clone(), 0);
+    let lc = r
+        .looping_call(move || {
+            let _ = &k;
+            Ok(())
+        })
+        .unwrap();
+    let done = lc.start(S, false).unwrap();
+    let dc = r.call_later(S, || ()).unwrap();
+    drop(r);
+    assert!(!dc.active());
+    assert_eq!(
+        dc.reset(S).unwrap_err().kind(),
+        Some(ErrorCode::AlreadyCancelled)
+    );
+    assert!(!lc.running());
+    assert!(lc.stop().is_err());
+    drop(lc);
+    drop(done);
+    assert_eq!(n(&c), 1, "the looping call's closure was dropped once");
+}

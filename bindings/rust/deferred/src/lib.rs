@@ -65,6 +65,11 @@ pub use reactor::{
 pub use sync::{Lock, Queue, Semaphore};
 pub use value::RawValue;
 
+// The README's examples are doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The version of the libdeferred this program runs with ("MAJOR.MINOR.PATCH").
 pub fn library_version() -> &'static str {
     // SAFETY: a static NUL-terminated string.

@@ -2,7 +2,7 @@
 //! the handle and returns it typed with the callback's result type: the C
 //! engine runs the chain, Rust types describe it.
 use crate::failure::{check, Failure};
-use crate::value::{drop_box, from_value, guard, into_value, result_into_value};
+use crate::value::{drop_box, from_value, guard, into_value, result_into_value, Once};
 use deferred_sys as sys;
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -222,14 +222,16 @@ impl<T: 'static> Deferred<T> {
         check(unsafe { sys::dfr_deferred_add_timeout(self.as_ptr(), r, timeout.as_secs_f64()) })
     }
 
-    fn add_raw<D>(&self, cb: sys::dfr_callback_fn, eb: sys::dfr_callback_fn, data: D) {
-        let data = Box::into_raw(Box::new(data));
+    fn add_raw(
+        &self,
+        cb: sys::dfr_callback_fn,
+        eb: sys::dfr_callback_fn,
+        (data, destroy): (*mut c_void, sys::dfr_destroy_fn),
+    ) {
         // SAFETY: data and its destroy hook match (destroy runs once, also on error).
-        let rc = unsafe {
-            sys::dfr_deferred_add_callbacks(self.as_ptr(), cb, eb, data.cast(), Some(drop_box::<D>))
-        };
+        let rc = unsafe { sys::dfr_deferred_add_callbacks(self.as_ptr(), cb, eb, data, destroy) };
         if rc == sys::DFR_ENOMEM {
-            std::alloc::handle_alloc_error(std::alloc::Layout::new::<D>());
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<[usize; 4]>());
         }
         assert_eq!(rc, 0, "dfr_deferred_add_callbacks on a valid deferred");
     }
@@ -245,15 +247,14 @@ impl<T: 'static> Deferred<T> {
             v: sys::dfr_value,
             data: *mut c_void,
         ) -> sys::dfr_value {
-            // SAFETY: data is our Box<Option<F>>, alive until its destroy hook.
-            let slot = unsafe { &mut *data.cast::<Option<F>>() };
-            let f = slot.take();
+            // SAFETY: data came from Once::<F>::into_data for this pair.
+            let f = unsafe { Once::<F>::take(data) };
             result_into_value(guard(move || {
                 let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
                 f(from_value::<T>(v)?)
             }))
         }
-        self.add_raw(Some(cb::<T, U, F>), None, Some(f));
+        self.add_raw(Some(cb::<T, U, F>), None, Once::into_data(f));
         self.retype()
     }
 
@@ -267,9 +268,8 @@ impl<T: 'static> Deferred<T> {
             v: sys::dfr_value,
             data: *mut c_void,
         ) -> sys::dfr_value {
-            // SAFETY: data is our Box<Option<F>>, alive until its destroy hook.
-            let slot = unsafe { &mut *data.cast::<Option<F>>() };
-            let f = slot.take();
+            // SAFETY: data came from Once::<F>::into_data for this pair.
+            let f = unsafe { Once::<F>::take(data) };
             match guard(move || {
                 let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
                 Ok(f(from_value::<T>(v)?))
@@ -279,7 +279,7 @@ impl<T: 'static> Deferred<T> {
                 Err(e) => result_into_value::<()>(Err(e)),
             }
         }
-        self.add_raw(Some(cb::<T, U, F>), None, Some(f));
+        self.add_raw(Some(cb::<T, U, F>), None, Once::into_data(f));
         self.retype()
     }
 
@@ -294,9 +294,8 @@ impl<T: 'static> Deferred<T> {
             v: sys::dfr_value,
             data: *mut c_void,
         ) -> sys::dfr_value {
-            // SAFETY: data is our Box<Option<F>>, alive until its destroy hook.
-            let slot = unsafe { &mut *data.cast::<Option<F>>() };
-            let f = slot.take();
+            // SAFETY: data came from Once::<F>::into_data for this pair.
+            let f = unsafe { Once::<F>::take(data) };
             result_into_value(guard(move || {
                 // SAFETY: the errback path only carries failure values, whose
                 // reference moves to the Failure.
@@ -305,7 +304,7 @@ impl<T: 'static> Deferred<T> {
                 f(failure)
             }))
         }
-        self.add_raw(None, Some(eb::<T, F>), Some(f));
+        self.add_raw(None, Some(eb::<T, F>), Once::into_data(f));
         self
     }
 
@@ -322,17 +321,15 @@ impl<T: 'static> Deferred<T> {
         where
             F: FnOnce(Result<T, Failure>) -> Result<U, Failure>,
         {
-            // SAFETY: data is our Box<Option<F>>, alive until its destroy hook.
-            let slot = unsafe { &mut *data.cast::<Option<F>>() };
-            let f = slot.take();
+            // SAFETY: data came from Once::<F>::into_data for this pair.
+            let f = unsafe { Once::<F>::take(data) };
             result_into_value(guard(move || {
                 let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
                 f(from_value::<T>(v))
             }))
         }
-        let data = Some(f);
         let fnp: sys::dfr_callback_fn = Some(both::<T, U, F>);
-        self.add_raw(fnp, fnp, data);
+        self.add_raw(fnp, fnp, Once::into_data(f));
         self.retype()
     }
 
@@ -372,8 +369,9 @@ impl<T: 'static> DeferredFuture<T> {
             v: sys::dfr_value,
             data: *mut c_void,
         ) -> sys::dfr_value {
-            // SAFETY: data is our Box<Rc<Slot<T>>>, alive until its destroy hook.
-            let slot = unsafe { &*data.cast::<Rc<Slot<T>>>() };
+            // SAFETY: data is a strong count of an Rc<Slot<T>> (Rc::into_raw),
+            // released by the destroy hook after this.
+            let slot = unsafe { &*data.cast::<Slot<T>>() };
             let r = guard(|| Ok(from_value::<T>(v)));
             slot.result.set(Some(r.unwrap_or_else(Err)));
             slot.done.set(true);
@@ -385,8 +383,18 @@ impl<T: 'static> DeferredFuture<T> {
             // SAFETY: the chain goes on with none.
             unsafe { sys::dfr_none() }
         }
+        unsafe extern "C" fn release<T: 'static>(data: *mut c_void) {
+            // SAFETY: the strong count given in Rc::into_raw below, once.
+            let rc = unsafe { Rc::from_raw(data.cast::<Slot<T>>()) };
+            // Dropping an unread result runs T's drop: it must not unwind into C.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rc))).is_err() {
+                std::process::abort();
+            }
+        }
         let fnp: sys::dfr_callback_fn = Some(fired::<T>);
-        d.add_raw(fnp, fnp, slot.clone());
+        // One allocation per await: the Rc itself travels as `data`.
+        let data = Rc::into_raw(slot.clone()).cast_mut().cast();
+        d.add_raw(fnp, fnp, (data, Some(release::<T>)));
         DeferredFuture { d: Some(d), slot }
     }
 }

@@ -3,7 +3,7 @@
 //! code on the reactor thread.
 use crate::deferred::Deferred;
 use crate::failure::{check, ErrorCode, Failure};
-use crate::value::{drop_box, guard, result_into_value};
+use crate::value::{drop_box, guard, result_into_value, Once};
 use deferred_sys as sys;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -400,16 +400,10 @@ impl ReactorRef {
         F: FnOnce() -> Result<T, Failure> + 'static,
     {
         let r = self.raw()?;
-        let data = Box::into_raw(Box::new(Some(f)));
+        let (data, destroy) = Once::into_data(f);
         // SAFETY: live reactor; data and destroy match (destroy runs on NULL).
         let d = unsafe {
-            sys::dfr_defer_later(
-                r,
-                delay.as_secs_f64(),
-                Some(task::<T, F>),
-                data.cast(),
-                Some(drop_box::<Option<F>>),
-            )
+            sys::dfr_defer_later(r, delay.as_secs_f64(), Some(task::<T, F>), data, destroy)
         };
         if d.is_null() {
             return Err(Failure::from_code(ErrorCode::Invalid));
@@ -429,25 +423,17 @@ impl ReactorRef {
         unsafe extern "C" fn run<T: Send + 'static, F: FnOnce() -> T>(
             data: *mut c_void,
         ) -> sys::dfr_value {
-            // SAFETY: our Box<Option<F>>; the pool thread is its only user
-            // until the destroy hook runs on the reactor thread afterwards.
-            let slot = unsafe { &mut *data.cast::<Option<F>>() };
-            let f = slot.take();
+            // SAFETY: from Once::<F>::into_data; the pool thread is its only
+            // user until the destroy hook runs on the reactor thread afterwards.
+            let f = unsafe { Once::<F>::take(data) };
             result_into_value(guard(move || {
                 Ok(f.ok_or_else(|| Failure::msg("ran twice"))?())
             }))
         }
         let r = self.raw()?;
-        let data = Box::into_raw(Box::new(Some(f)));
+        let (data, destroy) = Once::into_data(f);
         // SAFETY: live reactor; F: Send may run on the pool; destroy matches.
-        let d = unsafe {
-            sys::dfr_defer_to_thread(
-                r,
-                Some(run::<T, F>),
-                data.cast(),
-                Some(drop_box::<Option<F>>),
-            )
-        };
+        let d = unsafe { sys::dfr_defer_to_thread(r, Some(run::<T, F>), data, destroy) };
         if d.is_null() {
             return Err(Failure::from_code(ErrorCode::NoMemory));
         }
@@ -531,9 +517,8 @@ impl ReactorRef {
 pub(crate) unsafe extern "C" fn task<T: 'static, F: FnOnce() -> Result<T, Failure>>(
     data: *mut c_void,
 ) -> sys::dfr_value {
-    // SAFETY: data is a Box<Option<F>> alive until its destroy hook.
-    let slot = unsafe { &mut *data.cast::<Option<F>>() };
-    let f = slot.take();
+    // SAFETY: data came from Once::<F>::into_data for this task.
+    let f = unsafe { Once::<F>::take(data) };
     result_into_value(guard(move || f.ok_or_else(|| Failure::msg("ran twice"))?()))
 }
 

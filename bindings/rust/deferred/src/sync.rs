@@ -3,7 +3,7 @@
 use crate::deferred::Deferred;
 use crate::failure::{check, ErrorCode, Failure};
 use crate::reactor::task;
-use crate::value::{drop_box, into_value};
+use crate::value::{into_value, Once};
 use crate::RawValue;
 use deferred_sys as sys;
 use std::marker::PhantomData;
@@ -56,16 +56,9 @@ impl Lock {
         &self,
         f: F,
     ) -> Deferred<T> {
-        let data = Box::into_raw(Box::new(Some(f)));
+        let (data, destroy) = Once::into_data(f);
         // SAFETY: our lock; data and destroy match.
-        let p = unsafe {
-            sys::dfr_lock_run(
-                self.l,
-                Some(task::<T, F>),
-                data.cast(),
-                Some(drop_box::<Option<F>>),
-            )
-        };
+        let p = unsafe { sys::dfr_lock_run(self.l, Some(task::<T, F>), data, destroy) };
         assert!(!p.is_null(), "out of memory");
         // SAFETY: our reference; the chain produces T values.
         unsafe { Deferred::from_raw(p) }
@@ -125,16 +118,9 @@ impl Semaphore {
         &self,
         f: F,
     ) -> Deferred<T> {
-        let data = Box::into_raw(Box::new(Some(f)));
+        let (data, destroy) = Once::into_data(f);
         // SAFETY: our semaphore; data and destroy match.
-        let p = unsafe {
-            sys::dfr_semaphore_run(
-                self.s,
-                Some(task::<T, F>),
-                data.cast(),
-                Some(drop_box::<Option<F>>),
-            )
-        };
+        let p = unsafe { sys::dfr_semaphore_run(self.s, Some(task::<T, F>), data, destroy) };
         assert!(!p.is_null(), "out of memory");
         // SAFETY: our reference; the chain produces T values.
         unsafe { Deferred::from_raw(p) }

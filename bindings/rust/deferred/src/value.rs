@@ -299,3 +299,45 @@ pub(crate) fn guard_value(f: impl FnOnce() -> sys::dfr_value) -> sys::dfr_value 
         Err(p) => result_into_value::<()>(Err(Failure::panic(p))),
     }
 }
+
+/// How a run-once closure travels as a C callback's `data`: boxed as an
+/// `Option<F>` (taken when it runs, the box freed by the destroy hook), or —
+/// for a closure that captures nothing — not at all: no allocation, no
+/// destroy hook (a deferred_cycle with such a closure allocates nothing in
+/// Rust).
+pub(crate) struct Once<F>(std::marker::PhantomData<F>);
+
+impl<F> Once<F> {
+    const INLINE: bool = std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>();
+
+    /// `data` and `destroy` for the C call.
+    pub(crate) fn into_data(f: F) -> (*mut c_void, sys::dfr_destroy_fn) {
+        if Self::INLINE {
+            // A zero-sized value without drop glue: it "moves" into C as
+            // nothing, and `take` moves it back.
+            std::mem::forget(f);
+            (std::ptr::NonNull::<F>::dangling().as_ptr().cast(), None)
+        } else {
+            (
+                Box::into_raw(Box::new(Some(f))).cast(),
+                Some(drop_box::<Option<F>>),
+            )
+        }
+    }
+
+    /// The closure, the first time; `None` afterwards (boxed form).
+    ///
+    /// # Safety
+    /// `data` comes from `into_data::<F>` and its destroy hook has not run;
+    /// in the inline form the library calls the callback at most once.
+    pub(crate) unsafe fn take(data: *mut c_void) -> Option<F> {
+        if Self::INLINE {
+            // SAFETY: reading a zero-sized value from an aligned, non-null
+            // pointer; this is the value forgotten in into_data.
+            Some(unsafe { std::ptr::read(data.cast::<F>()) })
+        } else {
+            // SAFETY: our Box<Option<F>>, alive until its destroy hook.
+            unsafe { &mut *data.cast::<Option<F>>() }.take()
+        }
+    }
+}

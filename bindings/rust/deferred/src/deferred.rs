@@ -274,8 +274,8 @@ impl<T: 'static> Deferred<T> {
                 let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
                 Ok(f(from_value::<T>(v)?))
             }) {
-                // SAFETY: the deferred's reference moves into the value.
-                Ok(d) => unsafe { sys::dfr_value_deferred(d.into_raw()) },
+                // The deferred's reference moves into the value.
+                Ok(d) => crate::value::raw::deferred(d.into_raw()),
                 Err(e) => result_into_value::<()>(Err(e)),
             }
         }
@@ -381,7 +381,7 @@ impl<T: 'static> DeferredFuture<T> {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
             }
             // SAFETY: the chain goes on with none.
-            unsafe { sys::dfr_none() }
+            crate::value::raw::none()
         }
         unsafe extern "C" fn release<T: 'static>(data: *mut c_void) {
             // SAFETY: the strong count given in Rc::into_raw below, once.

@@ -55,6 +55,62 @@ static RUST_TYPE: TypeCell = TypeCell(sys::dfr_type {
     clone: None,
 });
 
+/// The header's `static inline` constructors and predicates, in Rust (the
+/// exported symbols of the same name would cost a call each on hot paths).
+pub(crate) mod raw {
+    use deferred_sys as sys;
+
+    #[inline]
+    pub fn none() -> sys::dfr_value {
+        sys::dfr_value {
+            type_: std::ptr::null(),
+            u: sys::dfr_value_u { i64: 0 },
+        }
+    }
+    #[inline]
+    pub fn with(type_: *const sys::dfr_type, u: sys::dfr_value_u) -> sys::dfr_value {
+        sys::dfr_value { type_, u }
+    }
+    #[inline]
+    pub fn i64(x: i64) -> sys::dfr_value {
+        with(&raw const sys::dfr_type_i64, sys::dfr_value_u { i64: x })
+    }
+    #[inline]
+    pub fn f64(x: f64) -> sys::dfr_value {
+        with(&raw const sys::dfr_type_f64, sys::dfr_value_u { f64: x })
+    }
+    #[inline]
+    pub fn failure(f: *mut sys::dfr_failure) -> sys::dfr_value {
+        with(
+            &raw const sys::dfr_type_failure,
+            sys::dfr_value_u { ptr: f.cast() },
+        )
+    }
+    #[inline]
+    pub fn deferred(d: *mut sys::dfr_deferred) -> sys::dfr_value {
+        with(
+            &raw const sys::dfr_type_deferred,
+            sys::dfr_value_u { ptr: d.cast() },
+        )
+    }
+    #[inline]
+    pub fn is_failure(v: &sys::dfr_value) -> bool {
+        std::ptr::eq(v.type_, &raw const sys::dfr_type_failure)
+    }
+    #[inline]
+    pub fn is_i64(v: &sys::dfr_value) -> bool {
+        std::ptr::eq(v.type_, &raw const sys::dfr_type_i64)
+    }
+    #[inline]
+    pub fn is_f64(v: &sys::dfr_value) -> bool {
+        std::ptr::eq(v.type_, &raw const sys::dfr_type_f64)
+    }
+    #[inline]
+    pub fn is_bytes(v: &sys::dfr_value) -> bool {
+        std::ptr::eq(v.type_, &raw const sys::dfr_type_bytes)
+    }
+}
+
 /// The library value type of boxed Rust values (name `"rust"`).
 pub fn rust_type() -> *const sys::dfr_type {
     &RUST_TYPE.0
@@ -130,17 +186,16 @@ fn is<T: 'static, U: 'static>() -> bool {
 
 /// A Rust value as a library value (ownership moves into the value).
 pub fn into_value<T: 'static>(t: T) -> sys::dfr_value {
-    // SAFETY (all the constructors below): plain value constructors.
     let t = match cast::<T, i64>(t) {
-        Ok(x) => return unsafe { sys::dfr_i64(x) },
+        Ok(x) => return raw::i64(x),
         Err(t) => t,
     };
     let t = match cast::<T, f64>(t) {
-        Ok(x) => return unsafe { sys::dfr_f64(x) },
+        Ok(x) => return raw::f64(x),
         Err(t) => t,
     };
     if is::<T, ()>() {
-        return unsafe { sys::dfr_none() };
+        return raw::none();
     }
     let t = match cast::<T, String>(t) {
         Ok(s) => return bytes(s.as_bytes()),
@@ -161,15 +216,19 @@ pub fn into_value<T: 'static>(t: T) -> sys::dfr_value {
         },
         value: t,
     });
-    // SAFETY: the box's pointer is owned by the value; rust_drop frees it.
-    unsafe { sys::dfr_obj(rust_type(), Box::into_raw(slot).cast()) }
+    // The value owns the box; rust_drop frees it.
+    raw::with(
+        rust_type(),
+        sys::dfr_value_u {
+            ptr: Box::into_raw(slot).cast(),
+        },
+    )
 }
 
 fn bytes(b: &[u8]) -> sys::dfr_value {
     // SAFETY: b is valid for b.len() bytes; the library copies them.
     let v = unsafe { sys::dfr_bytes_new(b.as_ptr().cast(), b.len()) };
-    // SAFETY: reading the tag of a value we own.
-    if unsafe { sys::dfr_is_failure(v) } {
+    if raw::is_failure(&v) {
         std::alloc::handle_alloc_error(std::alloc::Layout::for_value(b));
     }
     v
@@ -196,8 +255,7 @@ pub(crate) unsafe fn peek<T: 'static>(v: &sys::dfr_value) -> Option<&T> {
 /// failure value gives that failure; any other mismatch a `RUST_WRONG_TYPE`
 /// failure.
 pub fn from_value<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
-    // SAFETY (tags): reading the type tag of a value we own.
-    if unsafe { sys::dfr_is_failure(v) } && !is::<T, RawValue>() {
+    if raw::is_failure(&v) && !is::<T, RawValue>() {
         // SAFETY: a failure value owns one reference, which moves to Failure.
         return Err(unsafe { Failure::from_raw(v.u.ptr.cast()) });
     }
@@ -221,16 +279,16 @@ pub fn from_value<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
     }
     // SAFETY (the whole block): reading tags and fields of a value we own.
     unsafe {
-        if is::<T, i64>() && sys::dfr_is_i64(v) {
+        if is::<T, i64>() && raw::is_i64(&v) {
             return Ok(cast::<i64, T>(v.u.i64).ok().unwrap());
         }
-        if is::<T, f64>() && sys::dfr_is_f64(v) {
+        if is::<T, f64>() && raw::is_f64(&v) {
             return Ok(cast::<f64, T>(v.u.f64).ok().unwrap());
         }
-        if is::<T, ()>() && sys::dfr_is_none(v) {
+        if is::<T, ()>() && v.type_.is_null() {
             return Ok(cast::<(), T>(()).ok().unwrap());
         }
-        if (is::<T, String>() || is::<T, Vec<u8>>()) && sys::dfr_is_bytes(v) {
+        if (is::<T, String>() || is::<T, Vec<u8>>()) && raw::is_bytes(&v) {
             let p = sys::dfr_bytes_data(&v).cast::<u8>();
             let n = sys::dfr_bytes_len(&v);
             let b = if n == 0 {
@@ -265,8 +323,8 @@ fn wrong(v: sys::dfr_value, expected: &str) -> Failure {
 pub(crate) fn result_into_value<T: 'static>(r: Result<T, Failure>) -> sys::dfr_value {
     match r {
         Ok(t) => into_value(t),
-        // SAFETY: the failure's reference moves into the value.
-        Err(f) => unsafe { sys::dfr_value_failure(f.into_raw()) },
+        // The failure's reference moves into the value.
+        Err(f) => raw::failure(f.into_raw()),
     }
 }
 

@@ -60,7 +60,8 @@ pub use failure::{
 };
 pub use list::{deferred_list, gather};
 pub use reactor::{
-    DelayedCall, LoopingCall, Reactor, ReactorHandle, ReactorOptions, ReactorRef, RemoteResult,
+    DelayedCall, LoopingCall, Phase, Reactor, ReactorHandle, ReactorOptions, ReactorRef,
+    RemoteResult, SystemEvent, TriggerId,
 };
 pub use sync::{Lock, Queue, Semaphore};
 pub use value::RawValue;

@@ -513,6 +513,90 @@ impl ReactorRef {
     }
 }
 
+/// When a system event trigger runs, relative to its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the event.
+    Before,
+    /// During it.
+    During,
+    /// After it.
+    After,
+}
+
+/// A reactor system event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemEvent {
+    /// The reactor starts running.
+    Startup,
+    /// The reactor stops.
+    Shutdown,
+}
+
+/// The handle of a system event trigger, for `remove_system_event_trigger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerId(u64);
+
+impl ReactorRef {
+    /// addSystemEventTrigger: run `f` in `phase` of `event`; a deferred it
+    /// returns delays the next phase until it fires.  Triggers run once.
+    pub fn add_system_event_trigger<F>(
+        &self,
+        phase: Phase,
+        event: SystemEvent,
+        f: F,
+    ) -> Result<TriggerId, Failure>
+    where
+        F: FnOnce() -> Option<Deferred<()>> + 'static,
+    {
+        unsafe extern "C" fn run<F: FnOnce() -> Option<Deferred<()>>>(
+            data: *mut c_void,
+        ) -> sys::dfr_value {
+            // SAFETY: data came from Once::<F>::into_data for this trigger.
+            let f = unsafe { Once::<F>::take(data) };
+            match guard(move || Ok(f.ok_or_else(|| Failure::msg("ran twice"))?())) {
+                Ok(Some(d)) => crate::value::raw::deferred(d.into_raw()),
+                Ok(None) => crate::value::raw::none(),
+                Err(e) => {
+                    report_lost(&e);
+                    crate::value::raw::none()
+                }
+            }
+        }
+        let r = self.raw()?;
+        let phase = match phase {
+            Phase::Before => sys::DFR_BEFORE,
+            Phase::During => sys::DFR_DURING,
+            Phase::After => sys::DFR_AFTER,
+        };
+        let event = match event {
+            SystemEvent::Startup => sys::DFR_STARTUP,
+            SystemEvent::Shutdown => sys::DFR_SHUTDOWN,
+        };
+        let (data, destroy) = Once::into_data(f);
+        let mut id = 0u64;
+        // SAFETY: live reactor on its thread; data and destroy match.
+        check(unsafe {
+            sys::dfr_add_system_event_trigger(
+                r,
+                phase,
+                event,
+                Some(run::<F>),
+                data,
+                destroy,
+                &mut id,
+            )
+        })?;
+        Ok(TriggerId(id))
+    }
+
+    /// Remove a trigger that has not run; `Invalid` for an unknown one.
+    pub fn remove_system_event_trigger(&self, id: TriggerId) -> Result<(), Failure> {
+        // SAFETY: live reactor on its thread.
+        check(unsafe { sys::dfr_remove_system_event_trigger(self.raw()?, id.0) })
+    }
+}
+
 /// A task callback: `Option<F>` in a box, run once.
 pub(crate) unsafe extern "C" fn task<T: 'static, F: FnOnce() -> Result<T, Failure>>(
     data: *mut c_void,
@@ -688,7 +772,10 @@ impl ReactorHandle {
         if let Err(e) = r {
             shared.state.lock().unwrap().0 = Some(Err(e));
         }
-        RemoteResult { shared }
+        RemoteResult {
+            shared,
+            owner: self.remote.owner,
+        }
     }
 }
 
@@ -730,12 +817,19 @@ impl<T> Drop for Sender<T> {
 /// The result of `ReactorHandle::spawn`: a `Send` future, or `wait()`.
 pub struct RemoteResult<T> {
     shared: Arc<Oneshot<T>>,
+    owner: ThreadId,
 }
 
 impl<T> RemoteResult<T> {
-    /// Block the calling thread until the result arrives.  Never on the
-    /// reactor thread (it would wait on itself).
+    /// Block the calling thread until the result arrives.
+    /// On the reactor thread it would wait on itself: `Deadlock` (unless the
+    /// result is already there).
     pub fn wait(self) -> Result<T, Failure> {
+        let g = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0.is_none() && std::thread::current().id() == self.owner {
+            return Err(Failure::from_code(ErrorCode::Deadlock));
+        }
+        drop(g);
         let mut g = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = g.0.take() {

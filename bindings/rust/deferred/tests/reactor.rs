@@ -445,3 +445,69 @@ fn handles_outliving_the_reactor_are_safe() {
     drop(done);
     assert_eq!(n(&c), 1, "the looping call's closure was dropped once");
 }
+
+#[test]
+fn system_event_triggers_and_wait_on_the_reactor_thread() {
+    use deferred::{Phase, SystemEvent};
+    let c = counter();
+    let r = Reactor::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    r.add_system_event_trigger(Phase::During, SystemEvent::Startup, move || {
+        l.borrow_mut().push("startup");
+        None
+    })
+    .unwrap();
+    let l = log.clone();
+    let rr = r.handle_local();
+    r.add_system_event_trigger(Phase::Before, SystemEvent::Shutdown, move || {
+        l.borrow_mut().push("before shutdown");
+        // The next phase waits for this deferred.
+        let l2 = l.clone();
+        Some(
+            rr.defer_later(Duration::from_millis(20), move || {
+                l2.borrow_mut().push("shutdown work done");
+                Ok(())
+            })
+            .unwrap(),
+        )
+    })
+    .unwrap();
+    let l = log.clone();
+    r.add_system_event_trigger(Phase::After, SystemEvent::Shutdown, move || {
+        l.borrow_mut().push("after shutdown");
+        None
+    })
+    .unwrap();
+    let k = Counted(c.clone(), 0);
+    let removed = r
+        .add_system_event_trigger(Phase::During, SystemEvent::Startup, move || {
+            drop(k);
+            panic!("removed: never runs")
+        })
+        .unwrap();
+    r.remove_system_event_trigger(removed).unwrap();
+    assert_eq!(n(&c), 1, "a removed trigger's closure is dropped");
+    assert_eq!(
+        r.remove_system_event_trigger(removed).unwrap_err().kind(),
+        Some(ErrorCode::Invalid)
+    );
+    let h = r.handle();
+    r.call_later(Duration::ZERO, move || {
+        // Waiting for reactor work on the reactor thread would deadlock.
+        let e = h.spawn(|_r| Deferred::succeed(1i64)).wait().unwrap_err();
+        assert_eq!(e.kind(), Some(ErrorCode::Deadlock));
+        h.stop().unwrap();
+    })
+    .unwrap();
+    r.run().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        vec![
+            "startup",
+            "before shutdown",
+            "shutdown work done",
+            "after shutdown"
+        ]
+    );
+}

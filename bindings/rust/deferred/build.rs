@@ -3,6 +3,10 @@
 //! they never pick up another copy.
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_DEFERRED_LIBDIR");
+    println!("cargo:rerun-if-env-changed=DEP_DEFERRED_VERSION");
+    // The version checked against dfr_version() at run time.
+    let version = std::env::var("DEP_DEFERRED_VERSION").unwrap_or_else(|_| "0.0.0".into());
+    println!("cargo:rustc-env=DFR_BUILT_AGAINST={version}");
     if let Ok(dirs) = std::env::var("DEP_DEFERRED_LIBDIR") {
         for dir in std::env::split_paths(&dirs) {
             let system = ["/usr/lib", "/lib", "/usr/lib64", "/lib64"]

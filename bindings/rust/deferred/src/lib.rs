@@ -71,10 +71,56 @@ pub use value::RawValue;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The libdeferred version this crate was built against (from pkg-config).
+pub const BUILT_AGAINST: &str = env!("DFR_BUILT_AGAINST");
+
+fn compatible(built: &str, running: &str) -> bool {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let mut it = v.split('.').map(|x| x.parse::<u32>().ok());
+        Some((it.next()??, it.next()??))
+    };
+    match (parse(built), parse(running)) {
+        // 0.x: minor versions may break the ABI; from 1.0 on, majors do.
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether the libdeferred running now is compatible with the one this
+/// crate was built against (same major version; for 0.x the same minor).
+/// `Reactor::new` checks it once, so a mismatch is an error, not a crash.
+pub fn check_library_version() -> Result<(), Failure> {
+    static CHECK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *CHECK.get_or_init(|| compatible(BUILT_AGAINST, library_version())) {
+        Ok(())
+    } else {
+        Err(Failure::msg(format!(
+            "libdeferred {} at run time is not compatible with {} (built against)",
+            library_version(),
+            BUILT_AGAINST
+        )))
+    }
+}
+
 /// The version of the libdeferred this program runs with ("MAJOR.MINOR.PATCH").
 pub fn library_version() -> &'static str {
     // SAFETY: a static NUL-terminated string.
     unsafe { std::ffi::CStr::from_ptr(sys::dfr_version()) }
         .to_str()
         .unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_compatibility() {
+        use super::compatible;
+        assert!(compatible("0.1.0", "0.1.7"));
+        assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(compatible("1.2.0", "1.5.1"));
+        assert!(!compatible("1.2.0", "2.0.0"));
+        assert!(!compatible("x", "1.0.0"));
+        assert!(super::check_library_version().is_ok());
+    }
 }

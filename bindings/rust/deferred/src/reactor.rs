@@ -232,6 +232,7 @@ impl Reactor {
 
     /// A reactor with options.
     pub fn with_options(o: &ReactorOptions) -> Result<Reactor, Failure> {
+        crate::check_library_version()?;
         let opts = sys::dfr_reactor_options {
             size: std::mem::size_of::<sys::dfr_reactor_options>(),
             manual_clock: o.manual_clock,

@@ -42,6 +42,8 @@ pub(crate) struct Local {
     remote: Arc<Remote>,
     tasks: RefCell<HashMap<u64, Rc<Task>>>,
     next_task: Cell<u64>,
+    /// Itself, for handing out ReactorRefs from calls that only have `&Local`.
+    me: std::rc::Weak<Local>,
 }
 
 /// What other threads share: the C pointer (nulled, under the write lock,
@@ -254,6 +256,7 @@ impl Reactor {
             }),
             tasks: RefCell::new(HashMap::new()),
             next_task: Cell::new(0),
+            me: w.clone(),
         });
         Ok(Reactor {
             r: ReactorRef { local },
@@ -455,12 +458,12 @@ impl ReactorRef {
         let local = &self.local;
         let id = local.next_task.get();
         local.next_task.set(id + 1);
-        let lp = SendPtr(Rc::as_ptr(local).cast_mut());
+        // The deferred may outlive the reactor: a cancel then finds no task.
+        let weak = Rc::downgrade(local);
         let result: Deferred<T> = Deferred::with_canceller(move |_d| {
-            let lp = lp;
-            // SAFETY: the canceller runs on this thread; Local lives as long
-            // as any task (tasks are dropped before it).
-            unsafe { &*lp.0 }.cancel_task(id);
+            if let Some(local) = weak.upgrade() {
+                local.cancel_task(id);
+            }
         });
         let out = result.clone();
         let fut = fut.into_future();
@@ -756,12 +759,7 @@ impl ReactorHandle {
             let local = local;
             // SAFETY: on the reactor thread while it lives: Local is alive.
             let local = unsafe { &*local.0 };
-            // Recover the Rc for a ReactorRef: Local lives in an Rc.
-            // SAFETY: the pointer came from Rc::as_ptr of a live Rc.
-            let rc = unsafe {
-                Rc::increment_strong_count(local);
-                Rc::from_raw(local)
-            };
+            let Some(rc) = local.me.upgrade() else { return };
             let r = ReactorRef { local: rc };
             let fut = f(r.clone());
             let d = r.spawn_local(async move {

@@ -511,3 +511,19 @@ fn system_event_triggers_and_wait_on_the_reactor_thread() {
         ]
     );
 }
+
+#[test]
+fn deferreds_outliving_their_reactor_can_still_be_cancelled() {
+    let r = Reactor::manual_clock().unwrap();
+    let pending: Deferred<i64> = Deferred::new();
+    let p2 = pending.clone();
+    let task = r.spawn_local(async move { p2.await });
+    let later = r.defer_later(S, || Ok(1i64)).unwrap();
+    drop(r); // the task's future goes; its deferred and the deferLater stay
+    task.cancel();
+    later.cancel();
+    let task = task.add_errback(|f| if f.is_cancelled() { Ok(0) } else { Err(f) });
+    let later = later.add_errback(|f| if f.is_cancelled() { Ok(0) } else { Err(f) });
+    assert_eq!(task.state(), State::Succeeded);
+    assert_eq!(later.state(), State::Succeeded);
+}

@@ -16,7 +16,7 @@ fn pump(r: &ReactorRef, done: impl Fn() -> bool) {
 }
 
 #[test]
-fn a_c_timer_and_a_c_pool_job_awaited_in_rust() {
+fn a_c_timer_a_c_pool_job_and_a_c_coroutine_awaited_in_rust() {
     let r = Reactor::manual_clock().unwrap();
     let rp = r.as_ptr();
     let got = Rc::new(Cell::new(0));
@@ -28,12 +28,24 @@ fn a_c_timer_and_a_c_pool_job_awaited_in_rust() {
         // SAFETY: as above.
         let pool: Deferred<i64> = unsafe { Deferred::from_raw(c::interop_c_pool(rp, 9)) };
         let b = pool.await?;
-        g.set(a + b);
+        // A C coroutine (awaiting two C timers) awaited in Rust.
+        // SAFETY: as above; the coroutine takes the timers' references.
+        let sum: Deferred<i64> = unsafe {
+            Deferred::from_raw(c::interop_c_await_sum(
+                c::interop_c_later(rp, 1.0, 100),
+                c::interop_c_later(rp, 2.0, 200),
+            ))
+        };
+        let s = sum.await?;
+        g.set(a + b + s);
         Ok(())
     });
     r.advance(Duration::from_secs(3)).unwrap();
+    pump(&r, || got.get() != 0 || r.pending_calls() == 2);
+    r.advance(Duration::from_secs(1)).unwrap();
+    r.advance(Duration::from_secs(1)).unwrap();
     pump(&r, || task.state() != State::Pending);
-    assert_eq!(got.get(), 7 + 81);
+    assert_eq!(got.get(), 7 + 81 + 300);
 }
 
 #[test]

@@ -339,11 +339,108 @@ impl<T: 'static> Deferred<T> {
     }
 }
 
-/// Shared between a `DeferredFuture` and the callback pair it adds.
+/// Where an awaited deferred's result goes when it arrives later.
 struct Slot<T> {
     result: Cell<Option<Result<T, Failure>>>,
     done: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+}
+
+/// A `Slot<T>` without its type, for the per-thread registry.
+trait Sink {
+    fn deliver(&self, v: sys::dfr_value);
+}
+
+impl<T: 'static> Sink for Slot<T> {
+    fn deliver(&self, v: sys::dfr_value) {
+        self.result.set(Some(convert::<T>(v)));
+        self.done.set(true);
+        let w = self.waker.borrow_mut().take();
+        if let Some(w) = w {
+            // wake() only schedules a poll; a panicking waker must not unwind into C.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
+        }
+    }
+}
+
+fn convert<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
+    guard(|| Ok(from_value::<T>(v))).unwrap_or_else(Err)
+}
+
+/// The callback pair an await adds carries a token, not a pointer: the
+/// result of an already-fired deferred lands in `sync` (the await registers
+/// no allocation at all), and only a deferred that is still pending gets a
+/// `Slot` in `pending`.  A token never dangles, so whatever the chain does
+/// (run later than expected, never run), nothing reads freed memory.
+struct Registry {
+    next: Cell<usize>,
+    /// Awaits inside `add_callbacks` now (nested ones stack up).
+    sync: RefCell<Vec<(usize, Option<sys::dfr_value>)>>,
+    pending: RefCell<std::collections::BTreeMap<usize, Rc<dyn Sink>>>,
+}
+
+thread_local! {
+    static REGISTRY: Registry = const {
+        Registry {
+            next: Cell::new(0),
+            sync: RefCell::new(Vec::new()),
+            pending: RefCell::new(std::collections::BTreeMap::new()),
+        }
+    };
+}
+
+enum Outcome {
+    Stored,
+    Deliver(Rc<dyn Sink>),
+    Orphan,
+}
+
+unsafe extern "C" fn await_fired(v: sys::dfr_value, data: *mut c_void) -> sys::dfr_value {
+    let token = data.addr();
+    let outcome = REGISTRY
+        .try_with(|r| {
+            let mut sync = r.sync.borrow_mut();
+            if let Some(e) = sync.iter_mut().rev().find(|e| e.0 == token) {
+                e.1 = Some(v);
+                return Outcome::Stored;
+            }
+            drop(sync);
+            let sink = r.pending.borrow().get(&token).cloned();
+            sink.map_or(Outcome::Orphan, Outcome::Deliver)
+        })
+        .unwrap_or(Outcome::Orphan);
+    match outcome {
+        Outcome::Stored => {}
+        Outcome::Deliver(sink) => sink.deliver(v),
+        // The future is gone (or the thread is exiting): nobody wants v.
+        Outcome::Orphan => {
+            let r = std::panic::catch_unwind(|| {
+                // SAFETY: we own v.
+                unsafe { sys::dfr_value_drop(v) }
+            });
+            if r.is_err() {
+                std::process::abort();
+            }
+        }
+    }
+    crate::value::raw::none()
+}
+
+unsafe extern "C" fn await_done(data: *mut c_void) {
+    let token = data.addr();
+    let sink = REGISTRY
+        .try_with(|r| r.pending.borrow_mut().remove(&token))
+        .ok()
+        .flatten();
+    // An unread result runs T's drop here: it must not unwind into C.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(sink))).is_err() {
+        std::process::abort();
+    }
+}
+
+enum Await<T> {
+    Ready(Option<Result<T, Failure>>),
+    Waiting(Rc<Slot<T>>),
 }
 
 /// The future of a `Deferred<T>` (`deferred.await`).
@@ -353,66 +450,68 @@ struct Slot<T> {
 /// deferred (the Rust convention: a dropped future stops its work); after
 /// completion the drop does nothing.  Wakes only the waker of the latest
 /// poll, from the reactor thread, never polls from inside the C callback.
+/// Awaiting a deferred that already has its result allocates nothing.
 pub struct DeferredFuture<T: 'static> {
     d: Option<Deferred<T>>,
-    slot: Rc<Slot<T>>,
+    state: Await<T>,
 }
 
 impl<T: 'static> DeferredFuture<T> {
     fn new(d: Deferred<T>) -> Self {
-        let slot = Rc::new(Slot {
-            result: Cell::new(None),
-            done: Cell::new(false),
-            waker: RefCell::new(None),
+        let token = REGISTRY.with(|r| {
+            let t = r.next.get().wrapping_add(1);
+            r.next.set(t);
+            r.sync.borrow_mut().push((t, None));
+            t
         });
-        unsafe extern "C" fn fired<T: 'static>(
-            v: sys::dfr_value,
-            data: *mut c_void,
-        ) -> sys::dfr_value {
-            // SAFETY: data is a strong count of an Rc<Slot<T>> (Rc::into_raw),
-            // released by the destroy hook after this.
-            let slot = unsafe { &*data.cast::<Slot<T>>() };
-            let r = guard(|| Ok(from_value::<T>(v)));
-            slot.result.set(Some(r.unwrap_or_else(Err)));
-            slot.done.set(true);
-            let w = slot.waker.borrow_mut().take();
-            if let Some(w) = w {
-                // wake() only schedules a poll; a panicking waker must not unwind into C.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
-            }
-            // SAFETY: the chain goes on with none.
-            crate::value::raw::none()
-        }
-        unsafe extern "C" fn release<T: 'static>(data: *mut c_void) {
-            // SAFETY: the strong count given in Rc::into_raw below, once.
-            let rc = unsafe { Rc::from_raw(data.cast::<Slot<T>>()) };
-            // Dropping an unread result runs T's drop: it must not unwind into C.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rc))).is_err() {
-                std::process::abort();
+        let fnp: sys::dfr_callback_fn = Some(await_fired);
+        let data = std::ptr::without_provenance_mut(token);
+        d.add_raw(fnp, fnp, (data, Some(await_done)));
+        let (t, got) = REGISTRY.with(|r| r.sync.borrow_mut().pop().expect("our entry"));
+        debug_assert_eq!(t, token);
+        match got {
+            Some(v) => DeferredFuture {
+                d: None,
+                state: Await::Ready(Some(convert::<T>(v))),
+            },
+            None => {
+                let slot = Rc::new(Slot {
+                    result: Cell::new(None),
+                    done: Cell::new(false),
+                    waker: RefCell::new(None),
+                });
+                REGISTRY.with(|r| r.pending.borrow_mut().insert(token, slot.clone()));
+                DeferredFuture {
+                    d: Some(d),
+                    state: Await::Waiting(slot),
+                }
             }
         }
-        let fnp: sys::dfr_callback_fn = Some(fired::<T>);
-        // One allocation per await: the Rc itself travels as `data`.
-        let data = Rc::into_raw(slot.clone()).cast_mut().cast();
-        d.add_raw(fnp, fnp, (data, Some(release::<T>)));
-        DeferredFuture { d: Some(d), slot }
     }
 }
+
+// The result is only ever moved out, never pinned.
+impl<T: 'static> Unpin for DeferredFuture<T> {}
 
 impl<T: 'static> Future for DeferredFuture<T> {
     type Output = Result<T, Failure>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.slot.done.get() {
-            let r = this
-                .slot
+        let slot = match &mut this.state {
+            Await::Ready(r) => {
+                return Poll::Ready(r.take().expect("DeferredFuture polled after completion"))
+            }
+            Await::Waiting(slot) => slot,
+        };
+        if slot.done.get() {
+            let r = slot
                 .result
                 .take()
                 .expect("DeferredFuture polled after completion");
             this.d = None;
             return Poll::Ready(r);
         }
-        let mut w = this.slot.waker.borrow_mut();
+        let mut w = slot.waker.borrow_mut();
         match &*w {
             Some(old) if old.will_wake(cx.waker()) => {}
             _ => *w = Some(cx.waker().clone()),
@@ -423,8 +522,8 @@ impl<T: 'static> Future for DeferredFuture<T> {
 
 impl<T: 'static> Drop for DeferredFuture<T> {
     fn drop(&mut self) {
-        if let Some(d) = self.d.take() {
-            if !self.slot.done.get() {
+        if let (Some(d), Await::Waiting(slot)) = (self.d.take(), &self.state) {
+            if !slot.done.get() {
                 d.cancel();
             }
         }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// The library's error codes (domain `"dfr"`), as in `include/deferred/common.h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +90,9 @@ pub const RUST_ERROR: i32 = 3;
 /// A failure: refcounted and immutable, so `Clone + Send + Sync`.
 pub struct Failure {
     ptr: NonNull<sys::dfr_failure>,
-    cause: OnceLock<Option<Box<Failure>>>,
+    /// The cause as a `Failure`, made on first use (`source()` hands out a
+    /// reference); NULL until then.  Keeps `Failure` two words.
+    cause: AtomicPtr<Failure>,
 }
 
 // SAFETY: library failures are immutable after creation, their refcount is
@@ -210,15 +212,19 @@ impl Failure {
     pub unsafe fn from_raw(p: *mut sys::dfr_failure) -> Failure {
         Failure {
             ptr: NonNull::new(p).expect("non-null failure"),
-            cause: OnceLock::new(),
+            cause: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
     /// Gives the reference away (to `dfr_deferred_errback`, a failure value...).
     pub fn into_raw(self) -> *mut sys::dfr_failure {
-        let p = self.ptr.as_ptr();
-        std::mem::forget(self);
-        p
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let c = *me.cause.get_mut();
+        if !c.is_null() {
+            // SAFETY: the box made by cause(), ours alone now.
+            drop(unsafe { Box::from_raw(c) });
+        }
+        me.ptr.as_ptr()
     }
 
     /// The borrowed C pointer.
@@ -286,20 +292,34 @@ impl Failure {
 
     /// The cause, if any.
     pub fn cause(&self) -> Option<&Failure> {
-        self.cause
-            .get_or_init(|| {
-                // SAFETY: valid failure; the cause is borrowed, so take a reference.
-                let c = unsafe { sys::dfr_failure_cause(self.as_ptr()) };
-                if c.is_null() {
-                    None
-                } else {
-                    // SAFETY: c is a live failure; ref gives us our own reference.
-                    Some(Box::new(unsafe {
-                        Failure::from_raw(sys::dfr_failure_ref(c.cast_mut()))
-                    }))
+        let mut p = self.cause.load(Ordering::Acquire);
+        if p.is_null() {
+            // SAFETY: valid failure; the cause is borrowed.
+            let c = unsafe { sys::dfr_failure_cause(self.as_ptr()) };
+            if c.is_null() {
+                return None;
+            }
+            // SAFETY: c is a live failure; ref gives us our own reference.
+            let mine = Box::into_raw(Box::new(unsafe {
+                Failure::from_raw(sys::dfr_failure_ref(c.cast_mut()))
+            }));
+            p = match self.cause.compare_exchange(
+                std::ptr::null_mut(),
+                mine,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => mine,
+                Err(theirs) => {
+                    // Another thread made it first.
+                    // SAFETY: ours, never shared.
+                    drop(unsafe { Box::from_raw(mine) });
+                    theirs
                 }
-            })
-            .as_deref()
+            };
+        }
+        // SAFETY: set once, freed only in drop; lives as long as self.
+        Some(unsafe { &*p })
     }
 
     /// The Rust error given to `from_error`, if it is an `E`.
@@ -339,6 +359,11 @@ impl Clone for Failure {
 
 impl Drop for Failure {
     fn drop(&mut self) {
+        let c = *self.cause.get_mut();
+        if !c.is_null() {
+            // SAFETY: the box made by cause(), ours alone now.
+            drop(unsafe { Box::from_raw(c) });
+        }
         // SAFETY: we own one reference.
         unsafe { sys::dfr_failure_unref(self.as_ptr()) }
     }

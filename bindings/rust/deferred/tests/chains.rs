@@ -305,3 +305,50 @@ fn dropping_a_pending_future_cancels() {
         "the future's callback consumed the cancellation"
     );
 }
+
+fn poll_now<F: Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(f).poll(&mut cx)
+}
+
+#[test]
+fn awaiting_a_deferred_from_inside_its_own_chain() {
+    // The deferred has a result but is running its chain: the await's
+    // callback runs later, after the current one.
+    let d: Deferred<i64> = Deferred::new();
+    let d2 = d.clone();
+    let fut = Rc::new(RefCell::new(None));
+    let f2 = fut.clone();
+    let _c = d.clone().add_callback(move |x: i64| {
+        *f2.borrow_mut() = Some(std::future::IntoFuture::into_future(d2));
+        Ok(x + 1)
+    });
+    d.callback(1).unwrap();
+    let mut f = fut.borrow_mut().take().unwrap();
+    assert!(matches!(poll_now(&mut f), std::task::Poll::Ready(Ok(2))));
+}
+
+#[test]
+fn awaiting_a_paused_deferred_and_dropping_the_future_meanwhile() {
+    let c = counter();
+    let d: Deferred<Counted> = Deferred::new();
+    d.callback(Counted(c.clone(), 7)).unwrap();
+    d.pause().unwrap();
+    let mut f = std::future::IntoFuture::into_future(d.clone());
+    assert!(poll_now(&mut f).is_pending());
+    d.unpause().unwrap();
+    match poll_now(&mut f) {
+        std::task::Poll::Ready(Ok(v)) => assert_eq!(v.1, 7),
+        _ => panic!("not ready"),
+    }
+    assert_eq!(n(&c), 1);
+    // Dropped while paused: the cancel cannot fire it; the value arrives
+    // after the future is gone and is dropped once.
+    let d: Deferred<Counted> = Deferred::new();
+    d.callback(Counted(c.clone(), 8)).unwrap();
+    d.pause().unwrap();
+    drop(std::future::IntoFuture::into_future(d.clone()));
+    assert_eq!(n(&c), 1);
+    d.unpause().unwrap();
+    assert_eq!(n(&c), 2);
+}

@@ -64,7 +64,7 @@ pub use reactor::{
     RemoteResult, SystemEvent, TriggerId,
 };
 pub use sync::{Lock, Queue, Semaphore};
-pub use value::RawValue;
+pub use value::{List, RawValue};
 
 // The README's examples are doc tests.
 #[doc = include_str!("../../README.md")]

@@ -106,6 +106,10 @@ pub(crate) mod raw {
         std::ptr::eq(v.type_, &raw const sys::dfr_type_f64)
     }
     #[inline]
+    pub fn is_list(v: &sys::dfr_value) -> bool {
+        std::ptr::eq(v.type_, &raw const sys::dfr_type_list)
+    }
+    #[inline]
     pub fn is_bytes(v: &sys::dfr_value) -> bool {
         std::ptr::eq(v.type_, &raw const sys::dfr_type_bytes)
     }
@@ -152,6 +156,42 @@ impl Drop for RawValue {
 impl std::fmt::Debug for RawValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RawValue({})", self.type_name())
+    }
+}
+
+/// A library list value, as C's DeferredList and gatherResults make them:
+/// entries of (ok, value).  `Deferred<List>` reads one.
+#[derive(Debug)]
+pub struct List(RawValue);
+
+impl List {
+    fn list(&self) -> *mut sys::dfr_list {
+        // SAFETY: a list value we own.
+        unsafe { sys::dfr_list_from(self.0.as_raw()) }
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        // SAFETY: a valid list.
+        unsafe { sys::dfr_list_len(self.list()) }
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Whether entry `i` succeeded (false out of range).
+    pub fn ok(&self, i: usize) -> bool {
+        // SAFETY: a valid list; out of range reads false.
+        unsafe { sys::dfr_list_ok(self.list(), i) }
+    }
+    /// Move entry `i` out as a `T`, leaving none behind: a failed entry
+    /// gives its failure, another type a `RUST_WRONG_TYPE` failure, out of
+    /// range `Invalid`.
+    pub fn take<T: 'static>(&mut self, i: usize) -> Result<T, Failure> {
+        if i >= self.len() {
+            return Err(Failure::from_code(crate::ErrorCode::Invalid));
+        }
+        // SAFETY: a valid list we own; the entry's ownership moves to us.
+        from_value::<T>(unsafe { sys::dfr_list_take(self.list(), i) })
     }
 }
 
@@ -207,6 +247,10 @@ pub fn into_value<T: 'static>(t: T) -> sys::dfr_value {
     };
     let t = match cast::<T, RawValue>(t) {
         Ok(r) => return r.into_raw(),
+        Err(t) => t,
+    };
+    let t = match cast::<T, List>(t) {
+        Ok(l) => return l.0.into_raw(),
         Err(t) => t,
     };
     let slot = Box::new(Slot {
@@ -284,6 +328,9 @@ pub fn from_value<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
         }
         if is::<T, f64>() && raw::is_f64(&v) {
             return Ok(cast::<f64, T>(v.u.f64).ok().unwrap());
+        }
+        if is::<T, List>() && raw::is_list(&v) {
+            return Ok(cast::<List, T>(List(RawValue(v))).ok().unwrap());
         }
         if is::<T, ()>() && v.type_.is_null() {
             return Ok(cast::<(), T>(()).ok().unwrap());

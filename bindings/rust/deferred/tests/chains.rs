@@ -352,3 +352,32 @@ fn awaiting_a_paused_deferred_and_dropping_the_future_meanwhile() {
     d.unpause().unwrap();
     assert_eq!(n(&c), 2);
 }
+
+#[test]
+fn a_list_made_by_c_reads_as_a_list() {
+    use deferred::sys;
+    let c = counter();
+    // SAFETY: valid deferreds; the C list takes its own references.
+    let list: Deferred<deferred::List> = unsafe {
+        let ds = [
+            sys::dfr_succeed(sys::dfr_i64(4)),
+            Deferred::succeed(Counted(c.clone(), 5)).into_raw(),
+            Deferred::<i64>::fail(Failure::msg("no")).into_raw(),
+        ];
+        let l = sys::dfr_deferred_list(ds.as_ptr(), 3, sys::DFR_CONSUME_ERRORS);
+        for d in ds {
+            sys::dfr_deferred_unref(d);
+        }
+        Deferred::from_raw(l)
+    };
+    let _ = list.add_callback(move |mut l: deferred::List| {
+        assert_eq!(l.len(), 3);
+        assert!(l.ok(0) && l.ok(1) && !l.ok(2));
+        assert_eq!(l.take::<i64>(0).unwrap(), 4);
+        assert_eq!(l.take::<Counted>(1).unwrap().1, 5);
+        assert_eq!(l.take::<i64>(2).unwrap_err().message(), "no");
+        assert!(l.take::<i64>(3).is_err());
+        Ok(())
+    });
+    assert_eq!(n(&c), 1);
+}

@@ -29,9 +29,12 @@ pub struct ReactorOptions {
 }
 
 type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
+type FailTask = Box<dyn FnOnce(Failure)>;
 
 struct Task {
     fut: RefCell<Option<LocalFuture>>,
+    /// Fails the task's deferred when a poll panics.
+    on_panic: Cell<Option<FailTask>>,
     waker: Waker,
     cancelled: Cell<bool>,
 }
@@ -145,7 +148,24 @@ impl Local {
             };
             let Some(fut) = slot.as_mut() else { return };
             let mut cx = Context::from_waker(&task.waker);
-            let ready = fut.as_mut().poll(&mut cx).is_ready();
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fut.as_mut().poll(&mut cx).is_ready()
+            }));
+            let ready = match polled {
+                Ok(ready) => ready,
+                Err(p) => {
+                    // A panic in the task fails its deferred; the future is
+                    // dropped (it must not be polled again).
+                    let f = slot.take();
+                    drop(slot);
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(f)));
+                    if let Some(fail) = task.on_panic.take() {
+                        fail(Failure::panic(p));
+                    }
+                    self.tasks.borrow_mut().remove(&id);
+                    return;
+                }
+            };
             if ready || task.cancelled.get() {
                 // Drop the future outside the borrow of the task table.
                 let f = slot.take();
@@ -466,6 +486,7 @@ impl ReactorRef {
             }
         });
         let out = result.clone();
+        let on_panic = result.clone();
         let fut = fut.into_future();
         let wrapped: LocalFuture = Box::pin(async move {
             let r = fut.await;
@@ -481,6 +502,9 @@ impl ReactorRef {
         }));
         let task = Rc::new(Task {
             fut: RefCell::new(Some(wrapped)),
+            on_panic: Cell::new(Some(Box::new(move |f| {
+                let _ = on_panic.errback(f);
+            }))),
             waker,
             cancelled: Cell::new(false),
         });
@@ -761,12 +785,17 @@ impl ReactorHandle {
             let local = unsafe { &*local.0 };
             let Some(rc) = local.me.upgrade() else { return };
             let r = ReactorRef { local: rc };
-            let fut = f(r.clone());
-            let d = r.spawn_local(async move {
-                tx.send(fut.await);
+            let fut = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(r.clone())))
+            {
+                Ok(fut) => fut,
+                Err(p) => return tx.send(Err(Failure::panic(p))),
+            };
+            // A panic in the future fails `d`, which reaches the sender too.
+            let d = r.spawn_local(fut);
+            drop(d.add_both(move |res| {
+                tx.send(res);
                 Ok(())
-            });
-            drop(d);
+            }));
         });
         if let Err(e) = r {
             shared.state.lock().unwrap().0 = Some(Err(e));

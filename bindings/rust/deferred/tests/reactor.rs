@@ -527,3 +527,42 @@ fn deferreds_outliving_their_reactor_can_still_be_cancelled() {
     assert_eq!(task.state(), State::Succeeded);
     assert_eq!(later.state(), State::Succeeded);
 }
+
+#[test]
+fn panics_in_async_tasks_fail_their_deferreds() {
+    let r = Reactor::manual_clock().unwrap();
+    let rr = r.handle_local();
+    let task = r.spawn_local(async move {
+        rr.defer_later(S, || Ok(1i64))?.await?;
+        panic!("task exploded");
+    });
+    let task: Deferred<()> = task.add_errback(|f| {
+        assert!(f.is_panic() && f.message().contains("task exploded"));
+        Ok(())
+    });
+    r.advance(S).unwrap();
+    pump(&r, || task.state() != State::Pending);
+    assert_eq!(task.state(), State::Succeeded);
+    // The same through the thread-safe handle: in the closure, in the future.
+    let h = r.handle();
+    let t = std::thread::spawn(move || {
+        let a = h.spawn(|_r| -> Deferred<i64> { panic!("closure exploded") });
+        let b = h.spawn(|_r| async { panic!("future exploded") as Result<i64, Failure> });
+        (a.wait().unwrap_err(), b.wait().unwrap_err())
+    });
+    let ticks = Rc::new(Cell::new(0));
+    while !t.is_finished() {
+        r.iterate(Duration::from_millis(1)).unwrap();
+        ticks.set(ticks.get() + 1);
+        assert!(ticks.get() < 5000);
+    }
+    let (a, b) = t.join().unwrap();
+    assert!(
+        a.is_panic() && a.message().contains("closure exploded"),
+        "{a}"
+    );
+    assert!(
+        b.is_panic() && b.message().contains("future exploded"),
+        "{b}"
+    );
+}

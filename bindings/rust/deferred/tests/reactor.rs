@@ -418,6 +418,11 @@ fn lock_semaphore_queue() {
     assert_eq!(q.pending(), 2);
     drop(q);
     assert_eq!(n(&c), 4, "values kept by a freed queue are dropped");
+    let q: deferred::Queue<i64> = deferred::Queue::new(None, Some(0));
+    let _ = q.get().add_errback(|f| {
+        assert_eq!(f.kind(), Some(ErrorCode::Underflow));
+        Ok(0)
+    });
 }
 
 #[test]

@@ -513,24 +513,32 @@ impl ReactorRef {
         result
     }
 
-    /// A LoopingCall of `f`.
-    pub fn looping_call<F>(&self, f: F) -> Result<LoopingCall, Failure>
+    /// A LoopingCall of `f`.  `f` returns `Result<(), Failure>`, or a
+    /// `Deferred<()>` (or `Result<Deferred<()>, Failure>`): the next call
+    /// then waits until it fires.
+    pub fn looping_call<F, R>(&self, mut f: F) -> Result<LoopingCall, Failure>
     where
-        F: FnMut() -> Result<(), Failure> + 'static,
+        F: FnMut() -> R + 'static,
+        R: Tick,
     {
-        unsafe extern "C" fn run<F: FnMut() -> Result<(), Failure>>(
+        unsafe extern "C" fn run<F: FnMut() -> sys::dfr_value>(
             data: *mut c_void,
         ) -> sys::dfr_value {
             // SAFETY: our Box<F>, alive until its destroy hook.
             let f = unsafe { &mut *data.cast::<F>() };
-            result_into_value(guard(f))
+            crate::value::guard_value(f)
         }
-        let r = self.raw()?;
-        let data = Box::into_raw(Box::new(f));
-        // SAFETY: live reactor; data and destroy match.
-        let lc = unsafe {
-            sys::dfr_looping_call_new(r, Some(run::<F>), data.cast(), Some(drop_box::<F>))
-        };
+        fn make<G: FnMut() -> sys::dfr_value + 'static>(
+            r: *mut sys::dfr_reactor,
+            g: G,
+        ) -> *mut sys::dfr_looping_call {
+            let data = Box::into_raw(Box::new(g));
+            // SAFETY: live reactor; data and destroy match (destroy runs on NULL).
+            unsafe {
+                sys::dfr_looping_call_new(r, Some(run::<G>), data.cast(), Some(drop_box::<G>))
+            }
+        }
+        let lc = make(self.raw()?, move || f().into_tick());
         if lc.is_null() {
             return Err(Failure::from_code(ErrorCode::NoMemory));
         }
@@ -622,6 +630,40 @@ impl ReactorRef {
     pub fn remove_system_event_trigger(&self, id: TriggerId) -> Result<(), Failure> {
         // SAFETY: live reactor on its thread.
         check(unsafe { sys::dfr_remove_system_event_trigger(self.raw()?, id.0) })
+    }
+}
+
+/// What a LoopingCall's function may return (sealed).
+pub trait Tick: tick::Sealed + 'static {
+    #[doc(hidden)]
+    fn into_tick(self) -> sys::dfr_value;
+}
+
+mod tick {
+    pub trait Sealed {}
+    impl Sealed for Result<(), crate::Failure> {}
+    impl Sealed for crate::Deferred<()> {}
+    impl Sealed for Result<crate::Deferred<()>, crate::Failure> {}
+}
+
+impl Tick for Result<(), Failure> {
+    fn into_tick(self) -> sys::dfr_value {
+        result_into_value(self)
+    }
+}
+
+impl Tick for Deferred<()> {
+    fn into_tick(self) -> sys::dfr_value {
+        crate::value::raw::deferred(self.into_raw())
+    }
+}
+
+impl Tick for Result<Deferred<()>, Failure> {
+    fn into_tick(self) -> sys::dfr_value {
+        match self {
+            Ok(d) => d.into_tick(),
+            Err(e) => result_into_value::<()>(Err(e)),
+        }
     }
 }
 

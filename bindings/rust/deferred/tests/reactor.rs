@@ -141,7 +141,9 @@ fn looping_call_ticks_and_stops() {
     lc.stop().unwrap();
     assert_eq!(done.state(), State::Succeeded);
     // A failing (panicking) call stops it with the failure.
-    let lc2 = r.looping_call(|| panic!("tick failed")).unwrap();
+    let lc2 = r
+        .looping_call(|| -> Result<(), Failure> { panic!("tick failed") })
+        .unwrap();
     let d = lc2.start(S, true).unwrap();
     let d = d.add_errback(|f| {
         assert!(f.is_panic());
@@ -570,4 +572,33 @@ fn panics_in_async_tasks_fail_their_deferreds() {
         b.is_panic() && b.message().contains("future exploded"),
         "{b}"
     );
+}
+
+#[test]
+fn a_looping_call_waits_for_the_deferred_its_function_returns() {
+    let r = Reactor::manual_clock().unwrap();
+    let rr = r.handle_local();
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let lc = r
+        .looping_call(move || {
+            c.set(c.get() + 1);
+            // Each call takes 3 s: the 1 s interval is stretched.
+            rr.defer_later(3 * S, || Ok(()))
+        })
+        .unwrap();
+    let _done = lc.start(S, true).unwrap();
+    assert_eq!(calls.get(), 1);
+    for _ in 0..2 {
+        r.advance(S).unwrap();
+    }
+    assert_eq!(
+        calls.get(),
+        1,
+        "still waiting for the first call's deferred"
+    );
+    r.advance(S).unwrap();
+    r.advance(S).unwrap();
+    assert_eq!(calls.get(), 2);
+    lc.stop().unwrap();
 }

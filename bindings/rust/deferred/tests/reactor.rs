@@ -243,8 +243,13 @@ fn defer_to_thread_and_panics_in_the_pool() {
             .await
             .unwrap_err();
         assert!(e.is_panic() && e.message().contains("pool closure failed"));
-        rr.stop()?;
         Ok(v)
+    });
+    // Stop on every path (a failed task must not leave run() waiting).
+    let rr = r.handle_local();
+    let task = task.add_both(move |res| {
+        rr.stop()?;
+        res
     });
     r.run().unwrap();
     assert_eq!(task.state(), State::Succeeded);
@@ -254,12 +259,23 @@ fn defer_to_thread_and_panics_in_the_pool() {
     });
 }
 
+/// Stops the reactor when the thread using it ends, however it ends (a
+/// failed assertion must not leave `run()` waiting).
+struct StopOnDrop(deferred::ReactorHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.stop();
+    }
+}
+
 #[test]
 fn other_threads_use_the_handle() {
     let r = Reactor::new().unwrap();
     let h = r.handle();
     assert!(h.is_reactor_thread());
     let t = std::thread::spawn(move || {
+        let _stop = StopOnDrop(h.clone());
         assert!(!h.is_reactor_thread());
         let h2 = h.clone();
         h.call_from_thread(move || assert!(h2.is_reactor_thread()))
@@ -278,7 +294,6 @@ fn other_threads_use_the_handle() {
             .spawn(|_r| Deferred::succeed(String::from("s")))
             .wait()
             .unwrap();
-        h.stop().unwrap();
         (v, s)
     });
     r.run().unwrap();
@@ -290,6 +305,7 @@ fn remote_result_is_a_send_future() {
     let r = Reactor::new().unwrap();
     let h = r.handle();
     let t = std::thread::spawn(move || {
+        let _stop = StopOnDrop(h.clone());
         let fut = h.spawn(|_r| Deferred::succeed(9i64));
         // A tiny block_on on this thread.
         struct W(std::thread::Thread);
@@ -307,7 +323,6 @@ fn remote_result_is_a_send_future() {
                 std::task::Poll::Pending => std::thread::park(),
             }
         };
-        h.stop().unwrap();
         v.unwrap()
     });
     r.run().unwrap();
@@ -500,14 +515,17 @@ fn system_event_triggers_and_wait_on_the_reactor_thread() {
         Some(ErrorCode::Invalid)
     );
     let h = r.handle();
+    let waited = Rc::new(RefCell::new(None));
+    let w = waited.clone();
     r.call_later(Duration::ZERO, move || {
         // Waiting for reactor work on the reactor thread would deadlock.
-        let e = h.spawn(|_r| Deferred::succeed(1i64)).wait().unwrap_err();
-        assert_eq!(e.kind(), Some(ErrorCode::Deadlock));
+        *w.borrow_mut() = Some(h.spawn(|_r| Deferred::succeed(1i64)).wait());
         h.stop().unwrap();
     })
     .unwrap();
     r.run().unwrap();
+    let e = waited.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorCode::Deadlock));
     assert_eq!(
         *log.borrow(),
         vec![

@@ -349,7 +349,9 @@ impl ReactorRef {
         unsafe { sys::dfr_reactor_running(self.local.ptr.get()) }
     }
 
-    /// One loop iteration, waiting at most `max_wait`.
+    /// One loop iteration, waiting at most `max_wait`.  (A non-zero wait can
+    /// currently block for good in the C library when nothing else is
+    /// pending; prefer `Duration::ZERO`.)
     pub fn iterate(&self, max_wait: Duration) -> Result<(), Failure> {
         // SAFETY: live reactor on its thread.
         check(unsafe { sys::dfr_reactor_iterate(self.raw()?, max_wait.as_secs_f64()) })

@@ -1,0 +1,449 @@
+//! Raw declarations of libdeferred's public C API (`include/deferred.h` and
+//! `include/deferred/ffi.h`), written by hand.  `tests/abi.rs` proves them
+//! against the header (sizes, alignments, field offsets, constants) and
+//! against the built library (every exported `dfr_` symbol is declared here).
+//!
+//! Every `extern` item of the library lives in this one file, so a rename of
+//! a C function is a change in one place.  See the header comments for the
+//! contract of each function; the safe API is the `deferred` crate.
+#![no_std]
+#![allow(non_camel_case_types)]
+
+use core::ffi::{c_char, c_double, c_int, c_uint, c_void};
+
+// ---- common.h ----
+
+pub const DFR_OK: c_int = 0;
+pub const DFR_EINVAL: c_int = -1;
+pub const DFR_ENOMEM: c_int = -2;
+pub const DFR_EALREADY: c_int = -3;
+pub const DFR_ECANCELLED: c_int = -4;
+pub const DFR_ETIMEDOUT: c_int = -5;
+pub const DFR_EFIRST: c_int = -6;
+pub const DFR_ENOTRUNNING: c_int = -7;
+pub const DFR_EALREADY_CANCELLED: c_int = -8;
+pub const DFR_EALREADY_CALLED_DC: c_int = -9;
+pub const DFR_ENOTCORO: c_int = -10;
+pub const DFR_EDEADLK: c_int = -11;
+pub const DFR_EOVERFLOW: c_int = -12;
+pub const DFR_EUNDERFLOW: c_int = -13;
+pub const DFR_ENOTOWNER: c_int = -14;
+
+/// The failure domain of the library's own codes (NUL-terminated).
+pub const DFR_DOMAIN: &[u8; 4] = b"dfr\0";
+pub const DFR_ANY: c_int = i32::MIN;
+
+pub type dfr_destroy_fn = Option<unsafe extern "C" fn(data: *mut c_void)>;
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_allocator {
+    pub size: usize,
+    pub malloc: Option<unsafe extern "C" fn(n: usize, ctx: *mut c_void) -> *mut c_void>,
+    pub realloc:
+        Option<unsafe extern "C" fn(p: *mut c_void, n: usize, ctx: *mut c_void) -> *mut c_void>,
+    pub free: Option<unsafe extern "C" fn(p: *mut c_void, ctx: *mut c_void)>,
+    pub ctx: *mut c_void,
+}
+
+// ---- value.h ----
+
+/// Opaque library objects.
+macro_rules! opaque {
+    ($($name:ident),*) => {$(
+        #[repr(C)]
+        pub struct $name {
+            _data: [u8; 0],
+            _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+        }
+    )*};
+}
+opaque!(
+    dfr_failure,
+    dfr_deferred,
+    dfr_list,
+    dfr_bytes,
+    dfr_reactor,
+    dfr_delayed_call,
+    dfr_looping_call,
+    dfr_threadpool,
+    dfr_lock,
+    dfr_semaphore,
+    dfr_queue,
+    ffi_cif
+);
+
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union dfr_value_u {
+    pub i64: i64,
+    pub f64: c_double,
+    pub ptr: *mut c_void,
+}
+
+/// The 16-byte tagged value; `type_ == NULL` is none.
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct dfr_value {
+    pub type_: *const dfr_type,
+    pub u: dfr_value_u,
+}
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_type {
+    pub size: usize,
+    pub name: *const c_char,
+    pub drop: Option<unsafe extern "C" fn(ptr: *mut c_void)>,
+    pub clone: Option<unsafe extern "C" fn(v: *const dfr_value) -> dfr_value>,
+}
+
+// ---- deferred.h ----
+
+pub type dfr_callback_fn =
+    Option<unsafe extern "C" fn(result: dfr_value, data: *mut c_void) -> dfr_value>;
+pub type dfr_task_fn = Option<unsafe extern "C" fn(data: *mut c_void) -> dfr_value>;
+pub type dfr_canceller_fn = Option<unsafe extern "C" fn(d: *mut dfr_deferred, data: *mut c_void)>;
+pub type dfr_unhandled_error_fn =
+    Option<unsafe extern "C" fn(f: *const dfr_failure, data: *mut c_void)>;
+
+pub type dfr_state = c_int;
+pub const DFR_PENDING: dfr_state = 0;
+pub const DFR_SUCCEEDED: dfr_state = 1;
+pub const DFR_FAILED: dfr_state = 2;
+
+// ---- list.h ----
+
+pub const DFR_FIRE_ON_ONE_CALLBACK: c_uint = 1;
+pub const DFR_FIRE_ON_ONE_ERRBACK: c_uint = 2;
+pub const DFR_CONSUME_ERRORS: c_uint = 4;
+
+// ---- util.h ----
+
+pub const DFR_UNLIMITED: usize = usize::MAX;
+
+// ---- reactor.h ----
+
+pub type dfr_fn = Option<unsafe extern "C" fn(data: *mut c_void)>;
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_reactor_options {
+    pub size: usize,
+    pub manual_clock: bool,
+    pub threadpool_min: c_uint,
+    pub threadpool_max: c_uint,
+    pub uv_loop: *mut c_void,
+}
+
+pub const DFR_BEFORE: c_int = 0;
+pub const DFR_DURING: c_int = 1;
+pub const DFR_AFTER: c_int = 2;
+pub const DFR_STARTUP: c_int = 0;
+pub const DFR_SHUTDOWN: c_int = 1;
+
+// ---- coro.h ----
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_coroutine_options {
+    pub size: usize,
+    pub stack_size: usize,
+}
+
+pub const DFR_CORO_DEFAULT_STACK: usize = 256 * 1024;
+pub const DFR_CORO_MIN_STACK: usize = 16 * 1024;
+pub const DFR_CORO_MAX_STACK: usize = 1024 * 1024 * 1024;
+
+extern "C" {
+    // common.h
+    pub fn dfr_strerror(code: c_int) -> *const c_char;
+    pub fn dfr_version() -> *const c_char;
+    pub fn dfr_set_allocator(a: *const dfr_allocator) -> c_int;
+    pub fn dfr_set_debug(on: bool);
+    pub fn dfr_debug_enabled() -> bool;
+    pub fn dfr_trim();
+    pub fn dfr_free(p: *mut c_void);
+
+    // value.h
+    pub static dfr_type_i64: dfr_type;
+    pub static dfr_type_f64: dfr_type;
+    pub static dfr_type_ptr: dfr_type;
+    pub static dfr_type_bytes: dfr_type;
+    pub static dfr_type_failure: dfr_type;
+    pub static dfr_type_deferred: dfr_type;
+    pub static dfr_type_list: dfr_type;
+    pub fn dfr_value_drop(v: dfr_value);
+    pub fn dfr_value_clone(v: *const dfr_value) -> dfr_value;
+    pub fn dfr_bytes_new(data: *const c_void, len: usize) -> dfr_value;
+    pub fn dfr_bytes_data(v: *const dfr_value) -> *const c_void;
+    pub fn dfr_bytes_len(v: *const dfr_value) -> usize;
+    pub fn dfr_failure_from(v: *const dfr_value) -> *mut dfr_failure;
+    pub fn dfr_deferred_from(v: *const dfr_value) -> *mut dfr_deferred;
+    pub fn dfr_none() -> dfr_value;
+    pub fn dfr_i64(x: i64) -> dfr_value;
+    pub fn dfr_f64(x: c_double) -> dfr_value;
+    pub fn dfr_ptr(p: *mut c_void) -> dfr_value;
+    pub fn dfr_obj(type_: *const dfr_type, p: *mut c_void) -> dfr_value;
+    pub fn dfr_value_failure(f: *mut dfr_failure) -> dfr_value;
+    pub fn dfr_value_deferred(d: *mut dfr_deferred) -> dfr_value;
+    pub fn dfr_is_none(v: dfr_value) -> bool;
+    pub fn dfr_is_failure(v: dfr_value) -> bool;
+    pub fn dfr_is_deferred(v: dfr_value) -> bool;
+    pub fn dfr_is_i64(v: dfr_value) -> bool;
+    pub fn dfr_is_f64(v: dfr_value) -> bool;
+    pub fn dfr_is_list(v: dfr_value) -> bool;
+    pub fn dfr_is_bytes(v: dfr_value) -> bool;
+
+    // failure.h
+    pub fn dfr_failure_new(
+        domain: *const c_char,
+        code: c_int,
+        message: *const c_char,
+    ) -> *mut dfr_failure;
+    pub fn dfr_failure_newf(
+        domain: *const c_char,
+        code: c_int,
+        fmt: *const c_char,
+        ...
+    ) -> *mut dfr_failure;
+    pub fn dfr_failure_wrap(
+        cause: *mut dfr_failure,
+        domain: *const c_char,
+        code: c_int,
+        message: *const c_char,
+    ) -> *mut dfr_failure;
+    pub fn dfr_failure_ref(f: *mut dfr_failure) -> *mut dfr_failure;
+    pub fn dfr_failure_unref(f: *mut dfr_failure);
+    pub fn dfr_failure_domain(f: *const dfr_failure) -> *const c_char;
+    pub fn dfr_failure_code(f: *const dfr_failure) -> c_int;
+    pub fn dfr_failure_message(f: *const dfr_failure) -> *const c_char;
+    pub fn dfr_failure_cause(f: *const dfr_failure) -> *const dfr_failure;
+    pub fn dfr_failure_index(f: *const dfr_failure) -> i64;
+    pub fn dfr_failure_check(f: *const dfr_failure, domain: *const c_char, code: c_int) -> bool;
+    pub fn dfr_failure_set_payload(f: *mut dfr_failure, payload: dfr_value) -> c_int;
+    pub fn dfr_failure_payload(f: *const dfr_failure) -> *const dfr_value;
+    pub fn dfr_failure_describe(f: *const dfr_failure) -> *mut c_char;
+
+    // deferred.h
+    pub fn dfr_deferred_new() -> *mut dfr_deferred;
+    pub fn dfr_deferred_new_cancellable(
+        canceller: dfr_canceller_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_deferred_ref(d: *mut dfr_deferred) -> *mut dfr_deferred;
+    pub fn dfr_deferred_unref(d: *mut dfr_deferred);
+    pub fn dfr_set_unhandled_error_hook(fn_: dfr_unhandled_error_fn, data: *mut c_void);
+    pub fn dfr_deferred_add_callbacks(
+        d: *mut dfr_deferred,
+        cb: dfr_callback_fn,
+        eb: dfr_callback_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_add_callback(
+        d: *mut dfr_deferred,
+        cb: dfr_callback_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_add_errback(
+        d: *mut dfr_deferred,
+        eb: dfr_callback_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_add_both(
+        d: *mut dfr_deferred,
+        fn_: dfr_callback_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_callback(d: *mut dfr_deferred, v: dfr_value) -> c_int;
+    pub fn dfr_deferred_errback(d: *mut dfr_deferred, f: *mut dfr_failure) -> c_int;
+    pub fn dfr_deferred_cancel(d: *mut dfr_deferred);
+    pub fn dfr_deferred_pause(d: *mut dfr_deferred) -> c_int;
+    pub fn dfr_deferred_unpause(d: *mut dfr_deferred) -> c_int;
+    pub fn dfr_deferred_chain(d: *mut dfr_deferred, other: *mut dfr_deferred) -> c_int;
+    pub fn dfr_deferred_state(d: *const dfr_deferred) -> c_int;
+    pub fn dfr_deferred_result(d: *const dfr_deferred) -> *const dfr_value;
+    pub fn dfr_deferred_paused(d: *const dfr_deferred) -> c_int;
+    pub fn dfr_succeed(v: dfr_value) -> *mut dfr_deferred;
+    pub fn dfr_fail(f: *mut dfr_failure) -> *mut dfr_deferred;
+    pub fn dfr_maybe_deferred(fn_: dfr_task_fn, data: *mut c_void) -> *mut dfr_deferred;
+
+    // list.h
+    pub fn dfr_deferred_list(
+        ds: *const *mut dfr_deferred,
+        n: usize,
+        flags: c_uint,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_gather_results(
+        ds: *const *mut dfr_deferred,
+        n: usize,
+        consume_errors: bool,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_list_from(v: *const dfr_value) -> *mut dfr_list;
+    pub fn dfr_list_len(l: *const dfr_list) -> usize;
+    pub fn dfr_list_ok(l: *const dfr_list, i: usize) -> bool;
+    pub fn dfr_list_get(l: *const dfr_list, i: usize) -> *const dfr_value;
+    pub fn dfr_list_take(l: *mut dfr_list, i: usize) -> dfr_value;
+
+    // util.h
+    pub fn dfr_lock_new() -> *mut dfr_lock;
+    pub fn dfr_lock_free(l: *mut dfr_lock);
+    pub fn dfr_lock_acquire(l: *mut dfr_lock) -> *mut dfr_deferred;
+    pub fn dfr_lock_release(l: *mut dfr_lock) -> c_int;
+    pub fn dfr_lock_locked(l: *const dfr_lock) -> bool;
+    pub fn dfr_lock_waiting(l: *const dfr_lock) -> usize;
+    pub fn dfr_lock_run(
+        l: *mut dfr_lock,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_semaphore_new(tokens: c_uint) -> *mut dfr_semaphore;
+    pub fn dfr_semaphore_free(s: *mut dfr_semaphore);
+    pub fn dfr_semaphore_acquire(s: *mut dfr_semaphore) -> *mut dfr_deferred;
+    pub fn dfr_semaphore_release(s: *mut dfr_semaphore) -> c_int;
+    pub fn dfr_semaphore_tokens(s: *const dfr_semaphore) -> c_uint;
+    pub fn dfr_semaphore_waiting(s: *const dfr_semaphore) -> usize;
+    pub fn dfr_semaphore_run(
+        s: *mut dfr_semaphore,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_queue_new(size: usize, backlog: usize) -> *mut dfr_queue;
+    pub fn dfr_queue_free(q: *mut dfr_queue);
+    pub fn dfr_queue_put(q: *mut dfr_queue, v: dfr_value) -> c_int;
+    pub fn dfr_queue_get(q: *mut dfr_queue) -> *mut dfr_deferred;
+    pub fn dfr_queue_pending(q: *const dfr_queue) -> usize;
+    pub fn dfr_queue_waiting(q: *const dfr_queue) -> usize;
+
+    // reactor.h
+    pub fn dfr_reactor_new(opts: *const dfr_reactor_options) -> *mut dfr_reactor;
+    pub fn dfr_reactor_free(r: *mut dfr_reactor);
+    pub fn dfr_reactor_run(r: *mut dfr_reactor) -> c_int;
+    pub fn dfr_reactor_stop(r: *mut dfr_reactor) -> c_int;
+    pub fn dfr_reactor_iterate(r: *mut dfr_reactor, max_wait: c_double) -> c_int;
+    pub fn dfr_reactor_seconds(r: *const dfr_reactor) -> c_double;
+    pub fn dfr_reactor_advance(r: *mut dfr_reactor, seconds: c_double) -> c_int;
+    pub fn dfr_reactor_running(r: *const dfr_reactor) -> bool;
+    pub fn dfr_call_later(
+        r: *mut dfr_reactor,
+        delay: c_double,
+        fn_: dfr_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+        out: *mut *mut dfr_delayed_call,
+    ) -> c_int;
+    pub fn dfr_delayed_call_cancel(dc: *mut dfr_delayed_call) -> c_int;
+    pub fn dfr_delayed_call_reset(dc: *mut dfr_delayed_call, delay: c_double) -> c_int;
+    pub fn dfr_delayed_call_delay(dc: *mut dfr_delayed_call, seconds: c_double) -> c_int;
+    pub fn dfr_delayed_call_active(dc: *const dfr_delayed_call) -> bool;
+    pub fn dfr_delayed_call_time(dc: *const dfr_delayed_call) -> c_double;
+    pub fn dfr_delayed_call_ref(dc: *mut dfr_delayed_call) -> *mut dfr_delayed_call;
+    pub fn dfr_delayed_call_unref(dc: *mut dfr_delayed_call);
+    pub fn dfr_reactor_pending_calls(r: *const dfr_reactor) -> usize;
+    pub fn dfr_call_when_running(
+        r: *mut dfr_reactor,
+        fn_: dfr_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_call_from_thread(
+        r: *mut dfr_reactor,
+        fn_: dfr_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_add_system_event_trigger(
+        r: *mut dfr_reactor,
+        phase: c_int,
+        event: c_int,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+        id: *mut u64,
+    ) -> c_int;
+    pub fn dfr_remove_system_event_trigger(r: *mut dfr_reactor, id: u64) -> c_int;
+    pub fn dfr_defer_later(
+        r: *mut dfr_reactor,
+        delay: c_double,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_deferred_add_timeout(
+        d: *mut dfr_deferred,
+        r: *mut dfr_reactor,
+        seconds: c_double,
+    ) -> c_int;
+    pub fn dfr_looping_call_new(
+        r: *mut dfr_reactor,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_looping_call;
+    pub fn dfr_looping_call_start(
+        lc: *mut dfr_looping_call,
+        interval: c_double,
+        now: bool,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_looping_call_stop(lc: *mut dfr_looping_call) -> c_int;
+    pub fn dfr_looping_call_reset(lc: *mut dfr_looping_call) -> c_int;
+    pub fn dfr_looping_call_running(lc: *const dfr_looping_call) -> bool;
+    pub fn dfr_looping_call_free(lc: *mut dfr_looping_call);
+
+    // thread.h
+    pub fn dfr_defer_to_thread(
+        r: *mut dfr_reactor,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_reactor_suggest_threadpool_size(r: *mut dfr_reactor, max: c_uint) -> c_int;
+    pub fn dfr_threadpool_new(min: c_uint, max: c_uint, name: *const c_char)
+        -> *mut dfr_threadpool;
+    pub fn dfr_threadpool_start(p: *mut dfr_threadpool) -> c_int;
+    pub fn dfr_threadpool_stop(p: *mut dfr_threadpool) -> c_int;
+    pub fn dfr_threadpool_free(p: *mut dfr_threadpool);
+    pub fn dfr_threadpool_threads(p: *const dfr_threadpool) -> c_uint;
+    pub fn dfr_defer_to_threadpool(
+        r: *mut dfr_reactor,
+        p: *mut dfr_threadpool,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_blocking_call_from_thread(
+        r: *mut dfr_reactor,
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+    ) -> dfr_value;
+
+    // coro.h
+    pub fn dfr_inline_callbacks(
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_inline_callbacks_ex(
+        fn_: dfr_task_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+        opts: *const dfr_coroutine_options,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_await(d: *mut dfr_deferred) -> dfr_value;
+    pub fn dfr_in_coroutine() -> bool;
+
+    // ffi.h (libffi's ffi_cif is opaque here)
+    pub fn dfr_defer_call(
+        r: *mut dfr_reactor,
+        cif: *mut ffi_cif,
+        fn_: Option<unsafe extern "C" fn()>,
+        args: *mut *mut c_void,
+    ) -> *mut dfr_deferred;
+}

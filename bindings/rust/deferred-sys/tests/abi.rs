@@ -1,0 +1,259 @@
+//! The hand-written declarations match the C header and the built library:
+//! a C probe compiled now against the same headers prints sizes, alignments,
+//! field offsets and constants; `nm -D` lists the library's exported `dfr_`
+//! symbols, each of which must be declared in src/lib.rs (and nothing more).
+use deferred_sys::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::mem::{align_of, offset_of, size_of};
+use std::path::PathBuf;
+use std::process::Command;
+
+const PROBE: &str = r#"
+#include <stdio.h>
+#include <stddef.h>
+#include <stdalign.h>
+#include <deferred.h>
+#define S(t) printf("size " #t " %zu\nalign " #t " %zu\n", sizeof(t), alignof(t));
+#define O(t, f) printf("offset " #t "." #f " %zu\n", offsetof(t, f));
+#define C(c) printf("const " #c " %lld\n", (long long)(c));
+int main(void) {
+    S(dfr_value) O(dfr_value, type) O(dfr_value, u)
+    S(dfr_type) O(dfr_type, size) O(dfr_type, name) O(dfr_type, drop) O(dfr_type, clone)
+    S(dfr_allocator) O(dfr_allocator, size) O(dfr_allocator, malloc) O(dfr_allocator, realloc)
+    O(dfr_allocator, free) O(dfr_allocator, ctx)
+    S(dfr_reactor_options) O(dfr_reactor_options, size) O(dfr_reactor_options, manual_clock)
+    O(dfr_reactor_options, threadpool_min) O(dfr_reactor_options, threadpool_max)
+    O(dfr_reactor_options, uv_loop)
+    S(dfr_coroutine_options) O(dfr_coroutine_options, size) O(dfr_coroutine_options, stack_size)
+    S(dfr_state) S(bool)
+    C(DFR_OK) C(DFR_EINVAL) C(DFR_ENOMEM) C(DFR_EALREADY) C(DFR_ECANCELLED) C(DFR_ETIMEDOUT)
+    C(DFR_EFIRST) C(DFR_ENOTRUNNING) C(DFR_EALREADY_CANCELLED) C(DFR_EALREADY_CALLED_DC)
+    C(DFR_ENOTCORO) C(DFR_EDEADLK) C(DFR_EOVERFLOW) C(DFR_EUNDERFLOW) C(DFR_ENOTOWNER)
+    C(DFR_ANY) C(DFR_PENDING) C(DFR_SUCCEEDED) C(DFR_FAILED)
+    C(DFR_FIRE_ON_ONE_CALLBACK) C(DFR_FIRE_ON_ONE_ERRBACK) C(DFR_CONSUME_ERRORS)
+    C(DFR_UNLIMITED) C(DFR_BEFORE) C(DFR_DURING) C(DFR_AFTER) C(DFR_STARTUP) C(DFR_SHUTDOWN)
+    C(DFR_CORO_DEFAULT_STACK) C(DFR_CORO_MIN_STACK) C(DFR_CORO_MAX_STACK)
+    printf("domain %s\n", DFR_DOMAIN);
+    return 0;
+}
+"#;
+
+fn probe() -> BTreeMap<String, String> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join("abi_probe.c");
+    let exe = dir.join("abi_probe");
+    std::fs::write(&src, PROBE).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut cmd = Command::new(cc);
+    cmd.arg("-std=gnu11").arg("-Wall").arg("-Werror");
+    for inc in std::env::split_paths(env!("DFR_SYS_INCLUDE")) {
+        cmd.arg("-I").arg(inc);
+    }
+    let st = cmd
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("run the C compiler");
+    assert!(st.success(), "the ABI probe does not compile");
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn layouts_and_constants_match_the_header() {
+    let c = probe();
+    let mut rust: Vec<(String, u128)> = Vec::new();
+    macro_rules! s {
+        ($t:ty, $name:literal) => {
+            rust.push((concat!("size ", $name).into(), size_of::<$t>() as u128));
+            rust.push((concat!("align ", $name).into(), align_of::<$t>() as u128));
+        };
+    }
+    macro_rules! o {
+        ($t:ty, $f:ident, $name:literal) => {
+            rust.push((concat!("offset ", $name).into(), offset_of!($t, $f) as u128));
+        };
+    }
+    s!(dfr_value, "dfr_value");
+    o!(dfr_value, type_, "dfr_value.type");
+    o!(dfr_value, u, "dfr_value.u");
+    s!(dfr_type, "dfr_type");
+    o!(dfr_type, size, "dfr_type.size");
+    o!(dfr_type, name, "dfr_type.name");
+    o!(dfr_type, drop, "dfr_type.drop");
+    o!(dfr_type, clone, "dfr_type.clone");
+    s!(dfr_allocator, "dfr_allocator");
+    o!(dfr_allocator, size, "dfr_allocator.size");
+    o!(dfr_allocator, malloc, "dfr_allocator.malloc");
+    o!(dfr_allocator, realloc, "dfr_allocator.realloc");
+    o!(dfr_allocator, free, "dfr_allocator.free");
+    o!(dfr_allocator, ctx, "dfr_allocator.ctx");
+    s!(dfr_reactor_options, "dfr_reactor_options");
+    o!(dfr_reactor_options, size, "dfr_reactor_options.size");
+    o!(
+        dfr_reactor_options,
+        manual_clock,
+        "dfr_reactor_options.manual_clock"
+    );
+    o!(
+        dfr_reactor_options,
+        threadpool_min,
+        "dfr_reactor_options.threadpool_min"
+    );
+    o!(
+        dfr_reactor_options,
+        threadpool_max,
+        "dfr_reactor_options.threadpool_max"
+    );
+    o!(dfr_reactor_options, uv_loop, "dfr_reactor_options.uv_loop");
+    s!(dfr_coroutine_options, "dfr_coroutine_options");
+    o!(dfr_coroutine_options, size, "dfr_coroutine_options.size");
+    o!(
+        dfr_coroutine_options,
+        stack_size,
+        "dfr_coroutine_options.stack_size"
+    );
+    s!(dfr_state, "dfr_state");
+    s!(bool, "bool");
+    let mut n = 0;
+    for (k, v) in &rust {
+        assert_eq!(
+            c.get(k).map(String::as_str),
+            Some(v.to_string().as_str()),
+            "{k}"
+        );
+        n += 1;
+    }
+    macro_rules! k {
+        ($($c:ident),*) => {$(
+            let got: i128 = c[concat!("const ", stringify!($c))].parse().unwrap();
+            // DFR_UNLIMITED (SIZE_MAX) prints as -1 through long long.
+            let want = $c as i128;
+            assert!(got == want || (want == usize::MAX as i128 && got == -1), stringify!($c));
+            n += 1;
+        )*};
+    }
+    k!(
+        DFR_OK,
+        DFR_EINVAL,
+        DFR_ENOMEM,
+        DFR_EALREADY,
+        DFR_ECANCELLED,
+        DFR_ETIMEDOUT,
+        DFR_EFIRST,
+        DFR_ENOTRUNNING,
+        DFR_EALREADY_CANCELLED,
+        DFR_EALREADY_CALLED_DC,
+        DFR_ENOTCORO,
+        DFR_EDEADLK,
+        DFR_EOVERFLOW,
+        DFR_EUNDERFLOW,
+        DFR_ENOTOWNER,
+        DFR_ANY,
+        DFR_PENDING,
+        DFR_SUCCEEDED,
+        DFR_FAILED,
+        DFR_FIRE_ON_ONE_CALLBACK,
+        DFR_FIRE_ON_ONE_ERRBACK,
+        DFR_CONSUME_ERRORS,
+        DFR_UNLIMITED,
+        DFR_BEFORE,
+        DFR_DURING,
+        DFR_AFTER,
+        DFR_STARTUP,
+        DFR_SHUTDOWN,
+        DFR_CORO_DEFAULT_STACK,
+        DFR_CORO_MIN_STACK,
+        DFR_CORO_MAX_STACK
+    );
+    assert_eq!(c["domain"].as_bytes(), &DFR_DOMAIN[..3]);
+    // Every size/offset line of the probe was compared.
+    assert_eq!(
+        c.keys()
+            .filter(|k| !k.starts_with("const") && *k != "domain")
+            .count(),
+        rust.len()
+    );
+    assert_eq!(
+        c.keys().filter(|k| k.starts_with("const")).count(),
+        n - rust.len()
+    );
+}
+
+fn library_path() -> PathBuf {
+    for dir in std::env::split_paths(env!("DFR_SYS_LIBDIR")) {
+        let p = dir.join("libdeferred.so");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("libdeferred.so not found in {}", env!("DFR_SYS_LIBDIR"));
+}
+
+#[test]
+fn every_exported_symbol_is_declared() {
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(library_path())
+        .output()
+        .expect("run nm (binutils)");
+    assert!(out.status.success());
+    let exported: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(|s| s.split('@').next().unwrap().to_string())
+        .filter(|s| s.starts_with("dfr_"))
+        .collect();
+    assert!(exported.len() > 100, "{exported:?}");
+    let src = include_str!("../src/lib.rs");
+    let declared: BTreeSet<String> = src
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| (w[0] == "fn" || w[0] == "static") && w[1].starts_with("dfr_"))
+        .map(|w| w[1].to_string())
+        .collect();
+    let missing: Vec<_> = exported.difference(&declared).collect();
+    let stale: Vec<_> = declared.difference(&exported).collect();
+    assert!(missing.is_empty(), "exported but not declared: {missing:?}");
+    assert!(stale.is_empty(), "declared but not exported: {stale:?}");
+}
+
+#[test]
+fn calls_through_the_declarations_work() {
+    // SAFETY: plain calls with valid arguments; every value made is dropped.
+    unsafe {
+        let v = dfr_i64(42);
+        assert!(dfr_is_i64(v));
+        assert_eq!(v.u.i64, 42);
+        assert!(std::ptr::eq(v.type_, &dfr_type_i64));
+        let d = dfr_succeed(dfr_f64(1.5));
+        assert_eq!(dfr_deferred_state(d), DFR_SUCCEEDED);
+        assert_eq!((*dfr_deferred_result(d)).u.f64, 1.5);
+        dfr_deferred_unref(d);
+        let f = dfr_failure_newf(
+            DFR_DOMAIN.as_ptr().cast(),
+            -4,
+            c"%s %d".as_ptr(),
+            c"x".as_ptr(),
+            7,
+        );
+        assert_eq!(
+            std::ffi::CStr::from_ptr(dfr_failure_message(f)).to_str(),
+            Ok("x 7")
+        );
+        dfr_failure_unref(f);
+        let ver = std::ffi::CStr::from_ptr(dfr_version()).to_str().unwrap();
+        assert!(ver.starts_with("0."), "{ver}");
+    }
+}

@@ -1,5 +1,9 @@
 /* libdeferred — conventions shared by every part of the public API.
  *
+ * Names: `dfr_<object>_<verb>`, the object first among the arguments, then
+ * the reactor where one is needed (dfr_deferred_add_timeout(d, r, seconds));
+ * free functions keep a verb name (dfr_succeed); see docs/design.md.
+ *
  * Error convention: functions that can fail return int, 0 on success or a
  * negative DFR_E* code; constructors return NULL on failure.  A call that
  * fails synchronously never runs its callback and calls its `destroy`

@@ -10,8 +10,8 @@
  * thread that way; the maker must then leave it alone).  Every reactor-bound
  * function checks: from another thread it returns DFR_ENOTOWNER (functions
  * returning a deferred: a deferred failed with it, destroy has run; queries:
- * false, 0 or NaN) and touches nothing.  Any thread: dfr_call_from_thread,
- * dfr_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
+ * false, 0 or NaN) and touches nothing.  Any thread: dfr_reactor_call_from_thread,
+ * dfr_reactor_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
  * dfr_reactor_seconds, dfr_reactor_in_thread, dropping references, and
  * dfr_reactor_free of a reactor that is not running (it takes r over).
  *
@@ -95,7 +95,7 @@ DFR_API bool dfr_reactor_in_thread(const dfr_reactor *r);
  * else the caller owns a reference to the handle.  Equal times run in the
  * order scheduled; calls scheduled while due calls run wait for the next
  * pass.  On error destroy(data) has run. */
-DFR_API int dfr_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data,
+DFR_API int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data,
                            dfr_destroy_fn destroy, dfr_delayed_call **out);
 /* Cancel: destroy(data) runs at once.  DFR_EALREADY_CANCELLED /
  * DFR_EALREADY_CALLED_DC once cancelled / run (also from inside its fn). */
@@ -115,26 +115,26 @@ DFR_API void dfr_delayed_call_unref(dfr_delayed_call *dc);
 DFR_API size_t dfr_reactor_pending_calls(const dfr_reactor *r);
 
 /* Run fn when the reactor is running (at once if it already is). */
-DFR_API int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
+DFR_API int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 /* Run fn on the reactor thread soon; any thread, FIFO per calling thread,
  * nothing lost.  Calls made before run() run once it starts. */
-DFR_API int dfr_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
+DFR_API int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 
 /* System event triggers. */
 enum { DFR_BEFORE = 0, DFR_DURING = 1, DFR_AFTER = 2 };
 enum { DFR_STARTUP = 0, DFR_SHUTDOWN = 1 };
 /* fn may return a deferred: the next phase waits for it.  *id (may be NULL)
- * receives a handle for dfr_remove_system_event_trigger.  Triggers run once. */
-DFR_API int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn,
+ * receives a handle for dfr_reactor_remove_system_event_trigger.  Triggers run once. */
+DFR_API int dfr_reactor_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn,
                                          void *data, dfr_destroy_fn destroy, uint64_t *id);
 /* DFR_EINVAL for an unknown or already removed id. */
-DFR_API int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
+DFR_API int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
 
 /* deferLater: a deferred firing after `delay` with fn(data) (fn NULL: none).
  * Cancelling it cancels the timer.  NULL on bad input or OOM; off the
  * reactor's thread a deferred failed with DFR_ENOTOWNER.  If the reactor is
  * freed first it fails with DFR_ENOTRUNNING (fn does not run). */
-DFR_API dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
+DFR_API dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy);
 
 /* addTimeout: cancel d after `seconds`; the resulting DFR_ECANCELLED becomes
@@ -160,7 +160,7 @@ DFR_API int dfr_looping_call_reset(dfr_looping_call *lc);
 /* false once stopped, once the reactor is gone, and off its thread. */
 DFR_API bool dfr_looping_call_running(const dfr_looping_call *lc);
 /* Stop and free; on the reactor's thread (elsewhere refused, unless the
- * reactor is gone: post it with dfr_call_from_thread). */
+ * reactor is gone: post it with dfr_reactor_call_from_thread). */
 DFR_API void dfr_looping_call_free(dfr_looping_call *lc);
 
 #ifdef __cplusplus

@@ -3,7 +3,7 @@
 
 const char *dfr_version(void)
 {
-    return "0.1.0";
+    return "0.2.0";
 }
 
 const char *dfr_strerror(int code)

@@ -139,7 +139,7 @@ void dfr_listener_unref(dfr_listener *l)
         return;
     if (atomic_fetch_sub(&l->app_refs, 1) == 1) {
         if (!dfr__on_reactor_thread(l->r)) {
-            dfr_call_from_thread(l->r, orphaned, l, release_cb);
+            dfr_reactor_call_from_thread(l->r, orphaned, l, release_cb);
             return;
         }
         orphaned(l);

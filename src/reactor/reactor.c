@@ -355,7 +355,7 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
     return 0;
 }
 
-int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, void *data,
+int dfr_reactor_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, void *data,
                                  dfr_destroy_fn destroy, uint64_t *id)
 {
     int rc = dfr__reactor_check(r);
@@ -370,7 +370,7 @@ int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_
     return add_trigger(r, phase, event, fn, NULL, data, destroy, id);
 }
 
-int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
+int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
 {
     int rc = dfr__reactor_check(r);
     if (rc)
@@ -390,7 +390,7 @@ int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
     return DFR_EINVAL;
 }
 
-int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
+int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
     int rc = dfr__reactor_check(r);
     if (!rc && !fn)
@@ -634,7 +634,7 @@ int dfr_reactor_advance(dfr_reactor *r, double seconds)
 
 /* ---- threads ---- */
 
-int dfr_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
+int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
     if (!r || !fn) {
         if (destroy)

@@ -184,7 +184,7 @@ static int handle_error(const dfr_delayed_call *dc)
 
 /* ---- scheduling ---- */
 
-int dfr_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, dfr_destroy_fn destroy,
+int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, dfr_destroy_fn destroy,
                    dfr_delayed_call **out)
 {
     int64_t ns;

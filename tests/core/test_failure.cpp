@@ -386,5 +386,5 @@ TEST_CASE("strerror names every code, each differently; unknown codes are not NU
     }
     // The library's codes are the negative numbers from -1 to -14.
     CHECK(DFR_ENOTOWNER == -14);
-    CHECK(std::string(dfr_version()) == "0.1.0");
+    CHECK(std::string(dfr_version()) == "0.2.0");
 }

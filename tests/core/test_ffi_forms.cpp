@@ -639,7 +639,7 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
         CHECK(destroyed == 2);
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
 
-        // NULL fn fires with none, as dfr_defer_later.
+        // NULL fn fires with none, as dfr_reactor_defer_later.
         d = dfr_reactor_defer_later_ffi(c.r, 0, nullptr, &destroyed, test::count_destroy);
         c.advance(0);
         CHECK(test::state(d) == "none");
@@ -670,7 +670,7 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
         REQUIRE(dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_BEFORE, DFR_SHUTDOWN, produce_42,
                                                          &destroyed, test::count_destroy,
                                                          &id) == 0);
-        REQUIRE(dfr_remove_system_event_trigger(c.r, id) == 0);
+        REQUIRE(dfr_reactor_remove_system_event_trigger(c.r, id) == 0);
         CHECK(destroyed == 8);
         CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, 7, DFR_SHUTDOWN, produce_42,
                                                        &destroyed, test::count_destroy,
@@ -698,7 +698,7 @@ TEST_CASE("FFI forms: reactor entry points under allocation failure", "[ffi][all
     uint64_t warm = 0;
     REQUIRE(dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_AFTER, DFR_STARTUP, produce_42,
                                                      nullptr, nullptr, &warm) == 0);
-    REQUIRE(dfr_remove_system_event_trigger(c.r, warm) == 0);
+    REQUIRE(dfr_reactor_remove_system_event_trigger(c.r, warm) == 0);
     dfr_deferred *w = dfr_reactor_defer_later_ffi(c.r, 1, produce_42, nullptr, nullptr);
     dfr_deferred_cancel(w);
     dfr_deferred_add_errback_ffi(w, recover, nullptr, nullptr);
@@ -722,7 +722,7 @@ TEST_CASE("FFI forms: reactor entry points under allocation failure", "[ffi][all
         int rc = dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_AFTER, DFR_STARTUP, produce_42,
                                                           &destroyed, test::count_destroy, &id);
         if (rc == 0)
-            dfr_remove_system_event_trigger(c.r, id);
+            dfr_reactor_remove_system_event_trigger(c.r, id);
         else
             CHECK(rc == DFR_ENOMEM);
         CHECK(destroyed == 3);

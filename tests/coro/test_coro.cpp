@@ -1301,12 +1301,12 @@ TEST_CASE("The seed's my_callbacks on a manual clock", "[coro][reactor]")
         dfr_value result = dfr_await(dfr_succeed(dfr_i64(1)));
         log.push_back("second callback got " + show(result));
         dfr_deferred *d = dfr_deferred_new();
-        dfr_call_later(clock.r, 5, fire_i64, d, nullptr, nullptr);
+        dfr_reactor_call_later(clock.r, 5, fire_i64, d, nullptr, nullptr);
         result = dfr_await(dfr_deferred_ref(d));
         dfr_deferred_unref(d);
         log.push_back("third callback got " + show(result));
         d = dfr_deferred_new();
-        dfr_call_later(clock.r, 5, fire_failure, d, nullptr, nullptr);
+        dfr_reactor_call_later(clock.r, 5, fire_failure, d, nullptr, nullptr);
         result = dfr_await(dfr_deferred_ref(d));
         dfr_deferred_unref(d);
         log.push_back("fourth callback got " + failure_message(result));
@@ -1328,7 +1328,7 @@ TEST_CASE("deferLater awaited in a coroutine, cancelled through the coroutine", 
 {
     test::Clock clock;
     auto body = [&]() -> dfr_value {
-        dfr_deferred *d = dfr_defer_later(clock.r, 10, nullptr, nullptr, nullptr);
+        dfr_deferred *d = dfr_reactor_defer_later(clock.r, 10, nullptr, nullptr, nullptr);
         dfr_value v = dfr_await(d);
         int code = failure_code(&v);
         dfr_value_drop(v);
@@ -1516,11 +1516,11 @@ TEST_CASE("A reactor's coroutine awaiting deferToThread and deferLater in turn",
     int64_t x = 0;
     auto body = [&]() -> dfr_value {
         for (int i = 0; i < rounds; i++) {
-            dfr_value v = dfr_await(dfr_defer_to_thread(r, add_one_on_thread, &x, nullptr));
+            dfr_value v = dfr_await(dfr_reactor_defer_to_thread(r, add_one_on_thread, &x, nullptr));
             if (!dfr_is_failure(v))
                 x = v.u.i64;
             dfr_value_drop(v);
-            dfr_value_drop(dfr_await(dfr_defer_later(r, 0, nullptr, nullptr, nullptr)));
+            dfr_value_drop(dfr_await(dfr_reactor_defer_later(r, 0, nullptr, nullptr, nullptr)));
         }
         return dfr_i64(x);
     };

@@ -148,7 +148,7 @@ TEST_CASE("S49 stopped from a timer before its first call, it never runs", "[loo
     Counter n;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
     dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
-    dfr_call_later(c.r, 0, [](void *data) {
+    dfr_reactor_call_later(c.r, 0, [](void *data) {
         CHECK(dfr_looping_call_stop(static_cast<dfr_looping_call *>(data)) == 0);
     }, lc, nullptr, nullptr);
     c.advance(0);
@@ -328,7 +328,7 @@ TEST_CASE("S51 fn is not called again before its deferred fires", "[looping][S51
             dfr_looping_call_stop(static_cast<Ctx *>(data2)->lc);
             return v;
         }, x, nullptr);
-        dfr_call_later(x->r, 1, [](void *dd) { dfr_deferred_callback(static_cast<dfr_deferred *>(dd), dfr_none()); },
+        dfr_reactor_call_later(x->r, 1, [](void *dd) { dfr_deferred_callback(static_cast<dfr_deferred *>(dd), dfr_none()); },
                        dfr_deferred_ref(d), [](void *dd) { dfr_deferred_unref(static_cast<dfr_deferred *>(dd)); },
                        nullptr);
         return dfr_value_deferred(d);
@@ -343,7 +343,7 @@ TEST_CASE("S51 fn is not called again before its deferred fires", "[looping][S51
     dfr_looping_call_free(lc);
 }
 
-// The usual way to make fn asynchronous: return dfr_defer_later's deferred.
+// The usual way to make fn asynchronous: return dfr_reactor_defer_later's deferred.
 // Only the LoopingCall's wait references it.
 TEST_CASE("S51 fn returning a deferLater deferred: the next call waits for it", "[looping][S51]")
 {
@@ -355,7 +355,7 @@ TEST_CASE("S51 fn returning a deferLater deferred: the next call waits for it", 
     dfr_looping_call *lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
         auto *x = static_cast<Ctx *>(data);
         x->calls++;
-        return dfr_value_deferred(dfr_defer_later(x->r, 0.3, nullptr, nullptr, nullptr));
+        return dfr_value_deferred(dfr_reactor_defer_later(x->r, 0.3, nullptr, nullptr, nullptr));
     }, &ctx, nullptr);
     dfr_deferred *d = dfr_looping_call_start(lc, 0.2, true);
     CHECK(ctx.calls == 1);
@@ -431,7 +431,7 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
         dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
         dfr_deferred_add_errback(d, test::record_and_handle, &eb, nullptr);
-        dfr_call_later(c.r, 0.3, [](void *data) {
+        dfr_reactor_call_later(c.r, 0.3, [](void *data) {
             dfr_deferred_errback(static_cast<dfr_deferred *>(data), test::failure(2));
         }, n.next, nullptr, nullptr);
         c.advance(0.3);

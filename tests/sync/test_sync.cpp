@@ -1015,7 +1015,7 @@ dfr_value start_thread_job(void *data)
 {
     ThreadJob *j = static_cast<ThreadJob *>(data);
     ++*j->started;
-    dfr_deferred *t = dfr_defer_to_thread(j->r, thread_work, j, nullptr);
+    dfr_deferred *t = dfr_reactor_defer_to_thread(j->r, thread_work, j, nullptr);
     REQUIRE(t != nullptr);
     return dfr_value_deferred(t);
 }

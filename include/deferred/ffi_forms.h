@@ -163,7 +163,8 @@ DFR_API int dfr_queue_put_ffi(dfr_queue *q, dfr_value *v);
 DFR_API dfr_deferred *dfr_reactor_defer_later_ffi(dfr_reactor *r, double delay, dfr_value_fn fn,
                                                   void *data, dfr_destroy_fn destroy);
 /* dfr_reactor_add_system_event_trigger with a task in FFI form. */
-DFR_API int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, int phase, int event,
+DFR_API int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, dfr_trigger_phase phase,
+                                                     dfr_trigger_event event,
                                                      dfr_value_fn fn, void *data,
                                                      dfr_destroy_fn destroy, uint64_t *id);
 /* dfr_looping_call_new with a task in FFI form. */

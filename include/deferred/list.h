@@ -8,10 +8,13 @@
 extern "C" {
 #endif
 
-/* DeferredList flags. */
-#define DFR_FIRE_ON_ONE_CALLBACK 1u
-#define DFR_FIRE_ON_ONE_ERRBACK 2u
-#define DFR_CONSUME_ERRORS 4u
+/* DeferredList flags, OR-ed into dfr_deferred_list's `unsigned flags` (an
+ * enum type of their own; int-sized, so the parameter's ABI is unchanged). */
+typedef enum dfr_list_flags {
+    DFR_FIRE_ON_ONE_CALLBACK = 1,
+    DFR_FIRE_ON_ONE_ERRBACK = 2,
+    DFR_CONSUME_ERRORS = 4
+} dfr_list_flags;
 
 /* A deferred that fires once every input has a result, with a list value of
  * n (ok, value) entries in input order.  Takes its own references to the

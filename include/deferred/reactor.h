@@ -120,13 +120,15 @@ DFR_API int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data,
  * nothing lost.  Calls made before run() run once it starts. */
 DFR_API int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 
-/* System event triggers. */
-enum { DFR_BEFORE = 0, DFR_DURING = 1, DFR_AFTER = 2 };
-enum { DFR_STARTUP = 0, DFR_SHUTDOWN = 1 };
+/* System event triggers.  Phase and event are distinct enum types (int-sized),
+ * so swapping them is a compiler diagnostic (-Wenum-conversion in C, an
+ * error in C++). */
+typedef enum dfr_trigger_phase { DFR_BEFORE = 0, DFR_DURING = 1, DFR_AFTER = 2 } dfr_trigger_phase;
+typedef enum dfr_trigger_event { DFR_STARTUP = 0, DFR_SHUTDOWN = 1 } dfr_trigger_event;
 /* fn may return a deferred: the next phase waits for it.  *id (may be NULL)
  * receives a handle for dfr_reactor_remove_system_event_trigger.  Triggers run once. */
-DFR_API int dfr_reactor_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn,
-                                         void *data, dfr_destroy_fn destroy, uint64_t *id);
+DFR_API int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_phase phase,
+                                                 dfr_trigger_event event, dfr_task_fn fn, void *data, dfr_destroy_fn destroy, uint64_t *id);
 /* DFR_EINVAL for an unknown or already removed id. */
 DFR_API int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
 

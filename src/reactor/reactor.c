@@ -355,7 +355,8 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
     return 0;
 }
 
-int dfr_reactor_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, void *data,
+int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_phase phase,
+                                         dfr_trigger_event event, dfr_task_fn fn, void *data,
                                  dfr_destroy_fn destroy, uint64_t *id)
 {
     int rc = dfr__reactor_check(r);

@@ -13,7 +13,8 @@ dfr_deferred *dfr_reactor_defer_later_ffi(dfr_reactor *r, double delay, dfr_valu
     return dfr_reactor_defer_later(r, delay, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
 }
 
-int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, int phase, int event,
+int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, dfr_trigger_phase phase,
+                                             dfr_trigger_event event,
                                              dfr_value_fn fn, void *data, dfr_destroy_fn destroy,
                                              uint64_t *id)
 {

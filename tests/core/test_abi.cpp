@@ -221,3 +221,9 @@ TEST_CASE("ABI: the exported inline twins behave like the header's inlines", "[a
     CHECK(dlsym(l.handle, "dfr__malloc") == nullptr);
     CHECK(dlsym(l.handle, "dfr__failure_static") == nullptr);
 }
+
+// The API's enum types pass as int: their size is part of the ABI that the
+// bindings mirror (a trigger's phase/event, DeferredList flags).
+static_assert(sizeof(dfr_trigger_phase) == sizeof(int), "dfr_trigger_phase is int-sized");
+static_assert(sizeof(dfr_trigger_event) == sizeof(int), "dfr_trigger_event is int-sized");
+static_assert(sizeof(dfr_list_flags) == sizeof(int), "dfr_list_flags is int-sized");

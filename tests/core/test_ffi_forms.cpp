@@ -672,7 +672,7 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
                                                          &id) == 0);
         REQUIRE(dfr_reactor_remove_system_event_trigger(c.r, id) == 0);
         CHECK(destroyed == 8);
-        CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, 7, DFR_SHUTDOWN, produce_42,
+        CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, (dfr_trigger_phase)7, DFR_SHUTDOWN, produce_42,
                                                        &destroyed, test::count_destroy,
                                                        nullptr) == DFR_EINVAL);
         CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_BEFORE, DFR_SHUTDOWN, nullptr,

@@ -58,7 +58,7 @@ void stop_call(void *data)
 
 int add_trigger(Events &e, int phase, int event, Note *n, uint64_t *id = nullptr)
 {
-    return dfr_reactor_add_system_event_trigger(e.r, phase, event, note_trigger, n, nullptr, id);
+    return dfr_reactor_add_system_event_trigger(e.r, (dfr_trigger_phase)phase, (dfr_trigger_event)event, note_trigger, n, nullptr, id);
 }
 
 dfr_value none_trigger(void *) { return dfr_none(); }
@@ -185,7 +185,7 @@ TEST_CASE("S46 a deferred from a trigger in any phase delays the next phase", "[
         for (int p = 0; p < 3; p++) {
             notes.push_back({&ev, names[e][p]});
             if (e == event && p == phase)
-                dfr_reactor_add_system_event_trigger(ev.r, p, e, [](void *data) -> dfr_value {
+                dfr_reactor_add_system_event_trigger(ev.r, (dfr_trigger_phase)p, (dfr_trigger_event)e, [](void *data) -> dfr_value {
                     auto *w = static_cast<Waiter *>(data);
                     w->e->note(w->name);
                     // Fires on a later loop iteration.
@@ -228,7 +228,7 @@ TEST_CASE("S46 a failing trigger is reported and the others still run", "[reacto
     bool through_deferred = GENERATE(false, true);
     Note a{&ev, "a"}, b{&ev, "b"};
     if (through_deferred)
-        dfr_reactor_add_system_event_trigger(ev.r, phase, event, [](void *data) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(ev.r, (dfr_trigger_phase)phase, (dfr_trigger_event)event, [](void *data) -> dfr_value {
             auto *e = static_cast<Events *>(data);
             dfr_deferred *d = dfr_reactor_defer_later(e->r, 0, [](void *) -> dfr_value {
                 return dfr_value_failure(test::failure(21, "deferred trigger failed"));
@@ -236,7 +236,7 @@ TEST_CASE("S46 a failing trigger is reported and the others still run", "[reacto
             return dfr_value_deferred(d);
         }, &ev, nullptr, nullptr);
     else
-        dfr_reactor_add_system_event_trigger(ev.r, phase, event, [](void *) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(ev.r, (dfr_trigger_phase)phase, (dfr_trigger_event)event, [](void *) -> dfr_value {
             return dfr_value_failure(test::failure(20, "trigger failed"));
         }, nullptr, nullptr, nullptr);
     add_trigger(ev, phase, event, &a);
@@ -706,7 +706,7 @@ TEST_CASE("dfr_reactor_free of a reactor that never ran releases everything", "[
     REQUIRE(r != nullptr);
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++)
-            REQUIRE(dfr_reactor_add_system_event_trigger(r, p, e, none_trigger, &destroyed, test::count_destroy, nullptr) == 0);
+            REQUIRE(dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)p, (dfr_trigger_event)e, none_trigger, &destroyed, test::count_destroy, nullptr) == 0);
     dfr_reactor_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
     dfr_reactor_call_later(r, 0, [](void *) {}, &destroyed, test::count_destroy, nullptr);
     dfr_reactor_free(r);
@@ -854,13 +854,13 @@ TEST_CASE("reactor bad input", "[reactor][bad-input]")
     int destroyed = 0;
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
-    CHECK(dfr_reactor_add_system_event_trigger(r, 7, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)7, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_reactor_add_system_event_trigger(r, -1, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)-1, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, 9, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, (dfr_trigger_event)9, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, -1, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, (dfr_trigger_event)-1, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
     CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, nullptr, &destroyed, test::count_destroy,
                                        nullptr) == DFR_EINVAL);
@@ -896,7 +896,7 @@ TEST_CASE("allocation failures: triggers, callWhenRunning and a run", "[reactor]
         int destroyed = 0, expected = 0;
         for (int e = 0; e < 2; e++)
             for (int p = 0; p < 3; p++) {
-                int rc = dfr_reactor_add_system_event_trigger(r, p, e, [](void *data) -> dfr_value {
+                int rc = dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)p, (dfr_trigger_event)e, [](void *data) -> dfr_value {
                     auto *rr = static_cast<dfr_reactor *>(data);
                     dfr_deferred *d = dfr_reactor_defer_later(rr, 0, nullptr, nullptr, nullptr);
                     return d ? dfr_value_deferred(d) : dfr_none();

@@ -37,6 +37,13 @@ struct UnhandledCapture {
 // A destroy function that increments the int pointed to by data.
 void count_destroy(void *data);
 
+// An errback (or callback) that handles its result: drops it, returns none.
+inline dfr_value swallow(dfr_value r, void *)
+{
+    dfr_value_drop(r);
+    return dfr_none();
+}
+
 } // namespace test
 
 #include "support_impl.h"

@@ -35,18 +35,19 @@
 extern "C" {
 #endif
 
-/* Error codes: negative ints, also used as failure codes in domain "dfr". */
+/* Error codes: negative ints, also used as failure codes in domain "dfr";
+ * contiguous, each condition its own code and message (dfr_strerror). */
 enum {
     DFR_OK = 0,
     DFR_EINVAL = -1,             /* bad argument */
     DFR_ENOMEM = -2,             /* out of memory */
-    DFR_EALREADY = -3,           /* already called (a deferred), started or in use */
+    DFR_EALREADY = -3,           /* deferred already called */
     DFR_ECANCELLED = -4,         /* cancelled */
     DFR_ETIMEDOUT = -5,          /* timed out (addTimeout) */
     DFR_EFIRST = -6,             /* FirstError: see dfr_failure_index/cause */
     DFR_ENOTRUNNING = -7,        /* reactor not running */
     DFR_EALREADY_CANCELLED = -8, /* delayed call already cancelled */
-    DFR_EALREADY_CALLED_DC = -9, /* delayed call already ran */
+    DFR_EALREADY_RAN = -9,       /* delayed call already ran */
     DFR_ENOTCORO = -10,          /* dfr_await outside a coroutine */
     DFR_EDEADLK = -11,           /* would wait on itself */
     DFR_EOVERFLOW = -12,         /* queue full */
@@ -59,7 +60,11 @@ enum {
     DFR_ECONNDONE = -19,         /* connection closed cleanly */
     DFR_ECONNLOST = -20,         /* connection lost (aborted, error) */
     DFR_EFRAME = -21,            /* frame too long or malformed */
-    DFR_EADDRINUSE = -22         /* address already in use */
+    DFR_EADDRINUSE = -22,        /* address already in use */
+    DFR_EALREADY_RUNNING = -23,  /* reactor or looping call already running */
+    DFR_ENOTRESTARTABLE = -24,   /* reactor already ran (runs once) */
+    DFR_EALREADY_STARTED = -25,  /* thread pool already started */
+    DFR_EINUSE = -26             /* allocator already in use (set it first) */
 };
 
 /* The failure domain of the library's own codes. */
@@ -67,7 +72,8 @@ enum {
 /* dfr_failure_check: matches any code of the domain. */
 #define DFR_ANY INT32_MIN
 
-/* Name of a DFR_E* code ("invalid argument", ...); never NULL. */
+/* Message of a DFR_E* code ("invalid argument", ...); "unknown error" for
+ * any other int; never NULL. */
 DFR_API const char *dfr_strerror(int code);
 
 /* Library version, "MAJOR.MINOR.PATCH". */
@@ -87,7 +93,7 @@ typedef struct dfr_allocator {
 } dfr_allocator;
 
 /* Install an allocator.  Only before anything else was allocated: returns
- * DFR_EALREADY afterwards, DFR_EINVAL for a NULL, short or incomplete
+ * DFR_EINUSE afterwards, DFR_EINVAL for a NULL, short or incomplete
  * struct.  NULL `a` is DFR_EINVAL (the default is the C library's). */
 DFR_API int dfr_set_allocator(const dfr_allocator *a);
 

@@ -65,15 +65,16 @@ DFR_API void dfr_reactor_free(dfr_reactor *r);
 
 /* Fire the startup triggers and call_when_running calls, run until stopped,
  * fire the shutdown triggers (waiting for the deferreds they return), stop
- * the thread pool.  A reactor runs once: DFR_EALREADY when it is running or
- * has run, or from inside dfr_reactor_iterate / _advance; DFR_ENOTOWNER
+ * the thread pool.  A reactor runs once: DFR_EALREADY_RUNNING when it is
+ * running or from inside dfr_reactor_iterate / _advance,
+ * DFR_ENOTRESTARTABLE when it has run; DFR_ENOTOWNER
  * when it has run on another thread. */
 DFR_API int dfr_reactor_run(dfr_reactor *r);
 /* Ask a running (or starting) reactor to stop; any thread.
  * DFR_ENOTRUNNING when not running or already stopping. */
 DFR_API int dfr_reactor_stop(dfr_reactor *r);
 /* Run one loop iteration, waiting at most max_wait seconds for something to
- * happen (0: do not wait).  DFR_EALREADY while running or from a callback
+ * happen (0: do not wait).  DFR_EALREADY_RUNNING while running or from a callback
  * of an iteration (libuv's loop is not reentrant).  DFR_EINVAL for a bad
  * wait (see Time above). */
 DFR_API int dfr_reactor_iterate(dfr_reactor *r, double max_wait);
@@ -98,7 +99,7 @@ DFR_API bool dfr_reactor_in_thread(const dfr_reactor *r);
 DFR_API int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data,
                            dfr_destroy_fn destroy, dfr_delayed_call **out);
 /* Cancel: destroy(data) runs at once.  DFR_EALREADY_CANCELLED /
- * DFR_EALREADY_CALLED_DC once cancelled / run (also from inside its fn). */
+ * DFR_EALREADY_RAN once cancelled / run (also from inside its fn). */
 DFR_API int dfr_delayed_call_cancel(dfr_delayed_call *dc);
 /* Reschedule to `delay` seconds from now. */
 DFR_API int dfr_delayed_call_reset(dfr_delayed_call *dc, double delay);
@@ -150,8 +151,8 @@ DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, v
  * loop allows), at once when `now`.  The deferred fires with dfr_ptr(lc)
  * when stopped, or fails with fn's failure (DFR_ENOTRUNNING if the reactor
  * is freed first).  A deferred from fn delays the next call; missed
- * intervals are skipped.  Refusals come as a failed deferred: DFR_EALREADY
- * if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
+ * intervals are skipped.  Refusals come as a failed deferred:
+ * DFR_EALREADY_RUNNING if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
  * for a bad interval, DFR_ENOTOWNER off the reactor's thread,
  * DFR_ENOTRUNNING once the reactor is gone.  NULL for NULL lc or OOM. */
 DFR_API dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now);

@@ -38,7 +38,7 @@ DFR_API int dfr_reactor_suggest_threadpool_size(dfr_reactor *r, unsigned max);
  * them: free pools and reactors in either order. */
 DFR_API dfr_threadpool *dfr_threadpool_new(unsigned min, unsigned max, const char *name);
 /* Start `min` threads (more start on demand).  Work queued before start runs
- * after it.  DFR_EALREADY when started.  A stop in progress (on another
+ * after it.  DFR_EALREADY_STARTED when started.  A stop in progress (on another
  * thread) is waited for first.  DFR_ENOMEM when not one thread could start:
  * the pool stays stopped with its queue intact, and start can be retried.
  * DFR_EDEADLK from one of the pool's own jobs while it stops. */

@@ -32,7 +32,7 @@ int dfr_set_allocator(const dfr_allocator *a)
     if (!a || a->size < sizeof(dfr_allocator) || !a->malloc || !a->realloc || !a->free)
         return DFR_EINVAL;
     if (atomic_load(&allocator_used))
-        return DFR_EALREADY;
+        return DFR_EINUSE;
     allocator = *a;
     allocator.size = sizeof(dfr_allocator);
     return 0;

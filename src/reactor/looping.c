@@ -146,7 +146,7 @@ dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool
     int rc = lc_check(lc);
     /* Also refused while a stopped run still waits on fn's deferred. */
     if (!rc && (lc->running || lc->deferred))
-        rc = DFR_EALREADY;
+        rc = DFR_EALREADY_RUNNING;
     if (!rc && !dfr__seconds_to_ns(interval, false, &ns))
         rc = DFR_EINVAL;
     if (rc)

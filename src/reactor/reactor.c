@@ -533,10 +533,10 @@ int dfr_reactor_run(dfr_reactor *r)
     if (state != R_NEW && !dfr__on_reactor_thread(r))
         return DFR_ENOTOWNER;
     if (dfr__on_reactor_thread(r) && (r->busy || r->freeing))
-        return DFR_EALREADY; /* inside iterate or advance: one loop at a time */
+        return DFR_EALREADY_RUNNING; /* inside iterate or advance: one loop at a time */
     int expected = R_NEW;
     if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
-        return DFR_EALREADY;
+        return expected == R_STOPPED ? DFR_ENOTRESTARTABLE : DFR_EALREADY_RUNNING;
     atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
     enter(r);
     r->in_run = true;
@@ -594,7 +594,7 @@ int dfr_reactor_iterate(dfr_reactor *r, double max_wait)
         return DFR_EINVAL;
     /* libuv's loop is not reentrant: not from a callback it is running. */
     if (r->in_run || r->iterating)
-        return DFR_EALREADY;
+        return DFR_EALREADY_RUNNING;
     enter(r);
     dfr__reactor_arm_timer(r);
     /* Keep the loop alive for this iteration, so it polls (and sees calls

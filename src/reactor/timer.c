@@ -176,7 +176,7 @@ static int handle_error(const dfr_delayed_call *dc)
     if (dc->r && !dfr__on_reactor_thread(dc->r))
         return DFR_ENOTOWNER;
     if (dc->state == DC_CALLED)
-        return DFR_EALREADY_CALLED_DC;
+        return DFR_EALREADY_RAN;
     if (dc->state == DC_CANCELLED || !dc->r)
         return DFR_EALREADY_CANCELLED;
     return 0;

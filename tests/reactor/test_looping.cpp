@@ -128,7 +128,7 @@ TEST_CASE("S49 bad intervals; stop before the first call", "[looping][S49]")
     dfr_deferred *d = dfr_looping_call_start(lc, interval, false);
     REQUIRE(d != nullptr);
     dfr_deferred *again = dfr_looping_call_start(lc, 10, false); // already running: says so
-    CHECK(test::state(again) == test::fail_text(DFR_DOMAIN, DFR_EALREADY));
+    CHECK(test::state(again) == test::fail_text(DFR_DOMAIN, DFR_EALREADY_RUNNING));
     dfr_deferred_add_errback(again, swallow, nullptr, nullptr);
     dfr_deferred_unref(again);
     REQUIRE(dfr_looping_call_stop(lc) == 0);
@@ -656,7 +656,7 @@ TEST_CASE("start again while the stopped run still waits on fn's deferred", "[lo
         CHECK(second.fired == 1);
     } else {
         // Refused until the previous run has finished.
-        CHECK(test::state(d2) == test::fail_text(DFR_DOMAIN, DFR_EALREADY));
+        CHECK(test::state(d2) == test::fail_text(DFR_DOMAIN, DFR_EALREADY_RUNNING));
         dfr_deferred_add_errback(d2, swallow, nullptr, nullptr);
         dfr_deferred_callback(n.next, dfr_none());
         CHECK(first.fired == 1);

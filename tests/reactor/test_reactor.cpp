@@ -91,7 +91,7 @@ TEST_CASE("S44 stop semantics and shutdown triggers", "[reactor][S44]")
     REQUIRE(dfr_reactor_run(ev.r) == 0);
     CHECK(ev.seen == Strings{"stopped", "second stop refused", "still running", "before", "during", "after"});
     CHECK_FALSE(dfr_reactor_running(ev.r));
-    CHECK(dfr_reactor_run(ev.r) == DFR_EALREADY); // not restartable
+    CHECK(dfr_reactor_run(ev.r) == DFR_ENOTRESTARTABLE); // not restartable
     CHECK(dfr_reactor_stop(ev.r) == DFR_ENOTRUNNING);
     CHECK(ev.seen.size() == 6); // nothing ran again
 }
@@ -113,7 +113,7 @@ TEST_CASE("S45 startup phases and callWhenRunning", "[reactor][S45]")
         CHECK(dfr_reactor_call_when_running(e->r, [](void *d2) { static_cast<Events *>(d2)->note("at once"); }, e,
                                     nullptr) == 0);
         e->note("returned");
-        e->note(dfr_reactor_run(e->r) == DFR_EALREADY ? "run refused" : "run?");
+        e->note(dfr_reactor_run(e->r) == DFR_EALREADY_RUNNING ? "run refused" : "run?");
         dfr_reactor_stop(e->r);
     }, &ev, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
@@ -504,11 +504,11 @@ TEST_CASE("S44 run and stop in every state", "[reactor][S44]")
     dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
     dfr_reactor_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
-    CHECK(ctx.rcs == std::vector<int>{DFR_EALREADY, 0,                            // before startup
-                                      DFR_EALREADY, DFR_ENOTRUNNING,              // after startup
-                                      DFR_EALREADY, DFR_ENOTRUNNING,              // before shutdown
-                                      DFR_EALREADY, DFR_ENOTRUNNING});            // after shutdown
-    CHECK(dfr_reactor_run(r) == DFR_EALREADY);
+    CHECK(ctx.rcs == std::vector<int>{DFR_EALREADY_RUNNING, 0,                            // before startup
+                                      DFR_EALREADY_RUNNING, DFR_ENOTRUNNING,              // after startup
+                                      DFR_EALREADY_RUNNING, DFR_ENOTRUNNING,              // before shutdown
+                                      DFR_EALREADY_RUNNING, DFR_ENOTRUNNING});            // after shutdown
+    CHECK(dfr_reactor_run(r) == DFR_ENOTRESTARTABLE);
     CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
 }
 
@@ -753,7 +753,7 @@ TEST_CASE("iterate runs calls from threads and due timers outside run", "[reacto
         dfr_reactor_stop(c->r);
     }, &ctx, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
-    CHECK(rc == DFR_EALREADY);
+    CHECK(rc == DFR_EALREADY_RUNNING);
     // Bad input.
     CHECK(dfr_reactor_iterate(r, -1) == DFR_EINVAL);
     CHECK(dfr_reactor_iterate(r, std::nan("")) == DFR_EINVAL);
@@ -1047,8 +1047,8 @@ TEST_CASE("run and iterate from inside iterate or advance are refused", "[reacto
         i->run_rc = dfr_reactor_run(i->r);
     }, &in, nullptr, nullptr) == 0);
     CHECK(dfr_reactor_iterate(r, 0) == 0);
-    CHECK(in.iterate_rc == DFR_EALREADY);
-    CHECK(in.run_rc == DFR_EALREADY);
+    CHECK(in.iterate_rc == DFR_EALREADY_RUNNING);
+    CHECK(in.run_rc == DFR_EALREADY_RUNNING);
     dfr_reactor_free(r);
 }
 

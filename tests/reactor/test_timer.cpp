@@ -268,9 +268,9 @@ TEST_CASE("S41 cancelled and called handles say so until the last unref", "[time
         CHECK(called == 1);
         for (int i = 0; i < 2; i++) {
             CHECK_FALSE(dfr_delayed_call_active(dc));
-            CHECK(dfr_delayed_call_cancel(dc) == DFR_EALREADY_CALLED_DC);
-            CHECK(dfr_delayed_call_reset(dc, 1) == DFR_EALREADY_CALLED_DC);
-            CHECK(dfr_delayed_call_delay(dc, 1) == DFR_EALREADY_CALLED_DC);
+            CHECK(dfr_delayed_call_cancel(dc) == DFR_EALREADY_RAN);
+            CHECK(dfr_delayed_call_reset(dc, 1) == DFR_EALREADY_RAN);
+            CHECK(dfr_delayed_call_delay(dc, 1) == DFR_EALREADY_RAN);
             c.advance(2);
         }
         CHECK(called == 1);
@@ -303,9 +303,9 @@ TEST_CASE("S41 inside its own function a call is already called", "[timer][S41]"
         CHECK(x->destroyed == 0); // destroy runs after the function
     }, &ctx, [](void *data) { static_cast<Ctx *>(data)->destroyed++; }, &ctx.dc);
     c.advance(1);
-    CHECK(ctx.cancel_rc == DFR_EALREADY_CALLED_DC);
-    CHECK(ctx.reset_rc == DFR_EALREADY_CALLED_DC);
-    CHECK(ctx.delay_rc == DFR_EALREADY_CALLED_DC);
+    CHECK(ctx.cancel_rc == DFR_EALREADY_RAN);
+    CHECK(ctx.reset_rc == DFR_EALREADY_RAN);
+    CHECK(ctx.delay_rc == DFR_EALREADY_RAN);
     CHECK_FALSE(ctx.active);
     CHECK(ctx.destroyed == 1);
     CHECK(dfr_reactor_pending_calls(c.r) == 0); // reset from inside did not reschedule
@@ -681,7 +681,7 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
     CHECK(dfr_delayed_call_cancel(pending_dc) == DFR_EALREADY_CANCELLED);
     CHECK(dfr_delayed_call_reset(pending_dc, 1) == DFR_EALREADY_CANCELLED);
     CHECK(dfr_delayed_call_delay(pending_dc, 1) == DFR_EALREADY_CANCELLED);
-    CHECK(dfr_delayed_call_cancel(ran_dc) == DFR_EALREADY_CALLED_DC);
+    CHECK(dfr_delayed_call_cancel(ran_dc) == DFR_EALREADY_RAN);
     CHECK(dfr_delayed_call_cancel(cancelled_dc) == DFR_EALREADY_CANCELLED);
     CHECK(destroyed == 2);
     for (auto *h : {pending_dc, ran_dc, cancelled_dc})
@@ -838,7 +838,7 @@ TEST_CASE("debug mode: a handle used after its last unref is DFR_EINVAL", "[time
     CHECK(dfr_delayed_call_delay(live, 1) == 0);
     c.advance(5);
     CHECK(called == 2);
-    CHECK(dfr_delayed_call_cancel(live) == DFR_EALREADY_CALLED_DC);
+    CHECK(dfr_delayed_call_cancel(live) == DFR_EALREADY_RAN);
     dfr_delayed_call_unref(live);
     CHECK(dfr_delayed_call_cancel(live) == DFR_EINVAL);
 }

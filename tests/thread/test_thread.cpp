@@ -1977,7 +1977,7 @@ TEST_CASE("threadpool: stop from one of its own jobs is DFR_EDEADLK", "[thread][
     watch(dfr_reactor_defer_to_threadpool(R.r, s.p, self_stop_task, &s, nullptr), &res);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 1; }));
     CHECK(s.stop_rc == DFR_EDEADLK);
-    CHECK(s.start_rc == DFR_EALREADY);
+    CHECK(s.start_rc == DFR_EALREADY_STARTED);
     CHECK(dfr_threadpool_threads(s.p) == 1);
     REQUIRE(dfr_threadpool_stop(s.p) == 0);
     dfr_threadpool_free(s.p);

@@ -101,6 +101,13 @@ static inline dfr_value dfr__lib_failure_value(int code)
     return dfr_value_failure(dfr__failure_lib(code));
 }
 
+/* The error rule for deferred-returning calls: a refusal is a deferred that
+ * already failed with `code`; NULL only when even that cannot be allocated. */
+static inline dfr_deferred *dfr__refused(int code)
+{
+    return dfr_succeed(dfr__lib_failure_value(code));
+}
+
 /* ---- deferred.c ---- */
 enum {
     /* Cancel runs the canceller only: the deferred does not errback itself

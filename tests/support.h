@@ -44,6 +44,20 @@ inline dfr_value swallow(dfr_value r, void *)
     return dfr_none();
 }
 
+// Whether d (a refused call's deferred) already failed with the library's
+// `code`; handles the failure and releases d in every case.
+inline bool refused_with(dfr_deferred *d, int code)
+{
+    if (!d)
+        return false;
+    const dfr_value *v = dfr_deferred_result(d);
+    bool ok = v && dfr_is_failure(*v) &&
+              dfr_failure_check(static_cast<const dfr_failure *>(v->u.ptr), DFR_DOMAIN, code);
+    dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+    dfr_deferred_unref(d);
+    return ok;
+}
+
 } // namespace test
 
 #include "support_impl.h"

@@ -4,10 +4,17 @@
  * the reactor where one is needed (dfr_deferred_add_timeout(d, r, seconds));
  * free functions keep a verb name (dfr_succeed); see docs/design.md.
  *
- * Error convention: functions that can fail return int, 0 on success or a
- * negative DFR_E* code; constructors return NULL on failure.  A call that
- * fails synchronously never runs its callback and calls its `destroy`
- * before returning.  There is no thread-local "last error".
+ * Errors, one rule for each kind of entry point:
+ *  - constructors (*_new, *_from): NULL on bad input or OOM;
+ *  - int-returning calls: 0 or a negative DFR_E* code;
+ *  - calls returning a deferred (not constructors): a refusal (bad input,
+ *    wrong state) is a deferred that already failed with the DFR_E* code;
+ *    NULL only on OOM (see each header for the calls not yet converted);
+ *  - queries: a documented neutral value (false, 0, NaN, NULL, "") for NULL;
+ *  - void calls (unref, free, cancel): NULL is ignored.
+ * A call that fails synchronously never runs its callback and calls its
+ * `destroy` before returning.  There is no thread-local "last error".
+ * Each condition has its own code and message (dfr_strerror).
  */
 #ifndef DEFERRED_COMMON_H
 #define DEFERRED_COMMON_H

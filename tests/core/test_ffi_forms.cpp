@@ -574,8 +574,8 @@ TEST_CASE("FFI forms: succeed, maybeDeferred, payloads, lock, semaphore, queue",
     CHECK(result_i64(d) == 42);
     CHECK(!dfr_lock_locked(lock));
     dfr_deferred_unref(d);
-    CHECK(dfr_lock_run_ffi(lock, nullptr, &destroyed, test::count_destroy) == nullptr);
-    CHECK(dfr_lock_run_ffi(nullptr, produce_42, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_lock_run_ffi(lock, nullptr, &destroyed, test::count_destroy), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_lock_run_ffi(nullptr, produce_42, &destroyed, test::count_destroy), DFR_EINVAL));
     dfr_lock_free(lock);
     CHECK(destroyed == 3);
 
@@ -583,7 +583,7 @@ TEST_CASE("FFI forms: succeed, maybeDeferred, payloads, lock, semaphore, queue",
     d = dfr_semaphore_run_ffi(sem, produce_42, &destroyed, test::count_destroy);
     CHECK(result_i64(d) == 42);
     dfr_deferred_unref(d);
-    CHECK(dfr_semaphore_run_ffi(sem, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_semaphore_run_ffi(sem, nullptr, &destroyed, test::count_destroy), DFR_EINVAL));
     dfr_semaphore_free(sem);
     CHECK(destroyed == 5);
 

@@ -1035,13 +1035,13 @@ TEST_CASE("DeferredList and gather_results reject bad arguments without side eff
     dfr_deferred *ok_array[1] = {good};
     long live = test::live_allocations();
 
-    CHECK(dfr_deferred_list(nullptr, 2, 0) == nullptr);
-    CHECK(dfr_deferred_list(with_null, 2, 0) == nullptr);
-    CHECK(dfr_deferred_list(ok_array, 1, 8u) == nullptr);
-    CHECK(dfr_deferred_list(ok_array, 1, 0x100u) == nullptr);
-    CHECK(dfr_deferred_list(ok_array, 1, ~0u) == nullptr);
-    CHECK(dfr_gather_results(nullptr, 1, false) == nullptr);
-    CHECK(dfr_gather_results(with_null, 2, true) == nullptr);
+    CHECK(test::refused_with(dfr_deferred_list(nullptr, 2, 0), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(with_null, 2, 0), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(ok_array, 1, 8u), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(ok_array, 1, 0x100u), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(ok_array, 1, ~0u), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_gather_results(nullptr, 1, false), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_gather_results(with_null, 2, true), DFR_EINVAL));
     CHECK(test::live_allocations() == live);
 
     // The valid input was left alone: its chain has nothing of the list on it,

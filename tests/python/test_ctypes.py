@@ -183,6 +183,14 @@ def test_deferred_list_fire_on_one_errback_and_consume_errors(unhandled):
     assert unhandled == []
 
 
+def _check_refused(d, code):
+    """A refused call's deferred: already failed with the library's code."""
+    assert d is not None
+    assert D.result(d) == "fail dfr %d" % code
+    D.add_errback(d, lambda v: lib.dfr_value_set_none(v))
+    lib.dfr_deferred_unref(d)
+
+
 def test_gather_results_and_bad_lists():
     ds = _inputs(2)
     g = lib.dfr_gather_results(ds, 2, False)
@@ -190,9 +198,9 @@ def test_gather_results_and_bad_lists():
     D.fire_i64(ds[1], 20)
     assert _entries(g) == [(True, "i64 10"), (True, "i64 20")]
     _unref_all(ds, g)
-    assert lib.dfr_deferred_list(None, 2, 0) is None
+    _check_refused(lib.dfr_deferred_list(None, 2, 0), D.EINVAL)
     ds = _inputs(1)
-    assert lib.dfr_deferred_list(ds, 1, 1 << 5) is None  # unknown flag
+    _check_refused(lib.dfr_deferred_list(ds, 1, 1 << 5), D.EINVAL)  # unknown flag
     _unref_all(ds)
     empty = lib.dfr_deferred_list(None, 0, 0)
     assert _entries(empty) == []

@@ -301,7 +301,7 @@ TEST_CASE("DeferredLock: run with fn returning a failure fails and leaves it unl
 // No Twisted counterpart (C API: NULL arguments).
 TEST_CASE("DeferredLock: NULL arguments", "[util][lock][args]")
 {
-    CHECK(dfr_lock_acquire(nullptr) == nullptr);
+    CHECK(test::refused_with(dfr_lock_acquire(nullptr), DFR_EINVAL));
     CHECK(dfr_lock_release(nullptr) == DFR_EINVAL);
     CHECK_FALSE(dfr_lock_locked(nullptr));
     CHECK(dfr_lock_waiting(nullptr) == 0);
@@ -309,7 +309,7 @@ TEST_CASE("DeferredLock: NULL arguments", "[util][lock][args]")
 
     // A run that cannot start never calls fn and runs destroy before returning.
     Task task;
-    CHECK(dfr_lock_run(nullptr, task_fn, &task, task_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_lock_run(nullptr, task_fn, &task, task_destroy), DFR_EINVAL));
     CHECK(task.calls == 0);
     CHECK(task.destroyed == 1);
 }
@@ -495,13 +495,13 @@ TEST_CASE("DeferredSemaphore: run with a failing fn gives the token back", "[uti
 // No Twisted counterpart (C API: NULL arguments, freeing with waiters).
 TEST_CASE("DeferredSemaphore: NULL arguments and free with waiters", "[util][semaphore][free]")
 {
-    CHECK(dfr_semaphore_acquire(nullptr) == nullptr);
+    CHECK(test::refused_with(dfr_semaphore_acquire(nullptr), DFR_EINVAL));
     CHECK(dfr_semaphore_release(nullptr) == DFR_EINVAL);
     CHECK(dfr_semaphore_tokens(nullptr) == 0);
     CHECK(dfr_semaphore_waiting(nullptr) == 0);
     dfr_semaphore_free(nullptr);
     Task none;
-    CHECK(dfr_semaphore_run(nullptr, task_fn, &none, task_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_semaphore_run(nullptr, task_fn, &none, task_destroy), DFR_EINVAL));
     CHECK(none.calls == 0);
     CHECK(none.destroyed == 1);
 
@@ -719,7 +719,7 @@ TEST_CASE("DeferredQueue: bad puts, NULL arguments, and free with waiters",
           "[util][queue][args][free]")
 {
     CHECK(dfr_queue_put(nullptr, dfr_bytes_new("dropped", 7)) == DFR_EINVAL);
-    CHECK(dfr_queue_get(nullptr) == nullptr);
+    CHECK(test::refused_with(dfr_queue_get(nullptr), DFR_EINVAL));
     CHECK(dfr_queue_pending(nullptr) == 0);
     CHECK(dfr_queue_waiting(nullptr) == 0);
     dfr_queue_free(nullptr);

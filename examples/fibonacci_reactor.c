@@ -129,7 +129,7 @@ int main(void)
     dfr_deferred *loop = dfr_looping_call_start(lc, 0.01, true);
     dfr_reactor_call_later(reactor, 0.05, blocking, NULL, NULL, NULL);
     int rc = dfr_reactor_run(reactor);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(loop);
     dfr_reactor_free(reactor);
     dfr_trim();

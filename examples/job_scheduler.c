@@ -186,7 +186,7 @@ int main(void)
 
     dfr_deferred_unref(s.all);
     dfr_delayed_call_unref(s.watchdog);
-    dfr_looping_call_free(s.progress);
+    dfr_looping_call_unref(s.progress);
     dfr_semaphore_free(s.sem);
     dfr_reactor_free(s.r);
     if (!ok) {

@@ -162,9 +162,15 @@ DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);
 DFR_API int dfr_looping_call_reset(dfr_looping_call *lc);
 /* false once stopped, once the reactor is gone, and off its thread. */
 DFR_API bool dfr_looping_call_running(const dfr_looping_call *lc);
-/* Stop and free; on the reactor's thread (elsewhere refused, unless the
- * reactor is gone: post it with dfr_reactor_call_from_thread). */
-DFR_API void dfr_looping_call_free(dfr_looping_call *lc);
+/* Handle references, as for delayed calls and listeners: new gives the
+ * caller one; ref adds one (any thread).  unref on the reactor's thread
+ * (elsewhere refused, unless the reactor is gone: post it with
+ * dfr_reactor_call_from_thread); the last handle reference stops a running
+ * call (its start deferred fires with dfr_ptr(lc)) — a call nobody holds
+ * could never be stopped.  The memory goes when the timer and a pending fn
+ * deferred are done with it too.  NULL ignored. */
+DFR_API dfr_looping_call *dfr_looping_call_ref(dfr_looping_call *lc);
+DFR_API void dfr_looping_call_unref(dfr_looping_call *lc);
 
 #ifdef __cplusplus
 }

@@ -660,10 +660,10 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
         REQUIRE(dfr_looping_call_stop(lc) == 0);
         CHECK(dfr_value_get_ptr(dfr_deferred_result(done)) == lc);
         dfr_deferred_unref(done);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(dfr_looping_call_new_ffi(c.r, nullptr, &destroyed, test::count_destroy) == nullptr);
         lc = dfr_looping_call_new_ffi(c.r, tick, &destroyed, test::count_destroy);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(destroyed == 7);
 
         uint64_t id = 0;
@@ -716,7 +716,7 @@ TEST_CASE("FFI forms: reactor entry points under allocation failure", "[ffi][all
         CHECK(destroyed == 1);
         dfr_looping_call *lc = dfr_looping_call_new_ffi(c.r, tick, &destroyed,
                                                         test::count_destroy);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(destroyed == 2);
         uint64_t id = 0;
         int rc = dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_AFTER, DFR_STARTUP, produce_42,

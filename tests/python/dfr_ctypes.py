@@ -137,7 +137,7 @@ _SIGNATURES = {
     "dfr_looping_call_new_ffi": (P, [P, VALUE_FN, P, DESTROY_FN]),
     "dfr_looping_call_start": (P, [P, C.c_double, C.c_bool]),
     "dfr_looping_call_stop": (C.c_int, [P]),
-    "dfr_looping_call_free": (None, [P]),
+    "dfr_looping_call_unref": (None, [P]),
     "dfr_reactor_defer_to_thread_ffi": (P, [P, VALUE_FN, P, DESTROY_FN]),
     "dfr_reactor_blocking_call_from_thread_ffi": (C.c_int, [P, VALUE_FN, P, VP]),
 }

@@ -294,7 +294,7 @@ def test_manual_clock_call_later_cancel_reset():
     lib.dfr_looping_call_stop(lc)
     assert lib.dfr_value_get_ptr(lib.dfr_deferred_result(done)) == lc
     lib.dfr_deferred_unref(done)
-    lib.dfr_looping_call_free(lc)
+    lib.dfr_looping_call_unref(lc)
 
     # Pending calls are released (destroy runs) when the reactor is freed.
     key = registry.put(lambda: order.append("never"))

@@ -566,7 +566,7 @@ TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", 
         dfr_reactor_advance(r, 1);
         if (later)
             dfr_deferred_add_both(later, test::record_and_handle, &seen, nullptr);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         dfr_deferred_unref(started);
         dfr_deferred_unref(later);
         dfr_deferred_unref(d);

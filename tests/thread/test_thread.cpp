@@ -2165,7 +2165,7 @@ void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc,
     out.expect(dfr_looping_call_stop(lc) == DFR_ENOTOWNER, "looping_call_stop");
     out.expect(dfr_looping_call_reset(lc) == DFR_ENOTOWNER, "looping_call_reset");
     out.expect(!dfr_looping_call_running(lc), "looping_call_running");
-    dfr_looping_call_free(lc); // refused: the owner frees it
+    dfr_looping_call_unref(lc); // refused: the owner frees it
     out.expect(dfr_reactor_advance(r, 1) == DFR_ENOTOWNER, "advance");
     out.expect(dfr_reactor_iterate(r, 0) == DFR_ENOTOWNER, "iterate");
     out.expect(dfr_reactor_suggest_threadpool_size(r, 3) == DFR_ENOTOWNER, "suggest_threadpool_size");
@@ -2213,7 +2213,7 @@ TEST_CASE("ownership: a second thread is refused everywhere, before run", "[thre
     CHECK(dfr_reactor_pending_calls(r) == 1);
     CHECK(dfr_delayed_call_time(dc) == 5);
     CHECK(dfr_reactor_remove_system_event_trigger(r, trigger) == 0);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_delayed_call_unref(dc);
     dfr_reactor_free(r);
 }

@@ -15,6 +15,13 @@
  * A call that fails synchronously never runs its callback and calls its
  * `destroy` before returning.  There is no thread-local "last error".
  * Each condition has its own code and message (dfr_strerror).
+ *
+ * Options structs start with `size` (set it to sizeof the struct).  NULL
+ * options: all defaults.  A size too small to hold `size` itself (0) is bad
+ * input; a field beyond `size` (a caller built against an older header)
+ * takes its default; a size larger than the library knows is accepted, the
+ * unknown tail ignored.  Required fields (dfr_allocator's functions) must
+ * be covered by `size`.
  */
 #ifndef DEFERRED_COMMON_H
 #define DEFERRED_COMMON_H

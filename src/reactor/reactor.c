@@ -166,11 +166,11 @@ static void on_closed(uv_handle_t *h)
 /* ---- construction ---- */
 
 /* Read an option only if the caller's struct is large enough to hold it. */
-#define HAS_OPTION(o, field) ((o)->size >= offsetof(dfr_reactor_options, field) + sizeof((o)->field))
+#define HAS_OPTION(o, field) DFR__OPT_HAS(o, dfr_reactor_options, field)
 
 dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
 {
-    if (opts && opts->size < sizeof(size_t))
+    if (DFR__OPTS_BAD(opts))
         return NULL;
     dfr_reactor *r = dfr__calloc(1, sizeof *r);
     if (!r)

@@ -299,12 +299,21 @@ TEST_CASE("Bad arguments give a DFR_EINVAL deferred and run destroy", "[coro]")
     CHECK(failure_code(dfr_deferred_result(a)) == DFR_EINVAL);
 
     auto body = []() -> dfr_value { return dfr_i64(1); };
-    dfr_coroutine_options shortopts = {};
-    shortopts.size = sizeof(size_t); // too short to hold stack_size
+    dfr_coroutine_options zero = {}; // size 0: not an options struct
     dfr_deferred *b = dfr_inline_callbacks_ex(call_it<decltype(body)>, &destroyed,
-                                              test::count_destroy, &shortopts);
+                                              test::count_destroy, &zero);
     CHECK(destroyed == 2);
     CHECK(failure_code(dfr_deferred_result(b)) == DFR_EINVAL);
+    // The options rule: a struct too short to hold stack_size (an older
+    // header) takes the default stack.
+    dfr_coroutine_options shortopts = {};
+    shortopts.size = sizeof(size_t);
+    shortopts.stack_size = DFR_CORO_MAX_STACK + 1; // beyond size: not read
+    dfr_deferred *s = dfr_inline_callbacks_ex(call_it<decltype(body)>, &body, nullptr, &shortopts);
+    REQUIRE(s != nullptr);
+    REQUIRE(dfr_deferred_result(s) != nullptr);
+    CHECK(dfr_is_i64(*dfr_deferred_result(s)));
+    dfr_deferred_unref(s);
     dfr_coroutine_options huge = {};
     huge.size = sizeof huge;
     huge.stack_size = DFR_CORO_MAX_STACK + 1;

@@ -44,6 +44,23 @@ inline dfr_value swallow(dfr_value r, void *)
     return dfr_none();
 }
 
+// A user type whose drops are counted in test::drops (holds a new int).
+inline int drops;
+inline void count_drop(void *p)
+{
+    drops++;
+    delete static_cast<int *>(p);
+}
+inline const dfr_type counted = {sizeof(dfr_type), "counted", count_drop, nullptr};
+inline dfr_value counted_value(int x) { return dfr_obj(&counted, new int(x)); }
+
+// The code of a failure value; 0 for any other value or NULL.
+inline int code_of(const dfr_value *v)
+{
+    const dfr_failure *f = v ? dfr_failure_from(v) : nullptr;
+    return f ? dfr_failure_code(f) : 0;
+}
+
 // Whether d (a refused call's deferred) already failed with the library's
 // `code`; handles the failure and releases d in every case.
 inline bool refused_with(dfr_deferred *d, int code)

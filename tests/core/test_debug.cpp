@@ -69,11 +69,7 @@ dfr_value pass_on(dfr_value r, void *)
     return r;
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 // Everything written to stderr while alive.
 class StderrCapture {

@@ -48,11 +48,7 @@ dfr_value peek(dfr_value r, void *data)
     return r;
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 // Handle a failure the test has finished looking at.
 void consume(dfr_deferred *d)
@@ -60,11 +56,7 @@ void consume(dfr_deferred *d)
     REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
 }
 
-int code_of(const dfr_value *v)
-{
-    const dfr_failure *f = dfr_failure_from(v);
-    return f ? dfr_failure_code(f) : 0;
-}
+using test::code_of;
 
 int result_code(const dfr_deferred *d)
 {

@@ -59,11 +59,7 @@ dfr_value count_pass(dfr_value r, void *data)
     return r;
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 bool is_end(const dfr_value &v)
 {

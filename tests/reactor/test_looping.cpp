@@ -19,12 +19,7 @@ using test::Recorder;
 
 namespace {
 
-// An errback that handles the failure (a refused start must not be reported).
-dfr_value swallow(dfr_value v, void *)
-{
-    dfr_value_drop(v);
-    return dfr_none();
-}
+using test::swallow;
 
 struct Counter {
     dfr_reactor *r = nullptr;

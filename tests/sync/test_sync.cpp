@@ -42,11 +42,7 @@ dfr_value keep(dfr_value r, void *data)
     return dfr_none();
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 dfr_value count_cb(dfr_value r, void *data)
 {

@@ -125,11 +125,7 @@ template <class Done> bool wait_until(Done done, double limit = 10.0)
     return true;
 }
 
-int code_of(const dfr_value *v)
-{
-    const dfr_failure *f = v ? dfr_failure_from(v) : nullptr;
-    return f ? dfr_failure_code(f) : 0;
-}
+using test::code_of;
 
 // A readable account of a value, then drops it (safe on any thread).  The
 // library's own failures show their domain and code; ours add the message.

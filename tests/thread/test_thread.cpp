@@ -608,7 +608,7 @@ TEST_CASE("blocking_call_from_thread still queued when the reactor is freed fail
         seen = describe(dfr_reactor_blocking_call_from_thread(r, count_task, &ran));
         returned = true;
     });
-    // The call allocates its collect and then, as this reactor's first thread
+    // The call allocates its record and then, as this reactor's first thread
     // call, the queue's array while holding the queue lock: once both are
     // counted the call is queued (or is being queued, and free waits for the
     // lock).
@@ -1809,7 +1809,7 @@ TEST_CASE("blocking_call_from_thread racing with reactor free", "[thread][lifeti
             seen = describe(dfr_reactor_blocking_call_from_thread(r, count_task, &ran));
         });
         go = true;
-        // Queued once its collect and the queue's first array are allocated
+        // Queued once its record and the queue's first array are allocated
         // (the array under the queue lock: free waits for it).  Spin, so
         // that the free meets the call's wake-up.
         auto end = deadline_in(10.0);

@@ -328,7 +328,7 @@ static void timer_memory(long n)
     dfr_reactor *r = dfr_reactor_new(&o);
     size_t before = chunk_bytes;
     for (long i = 0; i < n; i++)
-        dfr_call_later(r, (double)(i % 1000), noop, NULL, NULL, NULL);
+        dfr_reactor_call_later(r, (double)(i % 1000), noop, NULL, NULL, NULL);
     emit_bytes("timer_memory", "libdeferred", n, (double)(chunk_bytes - before) / (double)n);
     dfr_reactor_free(r);
     /* With a handle the caller keeps. */
@@ -336,7 +336,7 @@ static void timer_memory(long n)
     dfr_delayed_call **h = malloc((size_t)n * sizeof *h);
     before = chunk_bytes;
     for (long i = 0; i < n; i++)
-        dfr_call_later(r, (double)(i % 1000), noop, NULL, NULL, &h[i]);
+        dfr_reactor_call_later(r, (double)(i % 1000), noop, NULL, NULL, &h[i]);
     emit_bytes("timer_memory", "libdeferred+handle", n, (double)(chunk_bytes - before) / (double)n);
     for (long i = 0; i < n; i++)
         dfr_delayed_call_unref(h[i]);
@@ -365,7 +365,7 @@ static void schedule_all(void *data)
 {
     (void)data;
     for (long i = 0; i < target; i++)
-        dfr_call_later(reactor, spread(i) / 1e9, count_and_stop, NULL, NULL, NULL);
+        dfr_reactor_call_later(reactor, spread(i) / 1e9, count_and_stop, NULL, NULL, NULL);
 }
 
 static double call_later_dfr(long n)
@@ -374,7 +374,7 @@ static double call_later_dfr(long n)
     fired = 0;
     target = n;
     double t0 = now();
-    dfr_call_when_running(reactor, schedule_all, NULL, NULL);
+    dfr_reactor_call_when_running(reactor, schedule_all, NULL, NULL);
     dfr_reactor_run(reactor);
     double t = now() - t0;
     dfr_reactor_free(reactor);
@@ -416,7 +416,7 @@ static double call_later_cancel_dfr(long n)
     dfr_delayed_call **h = malloc((size_t)n * sizeof *h);
     double t0 = now();
     for (long i = 0; i < n; i++)
-        dfr_call_later(r, 1.0 + spread(i) / 1e9, noop, NULL, NULL, &h[i]);
+        dfr_reactor_call_later(r, 1.0 + spread(i) / 1e9, noop, NULL, NULL, &h[i]);
     for (long i = 0; i < n; i++) {
         dfr_delayed_call_cancel(h[i]);
         dfr_delayed_call_unref(h[i]);
@@ -474,7 +474,7 @@ static void *produce_dfr(void *arg)
 {
     long count = (long)(intptr_t)arg;
     for (long i = 0; i < count; i++)
-        dfr_call_from_thread(reactor, received_one, NULL, NULL);
+        dfr_reactor_call_from_thread(reactor, received_one, NULL, NULL);
     return NULL;
 }
 
@@ -497,7 +497,7 @@ static double call_from_thread_dfr(long n)
     atomic_store(&received, 0);
     expected = n / producers * producers;
     double t0 = now();
-    dfr_call_when_running(reactor, begin_producing, (void *)(intptr_t)n, NULL);
+    dfr_reactor_call_when_running(reactor, begin_producing, (void *)(intptr_t)n, NULL);
     dfr_reactor_run(reactor);
     double t = now() - t0;
     for (int i = 0; i < producers; i++)
@@ -720,7 +720,7 @@ static void submit_all(void *data)
 {
     (void)data;
     for (long i = 0; i < target; i++) {
-        dfr_deferred *d = dfr_defer_to_thread(reactor, nothing, NULL, NULL);
+        dfr_deferred *d = dfr_reactor_defer_to_thread(reactor, nothing, NULL, NULL);
         dfr_deferred_add_callback(d, task_done, NULL, NULL);
         dfr_deferred_unref(d);
     }
@@ -733,7 +733,7 @@ static double defer_to_thread_dfr(long n)
     fired = 0;
     target = n;
     double t0 = now();
-    dfr_call_when_running(reactor, submit_all, NULL, NULL);
+    dfr_reactor_call_when_running(reactor, submit_all, NULL, NULL);
     dfr_reactor_run(reactor);
     double t = now() - t0;
     dfr_reactor_free(reactor);

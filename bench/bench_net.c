@@ -185,7 +185,7 @@ static double dfr_accept_bench(long n)
     dfr_listener *l;
     dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_drop, NULL, NULL, NULL, &l);
     accept_port = dfr_listener_port(l);
-    dfr_call_when_running(R.r, accept_start, NULL, NULL);
+    dfr_reactor_call_when_running(R.r, accept_start, NULL, NULL);
     dfr_reactor_run(R.r);
     dfr_listener_unref(l);
     dfr_reactor_free(R.r);

@@ -27,15 +27,15 @@ static dfr_value on_shutdown(void *data)
 int main(void)
 {
     reactor = dfr_reactor_new(NULL);
-    dfr_add_system_event_trigger(reactor, DFR_BEFORE, DFR_SHUTDOWN, on_shutdown, NULL, NULL, NULL);
+    dfr_reactor_add_system_event_trigger(reactor, DFR_BEFORE, DFR_SHUTDOWN, on_shutdown, NULL, NULL, NULL);
 
     dfr_delayed_call *never, *later;
-    dfr_call_later(reactor, 0.02, say, "first of two due at 20 ms", NULL, NULL);
-    dfr_call_later(reactor, 0.02, say, "second of two due at 20 ms", NULL, NULL);
-    dfr_call_later(reactor, 0.01, say, "due at 10 ms", NULL, NULL);
-    dfr_call_later(reactor, 0.03, say, "cancelled: never printed", NULL, &never);
-    dfr_call_later(reactor, 0.01, say, "scheduled for 10 ms, pushed back to 40 ms", NULL, &later);
-    dfr_call_later(reactor, 0.05, stop, "stopping at 50 ms", NULL, NULL);
+    dfr_reactor_call_later(reactor, 0.02, say, "first of two due at 20 ms", NULL, NULL);
+    dfr_reactor_call_later(reactor, 0.02, say, "second of two due at 20 ms", NULL, NULL);
+    dfr_reactor_call_later(reactor, 0.01, say, "due at 10 ms", NULL, NULL);
+    dfr_reactor_call_later(reactor, 0.03, say, "cancelled: never printed", NULL, &never);
+    dfr_reactor_call_later(reactor, 0.01, say, "scheduled for 10 ms, pushed back to 40 ms", NULL, &later);
+    dfr_reactor_call_later(reactor, 0.05, stop, "stopping at 50 ms", NULL, NULL);
 
     dfr_delayed_call_cancel(never);
     dfr_delayed_call_delay(later, 0.03);

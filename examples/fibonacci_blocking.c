@@ -2,7 +2,7 @@
  * asynchronous.  largeFibonacciNumber returns a deferred, but computes the
  * answer before returning it: the call blocks, and the callback is added
  * only after the work is done.  (fibonacci_reactor.c shows the cure:
- * dfr_defer_to_thread.) */
+ * dfr_reactor_defer_to_thread.) */
 #include <deferred.h>
 
 #include <stdio.h>

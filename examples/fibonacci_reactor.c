@@ -1,7 +1,7 @@
 /* "Generating Deferreds": largeFibonacciNumber, two ways, with the reactor
  * running.  A LoopingCall ticks every 10 ms to show whether the reactor is
  * free: computing on the reactor thread blocks it (no ticks while the work
- * runs); dfr_defer_to_thread keeps it ticking and delivers the answer to a
+ * runs); dfr_reactor_defer_to_thread keeps it ticking and delivers the answer to a
  * callback on the reactor thread. */
 #include <deferred.h>
 
@@ -101,7 +101,7 @@ static void in_a_thread(void *data)
     (void)data;
     ticks_before = ticks;
     started = now();
-    dfr_deferred *d = dfr_defer_to_thread(reactor, fibonacci_task, NULL, NULL);
+    dfr_deferred *d = dfr_reactor_defer_to_thread(reactor, fibonacci_task, NULL, NULL);
     dfr_deferred_add_callback(d, thread_done, NULL, NULL);
     printf("deferToThread: returned at once; the reactor keeps ticking\n");
     dfr_deferred_unref(d);
@@ -119,7 +119,7 @@ static void blocking(void *data)
     free(digits);
     dfr_deferred_unref(d);
     /* Give the reactor a moment, then do it the non-blocking way. */
-    dfr_call_later(reactor, 0.05, in_a_thread, NULL, NULL, NULL);
+    dfr_reactor_call_later(reactor, 0.05, in_a_thread, NULL, NULL, NULL);
 }
 
 int main(void)
@@ -127,9 +127,9 @@ int main(void)
     reactor = dfr_reactor_new(NULL);
     dfr_looping_call *lc = dfr_looping_call_new(reactor, tick, NULL, NULL);
     dfr_deferred *loop = dfr_looping_call_start(lc, 0.01, true);
-    dfr_call_later(reactor, 0.05, blocking, NULL, NULL, NULL);
+    dfr_reactor_call_later(reactor, 0.05, blocking, NULL, NULL, NULL);
     int rc = dfr_reactor_run(reactor);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(loop);
     dfr_reactor_free(reactor);
     dfr_trim();

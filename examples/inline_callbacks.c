@@ -48,7 +48,7 @@ static void drop_ref(void *d)
 static dfr_deferred *later(double delay, void (*fire)(void *))
 {
     dfr_deferred *d = dfr_deferred_new();
-    if (d && dfr_call_later(reactor, delay, fire, dfr_deferred_ref(d), drop_ref, NULL) != 0) {
+    if (d && dfr_reactor_call_later(reactor, delay, fire, dfr_deferred_ref(d), drop_ref, NULL) != 0) {
         dfr_deferred_unref(d); /* the timer's reference went with destroy */
         return NULL;
     }

@@ -1,6 +1,6 @@
 /* A job scheduler: 20 jobs on threads, at most 4 at a time.
  *
- * - dfr_call_when_running submits the jobs once the reactor runs;
+ * - dfr_reactor_call_when_running submits the jobs once the reactor runs;
  * - a DeferredSemaphore of 4 gates them (dfr_semaphore_run), each job a
  *   deferToThread;
  * - job 7 hangs until it is given up on: a 0.3 s timeout on it;
@@ -71,7 +71,7 @@ static dfr_value work(void *data)
 static dfr_value start_job(void *data)
 {
     job *j = data;
-    dfr_deferred *t = dfr_defer_to_thread(j->s->r, work, j, NULL);
+    dfr_deferred *t = dfr_reactor_defer_to_thread(j->s->r, work, j, NULL);
     if (!t)
         return dfr_value_failure(dfr_failure_new("scheduler", 1, "out of memory"));
     return dfr_value_deferred(t);
@@ -132,7 +132,7 @@ static void give_up(void *data)
     dfr_reactor_stop(s->r);
 }
 
-/* Runs once the reactor is running (dfr_call_when_running). */
+/* Runs once the reactor is running (dfr_reactor_call_when_running). */
 static void submit_all(void *data)
 {
     scheduler *s = data;
@@ -176,8 +176,8 @@ int main(void)
     s.progress = s.r ? dfr_looping_call_new(s.r, report_progress, &s, NULL) : NULL;
     if (!s.r || !s.sem || !s.progress)
         return 1;
-    dfr_call_later(s.r, 60.0, give_up, &s, NULL, &s.watchdog);
-    dfr_call_when_running(s.r, submit_all, &s, NULL);
+    dfr_reactor_call_later(s.r, 60.0, give_up, &s, NULL, &s.watchdog);
+    dfr_reactor_call_when_running(s.r, submit_all, &s, NULL);
     dfr_reactor_run(s.r);
 
     int max = atomic_load(&s.max_running);
@@ -186,7 +186,7 @@ int main(void)
 
     dfr_deferred_unref(s.all);
     dfr_delayed_call_unref(s.watchdog);
-    dfr_looping_call_free(s.progress);
+    dfr_looping_call_unref(s.progress);
     dfr_semaphore_free(s.sem);
     dfr_reactor_free(s.r);
     if (!ok) {

@@ -42,7 +42,7 @@ static dfr_value download(void *poem)
 
 static dfr_deferred *get_poetry(dfr_reactor *r, const char *poem, double delay, bool fail)
 {
-    return dfr_defer_later(r, delay, download, fail ? NULL : (void *)poem, NULL);
+    return dfr_reactor_defer_later(r, delay, download, fail ? NULL : (void *)poem, NULL);
 }
 
 /* The transform server: lower-cases (cummingsifies) its own copy. */
@@ -66,7 +66,7 @@ static dfr_deferred *xform_cummingsify(dfr_reactor *r, const dfr_value *poem, bo
         memcpy(copy, dfr_bytes_data(poem), n);
         copy[n] = '\0';
     }
-    return dfr_defer_later(r, 0.015, cummingsify, copy, free);
+    return dfr_reactor_defer_later(r, 0.015, cummingsify, copy, free);
 }
 
 /* ---- the coroutine: client 7.0's get_transformed_poem ---- */

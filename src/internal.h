@@ -96,9 +96,28 @@ dfr_failure *dfr__failure_first(dfr_failure *cause, size_t index);
 /* Debug mode: note that failure f passed through callback fn. */
 void dfr__failure_note_passed(dfr_failure *f, const void *fn);
 
+/* Options structs (dfr_reactor_options, dfr_coroutine_options,
+ * dfr_connect_options, dfr_listen_options, dfr_allocator), one behaviour:
+ * NULL options = all defaults; a `size` too small to hold `size` itself (0
+ * included) is bad input (DFR__OPTS_BAD); a field beyond `size` (a caller
+ * built against an older header) takes its default; a `size` larger than
+ * the library knows (a newer header) is accepted and the unknown tail
+ * ignored. */
+#define DFR__OPTS_BAD(o) ((o) && (o)->size < sizeof(size_t))
+#define DFR__OPT_HAS(o, type, field) \
+    ((o) && (o)->size >= offsetof(type, field) + sizeof(((const type *)0)->field))
+#define DFR__OPT(o, type, field, dflt) (DFR__OPT_HAS(o, type, field) ? (o)->field : (dflt))
+
 static inline dfr_value dfr__lib_failure_value(int code)
 {
     return dfr_value_failure(dfr__failure_lib(code));
+}
+
+/* The error rule for deferred-returning calls: a refusal is a deferred that
+ * already failed with `code`; NULL only when even that cannot be allocated. */
+static inline dfr_deferred *dfr__refused(int code)
+{
+    return dfr_succeed(dfr__lib_failure_value(code));
 }
 
 /* ---- deferred.c ---- */

@@ -4,9 +4,9 @@ set -eu
 inc=$1 cc=$2 cxx=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for h in deferred.h deferred/common.h deferred/value.h deferred/failure.h \
-         deferred/deferred.h deferred/list.h deferred/util.h deferred/reactor.h \
-         deferred/thread.h deferred/coro.h deferred/ffi.h deferred/net.h; do
+# Every public header, found by globbing (a new header is checked without a list to edit).
+for path in "$inc"/deferred.h "$inc"/deferred/*.h; do
+    h=${path#"$inc"/}
     printf '#include <%s>\n#include <%s>\nint main(void) { return 0; }\n' "$h" "$h" > "$tmp/t.c"
     "$cc" -std=c11 -Wall -Wextra -pedantic -Werror -I"$inc" -c "$tmp/t.c" -o "$tmp/t.o"
     cp "$tmp/t.c" "$tmp/t.cpp"

@@ -37,6 +37,44 @@ struct UnhandledCapture {
 // A destroy function that increments the int pointed to by data.
 void count_destroy(void *data);
 
+// An errback (or callback) that handles its result: drops it, returns none.
+inline dfr_value swallow(dfr_value r, void *)
+{
+    dfr_value_drop(r);
+    return dfr_none();
+}
+
+// A user type whose drops are counted in test::drops (holds a new int).
+inline int drops;
+inline void count_drop(void *p)
+{
+    drops++;
+    delete static_cast<int *>(p);
+}
+inline const dfr_type counted = {sizeof(dfr_type), "counted", count_drop, nullptr};
+inline dfr_value counted_value(int x) { return dfr_obj(&counted, new int(x)); }
+
+// The code of a failure value; 0 for any other value or NULL.
+inline int code_of(const dfr_value *v)
+{
+    const dfr_failure *f = v ? dfr_failure_from(v) : nullptr;
+    return f ? dfr_failure_code(f) : 0;
+}
+
+// Whether d (a refused call's deferred) already failed with the library's
+// `code`; handles the failure and releases d in every case.
+inline bool refused_with(dfr_deferred *d, int code)
+{
+    if (!d)
+        return false;
+    const dfr_value *v = dfr_deferred_result(d);
+    bool ok = v && dfr_is_failure(*v) &&
+              dfr_failure_check(static_cast<const dfr_failure *>(v->u.ptr), DFR_DOMAIN, code);
+    dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+    dfr_deferred_unref(d);
+    return ok;
+}
+
 } // namespace test
 
 #include "support_impl.h"

@@ -38,10 +38,10 @@ DESTROY_FN = C.CFUNCTYPE(None, P)    # dfr_destroy_fn
 for name, res, args in [
         ("dfr_reactor_new", P, [P]), ("dfr_reactor_free", None, [P]),
         ("dfr_reactor_run", C.c_int, [P]), ("dfr_reactor_stop", C.c_int, [P]),
-        ("dfr_call_later", C.c_int, [P, C.c_double, FN, P, DESTROY_FN, P]),
+        ("dfr_reactor_call_later", C.c_int, [P, C.c_double, FN, P, DESTROY_FN, P]),
         ("dfr_looping_call_new_ffi", P, [P, VALUE_FN, P, DESTROY_FN]),
         ("dfr_looping_call_start", P, [P, C.c_double, C.c_bool]),
-        ("dfr_looping_call_free", None, [P]),
+        ("dfr_looping_call_unref", None, [P]),
         ("dfr_reactor_defer_to_thread_ffi", P, [P, VALUE_FN, P, DESTROY_FN]),
         ("dfr_succeed_ffi", P, [VP]),
         ("dfr_deferred_add_callback_ffi", C.c_int, [P, VALUE_FN, P, DESTROY_FN]),
@@ -120,14 +120,14 @@ def blocking(data):
     lib.dfr_deferred_add_callback_ffi(d, print_number, None, NO_DESTROY)  # runs now
     lib.dfr_deferred_unref(d)
     # Give the reactor a moment, then do it the non-blocking way.
-    lib.dfr_call_later(reactor, 0.05, in_a_thread, None, NO_DESTROY, None)
+    lib.dfr_reactor_call_later(reactor, 0.05, in_a_thread, None, NO_DESTROY, None)
 
 
 lc = lib.dfr_looping_call_new_ffi(reactor, tick, None, NO_DESTROY)
 loop = lib.dfr_looping_call_start(lc, 0.01, True)
-lib.dfr_call_later(reactor, 0.05, blocking, None, NO_DESTROY, None)
+lib.dfr_reactor_call_later(reactor, 0.05, blocking, None, NO_DESTROY, None)
 rc = lib.dfr_reactor_run(reactor)  # releases the GIL while the reactor waits
-lib.dfr_looping_call_free(lc)
+lib.dfr_looping_call_unref(lc)
 lib.dfr_deferred_unref(loop)
 lib.dfr_reactor_free(reactor)
 sys.exit(0 if rc == 0 else 1)

@@ -28,7 +28,7 @@ static dfr_value serve(void *data)
         if (dfr_stream_write(s, poem + off, n) != 0)
             break; /* the client left */
         if (off + n < poem_len && delay > 0) {
-            dfr_value v = dfr_await(dfr_defer_later(reactor, delay, NULL, NULL, NULL));
+            dfr_value v = dfr_await(dfr_reactor_defer_later(reactor, delay, NULL, NULL, NULL));
             dfr_value_drop(v);
         }
     }

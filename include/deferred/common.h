@@ -1,9 +1,27 @@
 /* libdeferred — conventions shared by every part of the public API.
  *
- * Error convention: functions that can fail return int, 0 on success or a
- * negative DFR_E* code; constructors return NULL on failure.  A call that
- * fails synchronously never runs its callback and calls its `destroy`
- * before returning.  There is no thread-local "last error".
+ * Names: `dfr_<object>_<verb>`, the object first among the arguments, then
+ * the reactor where one is needed (dfr_deferred_add_timeout(d, r, seconds));
+ * free functions keep a verb name (dfr_succeed); see docs/design.md.
+ *
+ * Errors, one rule for each kind of entry point:
+ *  - constructors (*_new, *_from): NULL on bad input or OOM;
+ *  - int-returning calls: 0 or a negative DFR_E* code;
+ *  - calls returning a deferred (not constructors): a refusal (bad input,
+ *    wrong state) is a deferred that already failed with the DFR_E* code;
+ *    NULL only on OOM (see each header for the calls not yet converted);
+ *  - queries: a documented neutral value (false, 0, NaN, NULL, "") for NULL;
+ *  - void calls (unref, free, cancel): NULL is ignored.
+ * A call that fails synchronously never runs its callback and calls its
+ * `destroy` before returning.  There is no thread-local "last error".
+ * Each condition has its own code and message (dfr_strerror).
+ *
+ * Options structs start with `size` (set it to sizeof the struct).  NULL
+ * options: all defaults.  A size too small to hold `size` itself (0) is bad
+ * input; a field beyond `size` (a caller built against an older header)
+ * takes its default; a size larger than the library knows is accepted, the
+ * unknown tail ignored.  Required fields (dfr_allocator's functions) must
+ * be covered by `size`.
  */
 #ifndef DEFERRED_COMMON_H
 #define DEFERRED_COMMON_H
@@ -31,18 +49,19 @@
 extern "C" {
 #endif
 
-/* Error codes: negative ints, also used as failure codes in domain "dfr". */
+/* Error codes: negative ints, also used as failure codes in domain "dfr";
+ * contiguous, each condition its own code and message (dfr_strerror). */
 enum {
     DFR_OK = 0,
     DFR_EINVAL = -1,             /* bad argument */
     DFR_ENOMEM = -2,             /* out of memory */
-    DFR_EALREADY = -3,           /* already called (a deferred), started or in use */
+    DFR_EALREADY = -3,           /* deferred already called */
     DFR_ECANCELLED = -4,         /* cancelled */
     DFR_ETIMEDOUT = -5,          /* timed out (addTimeout) */
     DFR_EFIRST = -6,             /* FirstError: see dfr_failure_index/cause */
     DFR_ENOTRUNNING = -7,        /* reactor not running */
     DFR_EALREADY_CANCELLED = -8, /* delayed call already cancelled */
-    DFR_EALREADY_CALLED_DC = -9, /* delayed call already ran */
+    DFR_EALREADY_RAN = -9,       /* delayed call already ran */
     DFR_ENOTCORO = -10,          /* dfr_await outside a coroutine */
     DFR_EDEADLK = -11,           /* would wait on itself */
     DFR_EOVERFLOW = -12,         /* queue full */
@@ -55,7 +74,11 @@ enum {
     DFR_ECONNDONE = -19,         /* connection closed cleanly */
     DFR_ECONNLOST = -20,         /* connection lost (aborted, error) */
     DFR_EFRAME = -21,            /* frame too long or malformed */
-    DFR_EADDRINUSE = -22         /* address already in use */
+    DFR_EADDRINUSE = -22,        /* address already in use */
+    DFR_EALREADY_RUNNING = -23,  /* reactor or looping call already running */
+    DFR_ENOTRESTARTABLE = -24,   /* reactor already ran (runs once) */
+    DFR_EALREADY_STARTED = -25,  /* thread pool already started */
+    DFR_EINUSE = -26             /* allocator already in use (set it first) */
 };
 
 /* The failure domain of the library's own codes. */
@@ -63,7 +86,8 @@ enum {
 /* dfr_failure_check: matches any code of the domain. */
 #define DFR_ANY INT32_MIN
 
-/* Name of a DFR_E* code ("invalid argument", ...); never NULL. */
+/* Message of a DFR_E* code ("invalid argument", ...); "unknown error" for
+ * any other int; never NULL. */
 DFR_API const char *dfr_strerror(int code);
 
 /* Library version, "MAJOR.MINOR.PATCH". */
@@ -83,7 +107,7 @@ typedef struct dfr_allocator {
 } dfr_allocator;
 
 /* Install an allocator.  Only before anything else was allocated: returns
- * DFR_EALREADY afterwards, DFR_EINVAL for a NULL, short or incomplete
+ * DFR_EINUSE afterwards, DFR_EINVAL for a NULL, short or incomplete
  * struct.  NULL `a` is DFR_EINVAL (the default is the C library's). */
 DFR_API int dfr_set_allocator(const dfr_allocator *a);
 

@@ -3,6 +3,17 @@
  *
  * Thread rule: a deferred belongs to one thread (the reactor's).  Only
  * dfr_deferred_unref / dfr_value_drop may be called from other threads.
+ *
+ * Borrow or consume, one rule for the whole API: values (dfr_value) and
+ * failures handed in as a result are moved into the call (dfr_deferred_callback,
+ * dfr_deferred_errback, dfr_fail, dfr_succeed, dfr_queue_put,
+ * dfr_failure_wrap's cause); every other object argument (a deferred, a
+ * reactor, a handle, a lock) is borrowed: a callee that keeps it takes its
+ * own reference (dfr_deferred_chain, dfr_deferred_list, dfr_deferred_add_timeout).
+ * Returned objects are the caller's reference unless documented "borrowed".
+ * The exceptions, named so: dfr_await consumes its deferred (a suspended
+ * coroutine must not keep the chain alive); dfr_value_deferred /
+ * dfr_value_set_deferred make a value of the reference they are given.
  */
 #ifndef DEFERRED_DEFERRED_H
 #define DEFERRED_DEFERRED_H
@@ -103,8 +114,8 @@ DFR_API int dfr_deferred_paused(const dfr_deferred *d);
 /* A deferred that already has `v` (a failure value gives a failed one).
  * NULL on OOM (v dropped).  A deferred value gives that deferred back. */
 DFR_API dfr_deferred *dfr_succeed(dfr_value v);
-/* A deferred that already failed with f (takes the reference).  NULL for NULL
- * f or on OOM (f released). */
+/* A deferred that already failed with f (takes the reference).  NULL f: a
+ * DFR_EINVAL failed deferred.  NULL only on OOM (f released). */
 DFR_API dfr_deferred *dfr_fail(dfr_failure *f);
 /* Call fn(data) now: a deferred result is returned as is, a failure gives a
  * failed deferred, anything else a succeeded one.  NULL fn: a DFR_EINVAL

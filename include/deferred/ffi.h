@@ -23,7 +23,7 @@ extern "C" {
  * (size 0) return or argument type, a void argument, an unknown type code;
  * more than 1024 arguments; arguments without `args` or without the cif's
  * type list; a NULL argument pointer. */
-DFR_API dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args);
+DFR_API dfr_deferred *dfr_reactor_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,7 @@
  *    clone: the dfr_value_* accessors below).  The twins are thin wrappers
  *    over the same engine: same ownership, the same `destroy` rule (runs
  *    exactly once, also on every error), same threads.  Functions whose
- *    callbacks return void (dfr_call_later, dfr_call_from_thread, delayed
+ *    callbacks return void (dfr_reactor_call_later, dfr_reactor_call_from_thread, delayed
  *    calls, the manual clock, cancellers) need no twin and have none.
  *    Tests: tests/core/test_ffi_forms.cpp, tests/python/.
  *  - dfr_value_get_* / dfr_value_set_* read and build values through a
@@ -159,24 +159,25 @@ DFR_API int dfr_queue_put_ffi(dfr_queue *q, dfr_value *v);
 
 /* ---- the reactor and threads (names of the dfr_reactor_* pattern) ---- */
 
-/* dfr_defer_later with a task in FFI form (fn NULL: fires with none). */
+/* dfr_reactor_defer_later with a task in FFI form (fn NULL: fires with none). */
 DFR_API dfr_deferred *dfr_reactor_defer_later_ffi(dfr_reactor *r, double delay, dfr_value_fn fn,
                                                   void *data, dfr_destroy_fn destroy);
-/* dfr_add_system_event_trigger with a task in FFI form. */
-DFR_API int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, int phase, int event,
+/* dfr_reactor_add_system_event_trigger with a task in FFI form. */
+DFR_API int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, dfr_trigger_phase phase,
+                                                     dfr_trigger_event event,
                                                      dfr_value_fn fn, void *data,
                                                      dfr_destroy_fn destroy, uint64_t *id);
 /* dfr_looping_call_new with a task in FFI form. */
 DFR_API dfr_looping_call *dfr_looping_call_new_ffi(dfr_reactor *r, dfr_value_fn fn, void *data,
                                                    dfr_destroy_fn destroy);
-/* dfr_defer_to_thread / dfr_defer_to_threadpool with a task in FFI form:
+/* dfr_reactor_defer_to_thread / dfr_reactor_defer_to_threadpool with a task in FFI form:
  * fn runs on a pool thread, destroy on the reactor thread. */
 DFR_API dfr_deferred *dfr_reactor_defer_to_thread_ffi(dfr_reactor *r, dfr_value_fn fn,
                                                       void *data, dfr_destroy_fn destroy);
 DFR_API dfr_deferred *dfr_reactor_defer_to_threadpool_ffi(dfr_reactor *r, dfr_threadpool *p,
                                                           dfr_value_fn fn, void *data,
                                                           dfr_destroy_fn destroy);
-/* dfr_blocking_call_from_thread writing the result into *out.  NULL out:
+/* dfr_reactor_blocking_call_from_thread writing the result into *out.  NULL out:
  * DFR_EINVAL without calling; else 0 (the result, maybe a failure, is in
  * *out). */
 DFR_API int dfr_reactor_blocking_call_from_thread_ffi(dfr_reactor *r, dfr_value_fn fn, void *data,

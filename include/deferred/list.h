@@ -8,10 +8,13 @@
 extern "C" {
 #endif
 
-/* DeferredList flags. */
-#define DFR_FIRE_ON_ONE_CALLBACK 1u
-#define DFR_FIRE_ON_ONE_ERRBACK 2u
-#define DFR_CONSUME_ERRORS 4u
+/* DeferredList flags, OR-ed into dfr_deferred_list's `unsigned flags` (an
+ * enum type of their own; int-sized, so the parameter's ABI is unchanged). */
+typedef enum dfr_list_flags {
+    DFR_FIRE_ON_ONE_CALLBACK = 1,
+    DFR_FIRE_ON_ONE_ERRBACK = 2,
+    DFR_CONSUME_ERRORS = 4
+} dfr_list_flags;
 
 /* A deferred that fires once every input has a result, with a list value of
  * n (ok, value) entries in input order.  Takes its own references to the
@@ -25,11 +28,13 @@ extern "C" {
  * n == 0 fires at once with an empty list, whatever the flags.  Cancelling it
  * cancels every input that has not reported; it then fires as those results
  * arrive (it is not failed by the cancel itself).
- * NULL for n > 0 with NULL ds, a NULL input, unknown flags, or OOM. */
+ * n > 0 with NULL ds, a NULL input, or unknown flags: a DFR_EINVAL failed
+ * deferred.  NULL only on OOM. */
 DFR_API dfr_deferred *dfr_deferred_list(dfr_deferred *const *ds, size_t n, unsigned flags);
 
 /* gatherResults: a list of plain values (all ok), or the first failure wrapped
- * in DFR_EFIRST.  Cancelling it cancels the inputs, like the list. */
+ * in DFR_EFIRST.  Cancelling it cancels the inputs, like the list.  Bad input
+ * and OOM as for dfr_deferred_list. */
 DFR_API dfr_deferred *dfr_gather_results(dfr_deferred *const *ds, size_t n, bool consume_errors);
 
 /* The list inside a list value (borrowed); NULL for other values. */

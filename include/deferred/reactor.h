@@ -10,8 +10,8 @@
  * thread that way; the maker must then leave it alone).  Every reactor-bound
  * function checks: from another thread it returns DFR_ENOTOWNER (functions
  * returning a deferred: a deferred failed with it, destroy has run; queries:
- * false, 0 or NaN) and touches nothing.  Any thread: dfr_call_from_thread,
- * dfr_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
+ * false, 0 or NaN) and touches nothing.  Any thread: dfr_reactor_call_from_thread,
+ * dfr_reactor_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
  * dfr_reactor_seconds, dfr_reactor_in_thread, dropping references, and
  * dfr_reactor_free of a reactor that is not running (it takes r over).
  *
@@ -65,15 +65,16 @@ DFR_API void dfr_reactor_free(dfr_reactor *r);
 
 /* Fire the startup triggers and call_when_running calls, run until stopped,
  * fire the shutdown triggers (waiting for the deferreds they return), stop
- * the thread pool.  A reactor runs once: DFR_EALREADY when it is running or
- * has run, or from inside dfr_reactor_iterate / _advance; DFR_ENOTOWNER
+ * the thread pool.  A reactor runs once: DFR_EALREADY_RUNNING when it is
+ * running or from inside dfr_reactor_iterate / _advance,
+ * DFR_ENOTRESTARTABLE when it has run; DFR_ENOTOWNER
  * when it has run on another thread. */
 DFR_API int dfr_reactor_run(dfr_reactor *r);
 /* Ask a running (or starting) reactor to stop; any thread.
  * DFR_ENOTRUNNING when not running or already stopping. */
 DFR_API int dfr_reactor_stop(dfr_reactor *r);
 /* Run one loop iteration, waiting at most max_wait seconds for something to
- * happen (0: do not wait).  DFR_EALREADY while running or from a callback
+ * happen (0: do not wait).  DFR_EALREADY_RUNNING while running or from a callback
  * of an iteration (libuv's loop is not reentrant).  DFR_EINVAL for a bad
  * wait (see Time above). */
 DFR_API int dfr_reactor_iterate(dfr_reactor *r, double max_wait);
@@ -95,10 +96,10 @@ DFR_API bool dfr_reactor_in_thread(const dfr_reactor *r);
  * else the caller owns a reference to the handle.  Equal times run in the
  * order scheduled; calls scheduled while due calls run wait for the next
  * pass.  On error destroy(data) has run. */
-DFR_API int dfr_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data,
+DFR_API int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data,
                            dfr_destroy_fn destroy, dfr_delayed_call **out);
 /* Cancel: destroy(data) runs at once.  DFR_EALREADY_CANCELLED /
- * DFR_EALREADY_CALLED_DC once cancelled / run (also from inside its fn). */
+ * DFR_EALREADY_RAN once cancelled / run (also from inside its fn). */
 DFR_API int dfr_delayed_call_cancel(dfr_delayed_call *dc);
 /* Reschedule to `delay` seconds from now. */
 DFR_API int dfr_delayed_call_reset(dfr_delayed_call *dc, double delay);
@@ -115,26 +116,28 @@ DFR_API void dfr_delayed_call_unref(dfr_delayed_call *dc);
 DFR_API size_t dfr_reactor_pending_calls(const dfr_reactor *r);
 
 /* Run fn when the reactor is running (at once if it already is). */
-DFR_API int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
+DFR_API int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 /* Run fn on the reactor thread soon; any thread, FIFO per calling thread,
  * nothing lost.  Calls made before run() run once it starts. */
-DFR_API int dfr_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
+DFR_API int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 
-/* System event triggers. */
-enum { DFR_BEFORE = 0, DFR_DURING = 1, DFR_AFTER = 2 };
-enum { DFR_STARTUP = 0, DFR_SHUTDOWN = 1 };
+/* System event triggers.  Phase and event are distinct enum types (int-sized),
+ * so swapping them is a compiler diagnostic (-Wenum-conversion in C, an
+ * error in C++). */
+typedef enum dfr_trigger_phase { DFR_BEFORE = 0, DFR_DURING = 1, DFR_AFTER = 2 } dfr_trigger_phase;
+typedef enum dfr_trigger_event { DFR_STARTUP = 0, DFR_SHUTDOWN = 1 } dfr_trigger_event;
 /* fn may return a deferred: the next phase waits for it.  *id (may be NULL)
- * receives a handle for dfr_remove_system_event_trigger.  Triggers run once. */
-DFR_API int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn,
-                                         void *data, dfr_destroy_fn destroy, uint64_t *id);
+ * receives a handle for dfr_reactor_remove_system_event_trigger.  Triggers run once. */
+DFR_API int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_phase phase,
+                                                 dfr_trigger_event event, dfr_task_fn fn, void *data, dfr_destroy_fn destroy, uint64_t *id);
 /* DFR_EINVAL for an unknown or already removed id. */
-DFR_API int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
+DFR_API int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
 
 /* deferLater: a deferred firing after `delay` with fn(data) (fn NULL: none).
  * Cancelling it cancels the timer.  NULL on bad input or OOM; off the
  * reactor's thread a deferred failed with DFR_ENOTOWNER.  If the reactor is
  * freed first it fails with DFR_ENOTRUNNING (fn does not run). */
-DFR_API dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
+DFR_API dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy);
 
 /* addTimeout: cancel d after `seconds`; the resulting DFR_ECANCELLED becomes
@@ -148,8 +151,8 @@ DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, v
  * loop allows), at once when `now`.  The deferred fires with dfr_ptr(lc)
  * when stopped, or fails with fn's failure (DFR_ENOTRUNNING if the reactor
  * is freed first).  A deferred from fn delays the next call; missed
- * intervals are skipped.  Refusals come as a failed deferred: DFR_EALREADY
- * if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
+ * intervals are skipped.  Refusals come as a failed deferred:
+ * DFR_EALREADY_RUNNING if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
  * for a bad interval, DFR_ENOTOWNER off the reactor's thread,
  * DFR_ENOTRUNNING once the reactor is gone.  NULL for NULL lc or OOM. */
 DFR_API dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now);
@@ -159,9 +162,15 @@ DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);
 DFR_API int dfr_looping_call_reset(dfr_looping_call *lc);
 /* false once stopped, once the reactor is gone, and off its thread. */
 DFR_API bool dfr_looping_call_running(const dfr_looping_call *lc);
-/* Stop and free; on the reactor's thread (elsewhere refused, unless the
- * reactor is gone: post it with dfr_call_from_thread). */
-DFR_API void dfr_looping_call_free(dfr_looping_call *lc);
+/* Handle references, as for delayed calls and listeners: new gives the
+ * caller one; ref adds one (any thread).  unref on the reactor's thread
+ * (elsewhere refused, unless the reactor is gone: post it with
+ * dfr_reactor_call_from_thread); the last handle reference stops a running
+ * call (its start deferred fires with dfr_ptr(lc)) — a call nobody holds
+ * could never be stopped.  The memory goes when the timer and a pending fn
+ * deferred are done with it too.  NULL ignored. */
+DFR_API dfr_looping_call *dfr_looping_call_ref(dfr_looping_call *lc);
+DFR_API void dfr_looping_call_unref(dfr_looping_call *lc);
 
 #ifdef __cplusplus
 }

@@ -24,10 +24,10 @@ typedef struct dfr_threadpool dfr_threadpool;
  * ("Cancelling work on a thread") shows how to keep such a limit honest, or
  * bound the pool (dfr_threadpool_new's max).
  *
- * Reactor freed: see dfr_defer_to_threadpool.  The reactor's own pool is
+ * Reactor freed: see dfr_reactor_defer_to_threadpool.  The reactor's own pool is
  * stopped first by dfr_reactor_free, so the work queued on it still runs
  * and its results are delivered during the free. */
-DFR_API dfr_deferred *dfr_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data,
+DFR_API dfr_deferred *dfr_reactor_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data,
                                           dfr_destroy_fn destroy);
 /* Set the reactor pool's maximum size (> 0). */
 DFR_API int dfr_reactor_suggest_threadpool_size(dfr_reactor *r, unsigned max);
@@ -38,7 +38,7 @@ DFR_API int dfr_reactor_suggest_threadpool_size(dfr_reactor *r, unsigned max);
  * them: free pools and reactors in either order. */
 DFR_API dfr_threadpool *dfr_threadpool_new(unsigned min, unsigned max, const char *name);
 /* Start `min` threads (more start on demand).  Work queued before start runs
- * after it.  DFR_EALREADY when started.  A stop in progress (on another
+ * after it.  DFR_EALREADY_STARTED when started.  A stop in progress (on another
  * thread) is waited for first.  DFR_ENOMEM when not one thread could start:
  * the pool stays stopped with its queue intact, and start can be retried.
  * DFR_EDEADLK from one of the pool's own jobs while it stops. */
@@ -50,13 +50,13 @@ DFR_API int dfr_threadpool_start(dfr_threadpool *p);
 DFR_API int dfr_threadpool_stop(dfr_threadpool *p);
 /* Stop (as above), then fail the work never started with DFR_ENOTRUNNING on
  * its reactor.  Results reach the reactors still alive; work for a reactor
- * already freed is released as dfr_defer_to_threadpool says.  Only a
+ * already freed is released as dfr_reactor_defer_to_threadpool says.  Only a
  * concurrent stop (returns 0 once stopped) or start (DFR_EINVAL) may race
  * with free; nothing may use p after.  Ignored from one of p's own jobs. */
 DFR_API void dfr_threadpool_free(dfr_threadpool *p);
 /* Threads alive now. */
 DFR_API unsigned dfr_threadpool_threads(const dfr_threadpool *p);
-/* deferToThreadPool: like dfr_defer_to_thread on pool p, reporting to r.
+/* deferToThreadPool: like dfr_reactor_defer_to_thread on pool p, reporting to r.
  * Work queued on a stopped pool waits for its start.  NULL (destroy has
  * run) for bad input or OOM, including a started pool that has no thread
  * and cannot make one: the work queued before is kept.
@@ -68,7 +68,7 @@ DFR_API unsigned dfr_threadpool_threads(const dfr_threadpool *p);
  * runs on the worker.  Either way destroy runs exactly once.  Called while
  * r is being freed (from a callback the free runs): a deferred already
  * failed with DFR_ENOTRUNNING (destroy has run). */
-DFR_API dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
+DFR_API dfr_deferred *dfr_reactor_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
                                               void *data, dfr_destroy_fn destroy);
 
 /* From a thread other than the reactor's: run fn(data) on the reactor thread
@@ -77,7 +77,7 @@ DFR_API dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p,
  * call ran (or being freed when the call is queued): DFR_ENOTRUNNING
  * failure.  Like every call from another thread, it must be made while r
  * exists: a free may run while this waits, not before this is called. */
-DFR_API dfr_value dfr_blocking_call_from_thread(dfr_reactor *r, dfr_task_fn fn, void *data);
+DFR_API dfr_value dfr_reactor_blocking_call_from_thread(dfr_reactor *r, dfr_task_fn fn, void *data);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,8 @@ typedef struct dfr_queue dfr_queue;
 DFR_API dfr_lock *dfr_lock_new(void);
 DFR_API void dfr_lock_free(dfr_lock *l);
 /* Fires with dfr_ptr(l) once the lock is held (at once when free).
- * Cancelling a waiting acquire removes it.  NULL for NULL l or OOM. */
+ * Cancelling a waiting acquire removes it.  NULL l: a DFR_EINVAL failed
+ * deferred.  NULL only on OOM. */
 DFR_API dfr_deferred *dfr_lock_acquire(dfr_lock *l);
 /* Hand the lock to the first waiter, or unlock.  DFR_EINVAL if not locked. */
 DFR_API int dfr_lock_release(dfr_lock *l);
@@ -31,8 +32,8 @@ DFR_API bool dfr_lock_locked(const dfr_lock *l);
 /* Acquires waiting now; 0 for NULL. */
 DFR_API size_t dfr_lock_waiting(const dfr_lock *l);
 /* Acquire, call fn(data) (it may return a deferred: the lock is held until
- * it fires), release, and fire with fn's result.  NULL for NULL l or fn, or
- * OOM (destroy has run).
+ * it fires), release, and fire with fn's result.  NULL l or fn: a DFR_EINVAL
+ * failed deferred; NULL only on OOM (destroy has run in both cases).
  * data belongs to the work while it holds the lock: destroy(data) runs
  * exactly once, just before the lock is released — right after fn returns
  * a plain value or failure, or when the deferred fn returned fires
@@ -45,7 +46,8 @@ DFR_API dfr_deferred *dfr_lock_run(dfr_lock *l, dfr_task_fn fn, void *data,
 /* DeferredSemaphore with `tokens` tokens (0 is NULL: invalid). */
 DFR_API dfr_semaphore *dfr_semaphore_new(unsigned tokens);
 DFR_API void dfr_semaphore_free(dfr_semaphore *s);
-/* Fires with dfr_ptr(s) once a token is taken. */
+/* Fires with dfr_ptr(s) once a token is taken.  NULL s: a DFR_EINVAL failed
+ * deferred.  NULL only on OOM. */
 DFR_API dfr_deferred *dfr_semaphore_acquire(dfr_semaphore *s);
 /* Give a token to the first waiter or back.  DFR_EINVAL when all tokens
  * are already back. */
@@ -56,8 +58,8 @@ DFR_API unsigned dfr_semaphore_tokens(const dfr_semaphore *s);
 DFR_API size_t dfr_semaphore_waiting(const dfr_semaphore *s);
 /* Acquire a token, call fn(data), and fire with fn's result; the token is
  * given back once that result is in — when fn returns a deferred, when it
- * fires (succeeds, fails or is cancelled).  NULL for NULL s or fn, or OOM
- * (destroy has run).  destroy(data) runs exactly once, just before the token
+ * fires (succeeds, fails or is cancelled).  NULL s or fn: a DFR_EINVAL failed
+ * deferred; NULL only on OOM (destroy has run in both cases).  destroy(data) runs exactly once, just before the token
  * is given back (or when the run never starts: its deferred cancelled while
  * waiting, or the semaphore freed), as for dfr_lock_run.
  * The token is tied to fn's deferred, not to work behind it: a cancelled
@@ -76,7 +78,8 @@ DFR_API void dfr_queue_free(dfr_queue *q);
  * value. */
 DFR_API int dfr_queue_put(dfr_queue *q, dfr_value v);
 /* A deferred firing with the oldest value; a DFR_EUNDERFLOW failed deferred
- * when the backlog is full.  Cancelling a waiting get removes it. */
+ * when the backlog is full, a DFR_EINVAL one for NULL q; NULL only on OOM.
+ * Cancelling a waiting get removes it. */
 DFR_API dfr_deferred *dfr_queue_get(dfr_queue *q);
 /* Values kept / gets waiting. */
 DFR_API size_t dfr_queue_pending(const dfr_queue *q);

@@ -29,11 +29,16 @@ static atomic_bool allocator_used;
 
 int dfr_set_allocator(const dfr_allocator *a)
 {
-    if (!a || a->size < sizeof(dfr_allocator) || !a->malloc || !a->realloc || !a->free)
+    /* The three functions are required: `size` must cover them; ctx, beyond
+     * it, defaults to NULL (the options rule of internal.h). */
+    if (!DFR__OPT_HAS(a, dfr_allocator, free) || !a->malloc || !a->realloc || !a->free)
         return DFR_EINVAL;
     if (atomic_load(&allocator_used))
-        return DFR_EALREADY;
-    allocator = *a;
+        return DFR_EINUSE;
+    allocator.malloc = a->malloc;
+    allocator.realloc = a->realloc;
+    allocator.free = a->free;
+    allocator.ctx = DFR__OPT(a, dfr_allocator, ctx, NULL);
     allocator.size = sizeof(dfr_allocator);
     return 0;
 }

@@ -1061,14 +1061,14 @@ dfr_deferred *dfr_succeed(dfr_value v)
 dfr_deferred *dfr_fail(dfr_failure *f)
 {
     if (!f)
-        return NULL;
+        return dfr__refused(DFR_EINVAL);
     return dfr_succeed(dfr_value_failure(f));
 }
 
 dfr_deferred *dfr_maybe_deferred(dfr_task_fn fn, void *data)
 {
     if (!fn)
-        return dfr_succeed(dfr__lib_failure_value(DFR_EINVAL));
+        return dfr__refused(DFR_EINVAL);
     return dfr_succeed(fn(data));
 }
 

@@ -2,6 +2,7 @@
  * optional cause and payload, and (debug mode) where they were made and
  * which callbacks they passed through. */
 #include "internal.h"
+#include "base/errors.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,33 +37,18 @@ struct dfr_failure {
 #define IMMORTAL(c, msg) \
     { .immortal = true, .code = (c), .index = -1, .domain = DFR_DOMAIN, .message = (msg) }
 
-static dfr_failure static_enomem = IMMORTAL(DFR_ENOMEM, "out of memory");
-static dfr_failure static_ecancelled = IMMORTAL(DFR_ECANCELLED, "cancelled");
-static dfr_failure static_einval = IMMORTAL(DFR_EINVAL, "invalid argument");
-static dfr_failure static_ealready = IMMORTAL(DFR_EALREADY, "already called, started or in use");
-static dfr_failure static_eunderflow = IMMORTAL(DFR_EUNDERFLOW, "queue underflow");
-static dfr_failure static_etimedout = IMMORTAL(DFR_ETIMEDOUT, "timed out");
-static dfr_failure static_enotrunning = IMMORTAL(DFR_ENOTRUNNING, "reactor not running");
-static dfr_failure static_edeadlk = IMMORTAL(DFR_EDEADLK, "would deadlock");
-static dfr_failure static_enotcoro = IMMORTAL(DFR_ENOTCORO, "not inside a coroutine");
-static dfr_failure static_enotowner = IMMORTAL(DFR_ENOTOWNER, "wrong thread");
-static dfr_failure static_eoverflow = IMMORTAL(DFR_EOVERFLOW, "queue overflow");
+/* One immortal failure per library code, messages from the one table. */
+#define DFR__ERROR_IMMORTAL(name, msg) [-(name)] = IMMORTAL(name, msg),
+static dfr_failure static_failures[] = {DFR__ERRORS(DFR__ERROR_IMMORTAL)};
+#undef DFR__ERROR_IMMORTAL
 
 dfr_failure *dfr__failure_static(int code)
 {
-    switch (code) {
-    case DFR_ECANCELLED: return &static_ecancelled;
-    case DFR_EINVAL: return &static_einval;
-    case DFR_EALREADY: return &static_ealready;
-    case DFR_EUNDERFLOW: return &static_eunderflow;
-    case DFR_ETIMEDOUT: return &static_etimedout;
-    case DFR_ENOTRUNNING: return &static_enotrunning;
-    case DFR_EDEADLK: return &static_edeadlk;
-    case DFR_ENOTCORO: return &static_enotcoro;
-    case DFR_ENOTOWNER: return &static_enotowner;
-    case DFR_EOVERFLOW: return &static_eoverflow;
-    default: return &static_enomem;
-    }
+    /* Only the library's own codes come here; anything else is a bug, and
+     * an invalid-argument failure is the least surprising answer. */
+    if (code >= 0 || code <= -DFR__ECOUNT)
+        code = DFR_EINVAL;
+    return &static_failures[-code];
 }
 
 static dfr_failure *failure_alloc(const char *domain, int code, const char *message, size_t len)

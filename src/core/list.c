@@ -237,10 +237,10 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
 {
     const unsigned known = DFR_FIRE_ON_ONE_CALLBACK | DFR_FIRE_ON_ONE_ERRBACK | DFR_CONSUME_ERRORS;
     if ((n && !ds) || (flags & ~known))
-        return NULL;
+        return dfr__refused(DFR_EINVAL);
     for (size_t i = 0; i < n; i++)
         if (!ds[i])
-            return NULL;
+            return dfr__refused(DFR_EINVAL);
     if (n > (SIZE_MAX - sizeof(list_state)) / sizeof(input_slot))
         return NULL;
 

@@ -67,13 +67,11 @@ static dfr_deferred *failed_at_once(int code, void *data, dfr_destroy_fn destroy
 dfr_deferred *dfr_inline_callbacks_ex(dfr_task_fn fn, void *data, dfr_destroy_fn destroy,
                                       const dfr_coroutine_options *opts)
 {
-    size_t size = DFR_CORO_DEFAULT_STACK;
-    if (opts) {
-        if (opts->size < offsetof(dfr_coroutine_options, stack_size) + sizeof opts->stack_size)
-            return failed_at_once(DFR_EINVAL, data, destroy);
-        if (opts->stack_size)
-            size = opts->stack_size;
-    }
+    if (DFR__OPTS_BAD(opts))
+        return failed_at_once(DFR_EINVAL, data, destroy);
+    size_t size = DFR__OPT(opts, dfr_coroutine_options, stack_size, 0);
+    if (!size)
+        size = DFR_CORO_DEFAULT_STACK;
     if (!fn || size > DFR_CORO_MAX_STACK)
         return failed_at_once(DFR_EINVAL, data, destroy);
     if (size < DFR_CORO_MIN_STACK)

@@ -191,22 +191,19 @@ static dfr_deferred *start(dfr_reactor *r, connect_req *q)
 
 static int family_of(const dfr_connect_options *opts)
 {
-    int f = opts && opts->size >= offsetof(dfr_connect_options, family) + sizeof(int)
-                ? opts->family
-                : 0;
+    int f = DFR__OPT(opts, dfr_connect_options, family, 0);
     return f == 4 ? AF_INET : f == 6 ? AF_INET6 : f == 0 ? AF_UNSPEC : -1;
 }
 
 static bool no_delay_of(const dfr_connect_options *opts)
 {
-    return opts && opts->size >= offsetof(dfr_connect_options, no_delay) + sizeof(bool) &&
-           opts->no_delay;
+    return DFR__OPT(opts, dfr_connect_options, no_delay, false);
 }
 
 dfr_deferred *dfr_reactor_connect_tcp(dfr_reactor *r, const char *host, int port,
                                       const dfr_connect_options *opts)
 {
-    if (!r || !host || !*host || port < 1 || port > 65535 || (opts && opts->size < sizeof(size_t)))
+    if (!r || !host || !*host || port < 1 || port > 65535 || DFR__OPTS_BAD(opts))
         return dfr__net_failed(DFR_EINVAL, NULL);
     if (!dfr__net_owner(r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
@@ -242,7 +239,7 @@ dfr_deferred *dfr_reactor_connect_tcp(dfr_reactor *r, const char *host, int port
 dfr_deferred *dfr_reactor_connect_unix(dfr_reactor *r, const char *path,
                                        const dfr_connect_options *opts)
 {
-    if (!r || !path || !*path || (opts && opts->size < sizeof(size_t)))
+    if (!r || !path || !*path || DFR__OPTS_BAD(opts))
         return dfr__net_failed(DFR_EINVAL, NULL);
     if (!dfr__net_owner(r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);

@@ -139,7 +139,7 @@ void dfr_listener_unref(dfr_listener *l)
         return;
     if (atomic_fetch_sub(&l->app_refs, 1) == 1) {
         if (!dfr__on_reactor_thread(l->r)) {
-            dfr_call_from_thread(l->r, orphaned, l, release_cb);
+            dfr_reactor_call_from_thread(l->r, orphaned, l, release_cb);
             return;
         }
         orphaned(l);
@@ -190,10 +190,9 @@ static void listen_opts(const dfr_listen_options *o, int *backlog, bool *no_dela
     *no_delay = false;
     if (!o)
         return;
-    if (o->size >= offsetof(dfr_listen_options, backlog) + sizeof(int) && o->backlog > 0)
+    if (DFR__OPT(o, dfr_listen_options, backlog, 0) > 0)
         *backlog = o->backlog;
-    if (o->size >= offsetof(dfr_listen_options, no_delay) + sizeof(bool))
-        *no_delay = o->no_delay;
+    *no_delay = DFR__OPT(o, dfr_listen_options, no_delay, false);
 }
 
 /* Give up on a listener whose handle is initialised but not listening:
@@ -259,7 +258,7 @@ int dfr_reactor_listen_tcp(dfr_reactor *r, const char *iface, int port, dfr_acce
     int rc = 0;
     struct sockaddr_storage ss;
     if (!r || !on_accept || !out || port < 0 || port > 65535 ||
-        (opts && opts->size < sizeof(size_t)))
+        DFR__OPTS_BAD(opts))
         rc = DFR_EINVAL;
     else if (!dfr__net_owner(r))
         rc = DFR_ENOTOWNER;
@@ -293,7 +292,7 @@ int dfr_reactor_listen_unix(dfr_reactor *r, const char *path, dfr_accept_fn on_a
                             dfr_listener **out)
 {
     int rc = 0;
-    if (!r || !path || !*path || !on_accept || !out || (opts && opts->size < sizeof(size_t)) ||
+    if (!r || !path || !*path || !on_accept || !out || DFR__OPTS_BAD(opts) ||
         strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         rc = DFR_EINVAL;
     else if (!dfr__net_owner(r))

@@ -59,7 +59,7 @@ dfr__net *dfr__net_get(dfr_reactor *r)
     if (!n)
         return NULL;
     n->readbuf = dfr__malloc(DFR_NET_READ_CHUNK);
-    if (!n->readbuf || dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, on_shutdown, n,
+    if (!n->readbuf || dfr_reactor_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, on_shutdown, n,
                                                     NULL, NULL) != 0) {
         dfr__free(n->readbuf);
         dfr__free(n);

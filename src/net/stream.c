@@ -57,7 +57,7 @@ void dfr_stream_unref(dfr_stream *s)
     if (atomic_fetch_sub_explicit(&s->app_refs, 1, memory_order_acq_rel) == 1) {
         if (!dfr__on_reactor_thread(s->r)) {
             /* Our reference travels with the call (released by its destroy). */
-            dfr_call_from_thread(s->r, orphaned, s, release_cb);
+            dfr_reactor_call_from_thread(s->r, orphaned, s, release_cb);
             return;
         }
         orphaned(s);

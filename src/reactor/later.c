@@ -82,7 +82,7 @@ static void later_reactor_gone(dfr__reactor_link *link)
     dfr_deferred_unref(d);
 }
 
-dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
+dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                               dfr_destroy_fn destroy)
 {
     int64_t ns;
@@ -112,7 +112,7 @@ dfr_deferred *dfr_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void
     /* d is new: its first callback is inline and cannot fail. */
     dfr_deferred_add_callback(d, later_call, l, later_unref);
     dfr_deferred_ref(d); /* the timer's */
-    if (dfr_call_later(r, delay, later_due, d, later_timer_gone, &l->dc) != 0) {
+    if (dfr_reactor_call_later(r, delay, later_due, d, later_timer_gone, &l->dc) != 0) {
         /* call_later's destroy dropped the timer's reference; drop ours
          * (l goes with d). */
         dfr_deferred_unref(d);
@@ -192,7 +192,7 @@ int dfr_deferred_add_timeout(dfr_deferred *d, dfr_reactor *r, double seconds)
     atomic_init(&t->refs, 2);
     t->d = d;
     t->seconds = seconds;
-    if (dfr_call_later(r, seconds, timeout_due, t, NULL, &t->dc) != 0) {
+    if (dfr_reactor_call_later(r, seconds, timeout_due, t, NULL, &t->dc) != 0) {
         dfr__free(t);
         return DFR_ENOMEM;
     }

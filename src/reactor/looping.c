@@ -3,7 +3,8 @@
 #include "reactor_internal.h"
 
 struct dfr_looping_call {
-    atomic_uint refs; /* the owner's, the timer's, a pending fn deferred's */
+    atomic_uint refs;      /* the handles', the timer's, a pending fn deferred's */
+    atomic_uint user_refs; /* the handles' alone: the last one stops a run */
     dfr_reactor *r;   /* NULL once the reactor is gone */
     dfr__reactor_link link;
     dfr_task_fn fn;
@@ -45,6 +46,7 @@ dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *dat
         return NULL;
     }
     atomic_init(&lc->refs, 1);
+    atomic_init(&lc->user_refs, 1);
     lc->r = r;
     lc->fn = fn;
     lc->data = data;
@@ -146,7 +148,7 @@ dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool
     int rc = lc_check(lc);
     /* Also refused while a stopped run still waits on fn's deferred. */
     if (!rc && (lc->running || lc->deferred))
-        rc = DFR_EALREADY;
+        rc = DFR_EALREADY_RUNNING;
     if (!rc && !dfr__seconds_to_ns(interval, false, &ns))
         rc = DFR_EINVAL;
     if (rc)
@@ -217,12 +219,23 @@ static void reactor_gone(dfr__reactor_link *link)
     lc_unref(lc);
 }
 
-void dfr_looping_call_free(dfr_looping_call *lc)
+dfr_looping_call *dfr_looping_call_ref(dfr_looping_call *lc)
+{
+    if (lc) {
+        atomic_fetch_add(&lc->user_refs, 1);
+        lc_ref(lc);
+    }
+    return lc;
+}
+
+void dfr_looping_call_unref(dfr_looping_call *lc)
 {
     /* Off its reactor's thread: refused (it would race with the loop). */
     if (!lc || (lc->r && !dfr__on_reactor_thread(lc->r)))
         return;
-    if (lc->running)
+    /* Nobody could stop a run left without a handle: the last one stops it,
+     * as the last reference of a listener stops listening. */
+    if (atomic_fetch_sub(&lc->user_refs, 1) == 1 && lc->running)
         dfr_looping_call_stop(lc);
     lc_unref(lc);
 }

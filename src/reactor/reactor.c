@@ -169,11 +169,11 @@ static void on_closed(uv_handle_t *h)
 /* ---- construction ---- */
 
 /* Read an option only if the caller's struct is large enough to hold it. */
-#define HAS_OPTION(o, field) ((o)->size >= offsetof(dfr_reactor_options, field) + sizeof((o)->field))
+#define HAS_OPTION(o, field) DFR__OPT_HAS(o, dfr_reactor_options, field)
 
 dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
 {
-    if (opts && opts->size < sizeof(size_t))
+    if (DFR__OPTS_BAD(opts))
         return NULL;
     dfr_reactor *r = dfr__calloc(1, sizeof *r);
     if (!r)
@@ -358,7 +358,8 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
     return 0;
 }
 
-int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, void *data,
+int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_phase phase,
+                                         dfr_trigger_event event, dfr_task_fn fn, void *data,
                                  dfr_destroy_fn destroy, uint64_t *id)
 {
     int rc = dfr__reactor_check(r);
@@ -373,7 +374,7 @@ int dfr_add_system_event_trigger(dfr_reactor *r, int phase, int event, dfr_task_
     return add_trigger(r, phase, event, fn, NULL, data, destroy, id);
 }
 
-int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
+int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
 {
     int rc = dfr__reactor_check(r);
     if (rc)
@@ -393,7 +394,7 @@ int dfr_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
     return DFR_EINVAL;
 }
 
-int dfr_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
+int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
     int rc = dfr__reactor_check(r);
     if (!rc && !fn)
@@ -535,10 +536,10 @@ int dfr_reactor_run(dfr_reactor *r)
     if (state != R_NEW && !dfr__on_reactor_thread(r))
         return DFR_ENOTOWNER;
     if (dfr__on_reactor_thread(r) && (r->busy || r->freeing))
-        return DFR_EALREADY; /* inside iterate or advance: one loop at a time */
+        return DFR_EALREADY_RUNNING; /* inside iterate or advance: one loop at a time */
     int expected = R_NEW;
     if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
-        return DFR_EALREADY;
+        return expected == R_STOPPED ? DFR_ENOTRESTARTABLE : DFR_EALREADY_RUNNING;
     atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
     enter(r);
     r->in_run = true;
@@ -596,7 +597,7 @@ int dfr_reactor_iterate(dfr_reactor *r, double max_wait)
         return DFR_EINVAL;
     /* libuv's loop is not reentrant: not from a callback it is running. */
     if (r->in_run || r->iterating)
-        return DFR_EALREADY;
+        return DFR_EALREADY_RUNNING;
     enter(r);
     dfr__reactor_arm_timer(r);
     /* Keep the loop alive for this iteration, so it polls (and sees calls
@@ -638,7 +639,7 @@ int dfr_reactor_advance(dfr_reactor *r, double seconds)
 
 /* ---- threads ---- */
 
-int dfr_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
+int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
     if (!r || !fn) {
         if (destroy)

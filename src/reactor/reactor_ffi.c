@@ -6,23 +6,24 @@ dfr_deferred *dfr_reactor_defer_later_ffi(dfr_reactor *r, double delay, dfr_valu
                                           void *data, dfr_destroy_fn destroy)
 {
     if (!r || !fn) /* no task to adapt: the engine's rules apply as they are */
-        return dfr_defer_later(r, delay, NULL, data, destroy);
+        return dfr_reactor_defer_later(r, delay, NULL, data, destroy);
     dfr__ffi_wrap *w = dfr__ffi_wrap_new(fn, NULL, data, destroy);
     if (!w)
         return NULL;
-    return dfr_defer_later(r, delay, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
+    return dfr_reactor_defer_later(r, delay, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
 }
 
-int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, int phase, int event,
+int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, dfr_trigger_phase phase,
+                                             dfr_trigger_event event,
                                              dfr_value_fn fn, void *data, dfr_destroy_fn destroy,
                                              uint64_t *id)
 {
     if (!r || !fn)
-        return dfr_add_system_event_trigger(r, phase, event, NULL, data, destroy, id);
+        return dfr_reactor_add_system_event_trigger(r, phase, event, NULL, data, destroy, id);
     dfr__ffi_wrap *w = dfr__ffi_wrap_new(fn, NULL, data, destroy);
     if (!w)
         return DFR_ENOMEM;
-    return dfr_add_system_event_trigger(r, phase, event, dfr__ffi_run_task, w,
+    return dfr_reactor_add_system_event_trigger(r, phase, event, dfr__ffi_run_task, w,
                                         dfr__ffi_wrap_destroy, id);
 }
 
@@ -42,22 +43,22 @@ dfr_deferred *dfr_reactor_defer_to_threadpool_ffi(dfr_reactor *r, dfr_threadpool
                                                   dfr_destroy_fn destroy)
 {
     if (!r || !p || !fn)
-        return dfr_defer_to_threadpool(r, p, NULL, data, destroy);
+        return dfr_reactor_defer_to_threadpool(r, p, NULL, data, destroy);
     dfr__ffi_wrap *w = dfr__ffi_wrap_new(fn, NULL, data, destroy);
     if (!w)
         return NULL;
-    return dfr_defer_to_threadpool(r, p, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
+    return dfr_reactor_defer_to_threadpool(r, p, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
 }
 
 dfr_deferred *dfr_reactor_defer_to_thread_ffi(dfr_reactor *r, dfr_value_fn fn, void *data,
                                               dfr_destroy_fn destroy)
 {
     if (!r || !fn)
-        return dfr_defer_to_thread(r, NULL, data, destroy);
+        return dfr_reactor_defer_to_thread(r, NULL, data, destroy);
     dfr__ffi_wrap *w = dfr__ffi_wrap_new(fn, NULL, data, destroy);
     if (!w)
         return NULL;
-    return dfr_defer_to_thread(r, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
+    return dfr_reactor_defer_to_thread(r, dfr__ffi_run_task, w, dfr__ffi_wrap_destroy);
 }
 
 int dfr_reactor_blocking_call_from_thread_ffi(dfr_reactor *r, dfr_value_fn fn, void *data,
@@ -68,7 +69,7 @@ int dfr_reactor_blocking_call_from_thread_ffi(dfr_reactor *r, dfr_value_fn fn, v
     /* The caller waits until fn has run or never will: the adapter can live
      * on this stack. */
     dfr__ffi_wrap w = {fn, NULL, data, NULL};
-    dfr_value x = dfr_blocking_call_from_thread(r, fn ? dfr__ffi_run_task : NULL, &w);
+    dfr_value x = dfr_reactor_blocking_call_from_thread(r, fn ? dfr__ffi_run_task : NULL, &w);
     dfr_value old = *out;
     *out = x;
     dfr_value_drop(old);

@@ -31,7 +31,7 @@ typedef struct timer_heap {
 } timer_heap;
 
 void dfr__timers_init(timer_heap *h);
-/* dfr_call_later with a checked delay in nanoseconds. */
+/* dfr_reactor_call_later with a checked delay in nanoseconds. */
 int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_destroy_fn destroy,
                        dfr_delayed_call **out);
 /* Run one pass: every call due at `now` that was scheduled before the pass

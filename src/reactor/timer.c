@@ -176,7 +176,7 @@ static int handle_error(const dfr_delayed_call *dc)
     if (dc->r && !dfr__on_reactor_thread(dc->r))
         return DFR_ENOTOWNER;
     if (dc->state == DC_CALLED)
-        return DFR_EALREADY_CALLED_DC;
+        return DFR_EALREADY_RAN;
     if (dc->state == DC_CANCELLED || !dc->r)
         return DFR_EALREADY_CANCELLED;
     return 0;
@@ -184,7 +184,7 @@ static int handle_error(const dfr_delayed_call *dc)
 
 /* ---- scheduling ---- */
 
-int dfr_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, dfr_destroy_fn destroy,
+int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, dfr_destroy_fn destroy,
                    dfr_delayed_call **out)
 {
     int64_t ns;

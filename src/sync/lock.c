@@ -29,7 +29,7 @@ void dfr_lock_free(dfr_lock *l)
 
 dfr_deferred *dfr_lock_acquire(dfr_lock *l)
 {
-    return l ? dfr__sem_acquire(l->core, l) : NULL;
+    return l ? dfr__sem_acquire(l->core, l) : dfr__refused(DFR_EINVAL);
 }
 
 int dfr_lock_release(dfr_lock *l)
@@ -52,7 +52,7 @@ dfr_deferred *dfr_lock_run(dfr_lock *l, dfr_task_fn fn, void *data, dfr_destroy_
     if (!l || !fn) {
         if (destroy)
             destroy(data);
-        return NULL;
+        return dfr__refused(DFR_EINVAL);
     }
     return dfr__sem_run(l->core, l, fn, data, destroy);
 }

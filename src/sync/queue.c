@@ -83,7 +83,7 @@ int dfr_queue_put(dfr_queue *q, dfr_value v)
 dfr_deferred *dfr_queue_get(dfr_queue *q)
 {
     if (!q)
-        return NULL;
+        return dfr__refused(DFR_EINVAL);
     if (q->len > 0) {
         dfr_deferred *d = dfr_deferred_new();
         if (!d)

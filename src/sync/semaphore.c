@@ -192,7 +192,7 @@ void dfr_semaphore_free(dfr_semaphore *s)
 
 dfr_deferred *dfr_semaphore_acquire(dfr_semaphore *s)
 {
-    return s ? dfr__sem_acquire(s->core, s) : NULL;
+    return s ? dfr__sem_acquire(s->core, s) : dfr__refused(DFR_EINVAL);
 }
 
 int dfr_semaphore_release(dfr_semaphore *s)
@@ -215,7 +215,7 @@ dfr_deferred *dfr_semaphore_run(dfr_semaphore *s, dfr_task_fn fn, void *data, df
     if (!s || !fn) {
         if (destroy)
             destroy(data);
-        return NULL;
+        return dfr__refused(DFR_EINVAL);
     }
     return dfr__sem_run(s->core, s, fn, data, destroy);
 }

@@ -1,4 +1,4 @@
-/* dfr_defer_call: deferToThread for any C function, through libffi.  The
+/* dfr_reactor_defer_call: deferToThread for any C function, through libffi.  The
  * cif, the argument type list and the argument values are copied at call
  * time into one block, so callers may reuse theirs at once. */
 #include "reactor/reactor_internal.h"
@@ -83,7 +83,7 @@ static bool type_ok(const ffi_type *t, bool is_return)
     return t->size > 0;
 }
 
-dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args)
+dfr_deferred *dfr_reactor_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args)
 {
     int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
     if (owner_rc)
@@ -129,5 +129,5 @@ dfr_deferred *dfr_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), voi
         at += types[i]->size;
     }
     job->cif.arg_types = types;
-    return dfr_defer_to_thread(r, ffi_job_run, job, dfr__free);
+    return dfr_reactor_defer_to_thread(r, ffi_job_run, job, dfr__free);
 }

@@ -106,7 +106,7 @@ static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
     return dfr_deferred_ref(d);
 }
 
-dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn, void *data,
+dfr_deferred *dfr_reactor_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy)
 {
     int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
@@ -123,7 +123,7 @@ dfr_deferred *dfr_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_tas
     return defer_to(r, p, fn, data, destroy);
 }
 
-dfr_deferred *dfr_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
+dfr_deferred *dfr_reactor_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
     int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
     if (owner_rc) {
@@ -214,7 +214,7 @@ static void blocking_call_gone(void *data)
     blocking_unref(b);
 }
 
-dfr_value dfr_blocking_call_from_thread(dfr_reactor *r, dfr_task_fn fn, void *data)
+dfr_value dfr_reactor_blocking_call_from_thread(dfr_reactor *r, dfr_task_fn fn, void *data)
 {
     if (!r || !fn)
         return dfr__lib_failure_value(DFR_EINVAL);

@@ -170,7 +170,7 @@ int dfr_threadpool_start(dfr_threadpool *p)
     if (p->freeing)
         rc = DFR_EINVAL;
     else if (p->state != P_STOPPED)
-        rc = DFR_EALREADY;
+        rc = DFR_EALREADY_STARTED;
     if (rc) {
         pthread_mutex_unlock(&p->lock);
         return rc;

@@ -50,11 +50,7 @@ struct DebugMode {
     ~DebugMode() { dfr_set_debug(false); }
 };
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 dfr_value pass(dfr_value r, void *)
 {
@@ -91,11 +87,7 @@ dfr_value keep(dfr_value r, void *data)
     return dfr_none();
 }
 
-int code_of(const dfr_value *v)
-{
-    const dfr_failure *f = dfr_failure_from(v);
-    return f ? dfr_failure_code(f) : 0;
-}
+using test::code_of;
 
 bool is_i64(const dfr_value *v, int64_t x)
 {

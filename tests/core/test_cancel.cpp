@@ -48,14 +48,10 @@ dfr_value must_not_run(dfr_value v, void *data)
     return v;
 }
 
-int drops;
-void count_drop(void *p)
-{
-    drops++;
-    delete static_cast<int *>(p);
-}
-const dfr_type counted = {sizeof(dfr_type), "counted", count_drop, nullptr};
-dfr_value counted_value(int x) { return dfr_obj(&counted, new int(x)); }
+using test::count_drop;
+using test::counted;
+using test::counted_value;
+using test::drops;
 
 // Counts the failures an errback sees and remembers the last one; passes on.
 struct FailureLog {

@@ -27,14 +27,10 @@ dfr_value record_ptr(dfr_value v, void *data)
     return v;
 }
 
-int drops;
-void count_drop(void *p)
-{
-    drops++;
-    delete static_cast<int *>(p);
-}
-const dfr_type counted = {sizeof(dfr_type), "counted", count_drop, nullptr};
-dfr_value counted_value(int x) { return dfr_obj(&counted, new int(x)); }
+using test::count_drop;
+using test::counted;
+using test::counted_value;
+using test::drops;
 
 } // namespace
 

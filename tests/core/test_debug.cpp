@@ -69,11 +69,7 @@ dfr_value pass_on(dfr_value r, void *)
     return r;
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 // Everything written to stderr while alive.
 class StderrCapture {
@@ -390,7 +386,7 @@ TEST_CASE("Debug mode: dfr_trim on another thread leaves freed handles poisoned"
     dfr_reactor *r = dfr_reactor_new(&o);
     REQUIRE(r != nullptr);
     dfr_delayed_call *dc = nullptr;
-    REQUIRE(dfr_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
     REQUIRE(dfr_delayed_call_cancel(dc) == 0);
     long before = test::live_allocations();
     dfr_delayed_call_unref(dc); // freed: kept poisoned
@@ -413,7 +409,7 @@ TEST_CASE("Debug mode switched off frees the poisoned handles", "[debug]")
         dfr_reactor *r = dfr_reactor_new(&o);
         REQUIRE(r != nullptr);
         dfr_delayed_call *dc = nullptr;
-        REQUIRE(dfr_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
+        REQUIRE(dfr_reactor_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
         dfr_delayed_call_unref(dc);
         dfr_reactor_free(r); // cancels the call: its handle is freed now
         CHECK(test::live_allocations() > before);

@@ -17,17 +17,10 @@ namespace {
 
 const char kDomain[] = "test";
 
-int drops;
-
-void count_drop(void *p)
-{
-    drops++;
-    delete static_cast<int *>(p);
-}
-
-const dfr_type counted = {sizeof(dfr_type), "counted", count_drop, nullptr};
-
-dfr_value counted_value(int x) { return dfr_obj(&counted, new int(x)); }
+using test::count_drop;
+using test::counted;
+using test::counted_value;
+using test::drops;
 
 std::string describe(const dfr_failure *f)
 {
@@ -47,7 +40,7 @@ const int all_codes[] = {DFR_OK,
                          DFR_EFIRST,
                          DFR_ENOTRUNNING,
                          DFR_EALREADY_CANCELLED,
-                         DFR_EALREADY_CALLED_DC,
+                         DFR_EALREADY_RAN,
                          DFR_ENOTCORO,
                          DFR_EDEADLK,
                          DFR_EOVERFLOW,
@@ -386,5 +379,5 @@ TEST_CASE("strerror names every code, each differently; unknown codes are not NU
     }
     // The library's codes are the negative numbers from -1 to -14.
     CHECK(DFR_ENOTOWNER == -14);
-    CHECK(std::string(dfr_version()) == "0.1.0");
+    CHECK(std::string(dfr_version()) == "0.2.0");
 }

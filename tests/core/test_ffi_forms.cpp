@@ -574,8 +574,8 @@ TEST_CASE("FFI forms: succeed, maybeDeferred, payloads, lock, semaphore, queue",
     CHECK(result_i64(d) == 42);
     CHECK(!dfr_lock_locked(lock));
     dfr_deferred_unref(d);
-    CHECK(dfr_lock_run_ffi(lock, nullptr, &destroyed, test::count_destroy) == nullptr);
-    CHECK(dfr_lock_run_ffi(nullptr, produce_42, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_lock_run_ffi(lock, nullptr, &destroyed, test::count_destroy), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_lock_run_ffi(nullptr, produce_42, &destroyed, test::count_destroy), DFR_EINVAL));
     dfr_lock_free(lock);
     CHECK(destroyed == 3);
 
@@ -583,7 +583,7 @@ TEST_CASE("FFI forms: succeed, maybeDeferred, payloads, lock, semaphore, queue",
     d = dfr_semaphore_run_ffi(sem, produce_42, &destroyed, test::count_destroy);
     CHECK(result_i64(d) == 42);
     dfr_deferred_unref(d);
-    CHECK(dfr_semaphore_run_ffi(sem, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_semaphore_run_ffi(sem, nullptr, &destroyed, test::count_destroy), DFR_EINVAL));
     dfr_semaphore_free(sem);
     CHECK(destroyed == 5);
 
@@ -639,7 +639,7 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
         CHECK(destroyed == 2);
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
 
-        // NULL fn fires with none, as dfr_defer_later.
+        // NULL fn fires with none, as dfr_reactor_defer_later.
         d = dfr_reactor_defer_later_ffi(c.r, 0, nullptr, &destroyed, test::count_destroy);
         c.advance(0);
         CHECK(test::state(d) == "none");
@@ -660,19 +660,19 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
         REQUIRE(dfr_looping_call_stop(lc) == 0);
         CHECK(dfr_value_get_ptr(dfr_deferred_result(done)) == lc);
         dfr_deferred_unref(done);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(dfr_looping_call_new_ffi(c.r, nullptr, &destroyed, test::count_destroy) == nullptr);
         lc = dfr_looping_call_new_ffi(c.r, tick, &destroyed, test::count_destroy);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(destroyed == 7);
 
         uint64_t id = 0;
         REQUIRE(dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_BEFORE, DFR_SHUTDOWN, produce_42,
                                                          &destroyed, test::count_destroy,
                                                          &id) == 0);
-        REQUIRE(dfr_remove_system_event_trigger(c.r, id) == 0);
+        REQUIRE(dfr_reactor_remove_system_event_trigger(c.r, id) == 0);
         CHECK(destroyed == 8);
-        CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, 7, DFR_SHUTDOWN, produce_42,
+        CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, (dfr_trigger_phase)7, DFR_SHUTDOWN, produce_42,
                                                        &destroyed, test::count_destroy,
                                                        nullptr) == DFR_EINVAL);
         CHECK(dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_BEFORE, DFR_SHUTDOWN, nullptr,
@@ -698,7 +698,7 @@ TEST_CASE("FFI forms: reactor entry points under allocation failure", "[ffi][all
     uint64_t warm = 0;
     REQUIRE(dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_AFTER, DFR_STARTUP, produce_42,
                                                      nullptr, nullptr, &warm) == 0);
-    REQUIRE(dfr_remove_system_event_trigger(c.r, warm) == 0);
+    REQUIRE(dfr_reactor_remove_system_event_trigger(c.r, warm) == 0);
     dfr_deferred *w = dfr_reactor_defer_later_ffi(c.r, 1, produce_42, nullptr, nullptr);
     dfr_deferred_cancel(w);
     dfr_deferred_add_errback_ffi(w, recover, nullptr, nullptr);
@@ -716,13 +716,13 @@ TEST_CASE("FFI forms: reactor entry points under allocation failure", "[ffi][all
         CHECK(destroyed == 1);
         dfr_looping_call *lc = dfr_looping_call_new_ffi(c.r, tick, &destroyed,
                                                         test::count_destroy);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(destroyed == 2);
         uint64_t id = 0;
         int rc = dfr_reactor_add_system_event_trigger_ffi(c.r, DFR_AFTER, DFR_STARTUP, produce_42,
                                                           &destroyed, test::count_destroy, &id);
         if (rc == 0)
-            dfr_remove_system_event_trigger(c.r, id);
+            dfr_reactor_remove_system_event_trigger(c.r, id);
         else
             CHECK(rc == DFR_ENOMEM);
         CHECK(destroyed == 3);

@@ -48,11 +48,7 @@ dfr_value peek(dfr_value r, void *data)
     return r;
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 // Handle a failure the test has finished looking at.
 void consume(dfr_deferred *d)
@@ -60,11 +56,7 @@ void consume(dfr_deferred *d)
     REQUIRE(dfr_deferred_add_errback(d, swallow, nullptr, nullptr) == 0);
 }
 
-int code_of(const dfr_value *v)
-{
-    const dfr_failure *f = dfr_failure_from(v);
-    return f ? dfr_failure_code(f) : 0;
-}
+using test::code_of;
 
 int result_code(const dfr_deferred *d)
 {
@@ -1035,13 +1027,13 @@ TEST_CASE("DeferredList and gather_results reject bad arguments without side eff
     dfr_deferred *ok_array[1] = {good};
     long live = test::live_allocations();
 
-    CHECK(dfr_deferred_list(nullptr, 2, 0) == nullptr);
-    CHECK(dfr_deferred_list(with_null, 2, 0) == nullptr);
-    CHECK(dfr_deferred_list(ok_array, 1, 8u) == nullptr);
-    CHECK(dfr_deferred_list(ok_array, 1, 0x100u) == nullptr);
-    CHECK(dfr_deferred_list(ok_array, 1, ~0u) == nullptr);
-    CHECK(dfr_gather_results(nullptr, 1, false) == nullptr);
-    CHECK(dfr_gather_results(with_null, 2, true) == nullptr);
+    CHECK(test::refused_with(dfr_deferred_list(nullptr, 2, 0), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(with_null, 2, 0), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(ok_array, 1, 8u), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(ok_array, 1, 0x100u), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_deferred_list(ok_array, 1, ~0u), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_gather_results(nullptr, 1, false), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_gather_results(with_null, 2, true), DFR_EINVAL));
     CHECK(test::live_allocations() == live);
 
     // The valid input was left alone: its chain has nothing of the list on it,

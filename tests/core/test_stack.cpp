@@ -33,14 +33,14 @@ struct Outcome {
     }
 };
 
-struct Recorder {
+struct LastKept {
     int calls = 0;
     dfr_value last = dfr_none();
 };
 
-dfr_value record(dfr_value r, void *data)
+dfr_value keep_last(dfr_value r, void *data)
 {
-    Recorder *rec = static_cast<Recorder *>(data);
+    LastKept *rec = static_cast<LastKept *>(data);
     rec->calls++;
     dfr_value_drop(rec->last);
     rec->last = r;
@@ -59,11 +59,7 @@ dfr_value count_pass(dfr_value r, void *data)
     return r;
 }
 
-dfr_value swallow(dfr_value r, void *)
-{
-    dfr_value_drop(r);
-    return dfr_none();
-}
+using test::swallow;
 
 bool is_end(const dfr_value &v)
 {
@@ -71,7 +67,7 @@ bool is_end(const dfr_value &v)
 }
 
 // ds[i]'s callback returns ds[i+1]; a recorder sits behind it on ds[0].
-std::vector<dfr_deferred *> make_waiting_chain(size_t n, Recorder *rec, Outcome &out)
+std::vector<dfr_deferred *> make_waiting_chain(size_t n, LastKept *rec, Outcome &out)
 {
     std::vector<dfr_deferred *> ds(n);
     for (size_t i = 0; i < n; i++) {
@@ -81,11 +77,11 @@ std::vector<dfr_deferred *> make_waiting_chain(size_t n, Recorder *rec, Outcome 
     for (size_t i = 0; i + 1 < n; i++)
         out.expect(dfr_deferred_add_callback(ds[i], return_next, ds[i + 1], nullptr) == 0,
                    "add_callback", i);
-    out.expect(dfr_deferred_add_callback(ds[0], record, rec, nullptr) == 0, "add recorder");
+    out.expect(dfr_deferred_add_callback(ds[0], keep_last, rec, nullptr) == 0, "add recorder");
     return ds;
 }
 
-void check_end_reached(const std::vector<dfr_deferred *> &ds, Recorder &rec, Outcome &out)
+void check_end_reached(const std::vector<dfr_deferred *> &ds, LastKept &rec, Outcome &out)
 {
     out.expect(rec.calls == 1, "the recorder ran once");
     out.expect(is_end(rec.last), "the recorder got the last deferred's value");
@@ -95,7 +91,7 @@ void check_end_reached(const std::vector<dfr_deferred *> &ds, Recorder &rec, Out
     }
 }
 
-void release_all(std::vector<dfr_deferred *> &ds, Recorder &rec)
+void release_all(std::vector<dfr_deferred *> &ds, LastKept &rec)
 {
     for (auto *d : ds)
         dfr_deferred_unref(d);
@@ -108,7 +104,7 @@ void release_all(std::vector<dfr_deferred *> &ds, Recorder &rec)
 Outcome waits_fired_forward()
 {
     Outcome out;
-    Recorder rec;
+    LastKept rec;
     auto ds = make_waiting_chain(MILLION, &rec, out);
     for (size_t i = 0; i + 1 < ds.size(); i++)
         out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);
@@ -127,7 +123,7 @@ Outcome waits_fired_forward()
 Outcome waits_fired_backward_then_last()
 {
     Outcome out;
-    Recorder rec;
+    LastKept rec;
     auto ds = make_waiting_chain(MILLION, &rec, out);
     for (size_t i = ds.size() - 1; i-- > 0;)
         out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);
@@ -143,7 +139,7 @@ Outcome waits_fired_backward_then_last()
 Outcome waits_last_first()
 {
     Outcome out;
-    Recorder rec;
+    LastKept rec;
     auto ds = make_waiting_chain(MILLION, &rec, out);
     out.expect(dfr_deferred_callback(ds.back(), dfr_i64(END)) == 0, "fire the last");
     for (size_t i = ds.size() - 1; i-- > 0;)
@@ -158,7 +154,7 @@ Outcome waits_last_first()
 Outcome abandoned_waiting_chain()
 {
     Outcome out;
-    Recorder rec;
+    LastKept rec;
     auto ds = make_waiting_chain(MILLION, &rec, out);
     for (size_t i = 0; i + 1 < ds.size(); i++)
         out.expect(dfr_deferred_callback(ds[i], dfr_none()) == 0, "fire", i);

@@ -299,12 +299,21 @@ TEST_CASE("Bad arguments give a DFR_EINVAL deferred and run destroy", "[coro]")
     CHECK(failure_code(dfr_deferred_result(a)) == DFR_EINVAL);
 
     auto body = []() -> dfr_value { return dfr_i64(1); };
-    dfr_coroutine_options shortopts = {};
-    shortopts.size = sizeof(size_t); // too short to hold stack_size
+    dfr_coroutine_options zero = {}; // size 0: not an options struct
     dfr_deferred *b = dfr_inline_callbacks_ex(call_it<decltype(body)>, &destroyed,
-                                              test::count_destroy, &shortopts);
+                                              test::count_destroy, &zero);
     CHECK(destroyed == 2);
     CHECK(failure_code(dfr_deferred_result(b)) == DFR_EINVAL);
+    // The options rule: a struct too short to hold stack_size (an older
+    // header) takes the default stack.
+    dfr_coroutine_options shortopts = {};
+    shortopts.size = sizeof(size_t);
+    shortopts.stack_size = DFR_CORO_MAX_STACK + 1; // beyond size: not read
+    dfr_deferred *s = dfr_inline_callbacks_ex(call_it<decltype(body)>, &body, nullptr, &shortopts);
+    REQUIRE(s != nullptr);
+    REQUIRE(dfr_deferred_result(s) != nullptr);
+    CHECK(dfr_is_i64(*dfr_deferred_result(s)));
+    dfr_deferred_unref(s);
     dfr_coroutine_options huge = {};
     huge.size = sizeof huge;
     huge.stack_size = DFR_CORO_MAX_STACK + 1;
@@ -1301,12 +1310,12 @@ TEST_CASE("The seed's my_callbacks on a manual clock", "[coro][reactor]")
         dfr_value result = dfr_await(dfr_succeed(dfr_i64(1)));
         log.push_back("second callback got " + show(result));
         dfr_deferred *d = dfr_deferred_new();
-        dfr_call_later(clock.r, 5, fire_i64, d, nullptr, nullptr);
+        dfr_reactor_call_later(clock.r, 5, fire_i64, d, nullptr, nullptr);
         result = dfr_await(dfr_deferred_ref(d));
         dfr_deferred_unref(d);
         log.push_back("third callback got " + show(result));
         d = dfr_deferred_new();
-        dfr_call_later(clock.r, 5, fire_failure, d, nullptr, nullptr);
+        dfr_reactor_call_later(clock.r, 5, fire_failure, d, nullptr, nullptr);
         result = dfr_await(dfr_deferred_ref(d));
         dfr_deferred_unref(d);
         log.push_back("fourth callback got " + failure_message(result));
@@ -1328,7 +1337,7 @@ TEST_CASE("deferLater awaited in a coroutine, cancelled through the coroutine", 
 {
     test::Clock clock;
     auto body = [&]() -> dfr_value {
-        dfr_deferred *d = dfr_defer_later(clock.r, 10, nullptr, nullptr, nullptr);
+        dfr_deferred *d = dfr_reactor_defer_later(clock.r, 10, nullptr, nullptr, nullptr);
         dfr_value v = dfr_await(d);
         int code = failure_code(&v);
         dfr_value_drop(v);
@@ -1516,11 +1525,11 @@ TEST_CASE("A reactor's coroutine awaiting deferToThread and deferLater in turn",
     int64_t x = 0;
     auto body = [&]() -> dfr_value {
         for (int i = 0; i < rounds; i++) {
-            dfr_value v = dfr_await(dfr_defer_to_thread(r, add_one_on_thread, &x, nullptr));
+            dfr_value v = dfr_await(dfr_reactor_defer_to_thread(r, add_one_on_thread, &x, nullptr));
             if (!dfr_is_failure(v))
                 x = v.u.i64;
             dfr_value_drop(v);
-            dfr_value_drop(dfr_await(dfr_defer_later(r, 0, nullptr, nullptr, nullptr)));
+            dfr_value_drop(dfr_await(dfr_reactor_defer_later(r, 0, nullptr, nullptr, nullptr)));
         }
         return dfr_i64(x);
     };

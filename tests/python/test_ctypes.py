@@ -183,6 +183,14 @@ def test_deferred_list_fire_on_one_errback_and_consume_errors(unhandled):
     assert unhandled == []
 
 
+def _check_refused(d, code):
+    """A refused call's deferred: already failed with the library's code."""
+    assert d is not None
+    assert D.result(d) == "fail dfr %d" % code
+    D.add_errback(d, lambda v: lib.dfr_value_set_none(v))
+    lib.dfr_deferred_unref(d)
+
+
 def test_gather_results_and_bad_lists():
     ds = _inputs(2)
     g = lib.dfr_gather_results(ds, 2, False)
@@ -190,9 +198,9 @@ def test_gather_results_and_bad_lists():
     D.fire_i64(ds[1], 20)
     assert _entries(g) == [(True, "i64 10"), (True, "i64 20")]
     _unref_all(ds, g)
-    assert lib.dfr_deferred_list(None, 2, 0) is None
+    _check_refused(lib.dfr_deferred_list(None, 2, 0), D.EINVAL)
     ds = _inputs(1)
-    assert lib.dfr_deferred_list(ds, 1, 1 << 5) is None  # unknown flag
+    _check_refused(lib.dfr_deferred_list(ds, 1, 1 << 5), D.EINVAL)  # unknown flag
     _unref_all(ds)
     empty = lib.dfr_deferred_list(None, 0, 0)
     assert _entries(empty) == []
@@ -244,7 +252,7 @@ def test_manual_clock_call_later_cancel_reset():
     for name, delay in (("a", 3), ("b", 1), ("c", 2)):
         h = C.c_void_p()
         key = registry.put(lambda name=name: order.append((name, lib.dfr_reactor_seconds(r))))
-        assert lib.dfr_call_later(r, delay, D.call_fn, key, registry.destroy, C.byref(h)) == 0
+        assert lib.dfr_reactor_call_later(r, delay, D.call_fn, key, registry.destroy, C.byref(h)) == 0
         handles.append(h)
     a, b, c = handles
     assert lib.dfr_reactor_pending_calls(r) == 3
@@ -286,11 +294,11 @@ def test_manual_clock_call_later_cancel_reset():
     lib.dfr_looping_call_stop(lc)
     assert lib.dfr_value_get_ptr(lib.dfr_deferred_result(done)) == lc
     lib.dfr_deferred_unref(done)
-    lib.dfr_looping_call_free(lc)
+    lib.dfr_looping_call_unref(lc)
 
     # Pending calls are released (destroy runs) when the reactor is freed.
     key = registry.put(lambda: order.append("never"))
-    lib.dfr_call_later(r, 10, D.call_fn, key, registry.destroy, None)
+    lib.dfr_reactor_call_later(r, 10, D.call_fn, key, registry.destroy, None)
     lib.dfr_reactor_free(r)
     assert registry.destroyed[key] == 1
     assert "never" not in order
@@ -311,7 +319,7 @@ def test_real_reactor_call_from_thread_and_defer_to_thread():
     def sender(tid):
         for i in range(per_thread):
             key = registry.put(lambda tid=tid, i=i: arrive(tid, i))
-            assert lib.dfr_call_from_thread(r, D.call_fn, key, registry.destroy) == 0
+            assert lib.dfr_reactor_call_from_thread(r, D.call_fn, key, registry.destroy) == 0
 
     def fib(v):  # runs on a pool thread
         results["task thread"] = threading.get_ident()
@@ -420,13 +428,13 @@ def test_bad_input_gives_error_codes():
     r = lib.dfr_reactor_new(None)
     assert lib.dfr_reactor_advance(r, 1) == EINVAL  # not a manual clock
     assert lib.dfr_reactor_stop(r) == D.ENOTRUNNING
-    assert lib.dfr_call_later(r, -1, D.call_fn, None, D.DESTROY_FN(), None) == EINVAL
-    assert lib.dfr_call_later(None, 1, D.call_fn, None, D.DESTROY_FN(), None) == EINVAL
+    assert lib.dfr_reactor_call_later(r, -1, D.call_fn, None, D.DESTROY_FN(), None) == EINVAL
+    assert lib.dfr_reactor_call_later(None, 1, D.call_fn, None, D.DESTROY_FN(), None) == EINVAL
     assert lib.dfr_delayed_call_cancel(None) == EINVAL
     assert lib.dfr_reactor_iterate(r, -1) == EINVAL
     assert lib.dfr_reactor_add_system_event_trigger_ffi(
         r, 9, 0, D.call_value_fn, None, D.DESTROY_FN(), None) == EINVAL
-    assert lib.dfr_remove_system_event_trigger(r, 12345) == EINVAL
+    assert lib.dfr_reactor_remove_system_event_trigger(r, 12345) == EINVAL
     assert lib.dfr_looping_call_start(None, 1, True) is None
     out = Value()
     assert lib.dfr_reactor_blocking_call_from_thread_ffi(r, D.call_value_fn, None, None) == EINVAL

@@ -326,7 +326,7 @@ TEST_CASE("S52 deferLater runs fn at the due time and fires with its result", "[
         int destroyed = 0;
     } ctx;
     Recorder r;
-    dfr_deferred *d = dfr_defer_later(c.r, 3, [](void *data) -> dfr_value {
+    dfr_deferred *d = dfr_reactor_defer_later(c.r, 3, [](void *data) -> dfr_value {
         auto *x = static_cast<Ctx *>(data);
         x->calls++;
         CHECK(x->destroyed == 0);
@@ -355,7 +355,7 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
     Recorder r;
     SECTION("a failing fn")
     {
-        dfr_deferred *d = dfr_defer_later(c.r, 1, [](void *) -> dfr_value {
+        dfr_deferred *d = dfr_reactor_defer_later(c.r, 1, [](void *) -> dfr_value {
             return dfr_value_failure(test::failure(3));
         }, nullptr, nullptr);
         dfr_deferred_add_errback(d, test::record_and_handle, &r, nullptr);
@@ -368,7 +368,7 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
         struct Ctx {
             int calls = 0, destroyed = 0;
         } ctx;
-        dfr_deferred *d = dfr_defer_later(c.r, 1, [](void *data) -> dfr_value {
+        dfr_deferred *d = dfr_reactor_defer_later(c.r, 1, [](void *data) -> dfr_value {
             static_cast<Ctx *>(data)->calls++;
             return dfr_none();
         }, &ctx, [](void *data) { static_cast<Ctx *>(data)->destroyed++; });
@@ -387,7 +387,7 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
     SECTION("no fn: fires with none exactly at the due time")
     {
         int destroyed = 0;
-        dfr_deferred *e = dfr_defer_later(c.r, 2.0, nullptr, &destroyed, test::count_destroy);
+        dfr_deferred *e = dfr_reactor_defer_later(c.r, 2.0, nullptr, &destroyed, test::count_destroy);
         c.advance(1.999);
         CHECK(test::state(e) == "pending");
         c.advance(0.001);
@@ -399,7 +399,7 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
     {
         bool fail = GENERATE(false, true);
         dfr_deferred *inner = dfr_deferred_new();
-        dfr_deferred *d = dfr_defer_later(c.r, 1, [](void *data) -> dfr_value {
+        dfr_deferred *d = dfr_reactor_defer_later(c.r, 1, [](void *data) -> dfr_value {
             return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
         }, inner, nullptr);
         dfr_deferred_add_both(d, test::record_and_handle, &r, nullptr);
@@ -416,7 +416,7 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
     SECTION("cancel while fn's deferred is pending cancels that deferred")
     {
         dfr_deferred *inner = dfr_deferred_new();
-        dfr_deferred *d = dfr_defer_later(c.r, 1, [](void *data) -> dfr_value {
+        dfr_deferred *d = dfr_reactor_defer_later(c.r, 1, [](void *data) -> dfr_value {
             return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
         }, inner, nullptr);
         dfr_deferred_add_both(d, test::record_and_handle, &r, nullptr);
@@ -429,7 +429,7 @@ TEST_CASE("S52 deferLater: failures, cancel, no fn, and a deferred from fn", "[l
     }
     SECTION("delay 0: on the next pass, never synchronously")
     {
-        dfr_deferred *d = dfr_defer_later(c.r, 0, nullptr, nullptr, nullptr);
+        dfr_deferred *d = dfr_reactor_defer_later(c.r, 0, nullptr, nullptr, nullptr);
         CHECK(test::state(d) == "pending");
         c.advance(0);
         CHECK(test::state(d) == "none");
@@ -454,10 +454,10 @@ TEST_CASE("S52 deferLater: dropped deferred, freed reactor", "[later][S52]")
     SECTION("the caller drops its reference: the call still runs and the callbacks fire")
     {
         // As in Twisted (the reactor holds the DelayedCall, which holds the
-        // deferred), and as dfr_defer_to_thread keeps its deferred.
+        // deferred), and as dfr_reactor_defer_to_thread keeps its deferred.
         Clock c;
         Recorder r;
-        dfr_deferred *d = dfr_defer_later(c.r, 1, fn, &ctx, destroy);
+        dfr_deferred *d = dfr_reactor_defer_later(c.r, 1, fn, &ctx, destroy);
         dfr_deferred_add_callback(d, test::record, &r, nullptr);
         dfr_deferred_unref(d);
         CHECK(dfr_reactor_pending_calls(c.r) == 1);
@@ -471,7 +471,7 @@ TEST_CASE("S52 deferLater: dropped deferred, freed reactor", "[later][S52]")
         dfr_deferred *d;
         {
             Clock c;
-            d = dfr_defer_later(c.r, 1, fn, &ctx, destroy);
+            d = dfr_reactor_defer_later(c.r, 1, fn, &ctx, destroy);
         }
         // Nothing could ever fire it: it says why, instead of hanging.
         CHECK(test::state(d) == test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING));
@@ -489,7 +489,7 @@ TEST_CASE("S52 deferLater: dropped deferred, freed reactor", "[later][S52]")
         dfr_deferred *d;
         {
             Clock c;
-            d = dfr_defer_later(c.r, 1, fn, &ctx, destroy);
+            d = dfr_reactor_defer_later(c.r, 1, fn, &ctx, destroy);
         }
         dfr_deferred_unref(d);
         CHECK(calls == 0);
@@ -508,7 +508,7 @@ TEST_CASE("S52 a deferLater deferred returned from a callback fires and chains",
     dfr_deferred *d = dfr_deferred_new();
     dfr_deferred_add_callback(d, [](dfr_value v, void *data) -> dfr_value {
         dfr_value_drop(v);
-        dfr_deferred *later = dfr_defer_later(static_cast<dfr_reactor *>(data), 1, [](void *) -> dfr_value {
+        dfr_deferred *later = dfr_reactor_defer_later(static_cast<dfr_reactor *>(data), 1, [](void *) -> dfr_value {
             return dfr_i64(3);
         }, nullptr, nullptr);
         return dfr_value_deferred(later);
@@ -527,8 +527,8 @@ TEST_CASE("S52 deferLater bad input", "[later][S52][bad-input]")
     Clock c;
     int destroyed = 0;
     for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()})
-        CHECK(dfr_defer_later(c.r, bad, nullptr, &destroyed, test::count_destroy) == nullptr);
-    CHECK(dfr_defer_later(nullptr, 1, nullptr, &destroyed, test::count_destroy) == nullptr);
+        CHECK(dfr_reactor_defer_later(c.r, bad, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(dfr_reactor_defer_later(nullptr, 1, nullptr, &destroyed, test::count_destroy) == nullptr);
     CHECK(destroyed == 4);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
 }
@@ -544,7 +544,7 @@ TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", 
             return;
         int destroyed = 0;
         Recorder seen;
-        dfr_deferred *later = dfr_defer_later(r, 1, nullptr, &destroyed, test::count_destroy);
+        dfr_deferred *later = dfr_reactor_defer_later(r, 1, nullptr, &destroyed, test::count_destroy);
         if (!later)
             CHECK(destroyed == 1);
         dfr_deferred *d = dfr_deferred_new();
@@ -558,7 +558,7 @@ TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", 
         dfr_deferred *started = lc ? dfr_looping_call_start(lc, 0.5, true) : nullptr;
         if (started)
             dfr_deferred_add_both(started, test::record_and_handle, &seen, nullptr);
-        int trc = dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN,
+        int trc = dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN,
                                                [](void *) -> dfr_value { return dfr_none(); },
                                                &destroyed, test::count_destroy, nullptr);
         CHECK((trc == 0 || trc == DFR_ENOMEM));
@@ -566,7 +566,7 @@ TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", 
         dfr_reactor_advance(r, 1);
         if (later)
             dfr_deferred_add_both(later, test::record_and_handle, &seen, nullptr);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         dfr_deferred_unref(started);
         dfr_deferred_unref(later);
         dfr_deferred_unref(d);
@@ -584,7 +584,7 @@ TEST_CASE("deferLater and addTimeout at the extremes of time", "[later][extremes
     const double end_of_time = static_cast<double>(INT64_MAX - 1) / 1e9;
     Clock c;
     for (double bad : {-denormal, 1e300, 4.7e9, -std::numeric_limits<double>::infinity()}) {
-        CHECK(dfr_defer_later(c.r, bad, nullptr, nullptr, nullptr) == nullptr);
+        CHECK(dfr_reactor_defer_later(c.r, bad, nullptr, nullptr, nullptr) == nullptr);
         dfr_deferred *d = dfr_deferred_new();
         CHECK(dfr_deferred_add_timeout(d, c.r, bad) == DFR_EINVAL);
         dfr_deferred_unref(d);
@@ -592,10 +592,10 @@ TEST_CASE("deferLater and addTimeout at the extremes of time", "[later][extremes
     // Near the end of time: due at the end, not wrapped into the past.
     c.advance(4.6e9);
     c.advance(4.5e9);
-    dfr_deferred *later = dfr_defer_later(c.r, 4.6e9, nullptr, nullptr, nullptr);
+    dfr_deferred *later = dfr_reactor_defer_later(c.r, 4.6e9, nullptr, nullptr, nullptr);
     dfr_deferred *d = dfr_deferred_new();
     REQUIRE(dfr_deferred_add_timeout(d, c.r, 4.6e9) == 0);
-    dfr_deferred *soon = dfr_defer_later(c.r, denormal, nullptr, nullptr, nullptr);
+    dfr_deferred *soon = dfr_reactor_defer_later(c.r, denormal, nullptr, nullptr, nullptr);
     c.advance(0);
     CHECK(test::state(later) == "pending");
     CHECK(test::state(d) == "pending");
@@ -619,11 +619,11 @@ TEST_CASE("deferLater: the reactor freed from its own fn", "[later][lifetime]")
     o.size = sizeof o;
     o.manual_clock = true;
     Ctx ctx{dfr_reactor_new(&o)};
-    dfr_deferred *d = dfr_defer_later(ctx.r, 1, [](void *data) {
+    dfr_deferred *d = dfr_reactor_defer_later(ctx.r, 1, [](void *data) {
         dfr_reactor_free(static_cast<Ctx *>(data)->r);
         return dfr_i64(7);
     }, &ctx, [](void *data) { static_cast<Ctx *>(data)->destroyed++; });
-    dfr_deferred *other = dfr_defer_later(ctx.r, 2, nullptr, nullptr, nullptr);
+    dfr_deferred *other = dfr_reactor_defer_later(ctx.r, 2, nullptr, nullptr, nullptr);
     dfr_reactor_advance(ctx.r, 1); // r is freed as this returns
     CHECK(test::state(d) == "i64 7");
     CHECK(ctx.destroyed == 1);

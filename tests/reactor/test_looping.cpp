@@ -19,12 +19,7 @@ using test::Recorder;
 
 namespace {
 
-// An errback that handles the failure (a refused start must not be reported).
-dfr_value swallow(dfr_value v, void *)
-{
-    dfr_value_drop(v);
-    return dfr_none();
-}
+using test::swallow;
 
 struct Counter {
     dfr_reactor *r = nullptr;
@@ -107,7 +102,38 @@ TEST_CASE("S49 start now or later, pump, stop", "[looping][S49]")
     c.advance(1);
     CHECK(n.calls == (now ? 3 : 2));
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
+}
+
+// No Twisted counterpart (C handles): the handle rules of delayed calls and
+// listeners.  A second reference keeps the run going; the last handle
+// reference stops it (the start deferred fires with lc).
+TEST_CASE("LoopingCall handles: ref keeps it running, the last unref stops it", "[looping]")
+{
+    Clock c;
+    Counter n;
+    n.r = c.r;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
+    REQUIRE(lc != nullptr);
+    CHECK(dfr_looping_call_ref(lc) == lc);
+    CHECK(dfr_looping_call_ref(nullptr) == nullptr);
+    Done done;
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.1, true);
+    REQUIRE(d != nullptr);
+    dfr_deferred_add_both(d, done_cb, &done, nullptr);
+    dfr_looping_call_unref(lc); // one handle left: still running
+    CHECK(dfr_looping_call_running(lc));
+    c.advance(0.1);
+    CHECK(n.calls == 2);
+    CHECK(done.fired == 0);
+    dfr_looping_call_unref(lc); // the last handle: stopped
+    CHECK(done.fired == 1);
+    CHECK(done.ptr == lc);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    c.advance(1);
+    CHECK(n.calls == 2);
+    dfr_deferred_unref(d);
+    dfr_looping_call_unref(nullptr);
 }
 
 // testBadDelay, testStopAtOnce, testStoppingBeforeDelayedStart.
@@ -128,7 +154,7 @@ TEST_CASE("S49 bad intervals; stop before the first call", "[looping][S49]")
     dfr_deferred *d = dfr_looping_call_start(lc, interval, false);
     REQUIRE(d != nullptr);
     dfr_deferred *again = dfr_looping_call_start(lc, 10, false); // already running: says so
-    CHECK(test::state(again) == test::fail_text(DFR_DOMAIN, DFR_EALREADY));
+    CHECK(test::state(again) == test::fail_text(DFR_DOMAIN, DFR_EALREADY_RUNNING));
     dfr_deferred_add_errback(again, swallow, nullptr, nullptr);
     dfr_deferred_unref(again);
     REQUIRE(dfr_looping_call_stop(lc) == 0);
@@ -138,7 +164,7 @@ TEST_CASE("S49 bad intervals; stop before the first call", "[looping][S49]")
     c.advance(20);
     CHECK(n.calls == 0);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
 // testStopAtOnceLater: a stop from another timer before the first call.
@@ -148,7 +174,7 @@ TEST_CASE("S49 stopped from a timer before its first call, it never runs", "[loo
     Counter n;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
     dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
-    dfr_call_later(c.r, 0, [](void *data) {
+    dfr_reactor_call_later(c.r, 0, [](void *data) {
         CHECK(dfr_looping_call_stop(static_cast<dfr_looping_call *>(data)) == 0);
     }, lc, nullptr, nullptr);
     c.advance(0);
@@ -156,7 +182,7 @@ TEST_CASE("S49 stopped from a timer before its first call, it never runs", "[loo
     CHECK(n.calls == 0);
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
 // fn's data: destroy runs once, when the LoopingCall is freed (not at
@@ -183,7 +209,7 @@ TEST_CASE("S49 restart after stop; destroy at free", "[looping][S49]")
         CHECK(ctx.calls == 3 * (round + 1));
         CHECK(destroyed == 0);
     }
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     CHECK(destroyed == 1);
 }
 
@@ -203,7 +229,7 @@ TEST_CASE("S51 time that passed between calls: the next call is the next interva
     CHECK(n.times == Times{0, 2, 3});
     c.advance(0);
     CHECK(n.times == Times{0, 2, 3});
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(d);
 }
 
@@ -231,7 +257,7 @@ TEST_CASE("S51 a call that takes longer than the interval skips the intervals it
     c.advance(0.5);
     CHECK(n.times == Times{0, 2.5, 4});
     CHECK(dfr_reactor_seconds(c.r) == 4.0);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(d);
 }
 
@@ -262,7 +288,7 @@ TEST_CASE("S51 late calls keep the schedule; a long advance runs it once", "[loo
     c.advance(0.125); // 3.5
     CHECK(n.calls == 6);
     CHECK(n.times.back() == 3.5);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(d);
 }
 
@@ -280,7 +306,7 @@ TEST_CASE("S51 ten steps of a tenth of a second give ten calls", "[looping][S51]
         CHECK(n.calls == i + 1);
     }
     CHECK(dfr_reactor_seconds(c.r) == 1.0);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(d);
 }
 
@@ -307,7 +333,7 @@ TEST_CASE("S51 a deferred from fn delays the next call; missed intervals are ski
     dfr_looping_call_stop(lc);
     dfr_deferred_unref(n.next);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
 // testWaitDeferred: fn's deferred fires (from a timer) after the interval
@@ -328,7 +354,7 @@ TEST_CASE("S51 fn is not called again before its deferred fires", "[looping][S51
             dfr_looping_call_stop(static_cast<Ctx *>(data2)->lc);
             return v;
         }, x, nullptr);
-        dfr_call_later(x->r, 1, [](void *dd) { dfr_deferred_callback(static_cast<dfr_deferred *>(dd), dfr_none()); },
+        dfr_reactor_call_later(x->r, 1, [](void *dd) { dfr_deferred_callback(static_cast<dfr_deferred *>(dd), dfr_none()); },
                        dfr_deferred_ref(d), [](void *dd) { dfr_deferred_unref(static_cast<dfr_deferred *>(dd)); },
                        nullptr);
         return dfr_value_deferred(d);
@@ -340,10 +366,10 @@ TEST_CASE("S51 fn is not called again before its deferred fires", "[looping][S51
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
-// The usual way to make fn asynchronous: return dfr_defer_later's deferred.
+// The usual way to make fn asynchronous: return dfr_reactor_defer_later's deferred.
 // Only the LoopingCall's wait references it.
 TEST_CASE("S51 fn returning a deferLater deferred: the next call waits for it", "[looping][S51]")
 {
@@ -355,7 +381,7 @@ TEST_CASE("S51 fn returning a deferLater deferred: the next call waits for it", 
     dfr_looping_call *lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
         auto *x = static_cast<Ctx *>(data);
         x->calls++;
-        return dfr_value_deferred(dfr_defer_later(x->r, 0.3, nullptr, nullptr, nullptr));
+        return dfr_value_deferred(dfr_reactor_defer_later(x->r, 0.3, nullptr, nullptr, nullptr));
     }, &ctx, nullptr);
     dfr_deferred *d = dfr_looping_call_start(lc, 0.2, true);
     CHECK(ctx.calls == 1);
@@ -372,7 +398,7 @@ TEST_CASE("S51 fn returning a deferLater deferred: the next call waits for it", 
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
 // testFailure, testFailAndStop, testFailurePropagation.
@@ -391,7 +417,7 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         CHECK_FALSE(dfr_looping_call_running(lc));
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
         dfr_deferred_unref(d);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
     }
     SECTION("on a later call")
     {
@@ -409,7 +435,7 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         CHECK(n.calls == 3);
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
         dfr_deferred_unref(d);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
     }
     SECTION("stop, then fail, in the same call: the failure wins")
     {
@@ -422,7 +448,7 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         dfr_deferred_add_errback(d, test::record_and_handle, &eb, nullptr);
         CHECK(eb.seen == std::vector<std::string>{"fail test 1"});
         dfr_deferred_unref(d);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
     }
     SECTION("through fn's deferred, errbacked by a timer")
     {
@@ -431,7 +457,7 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
         dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
         dfr_deferred_add_errback(d, test::record_and_handle, &eb, nullptr);
-        dfr_call_later(c.r, 0.3, [](void *data) {
+        dfr_reactor_call_later(c.r, 0.3, [](void *data) {
             dfr_deferred_errback(static_cast<dfr_deferred *>(data), test::failure(2));
         }, n.next, nullptr, nullptr);
         c.advance(0.3);
@@ -440,7 +466,7 @@ TEST_CASE("S51 a failure from fn stops it and fails the start deferred", "[loopi
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
         dfr_deferred_unref(n.next);
         dfr_deferred_unref(d);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
     }
 }
 
@@ -476,7 +502,7 @@ TEST_CASE("S51 stop while fn's deferred is pending; reset", "[looping][S51]")
     CHECK(n.calls == 1);
     c.advance(2);
     CHECK(n.calls == 2);
-    dfr_looping_call_free(lc); // stops it
+    dfr_looping_call_unref(lc); // stops it
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
     dfr_deferred_unref(d);
 }
@@ -502,7 +528,7 @@ TEST_CASE("interval 0 calls once per pass; stop inside fn", "[looping][zero]")
     c.advance(0);
     CHECK(n.calls == 6);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
 // test_withCountIntervalZeroDelay: with interval 0, a deferred from fn
@@ -526,7 +552,7 @@ TEST_CASE("interval 0 waits for fn's deferred", "[looping][zero]")
     CHECK(n.calls == 3);
     c.advance(0);
     CHECK(n.calls == 4);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(n.next);
     dfr_deferred_unref(d);
 }
@@ -546,10 +572,10 @@ TEST_CASE("stop inside the first, synchronous call", "[looping]")
     CHECK_FALSE(dfr_looping_call_running(lc));
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     dfr_deferred_unref(d);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
 }
 
-// dfr_looping_call_free while running: it stops (the start deferred fires),
+// dfr_looping_call_unref while running: it stops (the start deferred fires),
 // destroy runs once, nothing is left scheduled.
 TEST_CASE("free while running", "[looping][free]")
 {
@@ -565,14 +591,14 @@ TEST_CASE("free while running", "[looping][free]")
         dfr_deferred *d = dfr_looping_call_start(lc2, 1, true);
         dfr_deferred_add_both(d, done_cb, &done, nullptr);
         dfr_deferred *d1 = dfr_looping_call_start(lc, 1, true);
-        dfr_looping_call_free(lc2);
+        dfr_looping_call_unref(lc2);
         CHECK(done.fired == 1);
         CHECK(done.ptr == static_cast<void *>(lc2)); // compared, not followed
         CHECK(destroyed == 1);
         CHECK(dfr_reactor_pending_calls(c.r) == 1); // only lc's
         c.advance(5);
         CHECK(n.calls == 2); // the intervals in between were skipped
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(dfr_reactor_pending_calls(c.r) == 0);
         dfr_deferred_unref(d);
         dfr_deferred_unref(d1);
@@ -586,7 +612,7 @@ TEST_CASE("free while running", "[looping][free]")
         ctx.lc = dfr_looping_call_new(c.r, [](void *data) -> dfr_value {
             auto *x = static_cast<Ctx *>(data);
             if (++x->calls == 2)
-                dfr_looping_call_free(x->lc);
+                dfr_looping_call_unref(x->lc);
             return dfr_none();
         }, &ctx, nullptr);
         dfr_deferred *d = dfr_looping_call_start(ctx.lc, 1, true);
@@ -606,7 +632,7 @@ TEST_CASE("free while running", "[looping][free]")
         dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
         dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
         dfr_deferred_add_both(d, done_cb, &done, nullptr);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(done.fired == 0);
         dfr_deferred_callback(n.next, dfr_none());
         CHECK(done.fired == 1);
@@ -622,7 +648,7 @@ TEST_CASE("free while running", "[looping][free]")
         n.next = dfr_deferred_new();
         dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
         dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         dfr_deferred_unref(n.next); // nothing can fire it any more
         CHECK(dfr_deferred_state(d) == DFR_PENDING);
         dfr_deferred_unref(d); // and the test's leak check must find nothing
@@ -656,13 +682,13 @@ TEST_CASE("start again while the stopped run still waits on fn's deferred", "[lo
         CHECK(second.fired == 1);
     } else {
         // Refused until the previous run has finished.
-        CHECK(test::state(d2) == test::fail_text(DFR_DOMAIN, DFR_EALREADY));
+        CHECK(test::state(d2) == test::fail_text(DFR_DOMAIN, DFR_EALREADY_RUNNING));
         dfr_deferred_add_errback(d2, swallow, nullptr, nullptr);
         dfr_deferred_callback(n.next, dfr_none());
         CHECK(first.fired == 1);
     }
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(n.next);
     dfr_deferred_unref(d1);
     dfr_deferred_unref(d2);
@@ -679,12 +705,12 @@ TEST_CASE("LoopingCall bad input", "[looping][bad-input]")
     CHECK(dfr_looping_call_stop(nullptr) == DFR_EINVAL);
     CHECK(dfr_looping_call_reset(nullptr) == DFR_EINVAL);
     CHECK_FALSE(dfr_looping_call_running(nullptr));
-    dfr_looping_call_free(nullptr);
+    dfr_looping_call_unref(nullptr);
     Counter n;
     dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &n, nullptr);
     CHECK(dfr_looping_call_stop(lc) == DFR_EINVAL);  // not running
     CHECK(dfr_looping_call_reset(lc) == DFR_EINVAL); // not running
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     CHECK(n.calls == 0);
 }
 
@@ -743,8 +769,8 @@ TEST_CASE("allocation failures: LoopingCall start, run and stop", "[looping][all
         ctx.fire_all();
         if (d)
             CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
-        dfr_looping_call_free(lc);
-        dfr_looping_call_free(other);
+        dfr_looping_call_unref(lc);
+        dfr_looping_call_unref(other);
         CHECK(destroyed == 1);
         dfr_deferred_unref(d);
         dfr_deferred_unref(d2);
@@ -797,7 +823,7 @@ TEST_CASE("LoopingCall: the reactor is freed first", "[looping][lifetime]")
         CHECK(seen.seen == std::vector<std::string>{not_running});
         CHECK(n.calls == 1);
         check_orphaned(lc);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         dfr_deferred_unref(d);
     }
     SECTION("running, waiting on fn's deferred")
@@ -812,7 +838,7 @@ TEST_CASE("LoopingCall: the reactor is freed first", "[looping][lifetime]")
         check_orphaned(lc);
         dfr_deferred_callback(n.next, dfr_none()); // late: nothing to schedule on
         CHECK(n.calls == 1);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         dfr_deferred_unref(n.next);
         dfr_deferred_unref(d);
     }
@@ -823,7 +849,7 @@ TEST_CASE("LoopingCall: the reactor is freed first", "[looping][lifetime]")
         dfr_reactor_free(r);
         check_orphaned(lc);
         CHECK(destroyed == 0);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         CHECK(destroyed == 1);
     }
     SECTION("the start deferred's errback frees the LoopingCall")
@@ -832,7 +858,7 @@ TEST_CASE("LoopingCall: the reactor is freed first", "[looping][lifetime]")
         dfr_looping_call *lc = dfr_looping_call_new(r, counting, &destroyed, test::count_destroy);
         dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
         dfr_deferred_add_errback(d, [](dfr_value v, void *data) {
-            dfr_looping_call_free(static_cast<dfr_looping_call *>(data));
+            dfr_looping_call_unref(static_cast<dfr_looping_call *>(data));
             dfr_value_drop(v);
             return dfr_none();
         }, lc, nullptr);
@@ -848,7 +874,7 @@ TEST_CASE("LoopingCall: freed first, then the reactor", "[looping][lifetime]")
     dfr_reactor *r = manual_reactor();
     dfr_looping_call *lc = dfr_looping_call_new(r, counting, &destroyed, test::count_destroy);
     dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     CHECK(destroyed == 1);
     CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
     dfr_reactor_free(r);
@@ -873,6 +899,6 @@ TEST_CASE("LoopingCall: fn frees the reactor", "[looping][lifetime]")
     CHECK(test::state(d) == not_running);
     dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
     check_orphaned(lc);
-    dfr_looping_call_free(lc);
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(d);
 }

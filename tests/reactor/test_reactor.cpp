@@ -58,7 +58,7 @@ void stop_call(void *data)
 
 int add_trigger(Events &e, int phase, int event, Note *n, uint64_t *id = nullptr)
 {
-    return dfr_add_system_event_trigger(e.r, phase, event, note_trigger, n, nullptr, id);
+    return dfr_reactor_add_system_event_trigger(e.r, (dfr_trigger_phase)phase, (dfr_trigger_event)event, note_trigger, n, nullptr, id);
 }
 
 dfr_value none_trigger(void *) { return dfr_none(); }
@@ -79,7 +79,7 @@ TEST_CASE("S44 stop semantics and shutdown triggers", "[reactor][S44]")
     add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &before);
     add_trigger(ev, DFR_DURING, DFR_SHUTDOWN, &during);
     add_trigger(ev, DFR_AFTER, DFR_SHUTDOWN, &after);
-    REQUIRE(dfr_call_when_running(ev.r, [](void *data) {
+    REQUIRE(dfr_reactor_call_when_running(ev.r, [](void *data) {
         auto *e = static_cast<Events *>(data);
         CHECK(dfr_reactor_stop(e->r) == 0);
         e->note("stopped");
@@ -91,7 +91,7 @@ TEST_CASE("S44 stop semantics and shutdown triggers", "[reactor][S44]")
     REQUIRE(dfr_reactor_run(ev.r) == 0);
     CHECK(ev.seen == Strings{"stopped", "second stop refused", "still running", "before", "during", "after"});
     CHECK_FALSE(dfr_reactor_running(ev.r));
-    CHECK(dfr_reactor_run(ev.r) == DFR_EALREADY); // not restartable
+    CHECK(dfr_reactor_run(ev.r) == DFR_ENOTRESTARTABLE); // not restartable
     CHECK(dfr_reactor_stop(ev.r) == DFR_ENOTRUNNING);
     CHECK(ev.seen.size() == 6); // nothing ran again
 }
@@ -105,15 +105,15 @@ TEST_CASE("S45 startup phases and callWhenRunning", "[reactor][S45]")
     add_trigger(ev, DFR_BEFORE, DFR_STARTUP, &before);
     add_trigger(ev, DFR_DURING, DFR_STARTUP, &during);
     add_trigger(ev, DFR_AFTER, DFR_STARTUP, &after);
-    dfr_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->note("first"); }, &ev, nullptr);
-    dfr_call_when_running(ev.r, [](void *data) {
+    dfr_reactor_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->note("first"); }, &ev, nullptr);
+    dfr_reactor_call_when_running(ev.r, [](void *data) {
         auto *e = static_cast<Events *>(data);
         e->note("second");
         // Inside a running reactor: called at once; run again is refused.
-        CHECK(dfr_call_when_running(e->r, [](void *d2) { static_cast<Events *>(d2)->note("at once"); }, e,
+        CHECK(dfr_reactor_call_when_running(e->r, [](void *d2) { static_cast<Events *>(d2)->note("at once"); }, e,
                                     nullptr) == 0);
         e->note("returned");
-        e->note(dfr_reactor_run(e->r) == DFR_EALREADY ? "run refused" : "run?");
+        e->note(dfr_reactor_run(e->r) == DFR_EALREADY_RUNNING ? "run refused" : "run?");
         dfr_reactor_stop(e->r);
     }, &ev, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
@@ -135,7 +135,7 @@ TEST_CASE("S45 running in every phase of startup and shutdown", "[reactor][S45]"
     add_trigger(ev, DFR_AFTER, DFR_STARTUP, &as);
     add_trigger(ev, DFR_DURING, DFR_STARTUP, &ds);
     add_trigger(ev, DFR_BEFORE, DFR_STARTUP, &bs);
-    dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+    dfr_reactor_call_when_running(ev.r, stop_call, &ev, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
     CHECK(ev.seen == Strings{"before-startup:stopped", "during-startup:running", "after-startup:running",
                              "before-shutdown:running", "during-shutdown:stopped", "after-shutdown:stopped"});
@@ -145,10 +145,10 @@ TEST_CASE("S45 running in every phase of startup and shutdown", "[reactor][S45]"
 TEST_CASE("S46 a before-startup deferred delays startup; a stop during startup waits for it", "[reactor][S46]")
 {
     Events ev;
-    dfr_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
         auto *e = static_cast<Events *>(data);
         e->note("trigger");
-        dfr_deferred *d = dfr_defer_later(e->r, 0, nullptr, nullptr, nullptr);
+        dfr_deferred *d = dfr_reactor_defer_later(e->r, 0, nullptr, nullptr, nullptr);
         dfr_deferred_add_callback(d, [](dfr_value v, void *data2) -> dfr_value {
             auto *e2 = static_cast<Events *>(data2);
             e2->note("callback");
@@ -159,7 +159,7 @@ TEST_CASE("S46 a before-startup deferred delays startup; a stop during startup w
         }, e, nullptr);
         return dfr_value_deferred(d);
     }, &ev, nullptr, nullptr);
-    dfr_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->note("running"); }, &ev, nullptr);
+    dfr_reactor_call_when_running(ev.r, [](void *data) { static_cast<Events *>(data)->note("running"); }, &ev, nullptr);
     Note shutdown{&ev, "shutdown"};
     add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &shutdown);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
@@ -185,11 +185,11 @@ TEST_CASE("S46 a deferred from a trigger in any phase delays the next phase", "[
         for (int p = 0; p < 3; p++) {
             notes.push_back({&ev, names[e][p]});
             if (e == event && p == phase)
-                dfr_add_system_event_trigger(ev.r, p, e, [](void *data) -> dfr_value {
+                dfr_reactor_add_system_event_trigger(ev.r, (dfr_trigger_phase)p, (dfr_trigger_event)e, [](void *data) -> dfr_value {
                     auto *w = static_cast<Waiter *>(data);
                     w->e->note(w->name);
                     // Fires on a later loop iteration.
-                    return dfr_value_deferred(dfr_defer_later(w->e->r, 0, [](void *d2) -> dfr_value {
+                    return dfr_value_deferred(dfr_reactor_defer_later(w->e->r, 0, [](void *d2) -> dfr_value {
                         auto *w2 = static_cast<Waiter *>(d2);
                         w2->e->note(w2->name + " fired");
                         return dfr_none();
@@ -198,7 +198,7 @@ TEST_CASE("S46 a deferred from a trigger in any phase delays the next phase", "[
             else
                 add_trigger(ev, p, e, &notes.back());
         }
-    dfr_call_when_running(ev.r, [](void *data) {
+    dfr_reactor_call_when_running(ev.r, [](void *data) {
         auto *e = static_cast<Events *>(data);
         e->note("cwr");
         CHECK(dfr_reactor_stop(e->r) == 0);
@@ -228,15 +228,15 @@ TEST_CASE("S46 a failing trigger is reported and the others still run", "[reacto
     bool through_deferred = GENERATE(false, true);
     Note a{&ev, "a"}, b{&ev, "b"};
     if (through_deferred)
-        dfr_add_system_event_trigger(ev.r, phase, event, [](void *data) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(ev.r, (dfr_trigger_phase)phase, (dfr_trigger_event)event, [](void *data) -> dfr_value {
             auto *e = static_cast<Events *>(data);
-            dfr_deferred *d = dfr_defer_later(e->r, 0, [](void *) -> dfr_value {
+            dfr_deferred *d = dfr_reactor_defer_later(e->r, 0, [](void *) -> dfr_value {
                 return dfr_value_failure(test::failure(21, "deferred trigger failed"));
             }, nullptr, nullptr);
             return dfr_value_deferred(d);
         }, &ev, nullptr, nullptr);
     else
-        dfr_add_system_event_trigger(ev.r, phase, event, [](void *) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(ev.r, (dfr_trigger_phase)phase, (dfr_trigger_event)event, [](void *) -> dfr_value {
             return dfr_value_failure(test::failure(20, "trigger failed"));
         }, nullptr, nullptr, nullptr);
     add_trigger(ev, phase, event, &a);
@@ -247,7 +247,7 @@ TEST_CASE("S46 a failing trigger is reported and the others still run", "[reacto
         add_trigger(ev, DFR_BEFORE, DFR_SHUTDOWN, &b);
     else
         b.e = nullptr;
-    dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+    dfr_reactor_call_when_running(ev.r, stop_call, &ev, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
     Strings want{"a"};
     if (b.e)
@@ -292,35 +292,35 @@ TEST_CASE("S46 shutdown waits for every deferred; removed triggers do not run", 
     Note removed_early{&ctx.ev, "removed early ran"};
     uint64_t removed = 0, removed2 = 0, kept = 0;
     int destroyed = 0;
-    REQUIRE(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, ret1, &ctx, nullptr, &kept) == 0);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, fails, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, ret2, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &removed_note, nullptr, &removed);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, note_trigger, &removed_early, nullptr, &removed2);
+    REQUIRE(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, ret1, &ctx, nullptr, &kept) == 0);
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, fails, &ctx, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, ret2, &ctx, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &removed_note, nullptr, &removed);
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, note_trigger, &removed_early, nullptr, &removed2);
     add_trigger(ctx.ev, DFR_DURING, DFR_SHUTDOWN, &during);
     add_trigger(ctx.ev, DFR_AFTER, DFR_SHUTDOWN, &after);
     CHECK(removed != kept);
     CHECK(removed != 0);
-    CHECK(dfr_remove_system_event_trigger(r, removed) == 0);
-    CHECK(dfr_remove_system_event_trigger(r, removed) == DFR_EINVAL);
-    CHECK(dfr_remove_system_event_trigger(r, removed2) == 0);
-    CHECK(dfr_remove_system_event_trigger(r, 999999) == DFR_EINVAL);
-    CHECK(dfr_remove_system_event_trigger(r, 0) == DFR_EINVAL);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, removed) == 0);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, removed) == DFR_EINVAL);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, removed2) == 0);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, 999999) == DFR_EINVAL);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, 0) == DFR_EINVAL);
     // A removed trigger's destroy runs at removal.
     uint64_t with_destroy = 0;
-    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, none_trigger, &destroyed, test::count_destroy,
+    dfr_reactor_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, none_trigger, &destroyed, test::count_destroy,
                                  &with_destroy);
-    CHECK(dfr_remove_system_event_trigger(r, with_destroy) == 0);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, with_destroy) == 0);
     CHECK(destroyed == 1);
     // Stop at once; fire d1, then (on a later iteration) d2, while shutdown waits.
-    dfr_call_when_running(r, [](void *data) {
+    dfr_reactor_call_when_running(r, [](void *data) {
         auto *c = static_cast<Ctx *>(data);
         dfr_reactor_stop(c->ev.r);
-        dfr_call_later(c->ev.r, 0, [](void *d) {
+        dfr_reactor_call_later(c->ev.r, 0, [](void *d) {
             auto *c2 = static_cast<Ctx *>(d);
             c2->ev.note("d1 fires");
             dfr_deferred_callback(c2->d1, dfr_none());
-            dfr_call_later(c2->ev.r, 0, [](void *d3) {
+            dfr_reactor_call_later(c2->ev.r, 0, [](void *d3) {
                 auto *c3 = static_cast<Ctx *>(d3);
                 c3->ev.note("d2 fires");
                 dfr_deferred_callback(c3->d2, dfr_none());
@@ -333,7 +333,7 @@ TEST_CASE("S46 shutdown waits for every deferred; removed triggers do not run", 
     CHECK(u.codes[0] == 9);
     CHECK(u.messages[0] == "trigger failed");
     // Triggers run once: they are gone once fired.
-    CHECK(dfr_remove_system_event_trigger(r, kept) == DFR_EINVAL);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, kept) == DFR_EINVAL);
 }
 
 // test_internet.py ThreePhaseEventTests test_synchronousRemovePendingBefore,
@@ -351,27 +351,27 @@ TEST_CASE("S46 triggers removed while their event fires", "[reactor][S46]")
     Note first{&ctx.ev, "first before"}, pending_before{&ctx.ev, "pending before ran"},
         second{&ctx.ev, "second before"}, during{&ctx.ev, "during ran"}, pending_during{&ctx.ev, "pending during ran"},
         last_during{&ctx.ev, "last during"};
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &first, nullptr, &ctx.ran_before);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &first, nullptr, &ctx.ran_before);
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
         auto *c = static_cast<Ctx *>(data);
-        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->ran_before));    // already ran
-        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->pending_before)); // not yet
-        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->during));         // a later phase
+        c->rcs.push_back(dfr_reactor_remove_system_event_trigger(c->ev.r, c->ran_before));    // already ran
+        c->rcs.push_back(dfr_reactor_remove_system_event_trigger(c->ev.r, c->pending_before)); // not yet
+        c->rcs.push_back(dfr_reactor_remove_system_event_trigger(c->ev.r, c->during));         // a later phase
         return dfr_none();
     }, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &pending_before, nullptr,
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &pending_before, nullptr,
                                  &ctx.pending_before);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &second, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, note_trigger, &second, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, [](void *data) -> dfr_value {
         auto *c = static_cast<Ctx *>(data);
-        c->rcs.push_back(dfr_remove_system_event_trigger(c->ev.r, c->pending_during));
+        c->rcs.push_back(dfr_reactor_remove_system_event_trigger(c->ev.r, c->pending_during));
         return dfr_none();
     }, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &during, nullptr, &ctx.during);
-    dfr_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &pending_during, nullptr,
+    dfr_reactor_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &during, nullptr, &ctx.during);
+    dfr_reactor_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, note_trigger, &pending_during, nullptr,
                                  &ctx.pending_during);
     add_trigger(ctx.ev, DFR_DURING, DFR_SHUTDOWN, &last_during);
-    dfr_call_when_running(r, stop_call, &ctx.ev, nullptr);
+    dfr_reactor_call_when_running(r, stop_call, &ctx.ev, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
     CHECK(ctx.ev.seen == Strings{"first before", "second before", "last during"});
     CHECK(ctx.rcs == std::vector<int>{DFR_EINVAL, 0, 0, 0});
@@ -388,18 +388,18 @@ TEST_CASE("S46 a during trigger removed while before waits does not run", "[reac
     } ctx;
     dfr_reactor *r = ctx.ev.r;
     Note during{&ctx.ev, "during"}, after{&ctx.ev, "after"};
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
         auto *c = static_cast<Ctx *>(data);
-        dfr_call_later(c->ev.r, 0, [](void *d) {
+        dfr_reactor_call_later(c->ev.r, 0, [](void *d) {
             auto *c2 = static_cast<Ctx *>(d);
-            CHECK(dfr_remove_system_event_trigger(c2->ev.r, c2->during) == 0);
+            CHECK(dfr_reactor_remove_system_event_trigger(c2->ev.r, c2->during) == 0);
             dfr_deferred_callback(c2->wait, dfr_none());
         }, c, nullptr, nullptr);
         return dfr_value_deferred(dfr_deferred_ref(c->wait));
     }, &ctx, nullptr, nullptr);
     add_trigger(ctx.ev, DFR_DURING, DFR_STARTUP, &during, &ctx.during);
     add_trigger(ctx.ev, DFR_AFTER, DFR_STARTUP, &after);
-    dfr_call_when_running(r, stop_call, &ctx.ev, nullptr);
+    dfr_reactor_call_when_running(r, stop_call, &ctx.ev, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
     CHECK(ctx.ev.seen == Strings{"after"});
 }
@@ -419,17 +419,17 @@ TEST_CASE("S46 a trigger firing an earlier trigger's deferred; the phase still w
         }
     } ctx;
     dfr_reactor *r = ctx.ev.r;
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
         return dfr_value_deferred(dfr_deferred_ref(static_cast<Ctx *>(data)->first));
     }, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
         dfr_deferred_callback(static_cast<Ctx *>(data)->first, dfr_none());
         return dfr_none();
     }, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) -> dfr_value {
         auto *c = static_cast<Ctx *>(data);
         c->ev.note("before");
-        dfr_call_later(c->ev.r, 0, [](void *d) {
+        dfr_reactor_call_later(c->ev.r, 0, [](void *d) {
             auto *c2 = static_cast<Ctx *>(d);
             c2->ev.note("second fires");
             dfr_deferred_callback(c2->second, dfr_none());
@@ -438,7 +438,7 @@ TEST_CASE("S46 a trigger firing an earlier trigger's deferred; the phase still w
     }, &ctx, nullptr, nullptr);
     Note during{&ctx.ev, "during"};
     add_trigger(ctx.ev, DFR_DURING, DFR_SHUTDOWN, &during);
-    dfr_call_when_running(r, stop_call, &ctx.ev, nullptr);
+    dfr_reactor_call_when_running(r, stop_call, &ctx.ev, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
     CHECK(ctx.ev.seen == Strings{"before", "second fires", "during"});
 }
@@ -458,19 +458,19 @@ TEST_CASE("S46 triggers added while the event fires", "[reactor][S46]")
         } ctx{};
         ctx.destroyed = &destroyed;
         dfr_reactor *r = ctx.ev.r;
-        dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
             auto *c = static_cast<Ctx *>(data);
             c->ev.note("before");
             add_trigger(c->ev, DFR_BEFORE, DFR_STARTUP, &c->late_before);
             add_trigger(c->ev, DFR_AFTER, DFR_STARTUP, &c->late_after);
             return dfr_none();
         }, &ctx, nullptr, nullptr);
-        dfr_add_system_event_trigger(r, DFR_AFTER, DFR_STARTUP, [](void *data) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(r, DFR_AFTER, DFR_STARTUP, [](void *data) -> dfr_value {
             auto *c = static_cast<Ctx *>(data);
             c->ev.note("after");
-            dfr_add_system_event_trigger(c->ev.r, DFR_BEFORE, DFR_STARTUP, note_trigger, &c->too_late,
+            dfr_reactor_add_system_event_trigger(c->ev.r, DFR_BEFORE, DFR_STARTUP, note_trigger, &c->too_late,
                                          nullptr, nullptr);
-            dfr_add_system_event_trigger(c->ev.r, DFR_DURING, DFR_STARTUP, none_trigger, c->destroyed,
+            dfr_reactor_add_system_event_trigger(c->ev.r, DFR_DURING, DFR_STARTUP, none_trigger, c->destroyed,
                                          test::count_destroy, nullptr);
             dfr_reactor_stop(c->ev.r);
             return dfr_none();
@@ -499,20 +499,20 @@ TEST_CASE("S44 run and stop in every state", "[reactor][S44]")
     };
     CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
     // before-startup: stop is accepted (once); it takes effect after startup.
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, try_both, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_STARTUP, try_both, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
-    dfr_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, try_both, &ctx, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_AFTER, DFR_STARTUP, try_both, &ctx, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
+    dfr_reactor_add_system_event_trigger(r, DFR_AFTER, DFR_SHUTDOWN, try_both, &ctx, nullptr, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
-    CHECK(ctx.rcs == std::vector<int>{DFR_EALREADY, 0,                            // before startup
-                                      DFR_EALREADY, DFR_ENOTRUNNING,              // after startup
-                                      DFR_EALREADY, DFR_ENOTRUNNING,              // before shutdown
-                                      DFR_EALREADY, DFR_ENOTRUNNING});            // after shutdown
-    CHECK(dfr_reactor_run(r) == DFR_EALREADY);
+    CHECK(ctx.rcs == std::vector<int>{DFR_EALREADY_RUNNING, 0,                            // before startup
+                                      DFR_EALREADY_RUNNING, DFR_ENOTRUNNING,              // after startup
+                                      DFR_EALREADY_RUNNING, DFR_ENOTRUNNING,              // before shutdown
+                                      DFR_EALREADY_RUNNING, DFR_ENOTRUNNING});            // after shutdown
+    CHECK(dfr_reactor_run(r) == DFR_ENOTRESTARTABLE);
     CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
 }
 
-// test_core.py test_callWhenRunningOrder; API.md: dfr_call_when_running in a
+// test_core.py test_callWhenRunningOrder; API.md: dfr_reactor_call_when_running in a
 // running reactor calls at once, also from a timer; registered from a
 // before-startup trigger, it queues behind the ones registered earlier.
 TEST_CASE("S45 callWhenRunning: order, at once when running, queued from before-startup", "[reactor][S45]")
@@ -527,27 +527,27 @@ TEST_CASE("S45 callWhenRunning: order, at once when running, queued from before-
             Note *from_before, *from_during, *from_timer;
             int *destroyed;
         } ctx{&ev, &from_before, &from_during, &from_timer, &destroyed};
-        dfr_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(ev.r, DFR_BEFORE, DFR_STARTUP, [](void *data) -> dfr_value {
             auto *c = static_cast<Ctx *>(data);
-            dfr_call_when_running(c->ev->r, note_call, c->from_before, nullptr);
+            dfr_reactor_call_when_running(c->ev->r, note_call, c->from_before, nullptr);
             return dfr_none();
         }, &ctx, nullptr, nullptr);
-        dfr_add_system_event_trigger(ev.r, DFR_DURING, DFR_STARTUP, [](void *data) -> dfr_value {
+        dfr_reactor_add_system_event_trigger(ev.r, DFR_DURING, DFR_STARTUP, [](void *data) -> dfr_value {
             auto *c = static_cast<Ctx *>(data);
             c->ev->note("during");
-            dfr_call_when_running(c->ev->r, note_call, c->from_during, nullptr); // running: at once
+            dfr_reactor_call_when_running(c->ev->r, note_call, c->from_during, nullptr); // running: at once
             return dfr_none();
         }, &ctx, nullptr, nullptr);
-        dfr_call_when_running(ev.r, note_call, &one, nullptr);
-        dfr_call_when_running(ev.r, note_call, &two, nullptr);
-        dfr_call_when_running(ev.r, [](void *data) {
+        dfr_reactor_call_when_running(ev.r, note_call, &one, nullptr);
+        dfr_reactor_call_when_running(ev.r, note_call, &two, nullptr);
+        dfr_reactor_call_when_running(ev.r, [](void *data) {
             auto *c = static_cast<Ctx *>(data);
-            dfr_call_later(c->ev->r, 0, [](void *d) {
+            dfr_reactor_call_later(c->ev->r, 0, [](void *d) {
                 auto *c2 = static_cast<Ctx *>(d);
                 int before = *c2->destroyed;
-                CHECK(dfr_call_when_running(c2->ev->r, note_call, c2->from_timer, nullptr) == 0);
+                CHECK(dfr_reactor_call_when_running(c2->ev->r, note_call, c2->from_timer, nullptr) == 0);
                 // destroy runs right after the call, before returning.
-                CHECK(dfr_call_when_running(c2->ev->r, [](void *) {}, c2->destroyed, test::count_destroy) == 0);
+                CHECK(dfr_reactor_call_when_running(c2->ev->r, [](void *) {}, c2->destroyed, test::count_destroy) == 0);
                 CHECK(*c2->destroyed == before + 1);
                 c2->ev->note("timer done");
                 dfr_reactor_stop(c2->ev->r);
@@ -556,15 +556,15 @@ TEST_CASE("S45 callWhenRunning: order, at once when running, queued from before-
         REQUIRE(dfr_reactor_run(ev.r) == 0);
         CHECK(ev.seen == Strings{"during", "from during", "one", "two", "from before", "from timer", "timer done"});
         // After the run: not running, so the call waits (forever); destroy at free.
-        CHECK(dfr_call_when_running(ev.r, note_call, &one, nullptr) == 0);
-        CHECK(dfr_call_when_running(ev.r, [](void *) {}, &destroyed, test::count_destroy) == 0);
+        CHECK(dfr_reactor_call_when_running(ev.r, note_call, &one, nullptr) == 0);
+        CHECK(dfr_reactor_call_when_running(ev.r, [](void *) {}, &destroyed, test::count_destroy) == 0);
         CHECK(destroyed == 1);
         CHECK(ev.seen.size() == 7);
     }
     CHECK(destroyed == 2);
 }
 
-// Calls posted with dfr_call_from_thread before run run first thing, before
+// Calls posted with dfr_reactor_call_from_thread before run run first thing, before
 // the startup triggers (docs/reactor.md, lifecycle step 1).
 TEST_CASE("calls posted before run run before the startup triggers", "[reactor]")
 {
@@ -572,10 +572,10 @@ TEST_CASE("calls posted before run run before the startup triggers", "[reactor]"
     Note posted{&ev, "posted"}, before{&ev, "before startup"};
     add_trigger(ev, DFR_BEFORE, DFR_STARTUP, &before);
     int rc = 1;
-    std::thread t([&] { rc = dfr_call_from_thread(ev.r, note_call, &posted, nullptr); });
+    std::thread t([&] { rc = dfr_reactor_call_from_thread(ev.r, note_call, &posted, nullptr); });
     t.join();
     CHECK(rc == 0);
-    dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+    dfr_reactor_call_when_running(ev.r, stop_call, &ev, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
     CHECK(ev.seen == Strings{"posted", "before startup"});
 }
@@ -591,7 +591,7 @@ TEST_CASE("stop from another thread", "[reactor]")
         std::thread *stopper;
         std::atomic<int> *rc;
     } ctx{&ev, &stopper, &rc};
-    dfr_call_when_running(ev.r, [](void *data) {
+    dfr_reactor_call_when_running(ev.r, [](void *data) {
         auto *c = static_cast<Ctx *>(data);
         dfr_reactor *r = c->ev->r;
         std::atomic<int> *out = c->rc;
@@ -620,19 +620,19 @@ TEST_CASE("a self-rescheduling zero-delay call does not starve calls from thread
             auto *c = static_cast<Ctx *>(data);
             c->spins++;
             if (c->spins == 3)
-                dfr_call_from_thread(c->r, [](void *d) {
+                dfr_reactor_call_from_thread(c->r, [](void *d) {
                     auto *c2 = static_cast<Ctx *>(d);
                     c2->spins_when_posted_ran = c2->spins;
                     c2->stop = true;
                     dfr_reactor_stop(c2->r);
                 }, c, nullptr);
             if (!c->stop && c->spins < 100000)
-                dfr_call_later(c->r, 0, spin, c, nullptr, nullptr);
+                dfr_reactor_call_later(c->r, 0, spin, c, nullptr, nullptr);
         }
     };
     Events ev;
     Ctx ctx{ev.r};
-    dfr_call_later(ev.r, 0, Ctx::spin, &ctx, nullptr, nullptr);
+    dfr_reactor_call_later(ev.r, 0, Ctx::spin, &ctx, nullptr, nullptr);
     REQUIRE(dfr_reactor_run(ev.r) == 0);
     CHECK(ctx.spins_when_posted_ran >= 3);
     CHECK(ctx.spins_when_posted_ran < 1000);
@@ -653,19 +653,19 @@ TEST_CASE("real clock smoke test: callLater under dfr_reactor_run", "[reactor][s
     zeros.reserve(20);
     for (int i = 0; i < 20; i++) {
         zeros.push_back({&ctx.ev, std::to_string(i)});
-        dfr_call_later(r, 0, note_call, &zeros.back(), nullptr, nullptr);
+        dfr_reactor_call_later(r, 0, note_call, &zeros.back(), nullptr, nullptr);
     }
     Note at10{&ctx.ev, "10ms"}, at5{&ctx.ev, "5ms"};
     dfr_delayed_call *cancelled;
-    dfr_call_later(r, 0.01, [](void *data) {
+    dfr_reactor_call_later(r, 0.01, [](void *data) {
         auto *c = static_cast<Ctx *>(data);
         c->ev.note("20ms");
         c->when.push_back(dfr_reactor_seconds(c->ev.r) - c->start);
         dfr_reactor_stop(c->ev.r);
     }, &ctx, nullptr, &cancelled);
     dfr_delayed_call_reset(cancelled, 0.02);
-    dfr_call_later(r, 0.01, note_call, &at10, nullptr, nullptr);
-    dfr_call_later(r, 0.005, note_call, &at5, nullptr, nullptr);
+    dfr_reactor_call_later(r, 0.01, note_call, &at10, nullptr, nullptr);
+    dfr_reactor_call_later(r, 0.005, note_call, &at5, nullptr, nullptr);
     ctx.start = dfr_reactor_seconds(r);
     REQUIRE(dfr_reactor_run(r) == 0);
     Strings want;
@@ -686,9 +686,9 @@ TEST_CASE("calls still pending after run are released by dfr_reactor_free", "[re
     int destroyed = 0, called = 0;
     {
         Events ev;
-        dfr_call_later(ev.r, 3600, [](void *data) { ++*static_cast<int *>(data); }, &called, nullptr, nullptr);
-        dfr_call_later(ev.r, 3600, [](void *) {}, &destroyed, test::count_destroy, nullptr);
-        dfr_call_when_running(ev.r, stop_call, &ev, nullptr);
+        dfr_reactor_call_later(ev.r, 3600, [](void *data) { ++*static_cast<int *>(data); }, &called, nullptr, nullptr);
+        dfr_reactor_call_later(ev.r, 3600, [](void *) {}, &destroyed, test::count_destroy, nullptr);
+        dfr_reactor_call_when_running(ev.r, stop_call, &ev, nullptr);
         REQUIRE(dfr_reactor_run(ev.r) == 0);
         CHECK(dfr_reactor_pending_calls(ev.r) == 2);
         CHECK(destroyed == 0);
@@ -706,9 +706,9 @@ TEST_CASE("dfr_reactor_free of a reactor that never ran releases everything", "[
     REQUIRE(r != nullptr);
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++)
-            REQUIRE(dfr_add_system_event_trigger(r, p, e, none_trigger, &destroyed, test::count_destroy, nullptr) == 0);
-    dfr_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
-    dfr_call_later(r, 0, [](void *) {}, &destroyed, test::count_destroy, nullptr);
+            REQUIRE(dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)p, (dfr_trigger_event)e, none_trigger, &destroyed, test::count_destroy, nullptr) == 0);
+    dfr_reactor_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
+    dfr_reactor_call_later(r, 0, [](void *) {}, &destroyed, test::count_destroy, nullptr);
     dfr_reactor_free(r);
     CHECK(destroyed == 8);
     dfr_reactor_free(nullptr);
@@ -723,20 +723,20 @@ TEST_CASE("iterate runs calls from threads and due timers outside run", "[reacto
     int n = 0;
     auto inc = [](void *data) { ++*static_cast<int *>(data); };
     CHECK(dfr_reactor_iterate(r, 0) == 0); // nothing to do: returns
-    dfr_call_from_thread(r, inc, &n, nullptr);
+    dfr_reactor_call_from_thread(r, inc, &n, nullptr);
     CHECK(dfr_reactor_iterate(r, 0) == 0);
     CHECK(n == 1);
-    std::thread t([&] { dfr_call_from_thread(r, inc, &n, nullptr); });
+    std::thread t([&] { dfr_reactor_call_from_thread(r, inc, &n, nullptr); });
     t.join();
     for (int i = 0; i < 100 && n < 2; i++)
         dfr_reactor_iterate(r, 0.02);
     CHECK(n == 2);
-    dfr_call_later(r, 0, inc, &n, nullptr, nullptr);
+    dfr_reactor_call_later(r, 0, inc, &n, nullptr, nullptr);
     for (int i = 0; i < 100 && n < 3; i++)
         dfr_reactor_iterate(r, 0.02);
     CHECK(n == 3);
     // A bounded wait with only a far timer pending returns.
-    dfr_call_later(r, 3600, inc, &n, nullptr, nullptr);
+    dfr_reactor_call_later(r, 3600, inc, &n, nullptr, nullptr);
     auto t0 = std::chrono::steady_clock::now();
     CHECK(dfr_reactor_iterate(r, 0.005) == 0);
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
@@ -747,13 +747,13 @@ TEST_CASE("iterate runs calls from threads and due timers outside run", "[reacto
         dfr_reactor *r;
         int *rc;
     } ctx{r, &rc};
-    dfr_call_when_running(r, [](void *data) {
+    dfr_reactor_call_when_running(r, [](void *data) {
         auto *c = static_cast<Ctx *>(data);
         *c->rc = dfr_reactor_iterate(c->r, 0);
         dfr_reactor_stop(c->r);
     }, &ctx, nullptr);
     REQUIRE(dfr_reactor_run(r) == 0);
-    CHECK(rc == DFR_EALREADY);
+    CHECK(rc == DFR_EALREADY_RUNNING);
     // Bad input.
     CHECK(dfr_reactor_iterate(r, -1) == DFR_EINVAL);
     CHECK(dfr_reactor_iterate(r, std::nan("")) == DFR_EINVAL);
@@ -807,14 +807,14 @@ TEST_CASE("the uv_loop option: timers and thread calls run on the caller's loop"
     REQUIRE(r != nullptr);
     int timer = 0, posted = 0, posted_here = 0;
     auto inc = [](void *data) { ++*static_cast<int *>(data); };
-    REQUIRE(dfr_call_later(r, 0.001, inc, &timer, nullptr, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 0.001, inc, &timer, nullptr, nullptr) == 0);
     int trc = 1;
-    std::thread t([&] { trc = dfr_call_from_thread(r, inc, &posted, nullptr); });
+    std::thread t([&] { trc = dfr_reactor_call_from_thread(r, inc, &posted, nullptr); });
     t.join();
     CHECK(trc == 0);
-    REQUIRE(dfr_call_from_thread(r, inc, &posted_here, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_from_thread(r, inc, &posted_here, nullptr) == 0);
     // Pool work keeps the caller's loop alive until its result is in.
-    dfr_deferred *d = dfr_defer_to_thread(r, [](void *) -> dfr_value { return dfr_i64(5); }, nullptr, nullptr);
+    dfr_deferred *d = dfr_reactor_defer_to_thread(r, [](void *) -> dfr_value { return dfr_i64(5); }, nullptr, nullptr);
     REQUIRE(d != nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(timer == 1);
@@ -840,7 +840,7 @@ TEST_CASE("the uv_loop option: an idle reactor does not keep the caller's loop a
     CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0); // returns at once
     dfr_delayed_call *dc;
     int called = 0;
-    dfr_call_later(r, 3600, [](void *data) { ++*static_cast<int *>(data); }, &called, nullptr, &dc);
+    dfr_reactor_call_later(r, 3600, [](void *data) { ++*static_cast<int *>(data); }, &called, nullptr, &dc);
     dfr_delayed_call_cancel(dc);
     dfr_delayed_call_unref(dc);
     CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0); // the cancelled timer holds nothing
@@ -854,24 +854,24 @@ TEST_CASE("reactor bad input", "[reactor][bad-input]")
     int destroyed = 0;
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
-    CHECK(dfr_add_system_event_trigger(r, 7, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)7, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_add_system_event_trigger(r, -1, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)-1, DFR_STARTUP, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, 9, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, (dfr_trigger_event)9, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, -1, none_trigger, &destroyed, test::count_destroy, nullptr) ==
+    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, (dfr_trigger_event)-1, none_trigger, &destroyed, test::count_destroy, nullptr) ==
           DFR_EINVAL);
-    CHECK(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, nullptr, &destroyed, test::count_destroy,
+    CHECK(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, nullptr, &destroyed, test::count_destroy,
                                        nullptr) == DFR_EINVAL);
-    CHECK(dfr_add_system_event_trigger(nullptr, DFR_BEFORE, DFR_STARTUP, none_trigger, &destroyed,
+    CHECK(dfr_reactor_add_system_event_trigger(nullptr, DFR_BEFORE, DFR_STARTUP, none_trigger, &destroyed,
                                        test::count_destroy, nullptr) == DFR_EINVAL);
-    CHECK(dfr_call_when_running(r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
-    CHECK(dfr_call_when_running(nullptr, [](void *) {}, &destroyed, test::count_destroy) == DFR_EINVAL);
-    CHECK(dfr_call_from_thread(nullptr, [](void *) {}, &destroyed, test::count_destroy) == DFR_EINVAL);
-    CHECK(dfr_call_from_thread(r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_when_running(r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_when_running(nullptr, [](void *) {}, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_from_thread(nullptr, [](void *) {}, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_from_thread(r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
     CHECK(destroyed == 10); // destroy ran for each refused call
-    CHECK(dfr_remove_system_event_trigger(nullptr, 1) == DFR_EINVAL);
+    CHECK(dfr_reactor_remove_system_event_trigger(nullptr, 1) == DFR_EINVAL);
     CHECK(dfr_reactor_run(nullptr) == DFR_EINVAL);
     CHECK(dfr_reactor_stop(nullptr) == DFR_EINVAL);
     CHECK_FALSE(dfr_reactor_running(nullptr));
@@ -896,21 +896,21 @@ TEST_CASE("allocation failures: triggers, callWhenRunning and a run", "[reactor]
         int destroyed = 0, expected = 0;
         for (int e = 0; e < 2; e++)
             for (int p = 0; p < 3; p++) {
-                int rc = dfr_add_system_event_trigger(r, p, e, [](void *data) -> dfr_value {
+                int rc = dfr_reactor_add_system_event_trigger(r, (dfr_trigger_phase)p, (dfr_trigger_event)e, [](void *data) -> dfr_value {
                     auto *rr = static_cast<dfr_reactor *>(data);
-                    dfr_deferred *d = dfr_defer_later(rr, 0, nullptr, nullptr, nullptr);
+                    dfr_deferred *d = dfr_reactor_defer_later(rr, 0, nullptr, nullptr, nullptr);
                     return d ? dfr_value_deferred(d) : dfr_none();
                 }, r, nullptr, nullptr);
                 CHECK((rc == 0 || rc == DFR_ENOMEM));
             }
-        int rc = dfr_call_when_running(r, [](void *data) { dfr_reactor_stop(static_cast<dfr_reactor *>(data)); }, r,
+        int rc = dfr_reactor_call_when_running(r, [](void *data) { dfr_reactor_stop(static_cast<dfr_reactor *>(data)); }, r,
                                        nullptr);
         CHECK((rc == 0 || rc == DFR_ENOMEM));
         bool can_stop = rc == 0;
         if (rc != 0) // nothing would stop it: a timer must, or the run is skipped
-            can_stop = dfr_call_later(r, 0, [](void *data) { dfr_reactor_stop(static_cast<dfr_reactor *>(data)); },
+            can_stop = dfr_reactor_call_later(r, 0, [](void *data) { dfr_reactor_stop(static_cast<dfr_reactor *>(data)); },
                                       r, nullptr, nullptr) == 0;
-        rc = dfr_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
+        rc = dfr_reactor_call_when_running(r, [](void *) {}, &destroyed, test::count_destroy);
         expected++;
         CHECK((rc == 0 || rc == DFR_ENOMEM));
         if (can_stop)
@@ -952,9 +952,9 @@ TEST_CASE("dfr_reactor_free from a callback run by advance", "[reactor][free]")
     o.manual_clock = true;
     FreeFrom f;
     f.r = dfr_reactor_new(&o);
-    REQUIRE(dfr_call_later(f.r, 1, free_reactor_call, &f, count_gone, nullptr) == 0);
-    REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, count_gone, nullptr) == 0); // same pass
-    REQUIRE(dfr_call_later(f.r, 9, count_ran, &f, count_gone, nullptr) == 0); // not due: dropped
+    REQUIRE(dfr_reactor_call_later(f.r, 1, free_reactor_call, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(f.r, 1, count_ran, &f, count_gone, nullptr) == 0); // same pass
+    REQUIRE(dfr_reactor_call_later(f.r, 9, count_ran, &f, count_gone, nullptr) == 0); // not due: dropped
     CHECK(dfr_reactor_advance(f.r, 5) == 0); // the reactor is gone when this returns
     CHECK(f.freed_from == 1);
     CHECK(f.ran == 1); // the pass finished
@@ -965,9 +965,9 @@ TEST_CASE("dfr_reactor_free from a callback run by iterate", "[reactor][free]")
 {
     FreeFrom f;
     f.r = dfr_reactor_new(nullptr);
-    REQUIRE(dfr_call_later(f.r, 0, free_reactor_call, &f, count_gone, nullptr) == 0);
-    REQUIRE(dfr_call_later(f.r, 0, count_ran, &f, count_gone, nullptr) == 0);
-    REQUIRE(dfr_call_later(f.r, 1000, count_ran, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(f.r, 0, free_reactor_call, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(f.r, 0, count_ran, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(f.r, 1000, count_ran, &f, count_gone, nullptr) == 0);
     CHECK(dfr_reactor_iterate(f.r, 0) == 0);
     CHECK(f.freed_from == 1);
     CHECK(f.ran == 1);
@@ -978,11 +978,11 @@ TEST_CASE("dfr_reactor_free while running: freed when run returns", "[reactor][f
 {
     FreeFrom f;
     f.r = dfr_reactor_new(nullptr);
-    REQUIRE(dfr_call_when_running(f.r, free_reactor_call, &f, count_gone) == 0);
-    REQUIRE(dfr_call_later(f.r, 0, [](void *data) {
+    REQUIRE(dfr_reactor_call_when_running(f.r, free_reactor_call, &f, count_gone) == 0);
+    REQUIRE(dfr_reactor_call_later(f.r, 0, [](void *data) {
         dfr_reactor_stop(static_cast<FreeFrom *>(data)->r);
     }, &f, nullptr, nullptr) == 0);
-    REQUIRE(dfr_call_later(f.r, 1000, count_ran, &f, count_gone, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(f.r, 1000, count_ran, &f, count_gone, nullptr) == 0);
     CHECK(dfr_reactor_run(f.r) == 0); // and r is gone
     CHECK(f.freed_from == 1);
     CHECK(f.ran == 0);
@@ -1000,12 +1000,12 @@ TEST_CASE("dfr_reactor_free from destroy hooks", "[reactor][free]")
         FreeFrom f;
         f.r = dfr_reactor_new(&o);
         dfr_delayed_call *dc;
-        REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, [](void *data) {
+        REQUIRE(dfr_reactor_call_later(f.r, 1, count_ran, &f, [](void *data) {
             auto *ff = static_cast<FreeFrom *>(data);
             ff->freed_from++;
             dfr_reactor_free(ff->r); // outside any pass: at once (once only)
         }, &dc) == 0);
-        REQUIRE(dfr_call_later(f.r, 2, count_ran, &f, count_gone, nullptr) == 0);
+        REQUIRE(dfr_reactor_call_later(f.r, 2, count_ran, &f, count_gone, nullptr) == 0);
         CHECK(dfr_delayed_call_cancel(dc) == 0);
         CHECK(f.freed_from == 1);
         CHECK(f.destroyed == 1);
@@ -1016,13 +1016,13 @@ TEST_CASE("dfr_reactor_free from destroy hooks", "[reactor][free]")
     {
         FreeFrom f;
         f.r = dfr_reactor_new(&o);
-        REQUIRE(dfr_call_later(f.r, 1, count_ran, &f, [](void *data) {
+        REQUIRE(dfr_reactor_call_later(f.r, 1, count_ran, &f, [](void *data) {
             auto *ff = static_cast<FreeFrom *>(data);
             ff->destroyed++;
             dfr_reactor_free(ff->r); // does nothing: it is being freed
             // Refused, and its destroy runs at once: nothing is left behind.
-            CHECK(dfr_call_later(ff->r, 0, count_ran, ff, count_gone, nullptr) == DFR_ENOTRUNNING);
-            dfr_deferred *d = dfr_defer_later(ff->r, 0, nullptr, nullptr, nullptr);
+            CHECK(dfr_reactor_call_later(ff->r, 0, count_ran, ff, count_gone, nullptr) == DFR_ENOTRUNNING);
+            dfr_deferred *d = dfr_reactor_defer_later(ff->r, 0, nullptr, nullptr, nullptr);
             CHECK(test::state(d) == test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING));
             test::Recorder seen;
             dfr_deferred_add_errback(d, test::record_and_handle, &seen, nullptr);
@@ -1041,14 +1041,14 @@ TEST_CASE("run and iterate from inside iterate or advance are refused", "[reacto
         dfr_reactor *r;
         int run_rc = 1, iterate_rc = 1;
     } in{r};
-    REQUIRE(dfr_call_later(r, 0, [](void *data) {
+    REQUIRE(dfr_reactor_call_later(r, 0, [](void *data) {
         auto *i = static_cast<Inner *>(data);
         i->iterate_rc = dfr_reactor_iterate(i->r, 0);
         i->run_rc = dfr_reactor_run(i->r);
     }, &in, nullptr, nullptr) == 0);
     CHECK(dfr_reactor_iterate(r, 0) == 0);
-    CHECK(in.iterate_rc == DFR_EALREADY);
-    CHECK(in.run_rc == DFR_EALREADY);
+    CHECK(in.iterate_rc == DFR_EALREADY_RUNNING);
+    CHECK(in.run_rc == DFR_EALREADY_RUNNING);
     dfr_reactor_free(r);
 }
 
@@ -1059,7 +1059,7 @@ TEST_CASE("after a zero-delay call the loop blocks again", "[reactor][timer]")
 {
     dfr_reactor *r = dfr_reactor_new(nullptr);
     int n = 0;
-    REQUIRE(dfr_call_later(r, 0, [](void *data) { ++*static_cast<int *>(data); }, &n, nullptr, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 0, [](void *data) { ++*static_cast<int *>(data); }, &n, nullptr, nullptr) == 0);
     CHECK(dfr_reactor_iterate(r, 0) == 0);
     CHECK(n == 1);
     auto t0 = std::chrono::steady_clock::now();

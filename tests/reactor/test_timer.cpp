@@ -1,4 +1,4 @@
-// Timers and the manual clock: dfr_call_later, dfr_delayed_call handles and
+// Timers and the manual clock: dfr_reactor_call_later, dfr_delayed_call handles and
 // dfr_reactor_advance.  TWISTED_BEHAVIOURS S40, S41, S43 (adapted), S48;
 // ported from twisted/test/test_task.py (ClockTests),
 // twisted/test/test_internet.py (TimeTests, DelayedTests) and
@@ -74,8 +74,8 @@ TEST_CASE("S40 the manual clock starts at 0; callLater runs when time reaches it
     CHECK(dfr_reactor_seconds(c.r) == 0.0);
     int called = 0;
     dfr_delayed_call *dc = nullptr, *other = nullptr;
-    REQUIRE(dfr_call_later(c.r, 2, count_call, &called, nullptr, &dc) == 0);
-    REQUIRE(dfr_call_later(c.r, 10, nothing, nullptr, nullptr, &other) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 2, count_call, &called, nullptr, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 10, nothing, nullptr, nullptr, &other) == 0);
     CHECK(dc != other);
     CHECK(dfr_delayed_call_time(dc) == 2.0);
     CHECK(dfr_delayed_call_time(dc) < dfr_delayed_call_time(other));
@@ -103,9 +103,9 @@ TEST_CASE("S40 pending calls are counted; a cancelled call never runs", "[timer]
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     int called = 0;
     dfr_delayed_call *a, *b;
-    dfr_call_later(c.r, 1, count_call, &called, nullptr, &a);
-    dfr_call_later(c.r, 2, count_call, &called, nullptr, &b);
-    dfr_call_later(c.r, 0, count_call, &called, nullptr, nullptr);
+    dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, &a);
+    dfr_reactor_call_later(c.r, 2, count_call, &called, nullptr, &b);
+    dfr_reactor_call_later(c.r, 0, count_call, &called, nullptr, nullptr);
     CHECK(dfr_reactor_pending_calls(c.r) == 3);
     REQUIRE(dfr_delayed_call_cancel(a) == 0);
     CHECK_FALSE(dfr_delayed_call_active(a));
@@ -131,7 +131,7 @@ TEST_CASE("S40 delay and reset move the call", "[timer][S40]")
     dfr_delayed_call *dc = nullptr;
     SECTION("delay pushes back")
     {
-        dfr_call_later(c.r, 1, count_call, &called, nullptr, &dc);
+        dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, &dc);
         REQUIRE(dfr_delayed_call_delay(dc, 1) == 0);
         CHECK(dfr_delayed_call_time(dc) == 2.0);
         c.advance(1.5);
@@ -141,7 +141,7 @@ TEST_CASE("S40 delay and reset move the call", "[timer][S40]")
     }
     SECTION("reset to later counts from now")
     {
-        dfr_call_later(c.r, 2, count_call, &called, nullptr, &dc);
+        dfr_reactor_call_later(c.r, 2, count_call, &called, nullptr, &dc);
         c.advance(1);
         REQUIRE(dfr_delayed_call_reset(dc, 3) == 0);
         CHECK(dfr_delayed_call_time(dc) == 4.0);
@@ -152,7 +152,7 @@ TEST_CASE("S40 delay and reset move the call", "[timer][S40]")
     }
     SECTION("reset to sooner")
     {
-        dfr_call_later(c.r, 4, count_call, &called, nullptr, &dc);
+        dfr_reactor_call_later(c.r, 4, count_call, &called, nullptr, &dc);
         REQUIRE(dfr_delayed_call_reset(dc, 3) == 0);
         CHECK(dfr_delayed_call_time(dc) == 3.0);
         c.advance(2.999);
@@ -162,7 +162,7 @@ TEST_CASE("S40 delay and reset move the call", "[timer][S40]")
     }
     SECTION("delay by a negative amount brings it forward")
     {
-        dfr_call_later(c.r, 10, count_call, &called, nullptr, &dc);
+        dfr_reactor_call_later(c.r, 10, count_call, &called, nullptr, &dc);
         REQUIRE(dfr_delayed_call_delay(dc, 2) == 0);
         REQUIRE(dfr_delayed_call_delay(dc, -5) == 0);
         CHECK(dfr_delayed_call_time(dc) == 7.0);
@@ -173,7 +173,7 @@ TEST_CASE("S40 delay and reset move the call", "[timer][S40]")
     }
     SECTION("a negative delay into the past runs on the next advance")
     {
-        dfr_call_later(c.r, 1, count_call, &called, nullptr, &dc);
+        dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, &dc);
         c.advance(0.5);
         REQUIRE(dfr_delayed_call_delay(dc, -3) == 0);
         CHECK(dfr_delayed_call_time(dc) == -2.0);
@@ -183,7 +183,7 @@ TEST_CASE("S40 delay and reset move the call", "[timer][S40]")
     }
     SECTION("reset to 0 runs on the next advance")
     {
-        dfr_call_later(c.r, 5, count_call, &called, nullptr, &dc);
+        dfr_reactor_call_later(c.r, 5, count_call, &called, nullptr, &dc);
         c.advance(1);
         REQUIRE(dfr_delayed_call_reset(dc, 0) == 0);
         CHECK(dfr_delayed_call_time(dc) == 1.0);
@@ -204,12 +204,12 @@ TEST_CASE("S40 a reset call keeps its place among newer calls", "[timer][S40]")
     Timed a{c.r, &log, "a"}, b{c.r, &log, "b"};
     dfr_delayed_call *da;
     bool reset_first = GENERATE(true, false);
-    dfr_call_later(c.r, 1, log_time, &a, nullptr, &da);
+    dfr_reactor_call_later(c.r, 1, log_time, &a, nullptr, &da);
     if (reset_first) {
         dfr_delayed_call_reset(da, 3);
-        dfr_call_later(c.r, 2, log_time, &b, nullptr, nullptr);
+        dfr_reactor_call_later(c.r, 2, log_time, &b, nullptr, nullptr);
     } else {
-        dfr_call_later(c.r, 2, log_time, &b, nullptr, nullptr);
+        dfr_reactor_call_later(c.r, 2, log_time, &b, nullptr, nullptr);
         dfr_delayed_call_reset(da, 3);
     }
     c.pump({1, 1, 1});
@@ -224,11 +224,11 @@ TEST_CASE("S40 a reset made inside another call keeps the order", "[timer][S40]"
     std::vector<std::string> log;
     Timed b{c.r, &log, "b"}, cc{c.r, &log, "c"};
     dfr_delayed_call *db;
-    dfr_call_later(c.r, 2, log_time, &b, nullptr, &db);
-    dfr_call_later(c.r, 1, [](void *data) {
+    dfr_reactor_call_later(c.r, 2, log_time, &b, nullptr, &db);
+    dfr_reactor_call_later(c.r, 1, [](void *data) {
         CHECK(dfr_delayed_call_reset(static_cast<dfr_delayed_call *>(data), 3) == 0);
     }, db, nullptr, nullptr);
-    dfr_call_later(c.r, 3, log_time, &cc, nullptr, nullptr);
+    dfr_reactor_call_later(c.r, 3, log_time, &cc, nullptr, nullptr);
     for (int i = 0; i < 10; i++)
         c.advance(0.5);
     CHECK(log == std::vector<std::string>{"c@3", "b@4"});
@@ -245,8 +245,8 @@ TEST_CASE("S41 cancelled and called handles say so until the last unref", "[time
     dfr_delayed_call *dc;
     SECTION("cancelled")
     {
-        dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc);
-        dfr_call_later(c.r, 1, count_call, &called, nullptr, nullptr);
+        dfr_reactor_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc);
+        dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, nullptr);
         REQUIRE(dfr_delayed_call_cancel(dc) == 0);
         CHECK(called == 0);
         CHECK(destroyed == 1);
@@ -263,14 +263,14 @@ TEST_CASE("S41 cancelled and called handles say so until the last unref", "[time
     }
     SECTION("called")
     {
-        dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc);
+        dfr_reactor_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc);
         c.advance(1);
         CHECK(called == 1);
         for (int i = 0; i < 2; i++) {
             CHECK_FALSE(dfr_delayed_call_active(dc));
-            CHECK(dfr_delayed_call_cancel(dc) == DFR_EALREADY_CALLED_DC);
-            CHECK(dfr_delayed_call_reset(dc, 1) == DFR_EALREADY_CALLED_DC);
-            CHECK(dfr_delayed_call_delay(dc, 1) == DFR_EALREADY_CALLED_DC);
+            CHECK(dfr_delayed_call_cancel(dc) == DFR_EALREADY_RAN);
+            CHECK(dfr_delayed_call_reset(dc, 1) == DFR_EALREADY_RAN);
+            CHECK(dfr_delayed_call_delay(dc, 1) == DFR_EALREADY_RAN);
             c.advance(2);
         }
         CHECK(called == 1);
@@ -294,7 +294,7 @@ TEST_CASE("S41 inside its own function a call is already called", "[timer][S41]"
         bool active = true;
         int destroyed = 0;
     } ctx;
-    dfr_call_later(c.r, 1, [](void *data) {
+    dfr_reactor_call_later(c.r, 1, [](void *data) {
         auto *x = static_cast<Ctx *>(data);
         x->cancel_rc = dfr_delayed_call_cancel(x->dc);
         x->reset_rc = dfr_delayed_call_reset(x->dc, 1);
@@ -303,9 +303,9 @@ TEST_CASE("S41 inside its own function a call is already called", "[timer][S41]"
         CHECK(x->destroyed == 0); // destroy runs after the function
     }, &ctx, [](void *data) { static_cast<Ctx *>(data)->destroyed++; }, &ctx.dc);
     c.advance(1);
-    CHECK(ctx.cancel_rc == DFR_EALREADY_CALLED_DC);
-    CHECK(ctx.reset_rc == DFR_EALREADY_CALLED_DC);
-    CHECK(ctx.delay_rc == DFR_EALREADY_CALLED_DC);
+    CHECK(ctx.cancel_rc == DFR_EALREADY_RAN);
+    CHECK(ctx.reset_rc == DFR_EALREADY_RAN);
+    CHECK(ctx.delay_rc == DFR_EALREADY_RAN);
     CHECK_FALSE(ctx.active);
     CHECK(ctx.destroyed == 1);
     CHECK(dfr_reactor_pending_calls(c.r) == 0); // reset from inside did not reschedule
@@ -322,7 +322,7 @@ TEST_CASE("S41 dropping the handle does not cancel the call", "[timer][S41]")
     Counts n;
     int &called = n.called, &destroyed = n.destroyed;
     dfr_delayed_call *dc;
-    dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc);
+    dfr_reactor_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc);
     dfr_delayed_call_unref(dc);
     CHECK(dfr_reactor_pending_calls(c.r) == 1);
     c.advance(1);
@@ -343,15 +343,15 @@ TEST_CASE("S43 equal times run in order; calls made during a pass wait for the n
     for (int i = 0; i < 10; i++)
         names.push_back({&log, std::to_string(i)});
     for (int i = 0; i < 10; i++)
-        dfr_call_later(c.r, 1, test::append_name, &names[i], nullptr, nullptr);
+        dfr_reactor_call_later(c.r, 1, test::append_name, &names[i], nullptr, nullptr);
     names.push_back({&log, "nested0"});
     struct Nest {
         dfr_reactor *r;
         Named *inner;
     } nest{c.r, &names.back()};
-    dfr_call_later(c.r, 0, [](void *data) {
+    dfr_reactor_call_later(c.r, 0, [](void *data) {
         auto *x = static_cast<Nest *>(data);
-        REQUIRE(dfr_call_later(x->r, 0, test::append_name, x->inner, nullptr, nullptr) == 0);
+        REQUIRE(dfr_reactor_call_later(x->r, 0, test::append_name, x->inner, nullptr, nullptr) == 0);
     }, &nest, nullptr, nullptr);
     c.advance(0);
     CHECK(log.seen.empty()); // nested0 waits for the next pass
@@ -377,11 +377,11 @@ TEST_CASE("S43 a call scheduled, reset or delayed during a pass runs on the next
         Timed *late;
         dfr_delayed_call *moved, *pushed;
     } ctx{c.r, &late, nullptr, nullptr};
-    dfr_call_later(c.r, 10, log_time, &moved, nullptr, &ctx.moved);
-    dfr_call_later(c.r, 10, log_time, &pushed, nullptr, &ctx.pushed);
-    dfr_call_later(c.r, 1, [](void *data) {
+    dfr_reactor_call_later(c.r, 10, log_time, &moved, nullptr, &ctx.moved);
+    dfr_reactor_call_later(c.r, 10, log_time, &pushed, nullptr, &ctx.pushed);
+    dfr_reactor_call_later(c.r, 1, [](void *data) {
         auto *x = static_cast<Ctx *>(data);
-        dfr_call_later(x->r, 0, log_time, x->late, nullptr, nullptr);
+        dfr_reactor_call_later(x->r, 0, log_time, x->late, nullptr, nullptr);
         dfr_delayed_call_reset(x->moved, 0);
         dfr_delayed_call_delay(x->pushed, -20); // now overdue
     }, &ctx, nullptr, nullptr);
@@ -405,7 +405,7 @@ struct Again {
     {
         auto *x = static_cast<Again *>(data);
         x->runs++;
-        dfr_call_later(x->r, 0, run, x, nullptr, nullptr);
+        dfr_reactor_call_later(x->r, 0, run, x, nullptr, nullptr);
     }
 };
 } // namespace
@@ -414,7 +414,7 @@ TEST_CASE("S43 a zero-delay call rescheduling itself runs once per advance", "[t
 {
     Clock c;
     Again again{c.r};
-    dfr_call_later(c.r, 0, Again::run, &again, nullptr, nullptr);
+    dfr_reactor_call_later(c.r, 0, Again::run, &again, nullptr, nullptr);
     for (int i = 1; i <= 5; i++) {
         c.advance(0);
         CHECK(again.runs == i);
@@ -439,11 +439,11 @@ TEST_CASE("S48 equal deadlines run in scheduling order; reset and delay go to th
     names.push_back({&log, "delayed"});
     names.push_back({&log, "early"});
     dfr_delayed_call *reset, *delayed, *early;
-    dfr_call_later(c.r, 0.5, test::append_name, &names[20], nullptr, &reset);  // reset to 1 later
-    dfr_call_later(c.r, 0.75, test::append_name, &names[21], nullptr, &delayed); // delay to 1 later
-    dfr_call_later(c.r, 1, test::append_name, &names[22], nullptr, &early);     // first at 1
+    dfr_reactor_call_later(c.r, 0.5, test::append_name, &names[20], nullptr, &reset);  // reset to 1 later
+    dfr_reactor_call_later(c.r, 0.75, test::append_name, &names[21], nullptr, &delayed); // delay to 1 later
+    dfr_reactor_call_later(c.r, 1, test::append_name, &names[22], nullptr, &early);     // first at 1
     for (int i = 0; i < 20; i++)
-        dfr_call_later(c.r, 1, test::append_name, &names[i], nullptr, nullptr);
+        dfr_reactor_call_later(c.r, 1, test::append_name, &names[i], nullptr, nullptr);
     dfr_delayed_call_delay(delayed, 0.25);
     dfr_delayed_call_reset(reset, 1);
     // Resetting a call to the deadline it already has also sends it to the back.
@@ -467,10 +467,10 @@ TEST_CASE("S48 run order follows the deadlines after reset and cancel", "[timer]
     Log log;
     Named a{&log, "a"}, b{&log, "b"}, cc{&log, "c"}, x{&log, "x"};
     dfr_delayed_call *da, *dcc, *dx;
-    dfr_call_later(c.r, 0.02, test::append_name, &a, nullptr, &da);
-    dfr_call_later(c.r, 0.03, test::append_name, &b, nullptr, nullptr);
-    dfr_call_later(c.r, 0.04, test::append_name, &cc, nullptr, &dcc);
-    dfr_call_later(c.r, 0.05, test::append_name, &x, nullptr, &dx);
+    dfr_reactor_call_later(c.r, 0.02, test::append_name, &a, nullptr, &da);
+    dfr_reactor_call_later(c.r, 0.03, test::append_name, &b, nullptr, nullptr);
+    dfr_reactor_call_later(c.r, 0.04, test::append_name, &cc, nullptr, &dcc);
+    dfr_reactor_call_later(c.r, 0.05, test::append_name, &x, nullptr, &dx);
     REQUIRE(dfr_delayed_call_reset(da, 0.05) == 0);
     REQUIRE(dfr_delayed_call_reset(dcc, 0.01) == 0);
     REQUIRE(dfr_delayed_call_cancel(dx) == 0);
@@ -492,16 +492,16 @@ TEST_CASE("a call cancelled or moved during the pass that would run it does not 
         dfr_delayed_call *victim = nullptr, *moved = nullptr;
         int victim_count = 0; // +1 when it runs, +1 when destroyed
     } ctx{&first};
-    dfr_call_later(c.r, 1, [](void *data) {
+    dfr_reactor_call_later(c.r, 1, [](void *data) {
         auto *x = static_cast<Ctx *>(data);
         test::append_name(x->first);
         CHECK(dfr_delayed_call_cancel(x->victim) == 0);
         CHECK(x->victim_count == 1); // destroyed at once, never run
         CHECK(dfr_delayed_call_reset(x->moved, 1) == 0);
     }, &ctx, nullptr, nullptr);
-    dfr_call_later(c.r, 1, count_call, &ctx.victim_count, test::count_destroy, &ctx.victim);
-    dfr_call_later(c.r, 1, test::append_name, &moved, nullptr, &ctx.moved);
-    dfr_call_later(c.r, 1, test::append_name, &last, nullptr, nullptr);
+    dfr_reactor_call_later(c.r, 1, count_call, &ctx.victim_count, test::count_destroy, &ctx.victim);
+    dfr_reactor_call_later(c.r, 1, test::append_name, &moved, nullptr, &ctx.moved);
+    dfr_reactor_call_later(c.r, 1, test::append_name, &last, nullptr, nullptr);
     c.advance(1);
     CHECK(log.seen == std::vector<std::string>{"first", "last"});
     CHECK(ctx.victim_count == 1);
@@ -581,7 +581,7 @@ TEST_CASE("10,000 random schedules, cancels, resets and delays fire in model ord
             bool with_handle = pick(2) == 0;
             int64_t delay = pick(2000);
             handles.push_back(nullptr);
-            REQUIRE(dfr_call_later(c.r, static_cast<double>(delay) / 1000.0, run, &items.back(), destroy,
+            REQUIRE(dfr_reactor_call_later(c.r, static_cast<double>(delay) / 1000.0, run, &items.back(), destroy,
                                    with_handle ? &handles.back() : nullptr) == 0);
             key.push_back({now + delay * ms, order++});
             pending.push_back(true);
@@ -667,9 +667,9 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
     dfr_reactor *r = dfr_reactor_new(&o);
     REQUIRE(r != nullptr);
     dfr_delayed_call *pending_dc, *ran_dc, *cancelled_dc;
-    dfr_call_later(r, 5, counts_call, &n, counts_destroy, &pending_dc);
-    dfr_call_later(r, 1, count_call, &called, nullptr, &ran_dc);
-    dfr_call_later(r, 5, counts_call, &n, counts_destroy, &cancelled_dc);
+    dfr_reactor_call_later(r, 5, counts_call, &n, counts_destroy, &pending_dc);
+    dfr_reactor_call_later(r, 1, count_call, &called, nullptr, &ran_dc);
+    dfr_reactor_call_later(r, 5, counts_call, &n, counts_destroy, &cancelled_dc);
     dfr_delayed_call_cancel(cancelled_dc);
     dfr_reactor_advance(r, 1);
     CHECK(called == 1);
@@ -681,7 +681,7 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
     CHECK(dfr_delayed_call_cancel(pending_dc) == DFR_EALREADY_CANCELLED);
     CHECK(dfr_delayed_call_reset(pending_dc, 1) == DFR_EALREADY_CANCELLED);
     CHECK(dfr_delayed_call_delay(pending_dc, 1) == DFR_EALREADY_CANCELLED);
-    CHECK(dfr_delayed_call_cancel(ran_dc) == DFR_EALREADY_CALLED_DC);
+    CHECK(dfr_delayed_call_cancel(ran_dc) == DFR_EALREADY_RAN);
     CHECK(dfr_delayed_call_cancel(cancelled_dc) == DFR_EALREADY_CANCELLED);
     CHECK(destroyed == 2);
     for (auto *h : {pending_dc, ran_dc, cancelled_dc})
@@ -699,7 +699,7 @@ TEST_CASE("destroy: at once on cancel, after the call, and for every pending cal
     o.manual_clock = true;
     dfr_reactor *r = dfr_reactor_new(&o);
     dfr_delayed_call *dc;
-    dfr_call_later(r, 1, counts_call, &n, counts_destroy, &dc);
+    dfr_reactor_call_later(r, 1, counts_call, &n, counts_destroy, &dc);
     REQUIRE(dfr_delayed_call_cancel(dc) == 0);
     CHECK(destroyed == 1);
     CHECK(dfr_delayed_call_cancel(dc) == DFR_EALREADY_CANCELLED);
@@ -710,7 +710,7 @@ TEST_CASE("destroy: at once on cancel, after the call, and for every pending cal
     struct Order {
         std::vector<std::string> seen;
     } order;
-    dfr_call_later(r, 1, [](void *data) { static_cast<Order *>(data)->seen.push_back("fn"); }, &order,
+    dfr_reactor_call_later(r, 1, [](void *data) { static_cast<Order *>(data)->seen.push_back("fn"); }, &order,
                    [](void *data) { static_cast<Order *>(data)->seen.push_back("destroy"); }, nullptr);
     dfr_reactor_advance(r, 1);
     CHECK(order.seen == std::vector<std::string>{"fn", "destroy"});
@@ -720,7 +720,7 @@ TEST_CASE("destroy: at once on cancel, after the call, and for every pending cal
     std::vector<dfr_delayed_call *> kept;
     for (int i = 0; i < 200; i++) {
         dc = nullptr;
-        dfr_call_later(r, i % 7, counts_call, &n, counts_destroy, i % 3 ? nullptr : &dc);
+        dfr_reactor_call_later(r, i % 7, counts_call, &n, counts_destroy, i % 3 ? nullptr : &dc);
         if (dc)
             kept.push_back(dc);
     }
@@ -743,13 +743,13 @@ TEST_CASE("bad input to callLater and the handle functions", "[timer][bad-input]
     for (double delay : bad) {
         dfr_delayed_call *dc = reinterpret_cast<dfr_delayed_call *>(&called); // must be overwritten
         INFO("delay " << delay);
-        CHECK(dfr_call_later(c.r, delay, counts_call, &n, counts_destroy, &dc) == DFR_EINVAL);
+        CHECK(dfr_reactor_call_later(c.r, delay, counts_call, &n, counts_destroy, &dc) == DFR_EINVAL);
         CHECK(dc == nullptr);
     }
     CHECK(destroyed == static_cast<int>(bad.size()));
-    CHECK(dfr_call_later(c.r, 1, nullptr, &n, counts_destroy, nullptr) == DFR_EINVAL);
-    CHECK(dfr_call_later(nullptr, 1, counts_call, &n, counts_destroy, nullptr) == DFR_EINVAL);
-    CHECK(dfr_call_later(nullptr, 1, count_call, &called, nullptr, nullptr) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_later(c.r, 1, nullptr, &n, counts_destroy, nullptr) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_later(nullptr, 1, counts_call, &n, counts_destroy, nullptr) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_later(nullptr, 1, count_call, &called, nullptr, nullptr) == DFR_EINVAL);
     CHECK(destroyed == static_cast<int>(bad.size()) + 2);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
     c.advance(1e6);
@@ -757,7 +757,7 @@ TEST_CASE("bad input to callLater and the handle functions", "[timer][bad-input]
 
     // Handles.
     dfr_delayed_call *dc;
-    REQUIRE(dfr_call_later(c.r, 1, count_call, &called, nullptr, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, &dc) == 0);
     for (double delay : {-1.0, nan_, inf, -inf})
         CHECK(dfr_delayed_call_reset(dc, delay) == DFR_EINVAL);
     for (double by : {nan_, inf, -inf, 1e12, -1e12})
@@ -788,7 +788,7 @@ TEST_CASE("bad input to advance, and advance on a real-clock reactor", "[timer][
     dfr_reactor *real = dfr_reactor_new(nullptr);
     REQUIRE(real != nullptr);
     int called = 0;
-    dfr_call_later(real, 0, count_call, &called, nullptr, nullptr);
+    dfr_reactor_call_later(real, 0, count_call, &called, nullptr, nullptr);
     CHECK(dfr_reactor_advance(real, 1) == DFR_EINVAL);
     CHECK(dfr_reactor_advance(real, 0) == DFR_EINVAL);
     CHECK(called == 0); // refused: nothing ran
@@ -817,9 +817,9 @@ TEST_CASE("debug mode: a handle used after its last unref is DFR_EINVAL", "[time
     Clock c;
     int called = 0;
     dfr_delayed_call *cancelled, *ran, *live;
-    dfr_call_later(c.r, 1, count_call, &called, nullptr, &cancelled);
-    dfr_call_later(c.r, 1, count_call, &called, nullptr, &ran);
-    dfr_call_later(c.r, 5, count_call, &called, nullptr, &live);
+    dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, &cancelled);
+    dfr_reactor_call_later(c.r, 1, count_call, &called, nullptr, &ran);
+    dfr_reactor_call_later(c.r, 5, count_call, &called, nullptr, &live);
     dfr_delayed_call_cancel(cancelled);
     dfr_delayed_call_unref(cancelled);
     c.advance(1);
@@ -838,15 +838,15 @@ TEST_CASE("debug mode: a handle used after its last unref is DFR_EINVAL", "[time
     CHECK(dfr_delayed_call_delay(live, 1) == 0);
     c.advance(5);
     CHECK(called == 2);
-    CHECK(dfr_delayed_call_cancel(live) == DFR_EALREADY_CALLED_DC);
+    CHECK(dfr_delayed_call_cancel(live) == DFR_EALREADY_RAN);
     dfr_delayed_call_unref(live);
     CHECK(dfr_delayed_call_cancel(live) == DFR_EINVAL);
 }
 
 // The allocation-failure loop: every allocation of dfr_reactor_new and
-// dfr_call_later (with and without a handle, across heap growth) fails in
+// dfr_reactor_call_later (with and without a handle, across heap growth) fails in
 // turn; nothing leaks, destroy runs exactly once per call either way.
-TEST_CASE("allocation failures: dfr_reactor_new and dfr_call_later", "[timer][alloc]")
+TEST_CASE("allocation failures: dfr_reactor_new and dfr_reactor_call_later", "[timer][alloc]")
 {
     bool manual = GENERATE(true, false);
     int runs = test::for_each_allocation_failure([manual](long) {
@@ -864,7 +864,7 @@ TEST_CASE("allocation failures: dfr_reactor_new and dfr_call_later", "[timer][al
             dfr_delayed_call *dc = reinterpret_cast<dfr_delayed_call *>(&called);
             bool want_handle = i % 2 == 0;
             int before = destroyed;
-            int rc = dfr_call_later(r, 1 + i % 3, counts_call, &n, counts_destroy,
+            int rc = dfr_reactor_call_later(r, 1 + i % 3, counts_call, &n, counts_destroy,
                                     want_handle ? &dc : nullptr);
             scheduled++;
             if (rc == 0) {
@@ -918,7 +918,7 @@ TEST_CASE("the manual clock saturates at the end of time", "[timer][extremes]")
     // still in the future, and not due at the next advance(0).
     Counts n;
     dfr_delayed_call *dc;
-    REQUIRE(dfr_call_later(c.r, 4.5e9, counts_call, &n, counts_destroy, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 4.5e9, counts_call, &n, counts_destroy, &dc) == 0);
     CHECK(dfr_delayed_call_time(dc) == end_of_time);
     CHECK(dfr_delayed_call_time(dc) > before);
     REQUIRE(dfr_reactor_advance(c.r, 0) == 0);
@@ -931,7 +931,7 @@ TEST_CASE("the manual clock saturates at the end of time", "[timer][extremes]")
         CHECK(dfr_reactor_advance(c.r, s) == 0);
     CHECK(dfr_reactor_seconds(c.r) == end_of_time);
     // At the end of time every new call is due at once.
-    REQUIRE(dfr_call_later(c.r, 4.6e9, counts_call, &n, counts_destroy, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 4.6e9, counts_call, &n, counts_destroy, nullptr) == 0);
     REQUIRE(dfr_reactor_advance(c.r, 0) == 0);
     CHECK(n.called == 2);
     CHECK(n.destroyed == 2);
@@ -956,10 +956,10 @@ TEST_CASE("every time input at its extremes", "[timer][extremes]")
     SECTION("callLater")
     {
         for (double s : refused)
-            CHECK(dfr_call_later(c.r, s, counts_call, &n, counts_destroy, nullptr) == DFR_EINVAL);
+            CHECK(dfr_reactor_call_later(c.r, s, counts_call, &n, counts_destroy, nullptr) == DFR_EINVAL);
         CHECK(n.destroyed == static_cast<int>(refused.size()));
         for (double s : accepted)
-            CHECK(dfr_call_later(c.r, s, counts_call, &n, counts_destroy, nullptr) == 0);
+            CHECK(dfr_reactor_call_later(c.r, s, counts_call, &n, counts_destroy, nullptr) == 0);
         c.advance(0);
         CHECK(n.called == 4); // 0, -0, the denormal and 1e-10 (round to 0 ns)
         c.advance(4.6e9);
@@ -968,7 +968,7 @@ TEST_CASE("every time input at its extremes", "[timer][extremes]")
     SECTION("reset and delay, near the end of time and far below 0")
     {
         dfr_delayed_call *dc;
-        REQUIRE(dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc) == 0);
+        REQUIRE(dfr_reactor_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc) == 0);
         for (double s : refused)
             if (s >= 0 || std::isnan(s))
                 CHECK(dfr_delayed_call_reset(dc, s) == DFR_EINVAL);
@@ -991,7 +991,7 @@ TEST_CASE("every time input at its extremes", "[timer][extremes]")
         dfr_delayed_call_unref(dc);
         c.advance(4.6e9);
         c.advance(4.6e9);
-        REQUIRE(dfr_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc) == 0);
+        REQUIRE(dfr_reactor_call_later(c.r, 1, counts_call, &n, counts_destroy, &dc) == 0);
         REQUIRE(dfr_delayed_call_reset(dc, 4.6e9) == 0);
         CHECK(dfr_delayed_call_time(dc) == end_of_time);
         CHECK(dfr_delayed_call_time(dc) > dfr_reactor_seconds(c.r));
@@ -1010,7 +1010,7 @@ TEST_CASE("a real-clock call at the end of time", "[timer][extremes]")
     dfr_reactor *r = dfr_reactor_new(nullptr);
     Counts n;
     dfr_delayed_call *dc;
-    REQUIRE(dfr_call_later(r, 4.6e9, counts_call, &n, counts_destroy, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 4.6e9, counts_call, &n, counts_destroy, &dc) == 0);
     REQUIRE(dfr_delayed_call_delay(dc, 4.6e9) == 0);
     REQUIRE(dfr_delayed_call_delay(dc, 4.6e9) == 0);
     CHECK(dfr_delayed_call_time(dc) == end_of_time);
@@ -1020,7 +1020,7 @@ TEST_CASE("a real-clock call at the end of time", "[timer][extremes]")
     for (double w : {-1.0, nan_, inf, 1e300, 4.7e9})
         CHECK(dfr_reactor_iterate(r, w) == DFR_EINVAL);
     // A long wait returns as soon as something is due.
-    REQUIRE(dfr_call_later(r, 0, counts_call, &n, counts_destroy, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 0, counts_call, &n, counts_destroy, nullptr) == 0);
     CHECK(dfr_reactor_iterate(r, 4.6e9) == 0);
     CHECK(n.called == 1);
     dfr_delayed_call_unref(dc);

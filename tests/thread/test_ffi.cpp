@@ -1,4 +1,4 @@
-// dfr_defer_call: deferToThread for any C function through libffi (issue 3:
+// dfr_reactor_defer_call: deferToThread for any C function through libffi (issue 3:
 // arguments copied at call time; issue 11: struct returns of any size and
 // the validation of every input).  Twisted: test_threads.py
 // test_deferredResult with positional arguments.
@@ -120,7 +120,7 @@ void scribble(FfiCall &c)
 
 } // namespace
 
-// Header contract of dfr_defer_call (issue 3: libffi, arguments copied at
+// Header contract of dfr_reactor_defer_call (issue 3: libffi, arguments copied at
 // call time).  Twisted: test_threads.py test_deferredResult with positional
 // arguments.
 TEST_CASE("defer_call: any C function through libffi, arguments copied at call time",
@@ -140,7 +140,7 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
         c.args[0] = &a;
         c.args[1] = &b;
         c.args[2] = &s;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args));
         a = -1000;
         b = NAN;
         s = "a much longer string than before";
@@ -153,7 +153,7 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
         prep(c, &ffi_type_sint64, {&ffi_type_sint64, &ffi_type_uint8});
         c.args[0] = &a;
         c.args[1] = &b;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_wide), c.args));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_wide), c.args));
         a = 1;
         b = 0;
         scribble(c);
@@ -161,12 +161,12 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
     { // int32_t (void): sign-extended
         FfiCall c{};
         prep(c, &ffi_type_sint32, {});
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_negative), nullptr));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_negative), nullptr));
     }
     { // uint32_t (void): zero-extended
         FfiCall c{};
         prep(c, &ffi_type_uint32, {});
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_all_ones), nullptr));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_all_ones), nullptr));
     }
     { // void (int *, int)
         FfiCall c{};
@@ -175,7 +175,7 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
         prep(c, &ffi_type_void, {&ffi_type_pointer, &ffi_type_sint});
         c.args[0] = &out;
         c.args[1] = &v;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_store), c.args));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_store), c.args));
         out = nullptr;
         v = -1;
         scribble(c);
@@ -187,7 +187,7 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
         prep(c, &ffi_type_pointer, {&ffi_type_pointer, &ffi_type_sint});
         c.args[0] = &s;
         c.args[1] = &k;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_skip), c.args));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_skip), c.args));
         s = nullptr;
         k = 0;
         scribble(c);
@@ -197,7 +197,7 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
         float x = 5.0f;
         prep(c, &ffi_type_float, {&ffi_type_float});
         c.args[0] = &x;
-        ds.push_back(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_half), c.args));
+        ds.push_back(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_half), c.args));
         x = 0;
         scribble(c);
     }
@@ -242,12 +242,12 @@ TEST_CASE("defer_call: bad input gives NULL", "[thread][ffi]")
     c.args[0] = &a;
     c.args[1] = &b;
     c.args[2] = &s;
-    CHECK(dfr_defer_call(nullptr, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
-    CHECK(dfr_defer_call(R.r, nullptr, FFI_FN(ffi_mix), c.args) == nullptr);
-    CHECK(dfr_defer_call(R.r, &c.cif, nullptr, c.args) == nullptr);
-    CHECK(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), nullptr) == nullptr);
+    CHECK(dfr_reactor_defer_call(nullptr, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
+    CHECK(dfr_reactor_defer_call(R.r, nullptr, FFI_FN(ffi_mix), c.args) == nullptr);
+    CHECK(dfr_reactor_defer_call(R.r, &c.cif, nullptr, c.args) == nullptr);
+    CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), nullptr) == nullptr);
     c.args[1] = nullptr;
-    CHECK(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
+    CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
 }
 
 namespace {
@@ -302,8 +302,8 @@ TEST_CASE("defer_call: a struct return fires with its bytes, any size", "[thread
     int32_t x = 7, y = 100;
     cs.args[0] = &x;
     cb.args[0] = &y;
-    dfr_deferred *ds = dfr_defer_call(R.r, &cs.cif, FFI_FN(ffi_small), cs.args);
-    dfr_deferred *db = dfr_defer_call(R.r, &cb.cif, FFI_FN(ffi_big), cb.args);
+    dfr_deferred *ds = dfr_reactor_defer_call(R.r, &cs.cif, FFI_FN(ffi_small), cs.args);
+    dfr_deferred *db = dfr_reactor_defer_call(R.r, &cb.cif, FFI_FN(ffi_big), cb.args);
     REQUIRE(ds != nullptr);
     REQUIRE(db != nullptr);
     REQUIRE(iterate_until(R.r, [&] {
@@ -329,7 +329,7 @@ TEST_CASE("defer_call: a struct return fires with its bytes, any size", "[thread
     dfr_deferred_unref(db);
 }
 
-// Every input dfr_defer_call reads is checked before anything is queued.
+// Every input dfr_reactor_defer_call reads is checked before anything is queued.
 TEST_CASE("defer_call: a bad type, too many arguments or an unprepared cif gives NULL",
           "[thread][ffi]")
 {
@@ -380,13 +380,13 @@ TEST_CASE("defer_call: a bad type, too many arguments or an unprepared cif gives
         static std::vector<void *> many_args(5000, &a);
         c.cif.nargs = 5000;
         c.cif.arg_types = many.data();
-        CHECK(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), many_args.data()) == nullptr);
+        CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), many_args.data()) == nullptr);
         return;
     }
     SECTION("no type list for the arguments") { c.cif.arg_types = nullptr; }
-    CHECK(dfr_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
+    CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
     // The same call with the prepared cif still works.
-    dfr_deferred *d = dfr_defer_call(R.r, &good, FFI_FN(ffi_mix), c.args);
+    dfr_deferred *d = dfr_reactor_defer_call(R.r, &good, FFI_FN(ffi_mix), c.args);
     REQUIRE(d != nullptr);
     REQUIRE(iterate_until(R.r, [&] { return dfr_deferred_state(d) != DFR_PENDING; }));
     const dfr_value *v = dfr_deferred_result(d);

@@ -1,7 +1,7 @@
 // Threads: deferToThread on the reactor's pool and on user pools, pool sizing
 // and lifecycle, blockingCallFromThread and callFromThread under load
 // (TWISTED_BEHAVIOURS.md section L, S53-S56, plus the stress tests of issue
-// 3; dfr_defer_call through libffi is in test_ffi.cpp).  Ported in our own words from Twisted's
+// 3; dfr_reactor_defer_call through libffi is in test_ffi.cpp).  Ported in our own words from Twisted's
 // twisted/test/test_threads.py, twisted/test/test_threadpool.py and
 // twisted/internet/test/test_threads.py; each case names its source.
 //
@@ -12,7 +12,7 @@
 
 #include "support.h"
 
-#include <deferred/ffi.h> /* the owner checks cover dfr_defer_call */
+#include <deferred/ffi.h> /* the owner checks cover dfr_reactor_defer_call */
 
 #include <pthread.h>
 
@@ -86,7 +86,7 @@ template <class F> bool run_for(dfr_reactor *r, double limit, F just_before)
 {
     Watchdog w{r, false};
     dfr_delayed_call *dc = nullptr;
-    REQUIRE(dfr_call_later(r, limit, watchdog_fire, &w, nullptr, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(r, limit, watchdog_fire, &w, nullptr, &dc) == 0);
     just_before();
     REQUIRE(dfr_reactor_run(r) == 0);
     if (!w.fired)
@@ -125,11 +125,7 @@ template <class Done> bool wait_until(Done done, double limit = 10.0)
     return true;
 }
 
-int code_of(const dfr_value *v)
-{
-    const dfr_failure *f = v ? dfr_failure_from(v) : nullptr;
-    return f ? dfr_failure_code(f) : 0;
-}
+using test::code_of;
 
 // A readable account of a value, then drops it (safe on any thread).  The
 // library's own failures show their domain and code; ours add the message.
@@ -188,7 +184,7 @@ struct Results {
     std::string text(size_t i) const { return describe(dfr_value_clone(at(i))); }
 };
 
-dfr_value record(dfr_value v, void *data)
+dfr_value collect(dfr_value v, void *data)
 {
     auto *res = static_cast<Results *>(data);
     res->values.push_back(v);
@@ -205,7 +201,7 @@ void watch(dfr_deferred *d, Results *res)
     CHECK(d != nullptr);
     if (!d)
         return;
-    CHECK(dfr_deferred_add_both(d, record, res, nullptr) == 0);
+    CHECK(dfr_deferred_add_both(d, collect, res, nullptr) == 0);
     dfr_deferred_unref(d);
 }
 
@@ -286,11 +282,11 @@ TEST_CASE("defer_to_thread fires with the result on the reactor thread", "[threa
     res.r = R.r;
     res.stop_at = 1;
     Start st{R.r, &sum, &res};
-    REQUIRE(dfr_call_when_running(
+    REQUIRE(dfr_reactor_call_when_running(
                 R.r,
                 [](void *p) {
                     auto *s = static_cast<Start *>(p);
-                    watch(dfr_defer_to_thread(s->r, sum_task, s->sum, sum_destroy), s->res);
+                    watch(dfr_reactor_defer_to_thread(s->r, sum_task, s->sum, sum_destroy), s->res);
                 },
                 &st, nullptr) == 0);
     REQUIRE(run_for(R.r));
@@ -316,7 +312,7 @@ TEST_CASE("defer_to_thread: a failing function fails the deferred", "[thread][S5
     Reactor R;
     res.r = R.r;
     res.stop_at = 1;
-    watch(dfr_defer_to_thread(R.r, fail_e1_task, nullptr, nullptr), &res);
+    watch(dfr_reactor_defer_to_thread(R.r, fail_e1_task, nullptr, nullptr), &res);
     REQUIRE(run_for(R.r));
     REQUIRE(res.size() == 1);
     CHECK(res.text(0) == "fail test 42 E1");
@@ -327,7 +323,7 @@ TEST_CASE("defer_to_thread: a failing function fails the deferred", "[thread][S5
 dfr_value defer_again(dfr_value v, void *data)
 {
     dfr_value_drop(v);
-    dfr_deferred *d = dfr_defer_to_thread(static_cast<dfr_reactor *>(data), divide_by_zero_task,
+    dfr_deferred *d = dfr_reactor_defer_to_thread(static_cast<dfr_reactor *>(data), divide_by_zero_task,
                                           nullptr, nullptr);
     return d ? dfr_value_deferred(d) : dfr_value_failure(dfr_failure_new(DOM, -1, "no deferred"));
 }
@@ -341,7 +337,7 @@ TEST_CASE("defer_to_thread: a callback deferring again ends with the second fail
     Reactor R;
     res.r = R.r;
     res.stop_at = 1;
-    dfr_deferred *d = dfr_defer_to_thread(R.r, answer_task, nullptr, nullptr);
+    dfr_deferred *d = dfr_reactor_defer_to_thread(R.r, answer_task, nullptr, nullptr);
     REQUIRE(d != nullptr);
     REQUIRE(dfr_deferred_add_callback(d, defer_again, R.r, nullptr) == 0);
     watch(d, &res);
@@ -364,7 +360,7 @@ TEST_CASE("defer_to_thread: a function returning a deferred is a DFR_EINVAL fail
 {
     Results res;
     Reactor R;
-    watch(dfr_defer_to_thread(R.r, return_deferred_task, nullptr, nullptr), &res);
+    watch(dfr_reactor_defer_to_thread(R.r, return_deferred_task, nullptr, nullptr), &res);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 1; }));
     CHECK(code_of(res.at(0)) == DFR_EINVAL);
     CHECK(dfr_failure_check(dfr_failure_from(res.at(0)), DFR_DOMAIN, DFR_EINVAL));
@@ -379,7 +375,7 @@ TEST_CASE("defer_to_thread before run: the result arrives once the reactor runs"
     Reactor R;
     res.r = R.r;
     res.stop_at = 1;
-    watch(dfr_defer_to_thread(R.r, sum_task, &sum, sum_destroy), &res);
+    watch(dfr_reactor_defer_to_thread(R.r, sum_task, &sum, sum_destroy), &res);
     REQUIRE(res.size() == 0);
     REQUIRE(run_for(R.r));
     REQUIRE(res.size() == 1);
@@ -428,7 +424,7 @@ dfr_value later(Blocking *b, dfr_fn fire)
     dfr_deferred *d = dfr_deferred_new();
     if (!d)
         return dfr_value_failure(dfr_failure_new(DOM, -1, "no deferred"));
-    if (dfr_call_later(b->r, 0.01, fire, dfr_deferred_ref(d), unref_deferred, nullptr) != 0) {
+    if (dfr_reactor_call_later(b->r, 0.01, fire, dfr_deferred_ref(d), unref_deferred, nullptr) != 0) {
         dfr_deferred_unref(d);
         return dfr_value_failure(dfr_failure_new(DOM, -1, "no call_later"));
     }
@@ -476,7 +472,7 @@ dfr_value blocking_from_pool(void *data)
     const dfr_task_fn tasks[] = {blocking_succeed, blocking_egg_later, blocking_fail,
                                  blocking_spam_later, blocking_plain, blocking_failure_value};
     for (dfr_task_fn fn : tasks)
-        b->seen.push_back(describe(dfr_blocking_call_from_thread(b->r, fn, b)));
+        b->seen.push_back(describe(dfr_reactor_blocking_call_from_thread(b->r, fn, b)));
     return dfr_i64(static_cast<int64_t>(b->seen.size()));
 }
 
@@ -500,11 +496,11 @@ TEST_CASE("blocking_call_from_thread from a pool thread returns values and failu
         Blocking *b;
         Results *res;
     } ctx{&b, &res};
-    REQUIRE(dfr_call_when_running(
+    REQUIRE(dfr_reactor_call_when_running(
                 R.r,
                 [](void *p) {
                     auto *c = static_cast<Ctx *>(p);
-                    watch(dfr_defer_to_thread(c->b->r, blocking_from_pool, c->b, nullptr), c->res);
+                    watch(dfr_reactor_defer_to_thread(c->b->r, blocking_from_pool, c->b, nullptr), c->res);
                 },
                 &ctx, nullptr) == 0);
     REQUIRE(run_for(R.r));
@@ -531,15 +527,15 @@ TEST_CASE("blocking_call_from_thread on the reactor thread is a DFR_EDEADLK fail
     int ran = 0;
     Reactor R;
     // Before run, the thread that made the reactor is its thread.
-    CHECK(describe(dfr_blocking_call_from_thread(R.r, count_task, &ran)) ==
+    CHECK(describe(dfr_reactor_blocking_call_from_thread(R.r, count_task, &ran)) ==
           lib_fail(DFR_EDEADLK));
 
     Deadlock dl{R.r, &ran, ""};
-    REQUIRE(dfr_call_when_running(
+    REQUIRE(dfr_reactor_call_when_running(
                 R.r,
                 [](void *p) {
                     auto *d = static_cast<Deadlock *>(p);
-                    d->seen = describe(dfr_blocking_call_from_thread(d->r, count_task, d->ran));
+                    d->seen = describe(dfr_reactor_blocking_call_from_thread(d->r, count_task, d->ran));
                     dfr_reactor_stop(d->r);
                 },
                 &dl, nullptr) == 0);
@@ -577,7 +573,7 @@ TEST_CASE("blocking_call_from_thread made before run waits for the reactor", "[t
     J.threads.emplace_back([&e, &go] {
         while (!go.load())
             std::this_thread::yield();
-        e.seen = describe(dfr_blocking_call_from_thread(e.r, stop_and_answer, &e));
+        e.seen = describe(dfr_reactor_blocking_call_from_thread(e.r, stop_and_answer, &e));
     });
     REQUIRE(run_for(R.r, 20.0, [&go] { go = true; }));
     J.join();
@@ -604,12 +600,12 @@ TEST_CASE("blocking_call_from_thread still queued when the reactor is freed fail
     // iterates this reactor), so the blocking call below only queues itself:
     // it neither wakes the loop nor touches the reactor afterwards.
     REQUIRE(dfr_threadpool_start(p) == 0);
-    watch(dfr_defer_to_threadpool(r, p, answer_task, nullptr, nullptr), &res);
+    watch(dfr_reactor_defer_to_threadpool(r, p, answer_task, nullptr, nullptr), &res);
     REQUIRE(dfr_threadpool_stop(p) == 0);
 
     long base = test::live_allocations();
     std::thread t([&] {
-        seen = describe(dfr_blocking_call_from_thread(r, count_task, &ran));
+        seen = describe(dfr_reactor_blocking_call_from_thread(r, count_task, &ran));
         returned = true;
     });
     // The call allocates its record and then, as this reactor's first thread
@@ -655,7 +651,7 @@ TEST_CASE("call_from_thread to a reactor that never runs is dropped at free", "[
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
     std::atomic<int> rc{1};
-    std::thread t([&] { rc = dfr_call_from_thread(r, posted_run, &posted, posted_destroy); });
+    std::thread t([&] { rc = dfr_reactor_call_from_thread(r, posted_run, &posted, posted_destroy); });
     t.join();
     REQUIRE(rc == 0);
     dfr_reactor_free(r);
@@ -673,7 +669,7 @@ dfr_value post_on_result(dfr_value v, void *data)
 {
     auto *pf = static_cast<PostDuringFree *>(data);
     dfr_value_drop(v);
-    pf->rc = dfr_call_from_thread(pf->r, posted_run, &pf->posted, posted_destroy);
+    pf->rc = dfr_reactor_call_from_thread(pf->r, posted_run, &pf->posted, posted_destroy);
     return dfr_none();
 }
 
@@ -690,7 +686,7 @@ TEST_CASE("reactor_free: a call posted by a result delivered during free is rele
     dfr_threadpool *p = dfr_threadpool_new(1, 1, "h6-free");
     REQUIRE(p != nullptr);
     REQUIRE(dfr_threadpool_start(p) == 0);
-    dfr_deferred *d = dfr_defer_to_threadpool(r, p, answer_task, nullptr, nullptr);
+    dfr_deferred *d = dfr_reactor_defer_to_threadpool(r, p, answer_task, nullptr, nullptr);
     REQUIRE(d != nullptr);
     REQUIRE(dfr_deferred_add_callback(d, post_on_result, &pf, nullptr) == 0);
     dfr_deferred_unref(d);
@@ -738,7 +734,7 @@ TEST_CASE("suggest_threadpool_size 1: tasks run one at a time in FIFO order", "[
     REQUIRE(dfr_reactor_suggest_threadpool_size(R.r, 1) == 0);
     CHECK(dfr_reactor_suggest_threadpool_size(R.r, 0) == DFR_EINVAL); // the size stays 1
     for (auto &t : tasks)
-        watch(dfr_defer_to_thread(R.r, fifo_task, &t, nullptr), &res);
+        watch(dfr_reactor_defer_to_thread(R.r, fifo_task, &t, nullptr), &res);
     REQUIRE(run_for(R.r));
 
     std::vector<int> want;
@@ -784,7 +780,7 @@ void expect_meeting(dfr_reactor *r, int n)
     meet.need = n;
     Results res;
     for (int i = 0; i < n; i++)
-        watch(dfr_defer_to_thread(r, meet_task, &meet, nullptr), &res);
+        watch(dfr_reactor_defer_to_thread(r, meet_task, &meet, nullptr), &res);
     REQUIRE(iterate_until(r, [&] { return res.size() == static_cast<size_t>(n); }));
     int met = 0;
     for (size_t i = 0; i < res.size(); i++)
@@ -808,7 +804,7 @@ TEST_CASE("suggest_threadpool_size on a live pool with an idle thread", "[thread
     Reactor R;
     REQUIRE(dfr_reactor_suggest_threadpool_size(R.r, 2) == 0);
     Results res;
-    watch(dfr_defer_to_thread(R.r, answer_task, nullptr, nullptr), &res);
+    watch(dfr_reactor_defer_to_thread(R.r, answer_task, nullptr, nullptr), &res);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 1; }));
     REQUIRE(dfr_reactor_suggest_threadpool_size(R.r, 17) == 0);
     expect_meeting(R.r, 17);
@@ -874,8 +870,8 @@ TEST_CASE("threadpool: work queued before start runs after it", "[thread][S56]")
     Reactor R;
     dfr_threadpool *p = dfr_threadpool_new(0, 1, nullptr);
     REQUIRE(p != nullptr);
-    watch(dfr_defer_to_threadpool(R.r, p, flagged_test, &ok, flagged_destroy), &res);
-    watch(dfr_defer_to_threadpool(R.r, p, flagged_fail, &bad, flagged_destroy), &res);
+    watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_test, &ok, flagged_destroy), &res);
+    watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_fail, &bad, flagged_destroy), &res);
     CHECK(dfr_threadpool_threads(p) == 0);
     REQUIRE(dfr_reactor_iterate(R.r, 0.02) == 0);
     CHECK(ok.ran == 0);
@@ -906,7 +902,7 @@ TEST_CASE("threadpool: start makes a thread per queued job, up to max", "[thread
     dfr_threadpool *p = dfr_threadpool_new(0, 10, "h6-pool");
     REQUIRE(p != nullptr);
     for (size_t i = 0; i < jobs; i++)
-        watch(dfr_defer_to_threadpool(R.r, p, flagged_test, &f, nullptr), &res);
+        watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_test, &f, nullptr), &res);
     CHECK(dfr_threadpool_threads(p) == 0);
     REQUIRE(dfr_threadpool_start(p) == 0);
     CHECK(dfr_threadpool_threads(p) == want);
@@ -928,13 +924,13 @@ TEST_CASE("threadpool: stop finishes queued work; later work waits for the next 
     REQUIRE(p != nullptr);
     REQUIRE(dfr_threadpool_start(p) == 0);
     for (int i = 0; i < 20; i++)
-        watch(dfr_defer_to_threadpool(R.r, p, flagged_slow, &f, nullptr), &res);
+        watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_slow, &f, nullptr), &res);
     REQUIRE(dfr_threadpool_stop(p) == 0);
     CHECK(f.ran == 20);
     CHECK(dfr_threadpool_threads(p) == 0);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 20; }));
 
-    watch(dfr_defer_to_threadpool(R.r, p, flagged_test, &after, flagged_destroy), &res);
+    watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_test, &after, flagged_destroy), &res);
     CHECK(dfr_threadpool_threads(p) == 0);
     REQUIRE(dfr_reactor_iterate(R.r, 0.05) == 0);
     CHECK(after.ran == 0);
@@ -960,7 +956,7 @@ TEST_CASE("threadpool_free: unstarted work fails with DFR_ENOTRUNNING", "[thread
     dfr_threadpool *p = dfr_threadpool_new(0, 4, "h6-pool");
     REQUIRE(p != nullptr);
     for (int i = 0; i < 3; i++)
-        watch(dfr_defer_to_threadpool(R.r, p, flagged_test, &never, flagged_destroy), &res);
+        watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_test, &never, flagged_destroy), &res);
     dfr_threadpool_free(p);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 3; }));
     for (size_t i = 0; i < 3; i++)
@@ -981,7 +977,7 @@ TEST_CASE("threadpool_free right after start: queued work finishes and reports",
     REQUIRE(p != nullptr);
     REQUIRE(dfr_threadpool_start(p) == 0);
     for (int i = 0; i < 10; i++)
-        watch(dfr_defer_to_threadpool(R.r, p, flagged_slow, &f, flagged_destroy), &res);
+        watch(dfr_reactor_defer_to_threadpool(R.r, p, flagged_slow, &f, flagged_destroy), &res);
     dfr_threadpool_free(p);
     CHECK(f.ran == 10);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 10; }));
@@ -1026,13 +1022,13 @@ void side_main(Side *s)
     if (!s->r)
         return;
     for (size_t i = 0; i < s->jobs; i++) {
-        dfr_deferred *d = dfr_defer_to_threadpool(s->r, s->pool, side_task, s, nullptr);
+        dfr_deferred *d = dfr_reactor_defer_to_threadpool(s->r, s->pool, side_task, s, nullptr);
         if (!d || dfr_deferred_add_callback(d, side_done, s, nullptr) != 0)
             s->failed_submits++;
         dfr_deferred_unref(d);
     }
     Watchdog w{s->r, false};
-    if (dfr_call_later(s->r, 20, watchdog_fire, &w, nullptr, nullptr) == 0)
+    if (dfr_reactor_call_later(s->r, 20, watchdog_fire, &w, nullptr, nullptr) == 0)
         s->run_rc = dfr_reactor_run(s->r);
     s->timed_out = w.fired;
     dfr_reactor_free(s->r);
@@ -1106,7 +1102,7 @@ void stress_produce(Stress *s, unsigned t)
     uint64_t errors = 0;
     for (uint32_t seq = 0; seq < STRESS_CALLS; seq++) {
         auto x = static_cast<uintptr_t>(t) << SEQ_BITS | seq;
-        if (dfr_call_from_thread(s->r, stress_call, reinterpret_cast<void *>(x), nullptr) != 0)
+        if (dfr_reactor_call_from_thread(s->r, stress_call, reinterpret_cast<void *>(x), nullptr) != 0)
             errors++;
     }
     s->post_errors += errors;
@@ -1122,7 +1118,7 @@ TEST_CASE("call_from_thread: 8 threads x 200,000 calls, exact count, FIFO per th
     s.r = R.r;
     s.reactor_thread = pthread_self();
     g_stress = &s;
-    REQUIRE(dfr_call_when_running(
+    REQUIRE(dfr_reactor_call_when_running(
                 R.r,
                 [](void *p) {
                     auto *st = static_cast<Stress *>(p);
@@ -1203,12 +1199,12 @@ TEST_CASE("call_from_thread before run: the calls run once the reactor starts", 
     std::atomic<int> errors{0};
     std::thread helper([&] {
         for (int i = 0; i < 1000; i++)
-            if (dfr_call_from_thread(R.r, early_call, &items[static_cast<size_t>(i)],
+            if (dfr_reactor_call_from_thread(R.r, early_call, &items[static_cast<size_t>(i)],
                                      early_destroy) != 0)
                 errors++;
     });
     for (size_t i = 1000; i < items.size(); i++)
-        REQUIRE(dfr_call_from_thread(R.r, early_call, &items[i], early_destroy) == 0);
+        REQUIRE(dfr_reactor_call_from_thread(R.r, early_call, &items[i], early_destroy) == 0);
     helper.join();
     REQUIRE(errors == 0);
     CHECK(e.count == 0);
@@ -1239,7 +1235,7 @@ void mark_check(Marks *m)
 dfr_value post_from_pool(void *data)
 {
     auto *m = static_cast<Marks *>(data);
-    int rc = dfr_call_from_thread(
+    int rc = dfr_reactor_call_from_thread(
         m->r,
         [](void *p) {
             auto *mk = static_cast<Marks *>(p);
@@ -1261,11 +1257,11 @@ TEST_CASE("call_from_thread from the reactor thread and from a pool thread", "[t
     Reactor R;
     m.r = R.r;
     m.reactor_thread = pthread_self();
-    REQUIRE(dfr_call_later(
+    REQUIRE(dfr_reactor_call_later(
                 R.r, 0,
                 [](void *p) {
                     auto *mk = static_cast<Marks *>(p);
-                    CHECK(dfr_call_from_thread(
+                    CHECK(dfr_reactor_call_from_thread(
                               mk->r,
                               [](void *q) {
                                   auto *k = static_cast<Marks *>(q);
@@ -1275,7 +1271,7 @@ TEST_CASE("call_from_thread from the reactor thread and from a pool thread", "[t
                               mk, nullptr) == 0);
                 },
                 &m, nullptr, nullptr) == 0);
-    watch(dfr_defer_to_thread(R.r, post_from_pool, &m, nullptr), &res);
+    watch(dfr_reactor_defer_to_thread(R.r, post_from_pool, &m, nullptr), &res);
     auto start = Clock::now();
     REQUIRE(run_for(R.r));
     CHECK(Clock::now() - start < std::chrono::seconds(5));
@@ -1321,7 +1317,7 @@ void submit_trips(void *data)
 {
     auto *t = static_cast<Trips *>(data);
     for (size_t i = 0; i < t->n; i++) {
-        dfr_deferred *d = dfr_defer_to_thread(t->r, trip_task,
+        dfr_deferred *d = dfr_reactor_defer_to_thread(t->r, trip_task,
                                               reinterpret_cast<void *>(static_cast<intptr_t>(i)),
                                               nullptr);
         if (!d || dfr_deferred_add_callback(d, trip_done, t, nullptr) != 0) {
@@ -1344,7 +1340,7 @@ TEST_CASE("defer_to_thread: 100,000 round trips in flight at once", "[thread][st
     Reactor R;
     t.r = R.r;
     t.n = 100000;
-    REQUIRE(dfr_call_when_running(R.r, submit_trips, &t, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_when_running(R.r, submit_trips, &t, nullptr) == 0);
     REQUIRE(run_for(R.r, 60));
     CHECK(t.failed_submits == 0);
     CHECK(t.submitted == t.n);
@@ -1397,13 +1393,13 @@ TEST_CASE("destroy runs on the reactor thread", "[thread]")
     REQUIRE(p != nullptr);
     REQUIRE(dfr_threadpool_start(p) == 0);
     for (int i = 0; i < 10; i++) {
-        watch(dfr_defer_to_thread(R.r, destroys_task, &own, destroys_destroy), &res);
-        watch(dfr_defer_to_threadpool(R.r, p, destroys_task, &user, destroys_destroy), &res);
+        watch(dfr_reactor_defer_to_thread(R.r, destroys_task, &own, destroys_destroy), &res);
+        watch(dfr_reactor_defer_to_threadpool(R.r, p, destroys_task, &user, destroys_destroy), &res);
     }
     std::atomic<int> errors{0};
     std::thread helper([&] {
         for (int i = 0; i < 10; i++)
-            if (dfr_call_from_thread(R.r, destroys_fn, &posted, destroys_destroy) != 0)
+            if (dfr_reactor_call_from_thread(R.r, destroys_fn, &posted, destroys_destroy) != 0)
                 errors++;
     });
     helper.join();
@@ -1443,9 +1439,9 @@ TEST_CASE("reactor_stop from another thread stops an idle reactor", "[thread]")
     StopFromThread s;
     Reactor R;
     s.r = R.r;
-    REQUIRE(dfr_add_system_event_trigger(R.r, DFR_DURING, DFR_SHUTDOWN, note_shutdown, &s,
+    REQUIRE(dfr_reactor_add_system_event_trigger(R.r, DFR_DURING, DFR_SHUTDOWN, note_shutdown, &s,
                                          nullptr, nullptr) == 0);
-    REQUIRE(dfr_call_when_running(
+    REQUIRE(dfr_reactor_call_when_running(
                 R.r,
                 [](void *p) {
                     auto *st = static_cast<StopFromThread *>(p);
@@ -1482,33 +1478,33 @@ TEST_CASE("thread API: NULL reactor, function or pool", "[thread][errors]")
     dfr_threadpool *p = dfr_threadpool_new(0, 1, nullptr);
     REQUIRE(p != nullptr);
 
-    CHECK(dfr_defer_to_thread(nullptr, count_task, &destroyed, test::count_destroy) == nullptr);
+    CHECK(dfr_reactor_defer_to_thread(nullptr, count_task, &destroyed, test::count_destroy) == nullptr);
     CHECK(destroyed == 1);
-    CHECK(dfr_defer_to_thread(R.r, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(dfr_reactor_defer_to_thread(R.r, nullptr, &destroyed, test::count_destroy) == nullptr);
     CHECK(destroyed == 2);
-    CHECK(dfr_defer_to_thread(nullptr, count_task, &ran, nullptr) == nullptr);
+    CHECK(dfr_reactor_defer_to_thread(nullptr, count_task, &ran, nullptr) == nullptr);
 
-    CHECK(dfr_defer_to_threadpool(nullptr, p, count_task, &destroyed, test::count_destroy) ==
+    CHECK(dfr_reactor_defer_to_threadpool(nullptr, p, count_task, &destroyed, test::count_destroy) ==
           nullptr);
     CHECK(destroyed == 3);
-    CHECK(dfr_defer_to_threadpool(R.r, nullptr, count_task, &destroyed, test::count_destroy) ==
+    CHECK(dfr_reactor_defer_to_threadpool(R.r, nullptr, count_task, &destroyed, test::count_destroy) ==
           nullptr);
     CHECK(destroyed == 4);
-    CHECK(dfr_defer_to_threadpool(R.r, p, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(dfr_reactor_defer_to_threadpool(R.r, p, nullptr, &destroyed, test::count_destroy) == nullptr);
     CHECK(destroyed == 5);
 
-    CHECK(dfr_call_from_thread(nullptr, posted_run, &destroyed, test::count_destroy) ==
+    CHECK(dfr_reactor_call_from_thread(nullptr, posted_run, &destroyed, test::count_destroy) ==
           DFR_EINVAL);
     CHECK(destroyed == 6);
-    CHECK(dfr_call_from_thread(R.r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
+    CHECK(dfr_reactor_call_from_thread(R.r, nullptr, &destroyed, test::count_destroy) == DFR_EINVAL);
     CHECK(destroyed == 7);
 
-    CHECK(describe(dfr_blocking_call_from_thread(nullptr, count_task, &ran)) ==
+    CHECK(describe(dfr_reactor_blocking_call_from_thread(nullptr, count_task, &ran)) ==
           lib_fail(DFR_EINVAL));
-    CHECK(describe(dfr_blocking_call_from_thread(R.r, nullptr, &ran)) == lib_fail(DFR_EINVAL));
+    CHECK(describe(dfr_reactor_blocking_call_from_thread(R.r, nullptr, &ran)) == lib_fail(DFR_EINVAL));
     std::string from_thread;
     std::thread t([&] {
-        from_thread = describe(dfr_blocking_call_from_thread(R.r, nullptr, &ran));
+        from_thread = describe(dfr_reactor_blocking_call_from_thread(R.r, nullptr, &ran));
     });
     t.join();
     CHECK(from_thread == lib_fail(DFR_EINVAL));
@@ -1542,7 +1538,7 @@ TEST_CASE("thread API under allocation failure", "[thread][alloc]")
         if (!r)
             return;
         int destroyed = 0;
-        dfr_deferred *d = dfr_defer_to_thread(r, answer_task, &destroyed, test::count_destroy);
+        dfr_deferred *d = dfr_reactor_defer_to_thread(r, answer_task, &destroyed, test::count_destroy);
         if (!d) {
             CHECK(destroyed == 1);
         } else {
@@ -1553,7 +1549,7 @@ TEST_CASE("thread API under allocation failure", "[thread][alloc]")
             dfr_deferred_unref(d);
         }
         Posted posted;
-        int rc = dfr_call_from_thread(r, posted_run, &posted, posted_destroy);
+        int rc = dfr_reactor_call_from_thread(r, posted_run, &posted, posted_destroy);
         if (rc == 0)
             CHECK(iterate_until(r, [&] { return posted.destroyed == 1; }));
         else
@@ -1564,7 +1560,7 @@ TEST_CASE("thread API under allocation failure", "[thread][alloc]")
         std::atomic<bool> done{false};
         std::string got;
         std::thread t([&] {
-            got = describe(dfr_blocking_call_from_thread(r, answer_task, nullptr));
+            got = describe(dfr_reactor_blocking_call_from_thread(r, answer_task, nullptr));
             done = true;
         });
         CHECK(iterate_until(r, [&] { return done.load(); }));
@@ -1642,8 +1638,8 @@ TEST_CASE("reactor freed while a user pool still has its work: results are detac
     REQUIRE(dfr_threadpool_start(p) == 0);
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
-    dfr_deferred *d1 = dfr_defer_to_threadpool(r, p, held_task, &running, held_destroy);
-    dfr_deferred *d2 = dfr_defer_to_threadpool(r, p, held_task, &queued, held_destroy);
+    dfr_deferred *d1 = dfr_reactor_defer_to_threadpool(r, p, held_task, &running, held_destroy);
+    dfr_deferred *d2 = dfr_reactor_defer_to_threadpool(r, p, held_task, &queued, held_destroy);
     REQUIRE(d1 != nullptr);
     REQUIRE(d2 != nullptr);
     REQUIRE(gate.wait_entered(1));
@@ -1675,7 +1671,7 @@ TEST_CASE("reactor freed, then the unstarted pool holding its work", "[thread][l
     REQUIRE(p != nullptr);
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
-    dfr_deferred *d = dfr_defer_to_threadpool(r, p, held_task, &h, held_destroy);
+    dfr_deferred *d = dfr_reactor_defer_to_threadpool(r, p, held_task, &h, held_destroy);
     REQUIRE(d != nullptr);
     dfr_reactor_free(r);
     CHECK(describe_result(d) == lib_fail(DFR_ENOTRUNNING));
@@ -1717,7 +1713,7 @@ TEST_CASE("reactor and its user pool freed at once on two threads", "[thread][li
         REQUIRE(p != nullptr);
         REQUIRE(dfr_threadpool_start(p) == 0);
         for (int i = 0; i < 6; i++)
-            watch(dfr_defer_to_threadpool(r, p, race_task, &fr, race_destroy), &res);
+            watch(dfr_reactor_defer_to_threadpool(r, p, race_task, &fr, race_destroy), &res);
         std::thread t([p, round] {
             if (round % 2)
                 std::this_thread::sleep_for(std::chrono::microseconds(300));
@@ -1742,7 +1738,7 @@ dfr_value resubmit_on_result(dfr_value v, void *data)
 {
     auto *rs = static_cast<Resubmit *>(data);
     dfr_value_drop(v);
-    dfr_deferred *d = dfr_defer_to_thread(rs->r, held_task, &rs->again, held_destroy);
+    dfr_deferred *d = dfr_reactor_defer_to_thread(rs->r, held_task, &rs->again, held_destroy);
     rs->seen = d ? describe_result(d) : "NULL";
     dfr_deferred_unref(d);
     return dfr_none();
@@ -1760,7 +1756,7 @@ TEST_CASE("defer_to_thread from a result delivered during reactor free fails at 
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
     rs.r = r;
-    dfr_deferred *d = dfr_defer_to_thread(r, held_task, &first, held_destroy);
+    dfr_deferred *d = dfr_reactor_defer_to_thread(r, held_task, &first, held_destroy);
     REQUIRE(d != nullptr);
     REQUIRE(dfr_deferred_add_callback(d, resubmit_on_result, &rs, nullptr) == 0);
     dfr_deferred_unref(d);
@@ -1775,7 +1771,7 @@ TEST_CASE("defer_to_thread from a result delivered during reactor free fails at 
 void post_from_destroy(void *data)
 {
     auto *pf = static_cast<PostDuringFree *>(data);
-    pf->rc = dfr_call_from_thread(pf->r, posted_run, &pf->posted, posted_destroy);
+    pf->rc = dfr_reactor_call_from_thread(pf->r, posted_run, &pf->posted, posted_destroy);
 }
 
 // Every destroy runs once: a call posted while the reactor is freed, after
@@ -1788,8 +1784,8 @@ TEST_CASE("call_from_thread during reactor free, after the queue closed, is rele
     dfr_reactor *r = dfr_reactor_new(nullptr);
     REQUIRE(r != nullptr);
     pf.r = r;
-    REQUIRE(dfr_call_later(r, 100.0, posted_run, &pf.posted, nullptr, nullptr) == 0);
-    REQUIRE(dfr_call_later(r, 100.0, [](void *) {}, &pf, post_from_destroy, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 100.0, posted_run, &pf.posted, nullptr, nullptr) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 100.0, [](void *) {}, &pf, post_from_destroy, nullptr) == 0);
     dfr_reactor_free(r);
     CHECK(pf.rc == DFR_ENOTRUNNING);
     CHECK(pf.posted.ran == 0);
@@ -1810,7 +1806,7 @@ TEST_CASE("blocking_call_from_thread racing with reactor free", "[thread][lifeti
         std::thread t([&] {
             while (!go.load())
                 std::this_thread::yield();
-            seen = describe(dfr_blocking_call_from_thread(r, count_task, &ran));
+            seen = describe(dfr_reactor_blocking_call_from_thread(r, count_task, &ran));
         });
         go = true;
         // Queued once its record and the queue's first array are allocated
@@ -1841,7 +1837,7 @@ TEST_CASE("defer_to_thread cancelled while running: late result dropped, destroy
     Held h;
     h.gate = &gate;
     Reactor R;
-    dfr_deferred *d = dfr_defer_to_thread(R.r, held_task, &h, held_destroy);
+    dfr_deferred *d = dfr_reactor_defer_to_thread(R.r, held_task, &h, held_destroy);
     REQUIRE(d != nullptr);
     REQUIRE(gate.wait_entered(1));
     dfr_deferred_cancel(d);
@@ -1871,8 +1867,8 @@ TEST_CASE("threadpool: two concurrent stops both return once the pool has stoppe
     dfr_threadpool *p = dfr_threadpool_new(2, 2, "h3-stop");
     REQUIRE(p != nullptr);
     REQUIRE(dfr_threadpool_start(p) == 0);
-    dfr_deferred *da = dfr_defer_to_threadpool(R.r, p, held_task, &a, held_destroy);
-    dfr_deferred *db = dfr_defer_to_threadpool(R.r, p, held_task, &b, held_destroy);
+    dfr_deferred *da = dfr_reactor_defer_to_threadpool(R.r, p, held_task, &a, held_destroy);
+    dfr_deferred *db = dfr_reactor_defer_to_threadpool(R.r, p, held_task, &b, held_destroy);
     REQUIRE(gate.wait_entered(2));
     std::atomic<int> rc1{1}, rc2{1};
     std::atomic<unsigned> threads_seen{99};
@@ -1925,7 +1921,7 @@ TEST_CASE("threadpool: start during a stop waits for it, then starts", "[thread]
     dfr_threadpool *p = dfr_threadpool_new(1, 1, "h3-stop");
     REQUIRE(p != nullptr);
     REQUIRE(dfr_threadpool_start(p) == 0);
-    dfr_deferred *d = dfr_defer_to_threadpool(R.r, p, held_task, &a, held_destroy);
+    dfr_deferred *d = dfr_reactor_defer_to_threadpool(R.r, p, held_task, &a, held_destroy);
     REQUIRE(gate.wait_entered(1));
     std::atomic<int> stop_rc{1}, start_rc{1};
     std::atomic<bool> stopped{false}, started{false};
@@ -1974,10 +1970,10 @@ TEST_CASE("threadpool: stop from one of its own jobs is DFR_EDEADLK", "[thread][
     s.p = dfr_threadpool_new(1, 1, "h3-self");
     REQUIRE(s.p != nullptr);
     REQUIRE(dfr_threadpool_start(s.p) == 0);
-    watch(dfr_defer_to_threadpool(R.r, s.p, self_stop_task, &s, nullptr), &res);
+    watch(dfr_reactor_defer_to_threadpool(R.r, s.p, self_stop_task, &s, nullptr), &res);
     REQUIRE(iterate_until(R.r, [&] { return res.size() == 1; }));
     CHECK(s.stop_rc == DFR_EDEADLK);
-    CHECK(s.start_rc == DFR_EALREADY);
+    CHECK(s.start_rc == DFR_EALREADY_STARTED);
     CHECK(dfr_threadpool_threads(s.p) == 1);
     REQUIRE(dfr_threadpool_stop(s.p) == 0);
     dfr_threadpool_free(s.p);
@@ -2004,7 +2000,7 @@ TEST_CASE("threadpool start, submit and stop under allocation failure", "[thread
         std::vector<dfr_deferred *> ds;
         auto submit = [&] {
             submitted++;
-            dfr_deferred *d = dfr_defer_to_threadpool(
+            dfr_deferred *d = dfr_reactor_defer_to_threadpool(
                 r, p,
                 [](void *data) -> dfr_value {
                     ++*static_cast<std::atomic<int> *>(data);
@@ -2045,7 +2041,7 @@ TEST_CASE("threadpool start, submit and stop under allocation failure", "[thread
         // refuse the job (destroy runs) and stay usable.
         CHECK(dfr_threadpool_start(p) == 0);
         int late_destroyed = 0;
-        dfr_deferred *d = dfr_defer_to_threadpool(r, p, answer_task, &late_destroyed,
+        dfr_deferred *d = dfr_reactor_defer_to_threadpool(r, p, answer_task, &late_destroyed,
                                                   test::count_destroy);
         if (!d) {
             CHECK(late_destroyed == 1);
@@ -2072,8 +2068,8 @@ TEST_CASE("threadpool: a failed start keeps the queue; the retry runs it", "[thr
     Reactor R;
     dfr_threadpool *p = dfr_threadpool_new(0, 2, "h3-retry");
     REQUIRE(p != nullptr);
-    watch(dfr_defer_to_threadpool(R.r, p, held_task, &a, held_destroy), &res);
-    watch(dfr_defer_to_threadpool(R.r, p, held_task, &b, held_destroy), &res);
+    watch(dfr_reactor_defer_to_threadpool(R.r, p, held_task, &a, held_destroy), &res);
+    watch(dfr_reactor_defer_to_threadpool(R.r, p, held_task, &b, held_destroy), &res);
     test::fail_allocation_at(1); // the threads' id array
     int rc = dfr_threadpool_start(p);
     test::fail_allocation_at(0);
@@ -2138,10 +2134,10 @@ void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc,
                      Hits &hits, Refusals &out)
 {
     out.expect(!dfr_reactor_in_thread(r), "in_thread");
-    out.expect(dfr_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER,
+    out.expect(dfr_reactor_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER,
                "call_later");
     dfr_delayed_call *got = reinterpret_cast<dfr_delayed_call *>(&out);
-    out.expect(dfr_call_later(r, 0, own_call, &hits, own_destroy, &got) == DFR_ENOTOWNER && !got,
+    out.expect(dfr_reactor_call_later(r, 0, own_call, &hits, own_destroy, &got) == DFR_ENOTOWNER && !got,
                "call_later with a handle");
     out.expect(dfr_delayed_call_cancel(dc) == DFR_ENOTOWNER, "delayed_call_cancel");
     out.expect(dfr_delayed_call_reset(dc, 1) == DFR_ENOTOWNER, "delayed_call_reset");
@@ -2149,14 +2145,14 @@ void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc,
     out.expect(!dfr_delayed_call_active(dc), "delayed_call_active");
     out.expect(std::isnan(dfr_delayed_call_time(dc)), "delayed_call_time");
     out.expect(dfr_reactor_pending_calls(r) == 0, "pending_calls");
-    out.expect(dfr_call_when_running(r, own_call, &hits, own_destroy) == DFR_ENOTOWNER,
+    out.expect(dfr_reactor_call_when_running(r, own_call, &hits, own_destroy) == DFR_ENOTOWNER,
                "call_when_running");
-    out.expect(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, own_task, &hits, own_destroy,
+    out.expect(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_SHUTDOWN, own_task, &hits, own_destroy,
                                             nullptr) == DFR_ENOTOWNER,
                "add_system_event_trigger");
-    out.expect(dfr_remove_system_event_trigger(r, trigger) == DFR_ENOTOWNER,
+    out.expect(dfr_reactor_remove_system_event_trigger(r, trigger) == DFR_ENOTOWNER,
                "remove_system_event_trigger");
-    out.expect(refused_deferred(dfr_defer_later(r, 0, own_task, &hits, own_destroy)), "defer_later");
+    out.expect(refused_deferred(dfr_reactor_defer_later(r, 0, own_task, &hits, own_destroy)), "defer_later");
     dfr_deferred *d = dfr_deferred_new();
     out.expect(dfr_deferred_add_timeout(d, r, 1) == DFR_ENOTOWNER, "add_timeout");
     dfr_deferred_unref(d);
@@ -2165,13 +2161,13 @@ void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc,
     out.expect(dfr_looping_call_stop(lc) == DFR_ENOTOWNER, "looping_call_stop");
     out.expect(dfr_looping_call_reset(lc) == DFR_ENOTOWNER, "looping_call_reset");
     out.expect(!dfr_looping_call_running(lc), "looping_call_running");
-    dfr_looping_call_free(lc); // refused: the owner frees it
+    dfr_looping_call_unref(lc); // refused: the owner frees it
     out.expect(dfr_reactor_advance(r, 1) == DFR_ENOTOWNER, "advance");
     out.expect(dfr_reactor_iterate(r, 0) == DFR_ENOTOWNER, "iterate");
     out.expect(dfr_reactor_suggest_threadpool_size(r, 3) == DFR_ENOTOWNER, "suggest_threadpool_size");
-    out.expect(refused_deferred(dfr_defer_to_thread(r, own_task, &hits, own_destroy)), "defer_to_thread");
+    out.expect(refused_deferred(dfr_reactor_defer_to_thread(r, own_task, &hits, own_destroy)), "defer_to_thread");
     dfr_threadpool *p = dfr_threadpool_new(0, 1, nullptr);
-    out.expect(refused_deferred(dfr_defer_to_threadpool(r, p, own_task, &hits, own_destroy)),
+    out.expect(refused_deferred(dfr_reactor_defer_to_threadpool(r, p, own_task, &hits, own_destroy)),
                "defer_to_threadpool");
     dfr_threadpool_free(p);
     ffi_cif cif;
@@ -2179,11 +2175,11 @@ void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc,
     int a = 1;
     void *args[] = {&a};
     ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 1, &ffi_type_sint, args_t);
-    out.expect(refused_deferred(dfr_defer_call(r, &cif, reinterpret_cast<void (*)(void)>(own_add), args)),
+    out.expect(refused_deferred(dfr_reactor_defer_call(r, &cif, reinterpret_cast<void (*)(void)>(own_add), args)),
                "defer_call");
     // The thread-safe ones still work.
     out.expect(!std::isnan(dfr_reactor_seconds(r)), "seconds");
-    out.expect(dfr_call_from_thread(r, own_call, &hits, own_destroy) == 0, "call_from_thread");
+    out.expect(dfr_reactor_call_from_thread(r, own_call, &hits, own_destroy) == 0, "call_from_thread");
 }
 
 } // namespace
@@ -2198,10 +2194,10 @@ TEST_CASE("ownership: a second thread is refused everywhere, before run", "[thre
     CHECK_FALSE(dfr_reactor_in_thread(nullptr));
     Hits hits;
     dfr_delayed_call *dc;
-    REQUIRE(dfr_call_later(r, 5, own_call, &hits, own_destroy, &dc) == 0);
+    REQUIRE(dfr_reactor_call_later(r, 5, own_call, &hits, own_destroy, &dc) == 0);
     dfr_looping_call *lc = dfr_looping_call_new(r, own_task, nullptr, nullptr);
     uint64_t trigger;
-    REQUIRE(dfr_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, own_task, nullptr, nullptr,
+    REQUIRE(dfr_reactor_add_system_event_trigger(r, DFR_BEFORE, DFR_STARTUP, own_task, nullptr, nullptr,
                                          &trigger) == 0);
     Refusals out;
     std::thread t([&] { call_everything(r, dc, lc, trigger, hits, out); });
@@ -2212,8 +2208,8 @@ TEST_CASE("ownership: a second thread is refused everywhere, before run", "[thre
     // Nothing was touched: the one call is still pending, at 5 seconds.
     CHECK(dfr_reactor_pending_calls(r) == 1);
     CHECK(dfr_delayed_call_time(dc) == 5);
-    CHECK(dfr_remove_system_event_trigger(r, trigger) == 0);
-    dfr_looping_call_free(lc);
+    CHECK(dfr_reactor_remove_system_event_trigger(r, trigger) == 0);
+    dfr_looping_call_unref(lc);
     dfr_delayed_call_unref(dc);
     dfr_reactor_free(r);
 }
@@ -2223,7 +2219,7 @@ TEST_CASE("ownership: the thread that runs the reactor owns it", "[thread][owner
     dfr_reactor *r = dfr_reactor_new(nullptr);
     Hits hits;
     std::atomic<bool> started{false}, in_thread{false};
-    REQUIRE(dfr_call_when_running(r, [](void *data) {
+    REQUIRE(dfr_reactor_call_when_running(r, [](void *data) {
         static_cast<std::atomic<bool> *>(data)->store(true);
     }, &started, nullptr) == 0);
     int run_rc = 1;
@@ -2235,12 +2231,12 @@ TEST_CASE("ownership: the thread that runs the reactor owns it", "[thread][owner
     CHECK(dfr_reactor_running(r));
     CHECK_FALSE(dfr_reactor_in_thread(r));
     // The defect: these returned success and raced with the loop.
-    CHECK(dfr_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER);
-    CHECK(refused_deferred(dfr_defer_later(r, 0, own_task, &hits, own_destroy)));
+    CHECK(dfr_reactor_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER);
+    CHECK(refused_deferred(dfr_reactor_defer_later(r, 0, own_task, &hits, own_destroy)));
     CHECK(hits.destroyed == 2);
     CHECK(dfr_reactor_run(r) == DFR_ENOTOWNER);
     dfr_reactor_free(r); // refused while it runs elsewhere
-    CHECK(dfr_call_from_thread(r, [](void *data) {
+    CHECK(dfr_reactor_call_from_thread(r, [](void *data) {
         auto *flag = static_cast<std::atomic<bool> *>(data);
         flag->store(true);
     }, &in_thread, nullptr) == 0);
@@ -2252,7 +2248,7 @@ TEST_CASE("ownership: the thread that runs the reactor owns it", "[thread][owner
     CHECK(run_rc == 0);
     // After run it stays with the runner: a second run here is refused.
     CHECK(dfr_reactor_run(r) == DFR_ENOTOWNER);
-    CHECK(dfr_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER);
+    CHECK(dfr_reactor_call_later(r, 0, own_call, &hits, own_destroy, nullptr) == DFR_ENOTOWNER);
     CHECK(hits.ran == 0);
     // A reactor nobody runs may be freed by any thread.
     dfr_reactor_free(r);
@@ -2265,11 +2261,11 @@ TEST_CASE("ownership: dfr_reactor_in_thread inside callbacks", "[thread][owner]"
         dfr_reactor *r;
         std::atomic<int> yes{0}, no{0};
     } seen{r};
-    REQUIRE(dfr_call_later(r, 0, [](void *data) {
+    REQUIRE(dfr_reactor_call_later(r, 0, [](void *data) {
         auto *s = static_cast<Seen *>(data);
         (dfr_reactor_in_thread(s->r) ? s->yes : s->no)++;
     }, &seen, nullptr, nullptr) == 0);
-    dfr_deferred *d = dfr_defer_to_thread(r, [](void *data) {
+    dfr_deferred *d = dfr_reactor_defer_to_thread(r, [](void *data) {
         auto *s = static_cast<Seen *>(data);
         (dfr_reactor_in_thread(s->r) ? s->yes : s->no)++; // a worker
         return dfr_none();

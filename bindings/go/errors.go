@@ -42,7 +42,7 @@ var codeErrors = map[int]error{
 	C.DFR_EINVAL: ErrInvalid, C.DFR_ENOMEM: ErrNoMemory, C.DFR_EALREADY: ErrAlreadyCalled,
 	C.DFR_ECANCELLED: ErrCancelled, C.DFR_ETIMEDOUT: ErrTimedOut, C.DFR_EFIRST: ErrFirstError,
 	C.DFR_ENOTRUNNING: ErrNotRunning, C.DFR_EALREADY_CANCELLED: ErrAlreadyCancelled,
-	C.DFR_EALREADY_CALLED_DC: ErrAlreadyRan, C.DFR_EDEADLK: ErrDeadlock,
+	C.DFR_EALREADY_RAN: ErrAlreadyRan, C.DFR_EDEADLK: ErrDeadlock,
 	C.DFR_EOVERFLOW: ErrOverflow, C.DFR_EUNDERFLOW: ErrUnderflow, C.DFR_ENOTOWNER: ErrNotOwner,
 }
 

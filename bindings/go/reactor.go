@@ -36,7 +36,7 @@ type Reactor struct {
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
 
-	// Calls from other goroutines queue here; one dfr_call_from_thread wakes
+	// Calls from other goroutines queue here; one dfr_reactor_call_from_thread wakes
 	// the reactor for a whole batch (no handle or C call per Call).
 	qmu    sync.Mutex
 	queue  []func()

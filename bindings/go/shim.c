@@ -225,7 +225,7 @@ static dfr_value hop_to_loop(cbox *b, int is_err, dfr_value result)
     o->done = 0;
     o->v = result;
     o->p = dfr_deferred_ref(p);
-    dfr_call_from_thread(b->r, hop_run, o, hop_destroy); /* on error hop_destroy ran */
+    dfr_reactor_call_from_thread(b->r, hop_run, o, hop_destroy); /* on error hop_destroy ran */
     return dfr_value_deferred(p);
 }
 
@@ -364,7 +364,7 @@ dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h)
 int dfrgo_call_from_thread(dfr_reactor *r, uintptr_t h)
 {
     fbox *b = fbox_new(h);
-    return b ? dfr_call_from_thread(r, tr_fn, b, tr_fbox_destroy) : DFR_ENOMEM;
+    return b ? dfr_reactor_call_from_thread(r, tr_fn, b, tr_fbox_destroy) : DFR_ENOMEM;
 }
 
 static void tr_drain(void *data)
@@ -375,18 +375,18 @@ static void tr_drain(void *data)
 
 int dfrgo_post(dfr_reactor *r, uintptr_t h)
 {
-    return dfr_call_from_thread(r, tr_drain, (void *)h, NULL);
+    return dfr_reactor_call_from_thread(r, tr_drain, (void *)h, NULL);
 }
 
 int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call **out)
 {
     fbox *b = fbox_new(h);
-    return b ? dfr_call_later(r, delay, tr_fn, b, tr_fbox_destroy, out) : DFR_ENOMEM;
+    return b ? dfr_reactor_call_later(r, delay, tr_fn, b, tr_fbox_destroy, out) : DFR_ENOMEM;
 }
 
 dfr_deferred *dfrgo_defer_later(dfr_reactor *r, double delay, uintptr_t h)
 {
-    return dfr_defer_later(r, delay, h ? tr_task : NULL, (void *)h, h ? tr_destroy : NULL);
+    return dfr_reactor_defer_later(r, delay, h ? tr_task : NULL, (void *)h, h ? tr_destroy : NULL);
 }
 
 dfr_looping_call *dfrgo_looping_call_new(dfr_reactor *r, uintptr_t h)
@@ -406,7 +406,7 @@ dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h)
 
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h)
 {
-    return dfr_defer_to_thread(r, tr_task, (void *)h, tr_destroy);
+    return dfr_reactor_defer_to_thread(r, tr_task, (void *)h, tr_destroy);
 }
 
 dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)

@@ -126,7 +126,7 @@ func (lc *LoopingCall) Running() bool {
 func (lc *LoopingCall) Free() {
 	lc.r.own()
 	if lc.c != nil {
-		C.dfr_looping_call_free(lc.c)
+		C.dfr_looping_call_unref(lc.c)
 		lc.c = nil
 	}
 }

@@ -262,7 +262,7 @@ static const char *code_name(const dfr_failure *f)
     case DFR_EFIRST: return "EFIRST";
     case DFR_ENOTRUNNING: return "ENOTRUNNING";
     case DFR_EALREADY_CANCELLED: return "EALREADY_CANCELLED";
-    case DFR_EALREADY_CALLED_DC: return "EALREADY_CALLED";
+    case DFR_EALREADY_RAN: return "EALREADY_CALLED";
     case DFR_EDEADLK: return "EDEADLK";
     case DFR_EOVERFLOW: return "EOVERFLOW";
     case DFR_EUNDERFLOW: return "EUNDERFLOW";
@@ -1050,7 +1050,7 @@ static napi_value n_call_later(napi_env env, napi_callback_info info)
         return throw_code(env, DFR_ENOMEM);
     dfr_delayed_call *dc = NULL;
     g_poke = true;
-    int rc = dfr_call_later(r, s, timer_tramp, f, jsfn_destroy, &dc);
+    int rc = dfr_reactor_call_later(r, s, timer_tramp, f, jsfn_destroy, &dc);
     if (rc)
         return throw_code(env, rc);
     holder *h = holder_new(KIND_DC, dc);
@@ -1115,7 +1115,7 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
         napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
         return NULL;
     }
-    if (rc == DFR_EALREADY_CALLED_DC) {
+    if (rc == DFR_EALREADY_RAN) {
         napi_throw_error(env, "EALREADY_CALLED", "AlreadyCalled: the call already ran");
         return NULL;
     }
@@ -1139,7 +1139,7 @@ static napi_value n_defer_later(napi_env env, napi_callback_info info)
     if (t == napi_function && !(f = jsfn_new(env, argv[2])))
         return throw_code(env, DFR_ENOMEM);
     g_poke = true;
-    dfr_deferred *d = dfr_defer_later(r, s, f ? task_tramp : NULL, f, f ? jsfn_destroy : NULL);
+    dfr_deferred *d = dfr_reactor_defer_later(r, s, f ? task_tramp : NULL, f, f ? jsfn_destroy : NULL);
     return wrap_new(env, d);
 }
 
@@ -1166,7 +1166,7 @@ static void lc_finalize(napi_env env, void *data, void *hint)
     (void)env;
     (void)hint;
     holder *h = data;
-    dfr_looping_call_free(h->p);
+    dfr_looping_call_unref(h->p);
     free(h);
 }
 
@@ -1188,7 +1188,7 @@ static napi_value n_lc_init(napi_env env, napi_callback_info info)
     holder *h = holder_new(KIND_LC, lc);
     if (!h || napi_wrap(env, argv[0], h, lc_finalize, NULL, NULL) != napi_ok) {
         free(h);
-        dfr_looping_call_free(lc);
+        dfr_looping_call_unref(lc);
         return throw_code(env, DFR_ENOMEM);
     }
     return undefined(env);
@@ -1533,7 +1533,7 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
     ffi_cif cif;
     if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, n, rt, ts) != FFI_OK)
         return throw_type(env, "cannot prepare the call");
-    return wrap_new(env, dfr_defer_call(r, &cif, (void (*)(void))fn, args));
+    return wrap_new(env, dfr_reactor_defer_call(r, &cif, (void (*)(void))fn, args));
 }
 
 /* callDeferredFn(fnptr, deferreds[]): call a C function
@@ -1586,7 +1586,7 @@ static void on_unhandled(const dfr_failure *f, void *data)
     if (!g_reactor)
         return;
     g_poke = true;
-    dfr_call_later(g_reactor, 0, report_unhandled, dfr_failure_ref((dfr_failure *)f),
+    dfr_reactor_call_later(g_reactor, 0, report_unhandled, dfr_failure_ref((dfr_failure *)f),
                    unref_failure, NULL);
 }
 
@@ -1613,7 +1613,7 @@ static void on_check(uv_check_t *h)
         return;
     g_poke = false;
     dfr_delayed_call *dc = NULL;
-    if (dfr_call_later(g_reactor, 1e6, noop_fn, NULL, NULL, &dc) == 0) {
+    if (dfr_reactor_call_later(g_reactor, 1e6, noop_fn, NULL, NULL, &dc) == 0) {
         dfr_delayed_call_cancel(dc);
         dfr_delayed_call_unref(dc);
     }

@@ -21,8 +21,8 @@ static dfr_value c_hello(void *data) { (void)data; return dfr_bytes_new("hello f
 // A DeferredList of a C pool job, a C timer and go_d (made in Go).
 static dfr_deferred *c_combine(dfr_reactor *r, dfr_deferred *go_d)
 {
-    dfr_deferred *ds[3] = {dfr_defer_to_thread(r, c_fib, NULL, NULL),
-                           dfr_defer_later(r, 0.05, c_hello, NULL, NULL), go_d};
+    dfr_deferred *ds[3] = {dfr_reactor_defer_to_thread(r, c_fib, NULL, NULL),
+                           dfr_reactor_defer_later(r, 0.05, c_hello, NULL, NULL), go_d};
     dfr_deferred *l = (ds[0] && ds[1]) ? dfr_deferred_list(ds, 3, 0) : NULL;
     dfr_deferred_unref(ds[0]);
     dfr_deferred_unref(ds[1]);

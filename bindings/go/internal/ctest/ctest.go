@@ -17,7 +17,7 @@ static dfr_deferred *c_defer_later(dfr_reactor *r, double secs, int64_t v)
     int64_t *p = malloc(sizeof *p);
     if (!p) return NULL;
     *p = v;
-    return dfr_defer_later(r, secs, answer, p, free);
+    return dfr_reactor_defer_later(r, secs, answer, p, free);
 }
 
 static int64_t fib(int64_t n)
@@ -35,7 +35,7 @@ static dfr_deferred *c_pool_fib(dfr_reactor *r, int64_t n)
     int64_t *p = malloc(sizeof *p);
     if (!p) return NULL;
     *p = n;
-    return dfr_defer_to_thread(r, fib_task, p, free);
+    return dfr_reactor_defer_to_thread(r, fib_task, p, free);
 }
 
 // A DeferredList of go_d (made in Go), a succeeded C deferred (7) and a C
@@ -44,7 +44,7 @@ static dfr_value bytes_c(void *data) { (void)data; return dfr_bytes_new("c", 1);
 
 static dfr_deferred *c_list(dfr_reactor *r, dfr_deferred *go_d)
 {
-    dfr_deferred *ds[3] = {go_d, dfr_succeed(dfr_i64(7)), dfr_defer_later(r, 0, bytes_c, NULL, NULL)};
+    dfr_deferred *ds[3] = {go_d, dfr_succeed(dfr_i64(7)), dfr_reactor_defer_later(r, 0, bytes_c, NULL, NULL)};
     dfr_deferred *l = (ds[1] && ds[2]) ? dfr_deferred_list(ds, 3, 0) : NULL;
     dfr_deferred_unref(ds[1]);
     dfr_deferred_unref(ds[2]);

@@ -22,7 +22,7 @@ pub const DFR_ETIMEDOUT: c_int = -5;
 pub const DFR_EFIRST: c_int = -6;
 pub const DFR_ENOTRUNNING: c_int = -7;
 pub const DFR_EALREADY_CANCELLED: c_int = -8;
-pub const DFR_EALREADY_CALLED_DC: c_int = -9;
+pub const DFR_EALREADY_RAN: c_int = -9;
 pub const DFR_ENOTCORO: c_int = -10;
 pub const DFR_EDEADLK: c_int = -11;
 pub const DFR_EOVERFLOW: c_int = -12;
@@ -331,7 +331,7 @@ extern "C" {
     pub fn dfr_reactor_seconds(r: *const dfr_reactor) -> c_double;
     pub fn dfr_reactor_advance(r: *mut dfr_reactor, seconds: c_double) -> c_int;
     pub fn dfr_reactor_running(r: *const dfr_reactor) -> bool;
-    pub fn dfr_call_later(
+    pub fn dfr_reactor_call_later(
         r: *mut dfr_reactor,
         delay: c_double,
         fn_: dfr_fn,
@@ -347,19 +347,19 @@ extern "C" {
     pub fn dfr_delayed_call_ref(dc: *mut dfr_delayed_call) -> *mut dfr_delayed_call;
     pub fn dfr_delayed_call_unref(dc: *mut dfr_delayed_call);
     pub fn dfr_reactor_pending_calls(r: *const dfr_reactor) -> usize;
-    pub fn dfr_call_when_running(
+    pub fn dfr_reactor_call_when_running(
         r: *mut dfr_reactor,
         fn_: dfr_fn,
         data: *mut c_void,
         destroy: dfr_destroy_fn,
     ) -> c_int;
-    pub fn dfr_call_from_thread(
+    pub fn dfr_reactor_call_from_thread(
         r: *mut dfr_reactor,
         fn_: dfr_fn,
         data: *mut c_void,
         destroy: dfr_destroy_fn,
     ) -> c_int;
-    pub fn dfr_add_system_event_trigger(
+    pub fn dfr_reactor_add_system_event_trigger(
         r: *mut dfr_reactor,
         phase: c_int,
         event: c_int,
@@ -368,8 +368,8 @@ extern "C" {
         destroy: dfr_destroy_fn,
         id: *mut u64,
     ) -> c_int;
-    pub fn dfr_remove_system_event_trigger(r: *mut dfr_reactor, id: u64) -> c_int;
-    pub fn dfr_defer_later(
+    pub fn dfr_reactor_remove_system_event_trigger(r: *mut dfr_reactor, id: u64) -> c_int;
+    pub fn dfr_reactor_defer_later(
         r: *mut dfr_reactor,
         delay: c_double,
         fn_: dfr_task_fn,
@@ -395,10 +395,10 @@ extern "C" {
     pub fn dfr_looping_call_stop(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_reset(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_running(lc: *const dfr_looping_call) -> bool;
-    pub fn dfr_looping_call_free(lc: *mut dfr_looping_call);
+    pub fn dfr_looping_call_unref(lc: *mut dfr_looping_call);
 
     // thread.h
-    pub fn dfr_defer_to_thread(
+    pub fn dfr_reactor_defer_to_thread(
         r: *mut dfr_reactor,
         fn_: dfr_task_fn,
         data: *mut c_void,
@@ -411,14 +411,14 @@ extern "C" {
     pub fn dfr_threadpool_stop(p: *mut dfr_threadpool) -> c_int;
     pub fn dfr_threadpool_free(p: *mut dfr_threadpool);
     pub fn dfr_threadpool_threads(p: *const dfr_threadpool) -> c_uint;
-    pub fn dfr_defer_to_threadpool(
+    pub fn dfr_reactor_defer_to_threadpool(
         r: *mut dfr_reactor,
         p: *mut dfr_threadpool,
         fn_: dfr_task_fn,
         data: *mut c_void,
         destroy: dfr_destroy_fn,
     ) -> *mut dfr_deferred;
-    pub fn dfr_blocking_call_from_thread(
+    pub fn dfr_reactor_blocking_call_from_thread(
         r: *mut dfr_reactor,
         fn_: dfr_task_fn,
         data: *mut c_void,
@@ -440,7 +440,7 @@ extern "C" {
     pub fn dfr_in_coroutine() -> bool;
 
     // ffi.h (libffi's ffi_cif is opaque here)
-    pub fn dfr_defer_call(
+    pub fn dfr_reactor_defer_call(
         r: *mut dfr_reactor,
         cif: *mut ffi_cif,
         fn_: Option<unsafe extern "C" fn()>,

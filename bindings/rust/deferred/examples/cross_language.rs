@@ -6,7 +6,7 @@ use deferred::sys;
 use deferred::{Deferred, Failure, Reactor};
 use std::time::Duration;
 
-/// A plain C task for dfr_defer_later: fires with the i64 in `data`.
+/// A plain C task for dfr_reactor_defer_later: fires with the i64 in `data`.
 unsafe extern "C" fn c_answer(data: *mut std::ffi::c_void) -> sys::dfr_value {
     // SAFETY: a plain value constructor.
     unsafe { sys::dfr_i64(data as i64) }
@@ -25,7 +25,7 @@ fn main() -> Result<(), Failure> {
         // SAFETY: a live reactor on this thread; the C deferred fires with
         // an i64 and its reference moves into the Deferred.
         let from_c: Deferred<i64> = unsafe {
-            Deferred::from_raw(sys::dfr_defer_later(
+            Deferred::from_raw(sys::dfr_reactor_defer_later(
                 rp,
                 0.02,
                 Some(c_answer),
@@ -39,7 +39,7 @@ fn main() -> Result<(), Failure> {
         let mine: Deferred<i64> = r.defer_later(Duration::from_millis(10), || Ok(1))?;
         // SAFETY: as above.
         let theirs: Deferred<i64> = unsafe {
-            Deferred::from_raw(sys::dfr_defer_later(rp, 0.01, Some(c_answer), 2 as _, None))
+            Deferred::from_raw(sys::dfr_reactor_defer_later(rp, 0.01, Some(c_answer), 2 as _, None))
         };
         let both = deferred::gather(vec![mine, theirs]).await?;
         println!("gatherResults over Rust and C deferreds: {both:?}");

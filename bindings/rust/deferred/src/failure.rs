@@ -29,7 +29,7 @@ pub enum ErrorCode {
     NotRunning,
     /// Delayed call already cancelled (`DFR_EALREADY_CANCELLED`).
     AlreadyCancelled,
-    /// Delayed call already ran (`DFR_EALREADY_CALLED_DC`).
+    /// Delayed call already ran (`DFR_EALREADY_RAN`).
     AlreadyRan,
     /// Not inside a coroutine (`DFR_ENOTCORO`).
     NotCoroutine,
@@ -53,7 +53,7 @@ impl ErrorCode {
         (ErrorCode::FirstError, sys::DFR_EFIRST),
         (ErrorCode::NotRunning, sys::DFR_ENOTRUNNING),
         (ErrorCode::AlreadyCancelled, sys::DFR_EALREADY_CANCELLED),
-        (ErrorCode::AlreadyRan, sys::DFR_EALREADY_CALLED_DC),
+        (ErrorCode::AlreadyRan, sys::DFR_EALREADY_RAN),
         (ErrorCode::NotCoroutine, sys::DFR_ENOTCORO),
         (ErrorCode::Deadlock, sys::DFR_EDEADLK),
         (ErrorCode::Overflow, sys::DFR_EOVERFLOW),

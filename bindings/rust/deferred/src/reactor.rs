@@ -59,7 +59,7 @@ struct Remote {
 
 struct SendPtr<P>(*mut P);
 // SAFETY: a plain address.  `Remote::ptr` is only passed to the thread-safe
-// functions (dfr_call_from_thread) while the read lock proves the reactor is
+// functions (dfr_reactor_call_from_thread) while the read lock proves the reactor is
 // alive; `Remote::local` is only dereferenced by calls running on the
 // reactor thread, which exist only while the reactor (and so Local) lives.
 unsafe impl<P> Send for SendPtr<P> {}
@@ -67,7 +67,7 @@ unsafe impl<P> Send for SendPtr<P> {}
 unsafe impl<P> Sync for SendPtr<P> {}
 
 impl Remote {
-    /// dfr_call_from_thread with a Rust closure; `NotRunning` once the
+    /// dfr_reactor_call_from_thread with a Rust closure; `NotRunning` once the
     /// reactor is gone.  The closure is dropped on the reactor thread when
     /// it ran or when the reactor is freed without running it.
     fn call<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), Failure> {
@@ -92,7 +92,7 @@ impl Remote {
         // SAFETY: the read lock keeps the reactor alive; call_from_thread is
         // thread-safe; data and destroy match (destroy runs on error too).
         check(unsafe {
-            sys::dfr_call_from_thread(
+            sys::dfr_reactor_call_from_thread(
                 g.0,
                 Some(run::<F>),
                 data.cast(),
@@ -404,7 +404,7 @@ impl ReactorRef {
         let mut out = std::ptr::null_mut();
         // SAFETY: live reactor; data and destroy match (destroy runs on error).
         check(unsafe {
-            sys::dfr_call_later(
+            sys::dfr_reactor_call_later(
                 r,
                 delay.as_secs_f64(),
                 Some(run::<F>),
@@ -429,7 +429,7 @@ impl ReactorRef {
         let (data, destroy) = Once::into_data(f);
         // SAFETY: live reactor; data and destroy match (destroy runs on NULL).
         let d = unsafe {
-            sys::dfr_defer_later(r, delay.as_secs_f64(), Some(task::<T, F>), data, destroy)
+            sys::dfr_reactor_defer_later(r, delay.as_secs_f64(), Some(task::<T, F>), data, destroy)
         };
         if d.is_null() {
             return Err(Failure::from_code(ErrorCode::Invalid));
@@ -459,7 +459,7 @@ impl ReactorRef {
         let r = self.raw()?;
         let (data, destroy) = Once::into_data(f);
         // SAFETY: live reactor; F: Send may run on the pool; destroy matches.
-        let d = unsafe { sys::dfr_defer_to_thread(r, Some(run::<T, F>), data, destroy) };
+        let d = unsafe { sys::dfr_reactor_defer_to_thread(r, Some(run::<T, F>), data, destroy) };
         if d.is_null() {
             return Err(Failure::from_code(ErrorCode::NoMemory));
         }
@@ -615,7 +615,7 @@ impl ReactorRef {
         let mut id = 0u64;
         // SAFETY: live reactor on its thread; data and destroy match.
         check(unsafe {
-            sys::dfr_add_system_event_trigger(
+            sys::dfr_reactor_add_system_event_trigger(
                 r,
                 phase,
                 event,
@@ -631,7 +631,7 @@ impl ReactorRef {
     /// Remove a trigger that has not run; `Invalid` for an unknown one.
     pub fn remove_system_event_trigger(&self, id: TriggerId) -> Result<(), Failure> {
         // SAFETY: live reactor on its thread.
-        check(unsafe { sys::dfr_remove_system_event_trigger(self.raw()?, id.0) })
+        check(unsafe { sys::dfr_reactor_remove_system_event_trigger(self.raw()?, id.0) })
     }
 }
 
@@ -766,7 +766,7 @@ impl Drop for LoopingCall {
     fn drop(&mut self) {
         // SAFETY: we own it; the library keeps it alive (refcounted) for a
         // call or deferred still in flight, and frees it after.
-        unsafe { sys::dfr_looping_call_free(self.lc) }
+        unsafe { sys::dfr_looping_call_unref(self.lc) }
     }
 }
 

@@ -11,7 +11,7 @@ static dfr_value answer(void *data)
 /* deferLater with a C task: fires with v after delay seconds. */
 dfr_deferred *interop_c_later(dfr_reactor *r, double delay, int64_t v)
 {
-    return dfr_defer_later(r, delay, answer, (void *)(intptr_t)v, NULL);
+    return dfr_reactor_defer_later(r, delay, answer, (void *)(intptr_t)v, NULL);
 }
 
 static dfr_value square_on_pool(void *data)
@@ -23,7 +23,7 @@ static dfr_value square_on_pool(void *data)
 /* A C thread-pool job: fires with v*v on the reactor thread. */
 dfr_deferred *interop_c_pool(dfr_reactor *r, int64_t v)
 {
-    return dfr_defer_to_thread(r, square_on_pool, (void *)(intptr_t)v, NULL);
+    return dfr_reactor_defer_to_thread(r, square_on_pool, (void *)(intptr_t)v, NULL);
 }
 
 typedef struct pair {

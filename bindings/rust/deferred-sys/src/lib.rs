@@ -28,6 +28,18 @@ pub const DFR_EDEADLK: c_int = -11;
 pub const DFR_EOVERFLOW: c_int = -12;
 pub const DFR_EUNDERFLOW: c_int = -13;
 pub const DFR_ENOTOWNER: c_int = -14;
+pub const DFR_ECONNREFUSED: c_int = -15;
+pub const DFR_EUNREACHABLE: c_int = -16;
+pub const DFR_ENOTFOUND: c_int = -17;
+pub const DFR_ECONNRESET: c_int = -18;
+pub const DFR_ECONNDONE: c_int = -19;
+pub const DFR_ECONNLOST: c_int = -20;
+pub const DFR_EFRAME: c_int = -21;
+pub const DFR_EADDRINUSE: c_int = -22;
+pub const DFR_EALREADY_RUNNING: c_int = -23;
+pub const DFR_ENOTRESTARTABLE: c_int = -24;
+pub const DFR_EALREADY_STARTED: c_int = -25;
+pub const DFR_EINUSE: c_int = -26;
 
 /// The failure domain of the library's own codes (NUL-terminated).
 pub const DFR_DOMAIN: &[u8; 4] = b"dfr\0";
@@ -70,6 +82,8 @@ opaque!(
     dfr_lock,
     dfr_semaphore,
     dfr_queue,
+    dfr_stream,
+    dfr_listener,
     ffi_cif
 );
 
@@ -114,9 +128,12 @@ pub const DFR_FAILED: dfr_state = 2;
 
 // ---- list.h ----
 
-pub const DFR_FIRE_ON_ONE_CALLBACK: c_uint = 1;
-pub const DFR_FIRE_ON_ONE_ERRBACK: c_uint = 2;
-pub const DFR_CONSUME_ERRORS: c_uint = 4;
+/// `enum dfr_list_flags` (int-sized; OR-ed into `dfr_deferred_list`'s
+/// `unsigned flags`).
+pub type dfr_list_flags = c_uint;
+pub const DFR_FIRE_ON_ONE_CALLBACK: dfr_list_flags = 1;
+pub const DFR_FIRE_ON_ONE_ERRBACK: dfr_list_flags = 2;
+pub const DFR_CONSUME_ERRORS: dfr_list_flags = 4;
 
 // ---- util.h ----
 
@@ -136,11 +153,15 @@ pub struct dfr_reactor_options {
     pub uv_loop: *mut c_void,
 }
 
-pub const DFR_BEFORE: c_int = 0;
-pub const DFR_DURING: c_int = 1;
-pub const DFR_AFTER: c_int = 2;
-pub const DFR_STARTUP: c_int = 0;
-pub const DFR_SHUTDOWN: c_int = 1;
+/// `enum dfr_trigger_phase` (int-sized).
+pub type dfr_trigger_phase = c_int;
+pub const DFR_BEFORE: dfr_trigger_phase = 0;
+pub const DFR_DURING: dfr_trigger_phase = 1;
+pub const DFR_AFTER: dfr_trigger_phase = 2;
+/// `enum dfr_trigger_event` (int-sized).
+pub type dfr_trigger_event = c_int;
+pub const DFR_STARTUP: dfr_trigger_event = 0;
+pub const DFR_SHUTDOWN: dfr_trigger_event = 1;
 
 // ---- coro.h ----
 
@@ -154,6 +175,83 @@ pub struct dfr_coroutine_options {
 pub const DFR_CORO_DEFAULT_STACK: usize = 256 * 1024;
 pub const DFR_CORO_MIN_STACK: usize = 16 * 1024;
 pub const DFR_CORO_MAX_STACK: usize = 1024 * 1024 * 1024;
+
+// ---- net.h ----
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_connect_options {
+    pub size: usize,
+    pub family: c_int,
+    pub no_delay: bool,
+}
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_listen_options {
+    pub size: usize,
+    pub backlog: c_int,
+    pub no_delay: bool,
+}
+
+pub type dfr_accept_fn =
+    Option<unsafe extern "C" fn(l: *mut dfr_listener, s: *mut dfr_stream, data: *mut c_void)>;
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_protocol {
+    pub size: usize,
+    pub connection_made: Option<unsafe extern "C" fn(s: *mut dfr_stream, data: *mut c_void)>,
+    pub data_received: Option<
+        unsafe extern "C" fn(s: *mut dfr_stream, buf: *const c_void, len: usize, data: *mut c_void),
+    >,
+    pub read_eof: Option<unsafe extern "C" fn(s: *mut dfr_stream, data: *mut c_void)>,
+    pub connection_lost: Option<
+        unsafe extern "C" fn(s: *mut dfr_stream, reason: *const dfr_failure, data: *mut c_void),
+    >,
+    pub write_full: Option<unsafe extern "C" fn(s: *mut dfr_stream, data: *mut c_void)>,
+    pub write_drained: Option<unsafe extern "C" fn(s: *mut dfr_stream, data: *mut c_void)>,
+}
+
+pub const DFR_FRAMING_LINES: c_int = 1;
+pub const DFR_FRAMING_NETSTRINGS: c_int = 2;
+
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct dfr_framed_protocol {
+    pub size: usize,
+    pub framing: c_int,
+    pub max: usize,
+    pub connection_made: Option<unsafe extern "C" fn(s: *mut dfr_stream, data: *mut c_void)>,
+    pub frame_received: Option<
+        unsafe extern "C" fn(
+            s: *mut dfr_stream,
+            frame: *const c_void,
+            len: usize,
+            data: *mut c_void,
+        ),
+    >,
+    pub connection_lost: Option<
+        unsafe extern "C" fn(s: *mut dfr_stream, reason: *const dfr_failure, data: *mut c_void),
+    >,
+}
+
+// ---- ffi_forms.h ----
+
+/// A callback or task in FFI form: `*v` holds the result in and out.
+pub type dfr_value_fn = Option<unsafe extern "C" fn(v: *mut dfr_value, data: *mut c_void)>;
+
+/// `enum dfr_kind` (int-sized): what `dfr_value_kind` answers.
+pub type dfr_kind = c_int;
+pub const DFR_KIND_NONE: dfr_kind = 0;
+pub const DFR_KIND_I64: dfr_kind = 1;
+pub const DFR_KIND_F64: dfr_kind = 2;
+pub const DFR_KIND_PTR: dfr_kind = 3;
+pub const DFR_KIND_BYTES: dfr_kind = 4;
+pub const DFR_KIND_FAILURE: dfr_kind = 5;
+pub const DFR_KIND_DEFERRED: dfr_kind = 6;
+pub const DFR_KIND_LIST: dfr_kind = 7;
+pub const DFR_KIND_OTHER: dfr_kind = 8;
 
 extern "C" {
     // common.h
@@ -331,6 +429,7 @@ extern "C" {
     pub fn dfr_reactor_seconds(r: *const dfr_reactor) -> c_double;
     pub fn dfr_reactor_advance(r: *mut dfr_reactor, seconds: c_double) -> c_int;
     pub fn dfr_reactor_running(r: *const dfr_reactor) -> bool;
+    pub fn dfr_reactor_in_thread(r: *const dfr_reactor) -> bool;
     pub fn dfr_reactor_call_later(
         r: *mut dfr_reactor,
         delay: c_double,
@@ -361,8 +460,8 @@ extern "C" {
     ) -> c_int;
     pub fn dfr_reactor_add_system_event_trigger(
         r: *mut dfr_reactor,
-        phase: c_int,
-        event: c_int,
+        phase: dfr_trigger_phase,
+        event: dfr_trigger_event,
         fn_: dfr_task_fn,
         data: *mut c_void,
         destroy: dfr_destroy_fn,
@@ -395,6 +494,7 @@ extern "C" {
     pub fn dfr_looping_call_stop(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_reset(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_running(lc: *const dfr_looping_call) -> bool;
+    pub fn dfr_looping_call_ref(lc: *mut dfr_looping_call) -> *mut dfr_looping_call;
     pub fn dfr_looping_call_unref(lc: *mut dfr_looping_call);
 
     // thread.h
@@ -438,6 +538,202 @@ extern "C" {
     ) -> *mut dfr_deferred;
     pub fn dfr_await(d: *mut dfr_deferred) -> dfr_value;
     pub fn dfr_in_coroutine() -> bool;
+
+    // net.h
+    pub static dfr_type_stream: dfr_type;
+    pub fn dfr_stream_from(v: *const dfr_value) -> *mut dfr_stream;
+    pub fn dfr_reactor_connect_tcp(
+        r: *mut dfr_reactor,
+        host: *const c_char,
+        port: c_int,
+        opts: *const dfr_connect_options,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_reactor_connect_unix(
+        r: *mut dfr_reactor,
+        path: *const c_char,
+        opts: *const dfr_connect_options,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_reactor_listen_tcp(
+        r: *mut dfr_reactor,
+        iface: *const c_char,
+        port: c_int,
+        on_accept: dfr_accept_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+        opts: *const dfr_listen_options,
+        out: *mut *mut dfr_listener,
+    ) -> c_int;
+    pub fn dfr_reactor_listen_unix(
+        r: *mut dfr_reactor,
+        path: *const c_char,
+        on_accept: dfr_accept_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+        opts: *const dfr_listen_options,
+        out: *mut *mut dfr_listener,
+    ) -> c_int;
+    pub fn dfr_listener_port(l: *const dfr_listener) -> c_int;
+    pub fn dfr_listener_stop(l: *mut dfr_listener) -> *mut dfr_deferred;
+    pub fn dfr_listener_ref(l: *mut dfr_listener) -> *mut dfr_listener;
+    pub fn dfr_listener_unref(l: *mut dfr_listener);
+    pub fn dfr_stream_ref(s: *mut dfr_stream) -> *mut dfr_stream;
+    pub fn dfr_stream_unref(s: *mut dfr_stream);
+    pub fn dfr_stream_set_protocol(
+        s: *mut dfr_stream,
+        p: *const dfr_protocol,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_stream_pause_reading(s: *mut dfr_stream) -> c_int;
+    pub fn dfr_stream_resume_reading(s: *mut dfr_stream) -> c_int;
+    pub fn dfr_stream_read(s: *mut dfr_stream, max: usize) -> *mut dfr_deferred;
+    pub fn dfr_stream_read_exactly(s: *mut dfr_stream, n: usize) -> *mut dfr_deferred;
+    pub fn dfr_stream_read_until(
+        s: *mut dfr_stream,
+        delim: *const c_void,
+        delim_len: usize,
+        max: usize,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_stream_read_to_eof(s: *mut dfr_stream, max: usize) -> *mut dfr_deferred;
+    pub fn dfr_stream_write(s: *mut dfr_stream, buf: *const c_void, len: usize) -> c_int;
+    pub fn dfr_stream_write_owned(
+        s: *mut dfr_stream,
+        buf: *mut c_void,
+        len: usize,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_stream_written(s: *mut dfr_stream) -> *mut dfr_deferred;
+    pub fn dfr_stream_wait_writable(s: *mut dfr_stream) -> *mut dfr_deferred;
+    pub fn dfr_stream_set_watermarks(s: *mut dfr_stream, high: usize, low: usize) -> c_int;
+    pub fn dfr_stream_write_buffered(s: *const dfr_stream) -> usize;
+    pub fn dfr_stream_close_write(s: *mut dfr_stream) -> c_int;
+    pub fn dfr_stream_close(s: *mut dfr_stream) -> c_int;
+    pub fn dfr_stream_abort(s: *mut dfr_stream) -> c_int;
+    pub fn dfr_stream_is_open(s: *const dfr_stream) -> bool;
+    pub fn dfr_stream_reason(s: *const dfr_stream) -> *mut dfr_failure;
+    pub fn dfr_stream_read_line(s: *mut dfr_stream, max: usize) -> *mut dfr_deferred;
+    pub fn dfr_stream_read_netstring(s: *mut dfr_stream, max: usize) -> *mut dfr_deferred;
+    pub fn dfr_stream_write_netstring(s: *mut dfr_stream, buf: *const c_void, len: usize) -> c_int;
+    pub fn dfr_stream_set_framed_protocol(
+        s: *mut dfr_stream,
+        p: *const dfr_framed_protocol,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+
+    // ffi_forms.h
+    pub fn dfr_value_kind(v: *const dfr_value) -> c_int;
+    pub fn dfr_value_type(v: *const dfr_value) -> *const dfr_type;
+    pub fn dfr_value_get_i64(v: *const dfr_value) -> i64;
+    pub fn dfr_value_get_f64(v: *const dfr_value) -> c_double;
+    pub fn dfr_value_get_ptr(v: *const dfr_value) -> *mut c_void;
+    pub fn dfr_value_get_bytes(v: *const dfr_value, len: *mut usize) -> *const c_void;
+    pub fn dfr_value_set_none(v: *mut dfr_value);
+    pub fn dfr_value_set_i64(v: *mut dfr_value, x: i64);
+    pub fn dfr_value_set_f64(v: *mut dfr_value, x: c_double);
+    pub fn dfr_value_set_ptr(v: *mut dfr_value, p: *mut c_void);
+    pub fn dfr_value_set_obj(v: *mut dfr_value, type_: *const dfr_type, p: *mut c_void) -> c_int;
+    pub fn dfr_value_set_bytes(v: *mut dfr_value, data: *const c_void, len: usize) -> c_int;
+    pub fn dfr_value_set_string(v: *mut dfr_value, s: *const c_char) -> c_int;
+    pub fn dfr_value_set_failure(v: *mut dfr_value, f: *mut dfr_failure) -> c_int;
+    pub fn dfr_value_set_deferred(v: *mut dfr_value, d: *mut dfr_deferred) -> c_int;
+    pub fn dfr_value_set_list(
+        v: *mut dfr_value,
+        items: *mut dfr_value,
+        ok: *const bool,
+        n: usize,
+    ) -> c_int;
+    pub fn dfr_value_move(dst: *mut dfr_value, src: *mut dfr_value);
+    pub fn dfr_value_copy(dst: *mut dfr_value, src: *const dfr_value);
+    pub fn dfr_list_take_ffi(l: *mut dfr_list, i: usize, out: *mut dfr_value);
+    pub fn dfr_failure_new_ffi(
+        domain: *const c_char,
+        code: c_int,
+        message: *const c_char,
+    ) -> *mut dfr_failure;
+    pub fn dfr_failure_set_payload_ffi(f: *mut dfr_failure, payload: *mut dfr_value) -> c_int;
+    pub fn dfr_deferred_add_callbacks_ffi(
+        d: *mut dfr_deferred,
+        cb: dfr_value_fn,
+        eb: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_add_callback_ffi(
+        d: *mut dfr_deferred,
+        cb: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_add_errback_ffi(
+        d: *mut dfr_deferred,
+        eb: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_add_both_ffi(
+        d: *mut dfr_deferred,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
+    pub fn dfr_deferred_callback_ffi(d: *mut dfr_deferred, v: *mut dfr_value) -> c_int;
+    pub fn dfr_succeed_ffi(v: *mut dfr_value) -> *mut dfr_deferred;
+    pub fn dfr_maybe_deferred_ffi(fn_: dfr_value_fn, data: *mut c_void) -> *mut dfr_deferred;
+    pub fn dfr_lock_run_ffi(
+        l: *mut dfr_lock,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_semaphore_run_ffi(
+        s: *mut dfr_semaphore,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_queue_put_ffi(q: *mut dfr_queue, v: *mut dfr_value) -> c_int;
+    pub fn dfr_reactor_defer_later_ffi(
+        r: *mut dfr_reactor,
+        delay: c_double,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_reactor_add_system_event_trigger_ffi(
+        r: *mut dfr_reactor,
+        phase: dfr_trigger_phase,
+        event: dfr_trigger_event,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+        id: *mut u64,
+    ) -> c_int;
+    pub fn dfr_looping_call_new_ffi(
+        r: *mut dfr_reactor,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_looping_call;
+    pub fn dfr_reactor_defer_to_thread_ffi(
+        r: *mut dfr_reactor,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_reactor_defer_to_threadpool_ffi(
+        r: *mut dfr_reactor,
+        p: *mut dfr_threadpool,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> *mut dfr_deferred;
+    pub fn dfr_reactor_blocking_call_from_thread_ffi(
+        r: *mut dfr_reactor,
+        fn_: dfr_value_fn,
+        data: *mut c_void,
+        out: *mut dfr_value,
+    ) -> c_int;
 
     // ffi.h (libffi's ffi_cif is opaque here)
     pub fn dfr_reactor_defer_call(

@@ -25,10 +25,26 @@ int main(void) {
     O(dfr_reactor_options, threadpool_min) O(dfr_reactor_options, threadpool_max)
     O(dfr_reactor_options, uv_loop)
     S(dfr_coroutine_options) O(dfr_coroutine_options, size) O(dfr_coroutine_options, stack_size)
-    S(dfr_state) S(bool)
+    S(dfr_connect_options) O(dfr_connect_options, size) O(dfr_connect_options, family)
+    O(dfr_connect_options, no_delay)
+    S(dfr_listen_options) O(dfr_listen_options, size) O(dfr_listen_options, backlog)
+    O(dfr_listen_options, no_delay)
+    S(dfr_protocol) O(dfr_protocol, size) O(dfr_protocol, connection_made)
+    O(dfr_protocol, data_received) O(dfr_protocol, read_eof) O(dfr_protocol, connection_lost)
+    O(dfr_protocol, write_full) O(dfr_protocol, write_drained)
+    S(dfr_framed_protocol) O(dfr_framed_protocol, size) O(dfr_framed_protocol, framing)
+    O(dfr_framed_protocol, max) O(dfr_framed_protocol, connection_made)
+    O(dfr_framed_protocol, frame_received) O(dfr_framed_protocol, connection_lost)
+    S(dfr_state) S(bool) S(dfr_trigger_phase) S(dfr_trigger_event) S(dfr_list_flags) S(dfr_kind)
     C(DFR_OK) C(DFR_EINVAL) C(DFR_ENOMEM) C(DFR_EALREADY) C(DFR_ECANCELLED) C(DFR_ETIMEDOUT)
     C(DFR_EFIRST) C(DFR_ENOTRUNNING) C(DFR_EALREADY_CANCELLED) C(DFR_EALREADY_RAN)
     C(DFR_ENOTCORO) C(DFR_EDEADLK) C(DFR_EOVERFLOW) C(DFR_EUNDERFLOW) C(DFR_ENOTOWNER)
+    C(DFR_ECONNREFUSED) C(DFR_EUNREACHABLE) C(DFR_ENOTFOUND) C(DFR_ECONNRESET) C(DFR_ECONNDONE)
+    C(DFR_ECONNLOST) C(DFR_EFRAME) C(DFR_EADDRINUSE) C(DFR_EALREADY_RUNNING)
+    C(DFR_ENOTRESTARTABLE) C(DFR_EALREADY_STARTED) C(DFR_EINUSE)
+    C(DFR_FRAMING_LINES) C(DFR_FRAMING_NETSTRINGS)
+    C(DFR_KIND_NONE) C(DFR_KIND_I64) C(DFR_KIND_F64) C(DFR_KIND_PTR) C(DFR_KIND_BYTES)
+    C(DFR_KIND_FAILURE) C(DFR_KIND_DEFERRED) C(DFR_KIND_LIST) C(DFR_KIND_OTHER)
     C(DFR_ANY) C(DFR_PENDING) C(DFR_SUCCEEDED) C(DFR_FAILED)
     C(DFR_FIRE_ON_ONE_CALLBACK) C(DFR_FIRE_ON_ONE_ERRBACK) C(DFR_CONSUME_ERRORS)
     C(DFR_UNLIMITED) C(DFR_BEFORE) C(DFR_DURING) C(DFR_AFTER) C(DFR_STARTUP) C(DFR_SHUTDOWN)
@@ -122,8 +138,59 @@ fn layouts_and_constants_match_the_header() {
         stack_size,
         "dfr_coroutine_options.stack_size"
     );
+    s!(dfr_connect_options, "dfr_connect_options");
+    o!(dfr_connect_options, size, "dfr_connect_options.size");
+    o!(dfr_connect_options, family, "dfr_connect_options.family");
+    o!(
+        dfr_connect_options,
+        no_delay,
+        "dfr_connect_options.no_delay"
+    );
+    s!(dfr_listen_options, "dfr_listen_options");
+    o!(dfr_listen_options, size, "dfr_listen_options.size");
+    o!(dfr_listen_options, backlog, "dfr_listen_options.backlog");
+    o!(dfr_listen_options, no_delay, "dfr_listen_options.no_delay");
+    s!(dfr_protocol, "dfr_protocol");
+    o!(dfr_protocol, size, "dfr_protocol.size");
+    o!(
+        dfr_protocol,
+        connection_made,
+        "dfr_protocol.connection_made"
+    );
+    o!(dfr_protocol, data_received, "dfr_protocol.data_received");
+    o!(dfr_protocol, read_eof, "dfr_protocol.read_eof");
+    o!(
+        dfr_protocol,
+        connection_lost,
+        "dfr_protocol.connection_lost"
+    );
+    o!(dfr_protocol, write_full, "dfr_protocol.write_full");
+    o!(dfr_protocol, write_drained, "dfr_protocol.write_drained");
+    s!(dfr_framed_protocol, "dfr_framed_protocol");
+    o!(dfr_framed_protocol, size, "dfr_framed_protocol.size");
+    o!(dfr_framed_protocol, framing, "dfr_framed_protocol.framing");
+    o!(dfr_framed_protocol, max, "dfr_framed_protocol.max");
+    o!(
+        dfr_framed_protocol,
+        connection_made,
+        "dfr_framed_protocol.connection_made"
+    );
+    o!(
+        dfr_framed_protocol,
+        frame_received,
+        "dfr_framed_protocol.frame_received"
+    );
+    o!(
+        dfr_framed_protocol,
+        connection_lost,
+        "dfr_framed_protocol.connection_lost"
+    );
     s!(dfr_state, "dfr_state");
     s!(bool, "bool");
+    s!(dfr_trigger_phase, "dfr_trigger_phase");
+    s!(dfr_trigger_event, "dfr_trigger_event");
+    s!(dfr_list_flags, "dfr_list_flags");
+    s!(dfr_kind, "dfr_kind");
     let mut n = 0;
     for (k, v) in &rust {
         assert_eq!(
@@ -158,6 +225,29 @@ fn layouts_and_constants_match_the_header() {
         DFR_EOVERFLOW,
         DFR_EUNDERFLOW,
         DFR_ENOTOWNER,
+        DFR_ECONNREFUSED,
+        DFR_EUNREACHABLE,
+        DFR_ENOTFOUND,
+        DFR_ECONNRESET,
+        DFR_ECONNDONE,
+        DFR_ECONNLOST,
+        DFR_EFRAME,
+        DFR_EADDRINUSE,
+        DFR_EALREADY_RUNNING,
+        DFR_ENOTRESTARTABLE,
+        DFR_EALREADY_STARTED,
+        DFR_EINUSE,
+        DFR_FRAMING_LINES,
+        DFR_FRAMING_NETSTRINGS,
+        DFR_KIND_NONE,
+        DFR_KIND_I64,
+        DFR_KIND_F64,
+        DFR_KIND_PTR,
+        DFR_KIND_BYTES,
+        DFR_KIND_FAILURE,
+        DFR_KIND_DEFERRED,
+        DFR_KIND_LIST,
+        DFR_KIND_OTHER,
         DFR_ANY,
         DFR_PENDING,
         DFR_SUCCEEDED,

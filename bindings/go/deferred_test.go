@@ -318,9 +318,15 @@ func TestWrongGoroutine(t *testing.T) {
 func TestDeferredOutlivesReactor(t *testing.T) {
 	r := manual(t)
 	later := must1(r.DeferLater(time.Hour, func() (any, error) { return nil, nil }))
+	var laterErr error
+	Catch(later, func(err error) (any, error) { laterErr = err; return nil, nil })
 	plain := r.NewDeferred()
 	Then(plain, func(v any) (any, error) { return v, nil })
 	r.Free()
+	// A pending DeferLater fails with ErrNotRunning when its reactor goes.
+	if !errors.Is(laterErr, ErrNotRunning) {
+		t.Fatalf("DeferLater after Free: %v", laterErr)
+	}
 	// Released after the reactor went: the timer was detached, nothing runs.
 	later.Release()
 	plain.Release()

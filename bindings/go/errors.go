@@ -25,6 +25,14 @@ var (
 	ErrDeadlock         = errors.New("deferred: would wait on itself")
 	ErrOverflow         = errors.New("deferred: queue full")
 	ErrUnderflow        = errors.New("deferred: queue backlog full")
+	// ErrAlreadyRunning: a LoopingCall started twice.
+	ErrAlreadyRunning = errors.New("deferred: already running")
+	// ErrNotRestartable: a reactor runs once; Run again fails with it.
+	ErrNotRestartable = errors.New("deferred: reactor already ran (not restartable)")
+	// ErrAlreadyStarted: a thread pool started twice.
+	ErrAlreadyStarted = errors.New("deferred: thread pool already started")
+	// ErrInUse: the allocator was set after the library had allocated.
+	ErrInUse = errors.New("deferred: allocator already in use")
 	// ErrNotOwner: a reactor-bound object was used from a goroutine other
 	// than the reactor's.  Use Reactor.Call, Do or Wait to cross over.
 	ErrNotOwner = errors.New("deferred: used from a goroutine other than its reactor's (use Reactor.Call, Do or Wait)")
@@ -44,6 +52,8 @@ var codeErrors = map[int]error{
 	C.DFR_ENOTRUNNING: ErrNotRunning, C.DFR_EALREADY_CANCELLED: ErrAlreadyCancelled,
 	C.DFR_EALREADY_RAN: ErrAlreadyRan, C.DFR_EDEADLK: ErrDeadlock,
 	C.DFR_EOVERFLOW: ErrOverflow, C.DFR_EUNDERFLOW: ErrUnderflow, C.DFR_ENOTOWNER: ErrNotOwner,
+	C.DFR_EALREADY_RUNNING: ErrAlreadyRunning, C.DFR_ENOTRESTARTABLE: ErrNotRestartable,
+	C.DFR_EALREADY_STARTED: ErrAlreadyStarted, C.DFR_EINUSE: ErrInUse,
 }
 
 // codeErr turns a negative DFR_E* return code into a sentinel (nil for 0).

@@ -155,7 +155,8 @@ func (r *Reactor) Stop() error {
 }
 
 // Free frees a reactor that is not running: pending calls are dropped (their
-// Go functions released), and unlocks the goroutine from its thread.
+// Go functions released; a pending DeferLater and a running LoopingCall's
+// deferred fail with ErrNotRunning), and unlocks the goroutine from its thread.
 func (r *Reactor) Free() {
 	r.own()
 	r.mu.Lock()

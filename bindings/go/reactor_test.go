@@ -108,6 +108,13 @@ func TestLoopingCall(t *testing.T) {
 	if n != 1 || !lc.Running() {
 		t.Fatalf("n %d", n)
 	}
+	// Starting it again gives a deferred failed with ErrAlreadyRunning.
+	again := must1(lc.Start(time.Second, false))
+	if _, err := Result[any](again); !errors.Is(err, ErrAlreadyRunning) {
+		t.Fatal(err)
+	}
+	Catch(again, func(error) (any, error) { return nil, nil })
+	again.Release()
 	ok(t, r.Advance(500*time.Millisecond))
 	ok(t, lc.Reset()) // the next call is a full interval from now
 	ok(t, r.Advance(700*time.Millisecond))
@@ -169,9 +176,13 @@ func TestDeferredListAndGather(t *testing.T) {
 	if _, err := r.DeferredList([]*Deferred{nil}, 0); !errors.Is(err, ErrInvalid) {
 		t.Fatal(err)
 	}
-	if _, err := r.DeferredList(nil, 99); !errors.Is(err, ErrInvalid) {
+	// Bad flags: the library gives a deferred already failed with EINVAL.
+	bad := must1(r.DeferredList(nil, 99))
+	if _, err := Result[any](bad); !errors.Is(err, ErrInvalid) {
 		t.Fatal(err)
 	}
+	Catch(bad, func(error) (any, error) { return nil, nil })
+	bad.Release()
 	for _, d := range []*Deferred{a, b, c, l, g, g2} {
 		d.Release()
 	}
@@ -342,10 +353,14 @@ func TestCallPanicStopsRun(t *testing.T) {
 	r := manual(t)
 	ok(t, r.Call(func() { panic("in Call") }))
 	err := r.Run()
-	r.Free()
 	if !errors.Is(err, ErrPanic) {
 		t.Fatal(err)
 	}
+	// A reactor runs once.
+	if err := r.Run(); !errors.Is(err, ErrNotRestartable) {
+		t.Fatal(err)
+	}
+	r.Free()
 	if err := r.Call(func() {}); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
@@ -426,11 +441,17 @@ func TestObjectsFreedAfterReactor(t *testing.T) {
 	r := manual(t)
 	lc := must1(r.NewLoopingCall(func() (any, error) { return nil, nil }))
 	d := must1(lc.Start(time.Second, false))
+	var lcErr error
+	Catch(d, func(err error) (any, error) { lcErr = err; return nil, nil })
 	l := r.NewLock()
 	acq := must1(l.Acquire())
 	q := r.NewQueue(Unlimited, Unlimited)
 	ok(t, q.Put("kept"))
 	r.Free()
+	// A running LoopingCall stops with its reactor: its deferred fails.
+	if !errors.Is(lcErr, ErrNotRunning) {
+		t.Fatalf("LoopingCall after Free: %v", lcErr)
+	}
 	// Freed after their reactor: nothing runs, everything is released.
 	lc.Free()
 	l.Free()

@@ -16,7 +16,8 @@
 #error "bindings/go needs libdeferred 0.x: this deferred.h is another major version"
 #endif
 #endif
-#if !defined(DFR_FIRE_ON_ONE_CALLBACK) || !defined(DFR_UNLIMITED) || !defined(DFR_DOMAIN)
+/* (DeferredList flags are an enum since 0.2: checked by _Static_assert below.) */
+#if !defined(DFR_UNLIMITED) || !defined(DFR_DOMAIN)
 #error "bindings/go needs libdeferred >= 0.1: this deferred.h is too old"
 #endif
 

@@ -33,8 +33,8 @@ func goTask(h C.uintptr_t, out *C.dfr_value) {
 }
 
 func (r *Reactor) newDeferredOrErr(c *C.dfr_deferred) (*Deferred, error) {
-	if c == nil {
-		return nil, ErrInvalid
+	if c == nil { // the library refuses bad input with a failed deferred: NULL is OOM
+		return nil, ErrNoMemory
 	}
 	return wrapDeferred(r, c), nil
 }

@@ -249,11 +249,9 @@ static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
 
 /* ---- failures ---- */
 
-static const char *code_name(const dfr_failure *f)
+static const char *code_name_rc(int rc)
 {
-    if (strcmp(dfr_failure_domain(f), DFR_DOMAIN) != 0)
-        return NULL;
-    switch (dfr_failure_code(f)) {
+    switch (rc) {
     case DFR_EINVAL: return "EINVAL";
     case DFR_ENOMEM: return "ENOMEM";
     case DFR_EALREADY: return "EALREADY";
@@ -267,8 +265,27 @@ static const char *code_name(const dfr_failure *f)
     case DFR_EOVERFLOW: return "EOVERFLOW";
     case DFR_EUNDERFLOW: return "EUNDERFLOW";
     case DFR_ENOTOWNER: return "ENOTOWNER";
+    case DFR_ECONNREFUSED: return "ECONNREFUSED";
+    case DFR_EUNREACHABLE: return "EUNREACHABLE";
+    case DFR_ENOTFOUND: return "ENOTFOUND";
+    case DFR_ECONNRESET: return "ECONNRESET";
+    case DFR_ECONNDONE: return "ECONNDONE";
+    case DFR_ECONNLOST: return "ECONNLOST";
+    case DFR_EFRAME: return "EFRAME";
+    case DFR_EADDRINUSE: return "EADDRINUSE";
+    case DFR_EALREADY_RUNNING: return "EALREADY_RUNNING";
+    case DFR_ENOTRESTARTABLE: return "ENOTRESTARTABLE";
+    case DFR_EALREADY_STARTED: return "EALREADY_STARTED";
+    case DFR_EINUSE: return "EINUSE";
     default: return NULL;
     }
+}
+
+static const char *code_name(const dfr_failure *f)
+{
+    if (strcmp(dfr_failure_domain(f), DFR_DOMAIN) != 0)
+        return NULL;
+    return code_name_rc(dfr_failure_code(f));
 }
 
 static void failure_finalize(napi_env env, void *data, void *hint)
@@ -532,8 +549,12 @@ static napi_value throw_code(napi_env env, int rc)
         napi_throw_error(env, "EALREADY", "AlreadyCalledError: the Deferred has already been called");
         return NULL;
     }
+    const char *name = code_name_rc(rc);
     char code[32];
-    snprintf(code, sizeof code, "E%d", -rc);
+    if (name)
+        snprintf(code, sizeof code, "%s", name);
+    else
+        snprintf(code, sizeof code, "E%d", -rc);
     napi_throw_error(env, code, dfr_strerror(rc));
     return NULL;
 }

@@ -39,7 +39,13 @@ fn main() -> Result<(), Failure> {
         let mine: Deferred<i64> = r.defer_later(Duration::from_millis(10), || Ok(1))?;
         // SAFETY: as above.
         let theirs: Deferred<i64> = unsafe {
-            Deferred::from_raw(sys::dfr_reactor_defer_later(rp, 0.01, Some(c_answer), 2 as _, None))
+            Deferred::from_raw(sys::dfr_reactor_defer_later(
+                rp,
+                0.01,
+                Some(c_answer),
+                2 as _,
+                None,
+            ))
         };
         let both = deferred::gather(vec![mine, theirs]).await?;
         println!("gatherResults over Rust and C deferreds: {both:?}");

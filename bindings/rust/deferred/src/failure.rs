@@ -41,10 +41,34 @@ pub enum ErrorCode {
     Underflow,
     /// Wrong thread (`DFR_ENOTOWNER`).
     NotOwner,
+    /// Connection refused, also no Unix socket at that path (`DFR_ECONNREFUSED`).
+    ConnectionRefused,
+    /// Host or network unreachable (`DFR_EUNREACHABLE`).
+    Unreachable,
+    /// Host name not found (`DFR_ENOTFOUND`).
+    NotFound,
+    /// Connection reset by peer (`DFR_ECONNRESET`).
+    ConnectionReset,
+    /// Connection closed cleanly (`DFR_ECONNDONE`, Twisted's ConnectionDone).
+    ConnectionDone,
+    /// Connection lost: aborted, the reactor shut down, or an error (`DFR_ECONNLOST`).
+    ConnectionLost,
+    /// Frame too long or malformed (`DFR_EFRAME`).
+    Frame,
+    /// Address already in use (`DFR_EADDRINUSE`).
+    AddressInUse,
+    /// Reactor or looping call already running (`DFR_EALREADY_RUNNING`).
+    AlreadyRunning,
+    /// Reactor already ran: a reactor runs once (`DFR_ENOTRESTARTABLE`).
+    NotRestartable,
+    /// Thread pool already started (`DFR_EALREADY_STARTED`).
+    AlreadyStarted,
+    /// Allocator already in use: set it first (`DFR_EINUSE`).
+    InUse,
 }
 
 impl ErrorCode {
-    const ALL: [(ErrorCode, i32); 14] = [
+    const ALL: [(ErrorCode, i32); 26] = [
         (ErrorCode::Invalid, sys::DFR_EINVAL),
         (ErrorCode::NoMemory, sys::DFR_ENOMEM),
         (ErrorCode::AlreadyCalled, sys::DFR_EALREADY),
@@ -59,6 +83,18 @@ impl ErrorCode {
         (ErrorCode::Overflow, sys::DFR_EOVERFLOW),
         (ErrorCode::Underflow, sys::DFR_EUNDERFLOW),
         (ErrorCode::NotOwner, sys::DFR_ENOTOWNER),
+        (ErrorCode::ConnectionRefused, sys::DFR_ECONNREFUSED),
+        (ErrorCode::Unreachable, sys::DFR_EUNREACHABLE),
+        (ErrorCode::NotFound, sys::DFR_ENOTFOUND),
+        (ErrorCode::ConnectionReset, sys::DFR_ECONNRESET),
+        (ErrorCode::ConnectionDone, sys::DFR_ECONNDONE),
+        (ErrorCode::ConnectionLost, sys::DFR_ECONNLOST),
+        (ErrorCode::Frame, sys::DFR_EFRAME),
+        (ErrorCode::AddressInUse, sys::DFR_EADDRINUSE),
+        (ErrorCode::AlreadyRunning, sys::DFR_EALREADY_RUNNING),
+        (ErrorCode::NotRestartable, sys::DFR_ENOTRESTARTABLE),
+        (ErrorCode::AlreadyStarted, sys::DFR_EALREADY_STARTED),
+        (ErrorCode::InUse, sys::DFR_EINUSE),
     ];
 
     /// The C code (a negative `DFR_E*`).
@@ -405,5 +441,25 @@ pub(crate) fn check(rc: std::ffi::c_int) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::from_rc(rc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+    use deferred_sys as sys;
+
+    #[test]
+    fn every_library_code_has_a_variant() {
+        for rc in sys::DFR_EINUSE..=sys::DFR_EINVAL {
+            let c = ErrorCode::from_code(rc).unwrap_or_else(|| panic!("no variant for {rc}"));
+            assert_eq!(c.code(), rc);
+        }
+        assert_eq!(ErrorCode::from_code(sys::DFR_OK), None);
+        assert_eq!(ErrorCode::from_code(sys::DFR_EINUSE - 1), None);
+        assert_eq!(
+            ErrorCode::from_code(sys::DFR_ENOTRESTARTABLE),
+            Some(ErrorCode::NotRestartable)
+        );
     }
 }

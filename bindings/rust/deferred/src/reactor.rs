@@ -722,7 +722,7 @@ impl Drop for DelayedCall {
     }
 }
 
-/// LoopingCall: calls a closure every interval.
+/// LoopingCall: calls a closure every interval.  Dropping it stops it.
 #[derive(Debug)]
 pub struct LoopingCall {
     lc: *mut sys::dfr_looping_call,
@@ -764,8 +764,9 @@ impl LoopingCall {
 
 impl Drop for LoopingCall {
     fn drop(&mut self) {
-        // SAFETY: we own it; the library keeps it alive (refcounted) for a
-        // call or deferred still in flight, and frees it after.
+        // SAFETY: we own the only handle reference: dropping it stops a
+        // running call (its start deferred fires); the library keeps it
+        // alive for a timer or deferred still in flight, and frees it after.
         unsafe { sys::dfr_looping_call_unref(self.lc) }
     }
 }

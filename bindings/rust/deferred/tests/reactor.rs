@@ -56,8 +56,20 @@ fn cancelled_and_pending_calls_drop_their_closures_once() {
     assert_eq!(r.pending_calls(), 2);
     drop(r); // freed with calls pending
     assert!(!dc2.active());
-    assert_eq!(_chain.state(), State::Pending, "deferLater never fires");
-    drop(_chain);
+    assert_eq!(
+        _chain.state(),
+        State::Failed,
+        "a pending deferLater fails when its reactor goes"
+    );
+    let chain = _chain.add_errback(|f| {
+        if f.kind() == Some(ErrorCode::NotRunning) {
+            Ok(0)
+        } else {
+            Err(f)
+        }
+    });
+    assert_eq!(chain.state(), State::Succeeded, "it failed with NotRunning");
+    drop(chain);
     assert_eq!(n(&c), 4);
 }
 
@@ -84,7 +96,7 @@ fn run_twice_and_advance_on_a_real_clock_fail() {
     r.call_later(Duration::ZERO, move || h.stop().unwrap())
         .unwrap();
     r.run().unwrap();
-    assert_eq!(r.run().unwrap_err().kind(), Some(ErrorCode::AlreadyCalled));
+    assert_eq!(r.run().unwrap_err().kind(), Some(ErrorCode::NotRestartable));
 }
 
 #[test]
@@ -462,7 +474,17 @@ fn handles_outliving_the_reactor_are_safe() {
         Some(ErrorCode::AlreadyCancelled)
     );
     assert!(!lc.running());
-    assert!(lc.stop().is_err());
+    assert_eq!(lc.stop().unwrap_err().kind(), Some(ErrorCode::NotRunning));
+    // A running LoopingCall's start deferred fails when its reactor goes.
+    assert_eq!(done.state(), State::Failed);
+    let done = done.add_errback(|f| {
+        if f.kind() == Some(ErrorCode::NotRunning) {
+            Ok(())
+        } else {
+            Err(f)
+        }
+    });
+    assert_eq!(done.state(), State::Succeeded);
     drop(lc);
     drop(done);
     assert_eq!(n(&c), 1, "the looping call's closure was dropped once");
@@ -544,11 +566,18 @@ fn deferreds_outliving_their_reactor_can_still_be_cancelled() {
     let p2 = pending.clone();
     let task = r.spawn_local(async move { p2.await });
     let later = r.defer_later(S, || Ok(1i64)).unwrap();
-    drop(r); // the task's future goes; its deferred and the deferLater stay
+    drop(r); // the task's future goes; its deferred stays, the deferLater fails
+    assert_eq!(later.state(), State::Failed);
     task.cancel();
-    later.cancel();
+    later.cancel(); // already failed: nothing to do
     let task = task.add_errback(|f| if f.is_cancelled() { Ok(0) } else { Err(f) });
-    let later = later.add_errback(|f| if f.is_cancelled() { Ok(0) } else { Err(f) });
+    let later = later.add_errback(|f| {
+        if f.kind() == Some(ErrorCode::NotRunning) {
+            Ok(0)
+        } else {
+            Err(f)
+        }
+    });
     assert_eq!(task.state(), State::Succeeded);
     assert_eq!(later.state(), State::Succeeded);
 }
@@ -621,4 +650,15 @@ fn a_looping_call_waits_for_the_deferred_its_function_returns() {
     r.advance(S).unwrap();
     assert_eq!(calls.get(), 2);
     lc.stop().unwrap();
+    // The stopped run still waits on the second call's deferLater, which
+    // fails with NotRunning when the reactor goes; so does the run.
+    let done = _done.add_errback(|f| {
+        if f.kind() == Some(ErrorCode::NotRunning) {
+            Ok(())
+        } else {
+            Err(f)
+        }
+    });
+    drop(r);
+    assert_eq!(done.state(), State::Succeeded);
 }

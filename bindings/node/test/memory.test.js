@@ -61,3 +61,12 @@ test('many Deferreds created and dropped keep RSS bounded', async () => {
   const growth = (end - start) / 1048576;
   assert.ok(growth < 64, `RSS grew ${growth.toFixed(1)} MiB over ${N} Deferreds`);
 });
+
+test('a collected Clock fails its pending deferLater with ENOTRUNNING', async () => {
+  let d;
+  (() => { const clock = new Clock(); d = deferLater(100, () => 1, { clock }); })();
+  let got = 'pending';
+  d.addErrback((e) => { got = e.code; return null; });
+  await settle();
+  assert.equal(got, 'ENOTRUNNING');
+});

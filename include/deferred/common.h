@@ -90,6 +90,13 @@ enum {
  * any other int; never NULL. */
 DFR_API const char *dfr_strerror(int code);
 
+/* The version of this header.  Bindings check it at build time (a header
+ * too old or too new fails the build) and compare it with dfr_version() at
+ * load time (a library other than the one built against). */
+#define DFR_VERSION_MAJOR 0
+#define DFR_VERSION_MINOR 2
+#define DFR_VERSION_PATCH 0
+
 /* Library version, "MAJOR.MINOR.PATCH". */
 DFR_API const char *dfr_version(void);
 

@@ -2,9 +2,13 @@
 #include "internal.h"
 #include "base/errors.h"
 
+#define DFR__STR(x) #x
+#define DFR__XSTR(x) DFR__STR(x)
+
 const char *dfr_version(void)
 {
-    return "0.2.0";
+    return DFR__XSTR(DFR_VERSION_MAJOR) "." DFR__XSTR(DFR_VERSION_MINOR) "." DFR__XSTR(
+        DFR_VERSION_PATCH);
 }
 
 const char *dfr_strerror(int code)

@@ -224,13 +224,18 @@ static int start(dfr_listener *l, int backlog, dfr_listener **out)
     return 0;
 }
 
+/* A listener with its handle initialised and its options read, or NULL with
+ * *rc set and destroy(data) run. */
 static dfr_listener *new_listener(dfr_reactor *r, dfr_accept_fn fn, void *data,
-                                  dfr_destroy_fn destroy, bool tcp, int *rc)
+                                  dfr_destroy_fn destroy, bool tcp,
+                                  const dfr_listen_options *opts, int *backlog, int *rc)
 {
     dfr__net *net = dfr__net_get(r);
     dfr_listener *l = net ? dfr__calloc(1, sizeof *l) : NULL;
     if (!l) {
         *rc = DFR_ENOMEM;
+        if (destroy)
+            destroy(data);
         return NULL;
     }
     l->r = r;
@@ -245,9 +250,12 @@ static dfr_listener *new_listener(dfr_reactor *r, dfr_accept_fn fn, void *data,
     if (e < 0) {
         dfr__free(l);
         *rc = dfr__net_code(e);
+        if (destroy)
+            destroy(data);
         return NULL;
     }
     l->h.handle.data = l;
+    listen_opts(opts, backlog, &l->no_delay);
     return l;
 }
 
@@ -273,14 +281,10 @@ int dfr_reactor_listen_tcp(dfr_reactor *r, const char *iface, int port, dfr_acce
         return rc;
     }
     *out = NULL;
-    dfr_listener *l = new_listener(r, on_accept, data, destroy, true, &rc);
-    if (!l) {
-        if (destroy)
-            destroy(data);
-        return rc;
-    }
     int backlog;
-    listen_opts(opts, &backlog, &l->no_delay);
+    dfr_listener *l = new_listener(r, on_accept, data, destroy, true, opts, &backlog, &rc);
+    if (!l)
+        return rc;
     int e = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&ss, 0);
     if (e < 0)
         return abandon(l, e);
@@ -303,14 +307,10 @@ int dfr_reactor_listen_unix(dfr_reactor *r, const char *path, dfr_accept_fn on_a
         return rc;
     }
     *out = NULL;
-    dfr_listener *l = new_listener(r, on_accept, data, destroy, false, &rc);
-    if (!l) {
-        if (destroy)
-            destroy(data);
-        return rc;
-    }
     int backlog;
-    listen_opts(opts, &backlog, &l->no_delay);
+    dfr_listener *l = new_listener(r, on_accept, data, destroy, false, opts, &backlog, &rc);
+    if (!l)
+        return rc;
     int e = uv_pipe_bind(&l->h.pipe, path);
     if (e < 0)
         return abandon(l, e);

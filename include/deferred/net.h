@@ -15,7 +15,7 @@
  * Failure codes (dfr_failure_code of a reason or a failed deferred):
  *   DFR_ECONNREFUSED  connection refused (also: no Unix socket at that path)
  *   DFR_EUNREACHABLE  host or network unreachable
- *   DFR_ENOTFOUND     the host name does not resolve
+ *   DFR_ENOTFOUND     the host name does not resolve (or no resolver answered)
  *   DFR_ECONNRESET    reset by the peer (also: writing to a peer that left)
  *   DFR_ECONNDONE     the connection was closed cleanly (Twisted's
  *                     ConnectionDone); a read needing more data than came

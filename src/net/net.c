@@ -118,8 +118,13 @@ int dfr__net_code(int uverr)
         return DFR_ECANCELLED;
     case UV_EINVAL:
         return DFR_EINVAL;
+    /* Twisted's DNSLookupError covers them all: a resolver that cannot be
+     * reached (EAI_AGAIN, common in sandboxes) fails the name too, and the
+     * failure's message keeps the system's words. */
     case UV_EAI_NONAME:
     case UV_EAI_NODATA:
+    case UV_EAI_AGAIN:
+    case UV_EAI_FAIL:
     case UV_EAI_FAMILY:
     case UV_EAI_SERVICE:
         return DFR_ENOTFOUND;

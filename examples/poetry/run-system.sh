@@ -24,7 +24,7 @@ start() {
     "$@" >"$tmp/$name.out" 2>&1 &
     pids+=($!)
     eval "${name}_pid=$!"
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do  # up to 30 s: CI machines can be slow
         local port
         port=$(grep -o 'port [0-9]*' "$tmp/$name.out" 2>/dev/null | head -1 | cut -d' ' -f2)
         if [ -n "$port" ]; then

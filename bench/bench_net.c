@@ -1,19 +1,48 @@
-/* Stream benchmarks over loopback (issue 17), one JSON line each:
- *   tcp_rtt         one-byte ping-pong, n round trips (libdeferred push and
- *                   pull/coroutine, raw libuv);
- *   tcp_throughput  n bytes in 64 KiB writes (libdeferred pull writer with
- *                   wait_writable, raw libuv); bytes_per_op = MB/s;
- *   tcp_accept      connect + accept + close, n times in a row.
+/* Stream benchmarks over loopback (issue 17).  One run of one bench by one
+ * impl per call, one JSON line; bench/lang/net alternates the impls (and
+ * Twisted's peers, bench/twisted_net_bench.py) and keeps the best run.
  *
- *   bench_net [rtt_n throughput_bytes accept_n]
- * Twisted's peers are in bench/twisted_net_bench.py; bench/run_net runs both. */
+ *   bench_net BENCH IMPL N
+ *     tcp_rtt         one-byte ping-pong, N round trips;
+ *                     impls libdeferred_push, libdeferred_pull, libuv, floor
+ *     tcp_throughput  N bytes in 64 KiB writes; impls libdeferred_pull,
+ *                     libuv, floor
+ *     tcp_accept      connect + accept + close, N times in a row;
+ *                     impls libdeferred, libuv, floor
+ *
+ * Every impl does the same work, so the ratios compare like with like:
+ * - one process, one thread: both ends of the connection on one loop (the
+ *   floor alternates blocking calls), so loopback delivery runs in this
+ *   process and its kernel time is charged to it;
+ * - every reader reads into a 64 KiB buffer and counts what it received;
+ * - throughput: the writer has one 64 KiB chunk in flight and writes the
+ *   next once the previous was handed to the kernel (Twisted's pull
+ *   producer, which its transport asks for more once its buffer is empty).
+ *   Writing until the kernel refuses instead buffers megabytes, and the
+ *   copies then miss the caches: that measured the kernel's buffer sizes,
+ *   not the impls.  No impl copies the chunk in user space;
+ * - the clock starts once connected (rtt, throughput) or before the first
+ *   connect (accept), and stops when the reader has everything.
+ * Rows give wall time and CPU time (user + system of this process): on a
+ * shared machine the wall time also counts the time spent waiting for a
+ * core, the CPU time does not.
+ *
+ * The floor is the least the kernel lets any impl do: blocking sockets, no
+ * event loop (rtt: write, read, write, read; throughput: write 64 KiB, read
+ * it; accept: connect, accept, close, close). */
 #include <deferred.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CHUNK (64 * 1024)
 
@@ -24,19 +53,43 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void emit(const char *bench, const char *impl, long n, double secs)
+static double cpu_s(void)
 {
-    printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"n\": %ld, \"ns_per_op\": %.1f}\n", bench, impl,
-           n, secs / (double)n * 1e9);
-    fflush(stdout);
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-static void emit_rate(const char *bench, const char *impl, long n, double secs)
+/* The timed section: start() and stop() around it. */
+static double wall0, wall1, cpu0, cpu1;
+
+static void start(void)
 {
-    printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"n\": %ld, \"ns_per_op\": 0, \"mb_per_s\": %.1f}\n",
-           bench, impl, n, (double)n / secs / 1e6);
-    fflush(stdout);
+    cpu0 = cpu_s();
+    wall0 = now_s();
 }
+
+static void stop(void)
+{
+    wall1 = now_s();
+    cpu1 = cpu_s();
+}
+
+static void emit(const char *bench, const char *impl, long n)
+{
+    double wall = wall1 - wall0, cpu = cpu1 - cpu0;
+    if (!strcmp(bench, "tcp_throughput"))
+        printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"n\": %ld, \"mb_per_s\": %.1f, "
+               "\"cpu_mb_per_s\": %.1f}\n",
+               bench, impl, n, (double)n / wall / 1e6, cpu > 0 ? (double)n / cpu / 1e6 : 0.0);
+    else
+        printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"n\": %ld, \"ns_per_op\": %.1f, "
+               "\"cpu_ns_per_op\": %.1f}\n",
+               bench, impl, n, wall / (double)n * 1e9, cpu / (double)n * 1e9);
+}
+
+static char chunk[CHUNK];
 
 /* ---- libdeferred ---- */
 
@@ -44,8 +97,7 @@ typedef struct run {
     dfr_reactor *r;
     long n, count;
     size_t bytes;
-    bool pull;
-    double t0, t1;
+    int port;
 } run;
 
 static run R;
@@ -61,12 +113,12 @@ static void count_data(dfr_stream *s, const void *buf, size_t n, void *d)
     (void)s, (void)buf, (void)d;
     R.bytes += n;
     if (R.bytes >= (size_t)R.n) {
-        R.t1 = now_s();
+        stop();
         dfr_reactor_stop(R.r);
     }
 }
 
-static void accept_echo(dfr_listener *l, dfr_stream *s, void *data)
+static void accept_with(dfr_listener *l, dfr_stream *s, void *data)
 {
     (void)l;
     dfr_protocol p = {.size = sizeof p, .data_received = data};
@@ -80,7 +132,7 @@ static void ping_data(dfr_stream *s, const void *buf, size_t n, void *d)
         dfr_stream_write(s, "x", 1);
         return;
     }
-    R.t1 = now_s();
+    stop();
     dfr_reactor_stop(R.r);
 }
 
@@ -90,9 +142,11 @@ static dfr_value pinger(void *data)
     for (R.count = 0; R.count < R.n; R.count++) {
         dfr_stream_write(s, "x", 1);
         dfr_value v = dfr_await(dfr_stream_read(s, 1));
+        if (dfr_is_failure(v))
+            abort();
         dfr_value_drop(v);
     }
-    R.t1 = now_s();
+    stop();
     dfr_reactor_stop(R.r);
     return dfr_none();
 }
@@ -100,11 +154,9 @@ static dfr_value pinger(void *data)
 static dfr_value writer(void *data)
 {
     dfr_stream *s = data;
-    static char chunk[CHUNK];
-    dfr_stream_set_watermarks(s, 1 << 20, 256 << 10);
     for (long sent = 0; sent < R.n; sent += CHUNK) {
-        dfr_value_drop(dfr_await(dfr_stream_wait_writable(s)));
-        dfr_stream_write(s, chunk, CHUNK);
+        dfr_stream_write_owned(s, chunk, CHUNK, NULL);
+        dfr_value_drop(dfr_await(dfr_stream_written(s)));
     }
     return dfr_none();
 }
@@ -114,7 +166,9 @@ static void release(void *s) { dfr_stream_unref(s); }
 static dfr_value connected(dfr_value v, void *mode)
 {
     dfr_stream *s = dfr_stream_from(&v);
-    R.t0 = now_s();
+    if (!s)
+        abort();
+    start();
     if (!strcmp(mode, "push")) {
         dfr_protocol p = {.size = sizeof p, .data_received = ping_data};
         dfr_stream_set_protocol(s, &p, NULL, NULL);
@@ -127,15 +181,14 @@ static dfr_value connected(dfr_value v, void *mode)
     return v;
 }
 
-static double dfr_stream_bench(const char *mode, long n)
+static void dfr_stream_bench(const char *mode, long n)
 {
-    memset(&R, 0, sizeof R);
-    R.r = dfr_reactor_new(NULL);
-    R.n = n;
+    R = (run){.r = dfr_reactor_new(NULL), .n = n};
     dfr_listener *l;
     bool tput = !strcmp(mode, "tput");
-    dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_echo, tput ? (void *)count_data : (void *)echo_data,
-                           NULL, NULL, &l);
+    if (dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_with,
+                               tput ? (void *)count_data : (void *)echo_data, NULL, NULL, &l))
+        abort();
     dfr_connect_options o = {.size = sizeof o, .no_delay = true};
     dfr_deferred *d = dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l), &o);
     dfr_deferred_add_callback(d, connected, (void *)mode, NULL);
@@ -143,7 +196,6 @@ static double dfr_stream_bench(const char *mode, long n)
     dfr_deferred_unref(d);
     dfr_listener_unref(l);
     dfr_reactor_free(R.r);
-    return R.t1 - R.t0;
 }
 
 static void accept_drop(dfr_listener *l, dfr_stream *s, void *data)
@@ -151,18 +203,18 @@ static void accept_drop(dfr_listener *l, dfr_stream *s, void *data)
     (void)l, (void)s, (void)data; /* kept by nobody: closed */
 }
 
-static int accept_port;
-
 static dfr_value accept_next(dfr_value v, void *data)
 {
     (void)data;
+    if (!dfr_stream_from(&v))
+        abort();
     dfr_value_drop(v); /* the stream goes: closed */
     if (++R.count == R.n) {
-        R.t1 = now_s();
+        stop();
         dfr_reactor_stop(R.r);
         return dfr_none();
     }
-    dfr_deferred *d = dfr_reactor_connect_tcp(R.r, "127.0.0.1", accept_port, NULL);
+    dfr_deferred *d = dfr_reactor_connect_tcp(R.r, "127.0.0.1", R.port, NULL);
     dfr_deferred_add_both(d, accept_next, NULL, NULL);
     dfr_deferred_unref(d);
     return dfr_none();
@@ -171,25 +223,23 @@ static dfr_value accept_next(dfr_value v, void *data)
 static void accept_start(void *data)
 {
     (void)data;
-    R.t0 = now_s();
-    dfr_deferred *d = dfr_reactor_connect_tcp(R.r, "127.0.0.1", accept_port, NULL);
+    start();
+    dfr_deferred *d = dfr_reactor_connect_tcp(R.r, "127.0.0.1", R.port, NULL);
     dfr_deferred_add_both(d, accept_next, NULL, NULL);
     dfr_deferred_unref(d);
 }
 
-static double dfr_accept_bench(long n)
+static void dfr_accept_bench(long n)
 {
-    memset(&R, 0, sizeof R);
-    R.r = dfr_reactor_new(NULL);
-    R.n = n;
+    R = (run){.r = dfr_reactor_new(NULL), .n = n};
     dfr_listener *l;
-    dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_drop, NULL, NULL, NULL, &l);
-    accept_port = dfr_listener_port(l);
+    if (dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_drop, NULL, NULL, NULL, &l))
+        abort();
+    R.port = dfr_listener_port(l);
     dfr_reactor_call_when_running(R.r, accept_start, NULL, NULL);
     dfr_reactor_run(R.r);
     dfr_listener_unref(l);
     dfr_reactor_free(R.r);
-    return R.t1 - R.t0;
 }
 
 /* ---- raw libuv, written plainly ---- */
@@ -199,7 +249,6 @@ static uv_tcp_t server, client, accepted;
 static char rbuf[CHUNK];
 static long uv_n, uv_count;
 static size_t uv_bytes;
-static double uv_t0, uv_t1;
 static int uv_mode; /* 0 rtt, 1 throughput, 2 accept */
 static struct sockaddr_in uv_addr;
 
@@ -233,7 +282,7 @@ static void server_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (uv_mode == 0) {
         write_bytes(s, b->base, (size_t)n);
     } else if ((uv_bytes += (size_t)n) >= (size_t)uv_n) {
-        uv_t1 = now_s();
+        stop();
         uv_close((uv_handle_t *)s, NULL);
         uv_close((uv_handle_t *)&client, NULL);
         uv_close((uv_handle_t *)&server, NULL);
@@ -249,7 +298,7 @@ static void client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         write_bytes(s, "x", 1);
         return;
     }
-    uv_t1 = now_s();
+    stop();
     uv_close((uv_handle_t *)s, NULL);
     uv_close((uv_handle_t *)&accepted, NULL);
     uv_close((uv_handle_t *)&server, NULL);
@@ -270,26 +319,20 @@ static void on_conn(uv_stream_t *srv, int status)
     uv_read_start((uv_stream_t *)&accepted, alloc_cb, server_read);
 }
 
-static char chunk[CHUNK];
 static long uv_sent;
 
-static void pump(uv_write_t *w, int status);
-
-static void fill(void)
+/* One chunk in flight: the next goes when this one reached the kernel. */
+static void write_chunk(uv_write_t *w, int status)
 {
-    while (uv_sent < uv_n && client.write_queue_size <= (1 << 20)) {
-        uv_write_t *w = malloc(sizeof *w);
-        uv_buf_t b = uv_buf_init(chunk, CHUNK);
-        uv_write(w, (uv_stream_t *)&client, &b, 1, pump);
-        uv_sent += CHUNK;
+    if (status < 0 || uv_sent >= uv_n) {
+        free(w);
+        return;
     }
-}
-
-static void pump(uv_write_t *w, int status)
-{
-    free(w);
-    if (status == 0)
-        fill();
+    if (!w)
+        w = malloc(sizeof *w);
+    uv_buf_t b = uv_buf_init(chunk, CHUNK);
+    uv_sent += CHUNK;
+    uv_write(w, (uv_stream_t *)&client, &b, 1, write_chunk);
 }
 
 static void connect_again(void);
@@ -301,20 +344,24 @@ static void client_closed(uv_handle_t *h)
         connect_again();
         return;
     }
-    uv_t1 = now_s();
+    stop();
     uv_close((uv_handle_t *)&server, NULL);
 }
 
 static void on_connected(uv_connect_t *req, int status)
 {
-    (void)status;
     free(req);
+    if (status < 0)
+        abort();
     if (uv_mode == 0) {
+        start();
         uv_tcp_nodelay(&client, 1);
         uv_read_start((uv_stream_t *)&client, alloc_cb, client_read);
         write_bytes((uv_stream_t *)&client, "x", 1);
     } else if (uv_mode == 1) {
-        fill();
+        start();
+        uv_tcp_nodelay(&client, 1);
+        write_chunk(NULL, 0);
     } else {
         uv_close((uv_handle_t *)&client, client_closed);
     }
@@ -327,13 +374,10 @@ static void connect_again(void)
     uv_tcp_connect(req, &client, (struct sockaddr *)&uv_addr, on_connected);
 }
 
-static double uv_bench(int mode, long n)
+static void uv_bench(int mode, long n)
 {
     uv_mode = mode;
     uv_n = n;
-    uv_count = 0;
-    uv_bytes = 0;
-    uv_sent = 0;
     uv_loop_init(&loop);
     uv_tcp_init(&loop, &server);
     uv_ip4_addr("127.0.0.1", 0, &uv_addr);
@@ -341,51 +385,145 @@ static double uv_bench(int mode, long n)
     int len = sizeof uv_addr;
     uv_tcp_getsockname(&server, (struct sockaddr *)&uv_addr, &len);
     uv_listen((uv_stream_t *)&server, 511, on_conn);
-    uv_t0 = now_s();
+    if (mode == 2)
+        start();
     connect_again();
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    return uv_t1 - uv_t0;
 }
 
-static double best3(double (*f)(const char *, long), const char *mode, long n)
+/* ---- the floor: blocking sockets, no loop ---- */
+
+static int floor_listener(struct sockaddr_in *a)
 {
-    double best = 1e300;
-    for (int i = 0; i < 3; i++) {
-        double t = f(mode, n);
-        if (t < best)
-            best = t;
-    }
-    return best;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof *a;
+    if (l < 0 || bind(l, (struct sockaddr *)a, len) || getsockname(l, (struct sockaddr *)a, &len) ||
+        listen(l, 511))
+        abort();
+    return l;
 }
 
-static double uv_best3(int mode, long n)
+static int floor_connect(const struct sockaddr_in *a)
 {
-    double best = 1e300;
-    for (int i = 0; i < 3; i++) {
-        double t = uv_bench(mode, n);
-        if (t < best)
-            best = t;
-    }
-    return best;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (const struct sockaddr *)a, sizeof *a))
+        abort();
+    return c;
 }
+
+/* Read exactly n bytes into rbuf-sized pieces. */
+static void read_n(int fd, size_t n)
+{
+    while (n > 0) {
+        ssize_t got = read(fd, rbuf, sizeof rbuf);
+        if (got <= 0)
+            abort();
+        n -= (size_t)got;
+    }
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t put = write(fd, p, n);
+        if (put <= 0)
+            abort();
+        p += put;
+        n -= (size_t)put;
+    }
+}
+
+static void floor_bench(int mode, long n)
+{
+    struct sockaddr_in a;
+    int l = floor_listener(&a);
+    if (mode == 2) {
+        start();
+        for (long i = 0; i < n; i++) {
+            int c = floor_connect(&a);
+            int s = accept(l, NULL, NULL);
+            if (s < 0)
+                abort();
+            close(s);
+            close(c);
+        }
+        stop();
+        close(l);
+        return;
+    }
+    int c = floor_connect(&a);
+    int s = accept(l, NULL, NULL);
+    int one = 1;
+    if (s < 0 || setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one))
+        abort();
+    start();
+    if (mode == 0) {
+        for (long i = 0; i < n; i++) {
+            write_all(c, "x", 1);
+            read_n(s, 1);
+            write_all(s, rbuf, 1);
+            read_n(c, 1);
+        }
+    } else {
+        for (long sent = 0; sent < n; sent += CHUNK) {
+            write_all(c, chunk, CHUNK);
+            read_n(s, CHUNK);
+        }
+    }
+    stop();
+    close(s);
+    close(c);
+    close(l);
+}
+
+/* ---- the table ---- */
+
+typedef struct entry {
+    const char *bench, *impl;
+    void (*run)(long n);
+} entry;
+
+static void rtt_push(long n) { dfr_stream_bench("push", n); }
+static void rtt_pull(long n) { dfr_stream_bench("pull", n); }
+static void rtt_uv(long n) { uv_bench(0, n); }
+static void rtt_floor(long n) { floor_bench(0, n); }
+static void tput_dfr(long n) { dfr_stream_bench("tput", n); }
+static void tput_uv(long n) { uv_bench(1, n); }
+static void tput_floor(long n) { floor_bench(1, n); }
+static void acc_dfr(long n) { dfr_accept_bench(n); }
+static void acc_uv(long n) { uv_bench(2, n); }
+static void acc_floor(long n) { floor_bench(2, n); }
+
+static const entry table[] = {
+    {"tcp_rtt", "libdeferred_push", rtt_push},
+    {"tcp_rtt", "libdeferred_pull", rtt_pull},
+    {"tcp_rtt", "libuv", rtt_uv},
+    {"tcp_rtt", "floor", rtt_floor},
+    {"tcp_throughput", "libdeferred_pull", tput_dfr},
+    {"tcp_throughput", "libuv", tput_uv},
+    {"tcp_throughput", "floor", tput_floor},
+    {"tcp_accept", "libdeferred", acc_dfr},
+    {"tcp_accept", "libuv", acc_uv},
+    {"tcp_accept", "floor", acc_floor},
+};
 
 int main(int argc, char **argv)
 {
-    long rtt_n = argc > 1 ? atol(argv[1]) : 100000;
-    long tput_n = argc > 2 ? atol(argv[2]) : 256L << 20;
-    long acc_n = argc > 3 ? atol(argv[3]) : 10000;
-    emit("tcp_rtt", "libdeferred_push", rtt_n, best3(dfr_stream_bench, "push", rtt_n));
-    emit("tcp_rtt", "libdeferred_pull", rtt_n, best3(dfr_stream_bench, "pull", rtt_n));
-    emit("tcp_rtt", "libuv", rtt_n, uv_best3(0, rtt_n));
-    emit_rate("tcp_throughput", "libdeferred_pull", tput_n, best3(dfr_stream_bench, "tput", tput_n));
-    emit_rate("tcp_throughput", "libuv", tput_n, uv_best3(1, tput_n));
-    double best = 1e300;
-    for (int i = 0; i < 3; i++) {
-        double t = dfr_accept_bench(acc_n);
-        best = t < best ? t : best;
+    long n = argc == 4 ? atol(argv[3]) : 0;
+    for (size_t i = 0; n > 0 && i < sizeof table / sizeof *table; i++) {
+        if (strcmp(table[i].bench, argv[1]) || strcmp(table[i].impl, argv[2]))
+            continue;
+        if (!strcmp(argv[1], "tcp_throughput") && n % CHUNK)
+            break;
+        table[i].run(n);
+        emit(argv[1], argv[2], n);
+        return 0;
     }
-    emit("tcp_accept", "libdeferred", acc_n, best);
-    emit("tcp_accept", "libuv", acc_n, uv_best3(2, acc_n));
-    return 0;
+    fprintf(stderr, "usage: bench_net BENCH IMPL N (N > 0; a multiple of %d for throughput)\n",
+            CHUNK);
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        fprintf(stderr, "  %s %s\n", table[i].bench, table[i].impl);
+    return 2;
 }

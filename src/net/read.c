@@ -178,10 +178,12 @@ void dfr__pull_try(dfr_stream *s)
     dfr_deferred *d = s->pull_d;
     s->pull_d = NULL;
     s->pull = PULL_NONE;
-    dfr__stream_update_reading(s);
-    /* Firing may resume a coroutine that reads again at once. */
+    /* Firing may resume a coroutine that reads again at once: stop reading
+     * only if it did not (every caller holds s).  Stopping and restarting
+     * costs libuv two epoll_ctl calls on the next poll. */
     dfr_deferred_callback(d, v);
     dfr_deferred_unref(d);
+    dfr__stream_update_reading(s);
 }
 
 static void cancel_pull(dfr_deferred *d, void *data)

@@ -84,6 +84,10 @@ static void on_write(uv_write_t *req, int status)
         dfr__stream_close_with(s, dfr__net_failure(status, NULL));
         return;
     }
+    /* Nobody waits on a write and no close waits for the flush: the plain
+     * writer's case, once per write. */
+    if (!s->written && !s->writable && !s->full && !s->close_after_flush)
+        return;
     dfr__stream_hold(s);
     fire_list(&s->written, &s->written_tail, NULL, s->wdone, false);
     check_drained(s);

@@ -388,6 +388,59 @@ TEST_CASE("one pull read at a time; a cancelled read loses no bytes")
     dfr_listener_unref(l);
 }
 
+// A read chained from the previous read's callback, as a coroutine's loop
+// does: reading goes on between them (no stop and restart), every byte comes
+// in order, and once nobody asks the bytes wait for the next read.
+struct Chain {
+    dfr_stream *s;
+    std::string got;
+    int left;
+};
+
+static dfr_value chain_next(dfr_value v, void *data)
+{
+    auto *c = static_cast<Chain *>(data);
+    if (!dfr_is_failure(v))
+        c->got += str(v);
+    dfr_value_drop(v);
+    if (--c->left > 0) {
+        dfr_deferred *d = dfr_stream_read_exactly(c->s, 1);
+        dfr_deferred_add_both(d, chain_next, c, nullptr);
+        dfr_deferred_unref(d);
+    }
+    return dfr_none();
+}
+
+TEST_CASE("a read issued from the previous read's callback gets every byte in order")
+{
+    Reactor R;
+    Accepted acc;
+    dfr_listener *l = listen_keep(R.r, &acc);
+    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
+                                                     nullptr));
+    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    Chain chain{acc.streams[0], "", 12};
+    dfr_deferred *d = dfr_stream_read_exactly(chain.s, 1);
+    dfr_deferred_add_both(d, chain_next, &chain, nullptr);
+    dfr_deferred_unref(d);
+    REQUIRE(dfr_stream_write(c, "abcdef", 6) == 0); // several reads out of one buffer
+    REQUIRE(R.until([&] { return chain.got.size() == 6; }));
+    for (const char *p = "ghijkl"; *p; p++) {  // one read per arrival
+        REQUIRE(dfr_stream_write(c, p, 1) == 0);
+        size_t want = chain.got.size() + 1;
+        REQUIRE(R.until([&] { return chain.got.size() == want; }));
+    }
+    CHECK(chain.got == "abcdefghijkl");
+    REQUIRE(dfr_stream_write(c, "XYZ", 3) == 0);
+    for (int i = 0; i < 5; i++)
+        dfr_reactor_iterate(R.r, 0.005);
+    dfr_value v = R.wait(dfr_stream_read_exactly(chain.s, 3));
+    CHECK(str(v) == "XYZ");
+    dfr_value_drop(v);
+    dfr_stream_unref(c);
+    dfr_listener_unref(l);
+}
+
 // ---- writing ----
 
 static void count_free(void *p)

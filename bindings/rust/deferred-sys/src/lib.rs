@@ -367,6 +367,7 @@ extern "C" {
     pub fn dfr_deferred_state(d: *const dfr_deferred) -> c_int;
     pub fn dfr_deferred_result(d: *const dfr_deferred) -> *const dfr_value;
     pub fn dfr_deferred_paused(d: *const dfr_deferred) -> c_int;
+    pub fn dfr_deferred_take_result(d: *mut dfr_deferred, out: *mut dfr_value) -> bool;
     pub fn dfr_succeed(v: dfr_value) -> *mut dfr_deferred;
     pub fn dfr_fail(f: *mut dfr_failure) -> *mut dfr_deferred;
     pub fn dfr_maybe_deferred(fn_: dfr_task_fn, data: *mut c_void) -> *mut dfr_deferred;

@@ -1051,7 +1051,8 @@ bool dfr_deferred_take_result(dfr_deferred *d, dfr_value *out)
         return false;
     if (!runnable(d) || d->head != d->count || d->waiter || coro_live(d))
         return false;
-    dfr_value_drop(*out); /* a slot, as in ffi_forms.h */
+    if (DFR_UNLIKELY(out->type != NULL))
+        dfr_value_drop(*out); /* a slot, as in ffi_forms.h */
     *out = d->result;
     d->result = dfr_none();
     return true;

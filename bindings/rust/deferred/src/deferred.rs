@@ -60,7 +60,7 @@ impl<T: 'static> std::fmt::Debug for Deferred<T> {
     }
 }
 
-fn oom<P>(p: *mut P) -> NonNull<P> {
+pub(crate) fn oom<P>(p: *mut P) -> NonNull<P> {
     NonNull::new(p)
         .unwrap_or_else(|| std::alloc::handle_alloc_error(std::alloc::Layout::new::<[usize; 16]>()))
 }

@@ -58,7 +58,7 @@ pub use deferred_sys as sys;
 pub use failure::{
     ErrorCode, Failure, DFR_DOMAIN, RUST_DOMAIN, RUST_ERROR, RUST_PANIC, RUST_WRONG_TYPE,
 };
-pub use list::{deferred_list, gather};
+pub use list::{deferred_list, deferred_list_with, gather, ListFlags, ListResult};
 pub use reactor::{
     DelayedCall, LoopingCall, Phase, Reactor, ReactorHandle, ReactorOptions, ReactorRef,
     RemoteResult, SystemEvent, TriggerId,

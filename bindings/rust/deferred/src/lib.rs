@@ -51,6 +51,7 @@ mod failure;
 mod list;
 mod reactor;
 mod sync;
+mod threadpool;
 pub mod value;
 
 pub use deferred::{Deferred, DeferredFuture, State};
@@ -64,6 +65,7 @@ pub use reactor::{
     RemoteResult, SystemEvent, TriggerId,
 };
 pub use sync::{Lock, Queue, Semaphore};
+pub use threadpool::ThreadPool;
 pub use value::{List, RawValue};
 
 // The README's examples are doc tests.

@@ -46,6 +46,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod call;
 mod deferred;
 mod failure;
 mod list;
@@ -54,6 +55,7 @@ mod sync;
 mod threadpool;
 pub mod value;
 
+pub use call::{CArg, CFunction, CReturn, SafeCFunction};
 pub use deferred::{Deferred, DeferredFuture, State};
 pub use deferred_sys as sys;
 pub use failure::{

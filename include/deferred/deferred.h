@@ -110,6 +110,15 @@ DFR_API int dfr_deferred_state(const dfr_deferred *d);
 DFR_API const dfr_value *dfr_deferred_result(const dfr_deferred *d);
 /* Current pause count (user pauses only); DFR_EINVAL for NULL. */
 DFR_API int dfr_deferred_paused(const dfr_deferred *d);
+/* Take d's result now, as a callback would: if d has a result and its
+ * callbacks could run now with none left to run (not paused, not waiting on
+ * another deferred, not inside one of its own callbacks), move the result
+ * into *out and leave none in its place (callbacks added later get none, and
+ * a failure taken so is handled), then return true.  Otherwise (and for NULL
+ * d or out) false, with *out untouched.  *out is a slot (ffi_forms.h): what
+ * it held is dropped.  The await of a deferred that already fired, without a
+ * coroutine (the bindings' async/await); d's reference stays the caller's. */
+DFR_API bool dfr_deferred_take_result(dfr_deferred *d, dfr_value *out);
 
 /* A deferred that already has `v` (a failure value gives a failed one).
  * NULL on OOM (v dropped).  A deferred value gives that deferred back. */

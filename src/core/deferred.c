@@ -1042,6 +1042,22 @@ int dfr_deferred_paused(const dfr_deferred *d)
     return d ? d->paused : DFR_EINVAL;
 }
 
+/* The steal of a returned deferred (adopt_returned_deferred) and of
+ * dfr_await's fast path, for code that awaits without a coroutine (the
+ * bindings' async/await): no callback pair to add and run. */
+bool dfr_deferred_take_result(dfr_deferred *d, dfr_value *out)
+{
+    if (DFR_UNLIKELY(!d || !out))
+        return false;
+    if (!runnable(d) || d->head != d->count || d->waiter || coro_live(d))
+        return false;
+    if (DFR_UNLIKELY(out->type != NULL))
+        dfr_value_drop(*out); /* a slot, as in ffi_forms.h */
+    *out = d->result;
+    d->result = dfr_none();
+    return true;
+}
+
 /* ---- ready-made deferreds ---- */
 
 dfr_deferred *dfr_succeed(dfr_value v)

@@ -42,6 +42,19 @@ fn main() {
         "cargo:rustc-env=DFR_SYS_INCLUDE={}",
         join(&lib.include_paths)
     );
+    // libffi, for the ffi_* declarations (dfr_reactor_defer_call's cif):
+    // libdeferred requires it, so it is there wherever libdeferred is.
+    let ffi = match pkg_config::Config::new().probe("libffi") {
+        Ok(ffi) => ffi,
+        Err(e) => {
+            eprintln!("\nlibffi was not found by pkg-config ({e}); libdeferred needs it.\n");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "cargo:rustc-env=DFR_SYS_FFI_INCLUDE={}",
+        join(&ffi.include_paths)
+    );
     for dir in &lib.link_paths {
         if !is_system_dir(dir) {
             println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{}", dir.display());

@@ -83,8 +83,7 @@ opaque!(
     dfr_semaphore,
     dfr_queue,
     dfr_stream,
-    dfr_listener,
-    ffi_cif
+    dfr_listener
 );
 
 #[repr(C)]
@@ -367,6 +366,7 @@ extern "C" {
     pub fn dfr_deferred_state(d: *const dfr_deferred) -> c_int;
     pub fn dfr_deferred_result(d: *const dfr_deferred) -> *const dfr_value;
     pub fn dfr_deferred_paused(d: *const dfr_deferred) -> c_int;
+    pub fn dfr_deferred_take_result(d: *mut dfr_deferred, out: *mut dfr_value) -> bool;
     pub fn dfr_succeed(v: dfr_value) -> *mut dfr_deferred;
     pub fn dfr_fail(f: *mut dfr_failure) -> *mut dfr_deferred;
     pub fn dfr_maybe_deferred(fn_: dfr_task_fn, data: *mut c_void) -> *mut dfr_deferred;
@@ -735,11 +735,69 @@ extern "C" {
         out: *mut dfr_value,
     ) -> c_int;
 
-    // ffi.h (libffi's ffi_cif is opaque here)
+    // ffi.h (ffi_cif and the rest of libffi below)
     pub fn dfr_reactor_defer_call(
         r: *mut dfr_reactor,
         cif: *mut ffi_cif,
         fn_: Option<unsafe extern "C" fn()>,
         args: *mut *mut c_void,
     ) -> *mut dfr_deferred;
+}
+
+// ---- libffi (<ffi.h>, which deferred/ffi.h includes): what a caller of
+// dfr_reactor_defer_call needs to describe a C function.  Linked from the
+// libffi libdeferred uses (found by pkg-config too). ----
+
+/// libffi's type description (`ffi_type`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ffi_type {
+    pub size: usize,
+    pub alignment: core::ffi::c_ushort,
+    pub type_: core::ffi::c_ushort,
+    pub elements: *mut *mut ffi_type,
+}
+
+/// libffi's call interface (`ffi_cif`), filled by `ffi_prep_cif`.  The
+/// layout of Linux on x86-64 and AArch64 (no FFI_EXTRA_CIF_FIELDS there).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ffi_cif {
+    pub abi: ffi_abi,
+    pub nargs: c_uint,
+    pub arg_types: *mut *mut ffi_type,
+    pub rtype: *mut ffi_type,
+    pub bytes: c_uint,
+    pub flags: c_uint,
+}
+
+pub type ffi_abi = c_uint;
+pub type ffi_status = c_uint;
+pub const FFI_OK: ffi_status = 0;
+#[cfg(target_arch = "x86_64")]
+pub const FFI_DEFAULT_ABI: ffi_abi = 2; // FFI_UNIX64
+#[cfg(target_arch = "aarch64")]
+pub const FFI_DEFAULT_ABI: ffi_abi = 1; // FFI_SYSV
+
+extern "C" {
+    pub fn ffi_prep_cif(
+        cif: *mut ffi_cif,
+        abi: ffi_abi,
+        nargs: c_uint,
+        rtype: *mut ffi_type,
+        atypes: *mut *mut ffi_type,
+    ) -> ffi_status;
+    // Never written by libffi; `static mut` because its API takes `*mut`.
+    pub static mut ffi_type_void: ffi_type;
+    pub static mut ffi_type_uint8: ffi_type;
+    pub static mut ffi_type_sint8: ffi_type;
+    pub static mut ffi_type_uint16: ffi_type;
+    pub static mut ffi_type_sint16: ffi_type;
+    pub static mut ffi_type_uint32: ffi_type;
+    pub static mut ffi_type_sint32: ffi_type;
+    pub static mut ffi_type_uint64: ffi_type;
+    pub static mut ffi_type_sint64: ffi_type;
+    pub static mut ffi_type_float: ffi_type;
+    pub static mut ffi_type_double: ffi_type;
+    pub static mut ffi_type_pointer: ffi_type;
 }

@@ -13,6 +13,7 @@ const PROBE: &str = r#"
 #include <stddef.h>
 #include <stdalign.h>
 #include <deferred.h>
+#include <deferred/ffi.h>
 #define S(t) printf("size " #t " %zu\nalign " #t " %zu\n", sizeof(t), alignof(t));
 #define O(t, f) printf("offset " #t "." #f " %zu\n", offsetof(t, f));
 #define C(c) printf("const " #c " %lld\n", (long long)(c));
@@ -49,6 +50,10 @@ int main(void) {
     C(DFR_FIRE_ON_ONE_CALLBACK) C(DFR_FIRE_ON_ONE_ERRBACK) C(DFR_CONSUME_ERRORS)
     C(DFR_UNLIMITED) C(DFR_BEFORE) C(DFR_DURING) C(DFR_AFTER) C(DFR_STARTUP) C(DFR_SHUTDOWN)
     C(DFR_CORO_DEFAULT_STACK) C(DFR_CORO_MIN_STACK) C(DFR_CORO_MAX_STACK)
+    S(ffi_type) O(ffi_type, size) O(ffi_type, alignment) O(ffi_type, type) O(ffi_type, elements)
+    S(ffi_cif) O(ffi_cif, abi) O(ffi_cif, nargs) O(ffi_cif, arg_types) O(ffi_cif, rtype)
+    O(ffi_cif, bytes) O(ffi_cif, flags) S(ffi_abi) S(ffi_status)
+    C(FFI_OK) C(FFI_DEFAULT_ABI)
     printf("domain %s\n", DFR_DOMAIN);
     return 0;
 }
@@ -62,7 +67,8 @@ fn probe() -> BTreeMap<String, String> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(cc);
     cmd.arg("-std=gnu11").arg("-Wall").arg("-Werror");
-    for inc in std::env::split_paths(env!("DFR_SYS_INCLUDE")) {
+    let includes = [env!("DFR_SYS_INCLUDE"), env!("DFR_SYS_FFI_INCLUDE")];
+    for inc in includes.iter().flat_map(std::env::split_paths) {
         cmd.arg("-I").arg(inc);
     }
     let st = cmd
@@ -191,6 +197,20 @@ fn layouts_and_constants_match_the_header() {
     s!(dfr_trigger_event, "dfr_trigger_event");
     s!(dfr_list_flags, "dfr_list_flags");
     s!(dfr_kind, "dfr_kind");
+    s!(ffi_type, "ffi_type");
+    o!(ffi_type, size, "ffi_type.size");
+    o!(ffi_type, alignment, "ffi_type.alignment");
+    o!(ffi_type, type_, "ffi_type.type");
+    o!(ffi_type, elements, "ffi_type.elements");
+    s!(ffi_cif, "ffi_cif");
+    o!(ffi_cif, abi, "ffi_cif.abi");
+    o!(ffi_cif, nargs, "ffi_cif.nargs");
+    o!(ffi_cif, arg_types, "ffi_cif.arg_types");
+    o!(ffi_cif, rtype, "ffi_cif.rtype");
+    o!(ffi_cif, bytes, "ffi_cif.bytes");
+    o!(ffi_cif, flags, "ffi_cif.flags");
+    s!(ffi_abi, "ffi_abi");
+    s!(ffi_status, "ffi_status");
     let mut n = 0;
     for (k, v) in &rust {
         assert_eq!(
@@ -263,7 +283,9 @@ fn layouts_and_constants_match_the_header() {
         DFR_SHUTDOWN,
         DFR_CORO_DEFAULT_STACK,
         DFR_CORO_MIN_STACK,
-        DFR_CORO_MAX_STACK
+        DFR_CORO_MAX_STACK,
+        FFI_OK,
+        FFI_DEFAULT_ABI
     );
     assert_eq!(c["domain"].as_bytes(), &DFR_DOMAIN[..3]);
     // Every size/offset line of the probe was compared.

@@ -60,7 +60,7 @@ impl<T: 'static> std::fmt::Debug for Deferred<T> {
     }
 }
 
-fn oom<P>(p: *mut P) -> NonNull<P> {
+pub(crate) fn oom<P>(p: *mut P) -> NonNull<P> {
     NonNull::new(p)
         .unwrap_or_else(|| std::alloc::handle_alloc_error(std::alloc::Layout::new::<[usize; 16]>()))
 }
@@ -367,10 +367,11 @@ fn convert<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
     guard(|| Ok(from_value::<T>(v))).unwrap_or_else(Err)
 }
 
-/// The callback pair an await adds carries a token, not a pointer: the
-/// result of an already-fired deferred lands in `sync` (the await registers
-/// no allocation at all), and only a deferred that is still pending gets a
-/// `Slot` in `pending`.  A token never dangles, so whatever the chain does
+/// The callback pair an await adds (when `dfr_deferred_take_result` could
+/// not take the result at once) carries a token, not a pointer: a result
+/// that still arrives during `add_callbacks` lands in `sync` (no
+/// allocation), and only a deferred that is still pending gets a `Slot` in
+/// `pending`.  A token never dangles, so whatever the chain does
 /// (run later than expected, never run), nothing reads freed memory.
 struct Registry {
     next: Cell<usize>,
@@ -458,6 +459,18 @@ pub struct DeferredFuture<T: 'static> {
 
 impl<T: 'static> DeferredFuture<T> {
     fn new(d: Deferred<T>) -> Self {
+        // The fast path: a result a callback added now would get at once is
+        // taken directly (no callback pair, no registry, no allocation).
+        let mut v = crate::value::raw::none();
+        // SAFETY: a valid deferred on its thread; `v` is a none slot, and
+        // the taken value is ours.
+        if unsafe { sys::dfr_deferred_take_result(d.as_ptr(), &mut v) } {
+            // No C frame below us here: no need to guard against a panic.
+            return DeferredFuture {
+                d: None,
+                state: Await::Ready(Some(from_value::<T>(v))),
+            };
+        }
         let token = REGISTRY.with(|r| {
             let t = r.next.get().wrapping_add(1);
             r.next.set(t);

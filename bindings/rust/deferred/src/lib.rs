@@ -46,24 +46,28 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod call;
 mod deferred;
 mod failure;
 mod list;
 mod reactor;
 mod sync;
+mod threadpool;
 pub mod value;
 
+pub use call::{CArg, CFunction, CReturn, SafeCFunction};
 pub use deferred::{Deferred, DeferredFuture, State};
 pub use deferred_sys as sys;
 pub use failure::{
     ErrorCode, Failure, DFR_DOMAIN, RUST_DOMAIN, RUST_ERROR, RUST_PANIC, RUST_WRONG_TYPE,
 };
-pub use list::{deferred_list, gather};
+pub use list::{deferred_list, deferred_list_with, gather, ListFlags, ListResult};
 pub use reactor::{
     DelayedCall, LoopingCall, Phase, Reactor, ReactorHandle, ReactorOptions, ReactorRef,
     RemoteResult, SystemEvent, TriggerId,
 };
 pub use sync::{Lock, Queue, Semaphore};
+pub use threadpool::ThreadPool;
 pub use value::{List, RawValue};
 
 // The README's examples are doc tests.

@@ -446,20 +446,11 @@ impl ReactorRef {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        unsafe extern "C" fn run<T: Send + 'static, F: FnOnce() -> T>(
-            data: *mut c_void,
-        ) -> sys::dfr_value {
-            // SAFETY: from Once::<F>::into_data; the pool thread is its only
-            // user until the destroy hook runs on the reactor thread afterwards.
-            let f = unsafe { Once::<F>::take(data) };
-            result_into_value(guard(move || {
-                Ok(f.ok_or_else(|| Failure::msg("ran twice"))?())
-            }))
-        }
         let r = self.raw()?;
         let (data, destroy) = Once::into_data(f);
         // SAFETY: live reactor; F: Send may run on the pool; destroy matches.
-        let d = unsafe { sys::dfr_reactor_defer_to_thread(r, Some(run::<T, F>), data, destroy) };
+        let d =
+            unsafe { sys::dfr_reactor_defer_to_thread(r, Some(pool_task::<T, F>), data, destroy) };
         if d.is_null() {
             return Err(Failure::from_code(ErrorCode::NoMemory));
         }
@@ -667,6 +658,18 @@ impl Tick for Result<Deferred<()>, Failure> {
             Err(e) => result_into_value::<()>(Err(e)),
         }
     }
+}
+
+/// A thread-pool job: runs `F` (boxed as `Once`) on a worker.
+pub(crate) unsafe extern "C" fn pool_task<T: Send + 'static, F: FnOnce() -> T>(
+    data: *mut c_void,
+) -> sys::dfr_value {
+    // SAFETY: from Once::<F>::into_data; the worker is its only user until
+    // the destroy hook runs (after it, on whichever thread the library says).
+    let f = unsafe { Once::<F>::take(data) };
+    result_into_value(guard(move || {
+        Ok(f.ok_or_else(|| Failure::msg("ran twice"))?())
+    }))
 }
 
 /// A task callback: `Option<F>` in a box, run once.

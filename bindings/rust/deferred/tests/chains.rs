@@ -287,6 +287,49 @@ fn awaiting_needs_no_reactor_when_already_fired() {
 }
 
 #[test]
+fn awaiting_a_fired_deferred_takes_its_result() {
+    // The fast path (dfr_deferred_take_result): the result moves into the
+    // future, the chain goes on with none, a failure taken is handled.
+    let c = counter();
+    let d: Deferred<Counted> = Deferred::succeed(Counted(c.clone(), 3));
+    let mut f = std::future::IntoFuture::into_future(d.clone());
+    match poll_now(&mut f) {
+        std::task::Poll::Ready(Ok(v)) => assert_eq!(v.1, 3),
+        _ => panic!("not ready"),
+    }
+    assert_eq!(n(&c), 1, "dropped once, by the future's owner");
+    assert_eq!(d.state(), State::Succeeded);
+    // SAFETY: the same deferred, whose chain now carries none.
+    let rest: Deferred<()> = unsafe { Deferred::from_raw(d.into_raw()) };
+    let seen = Rc::new(RefCell::new(false));
+    let s2 = seen.clone();
+    let _ = rest.add_callback(move |()| {
+        *s2.borrow_mut() = true;
+        Ok(())
+    });
+    assert!(*seen.borrow(), "the chain went on with none");
+
+    let d: Deferred<i64> = Deferred::fail(Failure::msg("no"));
+    let mut f = std::future::IntoFuture::into_future(d.clone());
+    match poll_now(&mut f) {
+        std::task::Poll::Ready(Err(e)) => assert_eq!(e.message(), "no"),
+        _ => panic!("not the failure"),
+    }
+    assert_eq!(d.state(), State::Succeeded, "the failure was consumed");
+
+    // A wrong type is a failure, and the value is still dropped once.
+    let d: Deferred<Counted> = Deferred::succeed(Counted(c.clone(), 4));
+    // SAFETY: the same deferred, typed wrongly on purpose.
+    let wrong: Deferred<String> = unsafe { Deferred::from_raw(d.clone().into_raw()) };
+    let mut f = std::future::IntoFuture::into_future(wrong);
+    match poll_now(&mut f) {
+        std::task::Poll::Ready(Err(e)) => assert_eq!(e.code(), deferred::RUST_WRONG_TYPE),
+        _ => panic!("not a wrong-type failure"),
+    }
+    assert_eq!(n(&c), 2);
+}
+
+#[test]
 fn dropping_a_pending_future_cancels() {
     let c = counter();
     let k = Counted(c.clone(), 0);

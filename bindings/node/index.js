@@ -6,6 +6,41 @@ const native = require(path.join(__dirname, 'build', 'deferred.node'));
 
 const NOWRAP = Symbol('deferred.nowrap');
 
+// Functions C may call live here, C holds their index k (no Node-API
+// reference per callback) and calls them through `dispatch` below.  FN[k]
+// is a callback (or the only function), FN2[k] the errback of a pair.  C
+// hands k back (native.drain) once it dropped it; `freeK` are reusable.
+const FN = [];
+const FN2 = [];
+const freeK = [];
+let nextK = 0;
+let mbox; // Int32Array shared with C: see MB_* in src/addon.c
+let freedBuf;
+const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3;
+const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3;
+
+function drain() {
+  for (;;) {
+    const n = native.drain();
+    for (let i = 0; i < n; i++) {
+      const k = freedBuf[i];
+      FN[k] = undefined;
+      FN2[k] = undefined;
+      freeK.push(k);
+    }
+    if (n < freedBuf.length) return;
+  }
+}
+
+function slotK(f, g) {
+  if (freeK.length === 0 && mbox[MB_FREED] > 0) drain();
+  const k = freeK.length > 0 ? freeK.pop() : nextK++;
+  FN[k] = f;
+  FN2[k] = g;
+  return k;
+}
+
+
 /** A failure from the C library (or made by it): an Error with domain, code, errno, cause. */
 class DeferredError extends Error {
   constructor(message, domain, code, errno, cause) {
@@ -27,35 +62,84 @@ function bindArgs(f, args) {
   return args.length ? (r) => f(r, ...args) : f;
 }
 
+let makeDeferred, handleOf, isDeferred;
+
 class Deferred {
+  // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
+  // be forged or moved to another object.
+  #h = 0;
+  static {
+    makeDeferred = (h) => {
+      const d = new Deferred(NOWRAP);
+      d.#h = h;
+      return d;
+    };
+    isDeferred = (x) => x !== null && typeof x === 'object' && #h in x;
+    handleOf = (x) => {
+      if (!isDeferred(x)) throw new TypeError('expected a Deferred');
+      return x.#h;
+    };
+  }
+
   /** @param {(d: Deferred) => void} [canceller] */
   constructor(canceller) {
     if (canceller === NOWRAP) return;
-    native.init(this, canceller);
+    let c = canceller;
+    if (typeof canceller === 'function') {
+      // Held by C: it must not keep this Deferred alive (a WeakRef).
+      const self = new WeakRef(this);
+      c = () => canceller(self.deref());
+    }
+    this.#h = native.init(this, c);
   }
 
   addCallbacks(callback, errback, opts) {
     const o = opts || {};
+    if ((callback != null && typeof callback !== 'function') ||
+        (errback != null && typeof errback !== 'function') || (callback == null && errback == null)) {
+      throw new TypeError('callback and errback must be functions (or null)');
+    }
     const cb = callback && bindArgs(callback, o.callbackArgs || []);
     const eb = errback && bindArgs(errback, o.errbackArgs || []);
-    return native.addCallbacks(this, cb || null, eb || null);
+    native.addCallbacks(handleOf(this), slotK(cb, eb), (cb ? 1 : 0) | (eb ? 2 : 0));
+    return this;
   }
-  addCallback(fn, ...args) { checkFn(fn, 'callback'); return native.addCallbacks(this, bindArgs(fn, args), null); }
-  addErrback(fn, ...args) { checkFn(fn, 'errback'); return native.addCallbacks(this, null, bindArgs(fn, args)); }
-  addBoth(fn, ...args) { checkFn(fn, 'callback'); const f = bindArgs(fn, args); return native.addCallbacks(this, f, f); }
-  callback(value) { native.callback(this, value); }
+  addCallback(fn, ...args) {
+    checkFn(fn, 'callback');
+    native.addCallbacks(handleOf(this), slotK(args.length ? bindArgs(fn, args) : fn, undefined), 1);
+    return this;
+  }
+  addErrback(fn, ...args) {
+    checkFn(fn, 'errback');
+    native.addCallbacks(handleOf(this), slotK(undefined, args.length ? bindArgs(fn, args) : fn), 2);
+    return this;
+  }
+  addBoth(fn, ...args) {
+    checkFn(fn, 'callback');
+    const f = bindArgs(fn, args);
+    native.addCallbacks(handleOf(this), slotK(f, f), 3);
+    return this;
+  }
+  callback(value) {
+    if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
+    native.callback(handleOf(this), value);
+  }
   errback(error) {
-    native.errback(this, error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
+    native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
   }
-  cancel() { native.cancel(this); }
-  pause() { native.pause(this, false); }
-  unpause() { native.pause(this, true); }
-  chainDeferred(other) { return native.chain(this, other); }
+  cancel() { native.cancel(handleOf(this)); }
+  pause() { native.pause(handleOf(this), false); }
+  unpause() { native.pause(handleOf(this), true); }
+  chainDeferred(other) {
+    if (!isDeferred(other)) throw new TypeError('chainDeferred expects a Deferred');
+    native.chain(handleOf(this), other.#h);
+    return other;
+  }
   /** 'pending' | 'succeeded' | 'failed' */
-  get state() { return ST[native.state(this)]; }
-  get called() { return native.state(this) !== 0; }
-  get paused() { return native.paused(this); }
-  addTimeout(seconds, clock) { native.addTimeout(this, clock, seconds); return this; }
+  get state() { return ST[native.state(handleOf(this))]; }
+  get called() { return native.state(handleOf(this)) !== 0; }
+  get paused() { return native.paused(handleOf(this)); }
+  addTimeout(seconds, clock) { native.addTimeout(handleOf(this), clock, seconds); return this; }
 
   /**
    * Thenable: resolves / rejects with a *copy* of the result as it stands at
@@ -63,11 +147,12 @@ class Deferred {
    * callbacks.  A failure delivered this way counts as handled.
    */
   then(onFulfilled, onRejected) {
-    return new Promise((res, rej) => native.observe(this, res, rej)).then(onFulfilled, onRejected);
+    const p = observe(handleOf(this));
+    return onFulfilled === undefined && onRejected === undefined ? p : p.then(onFulfilled, onRejected);
   }
   catch(onRejected) { return this.then(undefined, onRejected); }
   finally(f) { return this.toPromise().finally(f); }
-  toPromise() { return new Promise((res, rej) => native.observe(this, res, rej)); }
+  toPromise() { return observe(handleOf(this)); }
 
   /** A Deferred following a Promise/thenable; cancel() (or signal) rejects it with ECANCELED. */
   static fromPromise(p, opts) {
@@ -86,7 +171,56 @@ class Deferred {
   }
 }
 
-function succeed(value) { return native.succeed(value); }
+// A Promise for a copy of the result when the chain reaches this point.  A
+// Deferred that has its result now (fired, not paused, not running) answers
+// at once, without a callback from C.
+function observe(h) {
+  const k = slotK(undefined, undefined);
+  const v = native.observe(h, k);
+  const m = mbox[MB_OBSERVE];
+  if (m !== 0) {
+    freeK.push(k);
+    return m === 1 ? Promise.resolve(v) : Promise.reject(v);
+  }
+  return new Promise((res, rej) => { FN[k] = res; FN2[k] = rej; });
+}
+
+// Every JS function C calls goes through here: mode 0 callback, 1 errback,
+// 2/3 then's resolve/reject, 4 a task (its result matters), 5 a timer.  It
+// tells C what the result is through the mailbox (RET_*).
+function dispatch(k, v, mode) {
+  let f;
+  switch (mode) {
+    case 0: f = FN[k]; FN[k] = FN2[k] = undefined; break;
+    case 1: f = FN2[k]; FN[k] = FN2[k] = undefined; break;
+    case 2: f = FN[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
+    case 3: f = FN2[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
+    case 4: f = FN[k]; break;
+    default:
+      f = FN[k];
+      FN[k] = undefined;
+      try { f(); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+      return undefined;
+  }
+  let r;
+  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+  if (mode === 1 && r === v) { mbox[MB_RET] = RET_PASS; return undefined; }
+  if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+    if (!isDeferred(r)) {
+      // A thenable: the chain waits for it as for a Deferred.
+      let then;
+      try { then = r.then; } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+      if (typeof then !== 'function') return r;
+      r = Deferred.fromPromise(r);
+    }
+    mbox[MB_HANDLE] = handleOf(r);
+    mbox[MB_RET] = RET_DEFERRED;
+    return undefined;
+  }
+  return r;
+}
+
+function succeed(value) { return isDeferred(value) ? value : native.succeed(value); }
 function fail(error) { return native.fail(error); }
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
@@ -105,14 +239,18 @@ function DeferredList(deferreds, opts) {
   const o = opts || {};
   const flags = (o.fireOnOneCallback ? FIRE_ON_ONE_CALLBACK : 0) |
     (o.fireOnOneErrback ? FIRE_ON_ONE_ERRBACK : 0) | (o.consumeErrors ? CONSUME_ERRORS : 0);
-  const l = native.list(deferreds, flags, false);
+  const l = native.list(handles(deferreds), flags, false);
   // fireOnOneCallback fires with [result, index] (a C list of those two
   // entries); when every input failed it fires with the full list (all not ok).
   return o.fireOnOneCallback ? l.addCallback((r) => (r.length === 2 && r[0][0] ? [r[0][1], r[1][1]] : r)) : l;
 }
+// An array of Deferreds as their handles (C checks them: 0 is never one).
+function handles(ds) {
+  return Array.isArray(ds) ? ds.map((d) => (isDeferred(d) ? handleOf(d) : 0)) : ds;
+}
 /** gatherResults: fires with [value, ...] or fails with the first failure (code EFIRST, cause). */
 function gatherResults(deferreds, opts) {
-  return native.list(deferreds, opts && opts.consumeErrors ? CONSUME_ERRORS : 0, true)
+  return native.list(handles(deferreds), opts && opts.consumeErrors ? CONSUME_ERRORS : 0, true)
     .addCallback((l) => l.map((e) => e[1]));
 }
 
@@ -124,14 +262,30 @@ class Clock {
   get pendingCalls() { return native.pendingCalls(this); }
 }
 
+let makeDelayedCall, dcHandle;
 class DelayedCall {
-  cancel() { native.dc(this, 0); }
-  reset(seconds) { native.dc(this, 1, seconds); }
-  delay(seconds) { native.dc(this, 2, seconds); }
-  active() { return native.dc(this, 3); }
+  #h = 0;
+  static {
+    dcHandle = (x) => {
+      if (x === null || typeof x !== 'object' || !(#h in x)) throw new TypeError('expected a DelayedCall');
+      return x.#h;
+    };
+    makeDelayedCall = (h) => {
+      const c = new DelayedCall(NOWRAP);
+      c.#h = h;
+      return c;
+    };
+  }
+  constructor(token) {
+    if (token !== NOWRAP) throw new TypeError('DelayedCall objects come from callLater');
+  }
+  cancel() { native.dc(dcHandle(this), 0); }
+  reset(seconds) { native.dc(dcHandle(this), 1, seconds); }
+  delay(seconds) { native.dc(dcHandle(this), 2, seconds); }
+  active() { return native.dc(dcHandle(this), 3); }
   /** When it will run (reactor seconds); NaN once it ran or was cancelled. */
-  getTime() { return native.dc(this, 4); }
-  get time() { return native.dc(this, 4); }
+  getTime() { return native.dc(dcHandle(this), 4); }
+  get time() { return native.dc(dcHandle(this), 4); }
 }
 
 function clockOf(opts) { return opts && opts.clock; }
@@ -139,16 +293,17 @@ function clockOf(opts) { return opts && opts.clock; }
 /** callLater(seconds, fn, ...args) → DelayedCall; opts with { clock } as last arg not supported: use clock.callLater. */
 function callLater(seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return native.callLater(undefined, seconds, args.length ? () => fn(...args) : fn, new DelayedCall());
+  return native.callLater(undefined, seconds, slotK(args.length ? () => fn(...args) : fn, undefined));
 }
 Clock.prototype.callLater = function (seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return native.callLater(this, seconds, args.length ? () => fn(...args) : fn, new DelayedCall());
+  return native.callLater(this, seconds, slotK(args.length ? () => fn(...args) : fn, undefined));
 };
 
 /** deferLater(seconds, fn?, { clock, signal }) */
 function deferLater(seconds, fn, opts) {
-  const d = native.deferLater(clockOf(opts), seconds, fn);
+  if (fn !== undefined && typeof fn !== 'function') throw new TypeError("deferLater's callable must be a function");
+  const d = native.deferLater(clockOf(opts), seconds, fn === undefined ? undefined : slotK(fn, undefined));
   return withSignal(d, opts && opts.signal);
 }
 
@@ -163,10 +318,10 @@ function withSignal(d, signal) {
 }
 
 /** addTimeout(d, seconds, { clock }): cancel d after `seconds`; it fails with ETIMEDOUT. */
-function addTimeout(d, seconds, opts) { return native.addTimeout(d, clockOf(opts), seconds); }
+function addTimeout(d, seconds, opts) { native.addTimeout(handleOf(d), clockOf(opts), seconds); return d; }
 
 class LoopingCall {
-  constructor(fn, opts) { checkFn(fn, 'LoopingCall callable'); native.lcInit(this, clockOf(opts), fn); }
+  constructor(fn, opts) { checkFn(fn, 'LoopingCall callable'); native.lcInit(this, clockOf(opts), slotK(fn, undefined)); }
   /** Returns a Deferred firing with this LoopingCall when stopped. */
   start(interval, now = true) {
     const self = this;
@@ -183,7 +338,7 @@ class DeferredLock {
   release() { native.sync(this, 1); }
   get locked() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
-  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, () => fn(...args)); }
+  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined)); }
 }
 
 class DeferredSemaphore {
@@ -192,7 +347,7 @@ class DeferredSemaphore {
   release() { native.sync(this, 1); }
   get tokens() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
-  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, () => fn(...args)); }
+  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined)); }
 }
 
 class DeferredQueue {
@@ -200,7 +355,10 @@ class DeferredQueue {
     const o = opts || {};
     native.syncInit(this, 2, o.size === undefined ? Infinity : o.size, o.backlog === undefined ? Infinity : o.backlog);
   }
-  put(value) { native.sync(this, 1, value); }
+  put(value) {
+    if (isDeferred(value)) throw new TypeError('cannot put a Deferred in a DeferredQueue');
+    native.sync(this, 1, value);
+  }
   get() { return native.sync(this, 0); }
   get pending() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
@@ -236,7 +394,7 @@ class NativeLibrary {
 NativeLibrary.prototype.deferredFunction = function (name) {
   const fn = native.dlsym(this._h, name);
   const lib = this;
-  return (...ds) => { void lib; return native.callDeferredFn(fn, ds); };
+  return (...ds) => { void lib; return native.callDeferredFn(fn, handles(ds)); };
 };
 
 /** Process-wide: how many JS values and callbacks C chains hold now (for leak tests). */
@@ -245,9 +403,9 @@ function stats() { return native.stats(); }
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
 
-native.setup(Deferred, function (message, domain, code, errno, cause) {
+[mbox, freedBuf] = native.setup(makeDeferred, makeDelayedCall, function (message, domain, code, errno, cause) {
   return new DeferredError(message, domain, code, errno, cause);
-}, NOWRAP, (t) => Deferred.fromPromise(t), onUnhandled);
+}, dispatch, onUnhandled);
 
 module.exports = {
   Deferred, DeferredError, succeed, fail, maybeDeferred, DeferredList, gatherResults,

@@ -28,7 +28,10 @@
 
 static napi_env g_env;
 static dfr_reactor *g_reactor;
-static napi_ref g_deferred_ctor, g_error_ctor, g_nowrap, g_from_thenable, g_on_unhandled;
+static napi_ref g_make_deferred, g_make_dc, g_error_ctor, g_on_unhandled, g_dispatch;
+static napi_ref g_shared; /* the ArrayBuffer behind g_mbox and g_freed_out */
+static int32_t *g_mbox;   /* shared with JS: see MB_* */
+static int32_t *g_freed_out;
 static napi_async_context g_async;
 static napi_ref g_async_resource;
 static int g_depth;          /* > 0 while JS (or a native call from JS) is on the stack */
@@ -192,22 +195,11 @@ static dfr_value box_js(napi_env env, napi_value v)
     return dfr_obj(&js_type, b);
 }
 
-static dfr_deferred *unwrap_deferred(napi_env env, napi_value v)
-{
-    struct dwrap_head {
-        uint32_t kind;
-        dfr_deferred *d;
-    } *w = unwrap_kind(env, v, KIND_DEFERRED);
-    return w ? w->d : NULL;
-}
-
-static dfr_failure *js_to_failure(napi_env env, napi_value err);
-
 /* A JS value as the result a chain carries: undefined is none, a safe
- * integer is i64 and another number f64 (so C code can read them), a
- * Deferred is that deferred (the chain waits), anything else is held by
- * reference and comes back as the very same value. */
-static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
+ * integer is i64 and another number f64 (so C code can read them), anything
+ * else is held by reference and comes back as the very same value.  (A
+ * returned Deferred or thenable is recognised by the JS dispatcher.) */
+static dfr_value js_to_dfr(napi_env env, napi_value v)
 {
     napi_valuetype t = type_of(env, v);
     if (t == napi_undefined)
@@ -218,31 +210,6 @@ static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
         if (x == trunc(x) && fabs(x) <= 9007199254740991.0 && !(x == 0 && signbit(x)))
             return dfr_i64((int64_t)x);
         return dfr_f64(x);
-    }
-    if (adopt_deferred && t == napi_object) {
-        dfr_deferred *d = unwrap_deferred(env, v);
-        if (d)
-            return dfr_value_deferred(dfr_deferred_ref(d));
-        /* A thenable: the chain waits for it as for a Deferred. */
-        napi_value then;
-        if (napi_get_named_property(env, v, "then", &then) != napi_ok) {
-            /* a throwing `then` getter: the chain fails with what it threw */
-            napi_value exc;
-            napi_get_and_clear_last_exception(env, &exc);
-            return dfr_value_failure(js_to_failure(env, exc));
-        }
-        if (is_function(env, then)) {
-            napi_value res;
-            if (napi_call_function(env, undefined(env), ref_value(env, g_from_thenable), 1, &v,
-                                   &res) != napi_ok) {
-                napi_value exc;
-                napi_get_and_clear_last_exception(env, &exc);
-                return dfr_value_failure(js_to_failure(env, exc));
-            }
-            d = unwrap_deferred(env, res);
-            if (d)
-                return dfr_value_deferred(dfr_deferred_ref(d));
-        }
     }
     return box_js(env, v);
 }
@@ -437,34 +404,88 @@ static void leave_js(js_scope *s)
     napi_close_handle_scope(g_env, s->hs);
 }
 
-/* Call fn(arg); a throw becomes a failure; a returned Deferred/thenable makes
- * the chain wait. */
-static dfr_value call_js(napi_env env, napi_value fn, int argc, napi_value *argv)
+/* ---- handles: JS objects name C objects by an integer ----
+ * A JS Deferred (or DelayedCall) holds a small integer naming a slot of this
+ * slab, not a napi_wrap: no Node-API reference and no finalizer per object.
+ * The JS side releases the handle once, from a FinalizationRegistry, when
+ * the object is collected (n_release).  A handle is (generation << 24) |
+ * index, so a stale or forged one is an error, never another object. */
+
+enum { SLOT_FREE, SLOT_DEFERRED, SLOT_DC };
+
+typedef struct slot {
+    void *p;                     /* dfr_deferred * or dfr_delayed_call * */
+    const dfr_failure *observed; /* last failure handed to a `then` */
+    uint32_t next_free;
+    uint16_t refs; /* the JS object + each pending `then` link */
+    uint8_t gen;
+    uint8_t kind;
+    bool js; /* the JS object still holds it */
+} slot;
+
+#define SLOT_BITS 24
+#define SLOT_MAX (1u << SLOT_BITS)
+static slot *g_slots;
+static uint32_t g_nslots, g_slots_cap, g_free_slot = UINT32_MAX;
+
+/* A new slot for p (kind), held by a JS object; its handle, or -1. */
+static int32_t slot_new(uint8_t kind, void *p)
 {
-    napi_value ret;
-    if (napi_call_function(env, undefined(env), fn, (size_t)argc, argv, &ret) != napi_ok) {
-        napi_value exc;
-        if (napi_get_and_clear_last_exception(env, &exc) != napi_ok)
-            return dfr_value_failure(dfr_failure_new(JS_DOMAIN, 1, "JS call failed"));
-        dfr_failure *f = js_to_failure(env, exc);
-        return f ? dfr_value_failure(f) : dfr_none();
+    uint32_t i;
+    if (g_free_slot != UINT32_MAX) {
+        i = g_free_slot;
+        g_free_slot = g_slots[i].next_free;
+    } else {
+        if (g_nslots == g_slots_cap) {
+            uint32_t cap = g_slots_cap ? g_slots_cap * 2 : 1024;
+            slot *n = cap <= SLOT_MAX ? realloc(g_slots, cap * sizeof *n) : NULL;
+            if (!n)
+                return -1;
+            g_slots = n;
+            g_slots_cap = cap;
+        }
+        i = g_nslots++;
+        g_slots[i].gen = 0;
     }
-    return js_to_dfr(env, ret, true);
+    slot *s = &g_slots[i];
+    s->gen = (uint8_t)(s->gen % 127 + 1); /* 1..127: a handle is never 0 */
+    s->p = p;
+    s->observed = NULL;
+    s->refs = 1;
+    s->kind = kind;
+    s->js = true;
+    return (int32_t)(((uint32_t)s->gen << SLOT_BITS) | i);
 }
 
-/* ---- the Deferred wrapper ---- */
-
-typedef struct dwrap {
-    uint32_t kind; /* KIND_DEFERRED; then d, as unwrap_deferred reads it */
-    dfr_deferred *d;
-    const dfr_failure *observed; /* last failure handed to a `then` */
-    int refs;                    /* the JS object + each `then` link */
-} dwrap;
-
-static void dwrap_unref(dwrap *w)
+static void slot_unref(uint32_t i)
 {
-    if (--w->refs == 0)
-        free(w);
+    if (--g_slots[i].refs > 0)
+        return;
+    g_slots[i].kind = SLOT_FREE;
+    g_slots[i].p = NULL;
+    g_slots[i].next_free = g_free_slot;
+    g_free_slot = i;
+}
+
+/* The live slot a JS handle names, or NULL. */
+static slot *slot_at(napi_env env, napi_value h, uint8_t kind)
+{
+    int32_t v = 0;
+    if (napi_get_value_int32(env, h, &v) != napi_ok || v <= 0)
+        return NULL;
+    uint32_t i = (uint32_t)v & (SLOT_MAX - 1);
+    if (i >= g_nslots)
+        return NULL;
+    slot *s = &g_slots[i];
+    if (s->kind != kind || !s->js || s->gen != (uint32_t)v >> SLOT_BITS)
+        return NULL;
+    return s;
+}
+
+static dfr_deferred *deferred_at(napi_env env, napi_value h)
+{
+    slot *s = slot_at(env, h, SLOT_DEFERRED);
+    return s ? s->p : NULL;
 }
 
 static dfr_value swallow(dfr_value r, void *data)
@@ -474,74 +495,94 @@ static dfr_value swallow(dfr_value r, void *data)
     return dfr_none();
 }
 
-static void deferred_finalize(napi_env env, void *data, void *hint)
+/* The JS object was collected: drop its C reference (exactly once). */
+static void slot_release(slot *s)
+{
+    s->js = false;
+    if (s->kind == SLOT_DEFERRED) {
+        dfr_deferred *d = s->p;
+        /* A failure `then` delivered (to await / a Promise) was handled there:
+         * the chain's own result stays, but it is not reported again. */
+        if (s->observed && dfr_deferred_state(d) == DFR_FAILED) {
+            const dfr_value *res = dfr_deferred_result(d);
+            if (res && dfr_failure_from(res) == s->observed)
+                dfr_deferred_add_errback(d, swallow, NULL, NULL);
+        }
+        s->p = NULL;
+        slot_unref((uint32_t)(s - g_slots));
+        dfr_deferred_unref(d);
+    } else {
+        dfr_delayed_call *dc = s->p;
+        s->p = NULL;
+        slot_unref((uint32_t)(s - g_slots));
+        dfr_delayed_call_unref(dc);
+    }
+}
+
+/* The JS object of handle h was collected (a Node-API finalizer: a weak
+ * handle V8 clears in young-generation GCs, so short-lived Deferreds die
+ * young, which a FinalizationRegistry does not allow). */
+static void slot_finalize(napi_env env, void *data, void *hint)
 {
     (void)env;
     (void)hint;
-    dwrap *w = data;
-    /* A failure `then` delivered (to await / a Promise) was handled there:
-     * the chain's own result stays, but it is not reported again. */
-    if (w->observed && dfr_deferred_state(w->d) == DFR_FAILED) {
-        const dfr_value *res = dfr_deferred_result(w->d);
-        if (res && dfr_failure_from(res) == w->observed)
-            dfr_deferred_add_errback(w->d, swallow, NULL, NULL);
-    }
-    dfr_deferred_unref(w->d);
-    w->d = NULL;
-    dwrap_unref(w);
+    uint32_t i = (uint32_t)(uintptr_t)data & (SLOT_MAX - 1);
+    if (i < g_nslots && g_slots[i].js && g_slots[i].kind != SLOT_FREE)
+        slot_release(&g_slots[i]);
 }
 
-/* Attach d (taking the reference) to a JS object. */
-static napi_status attach(napi_env env, napi_value obj, dfr_deferred *d)
+/* Ties handle h to obj's lifetime; on failure releases the slot. */
+static bool slot_attach(napi_env env, napi_value obj, int32_t h)
 {
-    dwrap *w = malloc(sizeof *w);
-    if (!w) {
-        dfr_deferred_unref(d);
-        return napi_generic_failure;
-    }
-    w->kind = KIND_DEFERRED;
-    w->d = d;
-    w->observed = NULL;
-    w->refs = 1;
-    napi_status s = napi_wrap(env, obj, w, deferred_finalize, NULL, NULL);
-    if (s != napi_ok) {
-        dfr_deferred_unref(d);
-        free(w);
-        return s;
-    }
-    return napi_ok;
+    if (napi_add_finalizer(env, obj, (void *)(uintptr_t)h, slot_finalize, NULL, NULL) == napi_ok)
+        return true;
+    slot_release(&g_slots[(uint32_t)h & (SLOT_MAX - 1)]);
+    return false;
 }
 
-/* A new JS Deferred around d (taking the reference); NULL d throws. */
-static napi_value wrap_new(napi_env env, dfr_deferred *d)
+/* A new JS object of `kind` around p (taking the reference), made by the
+ * JS factory from its handle; NULL p throws.  A DelayedCall nobody can
+ * reach is cancelled. */
+static napi_value wrap_handle(napi_env env, uint8_t kind, void *p)
 {
-    if (!d) {
+    int32_t h = p ? slot_new(kind, p) : -1;
+    if (h < 0) {
+        if (p && kind == SLOT_DEFERRED) {
+            dfr_deferred_unref(p);
+        } else if (p) {
+            dfr_delayed_call_cancel(p);
+            dfr_delayed_call_unref(p);
+        }
         napi_throw_error(env, "ENOMEM", "libdeferred: out of memory or invalid input");
         return NULL;
     }
-    napi_value obj, arg = ref_value(env, g_nowrap);
-    if (napi_new_instance(env, ref_value(env, g_deferred_ctor), 1, &arg, &obj) != napi_ok) {
-        dfr_deferred_unref(d);
+    napi_value arg, obj;
+    napi_create_int32(env, h, &arg);
+    if (napi_call_function(env, undefined(env),
+                           ref_value(env, kind == SLOT_DEFERRED ? g_make_deferred : g_make_dc), 1,
+                           &arg, &obj) != napi_ok) {
+        if (kind == SLOT_DC)
+            dfr_delayed_call_cancel(p);
+        slot_release(&g_slots[(uint32_t)h & (SLOT_MAX - 1)]);
         return NULL;
     }
-    if (attach(env, obj, d) != napi_ok)
+    if (!slot_attach(env, obj, h)) {
+        napi_throw_error(env, "ENOMEM", "cannot attach a finalizer");
         return NULL;
+    }
     return obj;
 }
 
-static dwrap *get_wrap(napi_env env, napi_value v)
+static napi_value wrap_new(napi_env env, dfr_deferred *d)
 {
-    dwrap *w = unwrap_kind(env, v, KIND_DEFERRED);
-    if (!w)
-        napi_throw_type_error(env, "EINVAL", "expected a Deferred");
-    return w;
+    return wrap_handle(env, SLOT_DEFERRED, d);
 }
 
 #define GET_D(v)                                                                      \
-    dwrap *w_ = get_wrap(env, (v));                                                   \
-    if (!w_)                                                                          \
-        return NULL;                                                                  \
-    dfr_deferred *d = w_->d
+    slot *s_ = slot_at(env, (v), SLOT_DEFERRED);                                      \
+    if (!s_)                                                                          \
+        return throw_type(env, "expected a Deferred");                                \
+    dfr_deferred *d = s_->p
 
 static napi_value throw_code(napi_env env, int rc)
 {
@@ -559,116 +600,220 @@ static napi_value throw_code(napi_env env, int rc)
     return NULL;
 }
 
-/* ---- JS callbacks on a chain ---- */
+/* ---- JS functions C holds: slots of a JS-side table ----
+ * JS keeps every function C may call in a table (index.js, FN), and C holds
+ * only its index k: no napi_ref per callback.  C calls them all through one
+ * JS dispatcher, dispatch(k, value, mode), which also catches exceptions and
+ * recognises returned Deferreds and thenables, telling C through the shared
+ * mailbox (g_mbox, an Int32Array both sides see).  When C drops a k (its
+ * destroy hook), k goes to g_freed; JS takes them back in batches
+ * (n_drain) and reuses them. */
 
-typedef struct jscb {
-    napi_ref cb, eb;
-    dwrap *w; /* set for `then` links */
-} jscb;
+enum {
+    MB_RET,     /* what dispatch returned: RET_* */
+    MB_HANDLE,  /* RET_DEFERRED: the returned Deferred's handle */
+    MB_FREED,   /* how many k's wait in g_freed */
+    MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
+    MB_SIZE = 8
+};
+enum { RET_VALUE, RET_THREW, RET_DEFERRED, RET_PASS };
+enum { MODE_CB, MODE_EB, MODE_OBS_OK, MODE_OBS_FAIL, MODE_TASK, MODE_TIMER };
+#define FREED_OUT 4096
 
-static void jscb_destroy(void *p)
+static uint32_t *g_freed;
+static size_t g_nfreed, g_freed_cap;
+
+/* k goes back to JS (with the next drain). */
+static void give_back(uint32_t k)
 {
-    jscb *c = p;
-    if (c->cb)
-        napi_delete_reference(g_env, c->cb);
-    if (c->eb)
-        napi_delete_reference(g_env, c->eb);
-    if (c->w)
-        dwrap_unref(c->w);
-    free(c);
-    g_live_callbacks--;
+    if (g_nfreed == g_freed_cap) {
+        size_t cap = g_freed_cap ? g_freed_cap * 2 : 1024;
+        uint32_t *n = realloc(g_freed, cap * sizeof *n);
+        if (!n)
+            return; /* k is never reused: a table slot lost, nothing unsafe */
+        g_freed = n;
+        g_freed_cap = cap;
+    }
+    g_freed[g_nfreed++] = k;
+    if (g_mbox)
+        g_mbox[MB_FREED] = (int32_t)g_nfreed;
 }
 
-/* Returning the very error an errback was given passes the failure on (as
- * `return failure` in Twisted); any other return value is a success. */
-static dfr_value run_cb(dfr_value result, napi_ref fn)
+static void fn_destroy(void *p)
+{
+    g_live_callbacks--;
+    give_back((uint32_t)(uintptr_t)p);
+}
+
+/* A throw from an entry point that was handed k before C took it. */
+static napi_value give_back_throw(uint32_t k, napi_value thrown)
+{
+    give_back(k);
+    return thrown;
+}
+
+static void *fn_hold(uint32_t k)
+{
+    g_live_callbacks++;
+    return (void *)(uintptr_t)k;
+}
+
+/* drain() -> count: moves up to FREED_OUT freed k's into the shared buffer. */
+static napi_value n_drain(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    size_t n = g_nfreed < FREED_OUT ? g_nfreed : FREED_OUT;
+    for (size_t i = 0; i < n; i++)
+        g_freed_out[i] = (int32_t)g_freed[--g_nfreed];
+    g_mbox[MB_FREED] = (int32_t)g_nfreed;
+    napi_value out;
+    napi_create_uint32(env, (uint32_t)n, &out);
+    return out;
+}
+
+static bool get_k(napi_env env, napi_value v, uint32_t *k)
+{
+    if (napi_get_value_uint32(env, v, k) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "expected a function slot");
+        return false;
+    }
+    return true;
+}
+
+/* Calls dispatch(k, arg, mode); *ret is what it returned, the mailbox says
+ * what that is.  A throw from dispatch itself (it catches the callback's)
+ * is RET_THREW too. */
+static int dispatch(uint32_t k, napi_value arg, int mode, napi_value *ret)
+{
+    napi_value argv[3];
+    napi_create_uint32(g_env, k, &argv[0]);
+    argv[1] = arg ? arg : undefined(g_env);
+    napi_create_int32(g_env, mode, &argv[2]);
+    g_mbox[MB_RET] = RET_VALUE;
+    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, g_dispatch), 3, argv, ret) !=
+        napi_ok) {
+        napi_get_and_clear_last_exception(g_env, ret);
+        return RET_THREW;
+    }
+    int r = g_mbox[MB_RET];
+    g_mbox[MB_RET] = RET_VALUE;
+    return r;
+}
+
+/* What a callback, errback or task returned, as the chain's result; `in` is
+ * the failure an errback was given (taken). */
+static dfr_value dispatch_result(int r, napi_value ret, dfr_failure *in)
+{
+    dfr_value out;
+    switch (r) {
+    case RET_THREW: {
+        dfr_failure *f = js_to_failure(g_env, ret);
+        out = f ? dfr_value_failure(f) : dfr_none();
+        break;
+    }
+    case RET_DEFERRED: {
+        napi_value h;
+        napi_create_int32(g_env, g_mbox[MB_HANDLE], &h);
+        dfr_deferred *d = deferred_at(g_env, h);
+        out = d ? dfr_value_deferred(dfr_deferred_ref(d))
+                : dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "bad Deferred"));
+        break;
+    }
+    case RET_PASS:
+        if (in) {
+            out = dfr_value_failure(in);
+            in = NULL;
+            break;
+        }
+        /* fall through */
+    default:
+        out = js_to_dfr(g_env, ret);
+    }
+    dfr_failure_unref(in);
+    return out;
+}
+
+/* Runs JS callback k on the chain's result.  Returning the very error an
+ * errback was given passes the failure on (as `return failure` in
+ * Twisted); any other return value is a success. */
+static dfr_value run_cb(dfr_value result, uint32_t k, int mode)
 {
     js_scope s;
     enter_js(&s);
     dfr_failure *in = dfr_is_failure(result) ? dfr_failure_ref(dfr_failure_from(&result)) : NULL;
-    napi_value arg = dfr_to_js(g_env, result);
-    napi_value ret;
-    dfr_value out;
-    if (in && napi_call_function(g_env, undefined(g_env), ref_value(g_env, fn), 1, &arg, &ret) ==
-                  napi_ok) {
-        bool same = false;
-        napi_strict_equals(g_env, ret, arg, &same);
-        if (same) {
-            out = dfr_value_failure(in);
-            in = NULL;
-        } else {
-            out = js_to_dfr(g_env, ret, true);
-        }
-    } else if (in) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(g_env, &exc);
-        dfr_failure *f = js_to_failure(g_env, exc);
-        out = f ? dfr_value_failure(f) : dfr_none();
-    } else {
-        out = call_js(g_env, ref_value(g_env, fn), 1, &arg);
-    }
-    dfr_failure_unref(in);
+    napi_value arg = dfr_to_js(g_env, result), ret;
+    int r = dispatch(k, arg, mode, &ret);
+    dfr_value out = dispatch_result(r, ret, in);
     leave_js(&s);
     return out;
 }
 
 static dfr_value tramp_cb(dfr_value result, void *data)
 {
-    return run_cb(result, ((jscb *)data)->cb);
+    return run_cb(result, (uint32_t)(uintptr_t)data, MODE_CB);
 }
 
 static dfr_value tramp_eb(dfr_value result, void *data)
 {
-    return run_cb(result, ((jscb *)data)->eb);
+    return run_cb(result, (uint32_t)(uintptr_t)data, MODE_EB);
 }
 
-static jscb *jscb_new(napi_env env, napi_value cb, napi_value eb)
-{
-    jscb *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    if (cb)
-        napi_create_reference(env, cb, 1, &c->cb);
-    if (eb)
-        napi_create_reference(env, eb, 1, &c->eb);
-    g_live_callbacks++;
-    return c;
-}
-
-/* addCallbacks(d, cb|null, eb|null) */
+/* addCallbacks(h, k, which): the JS functions are FN slot k (callback,
+ * errback); which: 1 callback, 2 errback, 3 both. */
 static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    GET_D(argv[0]);
-    bool has_cb = is_function(env, argv[1]), has_eb = is_function(env, argv[2]);
-    napi_valuetype t1 = type_of(env, argv[1]), t2 = type_of(env, argv[2]);
-    if ((!has_cb && t1 != napi_null && t1 != napi_undefined) ||
-        (!has_eb && t2 != napi_null && t2 != napi_undefined) || (!has_cb && !has_eb))
-        return throw_type(env, "callback and errback must be functions (or null)");
-    jscb *c = jscb_new(env, has_cb ? argv[1] : NULL, has_eb ? argv[2] : NULL);
-    if (!c)
-        return throw_code(env, DFR_ENOMEM);
-    int rc = dfr_deferred_add_callbacks(d, has_cb ? tramp_cb : NULL, has_eb ? tramp_eb : NULL, c,
-                                        jscb_destroy);
+    uint32_t k, which = 0;
+    if (!get_k(env, argv[1], &k))
+        return NULL;
+    dfr_deferred *d = deferred_at(env, argv[0]);
+    if (!d)
+        return give_back_throw(k, throw_type(env, "expected a Deferred"));
+    napi_get_value_uint32(env, argv[2], &which);
+    if (which < 1 || which > 3)
+        return give_back_throw(k, throw_type(env, "callback and errback must be functions (or null)"));
+    int rc = dfr_deferred_add_callbacks(d, which & 1 ? tramp_cb : NULL, which & 2 ? tramp_eb : NULL,
+                                        fn_hold(k), fn_destroy);
     if (rc)
         return throw_code(env, rc);
-    return argv[0];
+    return undefined(env);
 }
 
 /* ---- then: observe a copy of the result ---- */
 
-static dfr_value observe(dfr_value result, void *data, bool failed)
+typedef struct observer {
+    uint32_t k;    /* FN slot of resolve/reject (when queued) */
+    uint32_t slot; /* the Deferred's slot (a reference), for `observed` */
+    bool now;      /* ran inside n_observe: the copy goes back directly */
+} observer;
+
+static bool g_observed_ran; /* an observer with `now` ran */
+static dfr_value g_observed_now; /* ... and this is the copy n_observe hands back */
+
+static void observer_destroy(void *p)
 {
-    jscb *c = data;
+    observer *o = p;
+    if (!o->now) { /* JS took k back itself when it ran at once */
+        g_live_callbacks++;
+        fn_destroy((void *)(uintptr_t)o->k);
+    }
+    slot_unref(o->slot);
+    free(o);
+}
+
+static dfr_value observe(dfr_value result, observer *o, bool failed)
+{
+    if (failed)
+        g_slots[o->slot].observed = dfr_failure_from(&result);
+    if (o->now) {
+        g_observed_ran = true;
+        g_observed_now = dfr_value_clone(&result);
+        return result;
+    }
     js_scope s;
     enter_js(&s);
-    dfr_value copy = dfr_value_clone(&result);
-    if (failed && c->w)
-        c->w->observed = dfr_failure_from(&result);
-    napi_value arg = dfr_to_js(g_env, copy);
-    napi_value ret;
-    napi_call_function(g_env, undefined(g_env), ref_value(g_env, failed ? c->eb : c->cb), 1, &arg,
-                       &ret);
+    napi_value arg = dfr_to_js(g_env, dfr_value_clone(&result)), ret;
+    dispatch(o->k, arg, failed ? MODE_OBS_FAIL : MODE_OBS_OK, &ret);
     leave_js(&s);
     return result;
 }
@@ -683,51 +828,65 @@ static dfr_value observe_eb(dfr_value r, void *data)
     return observe(r, data, true);
 }
 
-/* observe(d, resolve, reject): resolve/reject with a copy of the result when
- * the chain reaches this point, leaving the result to later callbacks. */
+/* observe(h, k): when the chain reaches this point, a copy of its result
+ * goes to FN slot k (resolve/reject) and the result itself goes on.  If the
+ * Deferred has its result now (fired, not paused, not running: the observer
+ * runs inside dfr_deferred_add_callbacks), the copy is returned at once
+ * (mailbox MB_OBSERVE 1 success, 2 failure) and JS keeps k. */
 static napi_value n_observe(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    GET_D(argv[0]);
-    if (!is_function(env, argv[1]) || !is_function(env, argv[2]))
-        return throw_type(env, "resolve and reject must be functions");
-    jscb *c = jscb_new(env, argv[1], argv[2]);
-    if (!c)
-        return throw_code(env, DFR_ENOMEM);
-    c->w = w_;
-    w_->refs++;
-    int rc = dfr_deferred_add_callbacks(d, observe_cb, observe_eb, c, jscb_destroy);
-    if (rc)
-        return throw_code(env, rc);
-    return undefined(env);
+    ARGS(2);
+    uint32_t k;
+    if (!get_k(env, argv[1], &k))
+        return NULL;
+    slot *s_ = slot_at(env, argv[0], SLOT_DEFERRED);
+    if (!s_)
+        return give_back_throw(k, throw_type(env, "expected a Deferred"));
+    dfr_deferred *d = s_->p;
+    observer *o = malloc(sizeof *o);
+    if (!o)
+        return give_back_throw(k, throw_code(env, DFR_ENOMEM));
+    o->k = k;
+    o->slot = (uint32_t)(s_ - g_slots);
+    o->now = true;
+    s_->refs++;
+    g_observed_ran = false;
+    int rc = dfr_deferred_add_callbacks(d, observe_cb, observe_eb, o, observer_destroy);
+    if (rc) /* o was destroyed with `now` set: k is still ours */
+        return give_back_throw(k, throw_code(env, rc));
+    if (!g_observed_ran) { /* queued: o lives on, k is C's now */
+        o->now = false;
+        g_mbox[MB_OBSERVE] = 0;
+        return undefined(env);
+    }
+    g_observed_ran = false;
+    dfr_value v = g_observed_now;
+    g_observed_now = dfr_none();
+    g_mbox[MB_OBSERVE] = dfr_is_failure(v) ? 2 : 1;
+    return dfr_to_js(env, v);
 }
 
 /* ---- construction, firing ---- */
 
 typedef struct canceller_data {
-    napi_ref fn;
-    napi_ref self; /* weak: the Deferred object itself */
+    napi_ref fn; /* JS: calls the user's canceller with the Deferred (a WeakRef) */
 } canceller_data;
 
 static void canceller_destroy(void *p)
 {
     canceller_data *c = p;
     napi_delete_reference(g_env, c->fn);
-    napi_delete_reference(g_env, c->self);
     free(c);
     g_live_callbacks--;
 }
 
 static void canceller_tramp(dfr_deferred *d, void *data)
 {
-    (void)d;
     canceller_data *c = data;
     js_scope s;
     enter_js(&s);
-    napi_value self = ref_value(g_env, c->self);
-    napi_value args[1] = {self ? self : undefined(g_env)};
     napi_value ret;
-    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, c->fn), 1, args, &ret) !=
+    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, c->fn), 0, NULL, &ret) !=
         napi_ok) {
         /* Twisted: a canceller that raises leaves the cancel to go on. */
         napi_value exc;
@@ -741,38 +900,45 @@ static void canceller_tramp(dfr_deferred *d, void *data)
     leave_js(&s);
 }
 
-/* init(obj, canceller?) */
+/* init(obj, canceller?) -> handle */
 static napi_value n_init(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     dfr_deferred *d;
-    if (is_function(env, argv[1])) {
+    napi_value self_obj = argv[0];
+    if (type_of(env, self_obj) != napi_object)
+        return throw_type(env, "init needs the Deferred");
+    argv[0] = argv[1];
+    if (is_function(env, argv[0])) {
         canceller_data *c = calloc(1, sizeof *c);
         if (!c)
             return throw_code(env, DFR_ENOMEM);
-        napi_create_reference(env, argv[1], 1, &c->fn);
-        napi_create_reference(env, argv[0], 0, &c->self);
+        napi_create_reference(env, argv[0], 1, &c->fn);
         g_live_callbacks++;
         d = dfr_deferred_new_cancellable(canceller_tramp, c, canceller_destroy);
-    } else if (type_of(env, argv[1]) == napi_undefined || type_of(env, argv[1]) == napi_null) {
+    } else if (type_of(env, argv[0]) == napi_undefined || type_of(env, argv[0]) == napi_null) {
         d = dfr_deferred_new();
     } else {
         return throw_type(env, "canceller must be a function");
     }
-    if (!d)
+    int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (h < 0) {
+        dfr_deferred_unref(d);
         return throw_code(env, DFR_ENOMEM);
-    if (attach(env, argv[0], d) != napi_ok)
-        return NULL;
-    return undefined(env);
+    }
+    if (!slot_attach(env, self_obj, h))
+        return throw_code(env, DFR_ENOMEM);
+    napi_value out;
+    napi_create_int32(env, h, &out);
+    return out;
 }
 
+/* callback(h, value): JS has refused a Deferred as the value. */
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     GET_D(argv[0]);
-    if (unwrap_deferred(env, argv[1]))
-        return throw_type(env, "cannot fire a Deferred with another Deferred (chain it instead)");
-    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1], false));
+    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1]));
     if (rc)
         return throw_code(env, rc);
     return undefined(env);
@@ -831,27 +997,25 @@ static napi_value n_paused(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* chain(d, other) */
+/* chain(h, otherHandle) */
 static napi_value n_chain(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     GET_D(argv[0]);
-    dfr_deferred *o = unwrap_deferred(env, argv[1]);
+    dfr_deferred *o = deferred_at(env, argv[1]);
     if (!o)
         return throw_type(env, "chainDeferred expects a Deferred");
     int rc = dfr_deferred_chain(d, o);
     if (rc)
         return throw_code(env, rc);
-    return argv[1];
+    return undefined(env);
 }
 
+/* succeed(value): JS has handled a Deferred value. */
 static napi_value n_succeed(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    dfr_deferred *d = unwrap_deferred(env, argv[0]);
-    if (d)
-        return argv[0];
-    return wrap_new(env, dfr_succeed(js_to_dfr(env, argv[0], false)));
+    return wrap_new(env, dfr_succeed(js_to_dfr(env, argv[0])));
 }
 
 static napi_value n_fail(napi_env env, napi_callback_info info)
@@ -875,7 +1039,7 @@ static dfr_deferred **deferred_array(napi_env env, napi_value arr, uint32_t *n)
     for (uint32_t i = 0; ds && i < *n; i++) {
         napi_value e;
         napi_get_element(env, arr, i, &e);
-        ds[i] = unwrap_deferred(env, e);
+        ds[i] = deferred_at(env, e);
         if (!ds[i]) {
             free(ds);
             napi_throw_type_error(env, "EINVAL", "every element must be a Deferred");
@@ -996,97 +1160,53 @@ static napi_value n_pending_calls(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* a JS function called by the reactor with no argument */
-typedef struct jsfn {
-    napi_ref fn;
-} jsfn;
-
-static void jsfn_destroy(void *p)
-{
-    jsfn *f = p;
-    napi_delete_reference(g_env, f->fn);
-    free(f);
-    g_live_callbacks--;
-}
-
-static jsfn *jsfn_new(napi_env env, napi_value fn)
-{
-    jsfn *f = malloc(sizeof *f);
-    if (!f)
-        return NULL;
-    napi_create_reference(env, fn, 1, &f->fn);
-    g_live_callbacks++;
-    return f;
-}
-
-/* A timer's fn: an exception is an uncaught exception, as in setTimeout. */
+/* A timer's fn (FN slot k): an exception is an uncaught exception, as in
+ * setTimeout. */
 static void timer_tramp(void *data)
 {
-    jsfn *f = data;
     js_scope s;
     enter_js(&s);
     napi_value ret;
-    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, f->fn), 0, NULL, &ret) !=
-        napi_ok) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(g_env, &exc);
-        napi_fatal_exception(g_env, exc);
-    }
+    if (dispatch((uint32_t)(uintptr_t)data, NULL, MODE_TIMER, &ret) == RET_THREW)
+        napi_fatal_exception(g_env, ret);
     leave_js(&s);
 }
 
-/* A task's fn (deferLater, LoopingCall, lock.run): its return value or
- * throw is the result. */
+/* A task's fn (deferLater, LoopingCall, lock.run; FN slot k): its return
+ * value or throw is the result. */
 static dfr_value task_tramp(void *data)
 {
-    jsfn *f = data;
     js_scope s;
     enter_js(&s);
-    dfr_value v = call_js(g_env, ref_value(g_env, f->fn), 0, NULL);
+    napi_value ret;
+    int r = dispatch((uint32_t)(uintptr_t)data, NULL, MODE_TASK, &ret);
+    dfr_value v = dispatch_result(r == RET_PASS ? RET_VALUE : r, ret, NULL);
     leave_js(&s);
     return v;
 }
 
-static void dc_finalize(napi_env env, void *data, void *hint)
-{
-    (void)env;
-    (void)hint;
-    holder *h = data;
-    dfr_delayed_call_unref(h->p);
-    free(h);
-}
-
-/* callLater(clock, seconds, fn, handle) */
+/* callLater(clock, seconds, k) -> DelayedCall */
 static napi_value n_call_later(napi_env env, napi_callback_info info)
 {
-    ARGS(4);
+    ARGS(3);
+    uint32_t k;
+    if (!get_k(env, argv[2], &k))
+        return NULL;
     dfr_reactor *r = get_reactor(env, argv[0]);
     double s;
     if (!r || !get_seconds(env, argv[1], &s, "delay"))
-        return NULL;
-    if (!is_function(env, argv[2]))
-        return throw_type(env, "callLater needs a function");
-    jsfn *f = jsfn_new(env, argv[2]);
-    if (!f)
-        return throw_code(env, DFR_ENOMEM);
+        return give_back_throw(k, NULL);
     dfr_delayed_call *dc = NULL;
     g_poke = true;
-    int rc = dfr_reactor_call_later(r, s, timer_tramp, f, jsfn_destroy, &dc);
+    int rc = dfr_reactor_call_later(r, s, timer_tramp, fn_hold(k), fn_destroy, &dc);
     if (rc)
         return throw_code(env, rc);
-    holder *h = holder_new(KIND_DC, dc);
-    if (!h || napi_wrap(env, argv[3], h, dc_finalize, NULL, NULL) != napi_ok) {
-        free(h);
-        dfr_delayed_call_cancel(dc);
-        dfr_delayed_call_unref(dc);
-        return throw_code(env, DFR_ENOMEM);
-    }
-    return argv[3];
+    return wrap_handle(env, SLOT_DC, dc);
 }
 
 static dfr_delayed_call *get_dc(napi_env env, napi_value v)
 {
-    holder *h = unwrap_kind(env, v, KIND_DC);
+    slot *h = slot_at(env, v, SLOT_DC);
     if (!h) {
         napi_throw_type_error(env, "EINVAL", "expected a DelayedCall");
         return NULL;
@@ -1145,22 +1265,24 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* deferLater(clock, seconds, fn|undefined) */
+/* deferLater(clock, seconds, k|undefined) */
 static napi_value n_defer_later(napi_env env, napi_callback_info info)
 {
     ARGS(3);
+    uint32_t k = 0;
+    bool has = type_of(env, argv[2]) != napi_undefined;
+    if (has && !get_k(env, argv[2], &k))
+        return NULL;
     dfr_reactor *r = get_reactor(env, argv[0]);
     double s;
-    if (!r || !get_seconds(env, argv[1], &s, "delay"))
+    if (!r || !get_seconds(env, argv[1], &s, "delay")) {
+        if (has)
+            give_back(k);
         return NULL;
-    napi_valuetype t = type_of(env, argv[2]);
-    if (t != napi_undefined && t != napi_function)
-        return throw_type(env, "deferLater's callable must be a function");
-    jsfn *f = NULL;
-    if (t == napi_function && !(f = jsfn_new(env, argv[2])))
-        return throw_code(env, DFR_ENOMEM);
+    }
     g_poke = true;
-    dfr_deferred *d = dfr_reactor_defer_later(r, s, f ? task_tramp : NULL, f, f ? jsfn_destroy : NULL);
+    dfr_deferred *d = dfr_reactor_defer_later(r, s, has ? task_tramp : NULL, has ? fn_hold(k) : NULL,
+                                              has ? fn_destroy : NULL);
     return wrap_new(env, d);
 }
 
@@ -1191,19 +1313,17 @@ static void lc_finalize(napi_env env, void *data, void *hint)
     free(h);
 }
 
-/* lcInit(obj, clock, fn) */
+/* lcInit(obj, clock, k) */
 static napi_value n_lc_init(napi_env env, napi_callback_info info)
 {
     ARGS(3);
+    uint32_t k;
+    if (!get_k(env, argv[2], &k))
+        return NULL;
     dfr_reactor *r = get_reactor(env, argv[1]);
     if (!r)
-        return NULL;
-    if (!is_function(env, argv[2]))
-        return throw_type(env, "LoopingCall needs a function");
-    jsfn *f = jsfn_new(env, argv[2]);
-    if (!f)
-        return throw_code(env, DFR_ENOMEM);
-    dfr_looping_call *lc = dfr_looping_call_new(r, task_tramp, f, jsfn_destroy);
+        return give_back_throw(k, NULL);
+    dfr_looping_call *lc = dfr_looping_call_new(r, task_tramp, fn_hold(k), fn_destroy);
     if (!lc)
         return throw_code(env, DFR_ENOMEM);
     holder *h = holder_new(KIND_LC, lc);
@@ -1359,9 +1479,7 @@ static napi_value n_sync(napi_env env, napi_callback_info info)
                                                 : dfr_queue_get(s->p));
     case 1:
         if (s->kind == K_QUEUE) {
-            if (unwrap_deferred(env, argv[2]))
-                return throw_type(env, "cannot put a Deferred in a DeferredQueue");
-            rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2], false));
+            rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2]));
             if (rc == DFR_EOVERFLOW) {
                 napi_throw_error(env, "EOVERFLOW", "QueueOverflow: the queue is full");
                 return NULL;
@@ -1390,14 +1508,14 @@ static napi_value n_sync(napi_env env, napi_callback_info info)
                           &out);
         return out;
     case 4: {
-        if (s->kind == K_QUEUE || !is_function(env, argv[2]))
-            return throw_type(env, "run needs a function");
-        jsfn *f = jsfn_new(env, argv[2]);
-        if (!f)
-            return throw_code(env, DFR_ENOMEM);
+        uint32_t k;
+        if (!get_k(env, argv[2], &k))
+            return NULL;
+        if (s->kind == K_QUEUE)
+            return give_back_throw(k, throw_type(env, "a DeferredQueue has no run"));
         return wrap_new(env, s->kind == K_LOCK
-                                 ? dfr_lock_run(s->p, task_tramp, f, jsfn_destroy)
-                                 : dfr_semaphore_run(s->p, task_tramp, f, jsfn_destroy));
+                                 ? dfr_lock_run(s->p, task_tramp, fn_hold(k), fn_destroy)
+                                 : dfr_semaphore_run(s->p, task_tramp, fn_hold(k), fn_destroy));
     }
     default:
         return throw_type(env, "bad op");
@@ -1642,15 +1760,35 @@ static void on_check(uv_check_t *h)
 
 /* ---- setup ---- */
 
+/* setup(makeDeferred, makeDelayedCall, DeferredError, dispatch, onUnhandled)
+ * -> [mailbox: Int32Array, freed: Int32Array] */
 static napi_value n_setup(napi_env env, napi_callback_info info)
 {
     ARGS(5);
-    napi_create_reference(env, argv[0], 1, &g_deferred_ctor);
-    napi_create_reference(env, argv[1], 1, &g_error_ctor);
-    napi_create_reference(env, argv[2], 1, &g_nowrap);
-    napi_create_reference(env, argv[3], 1, &g_from_thenable);
+    if (g_dispatch)
+        return throw_type(env, "setup runs once");
+    for (int i = 0; i < 5; i++)
+        if (!is_function(env, argv[i]))
+            return throw_type(env, "setup needs functions");
+    napi_create_reference(env, argv[0], 1, &g_make_deferred);
+    napi_create_reference(env, argv[1], 1, &g_make_dc);
+    napi_create_reference(env, argv[2], 1, &g_error_ctor);
+    napi_create_reference(env, argv[3], 1, &g_dispatch);
     napi_create_reference(env, argv[4], 1, &g_on_unhandled);
-    return undefined(env);
+    /* Made here, so its memory is off the JS heap and never moves. */
+    void *data;
+    napi_value buf, mb, fr, out;
+    CHECK(napi_create_arraybuffer(env, (MB_SIZE + FREED_OUT) * sizeof(int32_t), &data, &buf));
+    napi_create_reference(env, buf, 1, &g_shared);
+    g_mbox = data;
+    g_freed_out = g_mbox + MB_SIZE;
+    memset(data, 0, (MB_SIZE + FREED_OUT) * sizeof(int32_t));
+    napi_create_typedarray(env, napi_int32_array, MB_SIZE, buf, 0, &mb);
+    napi_create_typedarray(env, napi_int32_array, FREED_OUT, buf, MB_SIZE * sizeof(int32_t), &fr);
+    napi_create_array_with_length(env, 2, &out);
+    napi_set_element(env, out, 0, mb);
+    napi_set_element(env, out, 1, fr);
+    return out;
 }
 
 /* The benchmarks' floor: one JS->C call that makes one C->JS callback. */
@@ -1757,6 +1895,7 @@ NAPI_MODULE_INIT()
         FN("init", n_init),
         FN("addCallbacks", n_add_callbacks),
         FN("observe", n_observe),
+        FN("drain", n_drain),
         FN("callback", n_callback),
         FN("errback", n_errback),
         FN("cancel", n_cancel),

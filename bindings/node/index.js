@@ -34,7 +34,10 @@ function drain() {
 
 function slotK(f, g) {
   if (freeK.length === 0 && mbox[MB_FREED] > 0) drain();
-  const k = freeK.length > 0 ? freeK.pop() : nextK++;
+  let k;
+  if (freeK.length > 0) k = freeK.pop();
+  else if (nextK < 2 ** 29) k = nextK++; // C gets k << 3 | mode
+  else throw new RangeError('too many JS functions held by C chains');
   FN[k] = f;
   FN2[k] = g;
   return k;
@@ -188,7 +191,8 @@ function observe(h) {
 // Every JS function C calls goes through here: mode 0 callback, 1 errback,
 // 2/3 then's resolve/reject, 4 a task (its result matters), 5 a timer.  It
 // tells C what the result is through the mailbox (RET_*).
-function dispatch(k, v, mode) {
+function dispatch(km, v) {
+  const k = km >>> 3, mode = km & 7;
   let f;
   switch (mode) {
     case 0: f = FN[k]; FN[k] = FN2[k] = undefined; break;

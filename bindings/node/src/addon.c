@@ -603,7 +603,7 @@ static napi_value throw_code(napi_env env, int rc)
 /* ---- JS functions C holds: slots of a JS-side table ----
  * JS keeps every function C may call in a table (index.js, FN), and C holds
  * only its index k: no napi_ref per callback.  C calls them all through one
- * JS dispatcher, dispatch(k, value, mode), which also catches exceptions and
+ * JS dispatcher, dispatch(k << 3 | mode, value), which also catches exceptions and
  * recognises returned Deferreds and thenables, telling C through the shared
  * mailbox (g_mbox, an Int32Array both sides see).  When C drops a k (its
  * destroy hook), k goes to g_freed; JS takes them back in batches
@@ -673,24 +673,23 @@ static napi_value n_drain(napi_env env, napi_callback_info info)
 
 static bool get_k(napi_env env, napi_value v, uint32_t *k)
 {
-    if (napi_get_value_uint32(env, v, k) != napi_ok) {
+    if (napi_get_value_uint32(env, v, k) != napi_ok || *k >= 1u << 29) {
         napi_throw_type_error(env, "EINVAL", "expected a function slot");
         return false;
     }
     return true;
 }
 
-/* Calls dispatch(k, arg, mode); *ret is what it returned, the mailbox says
+/* Calls dispatch(k << 3 | mode, arg); *ret is what it returned, the mailbox says
  * what that is.  A throw from dispatch itself (it catches the callback's)
  * is RET_THREW too. */
 static int dispatch(uint32_t k, napi_value arg, int mode, napi_value *ret)
 {
-    napi_value argv[3];
-    napi_create_uint32(g_env, k, &argv[0]);
+    napi_value argv[2];
+    napi_create_uint32(g_env, k << 3 | (uint32_t)mode, &argv[0]); /* one number: cheaper */
     argv[1] = arg ? arg : undefined(g_env);
-    napi_create_int32(g_env, mode, &argv[2]);
     g_mbox[MB_RET] = RET_VALUE;
-    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, g_dispatch), 3, argv, ret) !=
+    if (napi_call_function(g_env, argv[1], ref_value(g_env, g_dispatch), 2, argv, ret) !=
         napi_ok) {
         napi_get_and_clear_last_exception(g_env, ret);
         return RET_THREW;
@@ -1819,18 +1818,51 @@ static void silent_hook(const dfr_failure *f, void *data)
     (void)data;
 }
 
-/* Every native function JS calls runs through here: g_depth tells a JS
- * callback the C library runs whether JS is already on the stack (then a
+/* Every native function JS calls runs through a wrapper: g_depth tells a
+ * JS callback the C library runs whether JS is already on the stack (then a
  * plain call) or it comes from libuv (then a callback scope). */
-static napi_value entry(napi_env env, napi_callback_info info)
-{
-    napi_callback f = NULL;
-    napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&f);
-    g_depth++;
-    napi_value r = f(env, info);
-    g_depth--;
-    return r;
-}
+#define ENTRY(f)                                                                      \
+    static napi_value f##_entry(napi_env env, napi_callback_info info)                \
+    {                                                                                 \
+        g_depth++;                                                                    \
+        napi_value r = f(env, info);                                                  \
+        g_depth--;                                                                    \
+        return r;                                                                     \
+    }
+ENTRY(n_setup)
+ENTRY(n_init)
+ENTRY(n_add_callbacks)
+ENTRY(n_observe)
+ENTRY(n_drain)
+ENTRY(n_callback)
+ENTRY(n_errback)
+ENTRY(n_cancel)
+ENTRY(n_pause)
+ENTRY(n_state)
+ENTRY(n_paused)
+ENTRY(n_chain)
+ENTRY(n_succeed)
+ENTRY(n_fail)
+ENTRY(n_list)
+ENTRY(n_clock_init)
+ENTRY(n_clock_advance)
+ENTRY(n_seconds)
+ENTRY(n_pending_calls)
+ENTRY(n_call_later)
+ENTRY(n_dc)
+ENTRY(n_defer_later)
+ENTRY(n_add_timeout)
+ENTRY(n_lc_init)
+ENTRY(n_lc)
+ENTRY(n_sync_init)
+ENTRY(n_sync)
+ENTRY(n_dlopen)
+ENTRY(n_dlsym)
+ENTRY(n_defer_call)
+ENTRY(n_call_deferred_fn)
+ENTRY(n_stats)
+ENTRY(n_floor)
+#undef ENTRY
 
 static void cleanup(void *arg)
 {
@@ -1890,7 +1922,7 @@ NAPI_MODULE_INIT()
     napi_add_env_cleanup_hook(env, cleanup, NULL);
 
     napi_property_descriptor props[] = {
-#define FN(n, f) {n, NULL, entry, NULL, NULL, NULL, napi_default, (void *)f}
+#define FN(n, f) {n, NULL, f##_entry, NULL, NULL, NULL, napi_default, NULL}
         FN("setup", n_setup),
         FN("init", n_init),
         FN("addCallbacks", n_add_callbacks),

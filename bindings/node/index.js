@@ -16,7 +16,7 @@ const freeK = [];
 let nextK = 0;
 let mbox; // Int32Array shared with C: see MB_* in src/addon.c
 let freedBuf;
-const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3;
+const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4;
 const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3;
 
 function drain() {
@@ -65,12 +65,35 @@ function bindArgs(f, args) {
   return args.length ? (r) => f(r, ...args) : f;
 }
 
-let makeDeferred, handleOf, isDeferred;
+let makeDeferred, handleOf, isDeferred, adoptDeferred, failDeferred;
+
+// Deferreds JS made in the current job: they get their finalizer (a
+// Node-API one, src/addon.c "handles") at the end of the job, in one call,
+// if they still hold a C deferred then.  Most are detached by then.
+let young = [];
+function flushYoung() {
+  const objs = [], hs = [];
+  for (const d of young) {
+    const h = liveHandle(d);
+    if (h !== 0) { objs.push(d); hs.push(h); }
+  }
+  young = [];
+  if (objs.length > 0) native.attach(objs, hs);
+}
+function isYoung(d) {
+  if (young.push(d) === 1) queueMicrotask(flushYoung);
+  else if (young.length >= 4096) flushYoung();
+}
+let liveHandle;
 
 class Deferred {
   // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
-  // be forged or moved to another object.
+  // be forged or moved to another object.  0 once detached: the C deferred
+  // was released and #v is its result (a success nothing else refers to;
+  // see settle() in src/addon.c); any use that needs C makes a new one with
+  // that result (#resume).
   #h = 0;
+  #v = undefined;
   static {
     makeDeferred = (h) => {
       const d = new Deferred(NOWRAP);
@@ -80,7 +103,21 @@ class Deferred {
     isDeferred = (x) => x !== null && typeof x === 'object' && #h in x;
     handleOf = (x) => {
       if (!isDeferred(x)) throw new TypeError('expected a Deferred');
-      return x.#h;
+      return x.#h !== 0 ? x.#h : x.#resume();
+    };
+    liveHandle = (x) => x.#h;
+    // succeed(value): detached at once when it can be.
+    adoptDeferred = (value) => {
+      const d = new Deferred(NOWRAP);
+      const r = native.succeed(value);
+      if (mbox[MB_DETACHED] !== 0) { mbox[MB_DETACHED] = 0; d.#v = r; } else { d.#h = r; isYoung(d); }
+      return d;
+    };
+    failDeferred = (error) => {
+      const d = new Deferred(NOWRAP);
+      d.#h = native.fail(error);
+      isYoung(d);
+      return d;
     };
   }
 
@@ -94,6 +131,23 @@ class Deferred {
       c = () => canceller(self.deref());
     }
     this.#h = native.init(this, c);
+    isYoung(this);
+  }
+
+  #resume() {
+    this.#h = native.resume(this.#v);
+    this.#v = undefined;
+    isYoung(this);
+    return this.#h;
+  }
+
+  // After an operation that may have detached it (MB_DETACHED).
+  #settled(r) {
+    if (mbox[MB_DETACHED] !== 0) {
+      mbox[MB_DETACHED] = 0;
+      this.#h = 0;
+      this.#v = r;
+    }
   }
 
   addCallbacks(callback, errback, opts) {
@@ -104,58 +158,72 @@ class Deferred {
     }
     const cb = callback && bindArgs(callback, o.callbackArgs || []);
     const eb = errback && bindArgs(errback, o.errbackArgs || []);
-    native.addCallbacks(handleOf(this), slotK(cb, eb), (cb ? 1 : 0) | (eb ? 2 : 0));
+    this.#settled(native.addCallbacks(handleOf(this), slotK(cb, eb), (cb ? 1 : 0) | (eb ? 2 : 0)));
     return this;
   }
   addCallback(fn, ...args) {
     checkFn(fn, 'callback');
-    native.addCallbacks(handleOf(this), slotK(args.length ? bindArgs(fn, args) : fn, undefined), 1);
+    this.#settled(native.addCallbacks(handleOf(this), slotK(args.length ? bindArgs(fn, args) : fn, undefined), 1));
     return this;
   }
   addErrback(fn, ...args) {
     checkFn(fn, 'errback');
-    native.addCallbacks(handleOf(this), slotK(undefined, args.length ? bindArgs(fn, args) : fn), 2);
+    const h = handleOf(this);
+    this.#settled(native.addCallbacks(h, slotK(undefined, args.length ? bindArgs(fn, args) : fn), 2));
     return this;
   }
   addBoth(fn, ...args) {
     checkFn(fn, 'callback');
     const f = bindArgs(fn, args);
-    native.addCallbacks(handleOf(this), slotK(f, f), 3);
+    this.#settled(native.addCallbacks(handleOf(this), slotK(f, f), 3));
     return this;
   }
   callback(value) {
+    const h = handleOf(this);
     if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
-    native.callback(handleOf(this), value);
+    this.#settled(native.callback(h, value));
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
   }
-  cancel() { native.cancel(handleOf(this)); }
+  cancel() {
+    // A detached Deferred has its result and waits for nothing: a no-op.
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    if (this.#h !== 0) native.cancel(this.#h);
+  }
   pause() { native.pause(handleOf(this), false); }
-  unpause() { native.pause(handleOf(this), true); }
+  unpause() { this.#settled(native.pause(handleOf(this), true)); }
   chainDeferred(other) {
+    const h = handleOf(this);
     if (!isDeferred(other)) throw new TypeError('chainDeferred expects a Deferred');
-    native.chain(handleOf(this), other.#h);
+    native.chain(h, handleOf(other));
     return other;
   }
+  #stateNum() {
+    return this.#h !== 0 ? native.state(this.#h) : 1;
+  }
   /** 'pending' | 'succeeded' | 'failed' */
-  get state() { return ST[native.state(handleOf(this))]; }
-  get called() { return native.state(handleOf(this)) !== 0; }
-  get paused() { return native.paused(handleOf(this)); }
+  get state() { return ST[this.#stateNum()]; }
+  get called() { return this.#stateNum() !== 0; }
+  get paused() { return this.#h !== 0 ? native.paused(this.#h) : 0; }
   addTimeout(seconds, clock) { native.addTimeout(handleOf(this), clock, seconds); return this; }
 
   /**
    * Thenable: resolves / rejects with a *copy* of the result as it stands at
    * this point of the chain; the chain's own result goes on unchanged to later
-   * callbacks.  A failure delivered this way counts as handled.
+   * callbacks.  A failure delivered this way counts as handled.  A detached
+   * Deferred answers from its own copy, without C.
    */
   then(onFulfilled, onRejected) {
-    const p = observe(handleOf(this));
+    const p = this.toPromise();
     return onFulfilled === undefined && onRejected === undefined ? p : p.then(onFulfilled, onRejected);
   }
   catch(onRejected) { return this.then(undefined, onRejected); }
   finally(f) { return this.toPromise().finally(f); }
-  toPromise() { return observe(handleOf(this)); }
+  toPromise() {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    return this.#h !== 0 ? observe(this.#h) : Promise.resolve(this.#v);
+  }
 
   /** A Deferred following a Promise/thenable; cancel() (or signal) rejects it with ECANCELED. */
   static fromPromise(p, opts) {
@@ -224,8 +292,8 @@ function dispatch(km, v) {
   return r;
 }
 
-function succeed(value) { return isDeferred(value) ? value : native.succeed(value); }
-function fail(error) { return native.fail(error); }
+function succeed(value) { return isDeferred(value) ? value : adoptDeferred(value); }
+function fail(error) { return failDeferred(error); }
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
   let r;

@@ -388,7 +388,8 @@ static void enter_js(js_scope *s)
 
 static void leave_js(js_scope *s)
 {
-    g_depth--;
+    /* g_depth stays up while the scope closes: the microtasks that run then
+     * run with the C chain that called us still on the stack. */
     if (s->outer) {
         napi_close_callback_scope(g_env, s->cs);
         /* An exception nobody caught at the top (from a microtask) is fatal,
@@ -401,17 +402,36 @@ static void leave_js(js_scope *s)
             napi_fatal_exception(g_env, exc);
         }
     }
+    g_depth--;
     napi_close_handle_scope(g_env, s->hs);
 }
 
 /* ---- handles: JS objects name C objects by an integer ----
  * A JS Deferred (or DelayedCall) holds a small integer naming a slot of this
- * slab, not a napi_wrap: no Node-API reference and no finalizer per object.
- * The JS side releases the handle once, from a FinalizationRegistry, when
- * the object is collected (n_release).  A handle is (generation << 24) |
- * index, so a stale or forged one is an error, never another object. */
+ * slab, not a napi_wrap.  A handle is (generation << 24) | index, so a stale
+ * or forged one is an error, never another object.  The C reference a slot
+ * holds is dropped exactly once: by the finalizer of the JS object
+ * (slot_finalize), or earlier by a detach (see settle()).
+ *
+ * Finalizers are the main per-object cost of Node-API, so a Deferred made
+ * by JS (new Deferred, succeed, fail, and a resumed one) gets its finalizer
+ * only if it still holds a C deferred at the end of the current JS job
+ * (index.js attaches them in batches, n_attach): most never need one. */
 
-enum { SLOT_FREE, SLOT_DEFERRED, SLOT_DC };
+enum { SLOT_FREE, SLOT_DEFERRED, SLOT_DC, SLOT_DETACHED };
+
+/* The mailbox shared with index.js (g_mbox). */
+enum {
+    MB_RET,     /* what dispatch returned: RET_* */
+    MB_HANDLE,  /* RET_DEFERRED: the returned Deferred's handle */
+    MB_FREED,   /* how many k's wait in g_freed */
+    MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
+    MB_DETACHED, /* settle() detached the deferred: the value returned is its result */
+    MB_SIZE = 8
+};
+
+static napi_value throw_code(napi_env env, int rc);
+
 
 typedef struct slot {
     void *p;                     /* dfr_deferred * or dfr_delayed_call * */
@@ -420,7 +440,9 @@ typedef struct slot {
     uint16_t refs; /* the JS object + each pending `then` link */
     uint8_t gen;
     uint8_t kind;
-    bool js; /* the JS object still holds it */
+    bool js;  /* the JS object still holds it */
+    bool own; /* only the JS object refers to the C deferred (not C code) */
+    bool fin; /* a finalizer is attached: the slot stays until it runs */
 } slot;
 
 #define SLOT_BITS 24
@@ -454,6 +476,8 @@ static int32_t slot_new(uint8_t kind, void *p)
     s->refs = 1;
     s->kind = kind;
     s->js = true;
+    s->own = false;
+    s->fin = false;
     return (int32_t)(((uint32_t)s->gen << SLOT_BITS) | i);
 }
 
@@ -480,12 +504,6 @@ static slot *slot_at(napi_env env, napi_value h, uint8_t kind)
     if (s->kind != kind || !s->js || s->gen != (uint32_t)v >> SLOT_BITS)
         return NULL;
     return s;
-}
-
-static dfr_deferred *deferred_at(napi_env env, napi_value h)
-{
-    slot *s = slot_at(env, h, SLOT_DEFERRED);
-    return s ? s->p : NULL;
 }
 
 static dfr_value swallow(dfr_value r, void *data)
@@ -526,18 +544,91 @@ static void slot_finalize(napi_env env, void *data, void *hint)
 {
     (void)env;
     (void)hint;
-    uint32_t i = (uint32_t)(uintptr_t)data & (SLOT_MAX - 1);
-    if (i < g_nslots && g_slots[i].js && g_slots[i].kind != SLOT_FREE)
-        slot_release(&g_slots[i]);
+    uint32_t h = (uint32_t)(uintptr_t)data, i = h & (SLOT_MAX - 1);
+    if (i >= g_nslots || g_slots[i].gen != h >> SLOT_BITS)
+        return;
+    slot *s = &g_slots[i];
+    if (s->kind == SLOT_DETACHED) /* the reference went at the detach */
+        slot_unref(i);
+    else if (s->js && s->kind != SLOT_FREE)
+        slot_release(s);
 }
 
 /* Ties handle h to obj's lifetime; on failure releases the slot. */
 static bool slot_attach(napi_env env, napi_value obj, int32_t h)
 {
-    if (napi_add_finalizer(env, obj, (void *)(uintptr_t)h, slot_finalize, NULL, NULL) == napi_ok)
+    if (napi_add_finalizer(env, obj, (void *)(uintptr_t)h, slot_finalize, NULL, NULL) == napi_ok) {
+        g_slots[(uint32_t)h & (SLOT_MAX - 1)].fin = true;
         return true;
+    }
     slot_release(&g_slots[(uint32_t)h & (SLOT_MAX - 1)]);
     return false;
+}
+
+/* attach(objects, handles): finalizers for the Deferreds JS made in this job
+ * that still hold a C deferred. */
+static napi_value n_attach(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    uint32_t n = 0, m = 0;
+    if (napi_get_array_length(env, argv[0], &n) != napi_ok ||
+        napi_get_array_length(env, argv[1], &m) != napi_ok || n != m)
+        return throw_type(env, "attach(objects, handles)");
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value obj, h;
+        napi_get_element(env, argv[0], i, &obj);
+        napi_get_element(env, argv[1], i, &h);
+        slot *s = slot_at(env, h, SLOT_DEFERRED);
+        if (!s || s->fin || type_of(env, obj) != napi_object)
+            continue;
+        int32_t hv = 0;
+        napi_get_value_int32(env, h, &hv);
+        if (!slot_attach(env, obj, hv))
+            return throw_code(env, DFR_ENOMEM);
+    }
+    return undefined(env);
+}
+
+/* Marks a deferred C code now refers to: never detached again. */
+static dfr_deferred *escape(slot *s)
+{
+    s->own = false;
+    return s->p;
+}
+
+static bool round_trips(const dfr_value *v)
+{
+    return v->type == &js_type || dfr_is_none(*v) || dfr_is_f64(*v) ||
+           (dfr_is_i64(*v) && v->u.i64 >= -9007199254740991LL && v->u.i64 <= 9007199254740991LL);
+}
+
+/* The end of an operation on slot i from JS: when JS made the deferred and
+ * only JS refers to it, no chain is running (the outermost native call),
+ * and it now has a success result with nothing left to run (fired, not
+ * paused, not waiting), the JS object can keep the result itself: the C
+ * deferred is released (detached) and its result returned, with
+ * MB_DETACHED set.  The JS object makes a new C deferred with that result
+ * (dfr_succeed: the very same state) if it is used again.  Otherwise
+ * returns undefined. */
+static napi_value settle(napi_env env, uint32_t i)
+{
+    slot *s = &g_slots[i];
+    if (g_depth != 1 || s->kind != SLOT_DEFERRED || !s->own || !s->js)
+        return undefined(env);
+    dfr_deferred *d = s->p;
+    const dfr_value *r = dfr_deferred_result(d);
+    if (!r || dfr_is_failure(*r) || dfr_deferred_paused(d) != 0 || !round_trips(r))
+        return undefined(env);
+    napi_value out = dfr_to_js(env, dfr_value_clone(r));
+    s->js = false;
+    s->p = NULL;
+    if (s->fin)
+        s->kind = SLOT_DETACHED;
+    else
+        slot_unref(i);
+    dfr_deferred_unref(d);
+    g_mbox[MB_DETACHED] = 1;
+    return out;
 }
 
 /* A new JS object of `kind` around p (taking the reference), made by the
@@ -609,13 +700,6 @@ static napi_value throw_code(napi_env env, int rc)
  * destroy hook), k goes to g_freed; JS takes them back in batches
  * (n_drain) and reuses them. */
 
-enum {
-    MB_RET,     /* what dispatch returned: RET_* */
-    MB_HANDLE,  /* RET_DEFERRED: the returned Deferred's handle */
-    MB_FREED,   /* how many k's wait in g_freed */
-    MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
-    MB_SIZE = 8
-};
 enum { RET_VALUE, RET_THREW, RET_DEFERRED, RET_PASS };
 enum { MODE_CB, MODE_EB, MODE_OBS_OK, MODE_OBS_FAIL, MODE_TASK, MODE_TIMER };
 #define FREED_OUT 4096
@@ -713,7 +797,8 @@ static dfr_value dispatch_result(int r, napi_value ret, dfr_failure *in)
     case RET_DEFERRED: {
         napi_value h;
         napi_create_int32(g_env, g_mbox[MB_HANDLE], &h);
-        dfr_deferred *d = deferred_at(g_env, h);
+        slot *s = slot_at(g_env, h, SLOT_DEFERRED);
+        dfr_deferred *d = s ? escape(s) : NULL;
         out = d ? dfr_value_deferred(dfr_deferred_ref(d))
                 : dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "bad Deferred"));
         break;
@@ -765,17 +850,19 @@ static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
     uint32_t k, which = 0;
     if (!get_k(env, argv[1], &k))
         return NULL;
-    dfr_deferred *d = deferred_at(env, argv[0]);
-    if (!d)
+    slot *s_ = slot_at(env, argv[0], SLOT_DEFERRED);
+    if (!s_)
         return give_back_throw(k, throw_type(env, "expected a Deferred"));
+    dfr_deferred *d = s_->p;
     napi_get_value_uint32(env, argv[2], &which);
     if (which < 1 || which > 3)
         return give_back_throw(k, throw_type(env, "callback and errback must be functions (or null)"));
+    uint32_t i = (uint32_t)(s_ - g_slots);
     int rc = dfr_deferred_add_callbacks(d, which & 1 ? tramp_cb : NULL, which & 2 ? tramp_eb : NULL,
                                         fn_hold(k), fn_destroy);
     if (rc)
         return throw_code(env, rc);
-    return undefined(env);
+    return settle(env, i);
 }
 
 /* ---- then: observe a copy of the result ---- */
@@ -925,8 +1012,8 @@ static napi_value n_init(napi_env env, napi_callback_info info)
         dfr_deferred_unref(d);
         return throw_code(env, DFR_ENOMEM);
     }
-    if (!slot_attach(env, self_obj, h))
-        return throw_code(env, DFR_ENOMEM);
+    (void)self_obj;
+    g_slots[(uint32_t)h & (SLOT_MAX - 1)].own = true;
     napi_value out;
     napi_create_int32(env, h, &out);
     return out;
@@ -937,10 +1024,11 @@ static napi_value n_callback(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     GET_D(argv[0]);
+    uint32_t i = (uint32_t)(s_ - g_slots);
     int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1]));
     if (rc)
         return throw_code(env, rc);
-    return undefined(env);
+    return settle(env, i);
 }
 
 static napi_value n_errback(napi_env env, napi_callback_info info)
@@ -970,12 +1058,13 @@ static napi_value n_pause(napi_env env, napi_callback_info info)
     GET_D(argv[0]);
     bool un = false;
     napi_get_value_bool(env, argv[1], &un);
+    uint32_t i = (uint32_t)(s_ - g_slots);
     int rc = un ? dfr_deferred_unpause(d) : dfr_deferred_pause(d);
     if (rc == DFR_EINVAL)
         return throw_type(env, "unpause without a matching pause");
     if (rc)
         return throw_code(env, rc);
-    return undefined(env);
+    return settle(env, i);
 }
 
 static napi_value n_state(napi_env env, napi_callback_info info)
@@ -1001,26 +1090,63 @@ static napi_value n_chain(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     GET_D(argv[0]);
-    dfr_deferred *o = deferred_at(env, argv[1]);
-    if (!o)
+    slot *os = slot_at(env, argv[1], SLOT_DEFERRED);
+    if (!os)
         return throw_type(env, "chainDeferred expects a Deferred");
+    dfr_deferred *o = escape(os);
+    escape(s_);
     int rc = dfr_deferred_chain(d, o);
     if (rc)
         return throw_code(env, rc);
     return undefined(env);
 }
 
-/* succeed(value): JS has handled a Deferred value. */
+/* A handle for d (taken), made for JS and referred to by JS only. */
+static napi_value own_handle(napi_env env, dfr_deferred *d, uint32_t *i)
+{
+    int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (h < 0) {
+        dfr_deferred_unref(d);
+        return throw_code(env, DFR_ENOMEM);
+    }
+    *i = (uint32_t)h & (SLOT_MAX - 1);
+    g_slots[*i].own = true;
+    napi_value out;
+    napi_create_int32(env, h, &out);
+    return out;
+}
+
+/* succeed(value) -> its result (detached, MB_DETACHED) or a handle.  JS has
+ * handled a Deferred value. */
 static napi_value n_succeed(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    return wrap_new(env, dfr_succeed(js_to_dfr(env, argv[0])));
+    uint32_t i;
+    napi_value h = own_handle(env, dfr_succeed(js_to_dfr(env, argv[0])), &i);
+    if (!h)
+        return NULL;
+    napi_value r = settle(env, i);
+    return g_mbox[MB_DETACHED] ? r : h;
 }
 
+/* resume(value) -> handle: a detached Deferred used again.  It is not
+ * detached again (a Deferred used after firing tends to be used more). */
+static napi_value n_resume(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    uint32_t i;
+    napi_value h = own_handle(env, dfr_succeed(js_to_dfr(env, argv[0])), &i);
+    if (h)
+        g_slots[i].own = false;
+    return h;
+}
+
+/* fail(error) -> handle */
 static napi_value n_fail(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    return wrap_new(env, dfr_fail(js_to_failure(env, argv[0])));
+    uint32_t i;
+    return own_handle(env, dfr_fail(js_to_failure(env, argv[0])), &i);
 }
 
 /* ---- DeferredList / gatherResults ---- */
@@ -1038,7 +1164,8 @@ static dfr_deferred **deferred_array(napi_env env, napi_value arr, uint32_t *n)
     for (uint32_t i = 0; ds && i < *n; i++) {
         napi_value e;
         napi_get_element(env, arr, i, &e);
-        ds[i] = deferred_at(env, e);
+        slot *s = slot_at(env, e, SLOT_DEFERRED);
+        ds[i] = s ? escape(s) : NULL;
         if (!ds[i]) {
             free(ds);
             napi_throw_type_error(env, "EINVAL", "every element must be a Deferred");
@@ -1294,6 +1421,7 @@ static napi_value n_add_timeout(napi_env env, napi_callback_info info)
     double s;
     if (!r || !get_seconds(env, argv[2], &s, "timeout"))
         return NULL;
+    escape(s_);
     g_poke = true;
     int rc = dfr_deferred_add_timeout(d, r, s);
     if (rc)
@@ -1834,6 +1962,8 @@ ENTRY(n_init)
 ENTRY(n_add_callbacks)
 ENTRY(n_observe)
 ENTRY(n_drain)
+ENTRY(n_attach)
+ENTRY(n_resume)
 ENTRY(n_callback)
 ENTRY(n_errback)
 ENTRY(n_cancel)
@@ -1928,6 +2058,8 @@ NAPI_MODULE_INIT()
         FN("addCallbacks", n_add_callbacks),
         FN("observe", n_observe),
         FN("drain", n_drain),
+        FN("attach", n_attach),
+        FN("resume", n_resume),
         FN("callback", n_callback),
         FN("errback", n_errback),
         FN("cancel", n_cancel),

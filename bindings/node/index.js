@@ -16,7 +16,9 @@ const freeK = [];
 let nextK = 0;
 let mbox; // Int32Array shared with C: see MB_* in src/addon.c
 let freedBuf;
-const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4;
+const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4, MB_NEW = 5;
+// #v of a Deferred that has not needed a C deferred yet (see Deferred).
+const LAZY = Symbol('deferred.lazy');
 const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3;
 
 function drain() {
@@ -84,14 +86,15 @@ function isYoung(d) {
   if (young.push(d) === 1) queueMicrotask(flushYoung);
   else if (young.length >= 4096) flushYoung();
 }
-let liveHandle;
+let liveHandle, hx;
 
 class Deferred {
   // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
   // be forged or moved to another object.  0 once detached: the C deferred
   // was released and #v is its result (a success nothing else refers to;
   // see settle() in src/addon.c); any use that needs C makes a new one with
-  // that result (#resume).
+  // that result (#resume).  0 with #v === LAZY: new and not used yet; the
+  // first call that needs C makes its C deferred (handle 0 tells C so).
   #h = 0;
   #v = undefined;
   static {
@@ -103,9 +106,14 @@ class Deferred {
     isDeferred = (x) => x !== null && typeof x === 'object' && #h in x;
     handleOf = (x) => {
       if (!isDeferred(x)) throw new TypeError('expected a Deferred');
-      return x.#h !== 0 ? x.#h : x.#resume();
+      return x.#h !== 0 ? x.#h : x.#v === LAZY ? x.#create() : x.#resume();
     };
     liveHandle = (x) => x.#h;
+    // The handle for a call that accepts 0 (make the C deferred now).
+    hx = (x) => {
+      if (!isDeferred(x)) throw new TypeError('expected a Deferred');
+      return x.#h !== 0 || x.#v === LAZY ? x.#h : x.#resume();
+    };
     // succeed(value): detached at once when it can be.
     adoptDeferred = (value) => {
       const d = new Deferred(NOWRAP);
@@ -124,14 +132,36 @@ class Deferred {
   /** @param {(d: Deferred) => void} [canceller] */
   constructor(canceller) {
     if (canceller === NOWRAP) return;
-    let c = canceller;
-    if (typeof canceller === 'function') {
-      // Held by C: it must not keep this Deferred alive (a WeakRef).
-      const self = new WeakRef(this);
-      c = () => canceller(self.deref());
+    if (canceller === undefined || canceller === null) {
+      this.#v = LAZY;
+      return;
     }
-    this.#h = native.init(this, c);
+    if (typeof canceller !== 'function') throw new TypeError('canceller must be a function');
+    // Held by C: it must not keep this Deferred alive (a WeakRef).
+    const self = new WeakRef(this);
+    this.#h = native.init(() => canceller(self.deref()));
     isYoung(this);
+  }
+
+  #create() {
+    this.#h = native.init(undefined);
+    this.#v = undefined;
+    isYoung(this);
+    return this.#h;
+  }
+
+
+  // After such a call: a new C deferred (MB_NEW), or a detach (MB_DETACHED).
+  #after(r, h) {
+    if (mbox[MB_DETACHED] !== 0) {
+      mbox[MB_DETACHED] = 0;
+      this.#h = 0;
+      this.#v = r;
+    } else if (h === 0) {
+      this.#h = mbox[MB_NEW];
+      this.#v = undefined;
+      isYoung(this);
+    }
   }
 
   #resume() {
@@ -158,30 +188,33 @@ class Deferred {
     }
     const cb = callback && bindArgs(callback, o.callbackArgs || []);
     const eb = errback && bindArgs(errback, o.errbackArgs || []);
-    this.#settled(native.addCallbacks(handleOf(this), slotK(cb, eb), (cb ? 1 : 0) | (eb ? 2 : 0)));
+    const h = hx(this);
+    this.#after(native.addCallbacks(h, slotK(cb, eb), (cb ? 1 : 0) | (eb ? 2 : 0)), h);
     return this;
   }
   addCallback(fn, ...args) {
     checkFn(fn, 'callback');
-    this.#settled(native.addCallbacks(handleOf(this), slotK(args.length ? bindArgs(fn, args) : fn, undefined), 1));
+    const h = hx(this);
+    this.#after(native.addCallbacks(h, slotK(args.length ? bindArgs(fn, args) : fn, undefined), 1), h);
     return this;
   }
   addErrback(fn, ...args) {
     checkFn(fn, 'errback');
-    const h = handleOf(this);
-    this.#settled(native.addCallbacks(h, slotK(undefined, args.length ? bindArgs(fn, args) : fn), 2));
+    const h = hx(this);
+    this.#after(native.addCallbacks(h, slotK(undefined, args.length ? bindArgs(fn, args) : fn), 2), h);
     return this;
   }
   addBoth(fn, ...args) {
     checkFn(fn, 'callback');
     const f = bindArgs(fn, args);
-    this.#settled(native.addCallbacks(handleOf(this), slotK(f, f), 3));
+    const h = hx(this);
+    this.#after(native.addCallbacks(h, slotK(f, f), 3), h);
     return this;
   }
   callback(value) {
-    const h = handleOf(this);
+    const h = hx(this);
     if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
-    this.#settled(native.callback(h, value));
+    this.#after(native.callback(h, value), h);
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -189,7 +222,7 @@ class Deferred {
   cancel() {
     // A detached Deferred has its result and waits for nothing: a no-op.
     if (!isDeferred(this)) throw new TypeError('expected a Deferred');
-    if (this.#h !== 0) native.cancel(this.#h);
+    if (this.#h !== 0 || this.#v === LAZY) native.cancel(handleOf(this));
   }
   pause() { native.pause(handleOf(this), false); }
   unpause() { this.#settled(native.pause(handleOf(this), true)); }
@@ -200,7 +233,7 @@ class Deferred {
     return other;
   }
   #stateNum() {
-    return this.#h !== 0 ? native.state(this.#h) : 1;
+    return this.#h !== 0 ? native.state(this.#h) : this.#v === LAZY ? 0 : 1;
   }
   /** 'pending' | 'succeeded' | 'failed' */
   get state() { return ST[this.#stateNum()]; }
@@ -222,7 +255,7 @@ class Deferred {
   finally(f) { return this.toPromise().finally(f); }
   toPromise() {
     if (!isDeferred(this)) throw new TypeError('expected a Deferred');
-    return this.#h !== 0 ? observe(this.#h) : Promise.resolve(this.#v);
+    return this.#h !== 0 || this.#v === LAZY ? observe(handleOf(this)) : Promise.resolve(this.#v);
   }
 
   /** A Deferred following a Promise/thenable; cancel() (or signal) rejects it with ECANCELED. */

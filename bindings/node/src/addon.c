@@ -201,12 +201,12 @@ static dfr_value box_js(napi_env env, napi_value v)
  * returned Deferred or thenable is recognised by the JS dispatcher.) */
 static dfr_value js_to_dfr(napi_env env, napi_value v)
 {
-    napi_valuetype t = type_of(env, v);
+    double x = 0;
+    /* Numbers first: one call instead of two for the commonest value. */
+    napi_valuetype t = napi_get_value_double(env, v, &x) == napi_ok ? napi_number : type_of(env, v);
     if (t == napi_undefined)
         return dfr_none();
     if (t == napi_number) {
-        double x = 0;
-        napi_get_value_double(env, v, &x);
         if (x == trunc(x) && fabs(x) <= 9007199254740991.0 && !(x == 0 && signbit(x)))
             return dfr_i64((int64_t)x);
         return dfr_f64(x);
@@ -335,7 +335,9 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
     } else if (dfr_is_none(v)) {
         out = undefined(env);
     } else if (dfr_is_i64(v)) {
-        if (v.u.i64 >= -9007199254740991LL && v.u.i64 <= 9007199254740991LL)
+        if (v.u.i64 >= INT32_MIN && v.u.i64 <= INT32_MAX)
+            napi_create_int32(env, (int32_t)v.u.i64, &out); /* a small integer: cheapest */
+        else if (v.u.i64 >= -9007199254740991LL && v.u.i64 <= 9007199254740991LL)
             napi_create_int64(env, v.u.i64, &out);
         else
             napi_create_bigint_int64(env, v.u.i64, &out);
@@ -370,16 +372,25 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
 /* ---- entering JS from C ---- */
 
 typedef struct {
-    napi_handle_scope hs;
+    napi_handle_scope hs; /* NULL: none opened */
     napi_callback_scope cs;
     bool outer;
 } js_scope;
+
+/* Callbacks run inside the current outermost native call without a handle
+ * scope of their own (see enter_js). */
+static unsigned g_unscoped;
 
 /* From libuv (no JS on the stack) open a callback scope on Node's loop, so
  * the microtask queue and nextTicks drain when it closes. */
 static void enter_js(js_scope *s)
 {
-    napi_open_handle_scope(g_env, &s->hs);
+    /* Inside a native call from JS, the call's own handle scope holds the
+     * few handles a callback makes (opening one costs an allocation); past
+     * a bound (a long chain) each callback gets its own again. */
+    s->hs = NULL;
+    if (g_depth == 0 || ++g_unscoped > 1024)
+        napi_open_handle_scope(g_env, &s->hs);
     s->outer = g_depth == 0;
     if (s->outer)
         napi_open_callback_scope(g_env, ref_value(g_env, g_async_resource), g_async, &s->cs);
@@ -403,7 +414,8 @@ static void leave_js(js_scope *s)
         }
     }
     g_depth--;
-    napi_close_handle_scope(g_env, s->hs);
+    if (s->hs)
+        napi_close_handle_scope(g_env, s->hs);
 }
 
 /* ---- handles: JS objects name C objects by an integer ----
@@ -427,6 +439,7 @@ enum {
     MB_FREED,   /* how many k's wait in g_freed */
     MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
     MB_DETACHED, /* settle() detached the deferred: the value returned is its result */
+    MB_NEW,      /* slot_or_new() made a Deferred: its handle */
     MB_SIZE = 8
 };
 
@@ -587,6 +600,31 @@ static napi_value n_attach(napi_env env, napi_callback_info info)
             return throw_code(env, DFR_ENOMEM);
     }
     return undefined(env);
+}
+
+/* The slot handle h names; for h = 0, a new Deferred (a JS Deferred
+ * that had not needed one yet), its handle in MB_NEW.  NULL has thrown. */
+static slot *slot_or_new(napi_env env, napi_value h)
+{
+    int32_t v = -1;
+    napi_get_value_int32(env, h, &v);
+    if (v != 0) {
+        slot *s = slot_at(env, h, SLOT_DEFERRED);
+        if (!s)
+            throw_type(env, "expected a Deferred");
+        return s;
+    }
+    dfr_deferred *d = dfr_deferred_new();
+    int32_t nh = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (nh < 0) {
+        dfr_deferred_unref(d);
+        throw_code(env, DFR_ENOMEM);
+        return NULL;
+    }
+    slot *s = &g_slots[(uint32_t)nh & (SLOT_MAX - 1)];
+    s->own = true;
+    g_mbox[MB_NEW] = nh;
+    return s;
 }
 
 /* Marks a deferred C code now refers to: never detached again. */
@@ -850,13 +888,11 @@ static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
     uint32_t k, which = 0;
     if (!get_k(env, argv[1], &k))
         return NULL;
-    slot *s_ = slot_at(env, argv[0], SLOT_DEFERRED);
-    if (!s_)
-        return give_back_throw(k, throw_type(env, "expected a Deferred"));
-    dfr_deferred *d = s_->p;
     napi_get_value_uint32(env, argv[2], &which);
-    if (which < 1 || which > 3)
-        return give_back_throw(k, throw_type(env, "callback and errback must be functions (or null)"));
+    slot *s_ = which >= 1 && which <= 3 ? slot_or_new(env, argv[0]) : NULL;
+    if (!s_)
+        return give_back_throw(k, which >= 1 && which <= 3 ? NULL : throw_type(env, "callback and errback must be functions (or null)"));
+    dfr_deferred *d = s_->p;
     uint32_t i = (uint32_t)(s_ - g_slots);
     int rc = dfr_deferred_add_callbacks(d, which & 1 ? tramp_cb : NULL, which & 2 ? tramp_eb : NULL,
                                         fn_hold(k), fn_destroy);
@@ -986,23 +1022,20 @@ static void canceller_tramp(dfr_deferred *d, void *data)
     leave_js(&s);
 }
 
-/* init(obj, canceller?) -> handle */
+/* init(canceller?) -> handle */
 static napi_value n_init(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
+    ARGS(1);
     dfr_deferred *d;
-    napi_value self_obj = argv[0];
-    if (type_of(env, self_obj) != napi_object)
-        return throw_type(env, "init needs the Deferred");
-    argv[0] = argv[1];
-    if (is_function(env, argv[0])) {
+    napi_valuetype t = type_of(env, argv[0]);
+    if (t == napi_function) {
         canceller_data *c = calloc(1, sizeof *c);
         if (!c)
             return throw_code(env, DFR_ENOMEM);
         napi_create_reference(env, argv[0], 1, &c->fn);
         g_live_callbacks++;
         d = dfr_deferred_new_cancellable(canceller_tramp, c, canceller_destroy);
-    } else if (type_of(env, argv[0]) == napi_undefined || type_of(env, argv[0]) == napi_null) {
+    } else if (t == napi_undefined || t == napi_null) {
         d = dfr_deferred_new();
     } else {
         return throw_type(env, "canceller must be a function");
@@ -1012,7 +1045,6 @@ static napi_value n_init(napi_env env, napi_callback_info info)
         dfr_deferred_unref(d);
         return throw_code(env, DFR_ENOMEM);
     }
-    (void)self_obj;
     g_slots[(uint32_t)h & (SLOT_MAX - 1)].own = true;
     napi_value out;
     napi_create_int32(env, h, &out);
@@ -1023,7 +1055,10 @@ static napi_value n_init(napi_env env, napi_callback_info info)
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
     ARGS(2);
-    GET_D(argv[0]);
+    slot *s_ = slot_or_new(env, argv[0]);
+    if (!s_)
+        return NULL;
+    dfr_deferred *d = s_->p;
     uint32_t i = (uint32_t)(s_ - g_slots);
     int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1]));
     if (rc)
@@ -1952,7 +1987,8 @@ static void silent_hook(const dfr_failure *f, void *data)
 #define ENTRY(f)                                                                      \
     static napi_value f##_entry(napi_env env, napi_callback_info info)                \
     {                                                                                 \
-        g_depth++;                                                                    \
+        if (g_depth++ == 0)                                                           \
+            g_unscoped = 0;                                                           \
         napi_value r = f(env, info);                                                  \
         g_depth--;                                                                    \
         return r;                                                                     \

@@ -16,6 +16,8 @@ const freeK = [];
 let nextK = 0;
 let mbox; // Int32Array shared with C: see MB_* in src/addon.c
 let freedBuf;
+let queueBuf;
+const QUEUE_MAX = 4096; // (k, which) pairs queueBuf holds: src/addon.c
 const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4, MB_NEW = 5;
 // #v of a Deferred that has not needed a C deferred yet (see Deferred).
 const LAZY = Symbol('deferred.lazy');
@@ -86,17 +88,21 @@ function isYoung(d) {
   if (young.push(d) === 1) queueMicrotask(flushYoung);
   else if (young.length >= 4096) flushYoung();
 }
-let liveHandle, hx;
+let liveHandle, hx, queued;
 
 class Deferred {
   // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
   // be forged or moved to another object.  0 once detached: the C deferred
   // was released and #v is its result (a success nothing else refers to;
   // see settle() in src/addon.c); any use that needs C makes a new one with
-  // that result (#resume).  0 with #v === LAZY: new and not used yet; the
-  // first call that needs C makes its C deferred (handle 0 tells C so).
+  // that result (#resume).  0 with #v === LAZY: new and not fired yet, with
+  // no C deferred: callbacks added meanwhile wait in #q (callback, errback,
+  // which, ...) and the first call that needs C makes its C deferred with
+  // them, in one call (handle 0 tells C so).  Nothing but this object can
+  // see it until then, so queueing them is invisible.
   #h = 0;
   #v = undefined;
+  #q = null;
   static {
     makeDeferred = (h) => {
       const d = new Deferred(NOWRAP);
@@ -113,6 +119,19 @@ class Deferred {
     hx = (x) => {
       if (!isDeferred(x)) throw new TypeError('expected a Deferred');
       return x.#h !== 0 || x.#v === LAZY ? x.#h : x.#resume();
+    };
+    // The queued callbacks as C takes them: (k, which) pairs in the shared
+    // queue buffer; their number.
+    queued = (x) => {
+      const q = x.#q;
+      if (q === null) return undefined;
+      x.#q = null;
+      let j = 0;
+      for (let i = 0; i < q.length; i += 3) {
+        queueBuf[j++] = slotK(q[i], q[i + 1]);
+        queueBuf[j++] = q[i + 2];
+      }
+      return j >> 1;
     };
     // succeed(value): detached at once when it can be.
     adoptDeferred = (value) => {
@@ -144,7 +163,7 @@ class Deferred {
   }
 
   #create() {
-    this.#h = native.init(undefined);
+    this.#h = native.init(undefined, queued(this));
     this.#v = undefined;
     isYoung(this);
     return this.#h;
@@ -180,6 +199,17 @@ class Deferred {
     }
   }
 
+  #add(cb, eb, which) {
+    if (this.#h === 0 && this.#v === LAZY) {
+      if (this.#q === null) this.#q = [cb, eb, which];
+      else this.#q.push(cb, eb, which);
+      if (this.#q.length >= QUEUE_MAX * 3) this.#create(); // the shared buffer is full
+      return;
+    }
+    const h = hx(this);
+    this.#after(native.addCallbacks(h, slotK(cb, eb), which), h);
+  }
+
   addCallbacks(callback, errback, opts) {
     const o = opts || {};
     if ((callback != null && typeof callback !== 'function') ||
@@ -188,33 +218,29 @@ class Deferred {
     }
     const cb = callback && bindArgs(callback, o.callbackArgs || []);
     const eb = errback && bindArgs(errback, o.errbackArgs || []);
-    const h = hx(this);
-    this.#after(native.addCallbacks(h, slotK(cb, eb), (cb ? 1 : 0) | (eb ? 2 : 0)), h);
+    this.#add(cb, eb, (cb ? 1 : 0) | (eb ? 2 : 0));
     return this;
   }
   addCallback(fn, ...args) {
     checkFn(fn, 'callback');
-    const h = hx(this);
-    this.#after(native.addCallbacks(h, slotK(args.length ? bindArgs(fn, args) : fn, undefined), 1), h);
+    this.#add(args.length ? bindArgs(fn, args) : fn, undefined, 1);
     return this;
   }
   addErrback(fn, ...args) {
     checkFn(fn, 'errback');
-    const h = hx(this);
-    this.#after(native.addCallbacks(h, slotK(undefined, args.length ? bindArgs(fn, args) : fn), 2), h);
+    this.#add(undefined, args.length ? bindArgs(fn, args) : fn, 2);
     return this;
   }
   addBoth(fn, ...args) {
     checkFn(fn, 'callback');
     const f = bindArgs(fn, args);
-    const h = hx(this);
-    this.#after(native.addCallbacks(h, slotK(f, f), 3), h);
+    this.#add(f, f, 3);
     return this;
   }
   callback(value) {
     const h = hx(this);
     if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
-    this.#after(native.callback(h, value), h);
+    this.#after(native.callback(h, value, h === 0 ? queued(this) : undefined), h);
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -508,7 +534,7 @@ function stats() { return native.stats(); }
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
 
-[mbox, freedBuf] = native.setup(makeDeferred, makeDelayedCall, function (message, domain, code, errno, cause) {
+[mbox, freedBuf, queueBuf] = native.setup(makeDeferred, makeDelayedCall, function (message, domain, code, errno, cause) {
   return new DeferredError(message, domain, code, errno, cause);
 }, dispatch, onUnhandled);
 

@@ -32,6 +32,8 @@ static napi_ref g_make_deferred, g_make_dc, g_error_ctor, g_on_unhandled, g_disp
 static napi_ref g_shared; /* the ArrayBuffer behind g_mbox and g_freed_out */
 static int32_t *g_mbox;   /* shared with JS: see MB_* */
 static int32_t *g_freed_out;
+static int32_t *g_queue; /* see add_queued */
+#define QUEUE_MAX 4096
 static napi_async_context g_async;
 static napi_ref g_async_resource;
 static int g_depth;          /* > 0 while JS (or a native call from JS) is on the stack */
@@ -602,9 +604,45 @@ static napi_value n_attach(napi_env env, napi_callback_info info)
     return undefined(env);
 }
 
+static dfr_value tramp_cb(dfr_value result, void *data);
+static dfr_value tramp_eb(dfr_value result, void *data);
+static void *fn_hold(uint32_t k);
+static void fn_destroy(void *p);
+static void give_back(uint32_t k);
+
+/* Adds the callbacks a JS Deferred queued before it had a C deferred: q is
+ * undefined or n, the number of (k, which) pairs JS wrote to the shared
+ * g_queue (FN slots; which: 1 callback, 2 errback, 3 both), in order.
+ * Shared memory, as a JS array costs a Node-API call per element.  On
+ * failure the k's C did not take go back. */
+static int add_queued(napi_env env, dfr_deferred *d, napi_value q)
+{
+    uint32_t n = 0;
+    if (napi_get_value_uint32(env, q, &n) != napi_ok)
+        return 0;
+    if (n > QUEUE_MAX)
+        return DFR_EINVAL; /* JS never writes more: nothing to give back */
+    int rc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)g_queue[2 * i], which = (uint32_t)g_queue[2 * i + 1];
+        if (k >= 1u << 29)
+            continue; /* not a slot: nothing to give back */
+        if (rc == 0 && (which < 1 || which > 3))
+            rc = DFR_EINVAL;
+        if (rc != 0) {
+            give_back(k);
+            continue;
+        }
+        rc = dfr_deferred_add_callbacks(d, which & 1 ? tramp_cb : NULL, which & 2 ? tramp_eb : NULL,
+                                        fn_hold(k), fn_destroy);
+    }
+    return rc;
+}
+
 /* The slot handle h names; for h = 0, a new Deferred (a JS Deferred
- * that had not needed one yet), its handle in MB_NEW.  NULL has thrown. */
-static slot *slot_or_new(napi_env env, napi_value h)
+ * that had not needed one yet) with the callbacks it queued (q, see
+ * add_queued), its handle in MB_NEW.  NULL has thrown. */
+static slot *slot_or_new(napi_env env, napi_value h, napi_value q)
 {
     int32_t v = -1;
     napi_get_value_int32(env, h, &v);
@@ -623,6 +661,12 @@ static slot *slot_or_new(napi_env env, napi_value h)
     }
     slot *s = &g_slots[(uint32_t)nh & (SLOT_MAX - 1)];
     s->own = true;
+    int rc = add_queued(env, d, q);
+    if (rc) {
+        slot_release(s);
+        throw_code(env, rc);
+        return NULL;
+    }
     g_mbox[MB_NEW] = nh;
     return s;
 }
@@ -889,7 +933,8 @@ static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
     if (!get_k(env, argv[1], &k))
         return NULL;
     napi_get_value_uint32(env, argv[2], &which);
-    slot *s_ = which >= 1 && which <= 3 ? slot_or_new(env, argv[0]) : NULL;
+    napi_value none = undefined(env);
+    slot *s_ = which >= 1 && which <= 3 ? slot_or_new(env, argv[0], none) : NULL;
     if (!s_)
         return give_back_throw(k, which >= 1 && which <= 3 ? NULL : throw_type(env, "callback and errback must be functions (or null)"));
     dfr_deferred *d = s_->p;
@@ -1022,10 +1067,10 @@ static void canceller_tramp(dfr_deferred *d, void *data)
     leave_js(&s);
 }
 
-/* init(canceller?) -> handle */
+/* init(canceller?, queued?) -> handle */
 static napi_value n_init(napi_env env, napi_callback_info info)
 {
-    ARGS(1);
+    ARGS(2);
     dfr_deferred *d;
     napi_valuetype t = type_of(env, argv[0]);
     if (t == napi_function) {
@@ -1045,17 +1090,24 @@ static napi_value n_init(napi_env env, napi_callback_info info)
         dfr_deferred_unref(d);
         return throw_code(env, DFR_ENOMEM);
     }
-    g_slots[(uint32_t)h & (SLOT_MAX - 1)].own = true;
+    slot *s = &g_slots[(uint32_t)h & (SLOT_MAX - 1)];
+    s->own = true;
+    int rc = add_queued(env, d, argv[1]);
+    if (rc) {
+        slot_release(s);
+        return throw_code(env, rc);
+    }
     napi_value out;
     napi_create_int32(env, h, &out);
     return out;
 }
 
-/* callback(h, value): JS has refused a Deferred as the value. */
+/* callback(h, value, queued?): JS has refused a Deferred as the value; h 0
+ * makes the C deferred now, with the queued callbacks (add_queued). */
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
-    slot *s_ = slot_or_new(env, argv[0]);
+    ARGS(3);
+    slot *s_ = slot_or_new(env, argv[0], argv[2]);
     if (!s_)
         return NULL;
     dfr_deferred *d = s_->p;
@@ -1923,7 +1975,7 @@ static void on_check(uv_check_t *h)
 /* ---- setup ---- */
 
 /* setup(makeDeferred, makeDelayedCall, DeferredError, dispatch, onUnhandled)
- * -> [mailbox: Int32Array, freed: Int32Array] */
+ * -> [mailbox, freed, queue: Int32Arrays over one buffer C reads too] */
 static napi_value n_setup(napi_env env, napi_callback_info info)
 {
     ARGS(5);
@@ -1940,16 +1992,22 @@ static napi_value n_setup(napi_env env, napi_callback_info info)
     /* Made here, so its memory is off the JS heap and never moves. */
     void *data;
     napi_value buf, mb, fr, out;
-    CHECK(napi_create_arraybuffer(env, (MB_SIZE + FREED_OUT) * sizeof(int32_t), &data, &buf));
+    size_t words = MB_SIZE + FREED_OUT + 2 * QUEUE_MAX;
+    CHECK(napi_create_arraybuffer(env, words * sizeof(int32_t), &data, &buf));
     napi_create_reference(env, buf, 1, &g_shared);
     g_mbox = data;
     g_freed_out = g_mbox + MB_SIZE;
-    memset(data, 0, (MB_SIZE + FREED_OUT) * sizeof(int32_t));
+    g_queue = g_freed_out + FREED_OUT;
+    memset(data, 0, words * sizeof(int32_t));
+    napi_value qu;
     napi_create_typedarray(env, napi_int32_array, MB_SIZE, buf, 0, &mb);
     napi_create_typedarray(env, napi_int32_array, FREED_OUT, buf, MB_SIZE * sizeof(int32_t), &fr);
-    napi_create_array_with_length(env, 2, &out);
+    napi_create_typedarray(env, napi_int32_array, 2 * QUEUE_MAX, buf,
+                           (MB_SIZE + FREED_OUT) * sizeof(int32_t), &qu);
+    napi_create_array_with_length(env, 3, &out);
     napi_set_element(env, out, 0, mb);
     napi_set_element(env, out, 1, fr);
+    napi_set_element(env, out, 2, qu);
     return out;
 }
 

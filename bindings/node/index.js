@@ -103,6 +103,7 @@ class Deferred {
   #h = 0;
   #v = undefined;
   #q = null;
+  #p = null; // detached: a Promise resolved with #v, made by the first then()
   static {
     makeDeferred = (h) => {
       const d = new Deferred(NOWRAP);
@@ -186,6 +187,7 @@ class Deferred {
   #resume() {
     this.#h = native.resume(this.#v);
     this.#v = undefined;
+    this.#p = null;
     isYoung(this);
     return this.#h;
   }
@@ -274,6 +276,10 @@ class Deferred {
    * Deferred answers from its own copy, without C.
    */
   then(onFulfilled, onRejected) {
+    if (isDeferred(this) && this.#h === 0 && this.#v !== LAZY) {
+      if (this.#p === null) this.#p = Promise.resolve(this.#v);
+      return this.#p.then(onFulfilled, onRejected);
+    }
     const p = this.toPromise();
     return onFulfilled === undefined && onRejected === undefined ? p : p.then(onFulfilled, onRejected);
   }

@@ -28,6 +28,7 @@ function drain() {
     const n = native.drain();
     for (let i = 0; i < n; i++) {
       const k = freedBuf[i];
+      dcGone(FN2[k]);
       FN[k] = undefined;
       FN2[k] = undefined;
       freeK.push(k);
@@ -333,9 +334,10 @@ function dispatch(km, v) {
     case 2: f = FN[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
     case 3: f = FN2[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
     case 4: f = FN[k]; break;
-    default:
+    default: // a timer: FN2[k] is its DelayedCall
       f = FN[k];
       FN[k] = undefined;
+      dcRan(FN2[k]);
       try { f(); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
       return undefined;
   }
@@ -399,30 +401,60 @@ class Clock {
   get pendingCalls() { return native.pendingCalls(this); }
 }
 
-let makeDelayedCall, dcHandle;
+function alreadyCalled() {
+  return Object.assign(new Error('AlreadyCalled: the call already ran'), { code: 'EALREADY_CALLED' });
+}
+function alreadyCancelled() {
+  return Object.assign(new Error('AlreadyCancelled: the call was cancelled'), { code: 'EALREADY_CANCELLED' });
+}
+
+let makeDelayedCall, dcHandle, dcRan, dcGone;
 class DelayedCall {
+  // The reactor's call, by handle (src/addon.c, "DelayedCall"); #state
+  // 0 pending, 1 it ran, 2 cancelled.  Once it is not pending the handle is
+  // never used again: no C reference, no finalizer.
   #h = 0;
+  #state = 0;
   static {
-    dcHandle = (x) => {
-      if (x === null || typeof x !== 'object' || !(#h in x)) throw new TypeError('expected a DelayedCall');
-      return x.#h;
-    };
     makeDelayedCall = (h) => {
       const c = new DelayedCall(NOWRAP);
       c.#h = h;
       return c;
     };
+    dcHandle = (x) => {
+      if (x === null || typeof x !== 'object' || !(#state in x)) throw new TypeError('expected a DelayedCall');
+      if (x.#state === 1) throw alreadyCalled();
+      if (x.#state === 2) throw alreadyCancelled();
+      return x.#h;
+    };
+    dcRan = (x) => { if (x !== undefined) x.#state = 1; };
+    // Its reactor dropped it (C handed its k back without running it).
+    dcGone = (x) => { if (x !== null && typeof x === 'object' && #state in x && x.#state === 0) x.#state = 2; };
   }
   constructor(token) {
     if (token !== NOWRAP) throw new TypeError('DelayedCall objects come from callLater');
   }
-  cancel() { native.dc(dcHandle(this), 0); }
+  cancel() {
+    native.dc(dcHandle(this), 0);
+    this.#state = 2;
+  }
   reset(seconds) { native.dc(dcHandle(this), 1, seconds); }
   delay(seconds) { native.dc(dcHandle(this), 2, seconds); }
-  active() { return native.dc(dcHandle(this), 3); }
+  active() { return this.#pending() ? native.dc(this.#h, 3) : false; }
   /** When it will run (reactor seconds); NaN once it ran or was cancelled. */
-  getTime() { return native.dc(dcHandle(this), 4); }
-  get time() { return native.dc(dcHandle(this), 4); }
+  getTime() { return this.#pending() ? native.dc(this.#h, 4) : NaN; }
+  get time() { return this.getTime(); }
+  #pending() {
+    if (!(#state in this)) throw new TypeError('expected a DelayedCall');
+    return this.#state === 0;
+  }
+}
+
+function newDelayedCall(clock, seconds, f) {
+  const k = slotK(f, undefined);
+  const c = makeDelayedCall(native.callLater(clock, seconds, k));
+  FN2[k] = c; // the dispatcher marks it when it runs it; drain when its reactor drops it
+  return c;
 }
 
 function clockOf(opts) { return opts && opts.clock; }
@@ -430,11 +462,11 @@ function clockOf(opts) { return opts && opts.clock; }
 /** callLater(seconds, fn, ...args) → DelayedCall; opts with { clock } as last arg not supported: use clock.callLater. */
 function callLater(seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return native.callLater(undefined, seconds, slotK(args.length ? () => fn(...args) : fn, undefined));
+  return newDelayedCall(undefined, seconds, args.length ? () => fn(...args) : fn);
 }
 Clock.prototype.callLater = function (seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return native.callLater(this, seconds, slotK(args.length ? () => fn(...args) : fn, undefined));
+  return newDelayedCall(this, seconds, args.length ? () => fn(...args) : fn);
 };
 
 /** deferLater(seconds, fn?, { clock, signal }) */
@@ -540,7 +572,7 @@ function stats() { return native.stats(); }
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
 
-[mbox, freedBuf, queueBuf] = native.setup(makeDeferred, makeDelayedCall, function (message, domain, code, errno, cause) {
+[mbox, freedBuf, queueBuf] = native.setup(makeDeferred, function (message, domain, code, errno, cause) {
   return new DeferredError(message, domain, code, errno, cause);
 }, dispatch, onUnhandled);
 

@@ -28,7 +28,7 @@
 
 static napi_env g_env;
 static dfr_reactor *g_reactor;
-static napi_ref g_make_deferred, g_make_dc, g_error_ctor, g_on_unhandled, g_dispatch;
+static napi_ref g_make_deferred, g_error_ctor, g_on_unhandled, g_dispatch;
 static napi_ref g_shared; /* the ArrayBuffer behind g_mbox and g_freed_out */
 static int32_t *g_mbox;   /* shared with JS: see MB_* */
 static int32_t *g_freed_out;
@@ -432,7 +432,7 @@ static void leave_js(js_scope *s)
  * only if it still holds a C deferred at the end of the current JS job
  * (index.js attaches them in batches, n_attach): most never need one. */
 
-enum { SLOT_FREE, SLOT_DEFERRED, SLOT_DC, SLOT_DETACHED };
+enum { SLOT_FREE, SLOT_DEFERRED, SLOT_DC, SLOT_DETACHED, SLOT_DC_DEAD };
 
 /* The mailbox shared with index.js (g_mbox). */
 enum {
@@ -458,6 +458,7 @@ typedef struct slot {
     bool js;  /* the JS object still holds it */
     bool own; /* only the JS object refers to the C deferred (not C code) */
     bool fin; /* a finalizer is attached: the slot stays until it runs */
+    uint8_t dc_end; /* SLOT_DC: 0 pending, 1 it ran, 2 JS cancelled it */
 } slot;
 
 #define SLOT_BITS 24
@@ -493,6 +494,7 @@ static int32_t slot_new(uint8_t kind, void *p)
     s->js = true;
     s->own = false;
     s->fin = false;
+    s->dc_end = 0;
     return (int32_t)(((uint32_t)s->gen << SLOT_BITS) | i);
 }
 
@@ -528,28 +530,22 @@ static dfr_value swallow(dfr_value r, void *data)
     return dfr_none();
 }
 
-/* The JS object was collected: drop its C reference (exactly once). */
+/* The JS Deferred was collected (or detached): drop its C reference
+ * (exactly once). */
 static void slot_release(slot *s)
 {
+    dfr_deferred *d = s->p;
     s->js = false;
-    if (s->kind == SLOT_DEFERRED) {
-        dfr_deferred *d = s->p;
-        /* A failure `then` delivered (to await / a Promise) was handled there:
-         * the chain's own result stays, but it is not reported again. */
-        if (s->observed && dfr_deferred_state(d) == DFR_FAILED) {
-            const dfr_value *res = dfr_deferred_result(d);
-            if (res && dfr_failure_from(res) == s->observed)
-                dfr_deferred_add_errback(d, swallow, NULL, NULL);
-        }
-        s->p = NULL;
-        slot_unref((uint32_t)(s - g_slots));
-        dfr_deferred_unref(d);
-    } else {
-        dfr_delayed_call *dc = s->p;
-        s->p = NULL;
-        slot_unref((uint32_t)(s - g_slots));
-        dfr_delayed_call_unref(dc);
+    /* A failure `then` delivered (to await / a Promise) was handled there:
+     * the chain's own result stays, but it is not reported again. */
+    if (s->observed && dfr_deferred_state(d) == DFR_FAILED) {
+        const dfr_value *res = dfr_deferred_result(d);
+        if (res && dfr_failure_from(res) == s->observed)
+            dfr_deferred_add_errback(d, swallow, NULL, NULL);
     }
+    s->p = NULL;
+    slot_unref((uint32_t)(s - g_slots));
+    dfr_deferred_unref(d);
 }
 
 /* The JS object of handle h was collected (a Node-API finalizer: a weak
@@ -565,7 +561,7 @@ static void slot_finalize(napi_env env, void *data, void *hint)
     slot *s = &g_slots[i];
     if (s->kind == SLOT_DETACHED) /* the reference went at the detach */
         slot_unref(i);
-    else if (s->js && s->kind != SLOT_FREE)
+    else if (s->js && s->kind == SLOT_DEFERRED)
         slot_release(s);
 }
 
@@ -713,29 +709,20 @@ static napi_value settle(napi_env env, uint32_t i)
     return out;
 }
 
-/* A new JS object of `kind` around p (taking the reference), made by the
- * JS factory from its handle; NULL p throws.  A DelayedCall nobody can
- * reach is cancelled. */
-static napi_value wrap_handle(napi_env env, uint8_t kind, void *p)
+/* A new JS Deferred around d (taking the reference), made by the JS
+ * factory from its handle, with its finalizer; NULL d throws. */
+static napi_value wrap_new(napi_env env, dfr_deferred *d)
 {
-    int32_t h = p ? slot_new(kind, p) : -1;
+    int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
     if (h < 0) {
-        if (p && kind == SLOT_DEFERRED) {
-            dfr_deferred_unref(p);
-        } else if (p) {
-            dfr_delayed_call_cancel(p);
-            dfr_delayed_call_unref(p);
-        }
+        dfr_deferred_unref(d);
         napi_throw_error(env, "ENOMEM", "libdeferred: out of memory or invalid input");
         return NULL;
     }
     napi_value arg, obj;
     napi_create_int32(env, h, &arg);
-    if (napi_call_function(env, undefined(env),
-                           ref_value(env, kind == SLOT_DEFERRED ? g_make_deferred : g_make_dc), 1,
-                           &arg, &obj) != napi_ok) {
-        if (kind == SLOT_DC)
-            dfr_delayed_call_cancel(p);
+    if (napi_call_function(env, undefined(env), ref_value(env, g_make_deferred), 1, &arg, &obj) !=
+        napi_ok) {
         slot_release(&g_slots[(uint32_t)h & (SLOT_MAX - 1)]);
         return NULL;
     }
@@ -744,11 +731,6 @@ static napi_value wrap_handle(napi_env env, uint8_t kind, void *p)
         return NULL;
     }
     return obj;
-}
-
-static napi_value wrap_new(napi_env env, dfr_deferred *d)
-{
-    return wrap_handle(env, SLOT_DEFERRED, d);
 }
 
 #define GET_D(v)                                                                      \
@@ -788,6 +770,9 @@ enum { MODE_CB, MODE_EB, MODE_OBS_OK, MODE_OBS_FAIL, MODE_TASK, MODE_TIMER };
 
 static uint32_t *g_freed;
 static size_t g_nfreed, g_freed_cap;
+/* Slots of DelayedCalls their reactor dropped (see "DelayedCall"). */
+static uint32_t *g_dead_dc;
+static size_t g_ndead_dc, g_dead_dc_cap;
 
 /* k goes back to JS (with the next drain). */
 static void give_back(uint32_t k)
@@ -832,6 +817,11 @@ static napi_value n_drain(napi_env env, napi_callback_info info)
     for (size_t i = 0; i < n; i++)
         g_freed_out[i] = (int32_t)g_freed[--g_nfreed];
     g_mbox[MB_FREED] = (int32_t)g_nfreed;
+    /* JS marks the DelayedCalls of these k's before anything else runs. */
+    if (g_nfreed == 0) {
+        while (g_ndead_dc > 0)
+            slot_unref(g_dead_dc[--g_ndead_dc]);
+    }
     napi_value out;
     napi_create_uint32(env, (uint32_t)n, &out);
     return out;
@@ -1373,16 +1363,50 @@ static napi_value n_pending_calls(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* A timer's fn (FN slot k): an exception is an uncaught exception, as in
- * setTimeout. */
+/* ---- DelayedCall: a handle with no C reference and no finalizer ----
+ * The reactor holds the call while it is pending; the slot borrows the
+ * pointer until the call ends (dc_destroy) and keeps k (FN slot of the
+ * function, in next_free).  The JS DelayedCall knows how it ended — the
+ * dispatcher marks it when it runs it, cancel() when it cancels it — and
+ * never passes its handle to C afterwards, so the slot is freed at once.  A
+ * call dropped by its reactor (a collected Clock, exit) is neither: its
+ * slot is kept (SLOT_DC_DEAD, which C answers as cancelled) until JS takes
+ * back k, which tells the JS object, and then freed (n_drain). */
+
+
+/* A timer's fn: an exception is an uncaught exception, as in setTimeout. */
 static void timer_tramp(void *data)
 {
+    uint32_t i = (uint32_t)(uintptr_t)data;
+    g_slots[i].dc_end = 1;
     js_scope s;
     enter_js(&s);
     napi_value ret;
-    if (dispatch((uint32_t)(uintptr_t)data, NULL, MODE_TIMER, &ret) == RET_THREW)
+    if (dispatch(g_slots[i].next_free, NULL, MODE_TIMER, &ret) == RET_THREW)
         napi_fatal_exception(g_env, ret);
     leave_js(&s);
+}
+
+static void dc_destroy(void *data)
+{
+    uint32_t i = (uint32_t)(uintptr_t)data;
+    slot *s = &g_slots[i];
+    fn_destroy((void *)(uintptr_t)s->next_free);
+    s->p = NULL;
+    if (s->dc_end != 0) {
+        slot_unref(i);
+        return;
+    }
+    s->kind = SLOT_DC_DEAD;
+    if (g_ndead_dc == g_dead_dc_cap) {
+        size_t cap = g_dead_dc_cap ? g_dead_dc_cap * 2 : 64;
+        uint32_t *n = realloc(g_dead_dc, cap * sizeof *n);
+        if (!n)
+            return; /* the slot stays dead: never reused, never wrong */
+        g_dead_dc = n;
+        g_dead_dc_cap = cap;
+    }
+    g_dead_dc[g_ndead_dc++] = i;
 }
 
 /* A task's fn (deferLater, LoopingCall, lock.run; FN slot k): its return
@@ -1398,7 +1422,7 @@ static dfr_value task_tramp(void *data)
     return v;
 }
 
-/* callLater(clock, seconds, k) -> DelayedCall */
+/* callLater(clock, seconds, k) -> handle (index.js makes the DelayedCall) */
 static napi_value n_call_later(napi_env env, napi_callback_info info)
 {
     ARGS(3);
@@ -1409,39 +1433,71 @@ static napi_value n_call_later(napi_env env, napi_callback_info info)
     double s;
     if (!r || !get_seconds(env, argv[1], &s, "delay"))
         return give_back_throw(k, NULL);
+    int32_t h = slot_new(SLOT_DC, NULL);
+    if (h < 0)
+        return give_back_throw(k, throw_code(env, DFR_ENOMEM));
+    uint32_t i = (uint32_t)h & (SLOT_MAX - 1);
+    g_slots[i].next_free = k;
+    g_slots[i].dc_end = 2; /* if it fails, dc_destroy frees the slot: JS never sees it */
+    fn_hold(k);
     dfr_delayed_call *dc = NULL;
     g_poke = true;
-    int rc = dfr_reactor_call_later(r, s, timer_tramp, fn_hold(k), fn_destroy, &dc);
+    int rc = dfr_reactor_call_later(r, s, timer_tramp, (void *)(uintptr_t)i, dc_destroy, &dc);
     if (rc)
         return throw_code(env, rc);
-    return wrap_handle(env, SLOT_DC, dc);
+    g_slots[i].dc_end = 0;
+    g_slots[i].p = dc;
+    dfr_delayed_call_unref(dc); /* the reactor holds it while it is pending */
+    napi_value out;
+    napi_create_int32(env, h, &out);
+    return out;
 }
 
-static dfr_delayed_call *get_dc(napi_env env, napi_value v)
+/* The slot of a DelayedCall handle (pending or dead), or NULL (thrown). */
+static slot *get_dc(napi_env env, napi_value v)
 {
-    slot *h = slot_at(env, v, SLOT_DC);
-    if (!h) {
+    int32_t h = 0;
+    napi_get_value_int32(env, v, &h);
+    uint32_t i = (uint32_t)h & (SLOT_MAX - 1);
+    if (h <= 0 || i >= g_nslots || g_slots[i].gen != (uint32_t)h >> SLOT_BITS ||
+        (g_slots[i].kind != SLOT_DC && g_slots[i].kind != SLOT_DC_DEAD)) {
         napi_throw_type_error(env, "EINVAL", "expected a DelayedCall");
         return NULL;
     }
-    return h->p;
+    return &g_slots[i];
 }
 
 /* dc(handle, op, arg): 0 cancel, 1 reset, 2 delay, 3 active, 4 time */
 static napi_value n_dc(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    dfr_delayed_call *dc = get_dc(env, argv[0]);
-    if (!dc)
+    slot *sl = get_dc(env, argv[0]);
+    if (!sl)
         return NULL;
+    dfr_delayed_call *dc = sl->p;
     int32_t op = -1;
     napi_get_value_int32(env, argv[1], &op);
     napi_value out = undefined(env);
     double x = 0;
     int rc = 0;
+    if (!dc) { /* its reactor dropped it: as cancelled */
+        if (op == 3) {
+            napi_get_boolean(env, false, &out);
+            return out;
+        }
+        if (op == 4) {
+            napi_create_double(env, NAN, &out);
+            return out;
+        }
+        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
+        return NULL;
+    }
     switch (op) {
     case 0:
+        sl->dc_end = 2; /* before: the destroy hook frees the slot */
         rc = dfr_delayed_call_cancel(dc);
+        if (rc) /* not cancelled: the slot (not freed) is still this call's */
+            sl->dc_end = 0;
         break;
     case 1:
         if (!get_seconds(env, argv[2], &x, "delay"))
@@ -1974,21 +2030,20 @@ static void on_check(uv_check_t *h)
 
 /* ---- setup ---- */
 
-/* setup(makeDeferred, makeDelayedCall, DeferredError, dispatch, onUnhandled)
+/* setup(makeDeferred, DeferredError, dispatch, onUnhandled)
  * -> [mailbox, freed, queue: Int32Arrays over one buffer C reads too] */
 static napi_value n_setup(napi_env env, napi_callback_info info)
 {
-    ARGS(5);
+    ARGS(4);
     if (g_dispatch)
         return throw_type(env, "setup runs once");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 4; i++)
         if (!is_function(env, argv[i]))
             return throw_type(env, "setup needs functions");
     napi_create_reference(env, argv[0], 1, &g_make_deferred);
-    napi_create_reference(env, argv[1], 1, &g_make_dc);
-    napi_create_reference(env, argv[2], 1, &g_error_ctor);
-    napi_create_reference(env, argv[3], 1, &g_dispatch);
-    napi_create_reference(env, argv[4], 1, &g_on_unhandled);
+    napi_create_reference(env, argv[1], 1, &g_error_ctor);
+    napi_create_reference(env, argv[2], 1, &g_dispatch);
+    napi_create_reference(env, argv[3], 1, &g_on_unhandled);
     /* Made here, so its memory is off the JS heap and never moves. */
     void *data;
     napi_value buf, mb, fr, out;

@@ -19,6 +19,7 @@ let freedBuf;
 let queueBuf;
 const QUEUE_MAX = 4096; // (k, which) pairs queueBuf holds: src/addon.c
 const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4, MB_NEW = 5;
+const MB_K = 6, MB_A0 = 7, MB_A1 = 8, MB_A2 = 9; // see src/addon.c
 // #v of a Deferred that has not needed a C deferred yet (see Deferred).
 const LAZY = Symbol('deferred.lazy');
 const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3;
@@ -126,7 +127,7 @@ class Deferred {
     // queue buffer; their number.
     queued = (x) => {
       const q = x.#q;
-      if (q === null) return undefined;
+      if (q === null) return 0;
       x.#q = null;
       let j = 0;
       for (let i = 0; i < q.length; i += 3) {
@@ -210,7 +211,11 @@ class Deferred {
       return;
     }
     const h = hx(this);
-    this.#after(native.addCallbacks(h, slotK(cb, eb), which), h);
+    const k = slotK(cb, eb);
+    mbox[MB_A0] = h; // arguments in the shared mailbox (src/addon.c, MB_A0)
+    mbox[MB_A1] = k;
+    mbox[MB_A2] = which;
+    this.#after(native.addCallbacks(), h);
   }
 
   addCallbacks(callback, errback, opts) {
@@ -243,7 +248,10 @@ class Deferred {
   callback(value) {
     const h = hx(this);
     if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
-    this.#after(native.callback(h, value, h === 0 ? queued(this) : undefined), h);
+    const n = h === 0 ? queued(this) : 0;
+    mbox[MB_A0] = h;
+    mbox[MB_A1] = n;
+    this.#after(native.callback(value), h);
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -325,8 +333,8 @@ function observe(h) {
 // Every JS function C calls goes through here: mode 0 callback, 1 errback,
 // 2/3 then's resolve/reject, 4 a task (its result matters), 5 a timer.  It
 // tells C what the result is through the mailbox (RET_*).
-function dispatch(km, v) {
-  const k = km >>> 3, mode = km & 7;
+function dispatch(v) {
+  const km = mbox[MB_K], k = km >>> 3, mode = km & 7;
   let f;
   switch (mode) {
     case 0: f = FN[k]; FN[k] = FN2[k] = undefined; break;

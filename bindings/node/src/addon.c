@@ -442,7 +442,11 @@ enum {
     MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
     MB_DETACHED, /* settle() detached the deferred: the value returned is its result */
     MB_NEW,      /* slot_or_new() made a Deferred: its handle */
-    MB_SIZE = 8
+    MB_K,        /* dispatch's k << 3 | mode (in memory: cheaper than an argument) */
+    MB_A0,       /* the hot entry points' integer arguments, written by JS just */
+    MB_A1,       /* before the call (n_callback, n_add_callbacks): no Node-API */
+    MB_A2,       /* call to read them */
+    MB_SIZE = 16
 };
 
 static napi_value throw_code(napi_env env, int rc);
@@ -508,11 +512,10 @@ static void slot_unref(uint32_t i)
     g_free_slot = i;
 }
 
-/* The live slot a JS handle names, or NULL. */
-static slot *slot_at(napi_env env, napi_value h, uint8_t kind)
+/* The live slot handle v names, or NULL. */
+static slot *slot_of(int32_t v, uint8_t kind)
 {
-    int32_t v = 0;
-    if (napi_get_value_int32(env, h, &v) != napi_ok || v <= 0)
+    if (v <= 0)
         return NULL;
     uint32_t i = (uint32_t)v & (SLOT_MAX - 1);
     if (i >= g_nslots)
@@ -521,6 +524,15 @@ static slot *slot_at(napi_env env, napi_value h, uint8_t kind)
     if (s->kind != kind || !s->js || s->gen != (uint32_t)v >> SLOT_BITS)
         return NULL;
     return s;
+}
+
+/* The live slot a JS handle names, or NULL. */
+static slot *slot_at(napi_env env, napi_value h, uint8_t kind)
+{
+    int32_t v = 0;
+    if (napi_get_value_int32(env, h, &v) != napi_ok)
+        return NULL;
+    return slot_of(v, kind);
 }
 
 static dfr_value swallow(dfr_value r, void *data)
@@ -606,16 +618,13 @@ static void *fn_hold(uint32_t k);
 static void fn_destroy(void *p);
 static void give_back(uint32_t k);
 
-/* Adds the callbacks a JS Deferred queued before it had a C deferred: q is
- * undefined or n, the number of (k, which) pairs JS wrote to the shared
+/* Adds the callbacks a JS Deferred queued before it had a C deferred: n,
+ * the number of (k, which) pairs JS wrote to the shared
  * g_queue (FN slots; which: 1 callback, 2 errback, 3 both), in order.
  * Shared memory, as a JS array costs a Node-API call per element.  On
  * failure the k's C did not take go back. */
-static int add_queued(napi_env env, dfr_deferred *d, napi_value q)
+static int add_queued(dfr_deferred *d, uint32_t n)
 {
-    uint32_t n = 0;
-    if (napi_get_value_uint32(env, q, &n) != napi_ok)
-        return 0;
     if (n > QUEUE_MAX)
         return DFR_EINVAL; /* JS never writes more: nothing to give back */
     int rc = 0;
@@ -638,12 +647,10 @@ static int add_queued(napi_env env, dfr_deferred *d, napi_value q)
 /* The slot handle h names; for h = 0, a new Deferred (a JS Deferred
  * that had not needed one yet) with the callbacks it queued (q, see
  * add_queued), its handle in MB_NEW.  NULL has thrown. */
-static slot *slot_or_new(napi_env env, napi_value h, napi_value q)
+static slot *slot_or_new(napi_env env, int32_t v, uint32_t q)
 {
-    int32_t v = -1;
-    napi_get_value_int32(env, h, &v);
     if (v != 0) {
-        slot *s = slot_at(env, h, SLOT_DEFERRED);
+        slot *s = slot_of(v, SLOT_DEFERRED);
         if (!s)
             throw_type(env, "expected a Deferred");
         return s;
@@ -657,7 +664,7 @@ static slot *slot_or_new(napi_env env, napi_value h, napi_value q)
     }
     slot *s = &g_slots[(uint32_t)nh & (SLOT_MAX - 1)];
     s->own = true;
-    int rc = add_queued(env, d, q);
+    int rc = add_queued(d, q);
     if (rc) {
         slot_release(s);
         throw_code(env, rc);
@@ -758,7 +765,7 @@ static napi_value throw_code(napi_env env, int rc)
 /* ---- JS functions C holds: slots of a JS-side table ----
  * JS keeps every function C may call in a table (index.js, FN), and C holds
  * only its index k: no napi_ref per callback.  C calls them all through one
- * JS dispatcher, dispatch(k << 3 | mode, value), which also catches exceptions and
+ * JS dispatcher, dispatch(value) (k and the mode in the mailbox), which also catches exceptions and
  * recognises returned Deferreds and thenables, telling C through the shared
  * mailbox (g_mbox, an Int32Array both sides see).  When C drops a k (its
  * destroy hook), k goes to g_freed; JS takes them back in batches
@@ -836,16 +843,15 @@ static bool get_k(napi_env env, napi_value v, uint32_t *k)
     return true;
 }
 
-/* Calls dispatch(k << 3 | mode, arg); *ret is what it returned, the mailbox says
+/* Calls dispatch(arg) with k << 3 | mode in MB_K; *ret is what it returned, the mailbox says
  * what that is.  A throw from dispatch itself (it catches the callback's)
  * is RET_THREW too. */
 static int dispatch(uint32_t k, napi_value arg, int mode, napi_value *ret)
 {
-    napi_value argv[2];
-    napi_create_uint32(g_env, k << 3 | (uint32_t)mode, &argv[0]); /* one number: cheaper */
-    argv[1] = arg ? arg : undefined(g_env);
+    napi_value argv[1] = {arg ? arg : undefined(g_env)};
+    g_mbox[MB_K] = (int32_t)(k << 3 | (uint32_t)mode);
     g_mbox[MB_RET] = RET_VALUE;
-    if (napi_call_function(g_env, argv[1], ref_value(g_env, g_dispatch), 2, argv, ret) !=
+    if (napi_call_function(g_env, argv[0], ref_value(g_env, g_dispatch), 1, argv, ret) !=
         napi_ok) {
         napi_get_and_clear_last_exception(g_env, ret);
         return RET_THREW;
@@ -914,17 +920,16 @@ static dfr_value tramp_eb(dfr_value result, void *data)
     return run_cb(result, (uint32_t)(uintptr_t)data, MODE_EB);
 }
 
-/* addCallbacks(h, k, which): the JS functions are FN slot k (callback,
- * errback); which: 1 callback, 2 errback, 3 both. */
+/* addCallbacks(), with mailbox arguments h, k, which (MB_A0..2): the JS
+ * functions are FN slot k (callback, errback); which: 1 callback, 2
+ * errback, 3 both; h 0 makes the C deferred. */
 static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    uint32_t k, which = 0;
-    if (!get_k(env, argv[1], &k))
-        return NULL;
-    napi_get_value_uint32(env, argv[2], &which);
-    napi_value none = undefined(env);
-    slot *s_ = which >= 1 && which <= 3 ? slot_or_new(env, argv[0], none) : NULL;
+    (void)info;
+    uint32_t k = (uint32_t)g_mbox[MB_A1], which = (uint32_t)g_mbox[MB_A2];
+    if (k >= 1u << 29)
+        return throw_type(env, "expected a function slot");
+    slot *s_ = which >= 1 && which <= 3 ? slot_or_new(env, g_mbox[MB_A0], 0) : NULL;
     if (!s_)
         return give_back_throw(k, which >= 1 && which <= 3 ? NULL : throw_type(env, "callback and errback must be functions (or null)"));
     dfr_deferred *d = s_->p;
@@ -1082,7 +1087,10 @@ static napi_value n_init(napi_env env, napi_callback_info info)
     }
     slot *s = &g_slots[(uint32_t)h & (SLOT_MAX - 1)];
     s->own = true;
-    int rc = add_queued(env, d, argv[1]);
+    uint32_t q = 0;
+    if (type_of(env, argv[1]) == napi_number)
+        napi_get_value_uint32(env, argv[1], &q);
+    int rc = add_queued(d, q);
     if (rc) {
         slot_release(s);
         return throw_code(env, rc);
@@ -1092,17 +1100,18 @@ static napi_value n_init(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* callback(h, value, queued?): JS has refused a Deferred as the value; h 0
- * makes the C deferred now, with the queued callbacks (add_queued). */
+/* callback(value), with mailbox arguments h, queued (MB_A0, MB_A1): JS has
+ * refused a Deferred as the value; h 0 makes the C deferred now, with the
+ * queued callbacks (add_queued). */
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    slot *s_ = slot_or_new(env, argv[0], argv[2]);
+    ARGS(1);
+    slot *s_ = slot_or_new(env, g_mbox[MB_A0], (uint32_t)g_mbox[MB_A1]);
     if (!s_)
         return NULL;
     dfr_deferred *d = s_->p;
     uint32_t i = (uint32_t)(s_ - g_slots);
-    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1]));
+    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[0]));
     if (rc)
         return throw_code(env, rc);
     return settle(env, i);

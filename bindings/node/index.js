@@ -17,7 +17,12 @@ let nextK = 0;
 let mbox; // Int32Array shared with C: see MB_* in src/addon.c
 let freedBuf;
 let queueBuf;
-const QUEUE_MAX = 4096; // (k, which) pairs queueBuf holds: src/addon.c
+const QUEUE_MAX = 16384; // (k, which) pairs queueBuf holds: src/addon.c
+// The new Deferred whose queued callbacks queueBuf holds (qn pairs), if any:
+// one at a time, so a Deferred needs no queue of its own (see Deferred).
+let qOwner = null;
+let qn = 0;
+let qFlushing = false;
 const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4, MB_NEW = 5;
 const MB_K = 6, MB_A0 = 7, MB_A1 = 8, MB_A2 = 9; // see src/addon.c
 // #v of a Deferred that has not needed a C deferred yet (see Deferred).
@@ -77,6 +82,10 @@ let makeDeferred, handleOf, isDeferred, adoptDeferred, failDeferred;
 // Node-API one, src/addon.c "handles") at the end of the job, in one call,
 // if they still hold a C deferred then.  Most are detached by then.
 let young = [];
+function endOfJob() {
+  qFlushing = false;
+  if (qOwner !== null) flushQueue();
+}
 function flushYoung() {
   const objs = [], hs = [];
   for (const d of young) {
@@ -90,7 +99,7 @@ function isYoung(d) {
   if (young.push(d) === 1) queueMicrotask(flushYoung);
   else if (young.length >= 4096) flushYoung();
 }
-let liveHandle, hx, queued;
+let liveHandle, hx, queued, flushQueue;
 
 class Deferred {
   // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
@@ -98,13 +107,14 @@ class Deferred {
   // was released and #v is its result (a success nothing else refers to;
   // see settle() in src/addon.c); any use that needs C makes a new one with
   // that result (#resume).  0 with #v === LAZY: new and not fired yet, with
-  // no C deferred: callbacks added meanwhile wait in #q (callback, errback,
-  // which, ...) and the first call that needs C makes its C deferred with
-  // them, in one call (handle 0 tells C so).  Nothing but this object can
-  // see it until then, so queueing them is invisible.
+  // no C deferred: callbacks added meanwhile wait in the shared queueBuf
+  // (their FN slots; this Deferred is qOwner) and the first call that needs
+  // C makes its C deferred with them, in one call (handle 0 tells C so).
+  // Nothing but this object can see it until then, so queueing them is
+  // invisible.  Another new Deferred queueing, a full buffer, or the end of
+  // the job makes the owner's C deferred (flushQueue).
   #h = 0;
   #v = undefined;
-  #q = null;
   #p = null; // detached: a Promise resolved with #v, made by the first then()
   static {
     makeDeferred = (h) => {
@@ -123,19 +133,15 @@ class Deferred {
       if (!isDeferred(x)) throw new TypeError('expected a Deferred');
       return x.#h !== 0 || x.#v === LAZY ? x.#h : x.#resume();
     };
-    // The queued callbacks as C takes them: (k, which) pairs in the shared
-    // queue buffer; their number.
+    // How many queued callbacks of x C takes now (from queueBuf).
     queued = (x) => {
-      const q = x.#q;
-      if (q === null) return 0;
-      x.#q = null;
-      let j = 0;
-      for (let i = 0; i < q.length; i += 3) {
-        queueBuf[j++] = slotK(q[i], q[i + 1]);
-        queueBuf[j++] = q[i + 2];
-      }
-      return j >> 1;
+      if (qOwner !== x) return 0;
+      const n = qn;
+      qOwner = null;
+      qn = 0;
+      return n;
     };
+    flushQueue = () => qOwner.#create();
     // succeed(value): detached at once when it can be.
     adoptDeferred = (value) => {
       const d = new Deferred(NOWRAP);
@@ -205,9 +211,17 @@ class Deferred {
 
   #add(cb, eb, which) {
     if (this.#h === 0 && this.#v === LAZY) {
-      if (this.#q === null) this.#q = [cb, eb, which];
-      else this.#q.push(cb, eb, which);
-      if (this.#q.length >= QUEUE_MAX * 3) this.#create(); // the shared buffer is full
+      if (qOwner !== this) {
+        if (qOwner !== null) flushQueue();
+        qOwner = this;
+        if (!qFlushing) { // once per job: the owner gets its C deferred at the end
+          qFlushing = true;
+          queueMicrotask(endOfJob);
+        }
+      }
+      queueBuf[2 * qn] = slotK(cb, eb);
+      queueBuf[2 * qn + 1] = which;
+      if (++qn === QUEUE_MAX) flushQueue(); // the buffer is full
       return;
     }
     const h = hx(this);

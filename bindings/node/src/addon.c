@@ -33,7 +33,7 @@ static napi_ref g_shared; /* the ArrayBuffer behind g_mbox and g_freed_out */
 static int32_t *g_mbox;   /* shared with JS: see MB_* */
 static int32_t *g_freed_out;
 static int32_t *g_queue; /* see add_queued */
-#define QUEUE_MAX 4096
+#define QUEUE_MAX 16384
 static napi_async_context g_async;
 static napi_ref g_async_resource;
 static int g_depth;          /* > 0 while JS (or a native call from JS) is on the stack */
@@ -209,7 +209,9 @@ static dfr_value js_to_dfr(napi_env env, napi_value v)
     if (t == napi_undefined)
         return dfr_none();
     if (t == napi_number) {
-        if (x == trunc(x) && fabs(x) <= 9007199254740991.0 && !(x == 0 && signbit(x)))
+        /* a cast, not trunc(): no libm call on the commonest path */
+        if (x >= -9007199254740991.0 && x <= 9007199254740991.0 && (double)(int64_t)x == x &&
+            !(x == 0 && signbit(x)))
             return dfr_i64((int64_t)x);
         return dfr_f64(x);
     }

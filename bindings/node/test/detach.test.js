@@ -119,3 +119,29 @@ test('a pending Deferred dropped in JS releases its callbacks', async () => {
   for (let i = 0; i < 50 && stats().callbacks !== base.callbacks; i++) await settle();
   assert.deepEqual(stats(), base);
 });
+
+test('callbacks queued on new Deferreds keep their order and owners', async () => {
+  const seen = [];
+  const a = new Deferred();
+  a.addCallback((x) => { seen.push(`a1:${x}`); return x + 1; });
+  const b = new Deferred(); // takes the queue over: a gets its C deferred
+  b.addCallback((x) => { seen.push(`b1:${x}`); return x; });
+  a.addCallback((x) => { seen.push(`a2:${x}`); return x; });
+  b.callback(10);
+  a.callback(1);
+  assert.deepEqual(seen, ['b1:10', 'a1:1', 'a2:2']);
+  // More callbacks than the shared queue holds, in order.
+  const big = new Deferred();
+  const n = 40000;
+  let expect = 0, ok = true;
+  for (let i = 0; i < n; i++) big.addCallback((x) => { if (x !== expect) ok = false; expect++; return x + 1; });
+  big.callback(0);
+  assert.ok(ok);
+  assert.equal(await big, n);
+  // A new Deferred with queued callbacks left at the end of the job still fires later.
+  const later = new Deferred();
+  later.addCallback((x) => x * 2);
+  await new Promise((r) => setImmediate(r));
+  later.callback(21);
+  assert.equal(await later, 42);
+});

@@ -351,8 +351,10 @@ function dispatch(v) {
   const km = mbox[MB_K], k = km >>> 3, mode = km & 7;
   let f;
   switch (mode) {
-    case 0: f = FN[k]; FN[k] = FN2[k] = undefined; break;
-    case 1: f = FN2[k]; FN[k] = FN2[k] = undefined; break;
+    // A callback or errback runs once: its k is free again at once (C
+    // drops the entry right after, and skips handing k back: MB_K -1).
+    case 0: f = FN[k]; FN[k] = FN2[k] = undefined; freeK.push(k); mbox[MB_K] = -1; break;
+    case 1: f = FN2[k]; FN[k] = FN2[k] = undefined; freeK.push(k); mbox[MB_K] = -1; break;
     case 2: f = FN[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
     case 3: f = FN2[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
     case 4: f = FN[k]; break;

@@ -799,10 +799,20 @@ static void give_back(uint32_t k)
         g_mbox[MB_FREED] = (int32_t)g_nfreed;
 }
 
+/* The k of the callback that just ran, if the dispatcher took it back
+ * itself (see run_cb): its destroy hook, which the C library runs right
+ * after, then has nothing to hand back. */
+static uint32_t g_ran_k = UINT32_MAX;
+
 static void fn_destroy(void *p)
 {
+    uint32_t k = (uint32_t)(uintptr_t)p;
     g_live_callbacks--;
-    give_back((uint32_t)(uintptr_t)p);
+    if (k == g_ran_k) {
+        g_ran_k = UINT32_MAX;
+        return;
+    }
+    give_back(k);
 }
 
 /* A throw from an entry point that was handed k before C took it. */
@@ -907,8 +917,14 @@ static dfr_value run_cb(dfr_value result, uint32_t k, int mode)
     dfr_failure *in = dfr_is_failure(result) ? dfr_failure_ref(dfr_failure_from(&result)) : NULL;
     napi_value arg = dfr_to_js(g_env, result), ret;
     int r = dispatch(k, arg, mode, &ret);
+    /* The dispatcher writes -1 over MB_K once it has taken a callback's k
+     * back for reuse (at once: the chain drops the entry right after this
+     * returns, fn_destroy). */
+    bool recycled = g_mbox[MB_K] == -1;
     dfr_value out = dispatch_result(r, ret, in);
     leave_js(&s);
+    if (recycled)
+        g_ran_k = k;
     return out;
 }
 

@@ -145,3 +145,32 @@ test('callbacks queued on new Deferreds keep their order and owners', async () =
   later.callback(21);
   assert.equal(await later, 42);
 });
+
+test('callbacks that add and fire callbacks from inside a callback (slot reuse)', async () => {
+  async function settle() {
+    for (let i = 0; i < 4; i++) { global.gc(); await new Promise((r) => setImmediate(r)); }
+  }
+  await settle();
+  const base = stats();
+  const log = [];
+  for (let round = 0; round < 200; round++) {
+    const outer = new Deferred();
+    const inner = new Deferred();
+    outer.addCallback((x) => {
+      // reuses the slot this callback just freed
+      inner.addCallback((y) => { log.push(y); return y + 1; });
+      const nested = new Deferred();
+      nested.addCallback((z) => z * 2).addErrback(() => 'no');
+      nested.callback(x);
+      inner.callback(x);
+      return nested;
+    });
+    outer.addErrback(() => 'unused'); // destroyed without running
+    outer.callback(round);
+    assert.equal(await outer, round * 2);
+    assert.equal(await inner, round + 1);
+  }
+  assert.equal(log.length, 200);
+  for (let i = 0; i < 50 && stats().callbacks !== base.callbacks; i++) await settle();
+  assert.deepEqual(stats(), base);
+});

@@ -8,8 +8,10 @@ const NOWRAP = Symbol('deferred.nowrap');
 
 // Functions C may call live here, C holds their index k (no Node-API
 // reference per callback) and calls them through `dispatch` below.  FN[k]
-// is a callback (or the only function), FN2[k] the errback of a pair.  C
-// hands k back (native.drain) once it dropped it; `freeK` are reusable.
+// is a callback (or the only function), FN2[k] the errback of a pair (for a
+// timer: its DelayedCall).  A callback's k is reusable once dispatch ran
+// it; C hands back the others (native.drain) once it dropped them.
+// `freeK` are reusable.
 const FN = [];
 const FN2 = [];
 const freeK = [];

@@ -6,9 +6,10 @@
  *
  * Ownership: a JS value travelling through a C chain is a dfr_value of type
  * `js_type` holding a napi_ref, released exactly once by the type's drop.
- * JS callbacks are napi_refs owned by the chain, released by its destroy
- * hook.  A JS Deferred object holds one C reference, released when the
- * object is collected. */
+ * JS functions C calls live in a JS-side table; C holds their index ("JS
+ * functions C holds").  A JS Deferred names its C deferred by an integer
+ * handle and holds one C reference, released once: when the object is
+ * collected, or when it detaches ("handles"). */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
@@ -45,10 +46,8 @@ static bool g_poke; /* see on_check */
  * of these, checked before use: a method called on the wrong kind of object
  * is a TypeError, never a wrong cast.  (Cheaper than Node-API type tags.) */
 enum {
-    KIND_DEFERRED = 0x64667231,
-    KIND_FAILURE,
+    KIND_FAILURE = 0x64667231,
     KIND_CLOCK,
-    KIND_DC,
     KIND_LC,
     KIND_LOCK,
     KIND_SEM,

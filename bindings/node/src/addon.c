@@ -623,12 +623,13 @@ static void give_back(uint32_t k);
  * the number of (k, which) pairs JS wrote to the shared
  * g_queue (FN slots; which: 1 callback, 2 errback, 3 both), in order.
  * Shared memory, as a JS array costs a Node-API call per element.  On
- * failure the k's C did not take go back. */
+ * failure the k's C did not take go back; with d NULL (no deferred could be
+ * made) all of them do. */
 static int add_queued(dfr_deferred *d, uint32_t n)
 {
     if (n > QUEUE_MAX)
         return DFR_EINVAL; /* JS never writes more: nothing to give back */
-    int rc = 0;
+    int rc = d ? 0 : DFR_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k = (uint32_t)g_queue[2 * i], which = (uint32_t)g_queue[2 * i + 1];
         if (k >= 1u << 29)
@@ -660,6 +661,7 @@ static slot *slot_or_new(napi_env env, int32_t v, uint32_t q)
     int32_t nh = d ? slot_new(SLOT_DEFERRED, d) : -1;
     if (nh < 0) {
         dfr_deferred_unref(d);
+        add_queued(NULL, q);
         throw_code(env, DFR_ENOMEM);
         return NULL;
     }
@@ -1084,29 +1086,33 @@ static napi_value n_init(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     dfr_deferred *d;
+    uint32_t q = 0;
+    if (type_of(env, argv[1]) == napi_number)
+        napi_get_value_uint32(env, argv[1], &q);
     napi_valuetype t = type_of(env, argv[0]);
     if (t == napi_function) {
         canceller_data *c = calloc(1, sizeof *c);
-        if (!c)
+        if (!c) {
+            add_queued(NULL, q);
             return throw_code(env, DFR_ENOMEM);
+        }
         napi_create_reference(env, argv[0], 1, &c->fn);
         g_live_callbacks++;
         d = dfr_deferred_new_cancellable(canceller_tramp, c, canceller_destroy);
     } else if (t == napi_undefined || t == napi_null) {
         d = dfr_deferred_new();
     } else {
+        add_queued(NULL, q);
         return throw_type(env, "canceller must be a function");
     }
     int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
     if (h < 0) {
         dfr_deferred_unref(d);
+        add_queued(NULL, q);
         return throw_code(env, DFR_ENOMEM);
     }
     slot *s = &g_slots[(uint32_t)h & (SLOT_MAX - 1)];
     s->own = true;
-    uint32_t q = 0;
-    if (type_of(env, argv[1]) == napi_number)
-        napi_get_value_uint32(env, argv[1], &q);
     int rc = add_queued(d, q);
     if (rc) {
         slot_release(s);

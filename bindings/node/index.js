@@ -56,6 +56,11 @@ function slotK(f, g) {
   return k;
 }
 
+// At the end of the job the queue's owner gets its C deferred (qOwner).
+function endOfJob() {
+  qFlushing = false;
+  if (qOwner !== null) flushQueue();
+}
 
 /** A failure from the C library (or made by it): an Error with domain, code, errno, cause. */
 class DeferredError extends Error {
@@ -84,10 +89,6 @@ let makeDeferred, handleOf, isDeferred, adoptDeferred, failDeferred;
 // Node-API one, src/addon.c "handles") at the end of the job, in one call,
 // if they still hold a C deferred then.  Most are detached by then.
 let young = [];
-function endOfJob() {
-  qFlushing = false;
-  if (qOwner !== null) flushQueue();
-}
 function flushYoung() {
   const objs = [], hs = [];
   for (const d of young) {

@@ -6,6 +6,62 @@ const native = require(path.join(__dirname, 'build', 'deferred.node'));
 
 const NOWRAP = Symbol('deferred.nowrap');
 
+// Functions C may call live here, C holds their index k (no Node-API
+// reference per callback) and calls them through `dispatch` below.  FN[k]
+// is a callback (or the only function), FN2[k] the errback of a pair (for a
+// timer: its DelayedCall).  A callback's k is reusable once dispatch ran
+// it; C hands back the others (native.drain) once it dropped them.
+// `freeK` are reusable.
+const FN = [];
+const FN2 = [];
+const freeK = [];
+let nextK = 0;
+let mbox; // Int32Array shared with C: see MB_* in src/addon.c
+let freedBuf;
+let queueBuf;
+const QUEUE_MAX = 16384; // (k, which) pairs queueBuf holds: src/addon.c
+// The new Deferred whose queued callbacks queueBuf holds (qn pairs), if any:
+// one at a time, so a Deferred needs no queue of its own (see Deferred).
+let qOwner = null;
+let qn = 0;
+let qFlushing = false;
+const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4, MB_NEW = 5;
+const MB_K = 6, MB_A0 = 7, MB_A1 = 8, MB_A2 = 9; // see src/addon.c
+// #v of a Deferred that has not needed a C deferred yet (see Deferred).
+const LAZY = Symbol('deferred.lazy');
+const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3;
+
+function drain() {
+  for (;;) {
+    const n = native.drain();
+    for (let i = 0; i < n; i++) {
+      const k = freedBuf[i];
+      dcGone(FN2[k]);
+      FN[k] = undefined;
+      FN2[k] = undefined;
+      freeK.push(k);
+    }
+    if (n < freedBuf.length) return;
+  }
+}
+
+function slotK(f, g) {
+  if (freeK.length === 0 && mbox[MB_FREED] > 0) drain();
+  let k;
+  if (freeK.length > 0) k = freeK.pop();
+  else if (nextK < 2 ** 29) k = nextK++; // C gets k << 3 | mode
+  else throw new RangeError('too many JS functions held by C chains');
+  FN[k] = f;
+  FN2[k] = g;
+  return k;
+}
+
+// At the end of the job the queue's owner gets its C deferred (qOwner).
+function endOfJob() {
+  qFlushing = false;
+  if (qOwner !== null) flushQueue();
+}
+
 /** A failure from the C library (or made by it): an Error with domain, code, errno, cause. */
 class DeferredError extends Error {
   constructor(message, domain, code, errno, cause) {
@@ -27,47 +83,238 @@ function bindArgs(f, args) {
   return args.length ? (r) => f(r, ...args) : f;
 }
 
+let makeDeferred, handleOf, isDeferred, adoptDeferred, failDeferred;
+
+// Deferreds JS made in the current job: they get their finalizer (a
+// Node-API one, src/addon.c "handles") at the end of the job, in one call,
+// if they still hold a C deferred then.  Most are detached by then.
+let young = [];
+function flushYoung() {
+  const objs = [], hs = [];
+  for (const d of young) {
+    const h = liveHandle(d);
+    if (h !== 0) { objs.push(d); hs.push(h); }
+  }
+  young = [];
+  if (objs.length > 0) native.attach(objs, hs);
+}
+function isYoung(d) {
+  if (young.push(d) === 1) queueMicrotask(flushYoung);
+  else if (young.length >= 4096) flushYoung();
+}
+let liveHandle, hx, queued, flushQueue;
+
 class Deferred {
+  // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
+  // be forged or moved to another object.  0 once detached: the C deferred
+  // was released and #v is its result (a success nothing else refers to;
+  // see settle() in src/addon.c); any use that needs C makes a new one with
+  // that result (#resume).  0 with #v === LAZY: new and not fired yet, with
+  // no C deferred: callbacks added meanwhile wait in the shared queueBuf
+  // (their FN slots; this Deferred is qOwner) and the first call that needs
+  // C makes its C deferred with them, in one call (handle 0 tells C so).
+  // Nothing but this object can see it until then, so queueing them is
+  // invisible.  Another new Deferred queueing, a full buffer, or the end of
+  // the job makes the owner's C deferred (flushQueue).
+  #h = 0;
+  #v = undefined;
+  #p = null; // detached: a Promise resolved with #v, made by the first then()
+  static {
+    makeDeferred = (h) => {
+      const d = new Deferred(NOWRAP);
+      d.#h = h;
+      return d;
+    };
+    isDeferred = (x) => x !== null && typeof x === 'object' && #h in x;
+    handleOf = (x) => {
+      if (!isDeferred(x)) throw new TypeError('expected a Deferred');
+      return x.#h !== 0 ? x.#h : x.#v === LAZY ? x.#create() : x.#resume();
+    };
+    liveHandle = (x) => x.#h;
+    // The handle for a call that accepts 0 (make the C deferred now).
+    hx = (x) => {
+      if (!isDeferred(x)) throw new TypeError('expected a Deferred');
+      return x.#h !== 0 || x.#v === LAZY ? x.#h : x.#resume();
+    };
+    // How many queued callbacks of x C takes now (from queueBuf).
+    queued = (x) => {
+      if (qOwner !== x) return 0;
+      const n = qn;
+      qOwner = null;
+      qn = 0;
+      return n;
+    };
+    flushQueue = () => qOwner.#create();
+    // succeed(value): detached at once when it can be.
+    adoptDeferred = (value) => {
+      const d = new Deferred(NOWRAP);
+      const r = native.succeed(value);
+      if (mbox[MB_DETACHED] !== 0) { mbox[MB_DETACHED] = 0; d.#v = r; } else { d.#h = r; isYoung(d); }
+      return d;
+    };
+    failDeferred = (error) => {
+      const d = new Deferred(NOWRAP);
+      d.#h = native.fail(error);
+      isYoung(d);
+      return d;
+    };
+  }
+
   /** @param {(d: Deferred) => void} [canceller] */
   constructor(canceller) {
     if (canceller === NOWRAP) return;
-    native.init(this, canceller);
+    if (canceller === undefined || canceller === null) {
+      this.#v = LAZY;
+      return;
+    }
+    if (typeof canceller !== 'function') throw new TypeError('canceller must be a function');
+    // Held by C: it must not keep this Deferred alive (a WeakRef).
+    const self = new WeakRef(this);
+    this.#h = native.init(() => canceller(self.deref()));
+    isYoung(this);
+  }
+
+  #create() {
+    this.#h = native.init(undefined, queued(this));
+    this.#v = undefined;
+    isYoung(this);
+    return this.#h;
+  }
+
+
+  // After such a call: a new C deferred (MB_NEW), or a detach (MB_DETACHED).
+  #after(r, h) {
+    if (mbox[MB_DETACHED] !== 0) {
+      mbox[MB_DETACHED] = 0;
+      this.#h = 0;
+      this.#v = r;
+    } else if (h === 0) {
+      this.#h = mbox[MB_NEW];
+      this.#v = undefined;
+      isYoung(this);
+    }
+  }
+
+  #resume() {
+    this.#h = native.resume(this.#v);
+    this.#v = undefined;
+    this.#p = null;
+    isYoung(this);
+    return this.#h;
+  }
+
+  // After an operation that may have detached it (MB_DETACHED).
+  #settled(r) {
+    if (mbox[MB_DETACHED] !== 0) {
+      mbox[MB_DETACHED] = 0;
+      this.#h = 0;
+      this.#v = r;
+    }
+  }
+
+  #add(cb, eb, which) {
+    if (this.#h === 0 && this.#v === LAZY) {
+      if (qOwner !== this) {
+        if (qOwner !== null) flushQueue();
+        qOwner = this;
+        if (!qFlushing) { // once per job: the owner gets its C deferred at the end
+          qFlushing = true;
+          queueMicrotask(endOfJob);
+        }
+      }
+      queueBuf[2 * qn] = slotK(cb, eb);
+      queueBuf[2 * qn + 1] = which;
+      if (++qn === QUEUE_MAX) flushQueue(); // the buffer is full
+      return;
+    }
+    const h = hx(this);
+    const k = slotK(cb, eb);
+    mbox[MB_A0] = h; // arguments in the shared mailbox (src/addon.c, MB_A0)
+    mbox[MB_A1] = k;
+    mbox[MB_A2] = which;
+    this.#after(native.addCallbacks(), h);
   }
 
   addCallbacks(callback, errback, opts) {
     const o = opts || {};
+    if ((callback != null && typeof callback !== 'function') ||
+        (errback != null && typeof errback !== 'function') || (callback == null && errback == null)) {
+      throw new TypeError('callback and errback must be functions (or null)');
+    }
     const cb = callback && bindArgs(callback, o.callbackArgs || []);
     const eb = errback && bindArgs(errback, o.errbackArgs || []);
-    return native.addCallbacks(this, cb || null, eb || null);
+    this.#add(cb, eb, (cb ? 1 : 0) | (eb ? 2 : 0));
+    return this;
   }
-  addCallback(fn, ...args) { checkFn(fn, 'callback'); return native.addCallbacks(this, bindArgs(fn, args), null); }
-  addErrback(fn, ...args) { checkFn(fn, 'errback'); return native.addCallbacks(this, null, bindArgs(fn, args)); }
-  addBoth(fn, ...args) { checkFn(fn, 'callback'); const f = bindArgs(fn, args); return native.addCallbacks(this, f, f); }
-  callback(value) { native.callback(this, value); }
+  addCallback(fn, ...args) {
+    checkFn(fn, 'callback');
+    this.#add(args.length ? bindArgs(fn, args) : fn, undefined, 1);
+    return this;
+  }
+  addErrback(fn, ...args) {
+    checkFn(fn, 'errback');
+    this.#add(undefined, args.length ? bindArgs(fn, args) : fn, 2);
+    return this;
+  }
+  addBoth(fn, ...args) {
+    checkFn(fn, 'callback');
+    const f = bindArgs(fn, args);
+    this.#add(f, f, 3);
+    return this;
+  }
+  callback(value) {
+    const h = hx(this);
+    if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
+    const n = h === 0 ? queued(this) : 0;
+    mbox[MB_A0] = h;
+    mbox[MB_A1] = n;
+    this.#after(native.callback(value), h);
+  }
   errback(error) {
-    native.errback(this, error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
+    native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
   }
-  cancel() { native.cancel(this); }
-  pause() { native.pause(this, false); }
-  unpause() { native.pause(this, true); }
-  chainDeferred(other) { return native.chain(this, other); }
+  cancel() {
+    // A detached Deferred has its result and waits for nothing: a no-op.
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    if (this.#h !== 0 || this.#v === LAZY) native.cancel(handleOf(this));
+  }
+  pause() { native.pause(handleOf(this), false); }
+  unpause() { this.#settled(native.pause(handleOf(this), true)); }
+  chainDeferred(other) {
+    const h = handleOf(this);
+    if (!isDeferred(other)) throw new TypeError('chainDeferred expects a Deferred');
+    native.chain(h, handleOf(other));
+    return other;
+  }
+  #stateNum() {
+    return this.#h !== 0 ? native.state(this.#h) : this.#v === LAZY ? 0 : 1;
+  }
   /** 'pending' | 'succeeded' | 'failed' */
-  get state() { return ST[native.state(this)]; }
-  get called() { return native.state(this) !== 0; }
-  get paused() { return native.paused(this); }
-  addTimeout(seconds, clock) { native.addTimeout(this, clock, seconds); return this; }
+  get state() { return ST[this.#stateNum()]; }
+  get called() { return this.#stateNum() !== 0; }
+  get paused() { return this.#h !== 0 ? native.paused(this.#h) : 0; }
+  addTimeout(seconds, clock) { native.addTimeout(handleOf(this), clock, seconds); return this; }
 
   /**
    * Thenable: resolves / rejects with a *copy* of the result as it stands at
    * this point of the chain; the chain's own result goes on unchanged to later
-   * callbacks.  A failure delivered this way counts as handled.
+   * callbacks.  A failure delivered this way counts as handled.  A detached
+   * Deferred answers from its own copy, without C.
    */
   then(onFulfilled, onRejected) {
-    return new Promise((res, rej) => native.observe(this, res, rej)).then(onFulfilled, onRejected);
+    if (isDeferred(this) && this.#h === 0 && this.#v !== LAZY) {
+      if (this.#p === null) this.#p = Promise.resolve(this.#v);
+      return this.#p.then(onFulfilled, onRejected);
+    }
+    const p = this.toPromise();
+    return onFulfilled === undefined && onRejected === undefined ? p : p.then(onFulfilled, onRejected);
   }
   catch(onRejected) { return this.then(undefined, onRejected); }
   finally(f) { return this.toPromise().finally(f); }
-  toPromise() { return new Promise((res, rej) => native.observe(this, res, rej)); }
+  toPromise() {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    return this.#h !== 0 || this.#v === LAZY ? observe(handleOf(this)) : Promise.resolve(this.#v);
+  }
 
   /** A Deferred following a Promise/thenable; cancel() (or signal) rejects it with ECANCELED. */
   static fromPromise(p, opts) {
@@ -86,8 +333,61 @@ class Deferred {
   }
 }
 
-function succeed(value) { return native.succeed(value); }
-function fail(error) { return native.fail(error); }
+// A Promise for a copy of the result when the chain reaches this point.  A
+// Deferred that has its result now (fired, not paused, not running) answers
+// at once, without a callback from C.
+function observe(h) {
+  const k = slotK(undefined, undefined);
+  const v = native.observe(h, k);
+  const m = mbox[MB_OBSERVE];
+  if (m !== 0) {
+    freeK.push(k);
+    return m === 1 ? Promise.resolve(v) : Promise.reject(v);
+  }
+  return new Promise((res, rej) => { FN[k] = res; FN2[k] = rej; });
+}
+
+// Every JS function C calls goes through here: mode 0 callback, 1 errback,
+// 2/3 then's resolve/reject, 4 a task (its result matters), 5 a timer.  It
+// tells C what the result is through the mailbox (RET_*).
+function dispatch(v) {
+  const km = mbox[MB_K], k = km >>> 3, mode = km & 7;
+  let f;
+  switch (mode) {
+    // A callback or errback runs once: its k is free again at once (C
+    // drops the entry right after, and skips handing k back: MB_K -1).
+    case 0: f = FN[k]; FN[k] = FN2[k] = undefined; freeK.push(k); mbox[MB_K] = -1; break;
+    case 1: f = FN2[k]; FN[k] = FN2[k] = undefined; freeK.push(k); mbox[MB_K] = -1; break;
+    case 2: f = FN[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
+    case 3: f = FN2[k]; FN[k] = FN2[k] = undefined; f(v); return undefined;
+    case 4: f = FN[k]; break;
+    default: // a timer: FN2[k] is its DelayedCall
+      f = FN[k];
+      FN[k] = undefined;
+      dcRan(FN2[k]);
+      try { f(); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+      return undefined;
+  }
+  let r;
+  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+  if (mode === 1 && r === v) { mbox[MB_RET] = RET_PASS; return undefined; }
+  if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+    if (!isDeferred(r)) {
+      // A thenable: the chain waits for it as for a Deferred.
+      let then;
+      try { then = r.then; } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+      if (typeof then !== 'function') return r;
+      r = Deferred.fromPromise(r);
+    }
+    mbox[MB_HANDLE] = handleOf(r);
+    mbox[MB_RET] = RET_DEFERRED;
+    return undefined;
+  }
+  return r;
+}
+
+function succeed(value) { return isDeferred(value) ? value : adoptDeferred(value); }
+function fail(error) { return failDeferred(error); }
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
   let r;
@@ -105,14 +405,18 @@ function DeferredList(deferreds, opts) {
   const o = opts || {};
   const flags = (o.fireOnOneCallback ? FIRE_ON_ONE_CALLBACK : 0) |
     (o.fireOnOneErrback ? FIRE_ON_ONE_ERRBACK : 0) | (o.consumeErrors ? CONSUME_ERRORS : 0);
-  const l = native.list(deferreds, flags, false);
+  const l = native.list(handles(deferreds), flags, false);
   // fireOnOneCallback fires with [result, index] (a C list of those two
   // entries); when every input failed it fires with the full list (all not ok).
   return o.fireOnOneCallback ? l.addCallback((r) => (r.length === 2 && r[0][0] ? [r[0][1], r[1][1]] : r)) : l;
 }
+// An array of Deferreds as their handles (C checks them: 0 is never one).
+function handles(ds) {
+  return Array.isArray(ds) ? ds.map((d) => (isDeferred(d) ? handleOf(d) : 0)) : ds;
+}
 /** gatherResults: fires with [value, ...] or fails with the first failure (code EFIRST, cause). */
 function gatherResults(deferreds, opts) {
-  return native.list(deferreds, opts && opts.consumeErrors ? CONSUME_ERRORS : 0, true)
+  return native.list(handles(deferreds), opts && opts.consumeErrors ? CONSUME_ERRORS : 0, true)
     .addCallback((l) => l.map((e) => e[1]));
 }
 
@@ -124,14 +428,60 @@ class Clock {
   get pendingCalls() { return native.pendingCalls(this); }
 }
 
+function alreadyCalled() {
+  return Object.assign(new Error('AlreadyCalled: the call already ran'), { code: 'EALREADY_CALLED' });
+}
+function alreadyCancelled() {
+  return Object.assign(new Error('AlreadyCancelled: the call was cancelled'), { code: 'EALREADY_CANCELLED' });
+}
+
+let makeDelayedCall, dcHandle, dcRan, dcGone;
 class DelayedCall {
-  cancel() { native.dc(this, 0); }
-  reset(seconds) { native.dc(this, 1, seconds); }
-  delay(seconds) { native.dc(this, 2, seconds); }
-  active() { return native.dc(this, 3); }
+  // The reactor's call, by handle (src/addon.c, "DelayedCall"); #state
+  // 0 pending, 1 it ran, 2 cancelled.  Once it is not pending the handle is
+  // never used again: no C reference, no finalizer.
+  #h = 0;
+  #state = 0;
+  static {
+    makeDelayedCall = (h) => {
+      const c = new DelayedCall(NOWRAP);
+      c.#h = h;
+      return c;
+    };
+    dcHandle = (x) => {
+      if (x === null || typeof x !== 'object' || !(#state in x)) throw new TypeError('expected a DelayedCall');
+      if (x.#state === 1) throw alreadyCalled();
+      if (x.#state === 2) throw alreadyCancelled();
+      return x.#h;
+    };
+    dcRan = (x) => { if (x !== undefined) x.#state = 1; };
+    // Its reactor dropped it (C handed its k back without running it).
+    dcGone = (x) => { if (x !== null && typeof x === 'object' && #state in x && x.#state === 0) x.#state = 2; };
+  }
+  constructor(token) {
+    if (token !== NOWRAP) throw new TypeError('DelayedCall objects come from callLater');
+  }
+  cancel() {
+    native.dc(dcHandle(this), 0);
+    this.#state = 2;
+  }
+  reset(seconds) { native.dc(dcHandle(this), 1, seconds); }
+  delay(seconds) { native.dc(dcHandle(this), 2, seconds); }
+  active() { return this.#pending() ? native.dc(this.#h, 3) : false; }
   /** When it will run (reactor seconds); NaN once it ran or was cancelled. */
-  getTime() { return native.dc(this, 4); }
-  get time() { return native.dc(this, 4); }
+  getTime() { return this.#pending() ? native.dc(this.#h, 4) : NaN; }
+  get time() { return this.getTime(); }
+  #pending() {
+    if (!(#state in this)) throw new TypeError('expected a DelayedCall');
+    return this.#state === 0;
+  }
+}
+
+function newDelayedCall(clock, seconds, f) {
+  const k = slotK(f, undefined);
+  const c = makeDelayedCall(native.callLater(clock, seconds, k));
+  FN2[k] = c; // the dispatcher marks it when it runs it; drain when its reactor drops it
+  return c;
 }
 
 function clockOf(opts) { return opts && opts.clock; }
@@ -139,16 +489,17 @@ function clockOf(opts) { return opts && opts.clock; }
 /** callLater(seconds, fn, ...args) → DelayedCall; opts with { clock } as last arg not supported: use clock.callLater. */
 function callLater(seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return native.callLater(undefined, seconds, args.length ? () => fn(...args) : fn, new DelayedCall());
+  return newDelayedCall(undefined, seconds, args.length ? () => fn(...args) : fn);
 }
 Clock.prototype.callLater = function (seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return native.callLater(this, seconds, args.length ? () => fn(...args) : fn, new DelayedCall());
+  return newDelayedCall(this, seconds, args.length ? () => fn(...args) : fn);
 };
 
 /** deferLater(seconds, fn?, { clock, signal }) */
 function deferLater(seconds, fn, opts) {
-  const d = native.deferLater(clockOf(opts), seconds, fn);
+  if (fn !== undefined && typeof fn !== 'function') throw new TypeError("deferLater's callable must be a function");
+  const d = native.deferLater(clockOf(opts), seconds, fn === undefined ? undefined : slotK(fn, undefined));
   return withSignal(d, opts && opts.signal);
 }
 
@@ -163,10 +514,10 @@ function withSignal(d, signal) {
 }
 
 /** addTimeout(d, seconds, { clock }): cancel d after `seconds`; it fails with ETIMEDOUT. */
-function addTimeout(d, seconds, opts) { return native.addTimeout(d, clockOf(opts), seconds); }
+function addTimeout(d, seconds, opts) { native.addTimeout(handleOf(d), clockOf(opts), seconds); return d; }
 
 class LoopingCall {
-  constructor(fn, opts) { checkFn(fn, 'LoopingCall callable'); native.lcInit(this, clockOf(opts), fn); }
+  constructor(fn, opts) { checkFn(fn, 'LoopingCall callable'); native.lcInit(this, clockOf(opts), slotK(fn, undefined)); }
   /** Returns a Deferred firing with this LoopingCall when stopped. */
   start(interval, now = true) {
     const self = this;
@@ -183,7 +534,7 @@ class DeferredLock {
   release() { native.sync(this, 1); }
   get locked() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
-  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, () => fn(...args)); }
+  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined)); }
 }
 
 class DeferredSemaphore {
@@ -192,7 +543,7 @@ class DeferredSemaphore {
   release() { native.sync(this, 1); }
   get tokens() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
-  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, () => fn(...args)); }
+  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined)); }
 }
 
 class DeferredQueue {
@@ -200,7 +551,10 @@ class DeferredQueue {
     const o = opts || {};
     native.syncInit(this, 2, o.size === undefined ? Infinity : o.size, o.backlog === undefined ? Infinity : o.backlog);
   }
-  put(value) { native.sync(this, 1, value); }
+  put(value) {
+    if (isDeferred(value)) throw new TypeError('cannot put a Deferred in a DeferredQueue');
+    native.sync(this, 1, value);
+  }
   get() { return native.sync(this, 0); }
   get pending() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
@@ -236,7 +590,7 @@ class NativeLibrary {
 NativeLibrary.prototype.deferredFunction = function (name) {
   const fn = native.dlsym(this._h, name);
   const lib = this;
-  return (...ds) => { void lib; return native.callDeferredFn(fn, ds); };
+  return (...ds) => { void lib; return native.callDeferredFn(fn, handles(ds)); };
 };
 
 /** Process-wide: how many JS values and callbacks C chains hold now (for leak tests). */
@@ -245,9 +599,9 @@ function stats() { return native.stats(); }
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
 
-native.setup(Deferred, function (message, domain, code, errno, cause) {
+[mbox, freedBuf, queueBuf] = native.setup(makeDeferred, function (message, domain, code, errno, cause) {
   return new DeferredError(message, domain, code, errno, cause);
-}, NOWRAP, (t) => Deferred.fromPromise(t), onUnhandled);
+}, dispatch, onUnhandled);
 
 module.exports = {
   Deferred, DeferredError, succeed, fail, maybeDeferred, DeferredList, gatherResults,

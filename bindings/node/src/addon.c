@@ -6,9 +6,10 @@
  *
  * Ownership: a JS value travelling through a C chain is a dfr_value of type
  * `js_type` holding a napi_ref, released exactly once by the type's drop.
- * JS callbacks are napi_refs owned by the chain, released by its destroy
- * hook.  A JS Deferred object holds one C reference, released when the
- * object is collected. */
+ * JS functions C calls live in a JS-side table; C holds their index ("JS
+ * functions C holds").  A JS Deferred names its C deferred by an integer
+ * handle and holds one C reference, released once: when the object is
+ * collected, or when it detaches ("handles"). */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,7 +29,12 @@
 
 static napi_env g_env;
 static dfr_reactor *g_reactor;
-static napi_ref g_deferred_ctor, g_error_ctor, g_nowrap, g_from_thenable, g_on_unhandled;
+static napi_ref g_make_deferred, g_error_ctor, g_on_unhandled, g_dispatch;
+static napi_ref g_shared; /* the ArrayBuffer behind g_mbox and g_freed_out */
+static int32_t *g_mbox;   /* shared with JS: see MB_* */
+static int32_t *g_freed_out;
+static int32_t *g_queue; /* see add_queued */
+#define QUEUE_MAX 16384
 static napi_async_context g_async;
 static napi_ref g_async_resource;
 static int g_depth;          /* > 0 while JS (or a native call from JS) is on the stack */
@@ -40,10 +46,8 @@ static bool g_poke; /* see on_check */
  * of these, checked before use: a method called on the wrong kind of object
  * is a TypeError, never a wrong cast.  (Cheaper than Node-API type tags.) */
 enum {
-    KIND_DEFERRED = 0x64667231,
-    KIND_FAILURE,
+    KIND_FAILURE = 0x64667231,
     KIND_CLOCK,
-    KIND_DC,
     KIND_LC,
     KIND_LOCK,
     KIND_SEM,
@@ -192,57 +196,23 @@ static dfr_value box_js(napi_env env, napi_value v)
     return dfr_obj(&js_type, b);
 }
 
-static dfr_deferred *unwrap_deferred(napi_env env, napi_value v)
-{
-    struct dwrap_head {
-        uint32_t kind;
-        dfr_deferred *d;
-    } *w = unwrap_kind(env, v, KIND_DEFERRED);
-    return w ? w->d : NULL;
-}
-
-static dfr_failure *js_to_failure(napi_env env, napi_value err);
-
 /* A JS value as the result a chain carries: undefined is none, a safe
- * integer is i64 and another number f64 (so C code can read them), a
- * Deferred is that deferred (the chain waits), anything else is held by
- * reference and comes back as the very same value. */
-static dfr_value js_to_dfr(napi_env env, napi_value v, bool adopt_deferred)
+ * integer is i64 and another number f64 (so C code can read them), anything
+ * else is held by reference and comes back as the very same value.  (A
+ * returned Deferred or thenable is recognised by the JS dispatcher.) */
+static dfr_value js_to_dfr(napi_env env, napi_value v)
 {
-    napi_valuetype t = type_of(env, v);
+    double x = 0;
+    /* Numbers first: one call instead of two for the commonest value. */
+    napi_valuetype t = napi_get_value_double(env, v, &x) == napi_ok ? napi_number : type_of(env, v);
     if (t == napi_undefined)
         return dfr_none();
     if (t == napi_number) {
-        double x = 0;
-        napi_get_value_double(env, v, &x);
-        if (x == trunc(x) && fabs(x) <= 9007199254740991.0 && !(x == 0 && signbit(x)))
+        /* a cast, not trunc(): no libm call on the commonest path */
+        if (x >= -9007199254740991.0 && x <= 9007199254740991.0 && (double)(int64_t)x == x &&
+            !(x == 0 && signbit(x)))
             return dfr_i64((int64_t)x);
         return dfr_f64(x);
-    }
-    if (adopt_deferred && t == napi_object) {
-        dfr_deferred *d = unwrap_deferred(env, v);
-        if (d)
-            return dfr_value_deferred(dfr_deferred_ref(d));
-        /* A thenable: the chain waits for it as for a Deferred. */
-        napi_value then;
-        if (napi_get_named_property(env, v, "then", &then) != napi_ok) {
-            /* a throwing `then` getter: the chain fails with what it threw */
-            napi_value exc;
-            napi_get_and_clear_last_exception(env, &exc);
-            return dfr_value_failure(js_to_failure(env, exc));
-        }
-        if (is_function(env, then)) {
-            napi_value res;
-            if (napi_call_function(env, undefined(env), ref_value(env, g_from_thenable), 1, &v,
-                                   &res) != napi_ok) {
-                napi_value exc;
-                napi_get_and_clear_last_exception(env, &exc);
-                return dfr_value_failure(js_to_failure(env, exc));
-            }
-            d = unwrap_deferred(env, res);
-            if (d)
-                return dfr_value_deferred(dfr_deferred_ref(d));
-        }
     }
     return box_js(env, v);
 }
@@ -368,7 +338,9 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
     } else if (dfr_is_none(v)) {
         out = undefined(env);
     } else if (dfr_is_i64(v)) {
-        if (v.u.i64 >= -9007199254740991LL && v.u.i64 <= 9007199254740991LL)
+        if (v.u.i64 >= INT32_MIN && v.u.i64 <= INT32_MAX)
+            napi_create_int32(env, (int32_t)v.u.i64, &out); /* a small integer: cheapest */
+        else if (v.u.i64 >= -9007199254740991LL && v.u.i64 <= 9007199254740991LL)
             napi_create_int64(env, v.u.i64, &out);
         else
             napi_create_bigint_int64(env, v.u.i64, &out);
@@ -403,16 +375,25 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
 /* ---- entering JS from C ---- */
 
 typedef struct {
-    napi_handle_scope hs;
+    napi_handle_scope hs; /* NULL: none opened */
     napi_callback_scope cs;
     bool outer;
 } js_scope;
+
+/* Callbacks run inside the current outermost native call without a handle
+ * scope of their own (see enter_js). */
+static unsigned g_unscoped;
 
 /* From libuv (no JS on the stack) open a callback scope on Node's loop, so
  * the microtask queue and nextTicks drain when it closes. */
 static void enter_js(js_scope *s)
 {
-    napi_open_handle_scope(g_env, &s->hs);
+    /* Inside a native call from JS, the call's own handle scope holds the
+     * few handles a callback makes (opening one costs an allocation); past
+     * a bound (a long chain) each callback gets its own again. */
+    s->hs = NULL;
+    if (g_depth == 0 || ++g_unscoped > 1024)
+        napi_open_handle_scope(g_env, &s->hs);
     s->outer = g_depth == 0;
     if (s->outer)
         napi_open_callback_scope(g_env, ref_value(g_env, g_async_resource), g_async, &s->cs);
@@ -421,7 +402,8 @@ static void enter_js(js_scope *s)
 
 static void leave_js(js_scope *s)
 {
-    g_depth--;
+    /* g_depth stays up while the scope closes: the microtasks that run then
+     * run with the C chain that called us still on the stack. */
     if (s->outer) {
         napi_close_callback_scope(g_env, s->cs);
         /* An exception nobody caught at the top (from a microtask) is fatal,
@@ -434,37 +416,124 @@ static void leave_js(js_scope *s)
             napi_fatal_exception(g_env, exc);
         }
     }
-    napi_close_handle_scope(g_env, s->hs);
+    g_depth--;
+    if (s->hs)
+        napi_close_handle_scope(g_env, s->hs);
 }
 
-/* Call fn(arg); a throw becomes a failure; a returned Deferred/thenable makes
- * the chain wait. */
-static dfr_value call_js(napi_env env, napi_value fn, int argc, napi_value *argv)
-{
-    napi_value ret;
-    if (napi_call_function(env, undefined(env), fn, (size_t)argc, argv, &ret) != napi_ok) {
-        napi_value exc;
-        if (napi_get_and_clear_last_exception(env, &exc) != napi_ok)
-            return dfr_value_failure(dfr_failure_new(JS_DOMAIN, 1, "JS call failed"));
-        dfr_failure *f = js_to_failure(env, exc);
-        return f ? dfr_value_failure(f) : dfr_none();
-    }
-    return js_to_dfr(env, ret, true);
-}
+/* ---- handles: JS objects name C objects by an integer ----
+ * A JS Deferred (or DelayedCall) holds a small integer naming a slot of this
+ * slab, not a napi_wrap.  A handle is (generation << 24) | index, so a stale
+ * or forged one is an error, never another object.  The C reference a slot
+ * holds is dropped exactly once: by the finalizer of the JS object
+ * (slot_finalize), or earlier by a detach (see settle()).
+ *
+ * Finalizers are the main per-object cost of Node-API, so a Deferred made
+ * by JS (new Deferred, succeed, fail, and a resumed one) gets its finalizer
+ * only if it still holds a C deferred at the end of the current JS job
+ * (index.js attaches them in batches, n_attach): most never need one. */
 
-/* ---- the Deferred wrapper ---- */
+enum { SLOT_FREE, SLOT_DEFERRED, SLOT_DC, SLOT_DETACHED, SLOT_DC_DEAD };
 
-typedef struct dwrap {
-    uint32_t kind; /* KIND_DEFERRED; then d, as unwrap_deferred reads it */
-    dfr_deferred *d;
+/* The mailbox shared with index.js (g_mbox). */
+enum {
+    MB_RET,     /* what dispatch returned: RET_* */
+    MB_HANDLE,  /* RET_DEFERRED: the returned Deferred's handle */
+    MB_FREED,   /* how many k's wait in g_freed */
+    MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
+    MB_DETACHED, /* settle() detached the deferred: the value returned is its result */
+    MB_NEW,      /* slot_or_new() made a Deferred: its handle */
+    MB_K,        /* dispatch's k << 3 | mode (in memory: cheaper than an argument) */
+    MB_A0,       /* the hot entry points' integer arguments, written by JS just */
+    MB_A1,       /* before the call (n_callback, n_add_callbacks): no Node-API */
+    MB_A2,       /* call to read them */
+    MB_SIZE = 16
+};
+
+static napi_value throw_code(napi_env env, int rc);
+
+
+typedef struct slot {
+    void *p;                     /* dfr_deferred * or dfr_delayed_call * */
     const dfr_failure *observed; /* last failure handed to a `then` */
-    int refs;                    /* the JS object + each `then` link */
-} dwrap;
+    uint32_t next_free;
+    uint16_t refs; /* the JS object + each pending `then` link */
+    uint8_t gen;
+    uint8_t kind;
+    bool js;  /* the JS object still holds it */
+    bool own; /* only the JS object refers to the C deferred (not C code) */
+    bool fin; /* a finalizer is attached: the slot stays until it runs */
+    uint8_t dc_end; /* SLOT_DC: 0 pending, 1 it ran, 2 JS cancelled it */
+} slot;
 
-static void dwrap_unref(dwrap *w)
+#define SLOT_BITS 24
+#define SLOT_MAX (1u << SLOT_BITS)
+static slot *g_slots;
+static uint32_t g_nslots, g_slots_cap, g_free_slot = UINT32_MAX;
+
+/* A new slot for p (kind), held by a JS object; its handle, or -1. */
+static int32_t slot_new(uint8_t kind, void *p)
 {
-    if (--w->refs == 0)
-        free(w);
+    uint32_t i;
+    if (g_free_slot != UINT32_MAX) {
+        i = g_free_slot;
+        g_free_slot = g_slots[i].next_free;
+    } else {
+        if (g_nslots == g_slots_cap) {
+            uint32_t cap = g_slots_cap ? g_slots_cap * 2 : 1024;
+            slot *n = cap <= SLOT_MAX ? realloc(g_slots, cap * sizeof *n) : NULL;
+            if (!n)
+                return -1;
+            g_slots = n;
+            g_slots_cap = cap;
+        }
+        i = g_nslots++;
+        g_slots[i].gen = 0;
+    }
+    slot *s = &g_slots[i];
+    s->gen = (uint8_t)(s->gen % 127 + 1); /* 1..127: a handle is never 0 */
+    s->p = p;
+    s->observed = NULL;
+    s->refs = 1;
+    s->kind = kind;
+    s->js = true;
+    s->own = false;
+    s->fin = false;
+    s->dc_end = 0;
+    return (int32_t)(((uint32_t)s->gen << SLOT_BITS) | i);
+}
+
+static void slot_unref(uint32_t i)
+{
+    if (--g_slots[i].refs > 0)
+        return;
+    g_slots[i].kind = SLOT_FREE;
+    g_slots[i].p = NULL;
+    g_slots[i].next_free = g_free_slot;
+    g_free_slot = i;
+}
+
+/* The live slot handle v names, or NULL. */
+static slot *slot_of(int32_t v, uint8_t kind)
+{
+    if (v <= 0)
+        return NULL;
+    uint32_t i = (uint32_t)v & (SLOT_MAX - 1);
+    if (i >= g_nslots)
+        return NULL;
+    slot *s = &g_slots[i];
+    if (s->kind != kind || !s->js || s->gen != (uint32_t)v >> SLOT_BITS)
+        return NULL;
+    return s;
+}
+
+/* The live slot a JS handle names, or NULL. */
+static slot *slot_at(napi_env env, napi_value h, uint8_t kind)
+{
+    int32_t v = 0;
+    if (napi_get_value_int32(env, h, &v) != napi_ok)
+        return NULL;
+    return slot_of(v, kind);
 }
 
 static dfr_value swallow(dfr_value r, void *data)
@@ -474,74 +543,211 @@ static dfr_value swallow(dfr_value r, void *data)
     return dfr_none();
 }
 
-static void deferred_finalize(napi_env env, void *data, void *hint)
+/* The JS Deferred was collected (or detached): drop its C reference
+ * (exactly once). */
+static void slot_release(slot *s)
+{
+    dfr_deferred *d = s->p;
+    s->js = false;
+    /* A failure `then` delivered (to await / a Promise) was handled there:
+     * the chain's own result stays, but it is not reported again. */
+    if (s->observed && dfr_deferred_state(d) == DFR_FAILED) {
+        const dfr_value *res = dfr_deferred_result(d);
+        if (res && dfr_failure_from(res) == s->observed)
+            dfr_deferred_add_errback(d, swallow, NULL, NULL);
+    }
+    s->p = NULL;
+    slot_unref((uint32_t)(s - g_slots));
+    dfr_deferred_unref(d);
+}
+
+/* The JS object of handle h was collected (a Node-API finalizer: a weak
+ * handle V8 clears in young-generation GCs, so short-lived Deferreds die
+ * young, which a FinalizationRegistry does not allow). */
+static void slot_finalize(napi_env env, void *data, void *hint)
 {
     (void)env;
     (void)hint;
-    dwrap *w = data;
-    /* A failure `then` delivered (to await / a Promise) was handled there:
-     * the chain's own result stays, but it is not reported again. */
-    if (w->observed && dfr_deferred_state(w->d) == DFR_FAILED) {
-        const dfr_value *res = dfr_deferred_result(w->d);
-        if (res && dfr_failure_from(res) == w->observed)
-            dfr_deferred_add_errback(w->d, swallow, NULL, NULL);
-    }
-    dfr_deferred_unref(w->d);
-    w->d = NULL;
-    dwrap_unref(w);
+    uint32_t h = (uint32_t)(uintptr_t)data, i = h & (SLOT_MAX - 1);
+    if (i >= g_nslots || g_slots[i].gen != h >> SLOT_BITS)
+        return;
+    slot *s = &g_slots[i];
+    if (s->kind == SLOT_DETACHED) /* the reference went at the detach */
+        slot_unref(i);
+    else if (s->js && s->kind == SLOT_DEFERRED)
+        slot_release(s);
 }
 
-/* Attach d (taking the reference) to a JS object. */
-static napi_status attach(napi_env env, napi_value obj, dfr_deferred *d)
+/* Ties handle h to obj's lifetime; on failure releases the slot. */
+static bool slot_attach(napi_env env, napi_value obj, int32_t h)
 {
-    dwrap *w = malloc(sizeof *w);
-    if (!w) {
-        dfr_deferred_unref(d);
-        return napi_generic_failure;
+    if (napi_add_finalizer(env, obj, (void *)(uintptr_t)h, slot_finalize, NULL, NULL) == napi_ok) {
+        g_slots[(uint32_t)h & (SLOT_MAX - 1)].fin = true;
+        return true;
     }
-    w->kind = KIND_DEFERRED;
-    w->d = d;
-    w->observed = NULL;
-    w->refs = 1;
-    napi_status s = napi_wrap(env, obj, w, deferred_finalize, NULL, NULL);
-    if (s != napi_ok) {
-        dfr_deferred_unref(d);
-        free(w);
+    slot_release(&g_slots[(uint32_t)h & (SLOT_MAX - 1)]);
+    return false;
+}
+
+/* attach(objects, handles): finalizers for the Deferreds JS made in this job
+ * that still hold a C deferred. */
+static napi_value n_attach(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    uint32_t n = 0, m = 0;
+    if (napi_get_array_length(env, argv[0], &n) != napi_ok ||
+        napi_get_array_length(env, argv[1], &m) != napi_ok || n != m)
+        return throw_type(env, "attach(objects, handles)");
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value obj, h;
+        napi_get_element(env, argv[0], i, &obj);
+        napi_get_element(env, argv[1], i, &h);
+        slot *s = slot_at(env, h, SLOT_DEFERRED);
+        if (!s || s->fin || type_of(env, obj) != napi_object)
+            continue;
+        int32_t hv = 0;
+        napi_get_value_int32(env, h, &hv);
+        if (!slot_attach(env, obj, hv))
+            return throw_code(env, DFR_ENOMEM);
+    }
+    return undefined(env);
+}
+
+static dfr_value tramp_cb(dfr_value result, void *data);
+static dfr_value tramp_eb(dfr_value result, void *data);
+static void *fn_hold(uint32_t k);
+static void fn_destroy(void *p);
+static void give_back(uint32_t k);
+
+/* Adds the callbacks a JS Deferred queued before it had a C deferred: n,
+ * the number of (k, which) pairs JS wrote to the shared
+ * g_queue (FN slots; which: 1 callback, 2 errback, 3 both), in order.
+ * Shared memory, as a JS array costs a Node-API call per element.  On
+ * failure the k's C did not take go back; with d NULL (no deferred could be
+ * made) all of them do. */
+static int add_queued(dfr_deferred *d, uint32_t n)
+{
+    if (n > QUEUE_MAX)
+        return DFR_EINVAL; /* JS never writes more: nothing to give back */
+    int rc = d ? 0 : DFR_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)g_queue[2 * i], which = (uint32_t)g_queue[2 * i + 1];
+        if (k >= 1u << 29)
+            continue; /* not a slot: nothing to give back */
+        if (rc == 0 && (which < 1 || which > 3))
+            rc = DFR_EINVAL;
+        if (rc != 0) {
+            give_back(k);
+            continue;
+        }
+        rc = dfr_deferred_add_callbacks(d, which & 1 ? tramp_cb : NULL, which & 2 ? tramp_eb : NULL,
+                                        fn_hold(k), fn_destroy);
+    }
+    return rc;
+}
+
+/* The slot handle h names; for h = 0, a new Deferred (a JS Deferred
+ * that had not needed one yet) with the callbacks it queued (q, see
+ * add_queued), its handle in MB_NEW.  NULL has thrown. */
+static slot *slot_or_new(napi_env env, int32_t v, uint32_t q)
+{
+    if (v != 0) {
+        slot *s = slot_of(v, SLOT_DEFERRED);
+        if (!s)
+            throw_type(env, "expected a Deferred");
         return s;
     }
-    return napi_ok;
+    dfr_deferred *d = dfr_deferred_new();
+    int32_t nh = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (nh < 0) {
+        dfr_deferred_unref(d);
+        add_queued(NULL, q);
+        throw_code(env, DFR_ENOMEM);
+        return NULL;
+    }
+    slot *s = &g_slots[(uint32_t)nh & (SLOT_MAX - 1)];
+    s->own = true;
+    int rc = add_queued(d, q);
+    if (rc) {
+        slot_release(s);
+        throw_code(env, rc);
+        return NULL;
+    }
+    g_mbox[MB_NEW] = nh;
+    return s;
 }
 
-/* A new JS Deferred around d (taking the reference); NULL d throws. */
+/* Marks a deferred C code now refers to: never detached again. */
+static dfr_deferred *escape(slot *s)
+{
+    s->own = false;
+    return s->p;
+}
+
+static bool round_trips(const dfr_value *v)
+{
+    return v->type == &js_type || dfr_is_none(*v) || dfr_is_f64(*v) ||
+           (dfr_is_i64(*v) && v->u.i64 >= -9007199254740991LL && v->u.i64 <= 9007199254740991LL);
+}
+
+/* The end of an operation on slot i from JS: when JS made the deferred and
+ * only JS refers to it, no chain is running (the outermost native call),
+ * and it now has a success result with nothing left to run (fired, not
+ * paused, not waiting), the JS object can keep the result itself: the C
+ * deferred is released (detached) and its result returned, with
+ * MB_DETACHED set.  The JS object makes a new C deferred with that result
+ * (dfr_succeed: the very same state) if it is used again.  Otherwise
+ * returns undefined. */
+static napi_value settle(napi_env env, uint32_t i)
+{
+    slot *s = &g_slots[i];
+    if (g_depth != 1 || s->kind != SLOT_DEFERRED || !s->own || !s->js)
+        return undefined(env);
+    dfr_deferred *d = s->p;
+    const dfr_value *r = dfr_deferred_result(d);
+    if (!r || dfr_is_failure(*r) || dfr_deferred_paused(d) != 0 || !round_trips(r))
+        return undefined(env);
+    napi_value out = dfr_to_js(env, dfr_value_clone(r));
+    s->js = false;
+    s->p = NULL;
+    if (s->fin)
+        s->kind = SLOT_DETACHED;
+    else
+        slot_unref(i);
+    dfr_deferred_unref(d);
+    g_mbox[MB_DETACHED] = 1;
+    return out;
+}
+
+/* A new JS Deferred around d (taking the reference), made by the JS
+ * factory from its handle, with its finalizer; NULL d throws. */
 static napi_value wrap_new(napi_env env, dfr_deferred *d)
 {
-    if (!d) {
+    int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (h < 0) {
+        dfr_deferred_unref(d);
         napi_throw_error(env, "ENOMEM", "libdeferred: out of memory or invalid input");
         return NULL;
     }
-    napi_value obj, arg = ref_value(env, g_nowrap);
-    if (napi_new_instance(env, ref_value(env, g_deferred_ctor), 1, &arg, &obj) != napi_ok) {
-        dfr_deferred_unref(d);
+    napi_value arg, obj;
+    napi_create_int32(env, h, &arg);
+    if (napi_call_function(env, undefined(env), ref_value(env, g_make_deferred), 1, &arg, &obj) !=
+        napi_ok) {
+        slot_release(&g_slots[(uint32_t)h & (SLOT_MAX - 1)]);
         return NULL;
     }
-    if (attach(env, obj, d) != napi_ok)
+    if (!slot_attach(env, obj, h)) {
+        napi_throw_error(env, "ENOMEM", "cannot attach a finalizer");
         return NULL;
+    }
     return obj;
 }
 
-static dwrap *get_wrap(napi_env env, napi_value v)
-{
-    dwrap *w = unwrap_kind(env, v, KIND_DEFERRED);
-    if (!w)
-        napi_throw_type_error(env, "EINVAL", "expected a Deferred");
-    return w;
-}
-
 #define GET_D(v)                                                                      \
-    dwrap *w_ = get_wrap(env, (v));                                                   \
-    if (!w_)                                                                          \
-        return NULL;                                                                  \
-    dfr_deferred *d = w_->d
+    slot *s_ = slot_at(env, (v), SLOT_DEFERRED);                                      \
+    if (!s_)                                                                          \
+        return throw_type(env, "expected a Deferred");                                \
+    dfr_deferred *d = s_->p
 
 static napi_value throw_code(napi_env env, int rc)
 {
@@ -559,116 +765,236 @@ static napi_value throw_code(napi_env env, int rc)
     return NULL;
 }
 
-/* ---- JS callbacks on a chain ---- */
+/* ---- JS functions C holds: slots of a JS-side table ----
+ * JS keeps every function C may call in a table (index.js, FN), and C holds
+ * only its index k: no napi_ref per callback.  C calls them all through one
+ * JS dispatcher, dispatch(value) (k and the mode in the mailbox), which also catches exceptions and
+ * recognises returned Deferreds and thenables, telling C through the shared
+ * mailbox (g_mbox, an Int32Array both sides see).  When C drops a k (its
+ * destroy hook), k goes to g_freed; JS takes them back in batches
+ * (n_drain) and reuses them. */
 
-typedef struct jscb {
-    napi_ref cb, eb;
-    dwrap *w; /* set for `then` links */
-} jscb;
+enum { RET_VALUE, RET_THREW, RET_DEFERRED, RET_PASS };
+enum { MODE_CB, MODE_EB, MODE_OBS_OK, MODE_OBS_FAIL, MODE_TASK, MODE_TIMER };
+#define FREED_OUT 4096
 
-static void jscb_destroy(void *p)
+static uint32_t *g_freed;
+static size_t g_nfreed, g_freed_cap;
+/* Slots of DelayedCalls their reactor dropped (see "DelayedCall"). */
+static uint32_t *g_dead_dc;
+static size_t g_ndead_dc, g_dead_dc_cap;
+
+/* k goes back to JS (with the next drain). */
+static void give_back(uint32_t k)
 {
-    jscb *c = p;
-    if (c->cb)
-        napi_delete_reference(g_env, c->cb);
-    if (c->eb)
-        napi_delete_reference(g_env, c->eb);
-    if (c->w)
-        dwrap_unref(c->w);
-    free(c);
-    g_live_callbacks--;
+    if (g_nfreed == g_freed_cap) {
+        size_t cap = g_freed_cap ? g_freed_cap * 2 : 1024;
+        uint32_t *n = realloc(g_freed, cap * sizeof *n);
+        if (!n)
+            return; /* k is never reused: a table slot lost, nothing unsafe */
+        g_freed = n;
+        g_freed_cap = cap;
+    }
+    g_freed[g_nfreed++] = k;
+    if (g_mbox)
+        g_mbox[MB_FREED] = (int32_t)g_nfreed;
 }
 
-/* Returning the very error an errback was given passes the failure on (as
- * `return failure` in Twisted); any other return value is a success. */
-static dfr_value run_cb(dfr_value result, napi_ref fn)
+/* The k of the callback that just ran, if the dispatcher took it back
+ * itself (see run_cb): its destroy hook, which the C library runs right
+ * after, then has nothing to hand back. */
+static uint32_t g_ran_k = UINT32_MAX;
+
+static void fn_destroy(void *p)
+{
+    uint32_t k = (uint32_t)(uintptr_t)p;
+    g_live_callbacks--;
+    if (k == g_ran_k) {
+        g_ran_k = UINT32_MAX;
+        return;
+    }
+    give_back(k);
+}
+
+/* A throw from an entry point that was handed k before C took it. */
+static napi_value give_back_throw(uint32_t k, napi_value thrown)
+{
+    give_back(k);
+    return thrown;
+}
+
+static void *fn_hold(uint32_t k)
+{
+    g_live_callbacks++;
+    return (void *)(uintptr_t)k;
+}
+
+/* drain() -> count: moves up to FREED_OUT freed k's into the shared buffer. */
+static napi_value n_drain(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    size_t n = g_nfreed < FREED_OUT ? g_nfreed : FREED_OUT;
+    for (size_t i = 0; i < n; i++)
+        g_freed_out[i] = (int32_t)g_freed[--g_nfreed];
+    g_mbox[MB_FREED] = (int32_t)g_nfreed;
+    /* JS marks the DelayedCalls of these k's before anything else runs. */
+    if (g_nfreed == 0) {
+        while (g_ndead_dc > 0)
+            slot_unref(g_dead_dc[--g_ndead_dc]);
+    }
+    napi_value out;
+    napi_create_uint32(env, (uint32_t)n, &out);
+    return out;
+}
+
+static bool get_k(napi_env env, napi_value v, uint32_t *k)
+{
+    if (napi_get_value_uint32(env, v, k) != napi_ok || *k >= 1u << 29) {
+        napi_throw_type_error(env, "EINVAL", "expected a function slot");
+        return false;
+    }
+    return true;
+}
+
+/* Calls dispatch(arg) with k << 3 | mode in MB_K; *ret is what it returned, the mailbox says
+ * what that is.  A throw from dispatch itself (it catches the callback's)
+ * is RET_THREW too. */
+static int dispatch(uint32_t k, napi_value arg, int mode, napi_value *ret)
+{
+    napi_value argv[1] = {arg ? arg : undefined(g_env)};
+    g_mbox[MB_K] = (int32_t)(k << 3 | (uint32_t)mode);
+    g_mbox[MB_RET] = RET_VALUE;
+    if (napi_call_function(g_env, argv[0], ref_value(g_env, g_dispatch), 1, argv, ret) !=
+        napi_ok) {
+        napi_get_and_clear_last_exception(g_env, ret);
+        return RET_THREW;
+    }
+    int r = g_mbox[MB_RET];
+    g_mbox[MB_RET] = RET_VALUE;
+    return r;
+}
+
+/* What a callback, errback or task returned, as the chain's result; `in` is
+ * the failure an errback was given (taken). */
+static dfr_value dispatch_result(int r, napi_value ret, dfr_failure *in)
+{
+    dfr_value out;
+    switch (r) {
+    case RET_THREW: {
+        dfr_failure *f = js_to_failure(g_env, ret);
+        out = f ? dfr_value_failure(f) : dfr_none();
+        break;
+    }
+    case RET_DEFERRED: {
+        napi_value h;
+        napi_create_int32(g_env, g_mbox[MB_HANDLE], &h);
+        slot *s = slot_at(g_env, h, SLOT_DEFERRED);
+        dfr_deferred *d = s ? escape(s) : NULL;
+        out = d ? dfr_value_deferred(dfr_deferred_ref(d))
+                : dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "bad Deferred"));
+        break;
+    }
+    case RET_PASS:
+        if (in) {
+            out = dfr_value_failure(in);
+            in = NULL;
+            break;
+        }
+        /* fall through */
+    default:
+        out = js_to_dfr(g_env, ret);
+    }
+    dfr_failure_unref(in);
+    return out;
+}
+
+/* Runs JS callback k on the chain's result.  Returning the very error an
+ * errback was given passes the failure on (as `return failure` in
+ * Twisted); any other return value is a success. */
+static dfr_value run_cb(dfr_value result, uint32_t k, int mode)
 {
     js_scope s;
     enter_js(&s);
     dfr_failure *in = dfr_is_failure(result) ? dfr_failure_ref(dfr_failure_from(&result)) : NULL;
-    napi_value arg = dfr_to_js(g_env, result);
-    napi_value ret;
-    dfr_value out;
-    if (in && napi_call_function(g_env, undefined(g_env), ref_value(g_env, fn), 1, &arg, &ret) ==
-                  napi_ok) {
-        bool same = false;
-        napi_strict_equals(g_env, ret, arg, &same);
-        if (same) {
-            out = dfr_value_failure(in);
-            in = NULL;
-        } else {
-            out = js_to_dfr(g_env, ret, true);
-        }
-    } else if (in) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(g_env, &exc);
-        dfr_failure *f = js_to_failure(g_env, exc);
-        out = f ? dfr_value_failure(f) : dfr_none();
-    } else {
-        out = call_js(g_env, ref_value(g_env, fn), 1, &arg);
-    }
-    dfr_failure_unref(in);
+    napi_value arg = dfr_to_js(g_env, result), ret;
+    int r = dispatch(k, arg, mode, &ret);
+    /* The dispatcher writes -1 over MB_K once it has taken a callback's k
+     * back for reuse (at once: the chain drops the entry right after this
+     * returns, fn_destroy). */
+    bool recycled = g_mbox[MB_K] == -1;
+    dfr_value out = dispatch_result(r, ret, in);
     leave_js(&s);
+    if (recycled)
+        g_ran_k = k;
     return out;
 }
 
 static dfr_value tramp_cb(dfr_value result, void *data)
 {
-    return run_cb(result, ((jscb *)data)->cb);
+    return run_cb(result, (uint32_t)(uintptr_t)data, MODE_CB);
 }
 
 static dfr_value tramp_eb(dfr_value result, void *data)
 {
-    return run_cb(result, ((jscb *)data)->eb);
+    return run_cb(result, (uint32_t)(uintptr_t)data, MODE_EB);
 }
 
-static jscb *jscb_new(napi_env env, napi_value cb, napi_value eb)
-{
-    jscb *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    if (cb)
-        napi_create_reference(env, cb, 1, &c->cb);
-    if (eb)
-        napi_create_reference(env, eb, 1, &c->eb);
-    g_live_callbacks++;
-    return c;
-}
-
-/* addCallbacks(d, cb|null, eb|null) */
+/* addCallbacks(), with mailbox arguments h, k, which (MB_A0..2): the JS
+ * functions are FN slot k (callback, errback); which: 1 callback, 2
+ * errback, 3 both; h 0 makes the C deferred. */
 static napi_value n_add_callbacks(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    GET_D(argv[0]);
-    bool has_cb = is_function(env, argv[1]), has_eb = is_function(env, argv[2]);
-    napi_valuetype t1 = type_of(env, argv[1]), t2 = type_of(env, argv[2]);
-    if ((!has_cb && t1 != napi_null && t1 != napi_undefined) ||
-        (!has_eb && t2 != napi_null && t2 != napi_undefined) || (!has_cb && !has_eb))
-        return throw_type(env, "callback and errback must be functions (or null)");
-    jscb *c = jscb_new(env, has_cb ? argv[1] : NULL, has_eb ? argv[2] : NULL);
-    if (!c)
-        return throw_code(env, DFR_ENOMEM);
-    int rc = dfr_deferred_add_callbacks(d, has_cb ? tramp_cb : NULL, has_eb ? tramp_eb : NULL, c,
-                                        jscb_destroy);
+    (void)info;
+    uint32_t k = (uint32_t)g_mbox[MB_A1], which = (uint32_t)g_mbox[MB_A2];
+    if (k >= 1u << 29)
+        return throw_type(env, "expected a function slot");
+    slot *s_ = which >= 1 && which <= 3 ? slot_or_new(env, g_mbox[MB_A0], 0) : NULL;
+    if (!s_)
+        return give_back_throw(k, which >= 1 && which <= 3 ? NULL : throw_type(env, "callback and errback must be functions (or null)"));
+    dfr_deferred *d = s_->p;
+    uint32_t i = (uint32_t)(s_ - g_slots);
+    int rc = dfr_deferred_add_callbacks(d, which & 1 ? tramp_cb : NULL, which & 2 ? tramp_eb : NULL,
+                                        fn_hold(k), fn_destroy);
     if (rc)
         return throw_code(env, rc);
-    return argv[0];
+    return settle(env, i);
 }
 
 /* ---- then: observe a copy of the result ---- */
 
-static dfr_value observe(dfr_value result, void *data, bool failed)
+typedef struct observer {
+    uint32_t k;    /* FN slot of resolve/reject (when queued) */
+    uint32_t slot; /* the Deferred's slot (a reference), for `observed` */
+    bool now;      /* ran inside n_observe: the copy goes back directly */
+} observer;
+
+static bool g_observed_ran; /* an observer with `now` ran */
+static dfr_value g_observed_now; /* ... and this is the copy n_observe hands back */
+
+static void observer_destroy(void *p)
 {
-    jscb *c = data;
+    observer *o = p;
+    if (!o->now) { /* JS took k back itself when it ran at once */
+        g_live_callbacks++;
+        fn_destroy((void *)(uintptr_t)o->k);
+    }
+    slot_unref(o->slot);
+    free(o);
+}
+
+static dfr_value observe(dfr_value result, observer *o, bool failed)
+{
+    if (failed)
+        g_slots[o->slot].observed = dfr_failure_from(&result);
+    if (o->now) {
+        g_observed_ran = true;
+        g_observed_now = dfr_value_clone(&result);
+        return result;
+    }
     js_scope s;
     enter_js(&s);
-    dfr_value copy = dfr_value_clone(&result);
-    if (failed && c->w)
-        c->w->observed = dfr_failure_from(&result);
-    napi_value arg = dfr_to_js(g_env, copy);
-    napi_value ret;
-    napi_call_function(g_env, undefined(g_env), ref_value(g_env, failed ? c->eb : c->cb), 1, &arg,
-                       &ret);
+    napi_value arg = dfr_to_js(g_env, dfr_value_clone(&result)), ret;
+    dispatch(o->k, arg, failed ? MODE_OBS_FAIL : MODE_OBS_OK, &ret);
     leave_js(&s);
     return result;
 }
@@ -683,51 +1009,65 @@ static dfr_value observe_eb(dfr_value r, void *data)
     return observe(r, data, true);
 }
 
-/* observe(d, resolve, reject): resolve/reject with a copy of the result when
- * the chain reaches this point, leaving the result to later callbacks. */
+/* observe(h, k): when the chain reaches this point, a copy of its result
+ * goes to FN slot k (resolve/reject) and the result itself goes on.  If the
+ * Deferred has its result now (fired, not paused, not running: the observer
+ * runs inside dfr_deferred_add_callbacks), the copy is returned at once
+ * (mailbox MB_OBSERVE 1 success, 2 failure) and JS keeps k. */
 static napi_value n_observe(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    GET_D(argv[0]);
-    if (!is_function(env, argv[1]) || !is_function(env, argv[2]))
-        return throw_type(env, "resolve and reject must be functions");
-    jscb *c = jscb_new(env, argv[1], argv[2]);
-    if (!c)
-        return throw_code(env, DFR_ENOMEM);
-    c->w = w_;
-    w_->refs++;
-    int rc = dfr_deferred_add_callbacks(d, observe_cb, observe_eb, c, jscb_destroy);
-    if (rc)
-        return throw_code(env, rc);
-    return undefined(env);
+    ARGS(2);
+    uint32_t k;
+    if (!get_k(env, argv[1], &k))
+        return NULL;
+    slot *s_ = slot_at(env, argv[0], SLOT_DEFERRED);
+    if (!s_)
+        return give_back_throw(k, throw_type(env, "expected a Deferred"));
+    dfr_deferred *d = s_->p;
+    observer *o = malloc(sizeof *o);
+    if (!o)
+        return give_back_throw(k, throw_code(env, DFR_ENOMEM));
+    o->k = k;
+    o->slot = (uint32_t)(s_ - g_slots);
+    o->now = true;
+    s_->refs++;
+    g_observed_ran = false;
+    int rc = dfr_deferred_add_callbacks(d, observe_cb, observe_eb, o, observer_destroy);
+    if (rc) /* o was destroyed with `now` set: k is still ours */
+        return give_back_throw(k, throw_code(env, rc));
+    if (!g_observed_ran) { /* queued: o lives on, k is C's now */
+        o->now = false;
+        g_mbox[MB_OBSERVE] = 0;
+        return undefined(env);
+    }
+    g_observed_ran = false;
+    dfr_value v = g_observed_now;
+    g_observed_now = dfr_none();
+    g_mbox[MB_OBSERVE] = dfr_is_failure(v) ? 2 : 1;
+    return dfr_to_js(env, v);
 }
 
 /* ---- construction, firing ---- */
 
 typedef struct canceller_data {
-    napi_ref fn;
-    napi_ref self; /* weak: the Deferred object itself */
+    napi_ref fn; /* JS: calls the user's canceller with the Deferred (a WeakRef) */
 } canceller_data;
 
 static void canceller_destroy(void *p)
 {
     canceller_data *c = p;
     napi_delete_reference(g_env, c->fn);
-    napi_delete_reference(g_env, c->self);
     free(c);
     g_live_callbacks--;
 }
 
 static void canceller_tramp(dfr_deferred *d, void *data)
 {
-    (void)d;
     canceller_data *c = data;
     js_scope s;
     enter_js(&s);
-    napi_value self = ref_value(g_env, c->self);
-    napi_value args[1] = {self ? self : undefined(g_env)};
     napi_value ret;
-    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, c->fn), 1, args, &ret) !=
+    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, c->fn), 0, NULL, &ret) !=
         napi_ok) {
         /* Twisted: a canceller that raises leaves the cancel to go on. */
         napi_value exc;
@@ -741,41 +1081,63 @@ static void canceller_tramp(dfr_deferred *d, void *data)
     leave_js(&s);
 }
 
-/* init(obj, canceller?) */
+/* init(canceller?, queued?) -> handle */
 static napi_value n_init(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     dfr_deferred *d;
-    if (is_function(env, argv[1])) {
+    uint32_t q = 0;
+    if (type_of(env, argv[1]) == napi_number)
+        napi_get_value_uint32(env, argv[1], &q);
+    napi_valuetype t = type_of(env, argv[0]);
+    if (t == napi_function) {
         canceller_data *c = calloc(1, sizeof *c);
-        if (!c)
+        if (!c) {
+            add_queued(NULL, q);
             return throw_code(env, DFR_ENOMEM);
-        napi_create_reference(env, argv[1], 1, &c->fn);
-        napi_create_reference(env, argv[0], 0, &c->self);
+        }
+        napi_create_reference(env, argv[0], 1, &c->fn);
         g_live_callbacks++;
         d = dfr_deferred_new_cancellable(canceller_tramp, c, canceller_destroy);
-    } else if (type_of(env, argv[1]) == napi_undefined || type_of(env, argv[1]) == napi_null) {
+    } else if (t == napi_undefined || t == napi_null) {
         d = dfr_deferred_new();
     } else {
+        add_queued(NULL, q);
         return throw_type(env, "canceller must be a function");
     }
-    if (!d)
+    int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (h < 0) {
+        dfr_deferred_unref(d);
+        add_queued(NULL, q);
         return throw_code(env, DFR_ENOMEM);
-    if (attach(env, argv[0], d) != napi_ok)
-        return NULL;
-    return undefined(env);
+    }
+    slot *s = &g_slots[(uint32_t)h & (SLOT_MAX - 1)];
+    s->own = true;
+    int rc = add_queued(d, q);
+    if (rc) {
+        slot_release(s);
+        return throw_code(env, rc);
+    }
+    napi_value out;
+    napi_create_int32(env, h, &out);
+    return out;
 }
 
+/* callback(value), with mailbox arguments h, queued (MB_A0, MB_A1): JS has
+ * refused a Deferred as the value; h 0 makes the C deferred now, with the
+ * queued callbacks (add_queued). */
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
-    GET_D(argv[0]);
-    if (unwrap_deferred(env, argv[1]))
-        return throw_type(env, "cannot fire a Deferred with another Deferred (chain it instead)");
-    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[1], false));
+    ARGS(1);
+    slot *s_ = slot_or_new(env, g_mbox[MB_A0], (uint32_t)g_mbox[MB_A1]);
+    if (!s_)
+        return NULL;
+    dfr_deferred *d = s_->p;
+    uint32_t i = (uint32_t)(s_ - g_slots);
+    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[0]));
     if (rc)
         return throw_code(env, rc);
-    return undefined(env);
+    return settle(env, i);
 }
 
 static napi_value n_errback(napi_env env, napi_callback_info info)
@@ -805,12 +1167,13 @@ static napi_value n_pause(napi_env env, napi_callback_info info)
     GET_D(argv[0]);
     bool un = false;
     napi_get_value_bool(env, argv[1], &un);
+    uint32_t i = (uint32_t)(s_ - g_slots);
     int rc = un ? dfr_deferred_unpause(d) : dfr_deferred_pause(d);
     if (rc == DFR_EINVAL)
         return throw_type(env, "unpause without a matching pause");
     if (rc)
         return throw_code(env, rc);
-    return undefined(env);
+    return settle(env, i);
 }
 
 static napi_value n_state(napi_env env, napi_callback_info info)
@@ -831,33 +1194,68 @@ static napi_value n_paused(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* chain(d, other) */
+/* chain(h, otherHandle) */
 static napi_value n_chain(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     GET_D(argv[0]);
-    dfr_deferred *o = unwrap_deferred(env, argv[1]);
-    if (!o)
+    slot *os = slot_at(env, argv[1], SLOT_DEFERRED);
+    if (!os)
         return throw_type(env, "chainDeferred expects a Deferred");
+    dfr_deferred *o = escape(os);
+    escape(s_);
     int rc = dfr_deferred_chain(d, o);
     if (rc)
         return throw_code(env, rc);
-    return argv[1];
+    return undefined(env);
 }
 
+/* A handle for d (taken), made for JS and referred to by JS only. */
+static napi_value own_handle(napi_env env, dfr_deferred *d, uint32_t *i)
+{
+    int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
+    if (h < 0) {
+        dfr_deferred_unref(d);
+        return throw_code(env, DFR_ENOMEM);
+    }
+    *i = (uint32_t)h & (SLOT_MAX - 1);
+    g_slots[*i].own = true;
+    napi_value out;
+    napi_create_int32(env, h, &out);
+    return out;
+}
+
+/* succeed(value) -> its result (detached, MB_DETACHED) or a handle.  JS has
+ * handled a Deferred value. */
 static napi_value n_succeed(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    dfr_deferred *d = unwrap_deferred(env, argv[0]);
-    if (d)
-        return argv[0];
-    return wrap_new(env, dfr_succeed(js_to_dfr(env, argv[0], false)));
+    uint32_t i;
+    napi_value h = own_handle(env, dfr_succeed(js_to_dfr(env, argv[0])), &i);
+    if (!h)
+        return NULL;
+    napi_value r = settle(env, i);
+    return g_mbox[MB_DETACHED] ? r : h;
 }
 
+/* resume(value) -> handle: a detached Deferred used again.  It is not
+ * detached again (a Deferred used after firing tends to be used more). */
+static napi_value n_resume(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    uint32_t i;
+    napi_value h = own_handle(env, dfr_succeed(js_to_dfr(env, argv[0])), &i);
+    if (h)
+        g_slots[i].own = false;
+    return h;
+}
+
+/* fail(error) -> handle */
 static napi_value n_fail(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    return wrap_new(env, dfr_fail(js_to_failure(env, argv[0])));
+    uint32_t i;
+    return own_handle(env, dfr_fail(js_to_failure(env, argv[0])), &i);
 }
 
 /* ---- DeferredList / gatherResults ---- */
@@ -875,7 +1273,8 @@ static dfr_deferred **deferred_array(napi_env env, napi_value arr, uint32_t *n)
     for (uint32_t i = 0; ds && i < *n; i++) {
         napi_value e;
         napi_get_element(env, arr, i, &e);
-        ds[i] = unwrap_deferred(env, e);
+        slot *s = slot_at(env, e, SLOT_DEFERRED);
+        ds[i] = s ? escape(s) : NULL;
         if (!ds[i]) {
             free(ds);
             napi_throw_type_error(env, "EINVAL", "every element must be a Deferred");
@@ -996,119 +1395,141 @@ static napi_value n_pending_calls(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* a JS function called by the reactor with no argument */
-typedef struct jsfn {
-    napi_ref fn;
-} jsfn;
+/* ---- DelayedCall: a handle with no C reference and no finalizer ----
+ * The reactor holds the call while it is pending; the slot borrows the
+ * pointer until the call ends (dc_destroy) and keeps k (FN slot of the
+ * function, in next_free).  The JS DelayedCall knows how it ended — the
+ * dispatcher marks it when it runs it, cancel() when it cancels it — and
+ * never passes its handle to C afterwards, so the slot is freed at once.  A
+ * call dropped by its reactor (a collected Clock, exit) is neither: its
+ * slot is kept (SLOT_DC_DEAD, which C answers as cancelled) until JS takes
+ * back k, which tells the JS object, and then freed (n_drain). */
 
-static void jsfn_destroy(void *p)
-{
-    jsfn *f = p;
-    napi_delete_reference(g_env, f->fn);
-    free(f);
-    g_live_callbacks--;
-}
-
-static jsfn *jsfn_new(napi_env env, napi_value fn)
-{
-    jsfn *f = malloc(sizeof *f);
-    if (!f)
-        return NULL;
-    napi_create_reference(env, fn, 1, &f->fn);
-    g_live_callbacks++;
-    return f;
-}
 
 /* A timer's fn: an exception is an uncaught exception, as in setTimeout. */
 static void timer_tramp(void *data)
 {
-    jsfn *f = data;
+    uint32_t i = (uint32_t)(uintptr_t)data;
+    g_slots[i].dc_end = 1;
     js_scope s;
     enter_js(&s);
     napi_value ret;
-    if (napi_call_function(g_env, undefined(g_env), ref_value(g_env, f->fn), 0, NULL, &ret) !=
-        napi_ok) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(g_env, &exc);
-        napi_fatal_exception(g_env, exc);
-    }
+    if (dispatch(g_slots[i].next_free, NULL, MODE_TIMER, &ret) == RET_THREW)
+        napi_fatal_exception(g_env, ret);
     leave_js(&s);
 }
 
-/* A task's fn (deferLater, LoopingCall, lock.run): its return value or
- * throw is the result. */
+static void dc_destroy(void *data)
+{
+    uint32_t i = (uint32_t)(uintptr_t)data;
+    slot *s = &g_slots[i];
+    fn_destroy((void *)(uintptr_t)s->next_free);
+    s->p = NULL;
+    if (s->dc_end != 0) {
+        slot_unref(i);
+        return;
+    }
+    s->kind = SLOT_DC_DEAD;
+    if (g_ndead_dc == g_dead_dc_cap) {
+        size_t cap = g_dead_dc_cap ? g_dead_dc_cap * 2 : 64;
+        uint32_t *n = realloc(g_dead_dc, cap * sizeof *n);
+        if (!n)
+            return; /* the slot stays dead: never reused, never wrong */
+        g_dead_dc = n;
+        g_dead_dc_cap = cap;
+    }
+    g_dead_dc[g_ndead_dc++] = i;
+}
+
+/* A task's fn (deferLater, LoopingCall, lock.run; FN slot k): its return
+ * value or throw is the result. */
 static dfr_value task_tramp(void *data)
 {
-    jsfn *f = data;
     js_scope s;
     enter_js(&s);
-    dfr_value v = call_js(g_env, ref_value(g_env, f->fn), 0, NULL);
+    napi_value ret;
+    int r = dispatch((uint32_t)(uintptr_t)data, NULL, MODE_TASK, &ret);
+    dfr_value v = dispatch_result(r == RET_PASS ? RET_VALUE : r, ret, NULL);
     leave_js(&s);
     return v;
 }
 
-static void dc_finalize(napi_env env, void *data, void *hint)
-{
-    (void)env;
-    (void)hint;
-    holder *h = data;
-    dfr_delayed_call_unref(h->p);
-    free(h);
-}
-
-/* callLater(clock, seconds, fn, handle) */
+/* callLater(clock, seconds, k) -> handle (index.js makes the DelayedCall) */
 static napi_value n_call_later(napi_env env, napi_callback_info info)
 {
-    ARGS(4);
+    ARGS(3);
+    uint32_t k;
+    if (!get_k(env, argv[2], &k))
+        return NULL;
     dfr_reactor *r = get_reactor(env, argv[0]);
     double s;
     if (!r || !get_seconds(env, argv[1], &s, "delay"))
-        return NULL;
-    if (!is_function(env, argv[2]))
-        return throw_type(env, "callLater needs a function");
-    jsfn *f = jsfn_new(env, argv[2]);
-    if (!f)
-        return throw_code(env, DFR_ENOMEM);
+        return give_back_throw(k, NULL);
+    int32_t h = slot_new(SLOT_DC, NULL);
+    if (h < 0)
+        return give_back_throw(k, throw_code(env, DFR_ENOMEM));
+    uint32_t i = (uint32_t)h & (SLOT_MAX - 1);
+    g_slots[i].next_free = k;
+    g_slots[i].dc_end = 2; /* if it fails, dc_destroy frees the slot: JS never sees it */
+    fn_hold(k);
     dfr_delayed_call *dc = NULL;
     g_poke = true;
-    int rc = dfr_reactor_call_later(r, s, timer_tramp, f, jsfn_destroy, &dc);
+    int rc = dfr_reactor_call_later(r, s, timer_tramp, (void *)(uintptr_t)i, dc_destroy, &dc);
     if (rc)
         return throw_code(env, rc);
-    holder *h = holder_new(KIND_DC, dc);
-    if (!h || napi_wrap(env, argv[3], h, dc_finalize, NULL, NULL) != napi_ok) {
-        free(h);
-        dfr_delayed_call_cancel(dc);
-        dfr_delayed_call_unref(dc);
-        return throw_code(env, DFR_ENOMEM);
-    }
-    return argv[3];
+    g_slots[i].dc_end = 0;
+    g_slots[i].p = dc;
+    dfr_delayed_call_unref(dc); /* the reactor holds it while it is pending */
+    napi_value out;
+    napi_create_int32(env, h, &out);
+    return out;
 }
 
-static dfr_delayed_call *get_dc(napi_env env, napi_value v)
+/* The slot of a DelayedCall handle (pending or dead), or NULL (thrown). */
+static slot *get_dc(napi_env env, napi_value v)
 {
-    holder *h = unwrap_kind(env, v, KIND_DC);
-    if (!h) {
+    int32_t h = 0;
+    napi_get_value_int32(env, v, &h);
+    uint32_t i = (uint32_t)h & (SLOT_MAX - 1);
+    if (h <= 0 || i >= g_nslots || g_slots[i].gen != (uint32_t)h >> SLOT_BITS ||
+        (g_slots[i].kind != SLOT_DC && g_slots[i].kind != SLOT_DC_DEAD)) {
         napi_throw_type_error(env, "EINVAL", "expected a DelayedCall");
         return NULL;
     }
-    return h->p;
+    return &g_slots[i];
 }
 
 /* dc(handle, op, arg): 0 cancel, 1 reset, 2 delay, 3 active, 4 time */
 static napi_value n_dc(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    dfr_delayed_call *dc = get_dc(env, argv[0]);
-    if (!dc)
+    slot *sl = get_dc(env, argv[0]);
+    if (!sl)
         return NULL;
+    dfr_delayed_call *dc = sl->p;
     int32_t op = -1;
     napi_get_value_int32(env, argv[1], &op);
     napi_value out = undefined(env);
     double x = 0;
     int rc = 0;
+    if (!dc) { /* its reactor dropped it: as cancelled */
+        if (op == 3) {
+            napi_get_boolean(env, false, &out);
+            return out;
+        }
+        if (op == 4) {
+            napi_create_double(env, NAN, &out);
+            return out;
+        }
+        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
+        return NULL;
+    }
     switch (op) {
     case 0:
+        sl->dc_end = 2; /* before: the destroy hook frees the slot */
         rc = dfr_delayed_call_cancel(dc);
+        if (rc) /* not cancelled: the slot (not freed) is still this call's */
+            sl->dc_end = 0;
         break;
     case 1:
         if (!get_seconds(env, argv[2], &x, "delay"))
@@ -1145,22 +1566,24 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* deferLater(clock, seconds, fn|undefined) */
+/* deferLater(clock, seconds, k|undefined) */
 static napi_value n_defer_later(napi_env env, napi_callback_info info)
 {
     ARGS(3);
+    uint32_t k = 0;
+    bool has = type_of(env, argv[2]) != napi_undefined;
+    if (has && !get_k(env, argv[2], &k))
+        return NULL;
     dfr_reactor *r = get_reactor(env, argv[0]);
     double s;
-    if (!r || !get_seconds(env, argv[1], &s, "delay"))
+    if (!r || !get_seconds(env, argv[1], &s, "delay")) {
+        if (has)
+            give_back(k);
         return NULL;
-    napi_valuetype t = type_of(env, argv[2]);
-    if (t != napi_undefined && t != napi_function)
-        return throw_type(env, "deferLater's callable must be a function");
-    jsfn *f = NULL;
-    if (t == napi_function && !(f = jsfn_new(env, argv[2])))
-        return throw_code(env, DFR_ENOMEM);
+    }
     g_poke = true;
-    dfr_deferred *d = dfr_reactor_defer_later(r, s, f ? task_tramp : NULL, f, f ? jsfn_destroy : NULL);
+    dfr_deferred *d = dfr_reactor_defer_later(r, s, has ? task_tramp : NULL, has ? fn_hold(k) : NULL,
+                                              has ? fn_destroy : NULL);
     return wrap_new(env, d);
 }
 
@@ -1173,6 +1596,7 @@ static napi_value n_add_timeout(napi_env env, napi_callback_info info)
     double s;
     if (!r || !get_seconds(env, argv[2], &s, "timeout"))
         return NULL;
+    escape(s_);
     g_poke = true;
     int rc = dfr_deferred_add_timeout(d, r, s);
     if (rc)
@@ -1191,19 +1615,17 @@ static void lc_finalize(napi_env env, void *data, void *hint)
     free(h);
 }
 
-/* lcInit(obj, clock, fn) */
+/* lcInit(obj, clock, k) */
 static napi_value n_lc_init(napi_env env, napi_callback_info info)
 {
     ARGS(3);
+    uint32_t k;
+    if (!get_k(env, argv[2], &k))
+        return NULL;
     dfr_reactor *r = get_reactor(env, argv[1]);
     if (!r)
-        return NULL;
-    if (!is_function(env, argv[2]))
-        return throw_type(env, "LoopingCall needs a function");
-    jsfn *f = jsfn_new(env, argv[2]);
-    if (!f)
-        return throw_code(env, DFR_ENOMEM);
-    dfr_looping_call *lc = dfr_looping_call_new(r, task_tramp, f, jsfn_destroy);
+        return give_back_throw(k, NULL);
+    dfr_looping_call *lc = dfr_looping_call_new(r, task_tramp, fn_hold(k), fn_destroy);
     if (!lc)
         return throw_code(env, DFR_ENOMEM);
     holder *h = holder_new(KIND_LC, lc);
@@ -1359,9 +1781,7 @@ static napi_value n_sync(napi_env env, napi_callback_info info)
                                                 : dfr_queue_get(s->p));
     case 1:
         if (s->kind == K_QUEUE) {
-            if (unwrap_deferred(env, argv[2]))
-                return throw_type(env, "cannot put a Deferred in a DeferredQueue");
-            rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2], false));
+            rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2]));
             if (rc == DFR_EOVERFLOW) {
                 napi_throw_error(env, "EOVERFLOW", "QueueOverflow: the queue is full");
                 return NULL;
@@ -1390,14 +1810,14 @@ static napi_value n_sync(napi_env env, napi_callback_info info)
                           &out);
         return out;
     case 4: {
-        if (s->kind == K_QUEUE || !is_function(env, argv[2]))
-            return throw_type(env, "run needs a function");
-        jsfn *f = jsfn_new(env, argv[2]);
-        if (!f)
-            return throw_code(env, DFR_ENOMEM);
+        uint32_t k;
+        if (!get_k(env, argv[2], &k))
+            return NULL;
+        if (s->kind == K_QUEUE)
+            return give_back_throw(k, throw_type(env, "a DeferredQueue has no run"));
         return wrap_new(env, s->kind == K_LOCK
-                                 ? dfr_lock_run(s->p, task_tramp, f, jsfn_destroy)
-                                 : dfr_semaphore_run(s->p, task_tramp, f, jsfn_destroy));
+                                 ? dfr_lock_run(s->p, task_tramp, fn_hold(k), fn_destroy)
+                                 : dfr_semaphore_run(s->p, task_tramp, fn_hold(k), fn_destroy));
     }
     default:
         return throw_type(env, "bad op");
@@ -1642,15 +2062,40 @@ static void on_check(uv_check_t *h)
 
 /* ---- setup ---- */
 
+/* setup(makeDeferred, DeferredError, dispatch, onUnhandled)
+ * -> [mailbox, freed, queue: Int32Arrays over one buffer C reads too] */
 static napi_value n_setup(napi_env env, napi_callback_info info)
 {
-    ARGS(5);
-    napi_create_reference(env, argv[0], 1, &g_deferred_ctor);
+    ARGS(4);
+    if (g_dispatch)
+        return throw_type(env, "setup runs once");
+    for (int i = 0; i < 4; i++)
+        if (!is_function(env, argv[i]))
+            return throw_type(env, "setup needs functions");
+    napi_create_reference(env, argv[0], 1, &g_make_deferred);
     napi_create_reference(env, argv[1], 1, &g_error_ctor);
-    napi_create_reference(env, argv[2], 1, &g_nowrap);
-    napi_create_reference(env, argv[3], 1, &g_from_thenable);
-    napi_create_reference(env, argv[4], 1, &g_on_unhandled);
-    return undefined(env);
+    napi_create_reference(env, argv[2], 1, &g_dispatch);
+    napi_create_reference(env, argv[3], 1, &g_on_unhandled);
+    /* Made here, so its memory is off the JS heap and never moves. */
+    void *data;
+    napi_value buf, mb, fr, out;
+    size_t words = MB_SIZE + FREED_OUT + 2 * QUEUE_MAX;
+    CHECK(napi_create_arraybuffer(env, words * sizeof(int32_t), &data, &buf));
+    napi_create_reference(env, buf, 1, &g_shared);
+    g_mbox = data;
+    g_freed_out = g_mbox + MB_SIZE;
+    g_queue = g_freed_out + FREED_OUT;
+    memset(data, 0, words * sizeof(int32_t));
+    napi_value qu;
+    napi_create_typedarray(env, napi_int32_array, MB_SIZE, buf, 0, &mb);
+    napi_create_typedarray(env, napi_int32_array, FREED_OUT, buf, MB_SIZE * sizeof(int32_t), &fr);
+    napi_create_typedarray(env, napi_int32_array, 2 * QUEUE_MAX, buf,
+                           (MB_SIZE + FREED_OUT) * sizeof(int32_t), &qu);
+    napi_create_array_with_length(env, 3, &out);
+    napi_set_element(env, out, 0, mb);
+    napi_set_element(env, out, 1, fr);
+    napi_set_element(env, out, 2, qu);
+    return out;
 }
 
 /* The benchmarks' floor: one JS->C call that makes one C->JS callback. */
@@ -1681,18 +2126,54 @@ static void silent_hook(const dfr_failure *f, void *data)
     (void)data;
 }
 
-/* Every native function JS calls runs through here: g_depth tells a JS
- * callback the C library runs whether JS is already on the stack (then a
+/* Every native function JS calls runs through a wrapper: g_depth tells a
+ * JS callback the C library runs whether JS is already on the stack (then a
  * plain call) or it comes from libuv (then a callback scope). */
-static napi_value entry(napi_env env, napi_callback_info info)
-{
-    napi_callback f = NULL;
-    napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&f);
-    g_depth++;
-    napi_value r = f(env, info);
-    g_depth--;
-    return r;
-}
+#define ENTRY(f)                                                                      \
+    static napi_value f##_entry(napi_env env, napi_callback_info info)                \
+    {                                                                                 \
+        if (g_depth++ == 0)                                                           \
+            g_unscoped = 0;                                                           \
+        napi_value r = f(env, info);                                                  \
+        g_depth--;                                                                    \
+        return r;                                                                     \
+    }
+ENTRY(n_setup)
+ENTRY(n_init)
+ENTRY(n_add_callbacks)
+ENTRY(n_observe)
+ENTRY(n_drain)
+ENTRY(n_attach)
+ENTRY(n_resume)
+ENTRY(n_callback)
+ENTRY(n_errback)
+ENTRY(n_cancel)
+ENTRY(n_pause)
+ENTRY(n_state)
+ENTRY(n_paused)
+ENTRY(n_chain)
+ENTRY(n_succeed)
+ENTRY(n_fail)
+ENTRY(n_list)
+ENTRY(n_clock_init)
+ENTRY(n_clock_advance)
+ENTRY(n_seconds)
+ENTRY(n_pending_calls)
+ENTRY(n_call_later)
+ENTRY(n_dc)
+ENTRY(n_defer_later)
+ENTRY(n_add_timeout)
+ENTRY(n_lc_init)
+ENTRY(n_lc)
+ENTRY(n_sync_init)
+ENTRY(n_sync)
+ENTRY(n_dlopen)
+ENTRY(n_dlsym)
+ENTRY(n_defer_call)
+ENTRY(n_call_deferred_fn)
+ENTRY(n_stats)
+ENTRY(n_floor)
+#undef ENTRY
 
 static void cleanup(void *arg)
 {
@@ -1752,11 +2233,14 @@ NAPI_MODULE_INIT()
     napi_add_env_cleanup_hook(env, cleanup, NULL);
 
     napi_property_descriptor props[] = {
-#define FN(n, f) {n, NULL, entry, NULL, NULL, NULL, napi_default, (void *)f}
+#define FN(n, f) {n, NULL, f##_entry, NULL, NULL, NULL, napi_default, NULL}
         FN("setup", n_setup),
         FN("init", n_init),
         FN("addCallbacks", n_add_callbacks),
         FN("observe", n_observe),
+        FN("drain", n_drain),
+        FN("attach", n_attach),
+        FN("resume", n_resume),
         FN("callback", n_callback),
         FN("errback", n_errback),
         FN("cancel", n_cancel),

@@ -90,3 +90,43 @@ test('bad input to the reactor', () => {
   assert.throws(() => deferLater(1, undefined, { clock: {} }), { message: /Clock/ });
   assert.throws(() => new LoopingCall(1), TypeError);
 });
+
+test('a DelayedCall seen from its own function, and after its Clock is collected', async () => {
+  const clock = new Clock();
+  let self;
+  const errs = [];
+  self = clock.callLater(1, () => {
+    assert.equal(self.active(), false);
+    try { self.cancel(); } catch (e) { errs.push(e.code); }
+    try { self.reset(1); } catch (e) { errs.push(e.code); }
+  });
+  clock.advance(1);
+  assert.deepEqual(errs, ['EALREADY_CALLED', 'EALREADY_CALLED']);
+  assert.throws(() => self.delay(1), { code: 'EALREADY_CALLED' });
+
+  // A call its reactor dropped without running it counts as cancelled.
+  const { stats } = require('..');
+  async function settle() {
+    for (let i = 0; i < 4; i++) { global.gc(); await new Promise((r) => setImmediate(r)); }
+  }
+  await settle();
+  const base = stats();
+  let orphan;
+  let ran = false;
+  (() => { orphan = new Clock().callLater(5, () => { ran = true; }); })();
+  assert.equal(stats().callbacks, base.callbacks + 1);
+  for (let i = 0; i < 50 && stats().callbacks !== base.callbacks; i++) await settle();
+  assert.equal(stats().callbacks, base.callbacks); // the call (and its function) went
+  assert.equal(orphan.active(), false);
+  assert.ok(Number.isNaN(orphan.time));
+  assert.throws(() => orphan.cancel(), { code: 'EALREADY_CANCELLED' });
+  for (let i = 0; i < 3000; i++) callLater(0, () => {}).cancel(); // makes JS take k's back
+  assert.throws(() => orphan.reset(1), { code: 'EALREADY_CANCELLED' });
+  assert.equal(ran, false);
+  assert.throws(() => DelayedCallCtor(), TypeError);
+});
+
+function DelayedCallCtor() {
+  const { DelayedCall } = require('..');
+  return new DelayedCall();
+}

@@ -23,7 +23,7 @@ func noHandles(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		runtime.GC()
-		n := liveHandles.Load()
+		n := liveRefs()
 		if n == 0 {
 			return
 		}

@@ -10,6 +10,8 @@ import (
 	"runtime/cgo"
 	"sync"
 	"time"
+
+	"github.com/libdeferred/libdeferred/bindings/go/internal/gid"
 )
 
 // Options for NewReactor and Start.
@@ -29,6 +31,8 @@ type Reactor struct {
 	mu     sync.RWMutex // guards c against Free while another goroutine calls Call
 	c      *C.dfr_reactor
 	tid    C.long
+	g      uintptr       // the owner goroutine (internal/gid), when gid.Fast
+	slab   *goSlab       // the Go callbacks of its deferreds' chains
 	done   chan struct{} // Start: closed when the reactor goroutine has freed it
 	closed chan struct{} // closed by Free (waits give up)
 	runErr error         // Start: what Run returned (read after done)
@@ -57,7 +61,12 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	r := &Reactor{c: c, tid: C.dfrgo_tid(), closed: make(chan struct{})}
+	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{})}
+	if r.slab = newSlab(r); r.slab == nil {
+		C.dfr_reactor_free(c)
+		runtime.UnlockOSThread()
+		return nil, ErrNoMemory
+	}
 	r.self = C.uintptr_t(cgo.NewHandle(r)) // not counted: lives as long as r
 	return r, nil
 }
@@ -108,7 +117,12 @@ func (r *Reactor) Close() error {
 
 // InThread reports whether the caller runs on the reactor's goroutine
 // (Twisted's isInIOThread).
-func (r *Reactor) InThread() bool { return C.dfrgo_tid() == r.tid }
+func (r *Reactor) InThread() bool {
+	if gid.Fast {
+		return gid.G() == r.g // no call into C
+	}
+	return C.dfrgo_tid() == r.tid
+}
 
 // own panics when the caller is not the reactor's goroutine (a programming
 // error like a concurrent map write: it never reaches C).
@@ -166,6 +180,7 @@ func (r *Reactor) Free() {
 	if c != nil {
 		C.dfr_reactor_free(c)
 		drainReleases()
+		r.slab.orphan()
 		r.qmu.Lock()
 		r.queue = nil // never run
 		r.qmu.Unlock()

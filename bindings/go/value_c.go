@@ -78,11 +78,7 @@ func drainReleases() {
 	for {
 		n := int(C.dfrgo_take_releases(&buf[0], C.size_t(len(buf))))
 		for _, e := range buf[:n] {
-			if e.chain != 0 {
-				goChainRelease(e.h, e.idx)
-			} else {
-				deleteHandle(e.h)
-			}
+			deleteHandle(e.h)
 		}
 		if n < len(buf) {
 			return

@@ -1,0 +1,151 @@
+/* The reactor's slab of Go callbacks (see shim.h): slots are taken by Go on
+ * the reactor's thread and given back by the destroy hooks, with no lock and
+ * no call into Go on that thread. */
+#include "shim.h"
+
+#include <string.h>
+
+enum { BLOCK = 1024 }; /* records per block; blocks never move */
+
+static pthread_mutex_t orphans_mu = PTHREAD_MUTEX_INITIALIZER;
+static long orphan_live; /* live slots of freed reactors' slabs */
+
+dfrgo_slab *dfrgo_slab_new(dfr_reactor *r, long tid, uint32_t id)
+{
+    dfrgo_slab *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->tid = tid;
+    s->r = r;
+    s->id = id;
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+static void slab_free(dfrgo_slab *s)
+{
+    for (uint32_t i = 0; i < s->cap / BLOCK; i++)
+        free(s->blocks[i]);
+    free(s->blocks);
+    free(s->free);
+    free(s->zombie);
+    free(s->rfree);
+    free(s->rzombie);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Four stacks of cap entries each (a slot is in at most one). */
+static int grow(dfrgo_slab *s)
+{
+    uint32_t n = s->cap / BLOCK, cap = s->cap + BLOCK;
+    dfrgo_rec *block = malloc(BLOCK * sizeof *block);
+    dfrgo_rec **blocks = realloc(s->blocks, (n + 1) * sizeof *blocks);
+    if (blocks)
+        s->blocks = blocks;
+    uint32_t **stacks[] = {&s->free, &s->zombie, &s->rfree, &s->rzombie};
+    int ok = block && blocks;
+    for (size_t i = 0; ok && i < sizeof stacks / sizeof stacks[0]; i++) {
+        uint32_t *grown = realloc(*stacks[i], cap * sizeof **stacks[i]);
+        if (grown)
+            *stacks[i] = grown;
+        ok = grown != NULL;
+    }
+    if (!ok) { /* what was reallocated stays, bigger: harmless */
+        free(block);
+        return DFR_ENOMEM;
+    }
+    s->blocks[n] = block;
+    for (uint32_t i = 0; i < BLOCK; i++) {
+        block[i].slab = s;
+        block[i].idx = s->cap + i;
+        block[i].ran = 0;
+        s->free[s->nfree++] = s->cap + BLOCK - 1 - i; /* lowest slot on top */
+    }
+    s->cap = cap;
+    return 0;
+}
+
+int dfrgo_slab_refill(dfrgo_slab *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu); /* grow moves the r* stacks: under mu too */
+    memcpy(s->free + s->nfree, s->rfree, s->nrfree * sizeof *s->free);
+    s->nfree += s->nrfree;
+    memcpy(s->zombie + s->nzombie, s->rzombie, s->nrzombie * sizeof *s->zombie);
+    s->nzombie += s->nrzombie;
+    s->nrfree = s->nrzombie = 0;
+    s->live -= s->rlive;
+    s->rlive = 0;
+    if (s->nfree == 0 && s->nzombie == 0)
+        rc = grow(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int dfrgo_slab_orphan(dfrgo_slab *s)
+{
+    pthread_mutex_lock(&s->mu);
+    long live = s->live - s->rlive;
+    s->orphaned = 1;
+    pthread_mutex_unlock(&s->mu);
+    if (live == 0) {
+        slab_free(s);
+        return 1;
+    }
+    pthread_mutex_lock(&orphans_mu);
+    orphan_live += live;
+    pthread_mutex_unlock(&orphans_mu);
+    return 0;
+}
+
+long dfrgo_slab_live(dfrgo_slab *s)
+{
+    long n;
+    if (!s) {
+        pthread_mutex_lock(&orphans_mu);
+        n = orphan_live;
+        pthread_mutex_unlock(&orphans_mu);
+        return n;
+    }
+    pthread_mutex_lock(&s->mu);
+    n = s->live - s->rlive;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* The destroy side: exactly once per slot handed out. */
+void dfrgo_slot_release(dfrgo_rec *rec, int ran)
+{
+    dfrgo_slab *s = rec->slab;
+    rec->ran = 0;
+    if (dfrgo_tid() == s->tid && !s->orphaned) {
+        if (ran)
+            s->free[s->nfree++] = rec->idx;
+        else
+            s->zombie[s->nzombie++] = rec->idx;
+        s->live--;
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (ran)
+        s->rfree[s->nrfree++] = rec->idx;
+    else
+        s->rzombie[s->nrzombie++] = rec->idx;
+    s->rlive++;
+    int orphaned = s->orphaned;
+    int dead = orphaned && s->live == s->rlive; /* live is the owner's until then */
+    pthread_mutex_unlock(&s->mu);
+    if (orphaned) {
+        pthread_mutex_lock(&orphans_mu);
+        orphan_live--;
+        pthread_mutex_unlock(&orphans_mu);
+    }
+    if (dead)
+        slab_free(s);
+}
+
+dfrgo_rec *dfrgo_slot_rec(dfrgo_slab *s, uint32_t idx)
+{
+    return &s->blocks[idx / BLOCK][idx % BLOCK];
+}

@@ -26,30 +26,12 @@ const (
 type Deferred struct {
 	r       *Reactor
 	c       *C.dfr_deferred // our reference
-	cleanup runtime.Cleanup
-	freed   atomic.Bool
-}
-
-func wrapDeferred(r *Reactor, c *C.dfr_deferred) *Deferred {
-	d := &Deferred{r: r, c: c}
-	d.cleanup = runtime.AddCleanup(d, func(c *C.dfr_deferred) { C.dfr_deferred_unref(c) }, c)
-	return d
-}
-
-// Release drops the Go side's reference now instead of when d is garbage
-// collected (an unfired deferred nobody else holds is freed, its callbacks'
-// Go functions released).  Later use of d panics.
-func (d *Deferred) Release() {
-	if d.freed.Swap(true) {
-		return
-	}
-	d.cleanup.Stop()
-	C.dfr_deferred_unref(d.c)
-	drainReleases()
+	cleanup runtime.Cleanup // set before state becomes guarded
+	state   atomic.Int32    // young, guarded or released (lifecycle.go)
 }
 
 func (d *Deferred) ptr() *C.dfr_deferred {
-	if d.freed.Load() {
+	if d.state.Load() == released {
 		panic("deferred: use of a released Deferred")
 	}
 	return d.c
@@ -61,11 +43,7 @@ func (d *Deferred) Reactor() *Reactor { return d.r }
 // NewDeferred makes a pending deferred on r (on r's goroutine).
 func (r *Reactor) NewDeferred() *Deferred {
 	r.own()
-	c := C.dfr_deferred_new()
-	if c == nil {
-		panic(ErrNoMemory)
-	}
-	return wrapDeferred(r, c)
+	return wrapDeferred(r, r.freshDeferred())
 }
 
 // NewCancellableDeferred is NewDeferred with a canceller, which runs when the

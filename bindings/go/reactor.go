@@ -28,14 +28,20 @@ type Options struct {
 // Deferreds made on it belong to it too.  Other goroutines reach it only
 // through Call, Do, Wait and Stop.
 type Reactor struct {
-	mu     sync.RWMutex // guards c against Free while another goroutine calls Call
-	c      *C.dfr_reactor
-	tid    C.long
-	g      uintptr       // the owner goroutine (internal/gid), when gid.Fast
-	slab   *goSlab       // the Go callbacks of its deferreds' chains
-	done   chan struct{} // Start: closed when the reactor goroutine has freed it
-	closed chan struct{} // closed by Free (waits give up)
-	runErr error         // Start: what Run returned (read after done)
+	mu   sync.RWMutex // guards c against Free while another goroutine calls Call
+	c    *C.dfr_reactor
+	tid  C.long
+	g    uintptr // the owner goroutine (internal/gid), when gid.Fast
+	slab *goSlab // the Go callbacks of its deferreds' chains
+
+	// Deferred wrappers' lifecycle (lifecycle.go); reactor goroutine only.
+	young    []*Deferred
+	unrefs   []*C.dfr_deferred
+	fresh    []*C.dfr_deferred
+	freshBuf []*C.dfr_deferred
+	done     chan struct{} // Start: closed when the reactor goroutine has freed it
+	closed   chan struct{} // closed by Free (waits give up)
+	runErr   error         // Start: what Run returned (read after done)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -61,7 +67,8 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{})}
+	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}),
+		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax)}
 	if r.slab = newSlab(r); r.slab == nil {
 		C.dfr_reactor_free(c)
 		runtime.UnlockOSThread()
@@ -178,6 +185,7 @@ func (r *Reactor) Free() {
 	r.c = nil
 	r.mu.Unlock()
 	if c != nil {
+		r.retire()
 		C.dfr_reactor_free(c)
 		drainReleases()
 		r.slab.orphan()
@@ -268,6 +276,7 @@ func (r *Reactor) Call(fn func()) error {
 func goDrain(h C.uintptr_t) {
 	drainReleases()
 	r := cgo.Handle(h).Value().(*Reactor)
+	r.settle()
 	r.qmu.Lock()
 	batch := r.queue
 	r.queue = nil
@@ -307,6 +316,7 @@ func goFn(h C.uintptr_t) {
 	drainReleases()
 	f := cgo.Handle(h).Value().(reactorFn)
 	deleteHandle(h) // runs once: its destroy hook will not
+	f.r.settle()
 	f.r.runCall(f.fn)
 }
 

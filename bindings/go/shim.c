@@ -372,3 +372,11 @@ dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
 
 /* The cgo floor: one Go->C call that makes one C->Go call (benchmarks). */
 void dfrgo_floor(void) { goNoop(); }
+
+void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m)
+{
+    for (size_t i = 0; i < n; i++)
+        dfr_deferred_unref(unref[i]);
+    for (size_t i = 0; i < m; i++)
+        fresh[i] = dfr_deferred_new();
+}

@@ -110,5 +110,8 @@ dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);
 dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax);
 void dfrgo_floor(void);
+/* Drops n references and makes m new deferreds (NULL when out of memory):
+ * one call into C for a batch of Release and NewDeferred. */
+void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m);
 
 #endif

@@ -120,7 +120,13 @@ func (s *goSlab) clearZombies() {
 
 // liveRefs counts the Go functions and values C holds: cgo.Handles and
 // callback slots (tests check it returns to zero).  Any goroutine.
+// Reactors owned by the caller first drop their queued references.
 func liveRefs() int64 {
+	for _, r := range reactors() {
+		if r.InThread() && r.c != nil {
+			r.flush()
+		}
+	}
 	n := liveHandles.Load() + int64(C.dfrgo_slab_live(nil))
 	slabsMu.Lock()
 	defer slabsMu.Unlock()
@@ -132,4 +138,19 @@ func liveRefs() int64 {
 		}
 	}
 	return n
+}
+
+// reactors lists the reactors not yet freed.
+func reactors() []*Reactor {
+	slabsMu.Lock()
+	defer slabsMu.Unlock()
+	var out []*Reactor
+	if p := slabs.Load(); p != nil {
+		for _, s := range *p {
+			if s != nil && !s.orphaned {
+				out = append(out, s.r)
+			}
+		}
+	}
+	return out
 }

@@ -28,11 +28,21 @@ type Deferred struct {
 	c       *C.dfr_deferred // our reference
 	cleanup runtime.Cleanup // set before state becomes guarded
 	state   atomic.Int32    // young, guarded or released (lifecycle.go)
+	// A deferred made by NewDeferred that C has not seen yet (pending.go):
+	// its callbacks wait here and reach C with the next call on it.
+	private  bool
+	npend    int32
+	pendBuf  [2]uint32 // the first two pending slots
+	pendMore *[]uint32 // the others
 }
 
+// ptr gives the C deferred for a call into C: C sees it from now on.
 func (d *Deferred) ptr() *C.dfr_deferred {
 	if d.state.Load() == released {
 		panic("deferred: use of a released Deferred")
+	}
+	if d.private && d.r.InThread() {
+		d.expose()
 	}
 	return d.c
 }
@@ -43,7 +53,9 @@ func (d *Deferred) Reactor() *Reactor { return d.r }
 // NewDeferred makes a pending deferred on r (on r's goroutine).
 func (r *Reactor) NewDeferred() *Deferred {
 	r.own()
-	return wrapDeferred(r, r.freshDeferred())
+	d := r.wrapOwned(r.freshDeferred())
+	d.private = true
+	return d
 }
 
 // NewCancellableDeferred is NewDeferred with a canceller, which runs when the
@@ -117,13 +129,26 @@ func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, 
 	if cb == nil && eb == nil {
 		return nil
 	}
-	p := d.ptr()
+	if d.state.Load() == released {
+		panic("deferred: use of a released Deferred")
+	}
 	s := d.r.slab
 	idx, err := s.put(chainFns{cb, eb})
 	if err != nil {
 		return err
 	}
-	return codeErr(C.dfrgo_add_slot(cPtr(unsafe.Pointer(p)), boolInt(cb != nil), boolInt(eb != nil), cPtr(unsafe.Pointer(s.c)), idx))
+	slot := uint32(idx)
+	if cb != nil {
+		slot |= slotCb
+	}
+	if eb != nil {
+		slot |= slotEb
+	}
+	if d.private && d.state.Load() == young {
+		d.addPending(slot) // C cannot reach d before ptr() flushes
+		return nil
+	}
+	return codeErr(C.dfrgo_add(cPtr(unsafe.Pointer(d.ptr())), cPtr(unsafe.Pointer(s.c)), 1, C.uint32_t(slot), 0, nil))
 }
 
 // AddCallback appends a callback (errors pass by).
@@ -190,6 +215,9 @@ func (d *Deferred) Callback(v any) error {
 	}
 	if err := d.r.check(); err != nil {
 		return err
+	}
+	if d.private && d.npend > 0 && d.state.Load() == young {
+		return d.fire(toC(v)) // its callbacks and the result: one call into C
 	}
 	return codeErr(C.dfr_deferred_callback(d.ptr(), toC(v)))
 }

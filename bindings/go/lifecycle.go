@@ -36,14 +36,24 @@ const (
 )
 
 func wrapDeferred(r *Reactor, c *C.dfr_deferred) *Deferred {
+	if r.InThread() {
+		return r.wrapOwned(c)
+	}
 	d := &Deferred{r: r, c: c}
-	if r.InThread() && r.c != nil {
-		r.young = append(r.young, d)
-		if len(r.young) >= youngMax {
-			r.guardYoung()
-		}
-	} else {
+	d.guard()
+	return d
+}
+
+// wrapOwned is wrapDeferred on r's goroutine.
+func (r *Reactor) wrapOwned(c *C.dfr_deferred) *Deferred {
+	d := &Deferred{r: r, c: c}
+	if r.c == nil {
 		d.guard()
+		return d
+	}
+	r.young = append(r.young, d)
+	if len(r.young) >= youngMax {
+		r.guardYoung()
 	}
 	return d
 }
@@ -59,8 +69,14 @@ func (d *Deferred) guard() {
 // guardYoung gives a cleanup to each young wrapper not yet released.
 func (r *Reactor) guardYoung() {
 	for _, d := range r.young {
-		if d.state.Load() == young {
+		switch d.state.Load() {
+		case young:
+			if d.private {
+				d.expose()
+			}
 			d.guard()
+		case released: // by another goroutine: its callbacks never reached C
+			d.dropPending()
 		}
 	}
 	clear(r.young)
@@ -81,6 +97,7 @@ func (d *Deferred) Release() {
 	}
 	r := d.r
 	if r.InThread() && r.c != nil {
+		d.dropPending() // they never reached C
 		r.unrefs = append(r.unrefs, d.c)
 		if len(r.unrefs) >= batchMax {
 			r.flush()

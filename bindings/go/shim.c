@@ -299,11 +299,34 @@ long dfrgo_tid(void)
     return tls_tid;
 }
 
-int dfrgo_add_slot(uintptr_t d, int cb, int eb, uintptr_t s, uint32_t idx)
+int dfrgo_add(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more)
 {
-    return dfr_deferred_add_callbacks((dfr_deferred *)d, cb ? tr_callback : NULL,
-                                      eb ? tr_errback : NULL,
-                                      dfrgo_slot_rec((dfrgo_slab *)s, idx), tr_rec_destroy);
+    dfrgo_slab *slab = (dfrgo_slab *)s;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = i == 0 ? a : i == 1 ? b : more[i - 2];
+        dfrgo_rec *rec = dfrgo_slot_rec(slab, slot & (DFRGO_SLOT_EB - 1));
+        if (rc) { /* never reached the deferred */
+            dfrgo_slot_release(rec, 0);
+            continue;
+        }
+        rc = dfr_deferred_add_callbacks((dfr_deferred *)d,
+                                        slot & DFRGO_SLOT_CB ? tr_callback : NULL,
+                                        slot & DFRGO_SLOT_EB ? tr_errback : NULL, rec,
+                                        tr_rec_destroy); /* on failure destroy ran */
+    }
+    return rc;
+}
+
+int dfrgo_fire(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more,
+               dfr_value v)
+{
+    int rc = dfrgo_add(d, s, n, a, b, more);
+    if (rc) {
+        dfr_value_drop(v);
+        return rc;
+    }
+    return dfr_deferred_callback((dfr_deferred *)d, v);
 }
 
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h)

@@ -91,10 +91,18 @@ int dfrgo_slab_orphan(dfrgo_slab *s);
 long dfrgo_slab_live(dfrgo_slab *s);
 void dfrgo_slot_release(dfrgo_rec *rec, int ran);
 dfrgo_rec *dfrgo_slot_rec(dfrgo_slab *s, uint32_t idx);
-/* Adds tr_callback/tr_errback (cb/eb) with slot idx's record as data.  The
- * hot wrappers take C pointers as integers: cgo then has no pointer to check
- * on the way in (they are never Go pointers). */
-int dfrgo_add_slot(uintptr_t d, int cb, int eb, uintptr_t s, uint32_t idx);
+/* Adds tr_callback/tr_errback with each slot's record as data, in order:
+ * n slots, the first two by value (a, b), the others in more.  A slot is an
+ * index with DFRGO_SLOT_CB/EB for which it has.  On failure the slots not
+ * added are given back (their destroy hooks ran or will not be needed).
+ * The hot wrappers take C pointers as integers and small counts by value:
+ * cgo then has no pointer to check on the way in. */
+#define DFRGO_SLOT_CB (1u << 31)
+#define DFRGO_SLOT_EB (1u << 30)
+int dfrgo_add(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more);
+/* dfrgo_add then dfr_deferred_callback(d, v) (v dropped on failure). */
+int dfrgo_fire(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more,
+               dfr_value v);
 size_t dfrgo_take_releases(dfrgo_release *out, size_t max);
 extern volatile int dfrgo_releases_pending;
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h);

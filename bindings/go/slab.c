@@ -39,6 +39,8 @@ static void slab_free(dfrgo_slab *s)
 static int grow(dfrgo_slab *s)
 {
     uint32_t n = s->cap / BLOCK, cap = s->cap + BLOCK;
+    if (cap > DFRGO_SLOT_EB) /* slots must fit below the flag bits */
+        return DFR_ENOMEM;
     dfrgo_rec *block = malloc(BLOCK * sizeof *block);
     dfrgo_rec **blocks = realloc(s->blocks, (n + 1) * sizeof *blocks);
     if (blocks)

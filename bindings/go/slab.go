@@ -120,11 +120,12 @@ func (s *goSlab) clearZombies() {
 
 // liveRefs counts the Go functions and values C holds: cgo.Handles and
 // callback slots (tests check it returns to zero).  Any goroutine.
-// Reactors owned by the caller first drop their queued references.
+// Reactors owned by the caller first settle (drop their queued references
+// and what other goroutines released).
 func liveRefs() int64 {
 	for _, r := range reactors() {
 		if r.InThread() && r.c != nil {
-			r.flush()
+			r.settle()
 		}
 	}
 	n := liveHandles.Load() + int64(C.dfrgo_slab_live(nil))

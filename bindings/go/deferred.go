@@ -186,8 +186,9 @@ func boolInt(b bool) C.int {
 //export goCallback
 func goCallback(id, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
 	s := (*slabs.Load())[id]
-	f := s.fns[idx] // runs once: the slot is given back after
-	s.fns[idx] = chainFns{}
+	p := s.fn(idx)
+	f := *p // runs once: the slot is given back after
+	*p = chainFns{}
 	defer func() {
 		if v := recover(); v != nil {
 			*out = C.dfrgo_value_failure(failureToC(panicError(v)))

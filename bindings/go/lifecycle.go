@@ -112,7 +112,7 @@ func (d *Deferred) Release() {
 func (r *Reactor) freshDeferred() *C.dfr_deferred {
 	if len(r.fresh) == 0 {
 		r.fresh = r.freshBuf[:batchMax]
-		r.batch(r.fresh)
+		r.batch(r.fresh, 1)
 	}
 	c := r.fresh[len(r.fresh)-1]
 	r.fresh = r.fresh[:len(r.fresh)-1]
@@ -122,9 +122,23 @@ func (r *Reactor) freshDeferred() *C.dfr_deferred {
 	return c
 }
 
-// batch drops the queued references and fills fresh with new deferreds, in
-// one call into C.
-func (r *Reactor) batch(fresh []*C.dfr_deferred) {
+// freshTaskDeferred is freshDeferred with two references (DeferToThread).
+func (r *Reactor) freshTaskDeferred() *C.dfr_deferred {
+	if len(r.fresh2) == 0 {
+		r.fresh2 = r.fresh2Buf[:batchMax]
+		r.batch(r.fresh2, 2)
+	}
+	c := r.fresh2[len(r.fresh2)-1]
+	r.fresh2 = r.fresh2[:len(r.fresh2)-1]
+	if c == nil {
+		panic(ErrNoMemory)
+	}
+	return c
+}
+
+// batch drops the queued references and fills fresh with new deferreds of
+// refs references each, in one call into C.
+func (r *Reactor) batch(fresh []*C.dfr_deferred, refs int) {
 	var u, f **C.dfr_deferred
 	if len(r.unrefs) > 0 {
 		u = &r.unrefs[0]
@@ -132,7 +146,7 @@ func (r *Reactor) batch(fresh []*C.dfr_deferred) {
 	if len(fresh) > 0 {
 		f = &fresh[0]
 	}
-	C.dfrgo_batch(u, C.size_t(len(r.unrefs)), f, C.size_t(len(fresh)))
+	C.dfrgo_batch(u, C.size_t(len(r.unrefs)), f, C.size_t(len(fresh)), C.int(refs))
 	clear(r.unrefs)
 	r.unrefs = r.unrefs[:0]
 	drainReleases()
@@ -141,14 +155,14 @@ func (r *Reactor) batch(fresh []*C.dfr_deferred) {
 // flush drops the queued references now.
 func (r *Reactor) flush() {
 	if len(r.unrefs) > 0 {
-		r.batch(nil)
+		r.batch(nil, 0)
 	}
 }
 
 // settle runs on each entry into Go from the loop.
 func (r *Reactor) settle() {
 	if len(r.unrefs) > 0 {
-		r.batch(nil)
+		r.batch(nil, 0)
 	}
 	if len(r.young) > 0 {
 		r.guardYoung()
@@ -159,8 +173,13 @@ func (r *Reactor) settle() {
 // young wrappers guarded (they may outlive the reactor).
 func (r *Reactor) retire() {
 	r.unrefs = append(r.unrefs, r.fresh...)
+	r.unrefs = append(append(r.unrefs, r.fresh2...), r.fresh2...) // two each
 	clear(r.fresh)
-	r.fresh = nil
+	clear(r.fresh2)
+	r.fresh, r.fresh2 = nil, nil
 	r.flush()
 	r.guardYoung()
+	if r.pool != nil {
+		r.pool.close()
+	}
 }

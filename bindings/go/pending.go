@@ -80,7 +80,7 @@ func (d *Deferred) dropPending() {
 // drop gives back a slot that never reached C.
 func (s *goSlab) drop(idx C.uint32_t) {
 	c := s.c
-	s.fns[idx] = chainFns{}
+	*s.fn(idx) = chainFns{}
 	unsafe.Slice(c.free, c.cap)[c.nfree] = idx
 	c.nfree++
 	c.live--

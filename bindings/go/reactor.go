@@ -39,9 +39,14 @@ type Reactor struct {
 	unrefs   []*C.dfr_deferred
 	fresh    []*C.dfr_deferred
 	freshBuf []*C.dfr_deferred
-	done     chan struct{} // Start: closed when the reactor goroutine has freed it
-	closed   chan struct{} // closed by Free (waits give up)
-	runErr   error         // Start: what Run returned (read after done)
+	// The same with two references each (DeferToThread's) and its pool.
+	fresh2    []*C.dfr_deferred
+	fresh2Buf []*C.dfr_deferred
+	pool      *goPool
+	poolMax   int
+	done      chan struct{} // Start: closed when the reactor goroutine has freed it
+	closed    chan struct{} // closed by Free (waits give up)
+	runErr    error         // Start: what Run returned (read after done)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -68,7 +73,11 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		return nil, ErrInvalid
 	}
 	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}),
-		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax)}
+		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax),
+		fresh2Buf: make([]*C.dfr_deferred, batchMax), poolMax: int(o.ThreadPoolMax)}
+	if r.poolMax == 0 {
+		r.poolMax = 10 // the C pool's default (reactor.h)
+	}
 	if r.slab = newSlab(r); r.slab == nil {
 		C.dfr_reactor_free(c)
 		runtime.UnlockOSThread()

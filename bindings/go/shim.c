@@ -396,10 +396,24 @@ dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
 /* The cgo floor: one Go->C call that makes one C->Go call (benchmarks). */
 void dfrgo_floor(void) { goNoop(); }
 
-void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m)
+void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m, int refs)
 {
     for (size_t i = 0; i < n; i++)
         dfr_deferred_unref(unref[i]);
-    for (size_t i = 0; i < m; i++)
+    for (size_t i = 0; i < m; i++) {
         fresh[i] = dfr_deferred_new();
+        for (int k = 1; k < refs && fresh[i]; k++)
+            dfr_deferred_ref(fresh[i]);
+    }
+}
+
+void dfrgo_fire_many(dfr_deferred **ds, dfr_value *vs, size_t n, int fire)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fire)
+            dfr_deferred_callback(ds[i], vs[i]);
+        else
+            dfr_value_drop(vs[i]);
+        dfr_deferred_unref(ds[i]);
+    }
 }

@@ -68,7 +68,8 @@ typedef struct dfrgo_rec {
 struct dfrgo_slab {
     /* the owner thread's (Go reads and writes these directly) */
     uint32_t *free, *zombie;
-    uint32_t nfree, nzombie, cap;
+    uint32_t nfree, nzombie, cap; /* cap: slots in blocks */
+    uint32_t scap;                /* room in each stack (grows by doubling) */
     long live; /* slots handed out whose destroy did not run, as seen by the owner */
     dfrgo_rec **blocks;
     long tid;
@@ -118,8 +119,12 @@ dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);
 dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax);
 void dfrgo_floor(void);
-/* Drops n references and makes m new deferreds (NULL when out of memory):
+/* Drops n references and makes m new deferreds of refs references each
+ * (NULL when out of memory):
  * one call into C for a batch of Release and NewDeferred. */
-void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m);
+void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m, int refs);
+/* Fires ds[i] with vs[i] (when fire) and drops a reference to each: the
+ * results of a batch of DeferToThread tasks in one call. */
+void dfrgo_fire_many(dfr_deferred **ds, dfr_value *vs, size_t n, int fire);
 
 #endif

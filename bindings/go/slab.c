@@ -35,28 +35,31 @@ static void slab_free(dfrgo_slab *s)
     free(s);
 }
 
-/* Four stacks of cap entries each (a slot is in at most one). */
+/* One more block; the four stacks (a slot is in at most one) double when
+ * they would be too small, and blocks never move. */
 static int grow(dfrgo_slab *s)
 {
     uint32_t n = s->cap / BLOCK, cap = s->cap + BLOCK;
     if (cap > DFRGO_SLOT_EB) /* slots must fit below the flag bits */
         return DFR_ENOMEM;
-    dfrgo_rec *block = malloc(BLOCK * sizeof *block);
-    dfrgo_rec **blocks = realloc(s->blocks, (n + 1) * sizeof *blocks);
-    if (blocks)
+    if (cap > s->scap) {
+        uint32_t scap = s->scap ? 2 * s->scap : BLOCK;
+        dfrgo_rec **blocks = realloc(s->blocks, scap / BLOCK * sizeof *blocks);
+        if (!blocks)
+            return DFR_ENOMEM;
         s->blocks = blocks;
-    uint32_t **stacks[] = {&s->free, &s->zombie, &s->rfree, &s->rzombie};
-    int ok = block && blocks;
-    for (size_t i = 0; ok && i < sizeof stacks / sizeof stacks[0]; i++) {
-        uint32_t *grown = realloc(*stacks[i], cap * sizeof **stacks[i]);
-        if (grown)
+        uint32_t **stacks[] = {&s->free, &s->zombie, &s->rfree, &s->rzombie};
+        for (size_t i = 0; i < sizeof stacks / sizeof stacks[0]; i++) {
+            uint32_t *grown = realloc(*stacks[i], scap * sizeof **stacks[i]);
+            if (!grown) /* what was reallocated stays, bigger: harmless */
+                return DFR_ENOMEM;
             *stacks[i] = grown;
-        ok = grown != NULL;
+        }
+        s->scap = scap;
     }
-    if (!ok) { /* what was reallocated stays, bigger: harmless */
-        free(block);
+    dfrgo_rec *block = malloc(BLOCK * sizeof *block);
+    if (!block)
         return DFR_ENOMEM;
-    }
     s->blocks[n] = block;
     for (uint32_t i = 0; i < BLOCK; i++) {
         block[i].slab = s;

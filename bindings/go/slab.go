@@ -15,7 +15,7 @@ import (
 type goSlab struct {
 	c        *C.dfrgo_slab
 	r        *Reactor
-	fns      []chainFns // by slot
+	fns      []*[slabBlock]chainFns // by slot, in blocks (growing copies nothing)
 	id       uint32
 	orphaned bool // under slabsMu: C frees c with the last release
 }
@@ -80,6 +80,12 @@ func (s *goSlab) orphan() {
 	slabs.Store(&next)
 }
 
+// slabBlock is slab.c's BLOCK.
+const slabBlock = 1024
+
+// fn is slot idx's functions.
+func (s *goSlab) fn(idx C.uint32_t) *chainFns { return &s.fns[idx/slabBlock][idx%slabBlock] }
+
 // put stores f in a free slot (reactor goroutine only).
 func (s *goSlab) put(f chainFns) (C.uint32_t, error) {
 	c := s.c
@@ -90,15 +96,15 @@ func (s *goSlab) put(f chainFns) (C.uint32_t, error) {
 		if err := codeErr(C.dfrgo_slab_refill(c)); err != nil {
 			return 0, err
 		}
-		if n := int(c.cap); n > len(s.fns) {
-			s.fns = append(s.fns, make([]chainFns, n-len(s.fns))...)
+		for len(s.fns)*slabBlock < int(c.cap) {
+			s.fns = append(s.fns, new([slabBlock]chainFns))
 		}
 		s.clearZombies()
 	}
 	c.nfree--
 	idx := unsafe.Slice(c.free, c.cap)[c.nfree]
 	c.live++
-	s.fns[idx] = f
+	*s.fn(idx) = f
 	return idx, nil
 }
 
@@ -111,7 +117,7 @@ func (s *goSlab) clearZombies() {
 	}
 	free := unsafe.Slice(c.free, c.cap)
 	for _, idx := range unsafe.Slice(c.zombie, c.cap)[:c.nzombie] {
-		s.fns[idx] = chainFns{}
+		*s.fn(idx) = chainFns{}
 		free[c.nfree] = idx
 		c.nfree++
 	}

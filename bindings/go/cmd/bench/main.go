@@ -16,7 +16,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -218,18 +217,32 @@ func main() {
 	emit(check{"call_from_thread: calls lost", float64(lost.Load()), "= 0", &nothingLost})
 
 	progress("bench: defer_to_thread (n=%d)", tasks)
+	// As in the C bench: n tasks in flight at once, each deferred with a
+	// callback counting completions, released at once.
 	deferTo := func(fn func(*deferred.Reactor, func() (int, error)) (*deferred.Deferred, error)) timed {
 		return clock(func(n int) {
-			_, err := deferred.Do[any](context.Background(), s, func() (any, error) {
-				ds := make([]*deferred.Deferred, n)
-				for i := range ds {
-					ds[i], _ = fn(s, func() (int, error) { return 1, nil })
+			done := make(chan struct{})
+			fired := 0
+			count := func(v any) (any, error) {
+				if fired++; fired == n {
+					close(done)
 				}
-				return s.Gather(ds, false)
+				return v, nil
+			}
+			err := s.Call(func() {
+				for i := 0; i < n; i++ {
+					d, err := fn(s, func() (int, error) { return 1, nil })
+					if err != nil {
+						panic(err)
+					}
+					_ = d.AddCallback(count)
+					d.Release()
+				}
 			})
 			if err != nil {
 				panic(err)
 			}
+			<-done
 		})
 	}
 	b = side(max(3, reps/5), []int{n, tasks, tasks}, floorRun, deferTo(deferred.DeferToThread[int]),

@@ -30,7 +30,7 @@ type Deferred struct {
 	state   atomic.Int32    // young, guarded or released (lifecycle.go)
 	// A deferred made by NewDeferred that C has not seen yet (pending.go):
 	// its callbacks wait here and reach C with the next call on it.
-	private  bool
+	private  privacy
 	npend    int32
 	pendBuf  [2]uint32 // the first two pending slots
 	pendMore *[]uint32 // the others
@@ -41,7 +41,7 @@ func (d *Deferred) ptr() *C.dfr_deferred {
 	if d.state.Load() == released {
 		panic("deferred: use of a released Deferred")
 	}
-	if d.private && d.r.InThread() {
+	if d.private != public && d.r.InThread() {
 		d.expose()
 	}
 	return d.c
@@ -54,7 +54,7 @@ func (d *Deferred) Reactor() *Reactor { return d.r }
 func (r *Reactor) NewDeferred() *Deferred {
 	r.own()
 	d := r.wrapOwned(r.freshDeferred())
-	d.private = true
+	d.private = privSole
 	return d
 }
 
@@ -144,7 +144,7 @@ func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, 
 	if eb != nil {
 		slot |= slotEb
 	}
-	if d.private && d.state.Load() == young {
+	if d.private != public && d.state.Load() == young {
 		d.addPending(slot) // C cannot reach d before ptr() flushes
 		return nil
 	}
@@ -217,7 +217,7 @@ func (d *Deferred) Callback(v any) error {
 	if err := d.r.check(); err != nil {
 		return err
 	}
-	if d.private && d.npend > 0 && d.state.Load() == young {
+	if d.private == privSole && d.npend > 0 && d.state.Load() == young {
 		return d.fire(toC(v)) // its callbacks and the result: one call into C
 	}
 	return codeErr(C.dfr_deferred_callback(d.ptr(), toC(v)))

@@ -71,12 +71,12 @@ func (r *Reactor) guardYoung() {
 	for _, d := range r.young {
 		switch d.state.Load() {
 		case young:
-			if d.private {
+			if d.private != public {
 				d.expose()
 			}
 			d.guard()
-		case released: // by another goroutine: its callbacks never reached C
-			d.dropPending()
+		case released: // by another goroutine, callbacks pending
+			d.releasePending()
 		}
 	}
 	clear(r.young)
@@ -97,7 +97,7 @@ func (d *Deferred) Release() {
 	}
 	r := d.r
 	if r.InThread() && r.c != nil {
-		d.dropPending() // they never reached C
+		d.releasePending()
 		r.unrefs = append(r.unrefs, d.c)
 		if len(r.unrefs) >= batchMax {
 			r.flush()

@@ -19,9 +19,32 @@ const (
 	slotIdx = slotEb - 1
 )
 
+// privacy says who can fire a deferred whose callbacks may wait in Go.
+type privacy uint8
+
+const (
+	public   privacy = iota // C may reach it: callbacks go to C at once
+	privSole                // made by NewDeferred, only its wrapper refers to it
+	privTask                // DeferToThread's: the pool's delivery fires it too
+)
+
+// releasePending, when d's wrapper lets go of its reference: pending
+// callbacks of a deferred nobody else can fire never run (given back); a
+// task's go to C now, to run when the task delivers (reactor goroutine).
+func (d *Deferred) releasePending() {
+	if d.npend == 0 {
+		return
+	}
+	if d.private == privTask {
+		d.expose() // the task's reference keeps d.c alive until delivery
+		return
+	}
+	d.dropPending()
+}
+
 // expose gives the pending callbacks to C; d is no longer private.
 func (d *Deferred) expose() {
-	d.private = false
+	d.private = public
 	if d.npend == 0 {
 		return
 	}
@@ -31,7 +54,7 @@ func (d *Deferred) expose() {
 
 // fire gives the pending callbacks to C and fires d with v, in one call.
 func (d *Deferred) fire(v C.dfr_value) error {
-	d.private = false
+	d.private = public
 	n, a, b, more := d.takePending()
 	return codeErr(C.dfrgo_fire(cPtr(unsafe.Pointer(d.c)), cPtr(unsafe.Pointer(d.r.slab.c)), n, a, b, more, v))
 }

@@ -126,3 +126,40 @@ func TestPendingCallbacksReleased(t *testing.T) {
 	}()
 	noHandles(t) // dropped: guarded (its callbacks given to C), then collected
 }
+
+// A DeferToThread deferred released before its task ends still runs the
+// callbacks added to it (the task holds its own reference), whoever released
+// it; one released before any callback was added just fires.
+func TestTaskDeferredReleasedEarly(t *testing.T) {
+	r := must1(Start(nil))
+	defer func() { ok(t, r.Close()) }()
+	const n = 50
+	got := make(chan int, 3*n)
+	ok(t, r.Call(func() {
+		for i := 0; i < n; i++ {
+			release := make(chan struct{})
+			for j, how := range []string{"here", "there", "none"} {
+				d := must1(DeferToThread(r, func() (int, error) { <-release; return i, nil }))
+				if how != "none" {
+					ok(t, d.AddCallback(func(v any) (any, error) { got <- int(v.(int64)); return v, nil }))
+					Then(d, func(v int64) (any, error) { return nil, nil })
+				}
+				switch how {
+				case "here":
+					d.Release()
+				case "there":
+					go d.Release()
+				default:
+					d.Release()
+				}
+				_ = j
+			}
+			close(release)
+		}
+	}))
+	for i := 0; i < 2*n; i++ {
+		<-got
+	}
+	ok(t, r.Call(func() {}))
+	noHandles(t)
+}

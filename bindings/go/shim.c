@@ -407,13 +407,14 @@ void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m,
     }
 }
 
-void dfrgo_fire_many(dfr_deferred **ds, dfr_value *vs, size_t n, int fire)
+void dfrgo_fire_many(dfrgo_result *fs, size_t n, uintptr_t s, int fire)
 {
     for (size_t i = 0; i < n; i++) {
+        dfrgo_result *f = &fs[i];
         if (fire)
-            dfr_deferred_callback(ds[i], vs[i]);
+            dfrgo_fire((uintptr_t)f->d, s, f->n, f->a, f->b, NULL, f->v);
         else
-            dfr_value_drop(vs[i]);
-        dfr_deferred_unref(ds[i]);
+            dfr_value_drop(f->v);
+        dfr_deferred_unref(f->d);
     }
 }

@@ -123,8 +123,14 @@ void dfrgo_floor(void);
  * (NULL when out of memory):
  * one call into C for a batch of Release and NewDeferred. */
 void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m, int refs);
-/* Fires ds[i] with vs[i] (when fire) and drops a reference to each: the
- * results of a batch of DeferToThread tasks in one call. */
-void dfrgo_fire_many(dfr_deferred **ds, dfr_value *vs, size_t n, int fire);
+/* The results of a batch of DeferToThread tasks, in one call: each d gets
+ * its n (<= 2) pending slots a, b of slab s, fires with v (when fire; else v
+ * is dropped) and loses the task's reference. */
+typedef struct dfrgo_fire {
+    dfr_deferred *d;
+    dfr_value v;
+    uint32_t n, a, b;
+} dfrgo_result;
+void dfrgo_fire_many(dfrgo_result *fs, size_t n, uintptr_t s, int fire);
 
 #endif

@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"sync"
+	"unsafe"
 )
 
 // goPool runs DeferToThread's functions on worker goroutines, at most
@@ -32,21 +33,25 @@ type goPool struct {
 	spare  []poolDone // the other buffer (swapped with done by deliver)
 	posted bool
 
-	// deliver's buffers (reactor goroutine)
-	ds []*C.dfr_deferred
-	vs []C.dfr_value
+	fs []C.dfrgo_result // deliver's buffer (reactor goroutine)
 }
 
 type poolTask struct {
+	d  *Deferred       // its callbacks may still wait in Go (pending.go)
 	c  *C.dfr_deferred // the task's reference
 	fn func() (any, error)
 }
 
 type poolDone struct {
+	d   *Deferred
 	c   *C.dfr_deferred
 	v   any
 	err error
 }
+
+// A worker takes up to takeMax tasks at once when many wait (fewer locks),
+// one when few do (a task that blocks holds back no other).
+const takeMax = 8
 
 func newGoPool(r *Reactor, max int) *goPool {
 	p := &goPool{r: r, max: max}
@@ -73,6 +78,8 @@ func (p *goPool) submit(t poolTask) {
 }
 
 func (p *goPool) work() {
+	var took [takeMax]poolTask
+	var done [takeMax]poolDone
 	p.mu.Lock()
 	for {
 		for p.head == len(p.queue) {
@@ -84,14 +91,20 @@ func (p *goPool) work() {
 			p.idle++
 			p.wake.Wait() // whoever signals takes us off idle
 		}
-		t := p.queue[p.head]
-		p.queue[p.head] = poolTask{}
-		if p.head++; p.head == len(p.queue) {
+		n := min(takeMax, (len(p.queue)-p.head+p.workers-1)/p.workers)
+		copy(took[:n], p.queue[p.head:p.head+n])
+		clear(p.queue[p.head : p.head+n])
+		if p.head += n; p.head == len(p.queue) {
 			p.queue, p.head = p.queue[:0], 0
 		}
 		p.mu.Unlock()
-		v, err := runTask(t.fn)
-		p.complete(poolDone{t.c, v, err})
+		for i, t := range took[:n] {
+			v, err := runTask(t.fn)
+			done[i] = poolDone{t.d, t.c, v, err}
+		}
+		clear(took[:n])
+		p.complete(done[:n])
+		clear(done[:n])
 		p.mu.Lock()
 	}
 }
@@ -105,10 +118,10 @@ func runTask(fn func() (any, error)) (v any, err error) {
 	return fn()
 }
 
-// complete queues a result; the first of a batch wakes the reactor.
-func (p *goPool) complete(d poolDone) {
+// complete queues results; the first of a batch wakes the reactor.
+func (p *goPool) complete(ds []poolDone) {
 	p.dmu.Lock()
-	p.done = append(p.done, d)
+	p.done = append(p.done, ds...)
 	post := !p.posted
 	p.posted = true
 	p.dmu.Unlock()
@@ -134,23 +147,36 @@ func (p *goPool) deliver() {
 	if len(batch) == 0 {
 		return
 	}
-	ds, vs := make([]*C.dfr_deferred, len(batch)), make([]C.dfr_value, len(batch))
+	fs := make([]C.dfrgo_result, len(batch))
 	if fire {
-		p.ds, p.vs = growTo(p.ds, len(batch)), growTo(p.vs, len(batch))
-		ds, vs = p.ds, p.vs
+		p.fs = growTo(p.fs, len(batch))
+		fs = p.fs
 	}
 	for i, d := range batch {
-		ds[i] = d.c
+		f := &fs[i]
+		f.d = d.c
 		if !fire {
 			continue
 		}
+		if w := d.d; w.private == privTask {
+			// Callbacks added meanwhile go to C with the result (even when
+			// another goroutine released w: then they wait here).
+			if w.npend > 2 {
+				w.expose()
+			}
+			w.private = public
+			if w.npend > 0 {
+				n, a, b, _ := w.takePending()
+				f.n, f.a, f.b = C.uint32_t(n), a, b
+			}
+		}
 		if d.err != nil {
-			vs[i] = C.dfrgo_value_failure(failureToC(d.err))
+			f.v = C.dfrgo_value_failure(failureToC(d.err))
 		} else {
-			vs[i] = toC(d.v)
+			f.v = toC(d.v)
 		}
 	}
-	C.dfrgo_fire_many(&ds[0], &vs[0], C.size_t(len(batch)), boolInt(fire))
+	C.dfrgo_fire_many(&fs[0], C.size_t(len(batch)), cPtr(unsafe.Pointer(p.r.slab.c)), boolInt(fire))
 	clear(batch) // the values go
 	drainReleases()
 }

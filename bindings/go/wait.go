@@ -107,7 +107,8 @@ func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
 	}
 	c := r.freshTaskDeferred() // two references: d's and the task's
 	d := r.wrapOwned(c)
-	r.pool.submit(poolTask{c, func() (any, error) { return fn() }})
+	d.private = privTask // only the pool's delivery fires it
+	r.pool.submit(poolTask{d, c, func() (any, error) { return fn() }})
 	return d, nil
 }
 

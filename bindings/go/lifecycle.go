@@ -52,7 +52,7 @@ func (r *Reactor) wrapOwned(c *C.dfr_deferred) *Deferred {
 		return d
 	}
 	r.young = append(r.young, d)
-	if len(r.young) >= youngMax {
+	if len(r.young) >= r.youngKept+youngMax {
 		r.guardYoung()
 	}
 	return d
@@ -66,8 +66,11 @@ func (d *Deferred) guard() {
 	}
 }
 
-// guardYoung gives a cleanup to each young wrapper not yet released.
+// guardYoung gives a cleanup to each young wrapper not yet released.  A
+// released task's wrapper whose callbacks wait for its result stays listed
+// until the result comes (the pool delivers them) or the reactor goes.
 func (r *Reactor) guardYoung() {
+	keep := r.young[:0]
 	for _, d := range r.young {
 		switch d.state.Load() {
 		case young:
@@ -75,12 +78,20 @@ func (r *Reactor) guardYoung() {
 				d.expose()
 			}
 			d.guard()
-		case released: // by another goroutine, callbacks pending
-			d.releasePending()
+		case released:
+			if d.npend == 0 {
+				break
+			}
+			if d.private == privTask && r.c != nil {
+				keep = append(keep, d)
+				break
+			}
+			d.dropPending() // nothing will fire it
 		}
 	}
-	clear(r.young)
-	r.young = r.young[:0]
+	clear(r.young[len(keep):])
+	r.young = keep
+	r.youngKept = len(keep)
 }
 
 // Release drops the Go side's reference to d's C deferred instead of leaving
@@ -97,7 +108,9 @@ func (d *Deferred) Release() {
 	}
 	r := d.r
 	if r.InThread() && r.c != nil {
-		d.releasePending()
+		if d.private == privSole {
+			d.dropPending() // nothing else can fire it
+		} // a task's wait for its result (guardYoung keeps d listed)
 		r.unrefs = append(r.unrefs, d.c)
 		if len(r.unrefs) >= batchMax {
 			r.flush()

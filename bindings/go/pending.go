@@ -28,20 +28,6 @@ const (
 	privTask                // DeferToThread's: the pool's delivery fires it too
 )
 
-// releasePending, when d's wrapper lets go of its reference: pending
-// callbacks of a deferred nobody else can fire never run (given back); a
-// task's go to C now, to run when the task delivers (reactor goroutine).
-func (d *Deferred) releasePending() {
-	if d.npend == 0 {
-		return
-	}
-	if d.private == privTask {
-		d.expose() // the task's reference keeps d.c alive until delivery
-		return
-	}
-	d.dropPending()
-}
-
 // expose gives the pending callbacks to C; d is no longer private.
 func (d *Deferred) expose() {
 	d.private = public

@@ -35,10 +35,11 @@ type Reactor struct {
 	slab *goSlab // the Go callbacks of its deferreds' chains
 
 	// Deferred wrappers' lifecycle (lifecycle.go); reactor goroutine only.
-	young    []*Deferred
-	unrefs   []*C.dfr_deferred
-	fresh    []*C.dfr_deferred
-	freshBuf []*C.dfr_deferred
+	young     []*Deferred
+	youngKept int // released tasks' wrappers kept in young
+	unrefs    []*C.dfr_deferred
+	fresh     []*C.dfr_deferred
+	freshBuf  []*C.dfr_deferred
 	// The same with two references each (DeferToThread's) and its pool.
 	fresh2    []*C.dfr_deferred
 	fresh2Buf []*C.dfr_deferred

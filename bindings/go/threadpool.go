@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -28,6 +29,7 @@ type goPool struct {
 	workers int
 	closed  bool
 
+	freed  atomic.Bool // the reactor was freed: results only drop references
 	dmu    sync.Mutex
 	done   []poolDone
 	spare  []poolDone // the other buffer (swapped with done by deliver)
@@ -39,8 +41,16 @@ type goPool struct {
 type poolTask struct {
 	d  *Deferred       // its callbacks may still wait in Go (pending.go)
 	c  *C.dfr_deferred // the task's reference
-	fn func() (any, error)
+	fn runner
 }
+
+// runner is a task's function; taskFunc[T] is one without an allocation (a
+// func value fits in an interface as is).
+type runner interface{ run() (any, error) }
+
+type taskFunc[T any] func() (T, error)
+
+func (f taskFunc[T]) run() (any, error) { return f() }
 
 type poolDone struct {
 	d   *Deferred
@@ -63,13 +73,17 @@ func newGoPool(r *Reactor, max int) *goPool {
 func (p *goPool) submit(t poolTask) {
 	p.mu.Lock()
 	p.queue = append(p.queue, t)
+	// Wake (or start) a worker only when the awake ones may not keep up: a
+	// wake-up costs more than a short task.
 	spawn := false
-	if p.idle > 0 {
-		p.idle--
-		p.wake.Signal()
-	} else if p.workers < p.max {
-		p.workers++
-		spawn = true
+	if awake := p.workers - p.idle; awake == 0 || len(p.queue)-p.head > awake*takeMax {
+		if p.idle > 0 {
+			p.idle--
+			p.wake.Signal()
+		} else if p.workers < p.max {
+			p.workers++
+			spawn = true
+		}
 	}
 	p.mu.Unlock()
 	if spawn {
@@ -109,13 +123,13 @@ func (p *goPool) work() {
 	}
 }
 
-func runTask(fn func() (any, error)) (v any, err error) {
+func runTask(fn runner) (v any, err error) {
 	defer func() {
 		if x := recover(); x != nil {
 			v, err = nil, panicError(x)
 		}
 	}()
-	return fn()
+	return fn.run()
 }
 
 // complete queues results; the first of a batch wakes the reactor.
@@ -125,7 +139,7 @@ func (p *goPool) complete(ds []poolDone) {
 	post := !p.posted
 	p.posted = true
 	p.dmu.Unlock()
-	if post && p.r.Call(p.deliver) != nil {
+	if p.freed.Load() || (post && p.r.Call(p.deliver) != nil) {
 		p.deliver() // reactor freed: nothing fires, the references go
 	}
 }
@@ -191,8 +205,12 @@ func growTo[T any](s []T, n int) []T {
 	return s
 }
 
-// close lets the workers end once the queue is empty (reactor freed).
+// close lets the workers end once the queue is empty, and drops the
+// references of results not delivered (reactor freed; a Call queued for them
+// never runs).
 func (p *goPool) close() {
+	p.freed.Store(true)
+	p.deliver()
 	p.mu.Lock()
 	p.closed = true
 	p.wake.Broadcast()

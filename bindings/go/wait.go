@@ -108,7 +108,7 @@ func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
 	c := r.freshTaskDeferred() // two references: d's and the task's
 	d := r.wrapOwned(c)
 	d.private = privTask // only the pool's delivery fires it
-	r.pool.submit(poolTask{d, c, func() (any, error) { return fn() }})
+	r.pool.submit(poolTask{d, c, taskFunc[T](fn)})
 	return d, nil
 }
 

@@ -99,7 +99,8 @@ var floorRun = clock(func(n int) {
 	}
 })
 
-// cFigure runs bench_core name n reps and returns the "libdeferred" row.
+// cFigure runs bench_core name n reps and returns its "libdeferred" row's
+// ns per op.
 func cFigure(bin, name string, n, reps int) (float64, bool) {
 	if bin == "" {
 		return 0, false
@@ -245,14 +246,25 @@ func main() {
 			<-done
 		})
 	}
-	b = side(max(3, reps/5), []int{n, tasks, tasks}, floorRun, deferTo(deferred.DeferToThread[int]),
-		deferTo(deferred.DeferToCThread[int]))
+	fns := []timed{floorRun, deferTo(deferred.DeferToThread[int]), deferTo(deferred.DeferToCThread[int])}
+	ns := []int{n, tasks, tasks}
+	if *cbin != "" { // the C bench, one run at a time, among ours
+		fns = append(fns, func(n int) time.Duration {
+			c, ok := cFigure(*cbin, "defer_to_thread", n, 1)
+			if !ok {
+				panic("bench: no C figure from " + *cbin)
+			}
+			return time.Duration(c * float64(n))
+		})
+		ns = append(ns, tasks)
+	}
+	b = side(reps, ns, fns...)
 	emit(row{"defer_to_thread", "cgo-floor", n, b[0]})
 	emit(row{"defer_to_thread", "go", tasks, b[1]})
 	emit(row{"defer_to_thread", "go-cpool", tasks, b[2]})
-	if c, ok := cFigure(*cbin, "defer_to_thread", tasks, reps); ok {
-		emit(row{"defer_to_thread", "c", tasks, c})
-		ratioCheck("defer_to_thread: go / (C + 2 × cgo-floor)", b[1]/(c+2*b[0]), 1)
+	if len(b) > 3 {
+		emit(row{"defer_to_thread", "c", tasks, b[3]})
+		ratioCheck("defer_to_thread: go / (C + 2 × cgo-floor)", b[1]/(b[3]+2*b[0]), 1)
 	}
 	info("defer_to_thread: go-cpool / go (C pool / goroutines)", b[2]/b[1])
 	_ = s.Close()

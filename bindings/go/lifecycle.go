@@ -52,7 +52,7 @@ func (r *Reactor) wrapOwned(c *C.dfr_deferred) *Deferred {
 		return d
 	}
 	r.young = append(r.young, d)
-	if len(r.young) >= r.youngKept+youngMax {
+	if len(r.young) >= youngMax {
 		r.guardYoung()
 	}
 	return d
@@ -67,10 +67,10 @@ func (d *Deferred) guard() {
 }
 
 // guardYoung gives a cleanup to each young wrapper not yet released.  A
-// released task's wrapper whose callbacks wait for its result stays listed
-// until the result comes (the pool delivers them) or the reactor goes.
+// released task's wrapper whose callbacks wait for its result moves to
+// r.awaiting until the result comes (the pool delivers them) or the reactor
+// goes.
 func (r *Reactor) guardYoung() {
-	keep := r.young[:0]
 	for _, d := range r.young {
 		switch d.state.Load() {
 		case young:
@@ -83,15 +83,31 @@ func (r *Reactor) guardYoung() {
 				break
 			}
 			if d.private == privTask && r.c != nil {
-				keep = append(keep, d)
+				r.await(d)
 				break
 			}
 			d.dropPending() // nothing will fire it
 		}
 	}
-	clear(r.young[len(keep):])
-	r.young = keep
-	r.youngKept = len(keep)
+	clear(r.young)
+	r.young = r.young[:0]
+}
+
+// await lists a released task's wrapper with callbacks pending; delivered
+// ones are dropped from the list whenever it doubles (amortized).
+func (r *Reactor) await(d *Deferred) {
+	if len(r.awaiting) >= 2*r.awaitMark {
+		keep := r.awaiting[:0]
+		for _, w := range r.awaiting {
+			if w.npend > 0 {
+				keep = append(keep, w)
+			}
+		}
+		clear(r.awaiting[len(keep):])
+		r.awaiting = keep
+		r.awaitMark = max(len(keep), youngMax)
+	}
+	r.awaiting = append(r.awaiting, d)
 }
 
 // Release drops the Go side's reference to d's C deferred instead of leaving
@@ -192,6 +208,10 @@ func (r *Reactor) retire() {
 	r.fresh, r.fresh2 = nil, nil
 	r.flush()
 	r.guardYoung()
+	for _, d := range r.awaiting { // their results will not be delivered
+		d.dropPending()
+	}
+	r.awaiting = nil
 	if r.pool != nil {
 		r.pool.close()
 	}

@@ -36,7 +36,8 @@ type Reactor struct {
 
 	// Deferred wrappers' lifecycle (lifecycle.go); reactor goroutine only.
 	young     []*Deferred
-	youngKept int // released tasks' wrappers kept in young
+	awaiting  []*Deferred // released tasks' wrappers with callbacks pending
+	awaitMark int
 	unrefs    []*C.dfr_deferred
 	fresh     []*C.dfr_deferred
 	freshBuf  []*C.dfr_deferred

@@ -23,16 +23,14 @@ type goPool struct {
 
 	mu      sync.Mutex
 	wake    sync.Cond
-	queue   []poolTask
-	head    int
+	queue   fifo[poolTask]
 	idle    int // workers waiting in wake (not yet signalled)
 	workers int
 	closed  bool
 
 	freed  atomic.Bool // the reactor was freed: results only drop references
 	dmu    sync.Mutex
-	done   []poolDone
-	spare  []poolDone // the other buffer (swapped with done by deliver)
+	done   fifo[poolDone]
 	posted bool
 
 	fs []C.dfrgo_result // deliver's buffer (reactor goroutine)
@@ -72,11 +70,11 @@ func newGoPool(r *Reactor, max int) *goPool {
 // submit queues a task (reactor goroutine).
 func (p *goPool) submit(t poolTask) {
 	p.mu.Lock()
-	p.queue = append(p.queue, t)
+	p.queue.push(t)
 	// Wake (or start) a worker only when the awake ones may not keep up: a
 	// wake-up costs more than a short task.
 	spawn := false
-	if awake := p.workers - p.idle; awake == 0 || len(p.queue)-p.head > awake*takeMax {
+	if awake := p.workers - p.idle; awake == 0 || p.queue.len() > awake*takeMax {
 		if p.idle > 0 {
 			p.idle--
 			p.wake.Signal()
@@ -96,7 +94,7 @@ func (p *goPool) work() {
 	var done [takeMax]poolDone
 	p.mu.Lock()
 	for {
-		for p.head == len(p.queue) {
+		for p.queue.len() == 0 {
 			if p.closed {
 				p.workers--
 				p.mu.Unlock()
@@ -105,12 +103,7 @@ func (p *goPool) work() {
 			p.idle++
 			p.wake.Wait() // whoever signals takes us off idle
 		}
-		n := min(takeMax, (len(p.queue)-p.head+p.workers-1)/p.workers)
-		copy(took[:n], p.queue[p.head:p.head+n])
-		clear(p.queue[p.head : p.head+n])
-		if p.head += n; p.head == len(p.queue) {
-			p.queue, p.head = p.queue[:0], 0
-		}
+		n := p.queue.pop(took[:min(takeMax, (p.queue.len()+p.workers-1)/p.workers)])
 		p.mu.Unlock()
 		for i, t := range took[:n] {
 			v, err := runTask(t.fn)
@@ -135,7 +128,9 @@ func runTask(fn runner) (v any, err error) {
 // complete queues results; the first of a batch wakes the reactor.
 func (p *goPool) complete(ds []poolDone) {
 	p.dmu.Lock()
-	p.done = append(p.done, ds...)
+	for _, d := range ds {
+		p.done.push(d)
+	}
 	post := !p.posted
 	p.posted = true
 	p.dmu.Unlock()
@@ -150,27 +145,24 @@ func (p *goPool) complete(ds []poolDone) {
 func (p *goPool) deliver() {
 	fire := p.r.InThread() && p.r.c != nil
 	p.dmu.Lock()
-	batch := p.done
-	if fire { // reuse the buffers (only the reactor goroutine swaps them)
-		p.done, p.spare = p.spare[:0], batch
-	} else {
-		p.done = nil
-	}
+	batch := p.done.take()
 	p.posted = false
 	p.dmu.Unlock()
-	if len(batch) == 0 {
+	if batch.len() == 0 {
 		return
 	}
-	fs := make([]C.dfrgo_result, len(batch))
+	fs := make([]C.dfrgo_result, batch.len())
 	if fire {
-		p.fs = growTo(p.fs, len(batch))
+		p.fs = growTo(p.fs, batch.len())
 		fs = p.fs
 	}
-	for i, d := range batch {
+	i := 0
+	batch.each(func(d *poolDone) {
 		f := &fs[i]
+		i++
 		f.d = d.c
 		if !fire {
-			continue
+			return
 		}
 		if w := d.d; w.private == privTask {
 			// Callbacks added meanwhile go to C with the result (even when
@@ -189,9 +181,8 @@ func (p *goPool) deliver() {
 		} else {
 			f.v = toC(d.v)
 		}
-	}
-	C.dfrgo_fire_many(&fs[0], C.size_t(len(batch)), cPtr(unsafe.Pointer(p.r.slab.c)), boolInt(fire))
-	clear(batch) // the values go
+	})
+	C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), boolInt(fire))
 	drainReleases()
 }
 

@@ -148,7 +148,7 @@ func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, 
 		d.addPending(slot) // C cannot reach d before ptr() flushes
 		return nil
 	}
-	return codeErr(C.dfrgo_add(cPtr(unsafe.Pointer(d.ptr())), cPtr(unsafe.Pointer(s.c)), 1, C.uint32_t(slot), 0, nil))
+	return codeErr(C.dfrgo_add1(cPtr(unsafe.Pointer(d.ptr())), cPtr(unsafe.Pointer(s.c)), C.uint32_t(slot)))
 }
 
 // AddCallback appends a callback (errors pass by).

@@ -42,7 +42,11 @@ func (d *Deferred) expose() {
 func (d *Deferred) fire(v C.dfr_value) error {
 	d.private = public
 	n, a, b, more := d.takePending()
-	return codeErr(C.dfrgo_fire(cPtr(unsafe.Pointer(d.c)), cPtr(unsafe.Pointer(d.r.slab.c)), n, a, b, more, v))
+	dp, sp := cPtr(unsafe.Pointer(d.c)), cPtr(unsafe.Pointer(d.r.slab.c))
+	if more == nil { // the common case: no pointer for cgo to check
+		return codeErr(C.dfrgo_fire2(dp, sp, n, a, b, cPtr(unsafe.Pointer(v._type)), C.uint64_t(i64Bits(&v))))
+	}
+	return codeErr(C.dfrgo_fire(dp, sp, n, a, b, more, v))
 }
 
 // takePending empties d's pending slots, as dfrgo_add takes them.

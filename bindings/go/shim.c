@@ -318,6 +318,18 @@ int dfrgo_add(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const 
     return rc;
 }
 
+int dfrgo_add1(uintptr_t d, uintptr_t s, uint32_t a) { return dfrgo_add(d, s, 1, a, 0, NULL); }
+
+int dfrgo_fire2(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, uintptr_t vtype,
+                uint64_t vbits)
+{
+    dfr_value v;
+    v.type = (const dfr_type *)vtype;
+    _Static_assert(sizeof v.u == sizeof vbits, "bindings/go: dfr_value's union is not 8 bytes");
+    memcpy(&v.u, &vbits, sizeof vbits);
+    return dfrgo_fire(d, s, n, a, b, NULL, v);
+}
+
 int dfrgo_fire(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more,
                dfr_value v)
 {

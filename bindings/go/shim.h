@@ -101,6 +101,12 @@ dfrgo_rec *dfrgo_slot_rec(dfrgo_slab *s, uint32_t idx);
 #define DFRGO_SLOT_CB (1u << 31)
 #define DFRGO_SLOT_EB (1u << 30)
 int dfrgo_add(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more);
+/* dfrgo_add of one slot, and dfrgo_fire of up to two with the value as two
+ * integers (its type pointer and its 8 bytes): no pointer argument at all,
+ * so cgo checks nothing (the hot paths). */
+int dfrgo_add1(uintptr_t d, uintptr_t s, uint32_t a);
+int dfrgo_fire2(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, uintptr_t vtype,
+                uint64_t vbits);
 /* dfrgo_add then dfr_deferred_callback(d, v) (v dropped on failure). */
 int dfrgo_fire(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more,
                dfr_value v);

@@ -6,8 +6,10 @@ type fifo[T any] struct {
 	chunks [][]T // each of cap fifoChunk; the first is read from head
 	head   int
 	n      int
-	spare  []T // an emptied chunk, reused
+	spare  [][]T // emptied chunks, reused (up to fifoSpare)
 }
+
+const fifoSpare = 16
 
 const fifoChunk = 256
 
@@ -16,9 +18,10 @@ func (q *fifo[T]) len() int { return q.n }
 func (q *fifo[T]) push(v T) {
 	last := len(q.chunks) - 1
 	if last < 0 || len(q.chunks[last]) == fifoChunk {
-		c := q.spare
-		q.spare = nil
-		if c == nil {
+		var c []T
+		if n := len(q.spare); n > 0 {
+			c, q.spare = q.spare[n-1], q.spare[:n-1]
+		} else {
 			c = make([]T, 0, fifoChunk)
 		}
 		q.chunks = append(q.chunks, c)
@@ -39,7 +42,7 @@ func (q *fifo[T]) pop(out []T) int {
 		q.n -= m
 		k += m
 		if q.head == len(c) && (len(q.chunks) > 1 || len(c) == fifoChunk) {
-			q.spare = c[:0]
+			q.recycle(c)
 			q.chunks[0] = nil
 			q.chunks = q.chunks[1:]
 			q.head = 0
@@ -56,6 +59,22 @@ func (q *fifo[T]) take() fifo[T] {
 	out := fifo[T]{chunks: q.chunks, head: q.head, n: q.n}
 	q.chunks, q.head, q.n = nil, 0, 0
 	return out
+}
+
+// recycle keeps an emptied chunk for reuse.
+func (q *fifo[T]) recycle(c []T) {
+	if len(q.spare) < fifoSpare && cap(c) == fifoChunk {
+		clear(c[:cap(c)])
+		q.spare = append(q.spare, c[:0])
+	}
+}
+
+// giveBack recycles the chunks of a taken batch into q, once processed.
+func (q *fifo[T]) giveBack(batch *fifo[T]) {
+	for _, c := range batch.chunks {
+		q.recycle(c)
+	}
+	*batch = fifo[T]{}
 }
 
 // each calls fn on every item, in order.

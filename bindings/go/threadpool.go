@@ -183,6 +183,9 @@ func (p *goPool) deliver() {
 		}
 	})
 	C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), boolInt(fire))
+	p.dmu.Lock()
+	p.done.giveBack(&batch)
+	p.dmu.Unlock()
 	drainReleases()
 }
 

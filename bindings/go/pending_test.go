@@ -163,3 +163,29 @@ func TestTaskDeferredReleasedEarly(t *testing.T) {
 	ok(t, r.Call(func() {}))
 	noHandles(t)
 }
+
+// Tasks still running when their reactor is freed: their results fire
+// nothing, and everything they held is released (their C references, the
+// callbacks that waited for them).
+func TestTasksOutliveReactor(t *testing.T) {
+	r := manual(t)
+	release := make(chan struct{})
+	ended := make(chan struct{}, 4)
+	for i := 0; i < 4; i++ {
+		d := must1(DeferToThread(r, func() (int, error) {
+			defer func() { ended <- struct{}{} }()
+			<-release
+			return i, nil
+		}))
+		ok(t, d.AddCallback(func(v any) (any, error) { t.Error("ran after Free"); return v, nil }))
+		if i%2 == 0 {
+			d.Release()
+		}
+	}
+	r.Free()
+	close(release)
+	for i := 0; i < 4; i++ {
+		<-ended
+	}
+	noHandles(t)
+}

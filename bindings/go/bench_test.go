@@ -1,7 +1,6 @@
 package deferred
 
 import (
-	"context"
 	"sync"
 	"testing"
 )
@@ -75,20 +74,34 @@ func BenchmarkCallFromThread(b *testing.B) {
 	got.Wait()
 }
 
+// As in the C bench: b.N tasks in flight at once, each deferred with a
+// callback counting completions, released at once.
 func benchDeferTo(b *testing.B, defer2 func(*Reactor, func() (int, error)) (*Deferred, error)) {
 	r, _ := Start(nil)
 	defer func() { _ = r.Close() }()
 	b.ResetTimer()
-	_, err := Do[any](context.Background(), r, func() (any, error) {
-		ds := make([]*Deferred, b.N)
-		for i := range ds {
-			ds[i], _ = defer2(r, func() (int, error) { return 1, nil })
+	done := make(chan struct{})
+	fired := 0
+	count := func(v any) (any, error) {
+		if fired++; fired == b.N {
+			close(done)
 		}
-		return r.Gather(ds, false)
+		return v, nil
+	}
+	err := r.Call(func() {
+		for i := 0; i < b.N; i++ {
+			d, err := defer2(r, func() (int, error) { return 1, nil })
+			if err != nil {
+				panic(err)
+			}
+			_ = d.AddCallback(count)
+			d.Release()
+		}
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
+	<-done
 }
 
 // defer_to_thread, bulk: Go work on goroutines.

@@ -6,7 +6,6 @@ import "C"
 import (
 	"runtime"
 	"runtime/cgo"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -25,34 +24,25 @@ const (
 // be called there (methods returning an error return ErrNotOwner otherwise,
 // the others panic with it).  The C engine runs the chain.
 type Deferred struct {
-	chain   *chainState // the Go callbacks C holds for this wrapper (lazily made)
 	r       *Reactor
 	c       *C.dfr_deferred // our reference
-	cleanup runtime.Cleanup
-	freed   atomic.Bool
+	cleanup runtime.Cleanup // set before state becomes guarded
+	state   atomic.Int32    // young, guarded or released (lifecycle.go)
+	// A deferred made by NewDeferred that C has not seen yet (pending.go):
+	// its callbacks wait here and reach C with the next call on it.
+	private  privacy
+	npend    int32
+	pendBuf  [2]uint32 // the first two pending slots
+	pendMore *[]uint32 // the others
 }
 
-func wrapDeferred(r *Reactor, c *C.dfr_deferred) *Deferred {
-	d := &Deferred{r: r, c: c}
-	d.cleanup = runtime.AddCleanup(d, func(c *C.dfr_deferred) { C.dfr_deferred_unref(c) }, c)
-	return d
-}
-
-// Release drops the Go side's reference now instead of when d is garbage
-// collected (an unfired deferred nobody else holds is freed, its callbacks'
-// Go functions released).  Later use of d panics.
-func (d *Deferred) Release() {
-	if d.freed.Swap(true) {
-		return
-	}
-	d.cleanup.Stop()
-	C.dfr_deferred_unref(d.c)
-	drainReleases()
-}
-
+// ptr gives the C deferred for a call into C: C sees it from now on.
 func (d *Deferred) ptr() *C.dfr_deferred {
-	if d.freed.Load() {
+	if d.state.Load() == released {
 		panic("deferred: use of a released Deferred")
+	}
+	if d.private != public && d.r.InThread() {
+		d.expose()
 	}
 	return d.c
 }
@@ -62,12 +52,10 @@ func (d *Deferred) Reactor() *Reactor { return d.r }
 
 // NewDeferred makes a pending deferred on r (on r's goroutine).
 func (r *Reactor) NewDeferred() *Deferred {
-	var rc C.int
-	c := C.dfrgo_deferred_new(r.tid, &rc)
-	if c == nil {
-		panic(codeErr(rc))
-	}
-	return wrapDeferred(r, c)
+	r.own()
+	d := r.wrapOwned(r.freshDeferred())
+	d.private = privSole
+	return d
 }
 
 // NewCancellableDeferred is NewDeferred with a canceller, which runs when the
@@ -129,28 +117,38 @@ func (r *Reactor) Fail(err error) *Deferred {
 	return wrapDeferred(r, c)
 }
 
-// chainFns is one callback/errback pair of a chain.
-type chainFns struct {
-	r  *Reactor
-	cb func(any) (any, error)
-	eb func(error) (any, error)
-}
-
 // AddCallbacks appends a callback/errback pair; a nil one passes the result
 // through.  The callback gets the result, the errback the failure; what
 // either returns is the next result: a value, a *Deferred (the chain waits
 // for it) or an error (the errback path).  A panic becomes a *PanicError
 // failure (errors.Is(err, ErrPanic)).
 func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, error)) error {
+	if err := d.r.check(); err != nil {
+		return err
+	}
 	if cb == nil && eb == nil {
-		return d.r.check()
+		return nil
 	}
-	// The thread check is inside the C call (no extra crossing).
-	if d.chain == nil {
-		d.chain = &chainState{} // never inside d: the handle must not keep d alive
+	if d.state.Load() == released {
+		panic("deferred: use of a released Deferred")
 	}
-	h, idx := d.chain.add(chainFns{d.r, cb, eb})
-	return codeErr(C.dfrgo_add_callbacks(d.r.tid, d.r.c, d.ptr(), boolInt(cb != nil), boolInt(eb != nil), h, idx))
+	s := d.r.slab
+	idx, err := s.put(chainFns{cb, eb})
+	if err != nil {
+		return err
+	}
+	slot := uint32(idx)
+	if cb != nil {
+		slot |= slotCb
+	}
+	if eb != nil {
+		slot |= slotEb
+	}
+	if d.private != public && d.state.Load() == young {
+		d.addPending(slot) // C cannot reach d before ptr() flushes
+		return nil
+	}
+	return codeErr(C.dfrgo_add1(cPtr(unsafe.Pointer(d.ptr())), cPtr(unsafe.Pointer(s.c)), C.uint32_t(slot)))
 }
 
 // AddCallback appends a callback (errors pass by).
@@ -185,56 +183,18 @@ func boolInt(b bool) C.int {
 	return 0
 }
 
-// chainState holds the Go callbacks of one Deferred wrapper that C still
-// refers to, behind a single cgo.Handle (created with the first pending
-// callback, deleted when the last one is released): no handle per callback.
-// It never refers to the Deferred, so an unreachable Deferred is still
-// collected (and its C reference dropped) while callbacks are pending.
-type chainState struct {
-	mu   sync.Mutex // the last release may come from the GC's cleanup goroutine
-	fns  []chainFns
-	live int
-	h    C.uintptr_t // 0: no handle
-}
-
-func (s *chainState) add(f chainFns) (C.uintptr_t, C.uint32_t) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.h == 0 {
-		s.fns = s.fns[:0]
-		s.h = newHandle(s)
-	}
-	s.fns = append(s.fns, f)
-	s.live++
-	return s.h, C.uint32_t(len(s.fns) - 1)
-}
-
-func (s *chainState) take(idx C.uint32_t) chainFns {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.fns[idx]
-	s.fns[idx] = chainFns{}
-	if s.live--; s.live == 0 {
-		deleteHandle(s.h)
-		s.h = 0
-	}
-	return f
-}
-
-//export goChainRelease
-func goChainRelease(h C.uintptr_t, idx C.uint32_t) {
-	cgo.Handle(h).Value().(*chainState).take(idx)
-}
-
 //export goCallback
-func goCallback(h C.uintptr_t, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
-	f := cgo.Handle(h).Value().(*chainState).take(idx) // runs once: the box's destroy will not
+func goCallback(id, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_value) {
+	s := (*slabs.Load())[id]
+	p := s.fn(idx)
+	f := *p // runs once: the slot is given back after
+	*p = chainFns{}
 	defer func() {
 		if v := recover(); v != nil {
 			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
 		}
 	}()
-	v, err := toGo(f.r, in)
+	v, err := toGo(s.r, in)
 	var res any
 	if isErr != 0 {
 		res, err = f.eb(err)
@@ -254,8 +214,13 @@ func (d *Deferred) Callback(v any) error {
 	if _, ok := v.(*Deferred); ok {
 		return ErrInvalid
 	}
-	// The thread check is inside the C call (no extra crossing).
-	return codeErr(C.dfrgo_deferred_callback(d.r.tid, d.ptr(), toC(v)))
+	if err := d.r.check(); err != nil {
+		return err
+	}
+	if d.private == privSole && d.npend > 0 && d.state.Load() == young {
+		return d.fire(toC(v)) // its callbacks and the result: one call into C
+	}
+	return codeErr(C.dfr_deferred_callback(d.ptr(), toC(v)))
 }
 
 // Errback fires d with a failure.

@@ -256,13 +256,13 @@ func TestHandlesReleasedOnEveryPath(t *testing.T) {
 	// dropped unfired (callbacks and a canceller never run)
 	d = r.NewCancellableDeferred(func(*Deferred) {})
 	Then(d, func(v any) (any, error) { return v, nil })
-	if liveHandles.Load() != 2 {
-		t.Fatalf("live %d", liveHandles.Load())
+	if liveRefs() != 2 {
+		t.Fatalf("live %d", liveRefs())
 	}
 	d.Release()
 	d.Release() // twice is harmless
-	if liveHandles.Load() != 0 {
-		t.Fatalf("dropped unfired: live %d", liveHandles.Load())
+	if liveRefs() != 0 {
+		t.Fatalf("dropped unfired: live %d", liveRefs())
 	}
 	// a Go value kept by a deferred nobody fired
 	d = r.Succeed("kept")
@@ -273,7 +273,7 @@ func TestHandlesReleasedOnEveryPath(t *testing.T) {
 	ok(t, r.Call(func() { t.Error("ran") }))
 	dl := must1(r.DeferLater(1e9, func() (any, error) { return "never", nil }))
 	dl.Release()
-	if liveHandles.Load() == 0 {
+	if liveRefs() == 0 {
 		t.Fatal("expected pending handles")
 	}
 	r.Free()

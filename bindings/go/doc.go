@@ -62,13 +62,23 @@
 //
 // # Memory
 //
-// No Go pointer is kept in C.  Go callbacks and Go values reach C only as
-// runtime/cgo.Handles (one per value; one per deferred for all its pending
-// callbacks), released exactly once through the C destroy hooks: after the
+// No Go pointer is kept in C.  Go values reach C as runtime/cgo.Handles (one
+// per value).  Go callbacks sit in a slab owned by their reactor: C holds a
+// slot's index, its destroy hook gives the slot back exactly once (after the
 // callback ran, when its deferred is cancelled or freed unfired, or when the
-// reactor is freed with the call pending.  A [Deferred] holds one C
-// reference, dropped by [Deferred.Release] or, failing that, when the
-// garbage collector finds it unreachable.
+// reactor is freed with the call pending), and the functions of a slot that
+// never ran are dropped before it is reused.  Callbacks added to a deferred
+// C cannot reach yet (made by [Reactor.NewDeferred] or [DeferToThread] and
+// not passed to C) wait in Go and reach C with the next operation on it, so
+// "make, add callbacks, fire" costs one call into C.
+//
+// A [Deferred] holds one C reference, dropped by [Deferred.Release] (on the
+// reactor goroutine the call into C is batched: it happens at the latest
+// when the reactor next calls into Go or is freed) or, failing that, when
+// the garbage collector finds the Deferred unreachable.  A Deferred made
+// and released within one turn of the reactor costs no garbage-collector
+// bookkeeping; one that lives longer gets a cleanup when the reactor next
+// calls into Go.
 //
 // # C coroutines
 //
@@ -84,11 +94,15 @@
 //
 // # Threads
 //
-// [DeferToThread] runs Go work on a new goroutine, not on the library's C
-// thread pool: a goroutine costs less than a C-created thread calling into
-// Go, and the Go scheduler already multiplexes them.  [DeferToCThread] runs
-// it on the C pool, for work that must share that pool's limit with C jobs.
-// See README.md for the measured costs.
+// [DeferToThread] runs Go work on worker goroutines, not on the library's C
+// thread pool (a C-created thread calling into Go costs more): at most
+// Options.ThreadPoolMax of them per reactor (10 by default, as the C pool
+// and Twisted's), taking the calls in order; results come back to the
+// reactor in batches, fired with one call into C.  A function that blocks
+// for long holds a worker: run such work on a goroutine of your own and hand
+// the result over with [Reactor.Call].  [DeferToCThread] runs it on the C
+// pool, for work that must share that pool's limit with C jobs.  See
+// README.md for the measured costs.
 //
 // # Building
 //

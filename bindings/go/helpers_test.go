@@ -22,8 +22,9 @@ func noHandles(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
+		settleAll()
 		runtime.GC()
-		n := liveHandles.Load()
+		n := liveRefs()
 		if n == 0 {
 			return
 		}
@@ -55,4 +56,19 @@ func result[T any](t *testing.T, d *Deferred) T {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// settleAll lets every reactor guard its young deferreds (so that dropped
+// ones can be collected) and drop its queued references: directly for the
+// caller's reactors, through a Call for the others.
+func settleAll() {
+	for _, r := range reactors() {
+		if r.InThread() {
+			if r.c != nil {
+				r.settle()
+			}
+		} else {
+			_ = r.Call(func() {})
+		}
+	}
 }

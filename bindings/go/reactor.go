@@ -10,6 +10,8 @@ import (
 	"runtime/cgo"
 	"sync"
 	"time"
+
+	"github.com/libdeferred/libdeferred/bindings/go/internal/gid"
 )
 
 // Options for NewReactor and Start.
@@ -26,12 +28,27 @@ type Options struct {
 // Deferreds made on it belong to it too.  Other goroutines reach it only
 // through Call, Do, Wait and Stop.
 type Reactor struct {
-	mu     sync.RWMutex // guards c against Free while another goroutine calls Call
-	c      *C.dfr_reactor
-	tid    C.long
-	done   chan struct{} // Start: closed when the reactor goroutine has freed it
-	closed chan struct{} // closed by Free (waits give up)
-	runErr error         // Start: what Run returned (read after done)
+	mu   sync.RWMutex // guards c against Free while another goroutine calls Call
+	c    *C.dfr_reactor
+	tid  C.long
+	g    uintptr // the owner goroutine (internal/gid), when gid.Fast
+	slab *goSlab // the Go callbacks of its deferreds' chains
+
+	// Deferred wrappers' lifecycle (lifecycle.go); reactor goroutine only.
+	young     []*Deferred
+	awaiting  []*Deferred // released tasks' wrappers with callbacks pending
+	awaitMark int
+	unrefs    []*C.dfr_deferred
+	fresh     []*C.dfr_deferred
+	freshBuf  []*C.dfr_deferred
+	// The same with two references each (DeferToThread's) and its pool.
+	fresh2    []*C.dfr_deferred
+	fresh2Buf []*C.dfr_deferred
+	pool      *goPool
+	poolMax   int
+	done      chan struct{} // Start: closed when the reactor goroutine has freed it
+	closed    chan struct{} // closed by Free (waits give up)
+	runErr    error         // Start: what Run returned (read after done)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -57,7 +74,17 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	r := &Reactor{c: c, tid: C.dfrgo_tid(), closed: make(chan struct{})}
+	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}),
+		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax),
+		fresh2Buf: make([]*C.dfr_deferred, batchMax), poolMax: int(o.ThreadPoolMax)}
+	if r.poolMax == 0 {
+		r.poolMax = 10 // the C pool's default (reactor.h)
+	}
+	if r.slab = newSlab(r); r.slab == nil {
+		C.dfr_reactor_free(c)
+		runtime.UnlockOSThread()
+		return nil, ErrNoMemory
+	}
 	r.self = C.uintptr_t(cgo.NewHandle(r)) // not counted: lives as long as r
 	return r, nil
 }
@@ -108,7 +135,12 @@ func (r *Reactor) Close() error {
 
 // InThread reports whether the caller runs on the reactor's goroutine
 // (Twisted's isInIOThread).
-func (r *Reactor) InThread() bool { return C.dfrgo_tid() == r.tid }
+func (r *Reactor) InThread() bool {
+	if gid.Fast {
+		return gid.G() == r.g // no call into C
+	}
+	return C.dfrgo_tid() == r.tid
+}
 
 // own panics when the caller is not the reactor's goroutine (a programming
 // error like a concurrent map write: it never reaches C).
@@ -164,8 +196,10 @@ func (r *Reactor) Free() {
 	r.c = nil
 	r.mu.Unlock()
 	if c != nil {
+		r.retire()
 		C.dfr_reactor_free(c)
 		drainReleases()
+		r.slab.orphan()
 		r.qmu.Lock()
 		r.queue = nil // never run
 		r.qmu.Unlock()
@@ -253,6 +287,7 @@ func (r *Reactor) Call(fn func()) error {
 func goDrain(h C.uintptr_t) {
 	drainReleases()
 	r := cgo.Handle(h).Value().(*Reactor)
+	r.settle()
 	r.qmu.Lock()
 	batch := r.queue
 	r.queue = nil
@@ -292,6 +327,7 @@ func goFn(h C.uintptr_t) {
 	drainReleases()
 	f := cgo.Handle(h).Value().(reactorFn)
 	deleteHandle(h) // runs once: its destroy hook will not
+	f.r.settle()
 	f.r.runCall(f.fn)
 }
 

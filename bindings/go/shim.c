@@ -21,8 +21,7 @@ static dfrgo_release *rel;
 static size_t nrel, caprel;
 volatile int dfrgo_releases_pending; /* a hint read by Go without a call */
 
-/* chain: a callback entry (h, idx) of a deferred's chain; else handle h. */
-static void release_later(uintptr_t h, uint32_t idx, int chain)
+static void release_later(uintptr_t h)
 {
     pthread_mutex_lock(&rel_mu);
     if (nrel == caprel) {
@@ -33,12 +32,8 @@ static void release_later(uintptr_t h, uint32_t idx, int chain)
             caprel = cap;
         }
     }
-    if (nrel < caprel) { /* out of memory: the handle leaks, nothing worse */
-        rel[nrel].h = h;
-        rel[nrel].idx = idx;
-        rel[nrel].chain = chain;
-        nrel++;
-    }
+    if (nrel < caprel) /* out of memory: the handle leaks, nothing worse */
+        rel[nrel++].h = h;
     dfrgo_releases_pending = 1;
     pthread_mutex_unlock(&rel_mu);
 }
@@ -57,7 +52,7 @@ size_t dfrgo_take_releases(dfrgo_release *out, size_t max)
 static void release_handle(uintptr_t h)
 {
     if (dfr_in_coroutine())
-        release_later(h, 0, 0);
+        release_later(h);
     else
         goDestroy(h);
 }
@@ -146,34 +141,21 @@ static dfr_value on_coroutine_failure(void)
                                              "a Go function cannot run on a C coroutine's stack"));
 }
 
-/* A callback pair's data: its deferred's Go chain (one handle per deferred,
- * not per callback) and its index there.  The Go side releases the entry
- * when the pair runs (one crossing, not two); destroy crosses into Go only
- * when the pair never ran. */
-typedef struct cbox {
-    uintptr_t h;
-    uint32_t idx;
-    int ran;
-    dfr_reactor *r; /* for the hop off a coroutine's stack */
-} cbox;
-
-static void tr_box_destroy(void *data)
+/* A callback pair's data is its slot's record (slab.c): Go clears the slot's
+ * functions when the pair runs (one crossing, not two) and the destroy hook
+ * gives the slot back without calling into Go. */
+static void tr_rec_destroy(void *data)
 {
-    cbox *b = data;
-    if (!b->ran) {
-        if (dfr_in_coroutine())
-            release_later(b->h, b->idx, 1);
-        else
-            goChainRelease(b->h, b->idx);
-    }
-    free(b);
+    dfrgo_rec *rec = data;
+    if (rec->ran != 2) /* a hop gives the slot back itself */
+        dfrgo_slot_release(rec, rec->ran);
 }
 
 /* A callback reached on a coroutine's stack runs on the reactor loop
- * instead: the chain gets a deferred that fires with the callback's result. */
+ * instead: the chain gets a deferred that fires with the callback's result.
+ * The hop owns the slot from then on. */
 typedef struct hop {
-    uintptr_t h;
-    uint32_t idx;
+    dfrgo_rec *rec;
     int is_err, done;
     dfr_value v;
     dfr_deferred *p;
@@ -186,7 +168,8 @@ static void hop_run(void *data)
     o->done = 1;
     dfr_value v = o->v;
     o->v = dfr_none();
-    goCallback(o->h, o->idx, o->is_err, &v, &out);
+    goCallback(o->rec->slab->id, o->rec->idx, o->is_err, &v, &out);
+    dfrgo_slot_release(o->rec, 1);
     if (dfr_is_deferred(out)) {
         dfr_deferred_chain(dfr_deferred_from(&out), o->p);
         dfr_value_drop(out);
@@ -199,7 +182,7 @@ static void hop_destroy(void *data)
 {
     hop *o = data;
     if (!o->done) {
-        goChainRelease(o->h, o->idx);
+        dfrgo_slot_release(o->rec, 0);
         dfr_deferred_errback(o->p, dfr_failure_new(DFR_DOMAIN, DFR_ENOTRUNNING,
                                                    "reactor freed before a Go callback ran"));
     }
@@ -208,7 +191,7 @@ static void hop_destroy(void *data)
     free(o);
 }
 
-static dfr_value hop_to_loop(cbox *b, int is_err, dfr_value result)
+static dfr_value hop_to_loop(dfrgo_rec *rec, int is_err, dfr_value result)
 {
     hop *o = malloc(sizeof *o);
     dfr_deferred *p = dfr_deferred_new();
@@ -216,38 +199,38 @@ static dfr_value hop_to_loop(cbox *b, int is_err, dfr_value result)
         free(o);
         dfr_deferred_unref(p);
         dfr_value_drop(result);
-        b->ran = 0; /* released by the box's destroy, later */
+        rec->ran = 0; /* given back by the destroy hook, later */
         return dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_ENOMEM, "out of memory"));
     }
-    o->h = b->h;
-    o->idx = b->idx;
+    o->rec = rec;
     o->is_err = is_err;
     o->done = 0;
     o->v = result;
     o->p = dfr_deferred_ref(p);
-    dfr_reactor_call_from_thread(b->r, hop_run, o, hop_destroy); /* on error hop_destroy ran */
+    rec->ran = 2;
+    dfr_reactor_call_from_thread(rec->slab->r, hop_run, o, hop_destroy); /* on error hop_destroy ran */
     return dfr_value_deferred(p);
 }
 
 static dfr_value tr_callback(dfr_value result, void *data)
 {
-    cbox *b = data;
+    dfrgo_rec *rec = data;
     dfr_value out = dfr_none();
-    b->ran = 1;
     if (dfr_in_coroutine())
-        return hop_to_loop(b, 0, result);
-    goCallback(b->h, b->idx, 0, &result, &out);
+        return hop_to_loop(rec, 0, result);
+    rec->ran = 1;
+    goCallback(rec->slab->id, rec->idx, 0, &result, &out);
     return out;
 }
 
 static dfr_value tr_errback(dfr_value result, void *data)
 {
-    cbox *b = data;
+    dfrgo_rec *rec = data;
     dfr_value out = dfr_none();
-    b->ran = 1;
     if (dfr_in_coroutine())
-        return hop_to_loop(b, 1, result);
-    goCallback(b->h, b->idx, 1, &result, &out);
+        return hop_to_loop(rec, 1, result);
+    rec->ran = 1;
+    goCallback(rec->slab->id, rec->idx, 1, &result, &out);
     return out;
 }
 
@@ -316,44 +299,46 @@ long dfrgo_tid(void)
     return tls_tid;
 }
 
-dfr_deferred *dfrgo_deferred_new(long tid, int *rc)
+int dfrgo_add(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more)
 {
-    if (dfrgo_tid() != tid) {
-        *rc = DFR_ENOTOWNER;
-        return NULL;
+    dfrgo_slab *slab = (dfrgo_slab *)s;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = i == 0 ? a : i == 1 ? b : more[i - 2];
+        dfrgo_rec *rec = dfrgo_slot_rec(slab, slot & (DFRGO_SLOT_EB - 1));
+        if (rc) { /* never reached the deferred */
+            dfrgo_slot_release(rec, 0);
+            continue;
+        }
+        rc = dfr_deferred_add_callbacks((dfr_deferred *)d,
+                                        slot & DFRGO_SLOT_CB ? tr_callback : NULL,
+                                        slot & DFRGO_SLOT_EB ? tr_errback : NULL, rec,
+                                        tr_rec_destroy); /* on failure destroy ran */
     }
-    dfr_deferred *d = dfr_deferred_new();
-    *rc = d ? 0 : DFR_ENOMEM;
-    return d;
+    return rc;
 }
 
-int dfrgo_deferred_callback(long tid, dfr_deferred *d, dfr_value v)
+int dfrgo_add1(uintptr_t d, uintptr_t s, uint32_t a) { return dfrgo_add(d, s, 1, a, 0, NULL); }
+
+int dfrgo_fire2(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, uintptr_t vtype,
+                uint64_t vbits)
 {
-    if (dfrgo_tid() != tid) {
+    dfr_value v;
+    v.type = (const dfr_type *)vtype;
+    _Static_assert(sizeof v.u == sizeof vbits, "bindings/go: dfr_value's union is not 8 bytes");
+    memcpy(&v.u, &vbits, sizeof vbits);
+    return dfrgo_fire(d, s, n, a, b, NULL, v);
+}
+
+int dfrgo_fire(uintptr_t d, uintptr_t s, size_t n, uint32_t a, uint32_t b, const uint32_t *more,
+               dfr_value v)
+{
+    int rc = dfrgo_add(d, s, n, a, b, more);
+    if (rc) {
         dfr_value_drop(v);
-        return DFR_ENOTOWNER;
+        return rc;
     }
-    return dfr_deferred_callback(d, v);
-}
-
-int dfrgo_add_callbacks(long tid, dfr_reactor *r, dfr_deferred *d, int cb, int eb, uintptr_t h,
-                        uint32_t idx)
-{
-    if (dfrgo_tid() != tid) {
-        goChainRelease(h, idx);
-        return DFR_ENOTOWNER;
-    }
-    cbox *b = malloc(sizeof *b);
-    if (!b) {
-        goChainRelease(h, idx);
-        return DFR_ENOMEM;
-    }
-    b->h = h;
-    b->idx = idx;
-    b->ran = 0;
-    b->r = r;
-    return dfr_deferred_add_callbacks(d, cb ? tr_callback : NULL, eb ? tr_errback : NULL, b,
-                                      tr_box_destroy);
+    return dfr_deferred_callback((dfr_deferred *)d, v);
 }
 
 dfr_deferred *dfrgo_deferred_new_cancellable(uintptr_t h)
@@ -422,3 +407,26 @@ dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
 
 /* The cgo floor: one Go->C call that makes one C->Go call (benchmarks). */
 void dfrgo_floor(void) { goNoop(); }
+
+void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m, int refs)
+{
+    for (size_t i = 0; i < n; i++)
+        dfr_deferred_unref(unref[i]);
+    for (size_t i = 0; i < m; i++) {
+        fresh[i] = dfr_deferred_new();
+        for (int k = 1; k < refs && fresh[i]; k++)
+            dfr_deferred_ref(fresh[i]);
+    }
+}
+
+void dfrgo_fire_many(dfrgo_result *fs, size_t n, uintptr_t s, int fire)
+{
+    for (size_t i = 0; i < n; i++) {
+        dfrgo_result *f = &fs[i];
+        if (fire)
+            dfrgo_fire((uintptr_t)f->d, s, f->n, f->a, f->b, NULL, f->v);
+        else
+            dfr_value_drop(f->v);
+        dfr_deferred_unref(f->d);
+    }
+}

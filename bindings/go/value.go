@@ -57,7 +57,7 @@ func toC(v any) C.dfr_value {
 		if x == nil || x.c == nil {
 			return C.dfr_value{}
 		}
-		return C.dfrgo_value_deferred(C.dfr_deferred_ref(x.c))
+		return C.dfrgo_value_deferred(C.dfr_deferred_ref(x.ptr()))
 	case error:
 		return C.dfrgo_value_failure(failureToC(x))
 	default:

@@ -45,9 +45,10 @@ func kindOf(v *C.dfr_value) int {
 	return C.DFRGO_OTHER
 }
 
-func i64Of(v *C.dfr_value) int64   { return *(*int64)(unsafe.Pointer(&v.u)) }
-func f64Of(v *C.dfr_value) float64 { return *(*float64)(unsafe.Pointer(&v.u)) }
-func ptrOf(v *C.dfr_value) uintptr { return *(*uintptr)(unsafe.Pointer(&v.u)) }
+func i64Of(v *C.dfr_value) int64    { return *(*int64)(unsafe.Pointer(&v.u)) }
+func f64Of(v *C.dfr_value) float64  { return *(*float64)(unsafe.Pointer(&v.u)) }
+func ptrOf(v *C.dfr_value) uintptr  { return *(*uintptr)(unsafe.Pointer(&v.u)) }
+func i64Bits(v *C.dfr_value) uint64 { return *(*uint64)(unsafe.Pointer(&v.u)) }
 func valueI64(x int64) C.dfr_value {
 	v := C.dfr_value{_type: typeI64}
 	*(*int64)(unsafe.Pointer(&v.u)) = x
@@ -78,11 +79,7 @@ func drainReleases() {
 	for {
 		n := int(C.dfrgo_take_releases(&buf[0], C.size_t(len(buf))))
 		for _, e := range buf[:n] {
-			if e.chain != 0 {
-				goChainRelease(e.h, e.idx)
-			} else {
-				deleteHandle(e.h)
-			}
+			deleteHandle(e.h)
 		}
 		if n < len(buf) {
 			return

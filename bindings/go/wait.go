@@ -85,13 +85,16 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 	}
 }
 
-// DeferToThread runs fn on a new goroutine and gives a deferred (on r, from
-// r's goroutine) that fires with its result on r's goroutine.  Go work runs
-// on a goroutine, not on the library's C thread pool: the Go scheduler
-// multiplexes it, and no C-created thread has to call into Go (see
-// DeferToCThread and the package docs for the measured costs).  A panic in
-// fn fails the deferred with a *PanicError.  Cancelling the deferred does
-// not stop fn; its result is then dropped.
+// DeferToThread runs fn on a worker goroutine and gives a deferred (on r,
+// from r's goroutine) that fires with its result on r's goroutine.  Go work
+// runs on goroutines, not on the library's C thread pool (no C-created
+// thread has to call into Go): at most Options.ThreadPoolMax worker
+// goroutines per reactor (default 10, as the C pool), which take the calls
+// in order; results come back to the reactor in batches (see the package
+// docs for the measured costs).  A function that blocks for long holds a
+// worker: run such work on a goroutine of your own and hand the result over
+// with Call.  A panic in fn fails the deferred with a *PanicError.
+// Cancelling the deferred does not stop fn; its result is then dropped.
 func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
 	if err := r.check(); err != nil {
 		return nil, err
@@ -99,24 +102,13 @@ func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
 	if fn == nil {
 		return nil, ErrInvalid
 	}
-	d := r.NewDeferred()
-	go func() {
-		v, err := func() (v T, err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					err = panicError(p)
-				}
-			}()
-			return fn()
-		}()
-		_ = r.Call(func() {
-			if err != nil {
-				_ = d.Errback(err)
-			} else {
-				_ = d.Callback(v)
-			}
-		})
-	}()
+	if r.pool == nil {
+		r.pool = newGoPool(r, r.poolMax)
+	}
+	c := r.freshTaskDeferred() // two references: d's and the task's
+	d := r.wrapOwned(c)
+	d.private = privTask // only the pool's delivery fires it
+	r.pool.submit(poolTask{d, c, taskFunc[T](fn)})
 	return d, nil
 }
 

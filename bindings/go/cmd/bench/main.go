@@ -1,17 +1,30 @@
-// Command bench prints the Go binding's benchmark rows as JSON lines, in
-// bench/run's format ({"bench", "impl", "n", "ns_per_op"}): "impl": "go" for
-// the binding, "cgo-floor" for one Go->C call plus one C->Go callback (the
-// least a binding can pay) and "go-chan" for a Go channel round trip.
+// Command bench prints the Go binding's benchmark rows and target checks as
+// JSON lines, in bench/run's format (bench/lang/go runs it):
 //
-//	cd bindings/go && go run ./cmd/bench [-quick]
+//	{"bench": "deferred_cycle", "impl": "go", "n": 200000, "ns_per_op": 123.4}
+//	{"check": "deferred_cycle: go / cgo-floor", "measured": 2.1, "want": "≤ 3", "ok": true}
+//
+// "impl": "go" is the binding, "cgo-floor" one Go->C call plus one C->Go
+// callback (the least a binding call can pay), "go-channel" a Go channel
+// round trip, "go-cpool" DeferToCThread, "c" the C bench's figure (read from
+// -c, the path of bench_core).  Each bench alternates its own floor run with
+// its own runs and keeps the best of each, so that both see the same load.
+//
+//	cd bindings/go && go run ./cmd/bench [-quick] [-c ../../build-bench/bench/bench_core]
 package main
 
 import (
-	"context"
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	deferred "github.com/libdeferred/libdeferred/bindings/go"
@@ -25,49 +38,109 @@ type row struct {
 	NsPerOp float64 `json:"ns_per_op"`
 }
 
+type check struct {
+	Check    string  `json:"check"`
+	Measured float64 `json:"measured"`
+	Want     string  `json:"want"`
+	OK       *bool   `json:"ok"`
+}
+
 var out = json.NewEncoder(os.Stdout)
 
-// best runs fn(n) reps times and prints the best time per op.
-func best(bench, impl string, n, reps int, fn func(n int)) {
-	b := time.Duration(1<<63 - 1)
-	for i := 0; i < reps; i++ {
+func emit(v any) {
+	if err := out.Encode(v); err != nil {
+		panic(err)
+	}
+}
+
+func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// timed is one measured run of n operations.
+type timed func(n int) time.Duration
+
+func clock(fn func(n int)) timed {
+	return func(n int) time.Duration {
 		t := time.Now()
 		fn(n)
-		b = min(b, time.Since(t))
+		return time.Since(t)
 	}
-	_ = out.Encode(row{bench, impl, n, float64(b.Nanoseconds()) / float64(n)})
 }
+
+// side runs the impls in turn reps times (each sees the same load) and
+// returns the best ns per op of each.
+func side(reps int, n []int, fns ...timed) []float64 {
+	best := make([]float64, len(fns))
+	for i := range best {
+		best[i] = 1e300
+	}
+	for r := 0; r < reps; r++ {
+		for i, fn := range fns {
+			runtime.GC() // no garbage from the previous run collected in this one
+			best[i] = min(best[i], float64(fn(n[i]).Nanoseconds())/float64(n[i]))
+		}
+	}
+	return best
+}
+
+func ratioCheck(label string, x float64, want float64) {
+	ok := x <= want
+	emit(check{label, round(x), fmt.Sprintf("≤ %g", want), &ok})
+}
+
+func info(label string, x float64) { emit(check{label, round(x), "info", nil}) }
+
+func round(x float64) float64 { v, _ := strconv.ParseFloat(fmt.Sprintf("%.3g", x), 64); return v }
 
 func nop(v any) (any, error) { return v, nil }
 
+var floorRun = clock(func(n int) {
+	for i := 0; i < n; i++ {
+		floor.Call()
+	}
+})
+
+// cFigure runs bench_core name n reps and returns its "libdeferred" row's
+// ns per op.
+func cFigure(bin, name string, n, reps int) (float64, bool) {
+	if bin == "" {
+		return 0, false
+	}
+	cmd := exec.Command(bin, name, strconv.Itoa(n), strconv.Itoa(reps))
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		progress("bench: %s %s: %v", bin, name, err)
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var r row
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Impl == "libdeferred" {
+			return r.NsPerOp, true
+		}
+	}
+	return 0, false
+}
+
 func main() {
-	quick := flag.Bool("quick", false, "smaller n")
+	quick := flag.Bool("quick", false, "smaller n, fewer runs")
+	cbin := flag.String("c", "", "bench_core, for the C figure of defer_to_thread")
 	flag.Parse()
-	n, reps := 1000000, 3
+	// Many short runs, alternating, best of each: on a loaded machine the
+	// best runs are the ones nothing else interrupted.
+	n, reps, tasks := 100000, 30, 100000
 	if *quick {
-		n, reps = 100000, 2
+		n, reps, tasks = 50000, 20, 20000
 	}
-	floorRun := func(n int) {
-		for i := 0; i < n; i++ {
-			floor.Call()
-		}
-	}
-	for _, b := range []string{"deferred_cycle", "callback_link", "call_from_thread", "defer_to_thread"} {
-		best(b, "cgo-floor", n, reps, floorRun)
-	}
-	best("deferred_cycle", "go-chan", n, reps, func(n int) {
-		for i := 0; i < n; i++ {
-			ch := make(chan int, 1)
-			ch <- i
-			<-ch
-		}
-	})
+	const links = 10000
 
 	r, err := deferred.NewReactor(nil)
 	if err != nil {
 		panic(err)
 	}
-	best("deferred_cycle", "go", n, reps, func(n int) {
+
+	progress("bench: deferred_cycle (n=%d)", n)
+	cycle := clock(func(n int) {
 		for i := 0; i < n; i++ {
 			d := r.NewDeferred()
 			_ = d.AddCallback(nop)
@@ -75,53 +148,124 @@ func main() {
 			d.Release()
 		}
 	})
-	best("callback_link", "go", 10000, reps, func(n int) {
-		d := r.NewDeferred()
-		for j := 0; j < n; j++ {
-			_ = d.AddCallback(nop)
+	channel := clock(func(n int) {
+		for i := 0; i < n; i++ {
+			ch := make(chan int, 1)
+			ch <- i
+			<-ch
 		}
-		_ = d.Callback(nil)
-		d.Release()
 	})
+	b := side(reps, []int{n, n, n}, floorRun, cycle, channel)
+	emit(row{"deferred_cycle", "cgo-floor", n, b[0]})
+	emit(row{"deferred_cycle", "go", n, b[1]})
+	emit(row{"deferred_cycle", "go-channel", n, b[2]})
+	ratioCheck("deferred_cycle: go / cgo-floor", b[1]/b[0], 3)
+	info("deferred_cycle: go / go-channel (make + send + receive)", b[1]/b[2])
+
+	// callback_link: per link, 10k Go callbacks on one deferred, then fire;
+	// a run does that n/links times.
+	progress("bench: callback_link (n=%d, %d deferreds per run)", links, n/links)
+	link := clock(func(n int) {
+		for done := 0; done < n; done += links {
+			d := r.NewDeferred()
+			for j := 0; j < links; j++ {
+				_ = d.AddCallback(nop)
+			}
+			_ = d.Callback(nil)
+			d.Release()
+		}
+	})
+	b = side(reps, []int{n, n}, floorRun, link)
+	emit(row{"callback_link", "cgo-floor", links, b[0]})
+	emit(row{"callback_link", "go", links, b[1]})
+	ratioCheck("callback_link: go / cgo-floor (per link)", b[1]/b[0], 1.5)
 	r.Free()
 
 	s, err := deferred.Start(nil)
 	if err != nil {
 		panic(err)
 	}
-	best("call_from_thread", "go", n, reps, func(n int) {
+	progress("bench: call_from_thread (n=%d, 4 goroutines)", n)
+	var lost atomic.Int64
+	calls := func(n int) time.Duration {
 		var got sync.WaitGroup
 		got.Add(n)
+		var delivered atomic.Int64
+		t := time.Now()
 		var wg sync.WaitGroup
 		for g := 0; g < 4; g++ {
 			wg.Add(1)
 			go func(g int) {
 				defer wg.Done()
 				for i := g; i < n; i += 4 {
-					_ = s.Call(got.Done)
+					if s.Call(func() { delivered.Add(1); got.Done() }) != nil {
+						got.Done()
+					}
 				}
 			}(g)
 		}
 		wg.Wait()
 		got.Wait()
-	})
-	tasks := n / 10
-	for _, v := range []struct {
-		impl string
-		fn   func(*deferred.Reactor, func() (int, error)) (*deferred.Deferred, error)
-	}{{"go", deferred.DeferToThread[int]}, {"go-cpool", deferred.DeferToCThread[int]}} {
-		best("defer_to_thread", v.impl, tasks, reps, func(n int) {
-			_, err := deferred.Do[any](context.Background(), s, func() (any, error) {
-				ds := make([]*deferred.Deferred, n)
-				for i := range ds {
-					ds[i], _ = v.fn(s, func() (int, error) { return 1, nil })
+		el := time.Since(t)
+		lost.Add(int64(n) - delivered.Load())
+		return el
+	}
+	b = side(reps, []int{n, n}, floorRun, calls)
+	emit(row{"call_from_thread", "cgo-floor", n, b[0]})
+	emit(row{"call_from_thread", "go", n, b[1]})
+	ratioCheck("call_from_thread: go / cgo-floor (4 goroutines, per call)", b[1]/b[0], 2)
+	nothingLost := lost.Load() == 0
+	emit(check{"call_from_thread: calls lost", float64(lost.Load()), "= 0", &nothingLost})
+
+	progress("bench: defer_to_thread (n=%d)", tasks)
+	// As in the C bench: n tasks in flight at once, each deferred with a
+	// callback counting completions, released at once.
+	deferTo := func(fn func(*deferred.Reactor, func() (int, error)) (*deferred.Deferred, error)) timed {
+		return clock(func(n int) {
+			done := make(chan struct{})
+			fired := 0
+			count := func(v any) (any, error) {
+				if fired++; fired == n {
+					close(done)
 				}
-				return s.Gather(ds, false)
+				return v, nil
+			}
+			err := s.Call(func() {
+				for i := 0; i < n; i++ {
+					d, err := fn(s, func() (int, error) { return 1, nil })
+					if err != nil {
+						panic(err)
+					}
+					_ = d.AddCallback(count)
+					d.Release()
+				}
 			})
 			if err != nil {
 				panic(err)
 			}
+			<-done
 		})
 	}
+	fns := []timed{floorRun, deferTo(deferred.DeferToThread[int]), deferTo(deferred.DeferToCThread[int])}
+	ns := []int{n, tasks, tasks}
+	if *cbin != "" { // the C bench, one run at a time, among ours
+		fns = append(fns, func(n int) time.Duration {
+			c, ok := cFigure(*cbin, "defer_to_thread", n, 1)
+			if !ok {
+				panic("bench: no C figure from " + *cbin)
+			}
+			return time.Duration(c * float64(n))
+		})
+		ns = append(ns, tasks)
+	}
+	b = side(reps, ns, fns...)
+	emit(row{"defer_to_thread", "cgo-floor", n, b[0]})
+	emit(row{"defer_to_thread", "go", tasks, b[1]})
+	emit(row{"defer_to_thread", "go-cpool", tasks, b[2]})
+	if len(b) > 3 {
+		emit(row{"defer_to_thread", "c", tasks, b[3]})
+		ratioCheck("defer_to_thread: go / (C + 2 × cgo-floor)", b[1]/(b[3]+2*b[0]), 1)
+	}
+	info("defer_to_thread: go-cpool / go (C pool / goroutines)", b[2]/b[1])
 	_ = s.Close()
 }

@@ -134,9 +134,10 @@ DFR_API int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_pha
 DFR_API int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
 
 /* deferLater: a deferred firing after `delay` with fn(data) (fn NULL: none).
- * Cancelling it cancels the timer.  NULL on bad input or OOM; off the
- * reactor's thread a deferred failed with DFR_ENOTOWNER.  If the reactor is
- * freed first it fails with DFR_ENOTRUNNING (fn does not run). */
+ * Cancelling it cancels the timer.  Refusals come as a failed deferred
+ * (destroy has run): DFR_EINVAL for NULL r or a bad delay, DFR_ENOTOWNER
+ * off the reactor's thread; NULL only on OOM.  If the reactor is freed
+ * first it fails with DFR_ENOTRUNNING (fn does not run). */
 DFR_API dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy);
 
@@ -154,7 +155,8 @@ DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, v
  * intervals are skipped.  Refusals come as a failed deferred:
  * DFR_EALREADY_RUNNING if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
  * for a bad interval, DFR_ENOTOWNER off the reactor's thread,
- * DFR_ENOTRUNNING once the reactor is gone.  NULL for NULL lc or OOM. */
+ * DFR_ENOTRUNNING once the reactor is gone, DFR_EINVAL for NULL lc.  NULL
+ * only on OOM. */
 DFR_API dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now);
 /* DFR_EINVAL when not running; DFR_ENOTRUNNING once the reactor is gone. */
 DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);

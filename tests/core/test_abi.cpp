@@ -235,3 +235,6 @@ TEST_CASE("ABI: the exported inline twins behave like the header's inlines", "[a
 static_assert(sizeof(dfr_trigger_phase) == sizeof(int), "dfr_trigger_phase is int-sized");
 static_assert(sizeof(dfr_trigger_event) == sizeof(int), "dfr_trigger_event is int-sized");
 static_assert(sizeof(dfr_list_flags) == sizeof(int), "dfr_list_flags is int-sized");
+// The queries' answers for NULL kept the value 0.2 returned (DFR_EINVAL).
+static_assert(sizeof(dfr_state) == sizeof(int) && DFR_STATE_INVALID == -1, "dfr_state: int, -1 for NULL");
+static_assert(sizeof(dfr_kind) == sizeof(int) && DFR_KIND_INVALID == -1, "dfr_kind: int, -1 for NULL");

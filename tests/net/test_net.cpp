@@ -101,6 +101,11 @@ TEST_CASE("bad arguments give failed deferreds or DFR_EINVAL")
     CHECK(l == nullptr);
     CHECK(dfr_stream_write(nullptr, "x", 1) == DFR_EINVAL);
     CHECK(dfr_listener_port(nullptr) == DFR_EINVAL);
+    // Calls returning a deferred refuse with a failed one, never NULL.
+    CHECK(test::refused_with(dfr_listener_stop(nullptr), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_stream_read(nullptr, 0), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_stream_written(nullptr), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_stream_wait_writable(nullptr), DFR_EINVAL));
     CHECK(std::string(dfr_strerror(DFR_ECONNREFUSED)) == "connection refused");
 }
 

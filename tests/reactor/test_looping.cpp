@@ -701,7 +701,7 @@ TEST_CASE("LoopingCall bad input", "[looping][bad-input]")
     CHECK(dfr_looping_call_new(nullptr, counting, &destroyed, test::count_destroy) == nullptr);
     CHECK(dfr_looping_call_new(c.r, nullptr, &destroyed, test::count_destroy) == nullptr);
     CHECK(destroyed == 2);
-    CHECK(dfr_looping_call_start(nullptr, 1, true) == nullptr);
+    CHECK(test::refused_with(dfr_looping_call_start(nullptr, 1, true), DFR_EINVAL));
     CHECK(dfr_looping_call_stop(nullptr) == DFR_EINVAL);
     CHECK(dfr_looping_call_reset(nullptr) == DFR_EINVAL);
     CHECK_FALSE(dfr_looping_call_running(nullptr));

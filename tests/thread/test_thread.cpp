@@ -1478,19 +1478,22 @@ TEST_CASE("thread API: NULL reactor, function or pool", "[thread][errors]")
     dfr_threadpool *p = dfr_threadpool_new(0, 1, nullptr);
     REQUIRE(p != nullptr);
 
-    CHECK(dfr_reactor_defer_to_thread(nullptr, count_task, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread(nullptr, count_task, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 1);
-    CHECK(dfr_reactor_defer_to_thread(R.r, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread(R.r, nullptr, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 2);
-    CHECK(dfr_reactor_defer_to_thread(nullptr, count_task, &ran, nullptr) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread(nullptr, count_task, &ran, nullptr), DFR_EINVAL));
 
-    CHECK(dfr_reactor_defer_to_threadpool(nullptr, p, count_task, &destroyed, test::count_destroy) ==
-          nullptr);
+    CHECK(test::refused_with(
+        dfr_reactor_defer_to_threadpool(nullptr, p, count_task, &destroyed, test::count_destroy), DFR_EINVAL));
     CHECK(destroyed == 3);
-    CHECK(dfr_reactor_defer_to_threadpool(R.r, nullptr, count_task, &destroyed, test::count_destroy) ==
-          nullptr);
+    CHECK(test::refused_with(
+        dfr_reactor_defer_to_threadpool(R.r, nullptr, count_task, &destroyed, test::count_destroy), DFR_EINVAL));
     CHECK(destroyed == 4);
-    CHECK(dfr_reactor_defer_to_threadpool(R.r, p, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_threadpool(R.r, p, nullptr, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 5);
 
     CHECK(dfr_reactor_call_from_thread(nullptr, posted_run, &destroyed, test::count_destroy) ==

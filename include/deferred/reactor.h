@@ -13,7 +13,7 @@
  * false, 0 or NaN) and touches nothing.  Any thread: dfr_reactor_call_from_thread,
  * dfr_reactor_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
  * dfr_reactor_seconds, dfr_reactor_in_thread, dropping references, and
- * dfr_reactor_free of a reactor that is not running (it takes r over).
+ * dfr_reactor_free (see there).
  *
  * Lifetimes: handles outlive their reactor safely.  When a reactor is freed,
  * pending delayed calls are dropped (their destroy runs; the handle answers
@@ -59,7 +59,12 @@ DFR_API dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts);
  * _iterate or _advance is under way on its thread (from a callback, a
  * destroy hook, a finalizer), the free is deferred: r is freed when the
  * outermost of them returns, and must not be used after this call in any
- * case.  From another thread while r is running: refused (nothing happens).
+ * case.  From another thread (a garbage collector's finalizer) while r is
+ * running: r is asked to stop (as dfr_reactor_stop) and dfr_reactor_run
+ * frees it on its own thread before returning, so neither side may use r
+ * after that run returns; the shutdown triggers still run first.  From
+ * another thread when r is not running, the caller takes r over and frees
+ * it now (it must not race with a first dfr_reactor_run).
  * A second free from a destroy hook run by this free does nothing. */
 DFR_API void dfr_reactor_free(dfr_reactor *r);
 
@@ -68,7 +73,8 @@ DFR_API void dfr_reactor_free(dfr_reactor *r);
  * the thread pool.  A reactor runs once: DFR_EALREADY_RUNNING when it is
  * running or from inside dfr_reactor_iterate / _advance,
  * DFR_ENOTRESTARTABLE when it has run; DFR_ENOTOWNER
- * when it has run on another thread. */
+ * when it has run on another thread.  Returns 0 having freed r when
+ * dfr_reactor_free was called meanwhile (see there). */
 DFR_API int dfr_reactor_run(dfr_reactor *r);
 /* Ask a running (or starting) reactor to stop; any thread.
  * DFR_ENOTRUNNING when not running or already stopping. */

@@ -36,17 +36,8 @@ void canceller(dfr_deferred *d, void *data)
         dfr_deferred_cancel(d);
 }
 
-dfr_value return_deferred(dfr_value v, void *data)
-{
-    dfr_value_drop(v);
-    return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
-}
-
-dfr_value must_not_run(dfr_value v, void *data)
-{
-    ++*static_cast<int *>(data);
-    return v;
-}
+using test::return_deferred;
+using test::must_not_run;
 
 using test::count_drop;
 using test::counted;

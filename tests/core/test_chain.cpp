@@ -13,12 +13,7 @@ namespace {
 
 using Seen = std::vector<std::string>;
 
-// A callback returning the deferred in data (a new reference).
-dfr_value return_deferred(dfr_value v, void *data)
-{
-    dfr_value_drop(v);
-    return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
-}
+using test::return_deferred;
 
 // Records the identity of the value it sees and passes it through.
 dfr_value record_ptr(dfr_value v, void *data)

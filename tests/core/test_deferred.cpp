@@ -32,12 +32,7 @@ dfr_value fail_with(dfr_value v, void *c)
     return dfr_value_failure(test::failure(static_cast<int>(reinterpret_cast<intptr_t>(c))));
 }
 
-// A callback that must never run.
-dfr_value must_not_run(dfr_value v, void *data)
-{
-    ++*static_cast<int *>(data);
-    return v;
-}
+using test::must_not_run;
 
 using test::count_drop;
 using test::counted;

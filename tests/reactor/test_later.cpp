@@ -538,10 +538,7 @@ TEST_CASE("S52 deferLater bad input", "[later][S52][bad-input]")
 TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", "[later][alloc]")
 {
     test::for_each_allocation_failure([](long) {
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = true;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(true);
         if (!r)
             return;
         int destroyed = 0;

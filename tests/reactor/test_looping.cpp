@@ -720,10 +720,7 @@ TEST_CASE("allocation failures: LoopingCall start, run and stop", "[looping][all
 {
     bool with_deferred = GENERATE(false, true);
     test::for_each_allocation_failure([with_deferred](long) {
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = true;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(true);
         if (!r)
             return;
         int destroyed = 0;
@@ -786,10 +783,7 @@ namespace {
 
 dfr_reactor *manual_reactor()
 {
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    return dfr_reactor_new(&o);
+    return test::new_reactor(true);
 }
 
 const std::string not_running = test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING);

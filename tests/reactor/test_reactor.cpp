@@ -1154,10 +1154,7 @@ TEST_CASE("iterate's bounded wait never blocks for good", "[reactor][iterate]")
     for (bool manual : {true, false}) {
         std::atomic<int> done{0};
         std::thread t([&] {
-            dfr_reactor_options o = {};
-            o.size = sizeof o;
-            o.manual_clock = manual;
-            dfr_reactor *r = dfr_reactor_new(&o);
+            dfr_reactor *r = test::new_reactor(manual);
             for (int i = 0; i < 3000; i++)
                 dfr_reactor_iterate(r, 0.001);
             dfr_reactor_free(r);

@@ -54,10 +54,7 @@ void log_time(void *data)
 }
 
 // Switches debug mode on for a scope, and off again even if a check throws.
-struct DebugMode {
-    DebugMode() { dfr_set_debug(true); }
-    ~DebugMode() { dfr_set_debug(false); }
-};
+using test::DebugMode;
 
 const double inf = std::numeric_limits<double>::infinity();
 const double nan_ = std::numeric_limits<double>::quiet_NaN();
@@ -661,10 +658,7 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
 {
     Counts n;
     int &called = n.called, &destroyed = n.destroyed;
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     REQUIRE(r != nullptr);
     dfr_delayed_call *pending_dc, *ran_dc, *cancelled_dc;
     dfr_reactor_call_later(r, 5, counts_call, &n, counts_destroy, &pending_dc);
@@ -694,10 +688,7 @@ TEST_CASE("destroy: at once on cancel, after the call, and for every pending cal
 {
     Counts n;
     int &called = n.called, &destroyed = n.destroyed;
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     dfr_delayed_call *dc;
     dfr_reactor_call_later(r, 1, counts_call, &n, counts_destroy, &dc);
     REQUIRE(dfr_delayed_call_cancel(dc) == 0);
@@ -850,10 +841,7 @@ TEST_CASE("allocation failures: dfr_reactor_new and dfr_reactor_call_later", "[t
 {
     bool manual = GENERATE(true, false);
     int runs = test::for_each_allocation_failure([manual](long) {
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = manual;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(manual);
         if (!r)
             return;
         Counts n;

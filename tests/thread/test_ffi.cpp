@@ -4,6 +4,7 @@
 // test_deferredResult with positional arguments.
 #include <catch2/catch.hpp>
 
+#include "reactor_support.h"
 #include "support.h"
 
 #include <deferred/ffi.h>
@@ -18,29 +19,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// A reactor freed when the scope ends.
-struct Reactor {
-    dfr_reactor *r;
-    Reactor() : r(dfr_reactor_new(nullptr)) { REQUIRE(r != nullptr); }
-    Reactor(const Reactor &) = delete;
-    Reactor &operator=(const Reactor &) = delete;
-    ~Reactor() { dfr_reactor_free(r); }
-};
-
-// Iterate a reactor that is not running until done() holds; false after
-// `limit` seconds.
-template <class Done> bool iterate_until(dfr_reactor *r, Done done, double limit = 20.0)
-{
-    auto end = Clock::now() + std::chrono::milliseconds(static_cast<long>(limit * 1000));
-    while (!done()) {
-        if (Clock::now() > end)
-            return false;
-        REQUIRE(dfr_reactor_iterate(r, 0.02) == 0);
-    }
-    return true;
-}
+using test::Reactor;
+using test::iterate_until;
 
 // A readable account of a deferred's result.
 std::string describe_result(const dfr_deferred *d)

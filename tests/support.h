@@ -1,5 +1,10 @@
 // Shared test support: the counting allocator installed by tests/main.cpp,
-// allocation-failure injection, and unhandled-error capture.
+// allocation-failure injection, unhandled-error capture, and small
+// callbacks the test files share.
+//
+// "S01".."S56" in test names, tags ([S40]) and comments number the Twisted
+// behaviours the tests port; each test names the Twisted test it follows
+// (twisted/test/test_defer.py, test_task.py, ...), which is the reference.
 #pragma once
 
 #include <deferred.h>

@@ -131,7 +131,7 @@ struct Library {
 
 } // namespace
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: every exported symbol is dfr_* (never a dfr__ internal)", "[abi]")
 {
     std::string lib = library_path();
@@ -149,7 +149,7 @@ TEST_CASE("ABI: every exported symbol is dfr_* (never a dfr__ internal)", "[abi]
     }
 }
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: every symbol the headers declare is exported and every exported symbol is declared, inline helpers as functions", "[abi]")
 {
     std::string lib = library_path();
@@ -183,7 +183,7 @@ TEST_CASE("ABI: every symbol the headers declare is exported and every exported 
     }
 }
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: SONAME is libdeferred.so.0 and symbols carry the version node", "[abi]")
 {
     std::string lib = library_path();
@@ -198,7 +198,7 @@ TEST_CASE("ABI: SONAME is libdeferred.so.0 and symbols carry the version node", 
     CHECK(dynsyms.find("dfr_deferred_new@@LIBDEFERRED_0") != std::string::npos);
 }
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: the exported inline twins behave like the header's inlines", "[abi]")
 {
     std::string lib = library_path();

@@ -1,7 +1,7 @@
 // Cancellation: without a canceller, with cancellers that do or do not fire,
 // after firing, forwarded to the deferred being waited on, and the rule
 // that the canceller's destroy runs exactly once.
-// TWISTED_BEHAVIOURS S20-S23, ported from twisted/test/test_defer.py (the
+// Behaviours S20-S23, ported from twisted/test/test_defer.py (the
 // Twisted tests are named above each case).
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // Chaining: a callback returns a deferred (steal its result, or wait for it),
 // chainDeferred, deep chains, and who keeps a waiting chain alive.
-// TWISTED_BEHAVIOURS S09-S19, ported from twisted/test/test_defer.py (the
+// Behaviours S09-S19, ported from twisted/test/test_defer.py (the
 // Twisted tests are named above each case); docs/design.md for our choices.
 #include <catch2/catch.hpp>
 

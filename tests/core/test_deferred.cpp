@@ -1,6 +1,6 @@
 // The Deferred: callback/errback flow, firing, pause, state and result,
 // maybeDeferred, bad input, the destroy rule and unhandled errors.
-// TWISTED_BEHAVIOURS S01-S08 and S24, ported from twisted/test/test_defer.py
+// Behaviours S01-S08 and S24, ported from twisted/test/test_defer.py
 // (the Twisted tests are named above each case).
 #include <catch2/catch.hpp>
 

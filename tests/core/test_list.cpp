@@ -1,5 +1,6 @@
-// maybeDeferred, DeferredList and gatherResults (TWISTED_BEHAVIOURS.md section
-// E, S24-S31), plus the dfr_list accessors and argument checking.
+// maybeDeferred, DeferredList and gatherResults (behaviours S24-S31, from
+// twisted/test/test_defer.py), plus the dfr_list accessors and argument
+// checking.
 #include <catch2/catch.hpp>
 
 #include "support.h"

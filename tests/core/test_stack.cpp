@@ -407,19 +407,19 @@ void run_both(Outcome (*scenario)())
 
 } // namespace
 
-// Twisted: test_boundedStackDepth; TWISTED_BEHAVIOURS S19 (forward)
+// Twisted: test_boundedStackDepth; behaviour S19 (forward)
 TEST_CASE("A million deferreds each waiting on the next, fired first to last", "[stack]")
 {
     run_both(waits_fired_forward);
 }
 
-// TWISTED_BEHAVIOURS S19 (a third firing order).
+// Behaviour S19 (a third firing order).
 TEST_CASE("A million deferreds each waiting on the next, fired from the back", "[stack]")
 {
     run_both(waits_fired_backward_then_last);
 }
 
-// TWISTED_BEHAVIOURS S19 (backward: the steal path)
+// Behaviour S19 (backward: the steal path)
 TEST_CASE("A million deferreds each returning the next, last fired first", "[stack]")
 {
     run_both(waits_last_first);

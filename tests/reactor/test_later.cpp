@@ -1,5 +1,5 @@
-// addTimeout and deferLater on the manual clock.  TWISTED_BEHAVIOURS S39,
-// S52; ported from twisted/test/test_defer.py (DeferredAddTimeoutTests) and
+// addTimeout and deferLater on the manual clock (behaviours S39, S52),
+// ported from twisted/test/test_defer.py (DeferredAddTimeoutTests) and
 // twisted/test/test_task.py (DeferLaterTests).  Twisted's onTimeoutCancel
 // argument has no counterpart in dfr_deferred_add_timeout: the *Custom
 // variants of its tests are not ported.

@@ -1,4 +1,4 @@
-// LoopingCall on the manual clock.  TWISTED_BEHAVIOURS S49, S51; ported from
+// LoopingCall on the manual clock (behaviours S49, S51), ported from
 // twisted/test/test_task.py (LoopTests, ReactorLoopTests).  We have no
 // withCount: where Twisted checks the count passed to the function, these
 // tests count the calls (and note their times) to show which intervals were

@@ -1,6 +1,6 @@
 // The reactor's lifecycle: run, stop, system event triggers,
 // callWhenRunning, iterate, the clock, and running on a caller's libuv loop.
-// TWISTED_BEHAVIOURS S44-S46; ported from twisted/internet/test/test_core.py,
+// Behaviours S44-S46, ported from twisted/internet/test/test_core.py,
 // twisted/test/test_internet.py (ThreePhaseEventTests, SystemEventTests,
 // TimeTests, CallFromThreadStopsAndWakeUpTests).  The real clock is used
 // only for the lifecycle (callLater(0), call_when_running) and for two smoke
@@ -512,7 +512,7 @@ TEST_CASE("S44 run and stop in every state", "[reactor][S44]")
     CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
 }
 
-// test_core.py test_callWhenRunningOrder; API.md: dfr_reactor_call_when_running in a
+// test_core.py test_callWhenRunningOrder; reactor.h: dfr_reactor_call_when_running in a
 // running reactor calls at once, also from a timer; registered from a
 // before-startup trigger, it queues behind the ones registered earlier.
 TEST_CASE("S45 callWhenRunning: order, at once when running, queued from before-startup", "[reactor][S45]")
@@ -605,7 +605,7 @@ TEST_CASE("stop from another thread", "[reactor]")
     CHECK(ev.seen == Strings{"shutdown"});
 }
 
-// API.md: a zero-delay call that reschedules itself cannot starve the loop
+// A zero-delay call that reschedules itself cannot starve the loop
 // (test_internet.py testCallFromThreadStops in spirit): a call from a thread
 // still gets its turn, on the real clock, within dfr_reactor_run.
 TEST_CASE("a self-rescheduling zero-delay call does not starve calls from threads", "[reactor]")

@@ -1,6 +1,5 @@
 // Timers and the manual clock: dfr_reactor_call_later, dfr_delayed_call handles and
-// dfr_reactor_advance.  TWISTED_BEHAVIOURS S40, S41, S43 (adapted), S48;
-// ported from twisted/test/test_task.py (ClockTests),
+// dfr_reactor_advance (behaviours S40, S41, S43 adapted, S48), ported from twisted/test/test_task.py (ClockTests),
 // twisted/test/test_internet.py (TimeTests, DelayedTests) and
 // twisted/internet/test/test_base.py (DelayedCallMixin).  Every timing
 // behaviour runs on the manual clock: no test sleeps.
@@ -392,7 +391,7 @@ TEST_CASE("S43 a call scheduled, reset or delayed during a pass runs on the next
     dfr_delayed_call_unref(ctx.pushed);
 }
 
-// API.md: a zero-delay call that schedules itself again cannot starve the
+// A zero-delay call that schedules itself again cannot starve the
 // loop: each advance runs it once.
 namespace {
 struct Again {
@@ -682,7 +681,7 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
         dfr_delayed_call_unref(h);
 }
 
-// API.md conventions: destroy runs exactly once — at cancel (before cancel
+// The destroy rule (deferred/common.h): destroy runs exactly once — at cancel (before cancel
 // returns), after fn ran, or when the reactor is freed.
 TEST_CASE("destroy: at once on cancel, after the call, and for every pending call at reactor free", "[timer][destroy]")
 {

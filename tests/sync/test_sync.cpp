@@ -1,5 +1,6 @@
-// DeferredLock, DeferredSemaphore and DeferredQueue (TWISTED_BEHAVIOURS.md
-// section G, S36-S38), freeing them with waiters, and NULL arguments.
+// DeferredLock, DeferredSemaphore and DeferredQueue (behaviours S36-S38,
+// from twisted/test/test_defer.py), freeing them with waiters, and NULL
+// arguments.
 #include <catch2/catch.hpp>
 
 #include "reactor_support.h"

@@ -1,6 +1,6 @@
 // Threads: deferToThread on the reactor's pool and on user pools, pool sizing
 // and lifecycle, blockingCallFromThread and callFromThread under load
-// (TWISTED_BEHAVIOURS.md section L, S53-S56, plus the stress tests of issue
+// (behaviours S53-S56, plus the stress tests of issue
 // 3; dfr_reactor_defer_call through libffi is in test_ffi.cpp).  Ported in our own words from Twisted's
 // twisted/test/test_threads.py, twisted/test/test_threadpool.py and
 // twisted/internet/test/test_threads.py; each case names its source.
@@ -655,7 +655,7 @@ dfr_value post_on_result(dfr_value v, void *data)
     return dfr_none();
 }
 
-// API.md: every destroy runs exactly once.  A pool result delivered while the
+// The destroy rule (deferred/common.h): every destroy runs exactly once.  A pool result delivered while the
 // reactor is being freed may post a call; that call cannot run any more, but
 // it must still be released.
 TEST_CASE("reactor_free: a call posted by a result delivered during free is released",
@@ -1363,7 +1363,7 @@ void destroys_destroy(void *data)
         d->destroyed_before_run++;
 }
 
-// API.md: "destroy runs on the reactor thread" (deferToThread), and for
+// thread.h: destroy runs on the reactor thread (deferToThread), and for
 // calls from other threads, after their fn.
 TEST_CASE("destroy runs on the reactor thread", "[thread]")
 {

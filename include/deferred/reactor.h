@@ -64,7 +64,8 @@ DFR_API dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts);
  * frees it on its own thread before returning, so neither side may use r
  * after that run returns; the shutdown triggers still run first.  From
  * another thread when r is not running, the caller takes r over and frees
- * it now (it must not race with a first dfr_reactor_run).
+ * it now (it must not race with a first dfr_reactor_run, nor with an
+ * iterate or advance on r's thread).
  * A second free from a destroy hook run by this free does nothing. */
 DFR_API void dfr_reactor_free(dfr_reactor *r);
 

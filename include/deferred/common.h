@@ -18,8 +18,9 @@
  *    lookups): a documented neutral value (false, 0, NaN, NULL, "") for
  *    NULL; a query answering an enum has a member of its own for NULL
  *    (DFR_STATE_INVALID, DFR_KIND_INVALID), never an error code;
- *  - void calls (unref, free, cancel): NULL is ignored.  Misuse a void call
- *    cannot report is documented where it can happen (dfr_reactor_free).
+ *  - void calls (unref, free, cancel): NULL is ignored.  The one misuse a
+ *    void call ignores is documented where it can happen
+ *    (dfr_threadpool_free from one of the pool's own jobs).
  * A call that fails synchronously never runs its callback and calls its
  * `destroy` before returning.  There is no thread-local "last error".
  * Each condition has its own code and message (dfr_strerror).

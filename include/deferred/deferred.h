@@ -107,7 +107,7 @@ DFR_API int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other);
 
 /* DFR_PENDING / DFR_SUCCEEDED / DFR_FAILED; DFR_STATE_INVALID for NULL (a
  * query: a member of its own enum, never an error code; it is -1, the
- * DFR_EINVAL that 0.2 returned, so callers comparing with that still work). */
+ * DFR_EINVAL it returned before, so callers comparing with that still work). */
 DFR_API int dfr_deferred_state(const dfr_deferred *d);
 /* Borrowed current result; NULL while pending, waiting, or for NULL d. */
 DFR_API const dfr_value *dfr_deferred_result(const dfr_deferred *d);

@@ -18,9 +18,10 @@
  *    lookups): a documented neutral value (false, 0, NaN, NULL, "") for
  *    NULL; a query answering an enum has a member of its own for NULL
  *    (DFR_STATE_INVALID, DFR_KIND_INVALID), never an error code;
- *  - void calls (unref, free, cancel): NULL is ignored.  The one misuse a
- *    void call ignores is documented where it can happen
- *    (dfr_threadpool_free from one of the pool's own jobs).
+ *  - void calls (unref, free, cancel): NULL is ignored.  The misuses a
+ *    void call cannot report are documented where they can happen
+ *    (dfr_threadpool_free from one of the pool's own jobs,
+ *    dfr_looping_call_unref off the reactor's thread).
  * A call that fails synchronously never runs its callback and calls its
  * `destroy` before returning.  There is no thread-local "last error".
  * Each condition has its own code and message (dfr_strerror).

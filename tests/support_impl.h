@@ -21,4 +21,13 @@ template <class F> int for_each_allocation_failure(F step)
     return runs;
 }
 
+inline std::string describe(const dfr_failure *f)
+{
+    char *text = dfr_failure_describe(f);
+    REQUIRE(text != nullptr);
+    std::string s(text);
+    dfr_free(text);
+    return s;
+}
+
 } // namespace test

@@ -5,13 +5,23 @@
  * free functions keep a verb name (dfr_succeed); see docs/design.md.
  *
  * Errors, one rule for each kind of entry point:
- *  - constructors (*_new, *_from): NULL on bad input or OOM;
- *  - int-returning calls: 0 or a negative DFR_E* code;
+ *  - constructors (*_new): NULL on bad input or OOM;
+ *  - int-returning calls: 0 or a negative DFR_E* code (the few that answer
+ *    a number, dfr_deferred_paused and dfr_listener_port, give it, >= 0,
+ *    instead of 0);
  *  - calls returning a deferred (not constructors): a refusal (bad input,
- *    wrong state) is a deferred that already failed with the DFR_E* code;
- *    NULL only on OOM (see each header for the calls not yet converted);
- *  - queries: a documented neutral value (false, 0, NaN, NULL, "") for NULL;
- *  - void calls (unref, free, cancel): NULL is ignored.
+ *    wrong state, wrong thread) is a deferred that already failed with the
+ *    DFR_E* code; NULL only on OOM;
+ *  - calls returning a value (dfr_bytes_new, dfr_await,
+ *    dfr_reactor_blocking_call_from_thread): a failure value with the code;
+ *  - queries (borrowed pointers, bools, counts, times, and the *_from
+ *    lookups): a documented neutral value (false, 0, NaN, NULL, "") for
+ *    NULL; a query answering an enum has a member of its own for NULL
+ *    (DFR_STATE_INVALID, DFR_KIND_INVALID), never an error code;
+ *  - void calls (unref, free, cancel): NULL is ignored.  The misuses a
+ *    void call cannot report are documented where they can happen
+ *    (dfr_threadpool_free from one of the pool's own jobs,
+ *    dfr_looping_call_unref off the reactor's thread).
  * A call that fails synchronously never runs its callback and calls its
  * `destroy` before returning.  There is no thread-local "last error".
  * Each condition has its own code and message (dfr_strerror).

@@ -40,6 +40,7 @@ typedef void (*dfr_canceller_fn)(dfr_deferred *d, void *data);
 typedef void (*dfr_unhandled_error_fn)(const dfr_failure *f, void *data);
 
 typedef enum dfr_state {
+    DFR_STATE_INVALID = -1, /* what dfr_deferred_state answers for NULL */
     DFR_PENDING = 0,   /* no result yet (or waiting on another deferred) */
     DFR_SUCCEEDED = 1, /* has a result that is not a failure */
     DFR_FAILED = 2     /* has a failure result */
@@ -104,11 +105,14 @@ DFR_API int dfr_deferred_unpause(dfr_deferred *d);
  * becomes a DFR_EALREADY failure.  DFR_EINVAL for NULL, DFR_ENOMEM. */
 DFR_API int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other);
 
-/* DFR_PENDING / DFR_SUCCEEDED / DFR_FAILED, or DFR_EINVAL for NULL. */
+/* DFR_PENDING / DFR_SUCCEEDED / DFR_FAILED; DFR_STATE_INVALID for NULL (a
+ * query: a member of its own enum, never an error code; it is -1, the
+ * DFR_EINVAL it returned before, so callers comparing with that still work). */
 DFR_API int dfr_deferred_state(const dfr_deferred *d);
 /* Borrowed current result; NULL while pending, waiting, or for NULL d. */
 DFR_API const dfr_value *dfr_deferred_result(const dfr_deferred *d);
-/* Current pause count (user pauses only); DFR_EINVAL for NULL. */
+/* Current pause count (user pauses only), >= 0; DFR_EINVAL for NULL (an
+ * int call answering a count: the count or a negative code). */
 DFR_API int dfr_deferred_paused(const dfr_deferred *d);
 /* Take d's result now, as a callback would: if d has a result and its
  * callbacks could run now with none left to run (not paused, not waiting on

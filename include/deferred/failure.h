@@ -54,7 +54,7 @@ DFR_API const dfr_value *dfr_failure_payload(const dfr_failure *f);
  * mode also where each failure was made and which callbacks it passed
  * through.  One line per failure, each ending in '\n' (the last one too:
  * print it with fputs, not puts).  malloc'd: release with free() or
- * dfr_free().  NULL on OOM. */
+ * dfr_free().  NULL on OOM and for NULL f. */
 DFR_API char *dfr_failure_describe(const dfr_failure *f);
 
 #ifdef __cplusplus

@@ -19,10 +19,11 @@ extern "C" {
  * types, f64 for float/double, ptr for pointers, none for void, a bytes value
  * holding the returned struct for a struct of any size (a DFR_ENOMEM failure
  * if those bytes cannot be allocated), and none for long double and complex.
- * NULL for OOM and for bad input: NULL r, cif or fn; a NULL or unprepared
- * (size 0) return or argument type, a void argument, an unknown type code;
- * more than 1024 arguments; arguments without `args` or without the cif's
- * type list; a NULL argument pointer. */
+ * Bad input gives a deferred already failed with DFR_EINVAL: NULL r, cif or
+ * fn; a NULL or unprepared (size 0) return or argument type, a void
+ * argument, an unknown type code; more than 1024 arguments; arguments
+ * without `args` or without the cif's type list; a NULL argument pointer.
+ * Off the reactor's thread: failed with DFR_ENOTOWNER.  NULL only on OOM. */
 DFR_API dfr_deferred *dfr_reactor_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args);
 
 #ifdef __cplusplus

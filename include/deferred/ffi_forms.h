@@ -61,6 +61,7 @@ typedef void (*dfr_value_fn)(dfr_value *v, void *data);
 
 /* What a value is (dfr_value_kind). */
 typedef enum dfr_kind {
+    DFR_KIND_INVALID = -1, /* what dfr_value_kind answers for NULL */
     DFR_KIND_NONE = 0,
     DFR_KIND_I64 = 1,
     DFR_KIND_F64 = 2,
@@ -72,7 +73,7 @@ typedef enum dfr_kind {
     DFR_KIND_OTHER = 8 /* a user type: dfr_value_type, dfr_value_get_ptr */
 } dfr_kind;
 
-/* A DFR_KIND_*, or DFR_EINVAL for NULL v. */
+/* A DFR_KIND_*; DFR_KIND_INVALID for NULL v (-1, as DFR_EINVAL was). */
 DFR_API int dfr_value_kind(const dfr_value *v);
 /* The type pointer (NULL for none and for NULL v). */
 DFR_API const dfr_type *dfr_value_type(const dfr_value *v);

@@ -106,7 +106,8 @@ DFR_API int dfr_reactor_listen_unix(dfr_reactor *r, const char *path, dfr_accept
 DFR_API int dfr_listener_port(const dfr_listener *l);
 /* Stop listening (connections already accepted stay open).  The deferred
  * (the caller's reference) fires with none once the socket is closed; every
- * call returns one.  NULL on OOM or bad input. */
+ * call returns one.  NULL l: a DFR_EINVAL failed deferred; NULL only on
+ * OOM. */
 DFR_API dfr_deferred *dfr_listener_stop(dfr_listener *l);
 DFR_API dfr_listener *dfr_listener_ref(dfr_listener *l);
 /* Dropping the last reference of a listener still listening stops it. */

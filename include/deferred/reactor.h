@@ -13,7 +13,7 @@
  * false, 0 or NaN) and touches nothing.  Any thread: dfr_reactor_call_from_thread,
  * dfr_reactor_blocking_call_from_thread, dfr_reactor_stop, dfr_reactor_running,
  * dfr_reactor_seconds, dfr_reactor_in_thread, dropping references, and
- * dfr_reactor_free of a reactor that is not running (it takes r over).
+ * dfr_reactor_free (see there).
  *
  * Lifetimes: handles outlive their reactor safely.  When a reactor is freed,
  * pending delayed calls are dropped (their destroy runs; the handle answers
@@ -59,7 +59,13 @@ DFR_API dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts);
  * _iterate or _advance is under way on its thread (from a callback, a
  * destroy hook, a finalizer), the free is deferred: r is freed when the
  * outermost of them returns, and must not be used after this call in any
- * case.  From another thread while r is running: refused (nothing happens).
+ * case.  From another thread (a garbage collector's finalizer) while r is
+ * running: r is asked to stop (as dfr_reactor_stop) and dfr_reactor_run
+ * frees it on its own thread before returning, so neither side may use r
+ * after that run returns; the shutdown triggers still run first.  From
+ * another thread when r is not running, the caller takes r over and frees
+ * it now (it must not race with a first dfr_reactor_run, nor with an
+ * iterate or advance on r's thread).
  * A second free from a destroy hook run by this free does nothing. */
 DFR_API void dfr_reactor_free(dfr_reactor *r);
 
@@ -68,7 +74,8 @@ DFR_API void dfr_reactor_free(dfr_reactor *r);
  * the thread pool.  A reactor runs once: DFR_EALREADY_RUNNING when it is
  * running or from inside dfr_reactor_iterate / _advance,
  * DFR_ENOTRESTARTABLE when it has run; DFR_ENOTOWNER
- * when it has run on another thread. */
+ * when it has run on another thread.  Returns 0 having freed r when
+ * dfr_reactor_free was called meanwhile (see there). */
 DFR_API int dfr_reactor_run(dfr_reactor *r);
 /* Ask a running (or starting) reactor to stop; any thread.
  * DFR_ENOTRUNNING when not running or already stopping. */
@@ -134,9 +141,10 @@ DFR_API int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_pha
 DFR_API int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id);
 
 /* deferLater: a deferred firing after `delay` with fn(data) (fn NULL: none).
- * Cancelling it cancels the timer.  NULL on bad input or OOM; off the
- * reactor's thread a deferred failed with DFR_ENOTOWNER.  If the reactor is
- * freed first it fails with DFR_ENOTRUNNING (fn does not run). */
+ * Cancelling it cancels the timer.  Refusals come as a failed deferred
+ * (destroy has run): DFR_EINVAL for NULL r or a bad delay, DFR_ENOTOWNER
+ * off the reactor's thread; NULL only on OOM.  If the reactor is freed
+ * first it fails with DFR_ENOTRUNNING (fn does not run). */
 DFR_API dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy);
 
@@ -154,7 +162,8 @@ DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, v
  * intervals are skipped.  Refusals come as a failed deferred:
  * DFR_EALREADY_RUNNING if running (or a stopped run still waits on fn's deferred), DFR_EINVAL
  * for a bad interval, DFR_ENOTOWNER off the reactor's thread,
- * DFR_ENOTRUNNING once the reactor is gone.  NULL for NULL lc or OOM. */
+ * DFR_ENOTRUNNING once the reactor is gone, DFR_EINVAL for NULL lc.  NULL
+ * only on OOM. */
 DFR_API dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now);
 /* DFR_EINVAL when not running; DFR_ENOTRUNNING once the reactor is gone. */
 DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);

@@ -13,8 +13,9 @@ typedef struct dfr_threadpool dfr_threadpool;
 
 /* Run fn(data) on the reactor's pool; its result (a value or a failure)
  * fires the deferred on the reactor thread, where destroy(data) then runs.
- * fn must not return a deferred (that is a DFR_EINVAL failure).  NULL for
- * bad input or OOM (destroy has run).
+ * fn must not return a deferred (that is a DFR_EINVAL failure).  NULL r or
+ * fn: a deferred already failed with DFR_EINVAL (off the reactor's thread:
+ * DFR_ENOTOWNER); NULL only on OOM (destroy has run in every case).
  *
  * Cancelling the deferred (or a timeout on it) fails it with DFR_ECANCELLED
  * at once, as in Twisted (there is no canceller): the worker cannot be
@@ -57,9 +58,10 @@ DFR_API void dfr_threadpool_free(dfr_threadpool *p);
 /* Threads alive now. */
 DFR_API unsigned dfr_threadpool_threads(const dfr_threadpool *p);
 /* deferToThreadPool: like dfr_reactor_defer_to_thread on pool p, reporting to r.
- * Work queued on a stopped pool waits for its start.  NULL (destroy has
- * run) for bad input or OOM, including a started pool that has no thread
- * and cannot make one: the work queued before is kept.
+ * Work queued on a stopped pool waits for its start.  Bad input (NULL r, p
+ * or fn) as for dfr_reactor_defer_to_thread.  NULL (destroy has run) only
+ * on OOM, including a started pool that has no thread and cannot make one:
+ * the work queued before is kept.
  *
  * If r is freed while the work is out, its deferred fails with
  * DFR_ENOTRUNNING during the free.  Work not started yet never runs: its

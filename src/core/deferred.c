@@ -1026,7 +1026,7 @@ int dfr_deferred_unpause(dfr_deferred *d)
 int dfr_deferred_state(const dfr_deferred *d)
 {
     if (!d)
-        return DFR_EINVAL;
+        return DFR_STATE_INVALID;
     if (!has_usable_result(d))
         return DFR_PENDING;
     return dfr_is_failure(d->result) ? DFR_FAILED : DFR_SUCCEEDED;

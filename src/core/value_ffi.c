@@ -9,7 +9,7 @@
 int dfr_value_kind(const dfr_value *v)
 {
     if (!v)
-        return DFR_EINVAL;
+        return DFR_KIND_INVALID;
     const dfr_type *t = v->type;
     if (!t)
         return DFR_KIND_NONE;

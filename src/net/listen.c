@@ -166,7 +166,7 @@ int dfr_listener_port(const dfr_listener *l)
 dfr_deferred *dfr_listener_stop(dfr_listener *l)
 {
     if (!l)
-        return NULL;
+        return dfr__net_failed(DFR_EINVAL, NULL);
     if (!dfr__net_owner(l->r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (!l->live)

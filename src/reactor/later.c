@@ -86,14 +86,15 @@ dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_task_fn 
                               dfr_destroy_fn destroy)
 {
     int64_t ns;
-    int rc = r ? dfr__reactor_check(r) : 0;
+    int rc = dfr__reactor_check(r);
+    if (!rc && !dfr__seconds_to_ns(delay, false, &ns))
+        rc = DFR_EINVAL;
     if (rc) {
-        /* Wrong thread or reactor going: say so (bad input stays NULL). */
         if (destroy)
             destroy(data);
         return dfr__reactor_refused(rc);
     }
-    later *l = r && dfr__seconds_to_ns(delay, false, &ns) ? dfr__calloc(1, sizeof *l) : NULL;
+    later *l = dfr__calloc(1, sizeof *l);
     if (!l) {
         if (destroy)
             destroy(data);

@@ -143,9 +143,7 @@ static int lc_check(const dfr_looping_call *lc)
 dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool now)
 {
     int64_t ns;
-    if (!lc)
-        return NULL;
-    int rc = lc_check(lc);
+    int rc = lc ? lc_check(lc) : DFR_EINVAL;
     /* Also refused while a stopped run still waits on fn's deferred. */
     if (!rc && (lc->running || lc->deferred))
         rc = DFR_EALREADY_RUNNING;

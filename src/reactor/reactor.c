@@ -213,6 +213,7 @@ dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
     r->armed_for = INT64_MAX;
     r->firing_event = r->firing_phase = -1;
     atomic_init(&r->state, R_NEW);
+    atomic_init(&r->remote_free, 0);
     r->links.prev = r->links.next = &r->links;
 
     uv_timer_init(r->loop, &r->timer);
@@ -295,11 +296,16 @@ void dfr_reactor_free(dfr_reactor *r)
         return;
     if (!dfr__on_reactor_thread(r)) {
         /* Another thread may free a reactor nobody runs (a finalizer, or
-         * after joining the thread that ran it): it takes r over.  While r
-         * runs, that would pull it from under its thread: refused. */
-        int state = atomic_load(&r->state);
-        if (state == R_STARTING || state == R_RUNNING || state == R_STOPPING)
-            return;
+         * after joining the thread that ran it): it takes r over.  One that
+         * runs (or has run: its run may not have returned yet) is asked to
+         * stop, and its run frees it on the way out, on its own thread;
+         * unless run is already done with r (remote_free 2). */
+        if (atomic_load(&r->state) != R_NEW) {
+            dfr_reactor_stop(r);
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&r->remote_free, &expected, 1))
+                return;
+        }
         atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
     }
     if (r->freeing)
@@ -562,7 +568,12 @@ int dfr_reactor_run(dfr_reactor *r)
     atomic_store(&r->state, R_STOPPED);
     r->in_run = false;
     update_async_ref(r);
-    leave(r, false);
+    /* As leave(), with the hand-off to a free from another thread as the
+     * last touch of r: after it, such a free takes r over.  run is always
+     * outermost (refused inside iterate and advance). */
+    r->busy--;
+    if (r->free_pending || atomic_exchange(&r->remote_free, 2) == 1)
+        reactor_destroy(r);
     return 0;
 }
 

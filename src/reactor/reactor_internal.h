@@ -168,6 +168,10 @@ struct dfr_reactor {
      * thread: a free asked for meanwhile waits until the last one returns. */
     unsigned busy;
     bool free_pending; /* dfr_reactor_free was called while busy */
+    /* A free from another thread while r runs (a finalizer) and the end of
+     * dfr_reactor_run meet here: 0, then 1 (free asked: run frees r on its
+     * way out) or 2 (run is done with r: that free takes r over). */
+    atomic_int remote_free;
     bool freeing;      /* being torn down: new work is refused */
     bool close_async;  /* freed from a callback of a caller's own uv_run:
                         * r goes when its handles have closed */

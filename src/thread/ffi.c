@@ -85,30 +85,31 @@ static bool type_ok(const ffi_type *t, bool is_return)
 
 dfr_deferred *dfr_reactor_defer_call(dfr_reactor *r, ffi_cif *cif, void (*fn)(void), void **args)
 {
-    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
-    if (owner_rc)
-        return dfr__reactor_refused(owner_rc);
-    if (!r || !cif || !fn || !type_ok(cif->rtype, true) || cif->nargs > ARGS_MAX ||
+    int rc = dfr__reactor_check(r); /* wrong thread, reactor going */
+    if (rc)
+        return dfr__reactor_refused(rc);
+    /* Bad input (a size that overflows included) is refused the same way. */
+    if (!cif || !fn || !type_ok(cif->rtype, true) || cif->nargs > ARGS_MAX ||
         (cif->nargs && (!args || !cif->arg_types)))
-        return NULL;
+        return dfr__reactor_refused(DFR_EINVAL);
     unsigned n = cif->nargs;
     const ffi_type *rt = cif->rtype;
     size_t types_at = sizeof(ffi_job);
     if (!align_up(&types_at, _Alignof(ffi_type *)))
-        return NULL;
+        return dfr__reactor_refused(DFR_EINVAL);
     size_t argv_at = types_at + n * sizeof(ffi_type *);
     size_t ret_at = argv_at + n * sizeof(void *);
     size_t ret_size = rt->size > sizeof(((ffi_job *)0)->ret) ? rt->size : 0;
     if (!align_up(&ret_at, 16))
-        return NULL;
+        return dfr__reactor_refused(DFR_EINVAL);
     size_t total = ret_at;
     if (!add_size(&total, ret_size))
-        return NULL;
+        return dfr__reactor_refused(DFR_EINVAL);
     for (unsigned i = 0; i < n; i++) {
         if (!type_ok(cif->arg_types[i], false) || !args[i])
-            return NULL;
+            return dfr__reactor_refused(DFR_EINVAL);
         if (!align_up(&total, 16) || !add_size(&total, cif->arg_types[i]->size))
-            return NULL;
+            return dfr__reactor_refused(DFR_EINVAL);
     }
     char *block = dfr__malloc(total);
     if (!block)

@@ -109,32 +109,26 @@ static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
 dfr_deferred *dfr_reactor_defer_to_threadpool(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn, void *data,
                                       dfr_destroy_fn destroy)
 {
-    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
-    if (owner_rc) {
+    int rc = dfr__reactor_check(r); /* wrong thread, reactor going */
+    if (!rc && (!p || !fn))
+        rc = DFR_EINVAL;
+    if (rc) {
         if (destroy)
             destroy(data);
-        return dfr__reactor_refused(owner_rc);
-    }
-    if (!r || !p || !fn) {
-        if (destroy)
-            destroy(data);
-        return NULL;
+        return dfr__reactor_refused(rc);
     }
     return defer_to(r, p, fn, data, destroy);
 }
 
 dfr_deferred *dfr_reactor_defer_to_thread(dfr_reactor *r, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
-    int owner_rc = r ? dfr__reactor_check(r) : 0; /* wrong thread: a failed deferred */
-    if (owner_rc) {
+    int rc = dfr__reactor_check(r); /* wrong thread, reactor going */
+    if (!rc && !fn)
+        rc = DFR_EINVAL;
+    if (rc) {
         if (destroy)
             destroy(data);
-        return dfr__reactor_refused(owner_rc);
-    }
-    if (!r || !fn) {
-        if (destroy)
-            destroy(data);
-        return NULL;
+        return dfr__reactor_refused(rc);
     }
     return defer_to(r, NULL, fn, data, destroy);
 }

@@ -131,7 +131,7 @@ struct Library {
 
 } // namespace
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: every exported symbol is dfr_* (never a dfr__ internal)", "[abi]")
 {
     std::string lib = library_path();
@@ -149,7 +149,7 @@ TEST_CASE("ABI: every exported symbol is dfr_* (never a dfr__ internal)", "[abi]
     }
 }
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: every symbol the headers declare is exported and every exported symbol is declared, inline helpers as functions", "[abi]")
 {
     std::string lib = library_path();
@@ -183,7 +183,7 @@ TEST_CASE("ABI: every symbol the headers declare is exported and every exported 
     }
 }
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: SONAME is libdeferred.so.0 and symbols carry the version node", "[abi]")
 {
     std::string lib = library_path();
@@ -198,7 +198,7 @@ TEST_CASE("ABI: SONAME is libdeferred.so.0 and symbols carry the version node", 
     CHECK(dynsyms.find("dfr_deferred_new@@LIBDEFERRED_0") != std::string::npos);
 }
 
-// No Twisted counterpart (ABI rules of API.md).
+// No Twisted counterpart (the ABI rules: deferred/common.h, docs/design.md).
 TEST_CASE("ABI: the exported inline twins behave like the header's inlines", "[abi]")
 {
     std::string lib = library_path();
@@ -235,3 +235,6 @@ TEST_CASE("ABI: the exported inline twins behave like the header's inlines", "[a
 static_assert(sizeof(dfr_trigger_phase) == sizeof(int), "dfr_trigger_phase is int-sized");
 static_assert(sizeof(dfr_trigger_event) == sizeof(int), "dfr_trigger_event is int-sized");
 static_assert(sizeof(dfr_list_flags) == sizeof(int), "dfr_list_flags is int-sized");
+// The queries' answers for NULL kept the value 0.2 returned (DFR_EINVAL).
+static_assert(sizeof(dfr_state) == sizeof(int) && DFR_STATE_INVALID == -1, "dfr_state: int, -1 for NULL");
+static_assert(sizeof(dfr_kind) == sizeof(int) && DFR_KIND_INVALID == -1, "dfr_kind: int, -1 for NULL");

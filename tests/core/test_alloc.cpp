@@ -15,15 +15,7 @@ namespace {
 
 const char *const DOM = "test";
 
-// Run `op` with the k-th allocation from now failing; whether it did fail.
-template <class F> bool inject(long k, F op)
-{
-    test::fail_allocation_at(k);
-    op();
-    bool failed = test::allocation_failed();
-    test::fail_allocation_at(0);
-    return failed;
-}
+using test::inject;
 
 // Like test::for_each_allocation_failure, for steps that do their own set-up
 // and tear-down without injected failures: step(k) arms failure k around the
@@ -45,10 +37,7 @@ template <class F> int fail_loop(F step)
     return runs;
 }
 
-struct DebugMode {
-    explicit DebugMode(bool on) { dfr_set_debug(on); }
-    ~DebugMode() { dfr_set_debug(false); }
-};
+using test::DebugMode;
 
 using test::swallow;
 
@@ -57,42 +46,11 @@ dfr_value pass(dfr_value r, void *)
     return r;
 }
 
-// Counts its calls (data: int*) and passes the result on.
-dfr_value count_pass(dfr_value r, void *data)
-{
-    ++*static_cast<int *>(data);
-    return r;
-}
-
-// Owns every value it was handed.
-struct Seen {
-    std::vector<dfr_value> values;
-    Seen() = default;
-    Seen(const Seen &) = delete;
-    Seen &operator=(const Seen &) = delete;
-    ~Seen() { clear(); }
-    void clear()
-    {
-        for (auto &v : values)
-            dfr_value_drop(v);
-        values.clear();
-    }
-    size_t size() const { return values.size(); }
-    const dfr_value *at(size_t i) const { return &values.at(i); }
-};
-
-dfr_value keep(dfr_value r, void *data)
-{
-    static_cast<Seen *>(data)->values.push_back(r);
-    return dfr_none();
-}
-
+using test::count_pass;
+using test::Seen;
+using test::keep;
 using test::code_of;
-
-bool is_i64(const dfr_value *v, int64_t x)
-{
-    return v && dfr_is_i64(*v) && v->u.i64 == x;
-}
+using test::is_i64;
 
 // A user type without clone: a DeferredList that saw it leaves none behind
 // on the input, so it shows whether the list's callback ran.

@@ -1,7 +1,7 @@
 // Cancellation: without a canceller, with cancellers that do or do not fire,
 // after firing, forwarded to the deferred being waited on, and the rule
 // that the canceller's destroy runs exactly once.
-// TWISTED_BEHAVIOURS S20-S23, ported from twisted/test/test_defer.py (the
+// Behaviours S20-S23, ported from twisted/test/test_defer.py (the
 // Twisted tests are named above each case).
 #include <catch2/catch.hpp>
 
@@ -36,17 +36,8 @@ void canceller(dfr_deferred *d, void *data)
         dfr_deferred_cancel(d);
 }
 
-dfr_value return_deferred(dfr_value v, void *data)
-{
-    dfr_value_drop(v);
-    return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
-}
-
-dfr_value must_not_run(dfr_value v, void *data)
-{
-    ++*static_cast<int *>(data);
-    return v;
-}
+using test::return_deferred;
+using test::must_not_run;
 
 using test::count_drop;
 using test::counted;

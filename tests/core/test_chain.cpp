@@ -1,6 +1,6 @@
 // Chaining: a callback returns a deferred (steal its result, or wait for it),
 // chainDeferred, deep chains, and who keeps a waiting chain alive.
-// TWISTED_BEHAVIOURS S09-S19, ported from twisted/test/test_defer.py (the
+// Behaviours S09-S19, ported from twisted/test/test_defer.py (the
 // Twisted tests are named above each case); docs/design.md for our choices.
 #include <catch2/catch.hpp>
 
@@ -13,12 +13,7 @@ namespace {
 
 using Seen = std::vector<std::string>;
 
-// A callback returning the deferred in data (a new reference).
-dfr_value return_deferred(dfr_value v, void *data)
-{
-    dfr_value_drop(v);
-    return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
-}
+using test::return_deferred;
 
 // Records the identity of the value it sees and passes it through.
 dfr_value record_ptr(dfr_value v, void *data)

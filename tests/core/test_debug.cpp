@@ -5,6 +5,7 @@
 // test_errbackWithNoArgsNoDebug (Twisted's setDebugging / creator traces).
 #include <catch2/catch.hpp>
 
+#include "reactor_support.h"
 #include "support.h"
 
 #include <unistd.h>
@@ -22,19 +23,8 @@ namespace {
 
 const char *const DOM = "test";
 
-struct DebugMode {
-    explicit DebugMode(bool on) { dfr_set_debug(on); }
-    ~DebugMode() { dfr_set_debug(false); }
-};
-
-std::string describe(const dfr_failure *f)
-{
-    char *text = dfr_failure_describe(f);
-    REQUIRE(text != nullptr);
-    std::string s(text);
-    dfr_free(text);
-    return s;
-}
+using test::DebugMode;
+using test::describe;
 
 bool contains(const std::string &s, const std::string &what)
 {
@@ -380,10 +370,7 @@ TEST_CASE("Debug mode: dfr_trim on another thread leaves freed handles poisoned"
           "[debug][threaded]")
 {
     DebugMode on(true);
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     REQUIRE(r != nullptr);
     dfr_delayed_call *dc = nullptr;
     REQUIRE(dfr_reactor_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);
@@ -403,10 +390,7 @@ TEST_CASE("Debug mode switched off frees the poisoned handles", "[debug]")
     long before = test::live_allocations();
     {
         DebugMode on(true);
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = true;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(true);
         REQUIRE(r != nullptr);
         dfr_delayed_call *dc = nullptr;
         REQUIRE(dfr_reactor_call_later(r, 1, never_called, nullptr, nullptr, &dc) == 0);

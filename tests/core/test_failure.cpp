@@ -22,14 +22,7 @@ using test::counted;
 using test::counted_value;
 using test::drops;
 
-std::string describe(const dfr_failure *f)
-{
-    char *text = dfr_failure_describe(f);
-    REQUIRE(text != nullptr);
-    std::string s(text);
-    std::free(text);
-    return s;
-}
+using test::describe;
 
 const int all_codes[] = {DFR_OK,
                          DFR_EINVAL,

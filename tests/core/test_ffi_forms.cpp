@@ -260,7 +260,7 @@ TEST_CASE("FFI values: kinds, reads and writes through pointers", "[ffi]")
 {
     dfr_value v = dfr_none();
     CHECK(dfr_value_kind(&v) == DFR_KIND_NONE);
-    CHECK(dfr_value_kind(nullptr) == DFR_EINVAL);
+    CHECK(dfr_value_kind(nullptr) == DFR_KIND_INVALID); // a member of dfr_kind, not an error code
     CHECK(dfr_value_type(nullptr) == nullptr);
 
     dfr_value_set_i64(&v, 7);
@@ -645,10 +645,10 @@ TEST_CASE("FFI forms: deferLater, LoopingCall and triggers on the manual clock",
         CHECK(test::state(d) == "none");
         dfr_deferred_unref(d);
         CHECK(destroyed == 3);
-        CHECK(dfr_reactor_defer_later_ffi(nullptr, 0, produce_42, &destroyed,
-                                          test::count_destroy) == nullptr);
-        CHECK(dfr_reactor_defer_later_ffi(c.r, -1, produce_42, &destroyed,
-                                          test::count_destroy) == nullptr);
+        CHECK(test::refused_with(
+            dfr_reactor_defer_later_ffi(nullptr, 0, produce_42, &destroyed, test::count_destroy), DFR_EINVAL));
+        CHECK(test::refused_with(
+            dfr_reactor_defer_later_ffi(c.r, -1, produce_42, &destroyed, test::count_destroy), DFR_EINVAL));
         CHECK(destroyed == 5);
 
         Ticks t;
@@ -816,7 +816,7 @@ TEST_CASE("FFI forms: deferToThread and blockingCallFromThread on a real reactor
     dfr_reactor_free(r);
 
     int count = 0;
-    CHECK(dfr_reactor_defer_to_thread_ffi(nullptr, on_pool, &count, test::count_destroy) ==
-          nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread_ffi(nullptr, on_pool, &count, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(count == 1);
 }

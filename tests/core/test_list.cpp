@@ -1,5 +1,6 @@
-// maybeDeferred, DeferredList and gatherResults (TWISTED_BEHAVIOURS.md section
-// E, S24-S31), plus the dfr_list accessors and argument checking.
+// maybeDeferred, DeferredList and gatherResults (behaviours S24-S31, from
+// twisted/test/test_defer.py), plus the dfr_list accessors and argument
+// checking.
 #include <catch2/catch.hpp>
 
 #include "support.h"
@@ -19,27 +20,8 @@ dfr_failure *err(int code, const char *msg)
     return f;
 }
 
-// Owns every value it was handed.
-struct Seen {
-    std::vector<dfr_value> values;
-    Seen() = default;
-    Seen(const Seen &) = delete;
-    Seen &operator=(const Seen &) = delete;
-    ~Seen()
-    {
-        for (auto &v : values)
-            dfr_value_drop(v);
-    }
-    size_t size() const { return values.size(); }
-    const dfr_value *at(size_t i) const { return &values.at(i); }
-};
-
-// Keeps the result; the chain continues with none.
-dfr_value keep(dfr_value r, void *data)
-{
-    static_cast<Seen *>(data)->values.push_back(r);
-    return dfr_none();
-}
+using test::Seen;
+using test::keep;
 
 // Keeps a clone and passes the result on.
 dfr_value peek(dfr_value r, void *data)
@@ -57,16 +39,8 @@ void consume(dfr_deferred *d)
 }
 
 using test::code_of;
-
-int result_code(const dfr_deferred *d)
-{
-    return code_of(dfr_deferred_result(d));
-}
-
-bool is_i64(const dfr_value *v, int64_t x)
-{
-    return v && dfr_is_i64(*v) && v->u.i64 == x;
-}
+using test::result_code;
+using test::is_i64;
 
 std::string bytes_of(const dfr_value *v)
 {

@@ -47,11 +47,7 @@ dfr_value keep_last(dfr_value r, void *data)
     return dfr_none();
 }
 
-dfr_value return_next(dfr_value r, void *data)
-{
-    dfr_value_drop(r);
-    return dfr_value_deferred(dfr_deferred_ref(static_cast<dfr_deferred *>(data)));
-}
+using test::return_deferred;
 
 dfr_value count_pass(dfr_value r, void *data)
 {
@@ -75,7 +71,7 @@ std::vector<dfr_deferred *> make_waiting_chain(size_t n, LastKept *rec, Outcome 
         out.expect(ds[i] != nullptr, "dfr_deferred_new", i);
     }
     for (size_t i = 0; i + 1 < n; i++)
-        out.expect(dfr_deferred_add_callback(ds[i], return_next, ds[i + 1], nullptr) == 0,
+        out.expect(dfr_deferred_add_callback(ds[i], return_deferred, ds[i + 1], nullptr) == 0,
                    "add_callback", i);
     out.expect(dfr_deferred_add_callback(ds[0], keep_last, rec, nullptr) == 0, "add recorder");
     return ds;
@@ -411,19 +407,19 @@ void run_both(Outcome (*scenario)())
 
 } // namespace
 
-// Twisted: test_boundedStackDepth; TWISTED_BEHAVIOURS S19 (forward)
+// Twisted: test_boundedStackDepth; behaviour S19 (forward)
 TEST_CASE("A million deferreds each waiting on the next, fired first to last", "[stack]")
 {
     run_both(waits_fired_forward);
 }
 
-// TWISTED_BEHAVIOURS S19 (a third firing order).
+// Behaviour S19 (a third firing order).
 TEST_CASE("A million deferreds each waiting on the next, fired from the back", "[stack]")
 {
     run_both(waits_fired_backward_then_last);
 }
 
-// TWISTED_BEHAVIOURS S19 (backward: the steal path)
+// Behaviour S19 (backward: the steal path)
 TEST_CASE("A million deferreds each returning the next, last fired first", "[stack]")
 {
     run_both(waits_last_first);

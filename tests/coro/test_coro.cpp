@@ -1,6 +1,6 @@
 // Coroutines: dfr_inline_callbacks, dfr_await, dfr_in_coroutine.
-// Ports TWISTED_BEHAVIOURS.md section F (Twisted's test_defer
-// InlineCallbacksTests / test_inlinecb) and the issue's own cases.
+// Ports Twisted's inlineCallbacks tests (twisted/test/test_defer.py
+// InlineCallbacksTests, twisted/test/test_inlinecb.py) and cases of our own.
 //
 // Code running inside a coroutine uses CHECK, never REQUIRE: an exception
 // must not cross the coroutine's first frame.

@@ -68,11 +68,32 @@ struct Reactor {
         dfr_value_drop(v);
         return s;
     }
+    // A client stream connected to 127.0.0.1:port, or to listener l.
+    dfr_stream *connect(int port)
+    {
+        return stream(dfr_reactor_connect_tcp(r, "127.0.0.1", port, nullptr));
+    }
+    dfr_stream *connect(const dfr_listener *l) { return connect(dfr_listener_port(l)); }
+    // Iterate until exactly n streams were accepted into acc; the last one
+    // (borrowed: acc holds the reference).
+    template <class A> dfr_stream *accepted(A &acc, size_t n = 1)
+    {
+        REQUIRE(until([&] { return acc.streams.size() == n; }));
+        return acc.streams[n - 1];
+    }
 };
 
 inline std::string str(const dfr_value &v)
 {
     return std::string(static_cast<const char *>(dfr_bytes_data(&v)), dfr_bytes_len(&v));
+}
+
+// Wait for d (taking it) and check that it fired with bytes reading `want`.
+inline void check_text(Reactor &R, dfr_deferred *d, const std::string &want)
+{
+    dfr_value v = R.wait(d);
+    CHECK(str(v) == want);
+    dfr_value_drop(v);
 }
 
 inline int code(const dfr_value &v)

@@ -15,23 +15,18 @@ TEST_CASE("listen on an ephemeral port, connect, exchange bytes by pull reads")
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
     int port = dfr_listener_port(l);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
-    dfr_stream *s = acc.streams[0];
+    dfr_stream *c = R.connect(port);
+    dfr_stream *s = R.accepted(acc);
     CHECK(dfr_stream_is_open(c));
 
     REQUIRE(dfr_stream_write(c, "hello", 5) == 0);
-    dfr_value v = R.wait(dfr_stream_read_exactly(s, 5));
-    CHECK(str(v) == "hello");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(s, 5), "hello");
 
     REQUIRE(dfr_stream_write(s, "world!", 6) == 0);
-    v = R.wait(dfr_stream_read(c, 3)); // at most 3
+    dfr_value v = R.wait(dfr_stream_read(c, 3)); // at most 3
     CHECK(str(v) == "wor");
     dfr_value_drop(v);
-    v = R.wait(dfr_stream_read(c, 0));
-    CHECK(str(v) == "ld!");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read(c, 0), "ld!");
 
     dfr_deferred *stopped = dfr_listener_stop(l);
     dfr_value sv = R.wait(stopped);
@@ -41,9 +36,7 @@ TEST_CASE("listen on an ephemeral port, connect, exchange bytes by pull reads")
 
     // Accepted connections outlive the listener.
     REQUIRE(dfr_stream_write(c, "x", 1) == 0);
-    v = R.wait(dfr_stream_read(s, 0));
-    CHECK(str(v) == "x");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read(s, 0), "x");
     dfr_stream_unref(c);
 }
 
@@ -72,7 +65,7 @@ TEST_CASE("connect resolves localhost on the thread pool; unknown names fail")
     o.family = 4;
     dfr_stream *c =
         R.stream(dfr_reactor_connect_tcp(R.r, "localhost", dfr_listener_port(l), &o));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    R.accepted(acc);
     dfr_stream_unref(c);
 
     // Without a reachable resolver the lookup times out (EAI_AGAIN) after the
@@ -103,6 +96,11 @@ TEST_CASE("bad arguments give failed deferreds or DFR_EINVAL")
     CHECK(l == nullptr);
     CHECK(dfr_stream_write(nullptr, "x", 1) == DFR_EINVAL);
     CHECK(dfr_listener_port(nullptr) == DFR_EINVAL);
+    // Calls returning a deferred refuse with a failed one, never NULL.
+    CHECK(test::refused_with(dfr_listener_stop(nullptr), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_stream_read(nullptr, 0), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_stream_written(nullptr), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_stream_wait_writable(nullptr), DFR_EINVAL));
     CHECK(std::string(dfr_strerror(DFR_ECONNREFUSED)) == "connection refused");
 }
 
@@ -130,11 +128,9 @@ TEST_CASE("IPv6 loopback")
         return;
     }
     dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "::1", dfr_listener_port(l), nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    R.accepted(acc);
     REQUIRE(dfr_stream_write(c, "six", 3) == 0);
-    dfr_value v = R.wait(dfr_stream_read_exactly(acc.streams[0], 3));
-    CHECK(str(v) == "six");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(acc.streams[0], 3), "six");
     dfr_stream_unref(c);
     dfr_listener_unref(l);
 }
@@ -149,15 +145,13 @@ TEST_CASE("Unix-domain sockets: listen, connect, exchange, path removed at close
                                     &l) == 0);
     CHECK(dfr_listener_port(l) == DFR_EINVAL);
     dfr_stream *c = R.stream(dfr_reactor_connect_unix(R.r, path.c_str(), nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    R.accepted(acc);
     REQUIRE(dfr_stream_write(acc.streams[0], "unix\n", 5) == 0);
-    dfr_value v = R.wait(dfr_stream_read_line(c, 0));
-    CHECK(str(v) == "unix");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_line(c, 0), "unix");
     dfr_value_drop(R.wait(dfr_listener_stop(l)));
     dfr_listener_unref(l);
     CHECK(access(path.c_str(), F_OK) != 0);
-    v = R.wait(dfr_reactor_connect_unix(R.r, path.c_str(), nullptr));
+    dfr_value v = R.wait(dfr_reactor_connect_unix(R.r, path.c_str(), nullptr));
     CHECK(code(v) == DFR_ECONNREFUSED);
     dfr_value_drop(v);
     dfr_stream_unref(c);
@@ -225,8 +219,7 @@ TEST_CASE("push style: connection made, data received, connection lost cleanly")
     dfr_listener *l = nullptr;
     REQUIRE(dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_echo, &server, nullptr, nullptr,
                                    &l) == 0);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
+    dfr_stream *c = R.connect(l);
     Events client;
     dfr_protocol p = events_protocol(false);
     REQUIRE(dfr_stream_set_protocol(c, &p, &client, ev_destroy) == 0);
@@ -263,14 +256,11 @@ TEST_CASE("half-close: the peer's EOF reaches read_eof, the reply still goes out
     dfr_listener *l = nullptr;
     REQUIRE(dfr_reactor_listen_tcp(R.r, "127.0.0.1", 0, accept_echo, &server, nullptr, nullptr,
                                    &l) == 0);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
+    dfr_stream *c = R.connect(l);
     REQUIRE(dfr_stream_write(c, "question", 8) == 0);
     REQUIRE(dfr_stream_close_write(c) == 0);
     CHECK(dfr_stream_write(c, "more", 4) == DFR_ECONNLOST);
-    dfr_value v = R.wait(dfr_stream_read_to_eof(c, 0));
-    CHECK(str(v) == "bye");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_to_eof(c, 0), "bye");
     CHECK(server.data == "question");
     CHECK(server.eof == 1);
     REQUIRE(R.until([&] { return server.lost == 1; }));
@@ -283,13 +273,12 @@ TEST_CASE("pause and resume reading")
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
+    dfr_stream *c = R.connect(l);
     Events ev;
     dfr_protocol p = events_protocol(false);
     REQUIRE(dfr_stream_set_protocol(c, &p, &ev, ev_destroy) == 0);
     REQUIRE(dfr_stream_pause_reading(c) == 0);
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    R.accepted(acc);
     REQUIRE(dfr_stream_write(acc.streams[0], "abc", 3) == 0);
     for (int i = 0; i < 10; i++)
         dfr_reactor_iterate(R.r, 0.005);
@@ -307,40 +296,22 @@ TEST_CASE("pull reads: exactly, until, line, netstring, to EOF")
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
-    dfr_stream *s = acc.streams[0];
+    dfr_stream *c = R.connect(l);
+    dfr_stream *s = R.accepted(acc);
     const char msg[] = "HEAD\r\nline one\r\nline two\n5:hello,0:,a|b||tail";
     REQUIRE(dfr_stream_write(c, msg, sizeof msg - 1) == 0);
     REQUIRE(dfr_stream_close(c) == 0);
 
-    dfr_value v = R.wait(dfr_stream_read_exactly(s, 4));
-    CHECK(str(v) == "HEAD");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_until(s, "\r\n", 2, 0));
-    CHECK(str(v) == "\r\n");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_line(s, 0));
-    CHECK(str(v) == "line one");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_line(s, 0));
-    CHECK(str(v) == "line two");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_netstring(s, 0));
-    CHECK(str(v) == "hello");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_netstring(s, 0));
-    CHECK(str(v) == "");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_until(s, "||", 2, 10));
-    CHECK(str(v) == "a|b||");
-    dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_to_eof(s, 0));
-    CHECK(str(v) == "tail");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(s, 4), "HEAD");
+    check_text(R, dfr_stream_read_until(s, "\r\n", 2, 0), "\r\n");
+    check_text(R, dfr_stream_read_line(s, 0), "line one");
+    check_text(R, dfr_stream_read_line(s, 0), "line two");
+    check_text(R, dfr_stream_read_netstring(s, 0), "hello");
+    check_text(R, dfr_stream_read_netstring(s, 0), "");
+    check_text(R, dfr_stream_read_until(s, "||", 2, 10), "a|b||");
+    check_text(R, dfr_stream_read_to_eof(s, 0), "tail");
     // At the end: read gives empty bytes, exactly fails with ECONNDONE.
-    v = R.wait(dfr_stream_read(s, 0));
+    dfr_value v = R.wait(dfr_stream_read(s, 0));
     CHECK(dfr_is_bytes(v));
     CHECK(dfr_bytes_len(&v) == 0);
     dfr_value_drop(v);
@@ -356,10 +327,8 @@ TEST_CASE("one pull read at a time; a cancelled read loses no bytes")
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
-    dfr_stream *s = acc.streams[0];
+    dfr_stream *c = R.connect(l);
+    dfr_stream *s = R.accepted(acc);
     dfr_deferred *d = dfr_stream_read_exactly(s, 10);
     dfr_value v = R.wait(dfr_stream_read(s, 0));
     CHECK(code(v) == DFR_EINVAL);
@@ -373,9 +342,7 @@ TEST_CASE("one pull read at a time; a cancelled read loses no bytes")
     CHECK(code(v) == DFR_ECANCELLED);
     dfr_value_drop(v);
     REQUIRE(dfr_stream_write(c, "67890", 5) == 0);
-    v = R.wait(dfr_stream_read_exactly(s, 10));
-    CHECK(str(v) == "1234567890");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(s, 10), "1234567890");
 
     // A timeout on a read from a silent peer.
     d = dfr_stream_read(s, 0);
@@ -453,9 +420,8 @@ TEST_CASE("writes: copied, owned, written deferred")
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    dfr_stream *c = R.connect(l);
+    R.accepted(acc);
     dfr_value v = R.wait(dfr_stream_written(c)); // nothing pending: at once
     CHECK(dfr_is_none(v));
     static char owned[] = "owned ";
@@ -496,11 +462,8 @@ TEST_CASE("an accepted stream nobody keeps is closed")
                     dfr_stream_write(s, "go away", 7);
                 },
                 &calls, nullptr, nullptr, &l) == 0);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
-    dfr_value v = R.wait(dfr_stream_read_to_eof(c, 0));
-    CHECK(str(v) == "go away");
-    dfr_value_drop(v);
+    dfr_stream *c = R.connect(l);
+    check_text(R, dfr_stream_read_to_eof(c, 0), "go away");
     CHECK(calls == 1);
     dfr_stream_unref(c);
     dfr_listener_unref(l);
@@ -511,8 +474,7 @@ TEST_CASE("calls from a thread that does not own the reactor are refused")
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
+    dfr_stream *c = R.connect(l);
     int wrc = 0, lrc = 0, rcode = 0;
     std::thread t([&] {
         wrc = dfr_stream_write(c, "x", 1);
@@ -564,14 +526,12 @@ TEST_CASE("push-style framing: lines and netstrings as protocols, with limits")
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
     int port = dfr_listener_port(l);
-    dfr_stream *c1 = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    dfr_stream *c2 = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 2; }));
+    dfr_stream *c1 = R.connect(port);
+    dfr_stream *c2 = R.connect(port);
+    R.accepted(acc, 2);
     // Bytes that came before the protocol are decoded too.
     REQUIRE(dfr_stream_write(c1, "one\r\ntw", 7) == 0);
-    dfr_value v = R.wait(dfr_stream_read_exactly(acc.streams[0], 3));
-    CHECK(str(v) == "one");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(acc.streams[0], 3), "one");
     Frames lines, nets;
     dfr_framed_protocol p = frames_protocol(DFR_FRAMING_LINES, 10);
     REQUIRE(dfr_stream_set_framed_protocol(acc.streams[0], &p, &lines, [](void *d) {
@@ -588,9 +548,7 @@ TEST_CASE("push-style framing: lines and netstrings as protocols, with limits")
     REQUIRE(R.until([&] { return lines.got.size() == 3 && nets.got.size() == 2; }));
     CHECK(lines.got == std::vector<std::string>{"", "two", "three"});
     CHECK(nets.got == std::vector<std::string>{"a", "bc"});
-    v = R.wait(dfr_stream_read_netstring(c2, 0));
-    CHECK(str(v) == "a");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_netstring(c2, 0), "a");
 
     // Too long: the line connection closes with DFR_EFRAME; the other lives.
     REQUIRE(dfr_stream_write(c1, "0123456789abc\n", 14) == 0);

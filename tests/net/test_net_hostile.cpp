@@ -92,9 +92,8 @@ TEST_CASE("64 MiB to a peer that reads late: the writer waits, the buffer stays 
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    dfr_stream *c = R.connect(l);
+    R.accepted(acc);
     Lost reader;
     dfr_protocol p = lost_protocol();
     dfr_stream *s = acc.streams[0];
@@ -124,12 +123,11 @@ TEST_CASE("the write watermarks call write_full and write_drained")
     Reactor R;
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", dfr_listener_port(l),
-                                                     nullptr));
+    dfr_stream *c = R.connect(l);
     Lost ev;
     dfr_protocol p = lost_protocol();
     REQUIRE(dfr_stream_set_protocol(c, &p, &ev, nullptr) == 0);
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    R.accepted(acc);
     // Nobody reads at the other end: the kernel's buffers fill, then ours.
     std::vector<char> buf(1024 * 1024, 'q');
     size_t sent = 0;
@@ -156,10 +154,10 @@ TEST_CASE("an over-long line or a malformed netstring closes that connection onl
     Accepted acc;
     dfr_listener *l = listen_keep(R.r, &acc);
     int port = dfr_listener_port(l);
-    dfr_stream *flood = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    dfr_stream *bad = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    dfr_stream *good = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 3; }));
+    dfr_stream *flood = R.connect(port);
+    dfr_stream *bad = R.connect(port);
+    dfr_stream *good = R.connect(port);
+    R.accepted(acc, 3);
     std::string big(100000, 'a');
     REQUIRE(dfr_stream_write(flood, big.data(), big.size()) == 0);
     REQUIRE(dfr_stream_write(bad, "12x:abc,", 8) == 0);
@@ -171,9 +169,7 @@ TEST_CASE("an over-long line or a malformed netstring closes that connection onl
     v = R.wait(dfr_stream_read_netstring(acc.streams[1], 0));
     CHECK(code(v) == DFR_EFRAME);
     dfr_value_drop(v);
-    v = R.wait(dfr_stream_read_netstring(acc.streams[2], 0));
-    CHECK(str(v) == "abc");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_netstring(acc.streams[2], 0), "abc");
     // The offenders' connections are closed, with the framing reason.
     REQUIRE(R.until([&] { return !dfr_stream_is_open(acc.streams[0]) &&
                                  !dfr_stream_is_open(acc.streams[1]); }));
@@ -204,8 +200,8 @@ TEST_CASE("netstring decoding: leading zeros, missing comma, split frames")
     int port = dfr_listener_port(l);
     const char *bad[] = {"01:a,", "3:abc;", ":abc,"};
     for (const char *b : bad) {
-        dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-        REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+        dfr_stream *c = R.connect(port);
+        R.accepted(acc);
         REQUIRE(dfr_stream_write(c, b, strlen(b)) == 0);
         dfr_value v = R.wait(dfr_stream_read_netstring(acc.streams[0], 0));
         INFO(b);
@@ -214,13 +210,11 @@ TEST_CASE("netstring decoding: leading zeros, missing comma, split frames")
         dfr_stream_unref(c);
         acc.clear();
     }
-    dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 1; }));
+    dfr_stream *c = R.connect(port);
+    R.accepted(acc);
     REQUIRE(dfr_stream_write_netstring(c, "split", 5) == 0);
     dfr_deferred *d = dfr_stream_read_netstring(acc.streams[0], 0);
-    dfr_value v = R.wait(d);
-    CHECK(str(v) == "split");
-    dfr_value_drop(v);
+    check_text(R, d, "split");
     dfr_stream_unref(c);
     dfr_listener_unref(l);
 }
@@ -272,8 +266,8 @@ TEST_CASE("a peer that resets mid-write: ECONNRESET, no SIGPIPE, others unharmed
     CHECK(sa.sa_handler == SIG_IGN);
 
     int fd = raw_connect(port);
-    dfr_stream *other = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
-    REQUIRE(R.until([&] { return acc.streams.size() == 2; }));
+    dfr_stream *other = R.connect(port);
+    R.accepted(acc, 2);
     dfr_stream *victim = acc.streams[0];
     Lost ev;
     dfr_protocol p = lost_protocol();
@@ -288,9 +282,7 @@ TEST_CASE("a peer that resets mid-write: ECONNRESET, no SIGPIPE, others unharmed
     }));
     CHECK((ev.code == DFR_ECONNRESET));
     REQUIRE(dfr_stream_write(other, "alive", 5) == 0);
-    dfr_value v = R.wait(dfr_stream_read_exactly(acc.streams[1], 5));
-    CHECK(str(v) == "alive");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(acc.streams[1], 5), "alive");
     dfr_stream_unref(other);
     dfr_listener_unref(l);
 }
@@ -302,7 +294,7 @@ TEST_CASE("a peer that half-closes, and one that resets while we read")
     dfr_listener *l = listen_keep(R.r, &acc);
     int port = dfr_listener_port(l);
     int a = raw_connect(port), b = raw_connect(port);
-    REQUIRE(R.until([&] { return acc.streams.size() == 2; }));
+    R.accepted(acc, 2);
     REQUIRE(write(a, "half", 4) == 4);
     shutdown(a, SHUT_WR);
     Lost ev;
@@ -313,9 +305,7 @@ TEST_CASE("a peer that half-closes, and one that resets while we read")
     CHECK(ev.code == DFR_ECONNDONE);
 
     REQUIRE(write(b, "part", 4) == 4);
-    dfr_value v = R.wait(dfr_stream_read_exactly(acc.streams[1], 4));
-    CHECK(str(v) == "part");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read_exactly(acc.streams[1], 4), "part");
     // Bytes that reached us before the reset are not lost: the read that
     // wanted more fails, the next one gets them.
     dfr_deferred *d = dfr_stream_read_exactly(acc.streams[1], 100);
@@ -323,12 +313,10 @@ TEST_CASE("a peer that half-closes, and one that resets while we read")
     for (int i = 0; i < 20; i++)
         dfr_reactor_iterate(R.r, 0.002);
     raw_reset(b);
-    v = R.wait(d);
+    dfr_value v = R.wait(d);
     CHECK(code(v) == DFR_ECONNRESET);
     dfr_value_drop(v);
-    v = R.wait(dfr_stream_read(acc.streams[1], 0));
-    CHECK(str(v) == "kept");
-    dfr_value_drop(v);
+    check_text(R, dfr_stream_read(acc.streams[1], 0), "kept");
     v = R.wait(dfr_stream_read(acc.streams[1], 0));
     CHECK(code(v) == DFR_ECONNRESET);
     dfr_value_drop(v);
@@ -351,7 +339,7 @@ TEST_CASE("10,000 short connections in a row, then 1,000 at once: nothing leaks"
                                    nullptr, &l) == 0);
     int port = dfr_listener_port(l);
     // Warm up (the shared read buffer, the pool of nothing), then measure.
-    dfr_stream *warm = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
+    dfr_stream *warm = R.connect(port);
     dfr_value_drop(R.wait(dfr_stream_read_to_eof(warm, 0)));
     dfr_stream_unref(warm);
     for (int i = 0; i < 10; i++)
@@ -360,7 +348,7 @@ TEST_CASE("10,000 short connections in a row, then 1,000 at once: nothing leaks"
     long live = test::live_allocations();
     int n = RUNNING_ON_VALGRIND ? 200 : 10000;
     for (int i = 0; i < n; i++) {
-        dfr_stream *c = R.stream(dfr_reactor_connect_tcp(R.r, "127.0.0.1", port, nullptr));
+        dfr_stream *c = R.connect(port);
         dfr_value v = R.wait(dfr_stream_read_to_eof(c, 0));
         REQUIRE(str(v) == "hi");
         dfr_value_drop(v);

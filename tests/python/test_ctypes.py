@@ -382,6 +382,14 @@ def test_blocking_call_from_thread_and_system_triggers():
     lib.dfr_reactor_free(r)
 
 
+def refused(d):
+    """The failure of a refused call's deferred, handled and released."""
+    text = D.result(d)
+    D.add_errback(d, lambda v: lib.dfr_value_set_none(v))
+    lib.dfr_deferred_unref(d)
+    return text
+
+
 def test_destroy_runs_once_on_every_path():
     d = lib.dfr_deferred_new()
     keys = [registry.put(lambda v: None) for _ in range(3)]
@@ -396,14 +404,15 @@ def test_destroy_runs_once_on_every_path():
     assert lib.dfr_deferred_add_callback_ffi(None, D.call_value_fn, k, registry.destroy) == D.EINVAL
     assert registry.destroyed[k] == 1
     k = registry.put(lambda v: None)
-    assert lib.dfr_reactor_defer_to_thread_ffi(None, D.call_value_fn, k, registry.destroy) is None
+    d = lib.dfr_reactor_defer_to_thread_ffi(None, D.call_value_fn, k, registry.destroy)
     assert registry.destroyed[k] == 1
+    assert refused(d) == "fail dfr -1"  # a refusal is a failed deferred, never NULL
 
 
 def test_bad_input_gives_error_codes():
     EINVAL = D.EINVAL
     assert lib.dfr_deferred_callback_ffi(None, None) == EINVAL
-    assert lib.dfr_deferred_state(None) == EINVAL
+    assert lib.dfr_deferred_state(None) == D.STATE_INVALID
     assert lib.dfr_deferred_errback(None, None) == EINVAL
     assert lib.dfr_deferred_unpause(None) == EINVAL
     d = lib.dfr_deferred_new()
@@ -416,7 +425,7 @@ def test_bad_input_gives_error_codes():
     lib.dfr_deferred_cancel(None)
     lib.dfr_deferred_unref(None)
     lib.dfr_deferred_unref(d)
-    assert lib.dfr_value_kind(None) == EINVAL
+    assert lib.dfr_value_kind(None) == D.KIND_INVALID
     assert lib.dfr_value_get_i64(None) == 0
     assert lib.dfr_value_set_string(None, b"x") == EINVAL
     assert lib.dfr_value_set_bytes(C.byref(v), None, 3) == EINVAL
@@ -435,7 +444,7 @@ def test_bad_input_gives_error_codes():
     assert lib.dfr_reactor_add_system_event_trigger_ffi(
         r, 9, 0, D.call_value_fn, None, D.DESTROY_FN(), None) == EINVAL
     assert lib.dfr_reactor_remove_system_event_trigger(r, 12345) == EINVAL
-    assert lib.dfr_looping_call_start(None, 1, True) is None
+    assert refused(lib.dfr_looping_call_start(None, 1, True)) == "fail dfr -1"
     out = Value()
     assert lib.dfr_reactor_blocking_call_from_thread_ffi(r, D.call_value_fn, None, None) == EINVAL
     # From the reactor's own thread: a DFR_EDEADLK failure, not a hang.

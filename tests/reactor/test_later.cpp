@@ -1,5 +1,5 @@
-// addTimeout and deferLater on the manual clock.  TWISTED_BEHAVIOURS S39,
-// S52; ported from twisted/test/test_defer.py (DeferredAddTimeoutTests) and
+// addTimeout and deferLater on the manual clock (behaviours S39, S52),
+// ported from twisted/test/test_defer.py (DeferredAddTimeoutTests) and
 // twisted/test/test_task.py (DeferLaterTests).  Twisted's onTimeoutCancel
 // argument has no counterpart in dfr_deferred_add_timeout: the *Custom
 // variants of its tests are not ported.
@@ -527,8 +527,10 @@ TEST_CASE("S52 deferLater bad input", "[later][S52][bad-input]")
     Clock c;
     int destroyed = 0;
     for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()})
-        CHECK(dfr_reactor_defer_later(c.r, bad, nullptr, &destroyed, test::count_destroy) == nullptr);
-    CHECK(dfr_reactor_defer_later(nullptr, 1, nullptr, &destroyed, test::count_destroy) == nullptr);
+        CHECK(test::refused_with(dfr_reactor_defer_later(c.r, bad, nullptr, &destroyed, test::count_destroy),
+                                 DFR_EINVAL));
+    CHECK(test::refused_with(dfr_reactor_defer_later(nullptr, 1, nullptr, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 4);
     CHECK(dfr_reactor_pending_calls(c.r) == 0);
 }
@@ -536,10 +538,7 @@ TEST_CASE("S52 deferLater bad input", "[later][S52][bad-input]")
 TEST_CASE("allocation failures: deferLater, addTimeout, LoopingCall, triggers", "[later][alloc]")
 {
     test::for_each_allocation_failure([](long) {
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = true;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(true);
         if (!r)
             return;
         int destroyed = 0;
@@ -584,7 +583,7 @@ TEST_CASE("deferLater and addTimeout at the extremes of time", "[later][extremes
     const double end_of_time = static_cast<double>(INT64_MAX - 1) / 1e9;
     Clock c;
     for (double bad : {-denormal, 1e300, 4.7e9, -std::numeric_limits<double>::infinity()}) {
-        CHECK(dfr_reactor_defer_later(c.r, bad, nullptr, nullptr, nullptr) == nullptr);
+        CHECK(test::refused_with(dfr_reactor_defer_later(c.r, bad, nullptr, nullptr, nullptr), DFR_EINVAL));
         dfr_deferred *d = dfr_deferred_new();
         CHECK(dfr_deferred_add_timeout(d, c.r, bad) == DFR_EINVAL);
         dfr_deferred_unref(d);

@@ -1,4 +1,4 @@
-// LoopingCall on the manual clock.  TWISTED_BEHAVIOURS S49, S51; ported from
+// LoopingCall on the manual clock (behaviours S49, S51), ported from
 // twisted/test/test_task.py (LoopTests, ReactorLoopTests).  We have no
 // withCount: where Twisted checks the count passed to the function, these
 // tests count the calls (and note their times) to show which intervals were
@@ -701,7 +701,7 @@ TEST_CASE("LoopingCall bad input", "[looping][bad-input]")
     CHECK(dfr_looping_call_new(nullptr, counting, &destroyed, test::count_destroy) == nullptr);
     CHECK(dfr_looping_call_new(c.r, nullptr, &destroyed, test::count_destroy) == nullptr);
     CHECK(destroyed == 2);
-    CHECK(dfr_looping_call_start(nullptr, 1, true) == nullptr);
+    CHECK(test::refused_with(dfr_looping_call_start(nullptr, 1, true), DFR_EINVAL));
     CHECK(dfr_looping_call_stop(nullptr) == DFR_EINVAL);
     CHECK(dfr_looping_call_reset(nullptr) == DFR_EINVAL);
     CHECK_FALSE(dfr_looping_call_running(nullptr));
@@ -720,10 +720,7 @@ TEST_CASE("allocation failures: LoopingCall start, run and stop", "[looping][all
 {
     bool with_deferred = GENERATE(false, true);
     test::for_each_allocation_failure([with_deferred](long) {
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = true;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(true);
         if (!r)
             return;
         int destroyed = 0;
@@ -786,10 +783,7 @@ namespace {
 
 dfr_reactor *manual_reactor()
 {
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    return dfr_reactor_new(&o);
+    return test::new_reactor(true);
 }
 
 const std::string not_running = test::fail_text(DFR_DOMAIN, DFR_ENOTRUNNING);

@@ -1,6 +1,6 @@
 // The reactor's lifecycle: run, stop, system event triggers,
 // callWhenRunning, iterate, the clock, and running on a caller's libuv loop.
-// TWISTED_BEHAVIOURS S44-S46; ported from twisted/internet/test/test_core.py,
+// Behaviours S44-S46, ported from twisted/internet/test/test_core.py,
 // twisted/test/test_internet.py (ThreePhaseEventTests, SystemEventTests,
 // TimeTests, CallFromThreadStopsAndWakeUpTests).  The real clock is used
 // only for the lifecycle (callLater(0), call_when_running) and for two smoke
@@ -512,7 +512,7 @@ TEST_CASE("S44 run and stop in every state", "[reactor][S44]")
     CHECK(dfr_reactor_stop(r) == DFR_ENOTRUNNING);
 }
 
-// test_core.py test_callWhenRunningOrder; API.md: dfr_reactor_call_when_running in a
+// test_core.py test_callWhenRunningOrder; reactor.h: dfr_reactor_call_when_running in a
 // running reactor calls at once, also from a timer; registered from a
 // before-startup trigger, it queues behind the ones registered earlier.
 TEST_CASE("S45 callWhenRunning: order, at once when running, queued from before-startup", "[reactor][S45]")
@@ -605,7 +605,7 @@ TEST_CASE("stop from another thread", "[reactor]")
     CHECK(ev.seen == Strings{"shutdown"});
 }
 
-// API.md: a zero-delay call that reschedules itself cannot starve the loop
+// A zero-delay call that reschedules itself cannot starve the loop
 // (test_internet.py testCallFromThreadStops in spirit): a call from a thread
 // still gets its turn, on the real clock, within dfr_reactor_run.
 TEST_CASE("a self-rescheduling zero-delay call does not starve calls from threads", "[reactor]")
@@ -989,6 +989,82 @@ TEST_CASE("dfr_reactor_free while running: freed when run returns", "[reactor][f
     CHECK(f.destroyed == 2);
 }
 
+// A garbage collector's finalizer (Go, Node, Rust) may free a reactor that
+// another thread runs: the reactor stops (its shutdown triggers run), and
+// run frees it on its own thread before returning.  Was: silently refused.
+namespace {
+
+struct RemoteFree {
+    dfr_reactor *r = nullptr;
+    std::atomic<bool> started{false};
+    int fallback_ran = 0, dropped = 0, shutdown_ran = 0;
+    std::thread::id dropped_on;
+};
+
+} // namespace
+
+TEST_CASE("dfr_reactor_free from another thread while running", "[reactor][free]")
+{
+    RemoteFree x;
+    x.r = dfr_reactor_new(nullptr);
+    REQUIRE(dfr_reactor_call_when_running(x.r, [](void *data) {
+        static_cast<RemoteFree *>(data)->started = true;
+    }, &x, nullptr) == 0);
+    // Only if the free is refused: ends the run so the test can fail cleanly.
+    REQUIRE(dfr_reactor_call_later(x.r, 30, [](void *data) {
+        auto *rf = static_cast<RemoteFree *>(data);
+        rf->fallback_ran++;
+        dfr_reactor_stop(rf->r);
+    }, &x, [](void *data) {
+        auto *rf = static_cast<RemoteFree *>(data);
+        rf->dropped++;
+        rf->dropped_on = std::this_thread::get_id();
+    }, nullptr) == 0);
+    REQUIRE(dfr_reactor_add_system_event_trigger(x.r, DFR_BEFORE, DFR_SHUTDOWN, [](void *data) {
+        static_cast<RemoteFree *>(data)->shutdown_ran++;
+        return dfr_none();
+    }, &x, nullptr, nullptr) == 0);
+    int run_rc = 1;
+    std::thread runner([&] { run_rc = dfr_reactor_run(x.r); });
+    std::thread::id runner_id = runner.get_id();
+    while (!x.started)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    dfr_reactor_free(x.r); // from this thread: r is not ours to touch after
+    runner.join();
+    CHECK(run_rc == 0);
+    CHECK(x.fallback_ran == 0);
+    CHECK(x.shutdown_ran == 1);
+    CHECK(x.dropped == 1);
+    CHECK(x.dropped_on == runner_id); // freed on the reactor's thread
+    if (x.fallback_ran)
+        dfr_reactor_free(x.r); // the old refusal left it alive
+}
+
+// The free and the end of run race: either run frees r on its way out or the
+// free finds run done and takes r over; exactly once either way (ASan,
+// valgrind and TSan check the memory).
+TEST_CASE("dfr_reactor_free from another thread races with the end of run", "[reactor][free]")
+{
+    for (int i = 0; i < 200; i++) {
+        RemoteFree x;
+        x.r = dfr_reactor_new(nullptr);
+        REQUIRE(dfr_reactor_call_when_running(x.r, [](void *data) {
+            auto *rf = static_cast<RemoteFree *>(data);
+            rf->started = true;
+            dfr_reactor_stop(rf->r); // the run ends by itself, soon
+        }, &x, nullptr) == 0);
+        REQUIRE(dfr_reactor_call_later(x.r, 1000, [](void *) {}, &x, [](void *data) {
+            static_cast<RemoteFree *>(data)->dropped++;
+        }, nullptr) == 0);
+        std::thread runner([&] { dfr_reactor_run(x.r); });
+        while (!x.started)
+            std::this_thread::yield();
+        dfr_reactor_free(x.r);
+        runner.join();
+        CHECK(x.dropped == 1);
+    }
+}
+
 TEST_CASE("dfr_reactor_free from destroy hooks", "[reactor][free]")
 {
     dfr_reactor_options o = {};
@@ -1078,10 +1154,7 @@ TEST_CASE("iterate's bounded wait never blocks for good", "[reactor][iterate]")
     for (bool manual : {true, false}) {
         std::atomic<int> done{0};
         std::thread t([&] {
-            dfr_reactor_options o = {};
-            o.size = sizeof o;
-            o.manual_clock = manual;
-            dfr_reactor *r = dfr_reactor_new(&o);
+            dfr_reactor *r = test::new_reactor(manual);
             for (int i = 0; i < 3000; i++)
                 dfr_reactor_iterate(r, 0.001);
             dfr_reactor_free(r);

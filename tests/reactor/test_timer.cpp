@@ -1,6 +1,5 @@
 // Timers and the manual clock: dfr_reactor_call_later, dfr_delayed_call handles and
-// dfr_reactor_advance.  TWISTED_BEHAVIOURS S40, S41, S43 (adapted), S48;
-// ported from twisted/test/test_task.py (ClockTests),
+// dfr_reactor_advance (behaviours S40, S41, S43 adapted, S48), ported from twisted/test/test_task.py (ClockTests),
 // twisted/test/test_internet.py (TimeTests, DelayedTests) and
 // twisted/internet/test/test_base.py (DelayedCallMixin).  Every timing
 // behaviour runs on the manual clock: no test sleeps.
@@ -54,10 +53,7 @@ void log_time(void *data)
 }
 
 // Switches debug mode on for a scope, and off again even if a check throws.
-struct DebugMode {
-    DebugMode() { dfr_set_debug(true); }
-    ~DebugMode() { dfr_set_debug(false); }
-};
+using test::DebugMode;
 
 const double inf = std::numeric_limits<double>::infinity();
 const double nan_ = std::numeric_limits<double>::quiet_NaN();
@@ -395,7 +391,7 @@ TEST_CASE("S43 a call scheduled, reset or delayed during a pass runs on the next
     dfr_delayed_call_unref(ctx.pushed);
 }
 
-// API.md: a zero-delay call that schedules itself again cannot starve the
+// A zero-delay call that schedules itself again cannot starve the
 // loop: each advance runs it once.
 namespace {
 struct Again {
@@ -661,10 +657,7 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
 {
     Counts n;
     int &called = n.called, &destroyed = n.destroyed;
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     REQUIRE(r != nullptr);
     dfr_delayed_call *pending_dc, *ran_dc, *cancelled_dc;
     dfr_reactor_call_later(r, 5, counts_call, &n, counts_destroy, &pending_dc);
@@ -688,16 +681,13 @@ TEST_CASE("a handle that outlives dfr_reactor_free reports DFR_EALREADY_CANCELLE
         dfr_delayed_call_unref(h);
 }
 
-// API.md conventions: destroy runs exactly once — at cancel (before cancel
+// The destroy rule (deferred/common.h): destroy runs exactly once — at cancel (before cancel
 // returns), after fn ran, or when the reactor is freed.
 TEST_CASE("destroy: at once on cancel, after the call, and for every pending call at reactor free", "[timer][destroy]")
 {
     Counts n;
     int &called = n.called, &destroyed = n.destroyed;
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     dfr_delayed_call *dc;
     dfr_reactor_call_later(r, 1, counts_call, &n, counts_destroy, &dc);
     REQUIRE(dfr_delayed_call_cancel(dc) == 0);
@@ -850,10 +840,7 @@ TEST_CASE("allocation failures: dfr_reactor_new and dfr_reactor_call_later", "[t
 {
     bool manual = GENERATE(true, false);
     int runs = test::for_each_allocation_failure([manual](long) {
-        dfr_reactor_options o = {};
-        o.size = sizeof o;
-        o.manual_clock = manual;
-        dfr_reactor *r = dfr_reactor_new(&o);
+        dfr_reactor *r = test::new_reactor(manual);
         if (!r)
             return;
         Counts n;

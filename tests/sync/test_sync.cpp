@@ -1,7 +1,9 @@
-// DeferredLock, DeferredSemaphore and DeferredQueue (TWISTED_BEHAVIOURS.md
-// section G, S36-S38), freeing them with waiters, and NULL arguments.
+// DeferredLock, DeferredSemaphore and DeferredQueue (behaviours S36-S38,
+// from twisted/test/test_defer.py), freeing them with waiters, and NULL
+// arguments.
 #include <catch2/catch.hpp>
 
+#include "reactor_support.h"
 #include "support.h"
 
 #include <atomic>
@@ -21,26 +23,8 @@ namespace {
 
 const char *const DOM = "test";
 
-// Owns every value it was handed.
-struct Seen {
-    std::vector<dfr_value> values;
-    Seen() = default;
-    Seen(const Seen &) = delete;
-    Seen &operator=(const Seen &) = delete;
-    ~Seen()
-    {
-        for (auto &v : values)
-            dfr_value_drop(v);
-    }
-    size_t size() const { return values.size(); }
-    const dfr_value *at(size_t i) const { return &values.at(i); }
-};
-
-dfr_value keep(dfr_value r, void *data)
-{
-    static_cast<Seen *>(data)->values.push_back(r);
-    return dfr_none();
-}
+using test::Seen;
+using test::keep;
 
 using test::swallow;
 
@@ -50,11 +34,7 @@ dfr_value count_cb(dfr_value r, void *data)
     return r;
 }
 
-int result_code(const dfr_deferred *d)
-{
-    const dfr_failure *f = dfr_failure_from(dfr_deferred_result(d));
-    return f ? dfr_failure_code(f) : 0;
-}
+using test::result_code;
 
 bool result_is_ptr(const dfr_deferred *d, const void *p)
 {
@@ -62,10 +42,7 @@ bool result_is_ptr(const dfr_deferred *d, const void *p)
     return r && r->type == &dfr_type_ptr && r->u.ptr == p;
 }
 
-bool is_i64(const dfr_value *v, int64_t x)
-{
-    return v && dfr_is_i64(*v) && v->u.i64 == x;
-}
+using test::is_i64;
 
 // A task for run(): records that it ran and returns what `ret` says.
 struct Task {
@@ -898,21 +875,8 @@ TEST_CASE("run: a never-fired deferred from fn destroys data once when dropped, 
 
 namespace {
 
-// Arms allocation failure k around op; whether it failed.
-template <class F> bool inject(long k, F op)
-{
-    test::fail_allocation_at(k);
-    op();
-    bool failed = test::allocation_failed();
-    test::fail_allocation_at(0);
-    return failed;
-}
-
-dfr_value count_pass(dfr_value r, void *data)
-{
-    ++*static_cast<int *>(data);
-    return r;
-}
+using test::inject;
+using test::count_pass;
 
 } // namespace
 
@@ -1028,10 +992,7 @@ TEST_CASE("semaphore over deferToThread: a timeout on a shielded view keeps the 
     // finish in reasonable time; the plain and sanitizer builds run it.
     if (RUNNING_ON_VALGRIND)
         return;
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     REQUIRE(r != nullptr);
     dfr_semaphore *sem = dfr_semaphore_new(2);
     Workers w;

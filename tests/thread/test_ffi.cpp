@@ -4,6 +4,7 @@
 // test_deferredResult with positional arguments.
 #include <catch2/catch.hpp>
 
+#include "reactor_support.h"
 #include "support.h"
 
 #include <deferred/ffi.h>
@@ -18,29 +19,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// A reactor freed when the scope ends.
-struct Reactor {
-    dfr_reactor *r;
-    Reactor() : r(dfr_reactor_new(nullptr)) { REQUIRE(r != nullptr); }
-    Reactor(const Reactor &) = delete;
-    Reactor &operator=(const Reactor &) = delete;
-    ~Reactor() { dfr_reactor_free(r); }
-};
-
-// Iterate a reactor that is not running until done() holds; false after
-// `limit` seconds.
-template <class Done> bool iterate_until(dfr_reactor *r, Done done, double limit = 20.0)
-{
-    auto end = Clock::now() + std::chrono::milliseconds(static_cast<long>(limit * 1000));
-    while (!done()) {
-        if (Clock::now() > end)
-            return false;
-        REQUIRE(dfr_reactor_iterate(r, 0.02) == 0);
-    }
-    return true;
-}
+using test::Reactor;
+using test::iterate_until;
 
 // A readable account of a deferred's result.
 std::string describe_result(const dfr_deferred *d)
@@ -231,7 +211,7 @@ TEST_CASE("defer_call: any C function through libffi, arguments copied at call t
         dfr_deferred_unref(d);
 }
 
-TEST_CASE("defer_call: bad input gives NULL", "[thread][ffi]")
+TEST_CASE("defer_call: bad input gives a DFR_EINVAL failed deferred", "[thread][ffi]")
 {
     Reactor R;
     FfiCall c{};
@@ -242,12 +222,12 @@ TEST_CASE("defer_call: bad input gives NULL", "[thread][ffi]")
     c.args[0] = &a;
     c.args[1] = &b;
     c.args[2] = &s;
-    CHECK(dfr_reactor_defer_call(nullptr, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
-    CHECK(dfr_reactor_defer_call(R.r, nullptr, FFI_FN(ffi_mix), c.args) == nullptr);
-    CHECK(dfr_reactor_defer_call(R.r, &c.cif, nullptr, c.args) == nullptr);
-    CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), nullptr) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_call(nullptr, &c.cif, FFI_FN(ffi_mix), c.args), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_reactor_defer_call(R.r, nullptr, FFI_FN(ffi_mix), c.args), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_reactor_defer_call(R.r, &c.cif, nullptr, c.args), DFR_EINVAL));
+    CHECK(test::refused_with(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), nullptr), DFR_EINVAL));
     c.args[1] = nullptr;
-    CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args), DFR_EINVAL));
 }
 
 namespace {
@@ -380,11 +360,11 @@ TEST_CASE("defer_call: a bad type, too many arguments or an unprepared cif gives
         static std::vector<void *> many_args(5000, &a);
         c.cif.nargs = 5000;
         c.cif.arg_types = many.data();
-        CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), many_args.data()) == nullptr);
+        CHECK(test::refused_with(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), many_args.data()), DFR_EINVAL));
         return;
     }
     SECTION("no type list for the arguments") { c.cif.arg_types = nullptr; }
-    CHECK(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_call(R.r, &c.cif, FFI_FN(ffi_mix), c.args), DFR_EINVAL));
     // The same call with the prepared cif still works.
     dfr_deferred *d = dfr_reactor_defer_call(R.r, &good, FFI_FN(ffi_mix), c.args);
     REQUIRE(d != nullptr);

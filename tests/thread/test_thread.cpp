@@ -1,6 +1,6 @@
 // Threads: deferToThread on the reactor's pool and on user pools, pool sizing
 // and lifecycle, blockingCallFromThread and callFromThread under load
-// (TWISTED_BEHAVIOURS.md section L, S53-S56, plus the stress tests of issue
+// (behaviours S53-S56, plus the stress tests of issue
 // 3; dfr_reactor_defer_call through libffi is in test_ffi.cpp).  Ported in our own words from Twisted's
 // twisted/test/test_threads.py, twisted/test/test_threadpool.py and
 // twisted/internet/test/test_threads.py; each case names its source.
@@ -10,6 +10,7 @@
 // reactor thread) checks it afterwards.
 #include <catch2/catch.hpp>
 
+#include "reactor_support.h"
 #include "support.h"
 
 #include <deferred/ffi.h> /* the owner checks cover dfr_reactor_defer_call */
@@ -41,16 +42,8 @@ Clock::time_point deadline_in(double seconds)
     return Clock::now() + milliseconds(static_cast<long>(seconds * 1000));
 }
 
-// A reactor freed when the scope ends.  Declare it after the data its
-// callbacks use (freeing delivers finished pool results) and before any
-// Joiner (threads are joined first).
-struct Reactor {
-    dfr_reactor *r;
-    Reactor() : r(dfr_reactor_new(nullptr)) { REQUIRE(r != nullptr); }
-    Reactor(const Reactor &) = delete;
-    Reactor &operator=(const Reactor &) = delete;
-    ~Reactor() { dfr_reactor_free(r); }
-};
+// Declare a Reactor after the data its callbacks use and before any Joiner.
+using test::Reactor;
 
 // Joins its threads when the scope ends (or earlier, with join()).
 struct Joiner {
@@ -100,18 +93,7 @@ bool run_for(dfr_reactor *r, double limit = 20.0)
     return run_for(r, limit, [] {});
 }
 
-// Iterate a reactor that is not running until done() holds; false after
-// `limit` seconds.
-template <class Done> bool iterate_until(dfr_reactor *r, Done done, double limit = 20.0)
-{
-    auto end = deadline_in(limit);
-    while (!done()) {
-        if (Clock::now() > end)
-            return false;
-        REQUIRE(dfr_reactor_iterate(r, 0.02) == 0);
-    }
-    return true;
-}
+using test::iterate_until;
 
 // Poll (without a reactor) until done() holds; false after `limit` seconds.
 template <class Done> bool wait_until(Done done, double limit = 10.0)
@@ -673,7 +655,7 @@ dfr_value post_on_result(dfr_value v, void *data)
     return dfr_none();
 }
 
-// API.md: every destroy runs exactly once.  A pool result delivered while the
+// The destroy rule (deferred/common.h): every destroy runs exactly once.  A pool result delivered while the
 // reactor is being freed may post a call; that call cannot run any more, but
 // it must still be released.
 TEST_CASE("reactor_free: a call posted by a result delivered during free is released",
@@ -1381,7 +1363,7 @@ void destroys_destroy(void *data)
         d->destroyed_before_run++;
 }
 
-// API.md: "destroy runs on the reactor thread" (deferToThread), and for
+// thread.h: destroy runs on the reactor thread (deferToThread), and for
 // calls from other threads, after their fn.
 TEST_CASE("destroy runs on the reactor thread", "[thread]")
 {
@@ -1478,19 +1460,22 @@ TEST_CASE("thread API: NULL reactor, function or pool", "[thread][errors]")
     dfr_threadpool *p = dfr_threadpool_new(0, 1, nullptr);
     REQUIRE(p != nullptr);
 
-    CHECK(dfr_reactor_defer_to_thread(nullptr, count_task, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread(nullptr, count_task, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 1);
-    CHECK(dfr_reactor_defer_to_thread(R.r, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread(R.r, nullptr, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 2);
-    CHECK(dfr_reactor_defer_to_thread(nullptr, count_task, &ran, nullptr) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_thread(nullptr, count_task, &ran, nullptr), DFR_EINVAL));
 
-    CHECK(dfr_reactor_defer_to_threadpool(nullptr, p, count_task, &destroyed, test::count_destroy) ==
-          nullptr);
+    CHECK(test::refused_with(
+        dfr_reactor_defer_to_threadpool(nullptr, p, count_task, &destroyed, test::count_destroy), DFR_EINVAL));
     CHECK(destroyed == 3);
-    CHECK(dfr_reactor_defer_to_threadpool(R.r, nullptr, count_task, &destroyed, test::count_destroy) ==
-          nullptr);
+    CHECK(test::refused_with(
+        dfr_reactor_defer_to_threadpool(R.r, nullptr, count_task, &destroyed, test::count_destroy), DFR_EINVAL));
     CHECK(destroyed == 4);
-    CHECK(dfr_reactor_defer_to_threadpool(R.r, p, nullptr, &destroyed, test::count_destroy) == nullptr);
+    CHECK(test::refused_with(dfr_reactor_defer_to_threadpool(R.r, p, nullptr, &destroyed, test::count_destroy),
+                             DFR_EINVAL));
     CHECK(destroyed == 5);
 
     CHECK(dfr_reactor_call_from_thread(nullptr, posted_run, &destroyed, test::count_destroy) ==
@@ -2186,10 +2171,7 @@ void call_everything(dfr_reactor *r, dfr_delayed_call *dc, dfr_looping_call *lc,
 
 TEST_CASE("ownership: a second thread is refused everywhere, before run", "[thread][owner]")
 {
-    dfr_reactor_options o = {};
-    o.size = sizeof o;
-    o.manual_clock = true;
-    dfr_reactor *r = dfr_reactor_new(&o);
+    dfr_reactor *r = test::new_reactor(true);
     CHECK(dfr_reactor_in_thread(r));
     CHECK_FALSE(dfr_reactor_in_thread(nullptr));
     Hits hits;
@@ -2235,7 +2217,8 @@ TEST_CASE("ownership: the thread that runs the reactor owns it", "[thread][owner
     CHECK(refused_deferred(dfr_reactor_defer_later(r, 0, own_task, &hits, own_destroy)));
     CHECK(hits.destroyed == 2);
     CHECK(dfr_reactor_run(r) == DFR_ENOTOWNER);
-    dfr_reactor_free(r); // refused while it runs elsewhere
+    // (A free from here would stop r and free it when run returns:
+    // tests/reactor/test_reactor.cpp.)
     CHECK(dfr_reactor_call_from_thread(r, [](void *data) {
         auto *flag = static_cast<std::atomic<bool> *>(data);
         flag->store(true);

@@ -121,6 +121,8 @@ pub type dfr_unhandled_error_fn =
     Option<unsafe extern "C" fn(f: *const dfr_failure, data: *mut c_void)>;
 
 pub type dfr_state = c_int;
+/// What `dfr_deferred_state` answers for NULL.
+pub const DFR_STATE_INVALID: dfr_state = -1;
 pub const DFR_PENDING: dfr_state = 0;
 pub const DFR_SUCCEEDED: dfr_state = 1;
 pub const DFR_FAILED: dfr_state = 2;
@@ -242,6 +244,8 @@ pub type dfr_value_fn = Option<unsafe extern "C" fn(v: *mut dfr_value, data: *mu
 
 /// `enum dfr_kind` (int-sized): what `dfr_value_kind` answers.
 pub type dfr_kind = c_int;
+/// What `dfr_value_kind` answers for NULL.
+pub const DFR_KIND_INVALID: dfr_kind = -1;
 pub const DFR_KIND_NONE: dfr_kind = 0;
 pub const DFR_KIND_I64: dfr_kind = 1;
 pub const DFR_KIND_F64: dfr_kind = 2;

@@ -20,6 +20,24 @@ static void resolve_run(dfr__job *job)
         res->ai = NULL;
 }
 
+/* The failure's message says why (all of these are DFR_ENOTFOUND but for
+ * memory): no such name, or no resolver answered. */
+static int gai_to_uv(int gai_err)
+{
+    switch (gai_err) {
+    case EAI_MEMORY:
+        return UV_ENOMEM;
+    case EAI_AGAIN:
+        return UV_EAI_AGAIN;
+    case EAI_FAIL:
+        return UV_EAI_FAIL;
+    case EAI_FAMILY:
+        return UV_EAI_FAMILY;
+    default:
+        return UV_EAI_NONAME;
+    }
+}
+
 static void resolve_complete(dfr__job *job)
 {
     dfr__resolve *res = (dfr__resolve *)job;
@@ -27,7 +45,7 @@ static void resolve_complete(dfr__job *job)
     if (!job->ran)
         err = UV_ECANCELED;
     else if (res->gai_err)
-        err = res->gai_err == EAI_MEMORY ? UV_ENOMEM : UV_EAI_NONAME;
+        err = gai_to_uv(res->gai_err);
     res->done(res, err, res->ai);
 }
 

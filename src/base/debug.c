@@ -1,6 +1,6 @@
 /* Debug mode: where deferreds and failures were made, as call stacks of
  * return addresses, symbolized only when a report is printed. */
-#include "internal.h"
+#include "base/base_internal.h"
 
 #include <dlfcn.h>
 #include <execinfo.h>

@@ -1,8 +1,8 @@
 /* The Deferred: a result not there yet and the chain of callbacks that will
  * process it.  Chains run in a loop over an intrusive stack (never by
  * recursion), following Twisted's _runCallbacks; see docs/design.md. */
+#include "core/core_internal.h"
 #include "coro/coro_internal.h"
-#include "internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>

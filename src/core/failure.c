@@ -1,8 +1,8 @@
 /* Failures: refcounted error objects with a domain, a code, a message, an
  * optional cause and payload, and (debug mode) where they were made and
  * which callbacks they passed through. */
-#include "internal.h"
 #include "base/errors.h"
+#include "core/core_internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

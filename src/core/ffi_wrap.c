@@ -1,6 +1,6 @@
 /* The FFI forms' adapter (ffi_wrap.h) and the deferred entry points in FFI
  * form. */
-#include "ffi_wrap.h"
+#include "core/core_internal.h"
 
 dfr__ffi_wrap *dfr__ffi_wrap_new(dfr_value_fn cb, dfr_value_fn eb, void *data,
                                  dfr_destroy_fn destroy)

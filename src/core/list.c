@@ -1,5 +1,5 @@
 /* DeferredList and gatherResults, and the dfr_list value they fire with. */
-#include "internal.h"
+#include "core/core_internal.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 #define DFR_EMIT_INLINE_SYMBOLS 1
 /* The header defines them; here they become exported definitions. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "internal.h"
+#include "core/core_internal.h"
 
 #include <string.h>
 
@@ -76,13 +76,14 @@ const dfr_type dfr_type_list = {sizeof(dfr_type), "list", list_drop, list_clone}
 /* ---- drops that nest: a loop, not recursion ----
  * A million failures nested as payloads, lists of lists, or any mix free in
  * constant C stack: dying containers are frames on an intrusive per-thread
- * stack (internal.h), taken apart one child at a time.  Each drop drains the
- * frames it pushed before it returns, so frees happen in the same order as a
- * plain recursive drop would do them, and a drop hook that drops values sees
- * them gone when dfr_value_drop returns.  Drop hooks of other types
- * (deferreds, user types) run directly while fewer than DROP_HOOKS_MAX are
- * running on this thread; deeper ones wait on a side stack and run as soon as
- * the drop at that depth returns (only a nesting that deep sees that). */
+ * stack (core/core_internal.h), taken apart one child at a time.  Each drop
+ * drains the frames it pushed before it returns, so frees happen in the same
+ * order as a plain recursive drop would do them, and a drop hook that drops
+ * values sees them gone when dfr_value_drop returns.  Drop hooks of other
+ * types (deferreds, user types) run directly while fewer than DROP_HOOKS_MAX
+ * are running on this thread; deeper ones wait on a side stack and run as
+ * soon as the drop at that depth returns (only a nesting that deep sees
+ * that). */
 
 /* initial-exec: one %fs-relative load instead of a __tls_get_addr call. */
 #define FAST_TLS _Thread_local __attribute__((tls_model("initial-exec")))

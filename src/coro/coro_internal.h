@@ -5,9 +5,9 @@
 #ifndef DFR_CORO_INTERNAL_H
 #define DFR_CORO_INTERNAL_H
 
-#include "coro_context.h"
-#include "coro_stack.h"
-#include "internal.h"
+#include "core/core_internal.h"
+#include "coro/coro_context.h"
+#include "coro/coro_stack.h"
 
 #if defined(DFR_ASAN)
 #include <sanitizer/common_interface_defs.h>

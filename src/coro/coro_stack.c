@@ -1,8 +1,8 @@
 /* Coroutine stacks (see coro_stack.h).  Mapped with MAP_NORESERVE: only
  * the pages a coroutine touches become resident, so a 256 KiB stack costs
  * a page or two while suspended. */
-#include "coro_stack.h"
-#include "internal.h"
+#include "core/core_internal.h"
+#include "coro/coro_stack.h"
 
 #include <stdint.h>
 #include <sys/mman.h>

@@ -1,7 +1,7 @@
 /* Connecting (Twisted's connectTCP / connectUNIX and endpoints): resolve
  * the name on the reactor's pool, try each address in turn, fire the
  * deferred with the stream or the last error.  Cancelling aborts. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <netdb.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Framing on the pull buffer: lines (Twisted's LineReceiver) and netstrings
  * (NetstringReceiver), each with a maximum length.  A frame over its
  * maximum or malformed fails with DFR_EFRAME and closes that stream. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <stdio.h>
 #include <string.h>

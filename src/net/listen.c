@@ -1,7 +1,7 @@
 /* Listening (Twisted's listenTCP / listenUNIX): accept each connection
  * into a stream and hand it to the application; stop → a deferred fired
  * once the socket is closed. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 #include <sys/socket.h>

@@ -1,7 +1,7 @@
 /* The stream layer's per-reactor state: what is open, closing it all at
  * shutdown (Twisted's disconnectAll) and at dfr_reactor_free, and the
  * mapping of system errors to failures. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <pthread.h>
 #include <signal.h>

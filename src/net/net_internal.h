@@ -3,6 +3,7 @@
 #define DFR_NET_INTERNAL_H
 
 #include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 #include <deferred/net.h>
 

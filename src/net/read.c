@@ -1,7 +1,7 @@
 /* Reading: bytes from libuv to the protocol (push) or into the pull buffer,
  * and the pull reads that take them out (read some, exactly n, until a
  * delimiter, to EOF; framing.c adds lines and netstrings). */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* A stream: one TCP or Unix connection (Twisted's transport).  Its life:
  * made by connect or accept, open while the handle is, closed with a reason
  * (the protocol's connection_lost), freed when the last reference goes. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 

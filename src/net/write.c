@@ -1,7 +1,7 @@
 /* Writing: one libuv write request per write (copied or owned bytes), the
  * written / writable deferreds, and the high/low watermarks (Twisted's
  * producer pause/resume). */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 

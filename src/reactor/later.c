@@ -1,5 +1,5 @@
 /* deferLater and addTimeout: deferreds tied to the reactor's timers. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* LoopingCall: call fn every interval; a deferred from fn delays the next
  * call; intervals missed while fn ran (or the loop was busy) are skipped. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 struct dfr_looping_call {
     atomic_uint refs;      /* the handles', the timer's, a pending fn deferred's */

@@ -1,7 +1,8 @@
 /* The reactor: a libuv loop (its own or the caller's), the timer heap, the
  * queue of calls from other threads, system event triggers, and the
  * run/stop lifecycle (Twisted's ReactorBase). */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,9 +1,11 @@
-/* Internal state of the reactor, shared by reactor.c, timer.c,
- * thread_queue.c, threadpool.c, thread.c, later.c and looping.c. */
+/* The reactor layer's internals: its state, shared by reactor.c, timer.c,
+ * thread_queue.c, later.c and looping.c, and what the layers above (thread,
+ * net) may use: the owner check, the clock, the thread queue and the job
+ * sink that thread pools deliver into. */
 #ifndef DFR_REACTOR_INTERNAL_H
 #define DFR_REACTOR_INTERNAL_H
 
-#include "internal.h"
+#include "core/core_internal.h"
 
 #include <deferred/reactor.h>
 #include <deferred/thread.h>
@@ -92,7 +94,7 @@ bool dfr__sink_open(const dfr_reactor *r);
  * it to its reactor, or, once that reactor is gone, releases it here. */
 void dfr__job_finish(dfr__job *job);
 
-/* ---- threadpool.c ---- */
+/* ---- the job sink: what thread pools (thread/) deliver into ---- */
 
 typedef void (*dfr__job_run_fn)(dfr__job *job);
 
@@ -113,13 +115,6 @@ struct dfr__job {
     atomic_bool detached;
     bool ran;
 };
-
-int dfr__pool_submit(dfr_threadpool *p, dfr__job *job);
-/* Wait for every queued job to finish, then join the threads. */
-void dfr__pool_drain(dfr_threadpool *p);
-size_t dfr__pool_in_flight(const dfr_threadpool *p);
-dfr_threadpool *dfr__pool_new(unsigned min, unsigned max, const char *name);
-int dfr__pool_resize(dfr_threadpool *p, unsigned min, unsigned max);
 
 /* ---- reactor.c ---- */
 

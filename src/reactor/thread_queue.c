@@ -9,7 +9,7 @@
  * reactor (refcounted) so that a job finishing after the reactor was freed
  * finds it detached and releases itself.  Locks: a sink's, then the queue's;
  * never a pool's lock with either. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <sched.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * order), with entries stored inline, driven by one uv_timer_t armed for the
  * earliest deadline.  Handles (dfr_delayed_call) exist only for calls whose
  * caller asked for one. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <math.h>
 #include <string.h>

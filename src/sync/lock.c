@@ -1,6 +1,6 @@
 /* DeferredLock: a semaphore with one token whose acquire fires with the
  * lock itself. */
-#include "internal.h"
+#include "sync/sync_internal.h"
 
 struct dfr_lock {
     dfr__sem *core;

@@ -1,6 +1,6 @@
 /* DeferredSemaphore, and the core it shares with DeferredLock (a lock is a
  * semaphore with one token): acquire, release, and run. */
-#include "internal.h"
+#include "sync/sync_internal.h"
 
 struct dfr__sem {
     atomic_uint refs; /* the owner's + one per run() in progress */

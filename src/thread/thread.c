@@ -1,5 +1,5 @@
 /* deferToThread / deferToThreadPool and blockingCallFromThread. */
-#include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 /* ---- deferToThread ---- */
 

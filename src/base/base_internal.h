@@ -1,0 +1,84 @@
+/* The base layer's internals (alloc.c, debug.c, version.c), for every layer
+ * above: compiler helpers, the allocator, debug-mode call stacks, the
+ * options-struct rule and the reference-count helper.  Nothing here is
+ * exported: internal non-static names use the dfr__ prefix. */
+#ifndef DFR_BASE_INTERNAL_H
+#define DFR_BASE_INTERNAL_H
+
+#include <deferred.h>
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define DFR_UNUSED(x) ((void)(x))
+#define DFR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define DFR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Sanitizers in use (gcc defines the macros, clang has __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define DFR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DFR_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define DFR_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DFR_TSAN 1
+#endif
+#endif
+
+/* Drop one reference; true when it was the last.  A count of 1 seen with
+ * acquire ordering means we are the only holder (nobody else can add one
+ * without holding one), so the common last release needs no atomic RMW. */
+static inline bool dfr__release_last(atomic_uint *refs)
+{
+    return atomic_load_explicit(refs, memory_order_acquire) == 1 ||
+           atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1;
+}
+
+/* ---- alloc.c: every allocation goes through the installed allocator ---- */
+void *dfr__malloc(size_t n);
+void *dfr__calloc(size_t count, size_t size);
+void *dfr__realloc(void *p, size_t n);
+void dfr__free(void *p);
+
+/* ---- debug.c: call stacks recorded in debug mode ---- */
+#define DFR_TRACE_FRAMES 12
+typedef struct dfr__trace {
+    int frames;
+    void *pc[DFR_TRACE_FRAMES];
+} dfr__trace;
+
+extern atomic_bool dfr__debug;
+static inline bool dfr__debug_on(void)
+{
+    return atomic_load_explicit(&dfr__debug, memory_order_relaxed);
+}
+/* Record the caller's stack (skipping `skip` library frames). */
+void dfr__trace_capture(dfr__trace *t, int skip);
+/* Print a recorded stack, one frame a line, each prefixed by `indent`. */
+void dfr__trace_print(FILE *out, const dfr__trace *t, const char *indent);
+/* Print the symbol of a code address ("name+0x12 (object)"). */
+void dfr__print_symbol(FILE *out, const void *addr);
+
+/* Options structs (dfr_reactor_options, dfr_coroutine_options,
+ * dfr_connect_options, dfr_listen_options, dfr_allocator), one behaviour:
+ * NULL options = all defaults; a `size` too small to hold `size` itself (0
+ * included) is bad input (DFR__OPTS_BAD); a field beyond `size` (a caller
+ * built against an older header) takes its default; a `size` larger than
+ * the library knows (a newer header) is accepted and the unknown tail
+ * ignored. */
+#define DFR__OPTS_BAD(o) ((o) && (o)->size < sizeof(size_t))
+#define DFR__OPT_HAS(o, type, field) \
+    ((o) && (o)->size >= offsetof(type, field) + sizeof(((const type *)0)->field))
+#define DFR__OPT(o, type, field, dflt) (DFR__OPT_HAS(o, type, field) ? (o)->field : (dflt))
+
+/* ---- timer.c (the reactor layer): release the debug-mode quarantine of
+ * freed handles (when debug mode is switched off; never by dfr_trim) ---- */
+void dfr__handles_trim(void);
+
+#endif

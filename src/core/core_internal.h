@@ -53,7 +53,7 @@ static inline dfr_deferred *dfr__refused(int code)
     return dfr_succeed(dfr__lib_failure_value(code));
 }
 
-/* ---- deferred.c: the chain engine ---- */
+/* ---- the chain engine (deferred.c, deferred_chain.c) ---- */
 enum {
     /* Cancel runs the canceller only: the deferred does not errback itself
      * (DeferredList: it fires from its inputs' results). */
@@ -70,19 +70,19 @@ void dfr__report_unhandled(const dfr_deferred *d, const dfr_failure *f);
 /* Print where the deferred was made (debug mode), nothing otherwise. */
 void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
 
-/* ---- deferred.c: what coroutines need of the chain engine ---- */
+/* ---- deferred_coro.c: what coroutines need of the chain engine ---- */
 typedef struct dfr__coro dfr__coro;
 /* A deferred driven by coroutine c: before its callbacks run, each result
- * it receives resumes c (coro_step in deferred.c).  NULL on OOM. */
+ * it receives resumes c (coro_step in deferred_coro.c).  NULL on OOM. */
 dfr_deferred *dfr__deferred_new_coro(dfr__coro *c);
 /* Run c's first step (the deferred counts as fired from now on). */
 void dfr__deferred_start(dfr_deferred *d);
-/* dfr_await is the engine's too (deferred.c): its switch out is a tail
- * call there. */
+/* dfr_await is the engine's too (deferred_await.c): its switch out is a
+ * tail call there. */
 
-/* Per-thread caches (freed deferreds, coroutine stacks) call this before
- * keeping anything: it arms dfr_trim() for this thread's exit.  False when
- * that cannot be done: then do not cache. */
+/* deferred_cache.c: per-thread caches (freed deferreds, coroutine stacks)
+ * call this before keeping anything: it arms dfr_trim() for this thread's
+ * exit.  False when that cannot be done: then do not cache. */
 bool dfr__trim_at_thread_exit(void);
 
 /* ---- coro.c (the coro layer; the engine calls up into it) ---- */

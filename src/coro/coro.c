@@ -11,7 +11,8 @@
  *
  * Switches nest strictly: a coroutine always switches back to the context
  * that resumed it.  This file keeps the coroutine's lifetime and the API;
- * the engine (deferred.c) does the switching, dfr_await included. */
+ * the engine (core/deferred_coro.c, core/deferred_await.c) does the
+ * switching, dfr_await included. */
 #include "coro/coro_internal.h"
 
 #include <string.h>

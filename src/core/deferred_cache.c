@@ -1,0 +1,66 @@
+/* The per-thread cache of freed deferreds (block_alloc, its fast path, is
+ * inline in deferred_impl.h) and dfr_trim, which empties this thread's
+ * caches. */
+#include "core/deferred_impl.h"
+
+#include <pthread.h>
+
+FAST_TLS dfr_deferred *dfr__cache_head;
+FAST_TLS unsigned dfr__cache_len;
+static FAST_TLS bool trim_armed; /* dfr_trim runs at this thread's exit */
+static pthread_key_t trim_key;
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static bool trim_key_ok;
+
+void dfr_trim(void)
+{
+    dfr__coro_trim();
+    dfr_deferred *d = dfr__cache_head;
+    dfr__cache_head = NULL;
+    dfr__cache_len = 0;
+    while (d) {
+        dfr_deferred *next = d->link;
+        dfr__free(d);
+        d = next;
+    }
+}
+
+static void trim_at_exit(void *unused)
+{
+    DFR_UNUSED(unused);
+    dfr_trim();
+}
+
+static void trim_make_key(void)
+{
+    trim_key_ok = pthread_key_create(&trim_key, trim_at_exit) == 0;
+}
+
+static inline bool trim_armed_now(void)
+{
+    if (DFR_LIKELY(trim_armed))
+        return true;
+    pthread_once(&trim_once, trim_make_key);
+    trim_armed = trim_key_ok && pthread_setspecific(trim_key, &trim_armed) == 0;
+    return trim_armed;
+}
+
+bool dfr__trim_at_thread_exit(void)
+{
+    return trim_armed_now();
+}
+
+void dfr__block_free(dfr_deferred *d)
+{
+    if (USE_CACHE && dfr__cache_len < CACHE_MAX) {
+        if (DFR_UNLIKELY(!trim_armed_now())) {
+            dfr__free(d);
+            return;
+        }
+        d->link = dfr__cache_head;
+        dfr__cache_head = d;
+        dfr__cache_len++;
+        return;
+    }
+    dfr__free(d);
+}

@@ -77,8 +77,27 @@ void dfr__print_symbol(FILE *out, const void *addr);
     ((o) && (o)->size >= offsetof(type, field) + sizeof(((const type *)0)->field))
 #define DFR__OPT(o, type, field, dflt) (DFR__OPT_HAS(o, type, field) ? (o)->field : (dflt))
 
-/* ---- timer.c (the reactor layer): release the debug-mode quarantine of
- * freed handles (when debug mode is switched off; never by dfr_trim) ---- */
-void dfr__handles_trim(void);
+/* ---- hooks.c: registered calls for the rare backward edges ----
+ * A layer calls up into a layer above it only through a hook list that the
+ * layer above adds its hook to (once, the first time it has something to
+ * release): the layer below never names it. */
+typedef struct dfr__hook dfr__hook;
+struct dfr__hook {
+    void (*fn)(void);
+    dfr__hook *next;   /* set once, when added */
+    atomic_bool added;
+};
+typedef struct dfr__hooks {
+    _Atomic(dfr__hook *) head;
+} dfr__hooks;
+/* Add h (static storage) to the list unless it is there already; any
+ * thread.  Cheap once added. */
+void dfr__hooks_add(dfr__hooks *list, dfr__hook *h);
+/* Call every hook of the list, the last added first. */
+void dfr__hooks_run(dfr__hooks *list);
+
+/* debug.c: h runs whenever debug mode is switched off (the reactor layer
+ * frees its quarantine of dead timer handles then). */
+void dfr__on_debug_off(dfr__hook *h);
 
 #endif

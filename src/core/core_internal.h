@@ -72,25 +72,32 @@ void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d);
 
 /* ---- deferred_coro.c: what coroutines need of the chain engine ---- */
 typedef struct dfr__coro dfr__coro;
+/* The coroutine layer's side of the engine's rare calls (the hot resume and
+ * await paths are direct: deferred_coro.h, deferred_await.c). */
+typedef struct dfr__coro_ops {
+    /* c is finished, refused, or can never be resumed (what it awaited
+     * went): release its stack and run its destroy. */
+    void (*discard)(dfr__coro *c);
+} dfr__coro_ops;
 /* A deferred driven by coroutine c: before its callbacks run, each result
- * it receives resumes c (coro_step in deferred_coro.c).  NULL on OOM. */
-dfr_deferred *dfr__deferred_new_coro(dfr__coro *c);
+ * it receives resumes c (coro_step in deferred_coro.c).  `ops` (static
+ * storage, the same every call) registers the coroutine layer with the
+ * engine.  NULL on OOM. */
+dfr_deferred *dfr__deferred_new_coro(dfr__coro *c, const dfr__coro_ops *ops);
 /* Run c's first step (the deferred counts as fired from now on). */
 void dfr__deferred_start(dfr_deferred *d);
 /* dfr_await is the engine's too (deferred_await.c): its switch out is a
  * tail call there. */
 
-/* deferred_cache.c: per-thread caches (freed deferreds, coroutine stacks)
- * call this before keeping anything: it arms dfr_trim() for this thread's
- * exit.  False when that cannot be done: then do not cache. */
-bool dfr__trim_at_thread_exit(void);
-
-/* ---- coro.c (the coro layer; the engine calls up into it) ---- */
-/* A coroutine that is finished, refused, or can never be resumed:
- * release its stack and run its destroy. */
-void dfr__coro_discard(dfr__coro *c);
-/* Unmap the stacks this thread keeps for reuse. */
-void dfr__coro_trim(void);
+/* ---- deferred_cache.c: dfr_trim and the layers' per-thread caches ----
+ * A per-thread cache of a layer above (coroutine stacks) calls this before
+ * keeping anything: it arms dfr_trim() for this thread's exit and adds
+ * `trim` (the layer's hook, emptying this thread's cache) to what dfr_trim
+ * runs.  False when that cannot be done: then do not cache. */
+bool dfr__trim_at_thread_exit(dfr__hook *trim);
+/* Run the trim hooks of the layers above on this thread: dfr_trim without
+ * emptying the cache of freed deferreds. */
+void dfr__trim_hooks_run(void);
 
 /* ---- list.c ---- */
 dfr_list *dfr__list_new(size_t n);

@@ -180,7 +180,7 @@ static void discard_entry(cb_entry *e)
             /* Its coroutine waited for us: it can never resume. */
             dfr__coro *c = *coro_slot(outer);
             *coro_slot(outer) = NULL;
-            dfr__coro_discard(c);
+            coro_discard(c);
         }
         dfr_deferred_unref(outer);
     } else if (e->destroy) {
@@ -210,7 +210,7 @@ static void deferred_destroy(dfr_deferred *d)
     if (coro_live(d)) {
         dfr__coro *c = *coro_slot(d);
         *coro_slot(d) = NULL;
-        dfr__coro_discard(c);
+        coro_discard(c);
     }
     if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE)) == F_HAS_CANCELLER) {
         canceller_slot *c = canceller_of(d);

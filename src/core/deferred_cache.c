@@ -11,10 +11,16 @@ static FAST_TLS bool trim_armed; /* dfr_trim runs at this thread's exit */
 static pthread_key_t trim_key;
 static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
 static bool trim_key_ok;
+static dfr__hooks trim_hooks; /* the layers' caches above (coroutine stacks) */
+
+void dfr__trim_hooks_run(void)
+{
+    dfr__hooks_run(&trim_hooks);
+}
 
 void dfr_trim(void)
 {
-    dfr__coro_trim();
+    dfr__trim_hooks_run();
     dfr_deferred *d = dfr__cache_head;
     dfr__cache_head = NULL;
     dfr__cache_len = 0;
@@ -45,8 +51,9 @@ static inline bool trim_armed_now(void)
     return trim_armed;
 }
 
-bool dfr__trim_at_thread_exit(void)
+bool dfr__trim_at_thread_exit(dfr__hook *trim)
 {
+    dfr__hooks_add(&trim_hooks, trim);
     return trim_armed_now();
 }
 

@@ -44,7 +44,7 @@ dfr__stack_ref dfr__coro_step(dfr_deferred *cur, dfr__stack_ref ref)
         /* Fired on a foreign thread: coroutines never migrate. */
         dfr_value_drop(in);
         *slot = NULL;
-        dfr__coro_discard(c);
+        coro_discard(c);
         cur->result = dfr__lib_failure_value(DFR_ENOTOWNER);
         return ref;
     }
@@ -66,7 +66,7 @@ static dfr__stack_ref coro_stepped(dfr_deferred *cur, dfr__coro *c, dfr__stack_r
     }
     dfr_value out = c->transfer;
     *coro_slot(cur) = NULL;
-    dfr__coro_discard(c);
+    coro_discard(c);
     if (!dfr_is_deferred(out)) {
         cur->result = out;
     } else if (out.u.ptr == cur) {
@@ -81,8 +81,13 @@ static dfr__stack_ref coro_stepped(dfr_deferred *cur, dfr__coro *c, dfr__stack_r
 
 /* ---- what coro.c needs ---- */
 
-dfr_deferred *dfr__deferred_new_coro(dfr__coro *c)
+_Atomic(const dfr__coro_ops *) dfr__coro_layer;
+
+dfr_deferred *dfr__deferred_new_coro(dfr__coro *c, const dfr__coro_ops *ops)
 {
+    /* Once: the same ops every call, and no write sharing after the first. */
+    if (DFR_UNLIKELY(atomic_load_explicit(&dfr__coro_layer, memory_order_relaxed) != ops))
+        atomic_store_explicit(&dfr__coro_layer, ops, memory_order_relaxed);
     dfr_deferred *d = dfr__deferred_new_ex(NULL, NULL, NULL, DFR__CORO);
     if (d)
         *coro_slot(d) = c;

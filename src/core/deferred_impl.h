@@ -291,6 +291,14 @@ void dfr__run_callbacks(dfr_deferred *d);
  * reference we own): take its result now, or make cur wait for it. */
 dfr__stack_ref dfr__adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner,
                                             dfr__stack_ref ref);
+/* deferred_coro.c: the coroutine layer's ops, registered with its first
+ * coroutine deferred (a coroutine deferred exists only after that). */
+extern _Atomic(const dfr__coro_ops *) dfr__coro_layer;
+/* The coroutine c can never be resumed: release it. */
+static inline void coro_discard(dfr__coro *c)
+{
+    atomic_load_explicit(&dfr__coro_layer, memory_order_relaxed)->discard(c);
+}
 /* deferred_coro.c: cur's coroutine comes before its callbacks. */
 dfr__stack_ref dfr__coro_step(dfr_deferred *cur, dfr__stack_ref ref);
 

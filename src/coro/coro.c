@@ -38,7 +38,8 @@ static void coro_entry(void *arg)
 
 /* ---- lifetime ---- */
 
-void dfr__coro_discard(dfr__coro *c)
+/* The engine's rare calls on a coroutine (core_internal.h). */
+static void discard(dfr__coro *c)
 {
     dfr_destroy_fn destroy = c->destroy;
     void *data = c->data;
@@ -51,10 +52,7 @@ void dfr__coro_discard(dfr__coro *c)
         destroy(data);
 }
 
-void dfr__coro_trim(void)
-{
-    dfr__stack_trim();
-}
+static const dfr__coro_ops coro_ops = {.discard = discard};
 
 /* ---- the API ---- */
 
@@ -96,9 +94,9 @@ dfr_deferred *dfr_inline_callbacks_ex(dfr_task_fn fn, void *data, dfr_destroy_fn
 #if defined(DFR_TSAN)
     c->fiber = __tsan_create_fiber(0);
 #endif
-    dfr_deferred *d = dfr__deferred_new_coro(c);
+    dfr_deferred *d = dfr__deferred_new_coro(c, &coro_ops);
     if (!d) {
-        dfr__coro_discard(c);
+        discard(c);
         return NULL;
     }
     c->driver = d;

@@ -286,8 +286,9 @@ static void reactor_release(dfr_reactor *r)
         uv_loop_close(&r->own_loop);
     dfr__tq_destroy(&r->tq);
     dfr__free(r);
-    /* Idle coroutine stacks go with the reactor their coroutines ran on. */
-    dfr__coro_trim();
+    /* Idle coroutine stacks go with the reactor their coroutines ran on (the
+     * layers' trim hooks: the reactor does not name the coroutine layer). */
+    dfr__trim_hooks_run();
 }
 
 void dfr_reactor_free(dfr_reactor *r)

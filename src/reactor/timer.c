@@ -122,6 +122,19 @@ static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
 static dfr_delayed_call *quarantine[1024];
 static size_t quarantine_next;
 
+/* Release the quarantine (when debug mode is switched off; never by
+ * dfr_trim). */
+static void quarantine_trim(void)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < sizeof quarantine / sizeof quarantine[0]; i++) {
+        dfr__free(quarantine[i]);
+        quarantine[i] = NULL;
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+}
+static dfr__hook quarantine_hook = {.fn = quarantine_trim};
+
 static void handle_free(dfr_delayed_call *dc)
 {
     dc->magic = DC_DEAD;
@@ -133,22 +146,13 @@ static void handle_free(dfr_delayed_call *dc)
      * while, so a use after the last unref is reported, not undefined.  One
      * leaves only when a newer one evicts it or debug mode is switched off
      * (not by dfr_trim: a thread's exit must not free another's). */
+    dfr__on_debug_off(&quarantine_hook);
     pthread_mutex_lock(&quarantine_lock);
     dfr_delayed_call *old = quarantine[quarantine_next];
     quarantine[quarantine_next] = dc;
     quarantine_next = (quarantine_next + 1) % (sizeof quarantine / sizeof quarantine[0]);
     pthread_mutex_unlock(&quarantine_lock);
     dfr__free(old);
-}
-
-void dfr__handles_trim(void)
-{
-    pthread_mutex_lock(&quarantine_lock);
-    for (size_t i = 0; i < sizeof quarantine / sizeof quarantine[0]; i++) {
-        dfr__free(quarantine[i]);
-        quarantine[i] = NULL;
-    }
-    pthread_mutex_unlock(&quarantine_lock);
 }
 
 static bool handle_ok(const dfr_delayed_call *dc)

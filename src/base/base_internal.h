@@ -31,13 +31,65 @@
 #endif
 #endif
 
-/* Drop one reference; true when it was the last.  A count of 1 seen with
- * acquire ordering means we are the only holder (nobody else can add one
- * without holding one), so the common last release needs no atomic RMW. */
+/* ---- reference counts: every refcount of the library uses these ----
+ * Take one more reference: the caller holds one already, so nothing needs
+ * ordering (relaxed). */
+static inline void dfr__ref_add(atomic_uint *refs)
+{
+    atomic_fetch_add_explicit(refs, 1, memory_order_relaxed);
+}
+/* Drop one reference; true when it was the last, and then every write the
+ * other holders made before their release is visible (acquire/release).  A
+ * count of 1 seen with acquire ordering means we are the only holder
+ * (nobody else can add one without holding one), so the common last
+ * release needs no atomic RMW. */
 static inline bool dfr__release_last(atomic_uint *refs)
 {
     return atomic_load_explicit(refs, memory_order_acquire) == 1 ||
            atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1;
+}
+
+/* Drop one from a count that is read besides by its last holder (a
+ * handle's application references, checked for 0 later): always the RMW,
+ * so that the count stays exact.  True when it reached 0. */
+static inline bool dfr__count_drop(atomic_uint *n)
+{
+    return atomic_fetch_sub_explicit(n, 1, memory_order_acq_rel) == 1;
+}
+
+/* ---- closures: the library's one {fn, data, destroy} ----
+ * A user function, its data, and the hook that releases the data.  The
+ * rule (every destroy runs exactly once, on every path) lives in the two
+ * release helpers below. */
+typedef struct dfr__closure {
+    union {
+        dfr_fn call;      /* timers, calls from threads */
+        dfr_task_fn task; /* deferLater, LoopingCall, deferToThread */
+    } fn;
+    void *data;
+    dfr_destroy_fn destroy;
+} dfr__closure;
+
+/* Release user data: a loose (data, destroy) pair, e.g. a refused call's
+ * argument. */
+static inline void dfr__destroy(dfr_destroy_fn destroy, void *data)
+{
+    if (destroy)
+        destroy(data);
+}
+/* Release a closure's data; the closure forgets its destroy, so a second
+ * release does nothing. */
+static inline void dfr__closure_release(dfr__closure *c)
+{
+    dfr_destroy_fn destroy = c->destroy;
+    c->destroy = NULL;
+    dfr__destroy(destroy, c->data);
+}
+/* Run a call closure once, then release its data. */
+static inline void dfr__closure_call(dfr__closure *c)
+{
+    c->fn.call(c->data);
+    dfr__closure_release(c);
 }
 
 /* ---- alloc.c: every allocation goes through the installed allocator ---- */

@@ -23,8 +23,7 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
                   ((options & DFR__CORO) ? sizeof(dfr__coro *) : 0);
     dfr_deferred *d = dfr__malloc(size);
     if (!d) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     memset(d, 0, sizeof *d);
@@ -214,8 +213,7 @@ static void deferred_destroy(dfr_deferred *d)
     }
     if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE)) == F_HAS_CANCELLER) {
         canceller_slot *c = canceller_of(d);
-        if (c->destroy)
-            c->destroy(c->data);
+        dfr__destroy(c->destroy, c->data);
     }
     if (d->flags & (F_HAS_CANCELLER | F_HAS_ORIGIN | F_CORO))
         dfr__free(d); /* a larger block */

@@ -52,16 +52,14 @@ int dfr_deferred_add_callbacks(dfr_deferred *d, dfr_callback_fn cb, dfr_callback
                                dfr_destroy_fn destroy)
 {
     if (!d) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_EINVAL;
     }
     int rc = settle_waiter(d);
     if (rc == 0)
         rc = push_entry(d, cb, eb, data, destroy);
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     if (runnable(d))
@@ -73,8 +71,7 @@ static int add_one(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void
                    dfr_destroy_fn destroy)
 {
     if (!cb && !eb) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_EINVAL;
     }
     return dfr_deferred_add_callbacks(d, cb, eb, data, destroy);
@@ -271,8 +268,7 @@ void dfr__run_callbacks(dfr_deferred *d)
                 continue;
             }
             if (!fn) {
-                if (e.destroy)
-                    e.destroy(e.data);
+                dfr__destroy(e.destroy, e.data);
                 continue;
             }
 
@@ -281,8 +277,7 @@ void dfr__run_callbacks(dfr_deferred *d)
             if (failed && dfr__debug_on())
                 dfr__failure_note_passed(in.u.ptr, (const void *)fn);
             dfr_value out = fn(in, e.data);
-            if (e.destroy)
-                e.destroy(e.data);
+            dfr__destroy(e.destroy, e.data);
             if (dfr_is_deferred(out)) {
                 ref = dfr__adopt_returned_deferred(cur, out.u.ptr, ref);
             } else {

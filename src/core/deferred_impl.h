@@ -182,7 +182,7 @@ static inline bool runnable(const dfr_deferred *d)
 
 static inline void ref_internal(dfr_deferred *d)
 {
-    atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&d->refs);
 }
 
 /* ---- the callback entries ---- */
@@ -246,8 +246,7 @@ static inline void release_canceller(dfr_deferred *d)
         return;
     d->flags |= F_CANCELLER_DONE;
     canceller_slot *c = canceller_of(d);
-    if (c->destroy)
-        c->destroy(c->data);
+    dfr__destroy(c->destroy, c->data);
 }
 
 /* Give d its result; d has none yet.  Does not run callbacks. */

@@ -28,7 +28,7 @@ static void bytes_drop(void *p)
 static dfr_value bytes_clone(const dfr_value *v)
 {
     dfr_bytes *b = v->u.ptr;
-    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&b->refs);
     return *v;
 }
 

@@ -48,8 +48,7 @@ static void discard(dfr__coro *c)
 #endif
     dfr__stack_put(&c->stack);
     /* Last: destroy may start coroutines of its own, reusing this stack. */
-    if (destroy)
-        destroy(data);
+    dfr__destroy(destroy, data);
 }
 
 static const dfr__coro_ops coro_ops = {.discard = discard};
@@ -58,8 +57,7 @@ static const dfr__coro_ops coro_ops = {.discard = discard};
 
 static dfr_deferred *failed_at_once(int code, void *data, dfr_destroy_fn destroy)
 {
-    if (destroy)
-        destroy(data);
+    dfr__destroy(destroy, data);
     return dfr_fail(dfr__failure_lib(code));
 }
 
@@ -80,8 +78,7 @@ dfr_deferred *dfr_inline_callbacks_ex(dfr_task_fn fn, void *data, dfr_destroy_fn
 
     dfr__coro *c = (dfr__coro *)dfr__stack_get(size, sizeof(dfr__coro));
     if (!c) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     memset((char *)c + sizeof c->stack, 0, sizeof *c - sizeof c->stack);

@@ -149,8 +149,7 @@ int dfr_stream_set_framed_protocol(dfr_stream *s, const dfr_framed_protocol *p, 
                 s->has_protocol))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     dfr_protocol proto;

@@ -74,8 +74,7 @@ static void on_write(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
     dfr_stream *s = w->s;
-    if (w->destroy)
-        w->destroy(w->owned);
+    dfr__destroy(w->destroy, w->owned);
     dfr__free(w);
     s->wdone++;
     if (status == UV_ECANCELED || s->closing)
@@ -110,8 +109,7 @@ static int submit(dfr_stream *s, wreq *w, const char *p, size_t len)
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
     int rc = uv_write(&w->req, &s->h.stream, &b, 1, on_write);
     if (rc < 0) {
-        if (w->destroy)
-            w->destroy(w->owned);
+        dfr__destroy(w->destroy, w->owned);
         dfr__free(w);
         return dfr__net_code(rc);
     }
@@ -148,14 +146,12 @@ int dfr_stream_write_owned(dfr_stream *s, void *buf, size_t len, dfr_destroy_fn 
     if (!rc && ((!buf && len) || len > UINT32_MAX))
         rc = DFR_EINVAL;
     if (rc || len == 0) {
-        if (destroy)
-            destroy(buf);
+        dfr__destroy(destroy, buf);
         return rc;
     }
     wreq *w = dfr__malloc(sizeof *w);
     if (!w) {
-        if (destroy)
-            destroy(buf);
+        dfr__destroy(destroy, buf);
         return DFR_ENOMEM;
     }
     w->owned = buf;

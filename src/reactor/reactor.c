@@ -234,8 +234,7 @@ static void free_triggers(dfr_reactor *r)
             r->triggers[e][p] = NULL;
             while (t) {
                 trigger *next = t->next;
-                if (t->destroy)
-                    t->destroy(t->data);
+                dfr__destroy(t->destroy, t->data);
                 dfr__free(t);
                 t = next;
             }
@@ -342,8 +341,7 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
 {
     trigger *t = dfr__calloc(1, sizeof *t);
     if (!t) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_ENOMEM;
     }
     t->id = ++r->next_trigger_id;
@@ -369,8 +367,7 @@ int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_phase phase
                 event > DFR_SHUTDOWN))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     return add_trigger(r, phase, event, fn, NULL, data, destroy, id);
@@ -388,8 +385,7 @@ int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
                 if (t->id != id)
                     continue;
                 *link = t->next;
-                if (t->destroy)
-                    t->destroy(t->data);
+                dfr__destroy(t->destroy, t->data);
                 dfr__free(t);
                 return 0;
             }
@@ -402,14 +398,12 @@ int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_des
     if (!rc && !fn)
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     if (r->running) {
         fn(data);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return 0;
     }
     return add_trigger(r, DFR_AFTER, DFR_STARTUP, NULL, fn, data, destroy, NULL);
@@ -476,8 +470,7 @@ static void fire_phase(dfr_reactor *r, int event, int phase)
             v = t->fn(t->data);
         else
             t->plain_fn(t->data);
-        if (t->destroy)
-            t->destroy(t->data);
+        dfr__destroy(t->destroy, t->data);
         dfr__free(t);
         if (dfr_is_deferred(v)) {
             if (nwaits == capwaits) {
@@ -644,8 +637,7 @@ int dfr_reactor_advance(dfr_reactor *r, double seconds)
 int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
     if (!r || !fn) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_EINVAL;
     }
     return dfr__tq_push(r, fn, data, destroy);

@@ -20,9 +20,7 @@
 typedef struct timer_entry {
     int64_t time; /* ns on the reactor clock */
     uint64_t seq; /* scheduling order: ties run first-scheduled first */
-    dfr_fn fn;
-    void *data;
-    dfr_destroy_fn destroy;
+    dfr__closure call;
     dfr_delayed_call *handle; /* NULL for fire-and-forget calls */
 } timer_entry;
 
@@ -46,12 +44,6 @@ int64_t dfr__timers_next(const timer_heap *h);
 
 /* ---- thread_queue.c: calls handed to the reactor thread ---- */
 
-typedef struct thread_call {
-    dfr_fn fn;
-    void *data;
-    dfr_destroy_fn destroy;
-} thread_call;
-
 /* Completed thread-pool jobs travel intrusively: delivering a result never
  * allocates, so it can never fail. */
 typedef struct dfr__job dfr__job;
@@ -61,9 +53,9 @@ typedef struct dfr__sink dfr__sink;
 
 typedef struct thread_queue {
     pthread_mutex_t lock;
-    thread_call *calls; /* producers append here */
+    dfr__closure *calls; /* producers append here */
     size_t len, cap;
-    thread_call *spare; /* the consumer's batch buffer, swapped in */
+    dfr__closure *spare; /* the consumer's batch buffer, swapped in */
     size_t spare_cap;
     dfr__job *done_head, *done_tail;
     bool wake_pending; /* an async send is already on its way */

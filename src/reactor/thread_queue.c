@@ -73,25 +73,23 @@ int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
     pthread_mutex_lock(&q->lock);
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_ENOTRUNNING;
     }
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 256;
-        thread_call *calls = cap <= SIZE_MAX / sizeof *calls
+        dfr__closure *calls = cap <= SIZE_MAX / sizeof *calls
                                  ? dfr__realloc(q->calls, cap * sizeof *calls)
                                  : NULL;
         if (!calls) {
             pthread_mutex_unlock(&q->lock);
-            if (destroy)
-                destroy(data);
+            dfr__destroy(destroy, data);
             return DFR_ENOMEM;
         }
         q->calls = calls;
         q->cap = cap;
     }
-    q->calls[q->len++] = (thread_call){fn, data, destroy};
+    q->calls[q->len++] = (dfr__closure){{.call = fn}, data, destroy};
     bool wake = claim_wake(q);
     if (wake)
         begin_wake(q);
@@ -170,7 +168,7 @@ int dfr__sink_attach(dfr_reactor *r, dfr__job *job)
     job->ran = false;
     atomic_init(&job->refs, 1);
     atomic_init(&job->detached, false);
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&s->refs);
     pthread_mutex_lock(&s->lock);
     sink_link(s, job);
     pthread_mutex_unlock(&s->lock);
@@ -225,7 +223,7 @@ static void sink_close(dfr_reactor *r)
     dfr__job *jobs = s->jobs;
     s->jobs = NULL;
     for (dfr__job *j = jobs; j; j = j->snext) {
-        atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+        dfr__ref_add(&j->refs);
         atomic_store_explicit(&j->detached, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&s->lock);
@@ -244,7 +242,7 @@ static void sink_close(dfr_reactor *r)
  * spare buffer while the caller works through this one.  Returns false
  * when there was nothing (and then the next producer must wake us). */
 typedef struct batch {
-    thread_call *calls;
+    dfr__closure *calls;
     size_t len;
     dfr__job *done;
 } batch;
@@ -288,10 +286,8 @@ void dfr__tq_drain(dfr_reactor *r)
     batch b;
     while (take_batch(&r->tq, &b, false)) {
         for (size_t i = 0; i < b.len; i++) {
-            thread_call c = b.calls[i];
-            c.fn(c.data);
-            if (c.destroy)
-                c.destroy(c.data);
+            dfr__closure c = b.calls[i];
+            dfr__closure_call(&c);
         }
         deliver_done(r, b.done);
     }
@@ -307,8 +303,7 @@ void dfr__tq_discard(dfr_reactor *r)
      * take closes the queue to calls. */
     while (take_batch(&r->tq, &b, true)) {
         for (size_t i = 0; i < b.len; i++)
-            if (b.calls[i].destroy)
-                b.calls[i].destroy(b.calls[i].data);
+            dfr__closure_release(&b.calls[i]);
         deliver_done(r, b.done);
     }
     /* A producer that queued before the close may still be sending its

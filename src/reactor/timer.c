@@ -163,7 +163,7 @@ static bool handle_ok(const dfr_delayed_call *dc)
 dfr_delayed_call *dfr_delayed_call_ref(dfr_delayed_call *dc)
 {
     if (handle_ok(dc))
-        atomic_fetch_add_explicit(&dc->refs, 1, memory_order_relaxed);
+        dfr__ref_add(&dc->refs);
     return dc;
 }
 
@@ -198,8 +198,7 @@ int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, 
     if (!rc && (!fn || !dfr__seconds_to_ns(delay, false, &ns)))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     return dfr__call_later_ns(r, ns, fn, data, destroy, out);
@@ -212,8 +211,7 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
     if (out) {
         dc = dfr__malloc(sizeof *dc);
         if (!dc) {
-            if (destroy)
-                destroy(data);
+            dfr__destroy(destroy, data);
             return DFR_ENOMEM;
         }
         atomic_init(&dc->refs, 2);
@@ -225,11 +223,11 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
     if (heap_reserve(h) != 0) {
         if (dc)
             dfr__free(dc);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_ENOMEM;
     }
-    timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, fn, data, destroy, dc};
+    timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, {{.call = fn}, data, destroy},
+                     dc};
     h->e[h->len++] = e;
     sift_up(h, h->len - 1);
     if (h->e[0].seq == e.seq)
@@ -250,9 +248,7 @@ void dfr__timers_run_due(dfr_reactor *r, int64_t now)
             e.handle->state = DC_CALLED;
             e.handle->r = NULL; /* done with r: the handle may outlive it */
         }
-        e.fn(e.data);
-        if (e.destroy)
-            e.destroy(e.data);
+        dfr__closure_call(&e.call);
         if (e.handle)
             dfr_delayed_call_unref(e.handle);
     }
@@ -267,8 +263,7 @@ void dfr__timers_clear(dfr_reactor *r)
             e.handle->state = DC_CANCELLED;
             e.handle->r = NULL;
         }
-        if (e.destroy)
-            e.destroy(e.data);
+        dfr__closure_release(&e.call);
         if (e.handle)
             dfr_delayed_call_unref(e.handle);
     }
@@ -297,8 +292,7 @@ int dfr_delayed_call_cancel(dfr_delayed_call *dc)
         dfr__reactor_arm_timer(r);
     dfr_delayed_call_unref(dc); /* the heap's reference */
     /* Last: destroy may free the reactor (a binding's finalizer). */
-    if (e.destroy)
-        e.destroy(e.data);
+    dfr__closure_release(&e.call);
     return 0;
 }
 

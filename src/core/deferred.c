@@ -18,7 +18,7 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
 {
     bool with_canceller = canceller || destroy || (options & DFR__NO_SELF_CANCEL);
     bool with_origin = dfr__debug_on();
-    size_t size = sizeof(dfr_deferred) + (with_canceller ? sizeof(canceller_slot) : 0) +
+    size_t size = sizeof(dfr_deferred) + (with_canceller ? sizeof(dfr__canceller_slot) : 0) +
                   (with_origin ? sizeof(dfr__trace) : 0) +
                   ((options & DFR__CORO) ? sizeof(dfr__coro *) : 0);
     dfr_deferred *d = dfr__malloc(size);
@@ -29,20 +29,20 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
     memset(d, 0, sizeof *d);
     atomic_init(&d->refs, 1);
     if (with_canceller) {
-        d->flags |= F_HAS_CANCELLER;
-        canceller_slot *c = canceller_of(d);
+        d->flags |= DFR__F_HAS_CANCELLER;
+        dfr__canceller_slot *c = canceller_of(d);
         c->fn = canceller;
         c->data = data;
         c->destroy = destroy;
     }
     if (options & DFR__NO_SELF_CANCEL)
-        d->flags |= F_NO_SELF_CANCEL;
+        d->flags |= DFR__F_NO_SELF_CANCEL;
     if (with_origin) {
-        d->flags |= F_HAS_ORIGIN;
+        d->flags |= DFR__F_HAS_ORIGIN;
         dfr__trace_capture(origin_of(d), 2);
     }
     if (options & DFR__CORO) {
-        d->flags |= F_CORO;
+        d->flags |= DFR__F_CORO;
         *coro_slot(d) = NULL;
     }
     return d;
@@ -82,8 +82,8 @@ dfr_deferred *dfr_deferred_ref(dfr_deferred *d)
 /* Destruction can cascade (a freed inner releases the outer waiting on it,
  * which may release the next...).  Each thread frees through a loop over a
  * pending list so that a million-long cascade does not recurse. */
-static FAST_TLS dfr_deferred *pending_free;
-static FAST_TLS bool freeing;
+static DFR__FAST_TLS dfr_deferred *pending_free;
+static DFR__FAST_TLS bool freeing;
 static void deferred_destroy(dfr_deferred *d);
 
 void dfr__free_deferred(dfr_deferred *d)
@@ -106,16 +106,16 @@ void dfr_deferred_unref(dfr_deferred *d)
         return;
     /* The last reference went while the deferred runs its own callbacks
      * (its firer held none): the loop frees it when it is done with it. */
-    if (d->flags & F_ON_STACK) {
+    if (d->flags & DFR__F_ON_STACK) {
         /* 0, not the 1 the fast release leaves: a continuation may revive
          * it before the pop (pop_doomed). */
         atomic_store_explicit(&d->refs, 0, memory_order_relaxed);
-        d->flags |= F_DOOMED;
+        d->flags |= DFR__F_DOOMED;
         return;
     }
     /* The common end of a plain deferred: fired, every callback run, a
      * result that owns nothing.  Nothing to release but the block. */
-    if ((d->flags & ~F_CALLED) == 0 && d->head == d->count && !d->waiter &&
+    if ((d->flags & ~DFR__F_CALLED) == 0 && d->head == d->count && !d->waiter &&
         (!d->result.type || !d->result.type->drop)) {
         dfr__block_free(d);
         return;
@@ -142,7 +142,7 @@ void dfr_set_unhandled_error_hook(dfr_unhandled_error_fn fn, void *data)
 
 void dfr__deferred_print_origin(FILE *out, const dfr_deferred *d)
 {
-    if (d && (d->flags & F_HAS_ORIGIN)) {
+    if (d && (d->flags & DFR__F_HAS_ORIGIN)) {
         fputs("Deferred made at:\n", out);
         dfr__trace_print(out, origin_of(d), "    ");
     }
@@ -169,7 +169,7 @@ void dfr__report_unhandled(const dfr_deferred *d, const dfr_failure *f)
 }
 
 /* An entry that will never run: release what it holds. */
-static void discard_entry(cb_entry *e)
+static void discard_entry(dfr__cb_entry *e)
 {
     if (e->cb == dfr__continue_marker) {
         /* The deferred waiting on us will never get a result from us. */
@@ -197,11 +197,11 @@ static void deferred_destroy(dfr_deferred *d)
     /* Entries are discarded in order; a destroy may touch other deferreds
      * (never this one: nobody holds it any more). */
     while (d->head < d->count) {
-        cb_entry e = take_entry(d);
+        dfr__cb_entry e = take_entry(d);
         discard_entry(&e);
     }
     if (d->waiter) {
-        cb_entry e = {dfr__continue_marker, dfr__continue_marker, d->waiter, NULL};
+        dfr__cb_entry e = {dfr__continue_marker, dfr__continue_marker, d->waiter, NULL};
         d->waiter = NULL;
         discard_entry(&e);
     }
@@ -211,11 +211,11 @@ static void deferred_destroy(dfr_deferred *d)
         *coro_slot(d) = NULL;
         coro_discard(c);
     }
-    if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE)) == F_HAS_CANCELLER) {
-        canceller_slot *c = canceller_of(d);
+    if ((d->flags & (DFR__F_HAS_CANCELLER | DFR__F_CANCELLER_DONE)) == DFR__F_HAS_CANCELLER) {
+        dfr__canceller_slot *c = canceller_of(d);
         dfr__destroy(c->destroy, c->data);
     }
-    if (d->flags & (F_HAS_CANCELLER | F_HAS_ORIGIN | F_CORO))
+    if (d->flags & (DFR__F_HAS_CANCELLER | DFR__F_HAS_ORIGIN | DFR__F_CORO))
         dfr__free(d); /* a larger block */
     else
         dfr__block_free(d);
@@ -254,7 +254,7 @@ dfr_deferred *dfr_succeed(dfr_value v)
         return NULL;
     }
     d->result = v;
-    d->flags |= F_CALLED;
+    d->flags |= DFR__F_CALLED;
     return d;
 }
 

@@ -28,7 +28,7 @@ dfr_value dfr_await(dfr_deferred *inner)
         return dfr__lib_failure_value(rc);
     }
     inner->waiter = outer; /* the continuation's reference comes with the step's */
-    outer->flags |= F_WAITING;
+    outer->flags |= DFR__F_WAITING;
     outer->result.type = NULL;
     outer->result.u.ptr = inner;
     c->awaiting = inner;

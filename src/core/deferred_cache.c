@@ -5,9 +5,9 @@
 
 #include <pthread.h>
 
-FAST_TLS dfr_deferred *dfr__cache_head;
-FAST_TLS unsigned dfr__cache_len;
-static FAST_TLS bool trim_armed; /* dfr_trim runs at this thread's exit */
+DFR__FAST_TLS dfr_deferred *dfr__cache_head;
+DFR__FAST_TLS unsigned dfr__cache_len;
+static DFR__FAST_TLS bool trim_armed; /* dfr_trim runs at this thread's exit */
 static pthread_key_t trim_key;
 static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
 static bool trim_key_ok;
@@ -59,7 +59,7 @@ bool dfr__trim_at_thread_exit(dfr__hook *trim)
 
 void dfr__block_free(dfr_deferred *d)
 {
-    if (USE_CACHE && dfr__cache_len < CACHE_MAX) {
+    if (DFR__USE_CACHE && dfr__cache_len < DFR__CACHE_MAX) {
         if (DFR_UNLIKELY(!trim_armed_now())) {
             dfr__free(d);
             return;

@@ -22,15 +22,15 @@ dfr_value dfr__chain_marker(dfr_value v, void *data)
 /* Double the capacity of `more` (at least 4 entries). */
 int dfr__grow_entries(dfr_deferred *d)
 {
-    unsigned log2 = d->flags >> CAP_SHIFT;
+    unsigned log2 = d->flags >> DFR__CAP_SHIFT;
     log2 = log2 ? log2 + 1 : 2;
-    if (log2 > CAP_LOG2_MAX)
+    if (log2 > DFR__CAP_LOG2_MAX)
         return DFR_ENOMEM;
-    cb_entry *more = dfr__realloc(d->more, ((size_t)1 << log2) * sizeof(cb_entry));
+    dfr__cb_entry *more = dfr__realloc(d->more, ((size_t)1 << log2) * sizeof(dfr__cb_entry));
     if (!more)
         return DFR_ENOMEM;
     d->more = more;
-    d->flags = (uint16_t)((d->flags & FLAG_MASK) | (log2 << CAP_SHIFT));
+    d->flags = (uint16_t)((d->flags & DFR__FLAG_MASK) | (log2 << DFR__CAP_SHIFT));
     return 0;
 }
 
@@ -113,17 +113,18 @@ int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other)
     if (d == other)
         return dfr_deferred_add_callbacks(d, chained_to_itself, chained_to_itself, NULL, NULL);
     ref_internal(other);
-    return dfr_deferred_add_callbacks(d, dfr__chain_marker, dfr__chain_marker, other, unref_deferred);
+    return dfr_deferred_add_callbacks(d, dfr__chain_marker, dfr__chain_marker, other,
+                                      unref_deferred);
 }
 
 /* ---- firing ---- */
 
 static int fire(dfr_deferred *d, dfr_value v)
 {
-    if (d->flags & F_CALLED) {
+    if (d->flags & DFR__F_CALLED) {
         dfr_value_drop(v);
-        if (d->flags & F_SUPPRESS) {
-            d->flags &= ~F_SUPPRESS;
+        if (d->flags & DFR__F_SUPPRESS) {
+            d->flags &= ~DFR__F_SUPPRESS;
             return 0;
         }
         return DFR_EALREADY;
@@ -185,7 +186,7 @@ dfr__stack_ref dfr__adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inn
     inner->waiter = cur; /* the continuation holds a reference */
     if (ref != DFR__REF_HELD)
         ref_internal(cur);
-    cur->flags |= F_WAITING;
+    cur->flags |= DFR__F_WAITING;
     cur->result.type = NULL;
     cur->result.u.ptr = inner;
     dfr__deferred_unref(inner);
@@ -196,10 +197,10 @@ dfr__stack_ref dfr__adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inn
  * now run (its reference moves to the caller), else NULL. */
 static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
 {
-    if (other->flags & F_CALLED) {
+    if (other->flags & DFR__F_CALLED) {
         dfr_value_drop(cur->result);
-        if (other->flags & F_SUPPRESS) {
-            other->flags &= ~F_SUPPRESS;
+        if (other->flags & DFR__F_SUPPRESS) {
+            other->flags &= ~DFR__F_SUPPRESS;
             cur->result = dfr_none();
         } else {
             cur->result = dfr__lib_failure_value(DFR_EALREADY);
@@ -221,7 +222,7 @@ static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
  * which costs no atomic operation on the common path. */
 void dfr__run_callbacks(dfr_deferred *d)
 {
-    d->flags |= F_ON_STACK;
+    d->flags |= DFR__F_ON_STACK;
     d->link = NULL;
     dfr_deferred *top = d;
 
@@ -231,16 +232,16 @@ void dfr__run_callbacks(dfr_deferred *d)
         /* cur is the caller's; every deferred pushed since carries a reference */
         dfr__stack_ref ref = cur != d ? DFR__REF_HELD : DFR__REF_NONE;
 
-        while (cur->paused == 0 && !(cur->flags & F_WAITING)) {
+        while (cur->paused == 0 && !(cur->flags & DFR__F_WAITING)) {
             if (coro_live(cur)) {
                 ref = dfr__coro_step(cur, ref);
                 continue;
             }
-            cb_entry e;
+            dfr__cb_entry e;
             if (cur->head < cur->count) {
                 e = take_entry(cur);
             } else if (cur->waiter) {
-                e = (cb_entry){dfr__continue_marker, dfr__continue_marker, cur->waiter, NULL};
+                e = (dfr__cb_entry){dfr__continue_marker, dfr__continue_marker, cur->waiter, NULL};
                 cur->waiter = NULL;
             } else {
                 break;
@@ -252,7 +253,7 @@ void dfr__run_callbacks(dfr_deferred *d)
                 /* The outer deferred waiting on cur gets cur's result. */
                 dfr_deferred *outer = e.data;
                 outer->result = cur->result;
-                outer->flags &= ~F_WAITING;
+                outer->flags &= ~DFR__F_WAITING;
                 cur->result = dfr_none();
                 if (runnable(outer)) {
                     next = outer; /* the continuation's reference moves to the stack */
@@ -286,17 +287,17 @@ void dfr__run_callbacks(dfr_deferred *d)
         }
 
         if (next) {
-            next->flags |= F_ON_STACK;
+            next->flags |= DFR__F_ON_STACK;
             next->link = top;
             top = next;
             continue;
         }
         /* cur has run all it can: pop it. */
         top = cur->link;
-        cur->flags &= ~F_ON_STACK;
+        cur->flags &= ~DFR__F_ON_STACK;
         if (ref == DFR__REF_HELD)
             dfr__deferred_unref(cur);
-        else if (cur->flags & F_DOOMED)
+        else if (cur->flags & DFR__F_DOOMED)
             pop_doomed(cur);
     }
 }
@@ -306,7 +307,7 @@ void dfr__run_callbacks(dfr_deferred *d)
 /* The deferred d waits on, or NULL. */
 static inline dfr_deferred *waits_on(const dfr_deferred *d)
 {
-    return (d->flags & F_WAITING) ? d->result.u.ptr : NULL;
+    return (d->flags & DFR__F_WAITING) ? d->result.u.ptr : NULL;
 }
 
 /* The end of the chain of waits from d, or, when the chain runs into a
@@ -359,9 +360,9 @@ static bool stop_waiting(dfr_deferred *d, dfr_deferred *inner)
             i++;
         if (i == inner->count)
             return false;
-        *entry_at(inner, i) = (cb_entry){NULL, NULL, NULL, NULL}; /* the loop skips it */
+        *entry_at(inner, i) = (dfr__cb_entry){NULL, NULL, NULL, NULL}; /* the loop skips it */
     }
-    d->flags &= ~F_WAITING;
+    d->flags &= ~DFR__F_WAITING;
     d->result = dfr_none();
     dfr__deferred_unref(d); /* the continuation's; the caller holds another */
     return true;
@@ -384,25 +385,25 @@ void dfr_deferred_cancel(dfr_deferred *d)
             if (runnable(d))
                 dfr__run_callbacks(d);
         }
-    } else if (!(d->flags & F_CALLED)) {
-        canceller_slot *c = (d->flags & F_HAS_CANCELLER) ? canceller_of(d) : NULL;
+    } else if (!(d->flags & DFR__F_CALLED)) {
+        dfr__canceller_slot *c = (d->flags & DFR__F_HAS_CANCELLER) ? canceller_of(d) : NULL;
         if (c && c->fn) {
-            if (!(d->flags & (F_CANCELLER_DONE | F_IN_CANCELLER))) {
-                d->flags |= F_IN_CANCELLER;
+            if (!(d->flags & (DFR__F_CANCELLER_DONE | DFR__F_IN_CANCELLER))) {
+                d->flags |= DFR__F_IN_CANCELLER;
                 c->fn(d, c->data);
-                d->flags &= ~F_IN_CANCELLER;
-                if (d->flags & F_CALLED)
+                d->flags &= ~DFR__F_IN_CANCELLER;
+                if (d->flags & DFR__F_CALLED)
                     release_canceller(d); /* it fired d from inside */
             }
-        } else if (!(d->flags & F_NO_SELF_CANCEL)) {
-            d->flags |= F_SUPPRESS;
+        } else if (!(d->flags & DFR__F_NO_SELF_CANCEL)) {
+            d->flags |= DFR__F_SUPPRESS;
         }
-        if (!(d->flags & (F_CALLED | F_NO_SELF_CANCEL)))
+        if (!(d->flags & (DFR__F_CALLED | DFR__F_NO_SELF_CANCEL)))
             fire(d, dfr__lib_failure_value(DFR_ECANCELLED));
-    } else if (d->flags & F_WAITING) {
+    } else if (d->flags & DFR__F_WAITING) {
         /* Its inner deferred was freed without firing: nothing can ever
          * complete it, so the cancel does. */
-        d->flags &= ~F_WAITING;
+        d->flags &= ~DFR__F_WAITING;
         d->result = dfr__lib_failure_value(DFR_ECANCELLED);
         if (runnable(d))
             dfr__run_callbacks(d);

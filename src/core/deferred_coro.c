@@ -13,21 +13,21 @@ int dfr__coroutine_switched_back(void *arg)
     dfr__coro_left(c);
     dfr_deferred *d = c->firing, *w = c->driver;
     dfr__stack_ref ref = coro_stepped(w, c, DFR__REF_HELD);
-    w->flags &= ~F_ON_STACK;
+    w->flags &= ~DFR__F_ON_STACK;
     if (DFR_UNLIKELY(ref != DFR__REF_MOVED)) {
         /* It finished (or was refused): its deferred goes on as usual. */
         if (runnable(w))
             dfr__run_callbacks(w);
         dfr__deferred_unref(w);
-    } else if (DFR_UNLIKELY(w->flags & F_DOOMED)) {
+    } else if (DFR_UNLIKELY(w->flags & DFR__F_DOOMED)) {
         pop_doomed(w); /* what it awaits next was dropped, and w with it */
     }
-    d->flags &= ~F_ON_STACK;
+    d->flags &= ~DFR__F_ON_STACK;
     /* What d gained meanwhile runs first, even when its last reference went
      * meanwhile: run_callbacks frees a doomed d when it pops it. */
     if (DFR_UNLIKELY(d->head < d->count || d->waiter) && runnable(d))
         dfr__run_callbacks(d);
-    else if (DFR_UNLIKELY(d->flags & F_DOOMED))
+    else if (DFR_UNLIKELY(d->flags & DFR__F_DOOMED))
         pop_doomed(d);
     return 0;
 }
@@ -96,6 +96,6 @@ dfr_deferred *dfr__deferred_new_coro(dfr__coro *c, const dfr__coro_ops *ops)
 
 void dfr__deferred_start(dfr_deferred *d)
 {
-    d->flags |= F_CALLED;
+    d->flags |= DFR__F_CALLED;
     dfr__run_callbacks(d);
 }

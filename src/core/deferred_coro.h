@@ -16,8 +16,9 @@ int dfr__coroutine_switched_back(void *arg);
 static inline bool feeds_coroutine(const dfr_deferred *d)
 {
     const dfr_deferred *w = d->waiter;
-    return w && d->head == d->count && d->paused == 0 && !(d->flags & F_ON_STACK) &&
-           (w->flags & (F_CORO | F_ON_STACK)) == F_CORO && w->paused == 0 && coro_live(w) &&
+    return w && d->head == d->count && d->paused == 0 && !(d->flags & DFR__F_ON_STACK) &&
+           (w->flags & (DFR__F_CORO | DFR__F_ON_STACK)) == DFR__F_CORO && w->paused == 0 &&
+           coro_live(w) &&
            (*coro_slot(w))->owner == dfr__coro_thread();
 }
 
@@ -32,8 +33,8 @@ static inline int resume_waiting_coroutine(dfr_deferred *d, dfr_value v)
     dfr_deferred *w = d->waiter; /* the continuation's reference is ours now */
     d->waiter = NULL;
     set_result(d, dfr_none());
-    d->flags |= F_ON_STACK;
-    w->flags = (uint16_t)((w->flags & ~F_WAITING) | F_ON_STACK);
+    d->flags |= DFR__F_ON_STACK;
+    w->flags = (uint16_t)((w->flags & ~DFR__F_WAITING) | DFR__F_ON_STACK);
     w->result = dfr_none();
     dfr__coro *c = *coro_slot(w);
     c->firing = d;

@@ -16,20 +16,21 @@
 
 #include <stdint.h>
 
-typedef struct cb_entry {
+typedef struct dfr__cb_entry {
     dfr_callback_fn cb;
     dfr_callback_fn eb;
     void *data;
     dfr_destroy_fn destroy;
-} cb_entry;
+} dfr__cb_entry;
 
 /* `flags` holds these in its low bits and log2 of the capacity of `more` in
- * its top CAP_SHIFT.. bits: the struct stays at 88 bytes (a 96-byte chunk).
+ * its top DFR__CAP_SHIFT.. bits: the struct stays at 88 bytes (a 96-byte
+ * chunk).
  *
- *   flags:  15      11 10                                  0
- *          +----------+-------------------------------------+
- *          | log2 cap |  F_CORO .............. F_CALLED      |
- *          +----------+-------------------------------------+
+ *   flags:  15      11 10                                        0
+ *          +----------+------------------------------------------+
+ *          | log2 cap | DFR__F_CORO ............... DFR__F_CALLED |
+ *          +----------+------------------------------------------+
  *           0: no `more`; else `more` holds 1 << log2 entries (4..2^30)
  *
  *   struct dfr_deferred (LP64):
@@ -37,30 +38,30 @@ typedef struct cb_entry {
  *    16  result (16)       32  first (32)
  *    64  more              72  link              80  waiter      88 */
 enum {
-    F_CALLED = 1u << 0,         /* has a result, or is waiting on another deferred */
-    F_WAITING = 1u << 1,        /* result.u.ptr: the deferred we wait on (no reference) */
-    F_ON_STACK = 1u << 2,       /* being run by a callback loop */
-    F_SUPPRESS = 1u << 3,       /* cancelled without canceller: swallow one fire */
-    F_HAS_CANCELLER = 1u << 4,  /* a canceller_slot follows the struct */
-    F_CANCELLER_DONE = 1u << 5, /* canceller data released */
-    F_IN_CANCELLER = 1u << 6,   /* the canceller is running */
-    F_HAS_ORIGIN = 1u << 7,     /* a dfr__trace follows (debug mode) */
-    F_NO_SELF_CANCEL = 1u << 8, /* cancel runs the canceller only */
-    F_DOOMED = 1u << 9,         /* last reference gone while running: freed at pop */
-    F_CORO = 1u << 10,          /* a coroutine slot follows (coro.c); NULL once it is gone */
+    DFR__F_CALLED = 1u << 0,         /* has a result, or is waiting on another deferred */
+    DFR__F_WAITING = 1u << 1,        /* result.u.ptr: the deferred we wait on (no reference) */
+    DFR__F_ON_STACK = 1u << 2,       /* being run by a callback loop */
+    DFR__F_SUPPRESS = 1u << 3,       /* cancelled without canceller: swallow one fire */
+    DFR__F_HAS_CANCELLER = 1u << 4,  /* a dfr__canceller_slot follows the struct */
+    DFR__F_CANCELLER_DONE = 1u << 5, /* canceller data released */
+    DFR__F_IN_CANCELLER = 1u << 6,   /* the canceller is running */
+    DFR__F_HAS_ORIGIN = 1u << 7,     /* a dfr__trace follows (debug mode) */
+    DFR__F_NO_SELF_CANCEL = 1u << 8, /* cancel runs the canceller only */
+    DFR__F_DOOMED = 1u << 9,         /* last reference gone while running: freed at pop */
+    DFR__F_CORO = 1u << 10,          /* a coroutine slot follows (coro.c); NULL once it is gone */
 };
-#define CAP_SHIFT 11
-#define FLAG_MASK ((1u << CAP_SHIFT) - 1)
-#define CAP_LOG2_MAX 30 /* grow_entries refuses beyond */
+#define DFR__CAP_SHIFT 11
+#define DFR__FLAG_MASK ((1u << DFR__CAP_SHIFT) - 1)
+#define DFR__CAP_LOG2_MAX 30 /* grow_entries refuses beyond */
 
 struct dfr_deferred {
     atomic_uint refs;
-    int16_t paused;       /* user pauses only; chain waits use F_WAITING */
-    uint16_t flags;       /* F_* and the capacity of `more` (see CAP_SHIFT) */
+    int16_t paused;       /* user pauses only; chain waits use DFR__F_WAITING */
+    uint16_t flags;       /* DFR__F_* and the capacity of `more` (see DFR__CAP_SHIFT) */
     uint32_t head, count; /* callbacks[head..count) are still to run */
     dfr_value result;
-    cb_entry first;       /* callbacks[0]: most deferreds never need more */
-    cb_entry *more;       /* callbacks[1..] */
+    dfr__cb_entry first;       /* callbacks[0]: most deferreds never need more */
+    dfr__cb_entry *more;       /* callbacks[1..] */
     dfr_deferred *link;   /* next deferred down the running stack */
     /* A deferred waiting on this one (a reference).  Its continuation runs
      * after every callback: adding a callback first moves it into the
@@ -68,10 +69,12 @@ struct dfr_deferred {
     dfr_deferred *waiter;
 };
 
-_Static_assert(F_CORO < (1u << CAP_SHIFT), "the flags fit below the capacity bits");
-_Static_assert(CAP_LOG2_MAX < (1u << (16 - CAP_SHIFT)), "the capacity's log2 fits its bits");
+_Static_assert(DFR__F_CORO < (1u << DFR__CAP_SHIFT), "the flags fit below the capacity bits");
+_Static_assert(DFR__CAP_LOG2_MAX < (1u << (16 - DFR__CAP_SHIFT)),
+               "the capacity's log2 fits its bits");
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(struct dfr_deferred) == 88, "a deferred is 88 bytes (a 96-byte malloc chunk)");
+_Static_assert(sizeof(struct dfr_deferred) == 88,
+               "a deferred is 88 bytes (a 96-byte malloc chunk)");
 _Static_assert(offsetof(struct dfr_deferred, result) == 16 &&
                    offsetof(struct dfr_deferred, first) == 32 &&
                    offsetof(struct dfr_deferred, more) == 64 &&
@@ -81,15 +84,15 @@ _Static_assert(offsetof(struct dfr_deferred, result) == 16 &&
 
 static inline uint32_t cap_of(const dfr_deferred *d)
 {
-    unsigned log2 = d->flags >> CAP_SHIFT;
+    unsigned log2 = d->flags >> DFR__CAP_SHIFT;
     return log2 ? 1u << log2 : 0;
 }
 
-typedef struct canceller_slot {
+typedef struct dfr__canceller_slot {
     dfr_canceller_fn fn;
     void *data;
     dfr_destroy_fn destroy;
-} canceller_slot;
+} dfr__canceller_slot;
 
 /* Marks a continuation: data is the deferred waiting on this one (a
  * reference).  Never called (deferred_chain.c). */
@@ -102,7 +105,7 @@ dfr_value dfr__chain_marker(dfr_value v, void *data);
 __attribute__((visibility("hidden"))) void dfr__deferred_unref(dfr_deferred *d);
 
 /* initial-exec: one %fs-relative load instead of a __tls_get_addr call. */
-#define FAST_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#define DFR__FAST_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 
 /* ---- deferred_cache.c: a per-thread cache of freed deferreds ----
  * Deferreds come and go by the million; a short free list per thread makes
@@ -110,19 +113,19 @@ __attribute__((visibility("hidden"))) void dfr__deferred_unref(dfr_deferred *d);
  * dfr_trim().  Compiled out under AddressSanitizer, so that a use after
  * free stays visible there. */
 #if defined(DFR_ASAN)
-#define USE_CACHE 0
+#define DFR__USE_CACHE 0
 #else
-#define USE_CACHE 1
+#define DFR__USE_CACHE 1
 #endif
-#define CACHE_MAX 64
+#define DFR__CACHE_MAX 64
 
-extern FAST_TLS dfr_deferred *dfr__cache_head;
-extern FAST_TLS unsigned dfr__cache_len;
+extern DFR__FAST_TLS dfr_deferred *dfr__cache_head;
+extern DFR__FAST_TLS unsigned dfr__cache_len;
 
 static inline dfr_deferred *block_alloc(void)
 {
     dfr_deferred *d = dfr__cache_head;
-    if (USE_CACHE && d) {
+    if (DFR__USE_CACHE && d) {
         dfr__cache_head = d->link;
         dfr__cache_len--;
         return d;
@@ -135,16 +138,16 @@ void dfr__block_free(dfr_deferred *d);
 
 /* ---- small helpers ---- */
 
-static inline canceller_slot *canceller_of(dfr_deferred *d)
+static inline dfr__canceller_slot *canceller_of(dfr_deferred *d)
 {
-    return (canceller_slot *)(d + 1);
+    return (dfr__canceller_slot *)(d + 1);
 }
 
 static inline dfr__trace *origin_of(const dfr_deferred *d)
 {
     const char *p = (const char *)(d + 1);
-    if (d->flags & F_HAS_CANCELLER)
-        p += sizeof(canceller_slot);
+    if (d->flags & DFR__F_HAS_CANCELLER)
+        p += sizeof(dfr__canceller_slot);
     return (dfr__trace *)p;
 }
 
@@ -152,7 +155,7 @@ static inline dfr__trace *origin_of(const dfr_deferred *d)
 static inline dfr__coro **coro_slot(const dfr_deferred *d)
 {
     const char *p = (const char *)origin_of(d);
-    if (d->flags & F_HAS_ORIGIN)
+    if (d->flags & DFR__F_HAS_ORIGIN)
         p += sizeof(dfr__trace);
     return (dfr__coro **)p;
 }
@@ -160,10 +163,10 @@ static inline dfr__coro **coro_slot(const dfr_deferred *d)
 /* A coroutine still drives d. */
 static inline bool coro_live(const dfr_deferred *d)
 {
-    return DFR_UNLIKELY(d->flags & F_CORO) && *coro_slot(d) != NULL;
+    return DFR_UNLIKELY(d->flags & DFR__F_CORO) && *coro_slot(d) != NULL;
 }
 
-static inline cb_entry *entry_at(dfr_deferred *d, uint32_t i)
+static inline dfr__cb_entry *entry_at(dfr_deferred *d, uint32_t i)
 {
     return i == 0 ? &d->first : &d->more[i - 1];
 }
@@ -171,13 +174,14 @@ static inline cb_entry *entry_at(dfr_deferred *d, uint32_t i)
 static inline bool has_usable_result(const dfr_deferred *d)
 {
     /* A running coroutine's deferred has no result yet. */
-    return (d->flags & (F_CALLED | F_WAITING)) == F_CALLED && !coro_live(d);
+    return (d->flags & (DFR__F_CALLED | DFR__F_WAITING)) == DFR__F_CALLED && !coro_live(d);
 }
 
 /* Ready to run callbacks now: has a result, not paused, not already running. */
 static inline bool runnable(const dfr_deferred *d)
 {
-    return (d->flags & (F_CALLED | F_WAITING | F_ON_STACK)) == F_CALLED && d->paused == 0;
+    return (d->flags & (DFR__F_CALLED | DFR__F_WAITING | DFR__F_ON_STACK)) == DFR__F_CALLED &&
+           d->paused == 0;
 }
 
 static inline void ref_internal(dfr_deferred *d)
@@ -194,7 +198,7 @@ static inline void free_entries(dfr_deferred *d)
 {
     dfr__free(d->more);
     d->more = NULL;
-    d->flags &= FLAG_MASK;
+    d->flags &= DFR__FLAG_MASK;
 }
 
 static inline int push_entry(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
@@ -206,7 +210,7 @@ static inline int push_entry(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_f
         if (rc)
             return rc;
     }
-    cb_entry *e = entry_at(d, i);
+    dfr__cb_entry *e = entry_at(d, i);
     e->cb = cb;
     e->eb = eb;
     e->data = data;
@@ -227,9 +231,9 @@ static inline int settle_waiter(dfr_deferred *d)
     return rc;
 }
 
-static inline cb_entry take_entry(dfr_deferred *d)
+static inline dfr__cb_entry take_entry(dfr_deferred *d)
 {
-    cb_entry e = *entry_at(d, d->head);
+    dfr__cb_entry e = *entry_at(d, d->head);
     if (++d->head == d->count) {
         d->head = d->count = 0;
         /* A deferred that once had many callbacks gives the memory back. */
@@ -242,10 +246,11 @@ static inline cb_entry take_entry(dfr_deferred *d)
 /* The canceller can never run once there is a result: release its data. */
 static inline void release_canceller(dfr_deferred *d)
 {
-    if ((d->flags & (F_HAS_CANCELLER | F_CANCELLER_DONE | F_IN_CANCELLER)) != F_HAS_CANCELLER)
+    if ((d->flags & (DFR__F_HAS_CANCELLER | DFR__F_CANCELLER_DONE | DFR__F_IN_CANCELLER)) !=
+        DFR__F_HAS_CANCELLER)
         return;
-    d->flags |= F_CANCELLER_DONE;
-    canceller_slot *c = canceller_of(d);
+    d->flags |= DFR__F_CANCELLER_DONE;
+    dfr__canceller_slot *c = canceller_of(d);
     dfr__destroy(c->destroy, c->data);
 }
 
@@ -253,7 +258,7 @@ static inline void release_canceller(dfr_deferred *d)
 static inline void set_result(dfr_deferred *d, dfr_value v)
 {
     d->result = v;
-    d->flags |= F_CALLED;
+    d->flags |= DFR__F_CALLED;
     release_canceller(d);
 }
 
@@ -281,7 +286,7 @@ static inline void pop_doomed(dfr_deferred *d)
     if (atomic_load_explicit(&d->refs, memory_order_relaxed) == 0)
         dfr__free_deferred(d);
     else
-        d->flags &= ~F_DOOMED;
+        d->flags &= ~DFR__F_DOOMED;
 }
 
 /* deferred_chain.c: run d's callbacks (d is runnable). */

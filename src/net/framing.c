@@ -74,12 +74,12 @@ int dfr__frame_netstring(dfr_stream *s, size_t max, dfr_value *out)
 
 dfr_deferred *dfr_stream_read_line(dfr_stream *s, size_t max)
 {
-    return dfr__pull_start(s, PULL_LINE, 0, max, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_LINE, 0, max, NULL, 0);
 }
 
 dfr_deferred *dfr_stream_read_netstring(dfr_stream *s, size_t max)
 {
-    return dfr__pull_start(s, PULL_NETSTRING, 0, max, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_NETSTRING, 0, max, NULL, 0);
 }
 
 int dfr_stream_write_netstring(dfr_stream *s, const void *buf, size_t len)

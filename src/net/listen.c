@@ -13,7 +13,7 @@ struct dfr_listener {
     atomic_uint app_refs; /* the application's */
     dfr_reactor *r;
     dfr__net *net;
-    net_node node;
+    dfr__net_node node;
     union {
         uv_handle_t handle;
         uv_stream_t stream;
@@ -24,7 +24,7 @@ struct dfr_listener {
     dfr_accept_fn fn;
     void *data;
     dfr_destroy_fn destroy;
-    waiter *stopped;       /* dfr_listener_stop's deferreds, fired when closed */
+    dfr__net_waiter *stopped;       /* dfr_listener_stop's deferreds, fired when closed */
     char *path;            /* a Unix socket's file, removed at close */
 };
 
@@ -47,7 +47,7 @@ static void on_closed(uv_handle_t *h)
     l->destroy = NULL;
     dfr__destroy(destroy, l->data);
     while (l->stopped) {
-        waiter *w = l->stopped;
+        dfr__net_waiter *w = l->stopped;
         l->stopped = w->next;
         dfr_deferred_callback(w->d, dfr_none());
         dfr_deferred_unref(w->d);
@@ -68,7 +68,7 @@ static void close_listener(dfr_listener *l)
 
 void dfr__listeners_close_all(dfr__net *n)
 {
-    for (net_node *it = n->listeners.next; it != &n->listeners; it = it->next)
+    for (dfr__net_node *it = n->listeners.next; it != &n->listeners; it = it->next)
         close_listener((dfr_listener *)((char *)it - offsetof(dfr_listener, node)));
 }
 
@@ -170,7 +170,7 @@ dfr_deferred *dfr_listener_stop(dfr_listener *l)
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (!l->live)
         return dfr_succeed(dfr_none());
-    waiter *w = dfr__malloc(sizeof *w);
+    dfr__net_waiter *w = dfr__malloc(sizeof *w);
     dfr_deferred *d = w ? dfr_deferred_new() : NULL;
     if (!d) {
         dfr__free(w);

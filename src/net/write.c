@@ -23,13 +23,14 @@ size_t dfr_stream_write_buffered(const dfr_stream *s)
     return s ? queued(s) : 0;
 }
 
-static void fire_list(waiter **head, waiter **tail, dfr_failure *f, uint64_t done_upto, bool all)
+static void fire_list(dfr__net_waiter **head, dfr__net_waiter **tail, dfr_failure *f,
+                      uint64_t done_upto, bool all)
 {
     /* Detach first: firing may resume a coroutine that waits again at once,
      * and its new waiter must wait for the next change. */
-    waiter *ready = NULL, **last = &ready;
+    dfr__net_waiter *ready = NULL, **last = &ready;
     while (*head && (all || (*head)->target <= done_upto)) {
-        waiter *w = *head;
+        dfr__net_waiter *w = *head;
         *head = w->next;
         *last = w;
         last = &w->next;
@@ -38,7 +39,7 @@ static void fire_list(waiter **head, waiter **tail, dfr_failure *f, uint64_t don
     if (!*head && tail)
         *tail = NULL;
     while (ready) {
-        waiter *w = ready;
+        dfr__net_waiter *w = ready;
         ready = w->next;
         if (f)
             dfr_deferred_errback(w->d, dfr_failure_ref(f));
@@ -159,9 +160,10 @@ int dfr_stream_write_owned(dfr_stream *s, void *buf, size_t len, dfr_destroy_fn 
     return submit(s, w, buf, len);
 }
 
-static dfr_deferred *add_waiter(dfr_stream *s, waiter **head, waiter **tail, uint64_t target)
+static dfr_deferred *add_waiter(dfr_stream *s, dfr__net_waiter **head, dfr__net_waiter **tail,
+                                uint64_t target)
 {
-    waiter *w = dfr__malloc(sizeof *w);
+    dfr__net_waiter *w = dfr__malloc(sizeof *w);
     dfr_deferred *d = w ? dfr_deferred_new() : NULL;
     if (!d) {
         dfr__free(w);

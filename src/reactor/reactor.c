@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-struct trigger {
-    trigger *next;
+struct dfr__trigger {
+    dfr__trigger *next;
     uint64_t id;
     dfr_task_fn fn;   /* a trigger: may return a deferred */
     dfr_fn plain_fn;  /* a call_when_running call */
@@ -213,7 +213,7 @@ dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
     r->epoch = uv_hrtime();
     r->armed_for = INT64_MAX;
     r->firing_event = r->firing_phase = -1;
-    atomic_init(&r->state, R_NEW);
+    atomic_init(&r->state, DFR__REACTOR_NEW);
     r->links.prev = r->links.next = &r->links;
 
     uv_timer_init(r->loop, &r->timer);
@@ -230,10 +230,10 @@ static void free_triggers(dfr_reactor *r)
 {
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++) {
-            trigger *t = r->triggers[e][p];
+            dfr__trigger *t = r->triggers[e][p];
             r->triggers[e][p] = NULL;
             while (t) {
-                trigger *next = t->next;
+                dfr__trigger *next = t->next;
                 dfr__destroy(t->destroy, t->data);
                 dfr__free(t);
                 t = next;
@@ -299,7 +299,7 @@ void dfr_reactor_free(dfr_reactor *r)
          * after joining the thread that ran it): it takes r over.  While r
          * runs, that would pull it from under its thread: refused. */
         int state = atomic_load(&r->state);
-        if (state == R_STARTING || state == R_RUNNING || state == R_STOPPING)
+        if (state == DFR__REACTOR_STARTING || state == DFR__REACTOR_RUNNING || state == DFR__REACTOR_STOPPING)
             return;
         atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
     }
@@ -339,7 +339,7 @@ static bool leave(dfr_reactor *r, bool in_uv_callback)
 static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr_fn plain_fn,
                        void *data, dfr_destroy_fn destroy, uint64_t *id)
 {
-    trigger *t = dfr__calloc(1, sizeof *t);
+    dfr__trigger *t = dfr__calloc(1, sizeof *t);
     if (!t) {
         dfr__destroy(destroy, data);
         return DFR_ENOMEM;
@@ -349,7 +349,7 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
     t->plain_fn = plain_fn;
     t->data = data;
     t->destroy = destroy;
-    trigger **tail = &r->triggers[event][phase];
+    dfr__trigger **tail = &r->triggers[event][phase];
     while (*tail)
         tail = &(*tail)->next;
     *tail = t;
@@ -380,8 +380,8 @@ int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
         return rc;
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++)
-            for (trigger **link = &r->triggers[e][p]; *link; link = &(*link)->next) {
-                trigger *t = *link;
+            for (dfr__trigger **link = &r->triggers[e][p]; *link; link = &(*link)->next) {
+                dfr__trigger *t = *link;
                 if (t->id != id)
                     continue;
                 *link = t->next;
@@ -457,11 +457,11 @@ static void fire_phase(dfr_reactor *r, int event, int phase)
     if (phase == DFR_DURING) {
         atomic_store_explicit(&r->running, event == DFR_STARTUP, memory_order_relaxed);
         if (event == DFR_STARTUP)
-            atomic_store(&r->state, R_RUNNING);
+            atomic_store(&r->state, DFR__REACTOR_RUNNING);
     }
     dfr_deferred **waits = NULL;
     size_t nwaits = 0, capwaits = 0;
-    trigger *t;
+    dfr__trigger *t;
     /* Pop one at a time: triggers added or removed meanwhile are honoured. */
     while ((t = r->triggers[event][phase]) != NULL) {
         r->triggers[event][phase] = t->next;
@@ -517,7 +517,7 @@ static void begin_shutdown_if_asked(dfr_reactor *r)
     if (!atomic_load(&r->stop_requested) || !r->startup_done || r->shutdown_started)
         return;
     r->shutdown_started = true;
-    atomic_store(&r->state, R_STOPPING);
+    atomic_store(&r->state, DFR__REACTOR_STOPPING);
     fire_phase(r, DFR_SHUTDOWN, DFR_BEFORE);
 }
 
@@ -528,13 +528,13 @@ int dfr_reactor_run(dfr_reactor *r)
     /* A reactor not yet run may be handed to another thread to run it (the
      * one that made it must then leave it alone); once run, it stays. */
     int state = atomic_load(&r->state);
-    if (state != R_NEW && !dfr__on_reactor_thread(r))
+    if (state != DFR__REACTOR_NEW && !dfr__on_reactor_thread(r))
         return DFR_ENOTOWNER;
     if (dfr__on_reactor_thread(r) && (r->busy || r->freeing))
         return DFR_EALREADY_RUNNING; /* inside iterate or advance: one loop at a time */
-    int expected = R_NEW;
-    if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
-        return expected == R_STOPPED ? DFR_ENOTRESTARTABLE : DFR_EALREADY_RUNNING;
+    int expected = DFR__REACTOR_NEW;
+    if (!atomic_compare_exchange_strong(&r->state, &expected, DFR__REACTOR_STARTING))
+        return expected == DFR__REACTOR_STOPPED ? DFR_ENOTRESTARTABLE : DFR_EALREADY_RUNNING;
     atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
     enter(r);
     r->in_run = true;
@@ -554,7 +554,7 @@ int dfr_reactor_run(dfr_reactor *r)
         dfr__pool_drain(r->pool);
     }
     dfr__tq_drain(r);
-    atomic_store(&r->state, R_STOPPED);
+    atomic_store(&r->state, DFR__REACTOR_STOPPED);
     r->in_run = false;
     update_async_ref(r);
     leave(r, false);
@@ -566,7 +566,7 @@ int dfr_reactor_stop(dfr_reactor *r)
     if (!r)
         return DFR_EINVAL;
     int state = atomic_load(&r->state);
-    if (state != R_STARTING && state != R_RUNNING)
+    if (state != DFR__REACTOR_STARTING && state != DFR__REACTOR_RUNNING)
         return DFR_ENOTRUNNING;
     if (atomic_exchange(&r->stop_requested, true))
         return DFR_ENOTRUNNING;

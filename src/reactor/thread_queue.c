@@ -21,7 +21,7 @@ struct dfr__sink {
     dfr__job *jobs;    /* out: queued or running, result not yet handed over */
 };
 
-int dfr__tq_init(thread_queue *q)
+int dfr__tq_init(dfr__thread_queue *q)
 {
     memset(q, 0, sizeof *q);
     atomic_init(&q->waking, 0);
@@ -36,7 +36,7 @@ static void sink_unref(dfr__sink *s)
     dfr__free(s);
 }
 
-void dfr__tq_destroy(thread_queue *q)
+void dfr__tq_destroy(dfr__thread_queue *q)
 {
     if (q->sink)
         sink_unref(q->sink);
@@ -46,7 +46,7 @@ void dfr__tq_destroy(thread_queue *q)
 }
 
 /* Called with the lock held: whether this producer must wake the loop. */
-static bool claim_wake(thread_queue *q)
+static bool claim_wake(dfr__thread_queue *q)
 {
     if (q->wake_pending)
         return false;
@@ -56,7 +56,7 @@ static bool claim_wake(thread_queue *q)
 
 /* Called with the lock held, after claim_wake said yes: the reactor cannot
  * go away until the wake is sent (dfr__tq_discard waits for it). */
-static void begin_wake(thread_queue *q)
+static void begin_wake(dfr__thread_queue *q)
 {
     atomic_fetch_add_explicit(&q->waking, 1, memory_order_relaxed);
 }
@@ -69,7 +69,7 @@ static void send_wake(dfr_reactor *r)
 
 int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
-    thread_queue *q = &r->tq;
+    dfr__thread_queue *q = &r->tq;
     pthread_mutex_lock(&q->lock);
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
@@ -102,7 +102,7 @@ int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 /* With the job's sink locked (so r is alive): hand the job to r. */
 static void push_done(dfr_reactor *r, dfr__job *job)
 {
-    thread_queue *q = &r->tq;
+    dfr__thread_queue *q = &r->tq;
     job->next = NULL;
     pthread_mutex_lock(&q->lock);
     if (q->done_tail)
@@ -148,7 +148,7 @@ bool dfr__sink_open(const dfr_reactor *r)
 
 int dfr__sink_attach(dfr_reactor *r, dfr__job *job)
 {
-    thread_queue *q = &r->tq;
+    dfr__thread_queue *q = &r->tq;
     if (!dfr__sink_open(r))
         return DFR_ENOTRUNNING;
     if (!q->sink) {
@@ -247,7 +247,7 @@ typedef struct batch {
     dfr__job *done;
 } batch;
 
-static bool take_batch(thread_queue *q, batch *b, bool close_if_empty)
+static bool take_batch(dfr__thread_queue *q, batch *b, bool close_if_empty)
 {
     pthread_mutex_lock(&q->lock);
     b->calls = q->calls;

@@ -23,21 +23,21 @@ struct dfr_delayed_call {
 
 #define ARITY 4
 
-static inline bool earlier(const timer_entry *a, const timer_entry *b)
+static inline bool earlier(const dfr__timer_entry *a, const dfr__timer_entry *b)
 {
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-static inline void place(timer_heap *h, size_t i, const timer_entry *e)
+static inline void place(dfr__timer_heap *h, size_t i, const dfr__timer_entry *e)
 {
     h->e[i] = *e;
     if (e->handle)
         e->handle->index = (uint32_t)i;
 }
 
-static void sift_up(timer_heap *h, size_t i)
+static void sift_up(dfr__timer_heap *h, size_t i)
 {
-    timer_entry e = h->e[i];
+    dfr__timer_entry e = h->e[i];
     while (i > 0) {
         size_t parent = (i - 1) / ARITY;
         if (!earlier(&e, &h->e[parent]))
@@ -48,9 +48,9 @@ static void sift_up(timer_heap *h, size_t i)
     place(h, i, &e);
 }
 
-static void sift_down(timer_heap *h, size_t i)
+static void sift_down(dfr__timer_heap *h, size_t i)
 {
-    timer_entry e = h->e[i];
+    dfr__timer_entry e = h->e[i];
     for (;;) {
         size_t first = i * ARITY + 1;
         if (first >= h->len)
@@ -69,9 +69,9 @@ static void sift_down(timer_heap *h, size_t i)
 }
 
 /* Remove entry i and return it. */
-static timer_entry heap_remove(timer_heap *h, size_t i)
+static dfr__timer_entry heap_remove(dfr__timer_heap *h, size_t i)
 {
-    timer_entry out = h->e[i];
+    dfr__timer_entry out = h->e[i];
     h->len--;
     if (i < h->len) {
         place(h, i, &h->e[h->len]);
@@ -83,7 +83,7 @@ static timer_entry heap_remove(timer_heap *h, size_t i)
     return out;
 }
 
-static void heap_update(timer_heap *h, size_t i)
+static void heap_update(dfr__timer_heap *h, size_t i)
 {
     if (i > 0 && earlier(&h->e[i], &h->e[(i - 1) / ARITY]))
         sift_up(h, i);
@@ -91,14 +91,14 @@ static void heap_update(timer_heap *h, size_t i)
         sift_down(h, i);
 }
 
-static int heap_reserve(timer_heap *h)
+static int heap_reserve(dfr__timer_heap *h)
 {
     if (h->len < h->cap)
         return 0;
     size_t cap = h->cap ? h->cap * 2 : 64;
-    if (cap > UINT32_MAX || cap > SIZE_MAX / sizeof(timer_entry))
+    if (cap > UINT32_MAX || cap > SIZE_MAX / sizeof(dfr__timer_entry))
         return DFR_ENOMEM;
-    timer_entry *e = dfr__realloc(h->e, cap * sizeof(timer_entry));
+    dfr__timer_entry *e = dfr__realloc(h->e, cap * sizeof(dfr__timer_entry));
     if (!e)
         return DFR_ENOMEM;
     h->e = e;
@@ -106,12 +106,12 @@ static int heap_reserve(timer_heap *h)
     return 0;
 }
 
-void dfr__timers_init(timer_heap *h)
+void dfr__timers_init(dfr__timer_heap *h)
 {
     memset(h, 0, sizeof *h);
 }
 
-int64_t dfr__timers_next(const timer_heap *h)
+int64_t dfr__timers_next(const dfr__timer_heap *h)
 {
     return h->len ? h->e[0].time : INT64_MAX;
 }
@@ -219,14 +219,14 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
         dc->state = DC_PENDING;
         dc->r = r;
     }
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     if (heap_reserve(h) != 0) {
         if (dc)
             dfr__free(dc);
         dfr__destroy(destroy, data);
         return DFR_ENOMEM;
     }
-    timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, {{.call = fn}, data, destroy},
+    dfr__timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, {{.call = fn}, data, destroy},
                      dc};
     h->e[h->len++] = e;
     sift_up(h, h->len - 1);
@@ -239,11 +239,11 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
 
 void dfr__timers_run_due(dfr_reactor *r, int64_t now)
 {
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     /* Calls scheduled from here on wait for the next pass. */
     uint64_t limit = h->next_seq;
     while (h->len && h->e[0].time <= now && h->e[0].seq < limit) {
-        timer_entry e = heap_remove(h, 0);
+        dfr__timer_entry e = heap_remove(h, 0);
         if (e.handle) {
             e.handle->state = DC_CALLED;
             e.handle->r = NULL; /* done with r: the handle may outlive it */
@@ -256,9 +256,9 @@ void dfr__timers_run_due(dfr_reactor *r, int64_t now)
 
 void dfr__timers_clear(dfr_reactor *r)
 {
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     while (h->len) {
-        timer_entry e = h->e[--h->len];
+        dfr__timer_entry e = h->e[--h->len];
         if (e.handle) {
             e.handle->state = DC_CANCELLED;
             e.handle->r = NULL;
@@ -285,7 +285,7 @@ int dfr_delayed_call_cancel(dfr_delayed_call *dc)
     if (rc)
         return rc;
     dfr_reactor *r = dc->r;
-    timer_entry e = heap_remove(&r->timers, dc->index);
+    dfr__timer_entry e = heap_remove(&r->timers, dc->index);
     dc->state = DC_CANCELLED;
     dc->r = NULL;
     if (dc->index == 0)
@@ -299,7 +299,7 @@ int dfr_delayed_call_cancel(dfr_delayed_call *dc)
 static int reschedule(dfr_delayed_call *dc, int64_t time)
 {
     dfr_reactor *r = dc->r;
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     size_t i = dc->index;
     h->e[i].time = time;
     /* A rescheduled call goes behind others due at the same time. */

@@ -178,10 +178,12 @@ void dfr__drop_dying(dfr__dying *d)
     drain(mark, side_len);
 }
 
-void dfr_value_drop(dfr_value v)
+/* A value that owns something: out of line (see dfr_value_drop).  Its two
+ * words come apart (an owned payload is a pointer) so that they stay in
+ * registers. */
+static __attribute__((noinline)) void drop_owned(const dfr_type *type, void *ptr)
 {
-    if (!v.type || !v.type->drop)
-        return;
+    dfr_value v = {.type = type, .u.ptr = ptr};
     if (v.type == &dfr_type_failure) {
         dfr__drop_dying(dfr__failure_release(v.u.ptr));
         return;
@@ -194,6 +196,18 @@ void dfr_value_drop(dfr_value v)
     size_t side_mark = side_len;
     drop_start(v);
     drain(mark, side_mark);
+}
+
+void dfr_value_drop(dfr_value v)
+{
+    /* Most drops own nothing (none, numbers, borrowed pointers): a test and
+     * a return.  With the owning case inline, gcc 12 built a frame and
+     * spilled v for it first, and reloaded it as one 16-byte load that the
+     * two 8-byte stores could not forward: a stall on every drop (chain_depth
+     * ran 10% slower for it). */
+    if (!v.type || !v.type->drop)
+        return;
+    drop_owned(v.type, v.u.ptr);
 }
 
 dfr_value dfr_value_clone(const dfr_value *v)

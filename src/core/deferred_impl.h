@@ -52,7 +52,7 @@ enum {
 };
 #define DFR__CAP_SHIFT 11
 #define DFR__FLAG_MASK ((1u << DFR__CAP_SHIFT) - 1)
-#define DFR__CAP_LOG2_MAX 30 /* grow_entries refuses beyond */
+#define DFR__CAP_LOG2_MAX 30 /* dfr__grow_entries refuses beyond */
 
 struct dfr_deferred {
     atomic_uint refs;

@@ -14,6 +14,11 @@
 #define DFR_UNUSED(x) ((void)(x))
 #define DFR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define DFR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The hot entry points of the chain engine start on a cache line: otherwise
+ * their speed moves by a few percent with whatever code precedes them
+ * (deferred_cycle ran 4% slower for the same instructions at another
+ * offset). */
+#define DFR__HOT __attribute__((aligned(64)))
 
 /* Sanitizers in use (gcc defines the macros, clang has __has_feature). */
 #if defined(__SANITIZE_ADDRESS__)

@@ -48,7 +48,7 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
     return d;
 }
 
-dfr_deferred *dfr_deferred_new(void)
+DFR__HOT dfr_deferred *dfr_deferred_new(void)
 {
     if (DFR_UNLIKELY(dfr__debug_on()))
         return dfr__deferred_new_ex(NULL, NULL, NULL, 0);
@@ -100,7 +100,7 @@ void dfr__free_deferred(dfr_deferred *d)
     freeing = false;
 }
 
-void dfr_deferred_unref(dfr_deferred *d)
+DFR__HOT void dfr_deferred_unref(dfr_deferred *d)
 {
     if (!d || !dfr__release_last(&d->refs))
         return;

@@ -57,7 +57,7 @@ bool dfr__trim_at_thread_exit(dfr__hook *trim)
     return trim_armed_now();
 }
 
-void dfr__block_free(dfr_deferred *d)
+DFR__HOT void dfr__block_free(dfr_deferred *d)
 {
     if (DFR__USE_CACHE && dfr__cache_len < DFR__CACHE_MAX) {
         if (DFR_UNLIKELY(!trim_armed_now())) {

@@ -48,7 +48,7 @@ int dfr__deferred_reserve(dfr_deferred *d, uint32_t n)
     return 0;
 }
 
-int dfr_deferred_add_callbacks(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
+DFR__HOT int dfr_deferred_add_callbacks(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void *data,
                                dfr_destroy_fn destroy)
 {
     if (!d) {
@@ -77,7 +77,7 @@ static int add_one(dfr_deferred *d, dfr_callback_fn cb, dfr_callback_fn eb, void
     return dfr_deferred_add_callbacks(d, cb, eb, data, destroy);
 }
 
-int dfr_deferred_add_callback(dfr_deferred *d, dfr_callback_fn cb, void *data, dfr_destroy_fn destroy)
+DFR__HOT int dfr_deferred_add_callback(dfr_deferred *d, dfr_callback_fn cb, void *data, dfr_destroy_fn destroy)
 {
     return add_one(d, cb, NULL, data, destroy);
 }
@@ -137,7 +137,7 @@ static int fire(dfr_deferred *d, dfr_value v)
     return 0;
 }
 
-int dfr_deferred_callback(dfr_deferred *d, dfr_value v)
+DFR__HOT int dfr_deferred_callback(dfr_deferred *d, dfr_value v)
 {
     if (!d || dfr_is_deferred(v)) {
         dfr_value_drop(v);
@@ -162,7 +162,7 @@ int dfr_deferred_errback(dfr_deferred *d, dfr_failure *f)
  * needs a reference to cur: when the running stack holds one (`ref` is
  * DFR__REF_HELD), that one moves to it and DFR__REF_MOVED is returned;
  * otherwise `ref` is. */
-dfr__stack_ref dfr__adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner,
+DFR__HOT dfr__stack_ref dfr__adopt_returned_deferred(dfr_deferred *cur, dfr_deferred *inner,
                                             dfr__stack_ref ref)
 {
     if (inner == cur) {
@@ -220,7 +220,7 @@ static dfr_deferred *hand_over(dfr_deferred *cur, dfr_deferred *other)
  * The one it starts with is the caller's: if its last reference goes while
  * it runs (the firer held none), unref marks it doomed and the pop frees it,
  * which costs no atomic operation on the common path. */
-void dfr__run_callbacks(dfr_deferred *d)
+DFR__HOT void dfr__run_callbacks(dfr_deferred *d)
 {
     d->flags |= DFR__F_ON_STACK;
     d->link = NULL;

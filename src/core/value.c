@@ -198,7 +198,7 @@ static __attribute__((noinline)) void drop_owned(const dfr_type *type, void *ptr
     drain(mark, side_mark);
 }
 
-void dfr_value_drop(dfr_value v)
+DFR__HOT void dfr_value_drop(dfr_value v)
 {
     /* Most drops own nothing (none, numbers, borrowed pointers): a test and
      * a return.  With the owning case inline, gcc 12 built a frame and

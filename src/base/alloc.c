@@ -1,6 +1,6 @@
 /* The allocator hook: every allocation of the library goes through here, so
  * users can supply their own and tests can fail the k-th allocation. */
-#include "internal.h"
+#include "base/base_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +30,7 @@ static atomic_bool allocator_used;
 int dfr_set_allocator(const dfr_allocator *a)
 {
     /* The three functions are required: `size` must cover them; ctx, beyond
-     * it, defaults to NULL (the options rule of internal.h). */
+     * it, defaults to NULL (the options rule of base/base_internal.h). */
     if (!DFR__OPT_HAS(a, dfr_allocator, free) || !a->malloc || !a->realloc || !a->free)
         return DFR_EINVAL;
     if (atomic_load(&allocator_used))

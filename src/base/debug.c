@@ -1,20 +1,27 @@
 /* Debug mode: where deferreds and failures were made, as call stacks of
  * return addresses, symbolized only when a report is printed. */
-#include "internal.h"
+#include "base/base_internal.h"
 
 #include <dlfcn.h>
 #include <execinfo.h>
 
 atomic_bool dfr__debug;
+static dfr__hooks debug_off_hooks;
+
+void dfr__on_debug_off(dfr__hook *h)
+{
+    dfr__hooks_add(&debug_off_hooks, h);
+}
 
 void dfr_set_debug(bool on)
 {
     atomic_store(&dfr__debug, on);
-    /* The freed delayed-call handles kept poisoned go with debug mode (a late
-     * use is undefined again then): never with dfr_trim, which runs on any
-     * thread's exit while other threads may still touch their dead handles. */
+    /* What debug mode kept goes with it, e.g. the freed delayed-call handles
+     * kept poisoned (a late use is undefined again then): never with
+     * dfr_trim, which runs on any thread's exit while other threads may still
+     * touch their dead handles. */
     if (!on)
-        dfr__handles_trim();
+        dfr__hooks_run(&debug_off_hooks);
 }
 
 bool dfr_debug_enabled(void)

@@ -1,5 +1,5 @@
 /* Version and error names. */
-#include "internal.h"
+#include "base/base_internal.h"
 #include "base/errors.h"
 
 #define DFR__STR(x) #x

@@ -1,8 +1,8 @@
 /* Failures: refcounted error objects with a domain, a code, a message, an
  * optional cause and payload, and (debug mode) where they were made and
  * which callbacks they passed through. */
-#include "internal.h"
 #include "base/errors.h"
+#include "core/core_internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -137,7 +137,7 @@ dfr_failure *dfr__failure_first(dfr_failure *cause, size_t index)
 dfr_failure *dfr_failure_ref(dfr_failure *f)
 {
     if (f && !f->immortal)
-        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+        dfr__ref_add(&f->refs);
     return f;
 }
 

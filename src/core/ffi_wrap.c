@@ -1,14 +1,13 @@
 /* The FFI forms' adapter (ffi_wrap.h) and the deferred entry points in FFI
  * form. */
-#include "ffi_wrap.h"
+#include "core/core_internal.h"
 
 dfr__ffi_wrap *dfr__ffi_wrap_new(dfr_value_fn cb, dfr_value_fn eb, void *data,
                                  dfr_destroy_fn destroy)
 {
     dfr__ffi_wrap *w = dfr__malloc(sizeof *w);
     if (!w) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     w->cb = cb;
@@ -21,8 +20,7 @@ dfr__ffi_wrap *dfr__ffi_wrap_new(dfr_value_fn cb, dfr_value_fn eb, void *data,
 void dfr__ffi_wrap_destroy(void *p)
 {
     dfr__ffi_wrap *w = p;
-    if (w->destroy)
-        w->destroy(w->data);
+    dfr__destroy(w->destroy, w->data);
     dfr__free(w);
 }
 
@@ -54,8 +52,7 @@ int dfr_deferred_add_callbacks_ffi(dfr_deferred *d, dfr_value_fn cb, dfr_value_f
                                    dfr_destroy_fn destroy)
 {
     if (!d) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_EINVAL;
     }
     dfr__ffi_wrap *w = dfr__ffi_wrap_new(cb, eb, data, destroy);
@@ -70,8 +67,7 @@ static int add_one(dfr_deferred *d, dfr_value_fn cb, dfr_value_fn eb, void *data
                    dfr_destroy_fn destroy)
 {
     if (!cb && !eb) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_EINVAL;
     }
     return dfr_deferred_add_callbacks_ffi(d, cb, eb, data, destroy);

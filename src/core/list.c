@@ -1,5 +1,5 @@
 /* DeferredList and gatherResults, and the dfr_list value they fire with. */
-#include "internal.h"
+#include "core/core_internal.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -41,7 +41,7 @@ void dfr__list_set(dfr_list *l, size_t i, bool ok, dfr_value v)
 
 dfr_list *dfr__list_ref(dfr_list *l)
 {
-    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&l->refs);
     return l;
 }
 
@@ -132,7 +132,7 @@ struct list_state {
 static void state_unref(void *data)
 {
     list_state *s = data;
-    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+    if (!dfr__release_last(&s->refs))
         return;
     for (size_t i = 0; i < s->n; i++)
         dfr_deferred_unref(s->slots[i].input);
@@ -221,7 +221,7 @@ static void cancel_inputs(dfr_deferred *d, void *data)
 {
     DFR_UNUSED(d);
     list_state *s = data;
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&s->refs);
     for (size_t i = 0; i < s->n; i++) {
         dfr_deferred *input = s->slots[i].input;
         if (input) {
@@ -255,7 +255,7 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
         dfr__free(s);
         return NULL;
     }
-    atomic_fetch_add(&s->refs, 1); /* the canceller's */
+    dfr__ref_add(&s->refs); /* the canceller's */
     s->result = dfr__deferred_new_ex(cancel_inputs, s, state_unref, DFR__NO_SELF_CANCEL);
     if (!s->result) {
         state_unref(s);
@@ -275,7 +275,7 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
     }
     dfr_deferred *result = dfr_deferred_ref(s->result);
     if (n > 0) {
-        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); /* the inputs' */
+        dfr__ref_add(&s->refs); /* the inputs' */
         s->attached = n;
     }
     if (n == 0) {

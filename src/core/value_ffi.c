@@ -1,6 +1,6 @@
 /* Values read and built through pointers (the FFI forms, ffi_forms.h), and
  * the failure and list entry points in FFI form. */
-#include "internal.h"
+#include "core/core_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>

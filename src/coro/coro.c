@@ -11,8 +11,9 @@
  *
  * Switches nest strictly: a coroutine always switches back to the context
  * that resumed it.  This file keeps the coroutine's lifetime and the API;
- * the engine (deferred.c) does the switching, dfr_await included. */
-#include "coro_internal.h"
+ * the engine (core/deferred_coro.c, core/deferred_await.c) does the
+ * switching, dfr_await included. */
+#include "coro/coro_internal.h"
 
 #include <string.h>
 
@@ -37,7 +38,8 @@ static void coro_entry(void *arg)
 
 /* ---- lifetime ---- */
 
-void dfr__coro_discard(dfr__coro *c)
+/* The engine's rare calls on a coroutine (core_internal.h). */
+static void discard(dfr__coro *c)
 {
     dfr_destroy_fn destroy = c->destroy;
     void *data = c->data;
@@ -46,21 +48,16 @@ void dfr__coro_discard(dfr__coro *c)
 #endif
     dfr__stack_put(&c->stack);
     /* Last: destroy may start coroutines of its own, reusing this stack. */
-    if (destroy)
-        destroy(data);
+    dfr__destroy(destroy, data);
 }
 
-void dfr__coro_trim(void)
-{
-    dfr__stack_trim();
-}
+static const dfr__coro_ops coro_ops = {.discard = discard};
 
 /* ---- the API ---- */
 
 static dfr_deferred *failed_at_once(int code, void *data, dfr_destroy_fn destroy)
 {
-    if (destroy)
-        destroy(data);
+    dfr__destroy(destroy, data);
     return dfr_fail(dfr__failure_lib(code));
 }
 
@@ -81,8 +78,7 @@ dfr_deferred *dfr_inline_callbacks_ex(dfr_task_fn fn, void *data, dfr_destroy_fn
 
     dfr__coro *c = (dfr__coro *)dfr__stack_get(size, sizeof(dfr__coro));
     if (!c) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     memset((char *)c + sizeof c->stack, 0, sizeof *c - sizeof c->stack);
@@ -95,9 +91,9 @@ dfr_deferred *dfr_inline_callbacks_ex(dfr_task_fn fn, void *data, dfr_destroy_fn
 #if defined(DFR_TSAN)
     c->fiber = __tsan_create_fiber(0);
 #endif
-    dfr_deferred *d = dfr__deferred_new_coro(c);
+    dfr_deferred *d = dfr__deferred_new_coro(c, &coro_ops);
     if (!d) {
-        dfr__coro_discard(c);
+        discard(c);
         return NULL;
     }
     c->driver = d;

@@ -1,6 +1,6 @@
 /* The first frame of a coroutine, per backend, and ucontext's handover of
  * what a resumed context receives (see coro_context.h). */
-#include "coro_context.h"
+#include "coro_context.h" /* by its own name: bench/ compiles this file too */
 
 #include <stdint.h>
 #include <string.h>

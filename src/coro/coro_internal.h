@@ -1,13 +1,13 @@
 /* The coroutine control block and its two switches.  coro.c owns the
- * lifetime and the API; the chain engine (deferred.c) resumes and suspends
- * coroutines with these inline, since the await round trip is the hot path
- * of every coroutine. */
+ * lifetime and the API; the chain engine (core/deferred_coro.[ch],
+ * core/deferred_await.c) resumes and suspends coroutines with these inline,
+ * since the await round trip is the hot path of every coroutine. */
 #ifndef DFR_CORO_INTERNAL_H
 #define DFR_CORO_INTERNAL_H
 
-#include "coro_context.h"
-#include "coro_stack.h"
-#include "internal.h"
+#include "core/core_internal.h"
+#include "coro/coro_context.h"
+#include "coro/coro_stack.h"
 
 #if defined(DFR_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -30,7 +30,7 @@ struct dfr__coro {
     dfr_destroy_fn destroy;
     dfr_value transfer;     /* the value it returned */
     dfr__ctx_then caller_then; /* how its resumer takes control back (NULL: inline switch) */
-    dfr_deferred *firing;   /* the deferred whose result resumed it directly (deferred.c) */
+    dfr_deferred *firing;   /* the deferred whose result resumed it directly (deferred_coro.h) */
     dfr_deferred *awaiting; /* what it suspended on (a reference), for the engine */
     void *owner; /* dfr__coro_thread() of the thread that started it */
     enum dfr__coro_state state;

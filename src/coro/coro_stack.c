@@ -1,8 +1,8 @@
 /* Coroutine stacks (see coro_stack.h).  Mapped with MAP_NORESERVE: only
  * the pages a coroutine touches become resident, so a 256 KiB stack costs
  * a page or two while suspended. */
-#include "coro_stack.h"
-#include "internal.h"
+#include "core/core_internal.h"
+#include "coro/coro_stack.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
@@ -22,6 +22,8 @@
 
 static _Thread_local dfr__stack *pool;
 static _Thread_local unsigned pool_len;
+/* dfr_trim empties this thread's pool (the core layer's trim hooks). */
+static dfr__hook trim_hook = {.fn = dfr__stack_trim};
 
 size_t dfr__page_size(void)
 {
@@ -94,7 +96,7 @@ dfr__stack *dfr__stack_get(size_t size, size_t ctl_size)
 void dfr__stack_put(dfr__stack *s)
 {
     /* This thread's exit empties the pool (dfr_trim). */
-    if (pool_len < POOL_MAX && dfr__trim_at_thread_exit()) {
+    if (pool_len < POOL_MAX && dfr__trim_at_thread_exit(&trim_hook)) {
 #if defined(DFR_ASAN)
         __asan_unpoison_memory_region(s->base, s->size);
 #endif

@@ -1,7 +1,7 @@
 /* Connecting (Twisted's connectTCP / connectUNIX and endpoints): resolve
  * the name on the reactor's pool, try each address in turn, fire the
  * deferred with the stream or the last error.  Cancelling aborts. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 typedef struct connect_req {
     dfr__resolve res; /* first: resolution completes with its pointer */
-    net_node node;
+    dfr__net_node node;
     dfr__net *net;
     dfr_deferred *d;
     dfr_stream *s; /* the attempt in progress */
@@ -151,7 +151,7 @@ static void cancel_connect(dfr_deferred *d, void *data)
 
 void dfr__connects_abort_all(dfr__net *n, const char *why)
 {
-    for (net_node *it = n->connects.next; it != &n->connects; it = it->next) {
+    for (dfr__net_node *it = n->connects.next; it != &n->connects; it = it->next) {
         connect_req *q = (connect_req *)((char *)it - offsetof(connect_req, node));
         if (q->done)
             continue;

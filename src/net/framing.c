@@ -1,7 +1,7 @@
 /* Framing on the pull buffer: lines (Twisted's LineReceiver) and netstrings
  * (NetstringReceiver), each with a maximum length.  A frame over its
  * maximum or malformed fails with DFR_EFRAME and closes that stream. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -74,12 +74,12 @@ int dfr__frame_netstring(dfr_stream *s, size_t max, dfr_value *out)
 
 dfr_deferred *dfr_stream_read_line(dfr_stream *s, size_t max)
 {
-    return dfr__pull_start(s, PULL_LINE, 0, max, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_LINE, 0, max, NULL, 0);
 }
 
 dfr_deferred *dfr_stream_read_netstring(dfr_stream *s, size_t max)
 {
-    return dfr__pull_start(s, PULL_NETSTRING, 0, max, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_NETSTRING, 0, max, NULL, 0);
 }
 
 int dfr_stream_write_netstring(dfr_stream *s, const void *buf, size_t len)
@@ -149,8 +149,7 @@ int dfr_stream_set_framed_protocol(dfr_stream *s, const dfr_framed_protocol *p, 
                 s->has_protocol))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     dfr_protocol proto;

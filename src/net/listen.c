@@ -1,7 +1,7 @@
 /* Listening (Twisted's listenTCP / listenUNIX): accept each connection
  * into a stream and hand it to the application; stop → a deferred fired
  * once the socket is closed. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -13,7 +13,7 @@ struct dfr_listener {
     atomic_uint app_refs; /* the application's */
     dfr_reactor *r;
     dfr__net *net;
-    net_node node;
+    dfr__net_node node;
     union {
         uv_handle_t handle;
         uv_stream_t stream;
@@ -24,13 +24,13 @@ struct dfr_listener {
     dfr_accept_fn fn;
     void *data;
     dfr_destroy_fn destroy;
-    waiter *stopped;       /* dfr_listener_stop's deferreds, fired when closed */
+    dfr__net_waiter *stopped;       /* dfr_listener_stop's deferreds, fired when closed */
     char *path;            /* a Unix socket's file, removed at close */
 };
 
 static void listener_release(dfr_listener *l)
 {
-    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1) {
+    if (dfr__release_last(&l->refs)) {
         dfr__free(l->path);
         dfr__free(l);
     }
@@ -45,10 +45,9 @@ static void on_closed(uv_handle_t *h)
         unlink(l->path);
     dfr_destroy_fn destroy = l->destroy;
     l->destroy = NULL;
-    if (destroy)
-        destroy(l->data);
+    dfr__destroy(destroy, l->data);
     while (l->stopped) {
-        waiter *w = l->stopped;
+        dfr__net_waiter *w = l->stopped;
         l->stopped = w->next;
         dfr_deferred_callback(w->d, dfr_none());
         dfr_deferred_unref(w->d);
@@ -69,7 +68,7 @@ static void close_listener(dfr_listener *l)
 
 void dfr__listeners_close_all(dfr__net *n)
 {
-    for (net_node *it = n->listeners.next; it != &n->listeners; it = it->next)
+    for (dfr__net_node *it = n->listeners.next; it != &n->listeners; it = it->next)
         close_listener((dfr_listener *)((char *)it - offsetof(dfr_listener, node)));
 }
 
@@ -106,7 +105,7 @@ static void on_connection(uv_stream_t *server, int status)
     /* The call's reference: if the application keeps none and sets no
      * protocol, dropping it closes the stream. */
     dfr_stream_ref(s);
-    atomic_fetch_add(&l->refs, 1);
+    dfr__ref_add(&l->refs);
     l->fn(l, s, l->data);
     listener_release(l);
     dfr_stream_unref(s);
@@ -127,8 +126,8 @@ static void release_cb(void *data)
 dfr_listener *dfr_listener_ref(dfr_listener *l)
 {
     if (l) {
-        atomic_fetch_add(&l->app_refs, 1);
-        atomic_fetch_add(&l->refs, 1);
+        dfr__ref_add(&l->app_refs);
+        dfr__ref_add(&l->refs);
     }
     return l;
 }
@@ -137,7 +136,7 @@ void dfr_listener_unref(dfr_listener *l)
 {
     if (!l)
         return;
-    if (atomic_fetch_sub(&l->app_refs, 1) == 1) {
+    if (dfr__count_drop(&l->app_refs)) {
         if (!dfr__on_reactor_thread(l->r)) {
             dfr_reactor_call_from_thread(l->r, orphaned, l, release_cb);
             return;
@@ -171,7 +170,7 @@ dfr_deferred *dfr_listener_stop(dfr_listener *l)
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (!l->live)
         return dfr_succeed(dfr_none());
-    waiter *w = dfr__malloc(sizeof *w);
+    dfr__net_waiter *w = dfr__malloc(sizeof *w);
     dfr_deferred *d = w ? dfr_deferred_new() : NULL;
     if (!d) {
         dfr__free(w);
@@ -201,8 +200,7 @@ static int abandon(dfr_listener *l, int e)
 {
     dfr_destroy_fn destroy = l->destroy;
     l->destroy = NULL;
-    if (destroy)
-        destroy(l->data);
+    dfr__destroy(destroy, l->data);
     l->live = true;
     dfr__node_push(&l->net->listeners, &l->node);
     dfr__net_opened(l->net);
@@ -234,8 +232,7 @@ static dfr_listener *new_listener(dfr_reactor *r, dfr_accept_fn fn, void *data,
     dfr_listener *l = net ? dfr__calloc(1, sizeof *l) : NULL;
     if (!l) {
         *rc = DFR_ENOMEM;
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     l->r = r;
@@ -250,8 +247,7 @@ static dfr_listener *new_listener(dfr_reactor *r, dfr_accept_fn fn, void *data,
     if (e < 0) {
         dfr__free(l);
         *rc = dfr__net_code(e);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     l->h.handle.data = l;
@@ -276,8 +272,7 @@ int dfr_reactor_listen_tcp(dfr_reactor *r, const char *iface, int port, dfr_acce
         uv_ip6_addr(iface, port, (struct sockaddr_in6 *)&ss) != 0)
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     *out = NULL;
@@ -302,8 +297,7 @@ int dfr_reactor_listen_unix(dfr_reactor *r, const char *path, dfr_accept_fn on_a
     else if (!dfr__net_owner(r))
         rc = DFR_ENOTOWNER;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     *out = NULL;

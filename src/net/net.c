@@ -1,7 +1,7 @@
 /* The stream layer's per-reactor state: what is open, closing it all at
  * shutdown (Twisted's disconnectAll) and at dfr_reactor_free, and the
  * mapping of system errors to failures. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -13,7 +13,7 @@ static void close_all(dfr__net *n, const char *why)
     dfr__connects_abort_all(n, why);
     /* Closing removes a stream from the list only in its close callback:
      * walk with the next pointer taken first. */
-    for (net_node *it = n->streams.next; it != &n->streams;) {
+    for (dfr__net_node *it = n->streams.next; it != &n->streams;) {
         dfr_stream *s = (dfr_stream *)((char *)it - offsetof(dfr_stream, node));
         it = it->next;
         if (!s->closing)
@@ -58,7 +58,7 @@ dfr__net *dfr__net_get(dfr_reactor *r)
     dfr__net *n = dfr__calloc(1, sizeof *n);
     if (!n)
         return NULL;
-    n->readbuf = dfr__malloc(DFR_NET_READ_CHUNK);
+    n->readbuf = dfr__malloc(DFR__NET_READ_CHUNK);
     if (!n->readbuf || dfr_reactor_add_system_event_trigger(r, DFR_DURING, DFR_SHUTDOWN, on_shutdown, n,
                                                     NULL, NULL) != 0) {
         dfr__free(n->readbuf);

@@ -3,38 +3,39 @@
 #define DFR_NET_INTERNAL_H
 
 #include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 #include <deferred/net.h>
 
 /* An intrusive doubly linked list node; a list is a sentinel node. */
-typedef struct net_node {
-    struct net_node *prev, *next;
-} net_node;
+typedef struct dfr__net_node {
+    struct dfr__net_node *prev, *next;
+} dfr__net_node;
 
-static inline void dfr__node_init(net_node *n)
+static inline void dfr__node_init(dfr__net_node *n)
 {
     n->prev = n->next = n;
 }
-static inline void dfr__node_push(net_node *list, net_node *n)
+static inline void dfr__node_push(dfr__net_node *list, dfr__net_node *n)
 {
     n->prev = list->prev;
     n->next = list;
     list->prev->next = n;
     list->prev = n;
 }
-static inline void dfr__node_remove(net_node *n)
+static inline void dfr__node_remove(dfr__net_node *n)
 {
     n->prev->next = n->next;
     n->next->prev = n->prev;
     n->prev = n->next = n;
 }
 
-#define DFR_NET_READ_CHUNK ((size_t)64 * 1024)
+#define DFR__NET_READ_CHUNK ((size_t)64 * 1024)
 
 /* ---- net.c: per-reactor state ---- */
 typedef struct dfr__net {
     dfr_reactor *r;
-    net_node streams, listeners, connects;
+    dfr__net_node streams, listeners, connects;
     size_t open;        /* live handles + connect attempts in flight */
     char *readbuf;      /* every read lands here first (one read at a time) */
     bool readbuf_busy;
@@ -66,20 +67,28 @@ dfr_deferred *dfr__net_failed(int code, const char *what);
 void dfr__net_ignore_sigpipe(void);
 
 /* ---- stream.c ---- */
-typedef struct waiter {
-    struct waiter *next;
+typedef struct dfr__net_waiter {
+    struct dfr__net_waiter *next;
     dfr_deferred *d;
     uint64_t target; /* written: writes that must be complete */
-} waiter;
+} dfr__net_waiter;
 
-enum pull_kind { PULL_NONE, PULL_SOME, PULL_EXACT, PULL_UNTIL, PULL_EOF, PULL_LINE, PULL_NETSTRING };
+enum dfr__pull_kind {
+    DFR__PULL_NONE,
+    DFR__PULL_SOME,
+    DFR__PULL_EXACT,
+    DFR__PULL_UNTIL,
+    DFR__PULL_EOF,
+    DFR__PULL_LINE,
+    DFR__PULL_NETSTRING
+};
 
 struct dfr_stream {
     atomic_uint refs;     /* all references: the application's + internal holds */
     atomic_uint app_refs; /* the application's (and a set protocol's) */
     dfr_reactor *r;
     dfr__net *net;
-    net_node node;
+    dfr__net_node node;
     union {
         uv_handle_t handle;
         uv_stream_t stream;
@@ -121,8 +130,8 @@ struct dfr_stream {
     /* Writes. */
     size_t high, low;
     uint64_t wsubmitted, wdone;
-    waiter *written, *written_tail;
-    waiter *writable;
+    dfr__net_waiter *written, *written_tail;
+    dfr__net_waiter *writable;
     uv_shutdown_t shutreq;
 };
 

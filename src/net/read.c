@@ -1,7 +1,7 @@
 /* Reading: bytes from libuv to the protocol (push) or into the pull buffer,
  * and the pull reads that take them out (read some, exactly n, until a
  * delimiter, to EOF; framing.c adds lines and netstrings). */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 
@@ -14,7 +14,7 @@ void dfr__stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     /* libuv reads into the buffer and calls read_cb at once: one shared
      * buffer serves every stream of the reactor. */
     buf->base = s->net->readbuf;
-    buf->len = DFR_NET_READ_CHUNK;
+    buf->len = DFR__NET_READ_CHUNK;
 }
 
 int dfr__stream_buffer(dfr_stream *s, const void *data, size_t n)
@@ -105,17 +105,17 @@ static int satisfy(dfr_stream *s, dfr_value *out)
     const char *p = s->in + s->in_start;
     size_t n = s->in_len;
     switch (s->pull) {
-    case PULL_SOME:
+    case DFR__PULL_SOME:
         if (n == 0)
             return 0;
         *out = take(s, s->pull_max && n > s->pull_max ? s->pull_max : n);
         return 1;
-    case PULL_EXACT:
+    case DFR__PULL_EXACT:
         if (n < s->pull_n)
             return 0;
         *out = take(s, s->pull_n);
         return 1;
-    case PULL_UNTIL: {
+    case DFR__PULL_UNTIL: {
         const char *at = find(p, n, s->delim, s->delim_len);
         size_t body = at ? (size_t)(at - p) : (n >= s->delim_len ? n - s->delim_len + 1 : 0);
         if (s->pull_max && body > s->pull_max)
@@ -125,13 +125,13 @@ static int satisfy(dfr_stream *s, dfr_value *out)
         *out = take(s, body + s->delim_len);
         return 1;
     }
-    case PULL_EOF:
+    case DFR__PULL_EOF:
         if (s->pull_max && n > s->pull_max)
             return DFR_EFRAME;
         return 0; /* completed by the end of input */
-    case PULL_LINE:
+    case DFR__PULL_LINE:
         return dfr__frame_line(s, s->pull_max, out);
-    case PULL_NETSTRING:
+    case DFR__PULL_NETSTRING:
         return dfr__frame_netstring(s, s->pull_max, out);
     default:
         return 0;
@@ -141,9 +141,9 @@ static int satisfy(dfr_stream *s, dfr_value *out)
 /* What a read that cannot be satisfied gets at the end of input. */
 static dfr_value at_end(dfr_stream *s)
 {
-    if (s->eof && s->pull == PULL_SOME)
+    if (s->eof && s->pull == DFR__PULL_SOME)
         return dfr_bytes_new(NULL, 0);
-    if (s->eof && s->pull == PULL_EOF)
+    if (s->eof && s->pull == DFR__PULL_EOF)
         return take(s, s->in_len);
     if (s->eof || (s->reason && dfr_failure_code(s->reason) == DFR_ECONNDONE))
         return dfr_value_failure(dfr_failure_newf(DFR_DOMAIN, DFR_ECONNDONE,
@@ -177,7 +177,7 @@ void dfr__pull_try(dfr_stream *s)
         v = dfr__lib_failure_value(DFR_ENOMEM);
     dfr_deferred *d = s->pull_d;
     s->pull_d = NULL;
-    s->pull = PULL_NONE;
+    s->pull = DFR__PULL_NONE;
     /* Firing may resume a coroutine that reads again at once: stop reading
      * only if it did not (every caller holds s).  Stopping and restarting
      * costs libuv two epoll_ctl calls on the next poll. */
@@ -193,7 +193,7 @@ static void cancel_pull(dfr_deferred *d, void *data)
         return;
     /* Cancelled: the bytes stay buffered for the next read. */
     s->pull_d = NULL;
-    s->pull = PULL_NONE;
+    s->pull = DFR__PULL_NONE;
     dfr_deferred_unref(d);
     dfr__stream_update_reading(s);
 }
@@ -226,14 +226,14 @@ dfr_deferred *dfr__pull_start(dfr_stream *s, int kind, size_t n, size_t max, con
 
 dfr_deferred *dfr_stream_read(dfr_stream *s, size_t max)
 {
-    return dfr__pull_start(s, PULL_SOME, 0, max, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_SOME, 0, max, NULL, 0);
 }
 
 dfr_deferred *dfr_stream_read_exactly(dfr_stream *s, size_t n)
 {
     if (n == 0)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    return dfr__pull_start(s, PULL_EXACT, n, 0, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_EXACT, n, 0, NULL, 0);
 }
 
 dfr_deferred *dfr_stream_read_until(dfr_stream *s, const void *delim, size_t delim_len,
@@ -241,10 +241,10 @@ dfr_deferred *dfr_stream_read_until(dfr_stream *s, const void *delim, size_t del
 {
     if (!delim || delim_len == 0 || delim_len > sizeof s->delim)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    return dfr__pull_start(s, PULL_UNTIL, 0, max, delim, delim_len);
+    return dfr__pull_start(s, DFR__PULL_UNTIL, 0, max, delim, delim_len);
 }
 
 dfr_deferred *dfr_stream_read_to_eof(dfr_stream *s, size_t max)
 {
-    return dfr__pull_start(s, PULL_EOF, 0, max, NULL, 0);
+    return dfr__pull_start(s, DFR__PULL_EOF, 0, max, NULL, 0);
 }

@@ -1,7 +1,7 @@
 /* Name resolution: getaddrinfo on the reactor's own thread pool, so the
  * loop never blocks, the pool's size is the reactor's (threadpool_max) and
  * name lookups never queue behind libuv's file-system work. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <netdb.h>
 #include <string.h>

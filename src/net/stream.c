@@ -1,7 +1,7 @@
 /* A stream: one TCP or Unix connection (Twisted's transport).  Its life:
  * made by connect or accept, open while the handle is, closed with a reason
  * (the protocol's connection_lost), freed when the last reference goes. */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 
@@ -17,14 +17,14 @@ static void stream_free(dfr_stream *s)
 
 void dfr__stream_hold(dfr_stream *s)
 {
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&s->refs);
 }
 
 void dfr__stream_release(dfr_stream *s)
 {
     /* The handle holds a reference until its close finished: the last
      * release never races with the loop. */
-    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    if (dfr__release_last(&s->refs))
         stream_free(s);
 }
 
@@ -44,7 +44,7 @@ static void orphaned(void *data)
 dfr_stream *dfr_stream_ref(dfr_stream *s)
 {
     if (s) {
-        atomic_fetch_add_explicit(&s->app_refs, 1, memory_order_relaxed);
+        dfr__ref_add(&s->app_refs);
         dfr__stream_hold(s);
     }
     return s;
@@ -54,7 +54,7 @@ void dfr_stream_unref(dfr_stream *s)
 {
     if (!s)
         return;
-    if (atomic_fetch_sub_explicit(&s->app_refs, 1, memory_order_acq_rel) == 1) {
+    if (dfr__count_drop(&s->app_refs)) {
         if (!dfr__on_reactor_thread(s->r)) {
             /* Our reference travels with the call (released by its destroy). */
             dfr_reactor_call_from_thread(s->r, orphaned, s, release_cb);
@@ -130,11 +130,10 @@ static void on_closed(uv_handle_t *h)
                 s->proto.connection_lost(s, s->reason, s->pdata);
             dfr_destroy_fn destroy = s->pdestroy;
             s->pdestroy = NULL;
-            if (destroy)
-                destroy(s->pdata);
+            dfr__destroy(destroy, s->pdata);
             /* The protocol's claim on the stream ends with it. */
             s->has_protocol = false;
-            atomic_fetch_sub(&s->app_refs, 1);
+            dfr__count_drop(&s->app_refs);
             dfr__stream_release(s);
         }
         dfr__stream_release(s);
@@ -211,8 +210,7 @@ int dfr_stream_set_protocol(dfr_stream *s, const dfr_protocol *p, void *data,
     if (!rc && (!p || p->size < sizeof(size_t) || s->has_protocol || s->pull_d))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     /* Read only the fields the caller's struct has. */

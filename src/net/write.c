@@ -1,7 +1,7 @@
 /* Writing: one libuv write request per write (copied or owned bytes), the
  * written / writable deferreds, and the high/low watermarks (Twisted's
  * producer pause/resume). */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <string.h>
 
@@ -23,13 +23,14 @@ size_t dfr_stream_write_buffered(const dfr_stream *s)
     return s ? queued(s) : 0;
 }
 
-static void fire_list(waiter **head, waiter **tail, dfr_failure *f, uint64_t done_upto, bool all)
+static void fire_list(dfr__net_waiter **head, dfr__net_waiter **tail, dfr_failure *f,
+                      uint64_t done_upto, bool all)
 {
     /* Detach first: firing may resume a coroutine that waits again at once,
      * and its new waiter must wait for the next change. */
-    waiter *ready = NULL, **last = &ready;
+    dfr__net_waiter *ready = NULL, **last = &ready;
     while (*head && (all || (*head)->target <= done_upto)) {
-        waiter *w = *head;
+        dfr__net_waiter *w = *head;
         *head = w->next;
         *last = w;
         last = &w->next;
@@ -38,7 +39,7 @@ static void fire_list(waiter **head, waiter **tail, dfr_failure *f, uint64_t don
     if (!*head && tail)
         *tail = NULL;
     while (ready) {
-        waiter *w = ready;
+        dfr__net_waiter *w = ready;
         ready = w->next;
         if (f)
             dfr_deferred_errback(w->d, dfr_failure_ref(f));
@@ -74,8 +75,7 @@ static void on_write(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
     dfr_stream *s = w->s;
-    if (w->destroy)
-        w->destroy(w->owned);
+    dfr__destroy(w->destroy, w->owned);
     dfr__free(w);
     s->wdone++;
     if (status == UV_ECANCELED || s->closing)
@@ -114,8 +114,7 @@ static int submit(dfr_stream *s, wreq *w, const char *p, size_t len)
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
     int rc = uv_write(&w->req, &s->h.stream, &b, 1, on_write);
     if (rc < 0) {
-        if (w->destroy)
-            w->destroy(w->owned);
+        dfr__destroy(w->destroy, w->owned);
         dfr__free(w);
         return dfr__net_code(rc);
     }
@@ -152,14 +151,12 @@ int dfr_stream_write_owned(dfr_stream *s, void *buf, size_t len, dfr_destroy_fn 
     if (!rc && ((!buf && len) || len > UINT32_MAX))
         rc = DFR_EINVAL;
     if (rc || len == 0) {
-        if (destroy)
-            destroy(buf);
+        dfr__destroy(destroy, buf);
         return rc;
     }
     wreq *w = dfr__malloc(sizeof *w);
     if (!w) {
-        if (destroy)
-            destroy(buf);
+        dfr__destroy(destroy, buf);
         return DFR_ENOMEM;
     }
     w->owned = buf;
@@ -167,9 +164,10 @@ int dfr_stream_write_owned(dfr_stream *s, void *buf, size_t len, dfr_destroy_fn 
     return submit(s, w, buf, len);
 }
 
-static dfr_deferred *add_waiter(dfr_stream *s, waiter **head, waiter **tail, uint64_t target)
+static dfr_deferred *add_waiter(dfr_stream *s, dfr__net_waiter **head, dfr__net_waiter **tail,
+                                uint64_t target)
 {
-    waiter *w = dfr__malloc(sizeof *w);
+    dfr__net_waiter *w = dfr__malloc(sizeof *w);
     dfr_deferred *d = w ? dfr_deferred_new() : NULL;
     if (!d) {
         dfr__free(w);

@@ -1,5 +1,5 @@
 /* deferLater and addTimeout: deferreds tied to the reactor's timers. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <math.h>
 
@@ -19,12 +19,11 @@ typedef struct later {
 static void later_unref(void *data)
 {
     later *l = data;
-    if (atomic_fetch_sub(&l->refs, 1) != 1)
+    if (!dfr__release_last(&l->refs))
         return;
     if (l->r)
         dfr__reactor_link_remove(l->r, &l->link);
-    if (l->destroy)
-        l->destroy(l->data);
+    dfr__destroy(l->destroy, l->data);
     dfr__free(l);
 }
 
@@ -64,8 +63,7 @@ static dfr_value later_call(dfr_value v, void *data)
     dfr_value r = l->fn ? l->fn(l->data) : dfr_none();
     dfr_destroy_fn destroy = l->destroy;
     l->destroy = NULL;
-    if (destroy)
-        destroy(l->data);
+    dfr__destroy(destroy, l->data);
     return r;
 }
 
@@ -138,7 +136,7 @@ typedef struct timeout {
 static void timeout_unref(void *data)
 {
     timeout *t = data;
-    if (atomic_fetch_sub(&t->refs, 1) != 1)
+    if (!dfr__release_last(&t->refs))
         return;
     dfr_delayed_call_unref(t->dc);
     dfr__free(t);

@@ -1,15 +1,13 @@
 /* LoopingCall: call fn every interval; a deferred from fn delays the next
  * call; intervals missed while fn ran (or the loop was busy) are skipped. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 struct dfr_looping_call {
     atomic_uint refs;      /* the handles', the timer's, a pending fn deferred's */
     atomic_uint user_refs; /* the handles' alone: the last one stops a run */
     dfr_reactor *r;   /* NULL once the reactor is gone */
     dfr__reactor_link link;
-    dfr_task_fn fn;
-    void *data;
-    dfr_destroy_fn destroy;
+    dfr__closure task;
     bool running;
     int64_t interval, start_time; /* ns */
     dfr_delayed_call *call;       /* the next call, while scheduled */
@@ -18,18 +16,17 @@ struct dfr_looping_call {
 
 static void lc_ref(dfr_looping_call *lc)
 {
-    atomic_fetch_add(&lc->refs, 1);
+    dfr__ref_add(&lc->refs);
 }
 
 static void lc_unref(void *data)
 {
     dfr_looping_call *lc = data;
-    if (atomic_fetch_sub(&lc->refs, 1) != 1)
+    if (!dfr__release_last(&lc->refs))
         return;
     if (lc->r)
         dfr__reactor_link_remove(lc->r, &lc->link);
-    if (lc->destroy)
-        lc->destroy(lc->data);
+    dfr__closure_release(&lc->task);
     /* A run that can never finish (fn's deferred was dropped unfired). */
     dfr_deferred_unref(lc->deferred);
     dfr__free(lc);
@@ -41,16 +38,13 @@ dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *dat
 {
     dfr_looping_call *lc = !dfr__reactor_check(r) && fn ? dfr__calloc(1, sizeof *lc) : NULL;
     if (!lc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     atomic_init(&lc->refs, 1);
     atomic_init(&lc->user_refs, 1);
     lc->r = r;
-    lc->fn = fn;
-    lc->data = data;
-    lc->destroy = destroy;
+    lc->task = (dfr__closure){{.task = fn}, data, destroy};
     lc->link.gone = reactor_gone;
     dfr__reactor_link_add(r, &lc->link);
     return lc;
@@ -117,7 +111,7 @@ static void call_now(void *data)
         dfr_delayed_call_unref(lc->call);
         lc->call = NULL;
     }
-    dfr_value v = lc->fn(lc->data);
+    dfr_value v = lc->task.fn.task(lc->task.data);
     if (dfr_is_deferred(v)) {
         lc_ref(lc);
         if (dfr_deferred_add_callbacks(v.u.ptr, after_fn, fn_failed, lc, lc_unref) != 0)
@@ -220,7 +214,7 @@ static void reactor_gone(dfr__reactor_link *link)
 dfr_looping_call *dfr_looping_call_ref(dfr_looping_call *lc)
 {
     if (lc) {
-        atomic_fetch_add(&lc->user_refs, 1);
+        dfr__ref_add(&lc->user_refs);
         lc_ref(lc);
     }
     return lc;
@@ -233,7 +227,7 @@ void dfr_looping_call_unref(dfr_looping_call *lc)
         return;
     /* Nobody could stop a run left without a handle: the last one stops it,
      * as the last reference of a listener stops listening. */
-    if (atomic_fetch_sub(&lc->user_refs, 1) == 1 && lc->running)
+    if (dfr__count_drop(&lc->user_refs) && lc->running)
         dfr_looping_call_stop(lc);
     lc_unref(lc);
 }

@@ -1,13 +1,14 @@
 /* The reactor: a libuv loop (its own or the caller's), the timer heap, the
  * queue of calls from other threads, system event triggers, and the
  * run/stop lifecycle (Twisted's ReactorBase). */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-struct trigger {
-    trigger *next;
+struct dfr__trigger {
+    dfr__trigger *next;
     uint64_t id;
     dfr_task_fn fn;   /* a trigger: may return a deferred */
     dfr_fn plain_fn;  /* a call_when_running call */
@@ -212,7 +213,7 @@ dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts)
     r->epoch = uv_hrtime();
     r->armed_for = INT64_MAX;
     r->firing_event = r->firing_phase = -1;
-    atomic_init(&r->state, R_NEW);
+    atomic_init(&r->state, DFR__REACTOR_NEW);
     atomic_init(&r->remote_free, 0);
     r->links.prev = r->links.next = &r->links;
 
@@ -230,12 +231,11 @@ static void free_triggers(dfr_reactor *r)
 {
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++) {
-            trigger *t = r->triggers[e][p];
+            dfr__trigger *t = r->triggers[e][p];
             r->triggers[e][p] = NULL;
             while (t) {
-                trigger *next = t->next;
-                if (t->destroy)
-                    t->destroy(t->data);
+                dfr__trigger *next = t->next;
+                dfr__destroy(t->destroy, t->data);
                 dfr__free(t);
                 t = next;
             }
@@ -286,8 +286,9 @@ static void reactor_release(dfr_reactor *r)
         uv_loop_close(&r->own_loop);
     dfr__tq_destroy(&r->tq);
     dfr__free(r);
-    /* Idle coroutine stacks go with the reactor their coroutines ran on. */
-    dfr__coro_trim();
+    /* Idle coroutine stacks go with the reactor their coroutines ran on (the
+     * layers' trim hooks: the reactor does not name the coroutine layer). */
+    dfr__trim_hooks_run();
 }
 
 void dfr_reactor_free(dfr_reactor *r)
@@ -300,7 +301,7 @@ void dfr_reactor_free(dfr_reactor *r)
          * runs (or has run: its run may not have returned yet) is asked to
          * stop, and its run frees it on the way out, on its own thread;
          * unless run is already done with r (remote_free 2). */
-        if (atomic_load(&r->state) != R_NEW) {
+        if (atomic_load(&r->state) != DFR__REACTOR_NEW) {
             dfr_reactor_stop(r);
             int expected = 0;
             if (atomic_compare_exchange_strong(&r->remote_free, &expected, 1))
@@ -344,10 +345,9 @@ static bool leave(dfr_reactor *r, bool in_uv_callback)
 static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr_fn plain_fn,
                        void *data, dfr_destroy_fn destroy, uint64_t *id)
 {
-    trigger *t = dfr__calloc(1, sizeof *t);
+    dfr__trigger *t = dfr__calloc(1, sizeof *t);
     if (!t) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_ENOMEM;
     }
     t->id = ++r->next_trigger_id;
@@ -355,7 +355,7 @@ static int add_trigger(dfr_reactor *r, int phase, int event, dfr_task_fn fn, dfr
     t->plain_fn = plain_fn;
     t->data = data;
     t->destroy = destroy;
-    trigger **tail = &r->triggers[event][phase];
+    dfr__trigger **tail = &r->triggers[event][phase];
     while (*tail)
         tail = &(*tail)->next;
     *tail = t;
@@ -373,8 +373,7 @@ int dfr_reactor_add_system_event_trigger(dfr_reactor *r, dfr_trigger_phase phase
                 event > DFR_SHUTDOWN))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     return add_trigger(r, phase, event, fn, NULL, data, destroy, id);
@@ -387,13 +386,12 @@ int dfr_reactor_remove_system_event_trigger(dfr_reactor *r, uint64_t id)
         return rc;
     for (int e = 0; e < 2; e++)
         for (int p = 0; p < 3; p++)
-            for (trigger **link = &r->triggers[e][p]; *link; link = &(*link)->next) {
-                trigger *t = *link;
+            for (dfr__trigger **link = &r->triggers[e][p]; *link; link = &(*link)->next) {
+                dfr__trigger *t = *link;
                 if (t->id != id)
                     continue;
                 *link = t->next;
-                if (t->destroy)
-                    t->destroy(t->data);
+                dfr__destroy(t->destroy, t->data);
                 dfr__free(t);
                 return 0;
             }
@@ -406,14 +404,12 @@ int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_des
     if (!rc && !fn)
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     if (r->running) {
         fn(data);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return 0;
     }
     return add_trigger(r, DFR_AFTER, DFR_STARTUP, NULL, fn, data, destroy, NULL);
@@ -467,11 +463,11 @@ static void fire_phase(dfr_reactor *r, int event, int phase)
     if (phase == DFR_DURING) {
         atomic_store_explicit(&r->running, event == DFR_STARTUP, memory_order_relaxed);
         if (event == DFR_STARTUP)
-            atomic_store(&r->state, R_RUNNING);
+            atomic_store(&r->state, DFR__REACTOR_RUNNING);
     }
     dfr_deferred **waits = NULL;
     size_t nwaits = 0, capwaits = 0;
-    trigger *t;
+    dfr__trigger *t;
     /* Pop one at a time: triggers added or removed meanwhile are honoured. */
     while ((t = r->triggers[event][phase]) != NULL) {
         r->triggers[event][phase] = t->next;
@@ -480,8 +476,7 @@ static void fire_phase(dfr_reactor *r, int event, int phase)
             v = t->fn(t->data);
         else
             t->plain_fn(t->data);
-        if (t->destroy)
-            t->destroy(t->data);
+        dfr__destroy(t->destroy, t->data);
         dfr__free(t);
         if (dfr_is_deferred(v)) {
             if (nwaits == capwaits) {
@@ -528,7 +523,7 @@ static void begin_shutdown_if_asked(dfr_reactor *r)
     if (!atomic_load(&r->stop_requested) || !r->startup_done || r->shutdown_started)
         return;
     r->shutdown_started = true;
-    atomic_store(&r->state, R_STOPPING);
+    atomic_store(&r->state, DFR__REACTOR_STOPPING);
     fire_phase(r, DFR_SHUTDOWN, DFR_BEFORE);
 }
 
@@ -539,13 +534,13 @@ int dfr_reactor_run(dfr_reactor *r)
     /* A reactor not yet run may be handed to another thread to run it (the
      * one that made it must then leave it alone); once run, it stays. */
     int state = atomic_load(&r->state);
-    if (state != R_NEW && !dfr__on_reactor_thread(r))
+    if (state != DFR__REACTOR_NEW && !dfr__on_reactor_thread(r))
         return DFR_ENOTOWNER;
     if (dfr__on_reactor_thread(r) && (r->busy || r->freeing))
         return DFR_EALREADY_RUNNING; /* inside iterate or advance: one loop at a time */
-    int expected = R_NEW;
-    if (!atomic_compare_exchange_strong(&r->state, &expected, R_STARTING))
-        return expected == R_STOPPED ? DFR_ENOTRESTARTABLE : DFR_EALREADY_RUNNING;
+    int expected = DFR__REACTOR_NEW;
+    if (!atomic_compare_exchange_strong(&r->state, &expected, DFR__REACTOR_STARTING))
+        return expected == DFR__REACTOR_STOPPED ? DFR_ENOTRESTARTABLE : DFR_EALREADY_RUNNING;
     atomic_store_explicit(&r->owner, pthread_self(), memory_order_relaxed);
     enter(r);
     r->in_run = true;
@@ -565,7 +560,7 @@ int dfr_reactor_run(dfr_reactor *r)
         dfr__pool_drain(r->pool);
     }
     dfr__tq_drain(r);
-    atomic_store(&r->state, R_STOPPED);
+    atomic_store(&r->state, DFR__REACTOR_STOPPED);
     r->in_run = false;
     update_async_ref(r);
     /* As leave(), with the hand-off to a free from another thread as the
@@ -582,7 +577,7 @@ int dfr_reactor_stop(dfr_reactor *r)
     if (!r)
         return DFR_EINVAL;
     int state = atomic_load(&r->state);
-    if (state != R_STARTING && state != R_RUNNING)
+    if (state != DFR__REACTOR_STARTING && state != DFR__REACTOR_RUNNING)
         return DFR_ENOTRUNNING;
     if (atomic_exchange(&r->stop_requested, true))
         return DFR_ENOTRUNNING;
@@ -653,8 +648,7 @@ int dfr_reactor_advance(dfr_reactor *r, double seconds)
 int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
     if (!r || !fn) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_EINVAL;
     }
     return dfr__tq_push(r, fn, data, destroy);

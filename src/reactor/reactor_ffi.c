@@ -1,6 +1,6 @@
 /* The reactor's and the thread pool's entry points in FFI form
  * (ffi_forms.h): their tasks write their result through a pointer. */
-#include "core/ffi_wrap.h"
+#include "reactor/reactor_internal.h"
 
 dfr_deferred *dfr_reactor_defer_later_ffi(dfr_reactor *r, double delay, dfr_value_fn fn,
                                           void *data, dfr_destroy_fn destroy)

@@ -1,9 +1,11 @@
-/* Internal state of the reactor, shared by reactor.c, timer.c,
- * thread_queue.c, threadpool.c, thread.c, later.c and looping.c. */
+/* The reactor layer's internals: its state, shared by reactor.c, timer.c,
+ * thread_queue.c, later.c and looping.c, and what the layers above (thread,
+ * net) may use: the owner check, the clock, the thread queue and the job
+ * sink that thread pools deliver into. */
 #ifndef DFR_REACTOR_INTERNAL_H
 #define DFR_REACTOR_INTERNAL_H
 
-#include "internal.h"
+#include "core/core_internal.h"
 
 #include <deferred/reactor.h>
 #include <deferred/thread.h>
@@ -15,22 +17,20 @@
 
 /* One pending call, stored inline in the heap: a call without a handle costs
  * no allocation at all. */
-typedef struct timer_entry {
+typedef struct dfr__timer_entry {
     int64_t time; /* ns on the reactor clock */
     uint64_t seq; /* scheduling order: ties run first-scheduled first */
-    dfr_fn fn;
-    void *data;
-    dfr_destroy_fn destroy;
+    dfr__closure call;
     dfr_delayed_call *handle; /* NULL for fire-and-forget calls */
-} timer_entry;
+} dfr__timer_entry;
 
-typedef struct timer_heap {
-    timer_entry *e;
+typedef struct dfr__timer_heap {
+    dfr__timer_entry *e;
     size_t len, cap;
     uint64_t next_seq;
-} timer_heap;
+} dfr__timer_heap;
 
-void dfr__timers_init(timer_heap *h);
+void dfr__timers_init(dfr__timer_heap *h);
 /* dfr_reactor_call_later with a checked delay in nanoseconds. */
 int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_destroy_fn destroy,
                        dfr_delayed_call **out);
@@ -40,15 +40,9 @@ void dfr__timers_run_due(dfr_reactor *r, int64_t now);
 /* Drop every pending call (destroy runs), detaching handles. */
 void dfr__timers_clear(dfr_reactor *r);
 /* Time of the earliest call; INT64_MAX when none. */
-int64_t dfr__timers_next(const timer_heap *h);
+int64_t dfr__timers_next(const dfr__timer_heap *h);
 
 /* ---- thread_queue.c: calls handed to the reactor thread ---- */
-
-typedef struct thread_call {
-    dfr_fn fn;
-    void *data;
-    dfr_destroy_fn destroy;
-} thread_call;
 
 /* Completed thread-pool jobs travel intrusively: delivering a result never
  * allocates, so it can never fail. */
@@ -57,11 +51,11 @@ typedef struct dfr__job dfr__job;
  * while jobs still refer to it. */
 typedef struct dfr__sink dfr__sink;
 
-typedef struct thread_queue {
+typedef struct dfr__thread_queue {
     pthread_mutex_t lock;
-    thread_call *calls; /* producers append here */
+    dfr__closure *calls; /* producers append here */
     size_t len, cap;
-    thread_call *spare; /* the consumer's batch buffer, swapped in */
+    dfr__closure *spare; /* the consumer's batch buffer, swapped in */
     size_t spare_cap;
     dfr__job *done_head, *done_tail;
     bool wake_pending; /* an async send is already on its way */
@@ -69,10 +63,10 @@ typedef struct thread_queue {
     bool discarding;   /* ... and no more pool jobs (reactor thread only) */
     atomic_uint waking; /* producers between claiming a wake and sending it */
     dfr__sink *sink;    /* made on the first pool job */
-} thread_queue;
+} dfr__thread_queue;
 
-int dfr__tq_init(thread_queue *q);
-void dfr__tq_destroy(thread_queue *q);
+int dfr__tq_init(dfr__thread_queue *q);
+void dfr__tq_destroy(dfr__thread_queue *q);
 /* Any thread.  DFR_ENOTRUNNING (destroy has run) once the reactor is freed. */
 int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 /* Reactor thread: run everything queued (including what the calls queue). */
@@ -92,7 +86,7 @@ bool dfr__sink_open(const dfr_reactor *r);
  * it to its reactor, or, once that reactor is gone, releases it here. */
 void dfr__job_finish(dfr__job *job);
 
-/* ---- threadpool.c ---- */
+/* ---- the job sink: what thread pools (thread/) deliver into ---- */
 
 typedef void (*dfr__job_run_fn)(dfr__job *job);
 
@@ -114,16 +108,15 @@ struct dfr__job {
     bool ran;
 };
 
-int dfr__pool_submit(dfr_threadpool *p, dfr__job *job);
-/* Wait for every queued job to finish, then join the threads. */
-void dfr__pool_drain(dfr_threadpool *p);
-size_t dfr__pool_in_flight(const dfr_threadpool *p);
-dfr_threadpool *dfr__pool_new(unsigned min, unsigned max, const char *name);
-int dfr__pool_resize(dfr_threadpool *p, unsigned min, unsigned max);
-
 /* ---- reactor.c ---- */
 
-enum reactor_state { R_NEW, R_STARTING, R_RUNNING, R_STOPPING, R_STOPPED };
+enum dfr__reactor_state {
+    DFR__REACTOR_NEW,
+    DFR__REACTOR_STARTING,
+    DFR__REACTOR_RUNNING,
+    DFR__REACTOR_STOPPING,
+    DFR__REACTOR_STOPPED
+};
 
 /* An object tied to a reactor that must hear when the reactor is freed
  * (LoopingCall, deferLater): `gone` runs once, on the reactor's thread,
@@ -136,7 +129,7 @@ struct dfr__reactor_link {
 void dfr__reactor_link_add(dfr_reactor *r, dfr__reactor_link *link);
 void dfr__reactor_link_remove(dfr_reactor *r, dfr__reactor_link *link);
 
-typedef struct trigger trigger;
+typedef struct dfr__trigger dfr__trigger;
 
 struct dfr_reactor {
     uv_loop_t *loop;
@@ -155,8 +148,8 @@ struct dfr_reactor {
     uv_timer_t wait_timer; /* bounds dfr_reactor_iterate's wait */
     int open_handles;
 
-    timer_heap timers;
-    thread_queue tq;
+    dfr__timer_heap timers;
+    dfr__thread_queue tq;
     atomic_size_t jobs_in_flight; /* pool jobs not yet completed */
 
     atomic_int state;
@@ -177,7 +170,7 @@ struct dfr_reactor {
                         * r goes when its handles have closed */
     dfr__reactor_link links; /* list head of objects to tell at free */
 
-    trigger *triggers[2][3]; /* [event][phase], in registration order */
+    dfr__trigger *triggers[2][3]; /* [event][phase], in registration order */
     uint64_t next_trigger_id;
     int firing_event, firing_phase; /* -1 when no event is firing */
 

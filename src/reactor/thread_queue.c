@@ -9,7 +9,7 @@
  * reactor (refcounted) so that a job finishing after the reactor was freed
  * finds it detached and releases itself.  Locks: a sink's, then the queue's;
  * never a pool's lock with either. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <sched.h>
 #include <string.h>
@@ -21,7 +21,7 @@ struct dfr__sink {
     dfr__job *jobs;    /* out: queued or running, result not yet handed over */
 };
 
-int dfr__tq_init(thread_queue *q)
+int dfr__tq_init(dfr__thread_queue *q)
 {
     memset(q, 0, sizeof *q);
     atomic_init(&q->waking, 0);
@@ -36,7 +36,7 @@ static void sink_unref(dfr__sink *s)
     dfr__free(s);
 }
 
-void dfr__tq_destroy(thread_queue *q)
+void dfr__tq_destroy(dfr__thread_queue *q)
 {
     if (q->sink)
         sink_unref(q->sink);
@@ -46,7 +46,7 @@ void dfr__tq_destroy(thread_queue *q)
 }
 
 /* Called with the lock held: whether this producer must wake the loop. */
-static bool claim_wake(thread_queue *q)
+static bool claim_wake(dfr__thread_queue *q)
 {
     if (q->wake_pending)
         return false;
@@ -56,7 +56,7 @@ static bool claim_wake(thread_queue *q)
 
 /* Called with the lock held, after claim_wake said yes: the reactor cannot
  * go away until the wake is sent (dfr__tq_discard waits for it). */
-static void begin_wake(thread_queue *q)
+static void begin_wake(dfr__thread_queue *q)
 {
     atomic_fetch_add_explicit(&q->waking, 1, memory_order_relaxed);
 }
@@ -69,29 +69,27 @@ static void send_wake(dfr_reactor *r)
 
 int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 {
-    thread_queue *q = &r->tq;
+    dfr__thread_queue *q = &r->tq;
     pthread_mutex_lock(&q->lock);
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_ENOTRUNNING;
     }
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 256;
-        thread_call *calls = cap <= SIZE_MAX / sizeof *calls
+        dfr__closure *calls = cap <= SIZE_MAX / sizeof *calls
                                  ? dfr__realloc(q->calls, cap * sizeof *calls)
                                  : NULL;
         if (!calls) {
             pthread_mutex_unlock(&q->lock);
-            if (destroy)
-                destroy(data);
+            dfr__destroy(destroy, data);
             return DFR_ENOMEM;
         }
         q->calls = calls;
         q->cap = cap;
     }
-    q->calls[q->len++] = (thread_call){fn, data, destroy};
+    q->calls[q->len++] = (dfr__closure){{.call = fn}, data, destroy};
     bool wake = claim_wake(q);
     if (wake)
         begin_wake(q);
@@ -104,7 +102,7 @@ int dfr__tq_push(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy)
 /* With the job's sink locked (so r is alive): hand the job to r. */
 static void push_done(dfr_reactor *r, dfr__job *job)
 {
-    thread_queue *q = &r->tq;
+    dfr__thread_queue *q = &r->tq;
     job->next = NULL;
     pthread_mutex_lock(&q->lock);
     if (q->done_tail)
@@ -150,7 +148,7 @@ bool dfr__sink_open(const dfr_reactor *r)
 
 int dfr__sink_attach(dfr_reactor *r, dfr__job *job)
 {
-    thread_queue *q = &r->tq;
+    dfr__thread_queue *q = &r->tq;
     if (!dfr__sink_open(r))
         return DFR_ENOTRUNNING;
     if (!q->sink) {
@@ -170,7 +168,7 @@ int dfr__sink_attach(dfr_reactor *r, dfr__job *job)
     job->ran = false;
     atomic_init(&job->refs, 1);
     atomic_init(&job->detached, false);
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&s->refs);
     pthread_mutex_lock(&s->lock);
     sink_link(s, job);
     pthread_mutex_unlock(&s->lock);
@@ -225,7 +223,7 @@ static void sink_close(dfr_reactor *r)
     dfr__job *jobs = s->jobs;
     s->jobs = NULL;
     for (dfr__job *j = jobs; j; j = j->snext) {
-        atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+        dfr__ref_add(&j->refs);
         atomic_store_explicit(&j->detached, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&s->lock);
@@ -244,12 +242,12 @@ static void sink_close(dfr_reactor *r)
  * spare buffer while the caller works through this one.  Returns false
  * when there was nothing (and then the next producer must wake us). */
 typedef struct batch {
-    thread_call *calls;
+    dfr__closure *calls;
     size_t len;
     dfr__job *done;
 } batch;
 
-static bool take_batch(thread_queue *q, batch *b, bool close_if_empty)
+static bool take_batch(dfr__thread_queue *q, batch *b, bool close_if_empty)
 {
     pthread_mutex_lock(&q->lock);
     b->calls = q->calls;
@@ -288,10 +286,8 @@ void dfr__tq_drain(dfr_reactor *r)
     batch b;
     while (take_batch(&r->tq, &b, false)) {
         for (size_t i = 0; i < b.len; i++) {
-            thread_call c = b.calls[i];
-            c.fn(c.data);
-            if (c.destroy)
-                c.destroy(c.data);
+            dfr__closure c = b.calls[i];
+            dfr__closure_call(&c);
         }
         deliver_done(r, b.done);
     }
@@ -307,8 +303,7 @@ void dfr__tq_discard(dfr_reactor *r)
      * take closes the queue to calls. */
     while (take_batch(&r->tq, &b, true)) {
         for (size_t i = 0; i < b.len; i++)
-            if (b.calls[i].destroy)
-                b.calls[i].destroy(b.calls[i].data);
+            dfr__closure_release(&b.calls[i]);
         deliver_done(r, b.done);
     }
     /* A producer that queued before the close may still be sending its

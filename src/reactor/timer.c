@@ -2,7 +2,7 @@
  * order), with entries stored inline, driven by one uv_timer_t armed for the
  * earliest deadline.  Handles (dfr_delayed_call) exist only for calls whose
  * caller asked for one. */
-#include "reactor_internal.h"
+#include "reactor/reactor_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -23,21 +23,21 @@ struct dfr_delayed_call {
 
 #define ARITY 4
 
-static inline bool earlier(const timer_entry *a, const timer_entry *b)
+static inline bool earlier(const dfr__timer_entry *a, const dfr__timer_entry *b)
 {
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-static inline void place(timer_heap *h, size_t i, const timer_entry *e)
+static inline void place(dfr__timer_heap *h, size_t i, const dfr__timer_entry *e)
 {
     h->e[i] = *e;
     if (e->handle)
         e->handle->index = (uint32_t)i;
 }
 
-static void sift_up(timer_heap *h, size_t i)
+static void sift_up(dfr__timer_heap *h, size_t i)
 {
-    timer_entry e = h->e[i];
+    dfr__timer_entry e = h->e[i];
     while (i > 0) {
         size_t parent = (i - 1) / ARITY;
         if (!earlier(&e, &h->e[parent]))
@@ -48,9 +48,9 @@ static void sift_up(timer_heap *h, size_t i)
     place(h, i, &e);
 }
 
-static void sift_down(timer_heap *h, size_t i)
+static void sift_down(dfr__timer_heap *h, size_t i)
 {
-    timer_entry e = h->e[i];
+    dfr__timer_entry e = h->e[i];
     for (;;) {
         size_t first = i * ARITY + 1;
         if (first >= h->len)
@@ -69,9 +69,9 @@ static void sift_down(timer_heap *h, size_t i)
 }
 
 /* Remove entry i and return it. */
-static timer_entry heap_remove(timer_heap *h, size_t i)
+static dfr__timer_entry heap_remove(dfr__timer_heap *h, size_t i)
 {
-    timer_entry out = h->e[i];
+    dfr__timer_entry out = h->e[i];
     h->len--;
     if (i < h->len) {
         place(h, i, &h->e[h->len]);
@@ -83,7 +83,7 @@ static timer_entry heap_remove(timer_heap *h, size_t i)
     return out;
 }
 
-static void heap_update(timer_heap *h, size_t i)
+static void heap_update(dfr__timer_heap *h, size_t i)
 {
     if (i > 0 && earlier(&h->e[i], &h->e[(i - 1) / ARITY]))
         sift_up(h, i);
@@ -91,14 +91,14 @@ static void heap_update(timer_heap *h, size_t i)
         sift_down(h, i);
 }
 
-static int heap_reserve(timer_heap *h)
+static int heap_reserve(dfr__timer_heap *h)
 {
     if (h->len < h->cap)
         return 0;
     size_t cap = h->cap ? h->cap * 2 : 64;
-    if (cap > UINT32_MAX || cap > SIZE_MAX / sizeof(timer_entry))
+    if (cap > UINT32_MAX || cap > SIZE_MAX / sizeof(dfr__timer_entry))
         return DFR_ENOMEM;
-    timer_entry *e = dfr__realloc(h->e, cap * sizeof(timer_entry));
+    dfr__timer_entry *e = dfr__realloc(h->e, cap * sizeof(dfr__timer_entry));
     if (!e)
         return DFR_ENOMEM;
     h->e = e;
@@ -106,12 +106,12 @@ static int heap_reserve(timer_heap *h)
     return 0;
 }
 
-void dfr__timers_init(timer_heap *h)
+void dfr__timers_init(dfr__timer_heap *h)
 {
     memset(h, 0, sizeof *h);
 }
 
-int64_t dfr__timers_next(const timer_heap *h)
+int64_t dfr__timers_next(const dfr__timer_heap *h)
 {
     return h->len ? h->e[0].time : INT64_MAX;
 }
@@ -121,6 +121,19 @@ int64_t dfr__timers_next(const timer_heap *h)
 static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
 static dfr_delayed_call *quarantine[1024];
 static size_t quarantine_next;
+
+/* Release the quarantine (when debug mode is switched off; never by
+ * dfr_trim). */
+static void quarantine_trim(void)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < sizeof quarantine / sizeof quarantine[0]; i++) {
+        dfr__free(quarantine[i]);
+        quarantine[i] = NULL;
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+}
+static dfr__hook quarantine_hook = {.fn = quarantine_trim};
 
 static void handle_free(dfr_delayed_call *dc)
 {
@@ -133,22 +146,13 @@ static void handle_free(dfr_delayed_call *dc)
      * while, so a use after the last unref is reported, not undefined.  One
      * leaves only when a newer one evicts it or debug mode is switched off
      * (not by dfr_trim: a thread's exit must not free another's). */
+    dfr__on_debug_off(&quarantine_hook);
     pthread_mutex_lock(&quarantine_lock);
     dfr_delayed_call *old = quarantine[quarantine_next];
     quarantine[quarantine_next] = dc;
     quarantine_next = (quarantine_next + 1) % (sizeof quarantine / sizeof quarantine[0]);
     pthread_mutex_unlock(&quarantine_lock);
     dfr__free(old);
-}
-
-void dfr__handles_trim(void)
-{
-    pthread_mutex_lock(&quarantine_lock);
-    for (size_t i = 0; i < sizeof quarantine / sizeof quarantine[0]; i++) {
-        dfr__free(quarantine[i]);
-        quarantine[i] = NULL;
-    }
-    pthread_mutex_unlock(&quarantine_lock);
 }
 
 static bool handle_ok(const dfr_delayed_call *dc)
@@ -159,7 +163,7 @@ static bool handle_ok(const dfr_delayed_call *dc)
 dfr_delayed_call *dfr_delayed_call_ref(dfr_delayed_call *dc)
 {
     if (handle_ok(dc))
-        atomic_fetch_add_explicit(&dc->refs, 1, memory_order_relaxed);
+        dfr__ref_add(&dc->refs);
     return dc;
 }
 
@@ -194,8 +198,7 @@ int dfr_reactor_call_later(dfr_reactor *r, double delay, dfr_fn fn, void *data, 
     if (!rc && (!fn || !dfr__seconds_to_ns(delay, false, &ns)))
         rc = DFR_EINVAL;
     if (rc) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return rc;
     }
     return dfr__call_later_ns(r, ns, fn, data, destroy, out);
@@ -208,8 +211,7 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
     if (out) {
         dc = dfr__malloc(sizeof *dc);
         if (!dc) {
-            if (destroy)
-                destroy(data);
+            dfr__destroy(destroy, data);
             return DFR_ENOMEM;
         }
         atomic_init(&dc->refs, 2);
@@ -217,15 +219,15 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
         dc->state = DC_PENDING;
         dc->r = r;
     }
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     if (heap_reserve(h) != 0) {
         if (dc)
             dfr__free(dc);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return DFR_ENOMEM;
     }
-    timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, fn, data, destroy, dc};
+    dfr__timer_entry e = {dfr__ns_add(dfr__reactor_now(r), ns), h->next_seq++, {{.call = fn}, data, destroy},
+                     dc};
     h->e[h->len++] = e;
     sift_up(h, h->len - 1);
     if (h->e[0].seq == e.seq)
@@ -237,18 +239,16 @@ int dfr__call_later_ns(dfr_reactor *r, int64_t ns, dfr_fn fn, void *data, dfr_de
 
 void dfr__timers_run_due(dfr_reactor *r, int64_t now)
 {
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     /* Calls scheduled from here on wait for the next pass. */
     uint64_t limit = h->next_seq;
     while (h->len && h->e[0].time <= now && h->e[0].seq < limit) {
-        timer_entry e = heap_remove(h, 0);
+        dfr__timer_entry e = heap_remove(h, 0);
         if (e.handle) {
             e.handle->state = DC_CALLED;
             e.handle->r = NULL; /* done with r: the handle may outlive it */
         }
-        e.fn(e.data);
-        if (e.destroy)
-            e.destroy(e.data);
+        dfr__closure_call(&e.call);
         if (e.handle)
             dfr_delayed_call_unref(e.handle);
     }
@@ -256,15 +256,14 @@ void dfr__timers_run_due(dfr_reactor *r, int64_t now)
 
 void dfr__timers_clear(dfr_reactor *r)
 {
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     while (h->len) {
-        timer_entry e = h->e[--h->len];
+        dfr__timer_entry e = h->e[--h->len];
         if (e.handle) {
             e.handle->state = DC_CANCELLED;
             e.handle->r = NULL;
         }
-        if (e.destroy)
-            e.destroy(e.data);
+        dfr__closure_release(&e.call);
         if (e.handle)
             dfr_delayed_call_unref(e.handle);
     }
@@ -286,22 +285,21 @@ int dfr_delayed_call_cancel(dfr_delayed_call *dc)
     if (rc)
         return rc;
     dfr_reactor *r = dc->r;
-    timer_entry e = heap_remove(&r->timers, dc->index);
+    dfr__timer_entry e = heap_remove(&r->timers, dc->index);
     dc->state = DC_CANCELLED;
     dc->r = NULL;
     if (dc->index == 0)
         dfr__reactor_arm_timer(r);
     dfr_delayed_call_unref(dc); /* the heap's reference */
     /* Last: destroy may free the reactor (a binding's finalizer). */
-    if (e.destroy)
-        e.destroy(e.data);
+    dfr__closure_release(&e.call);
     return 0;
 }
 
 static int reschedule(dfr_delayed_call *dc, int64_t time)
 {
     dfr_reactor *r = dc->r;
-    timer_heap *h = &r->timers;
+    dfr__timer_heap *h = &r->timers;
     size_t i = dc->index;
     h->e[i].time = time;
     /* A rescheduled call goes behind others due at the same time. */

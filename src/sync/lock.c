@@ -1,6 +1,6 @@
 /* DeferredLock: a semaphore with one token whose acquire fires with the
  * lock itself. */
-#include "internal.h"
+#include "sync/sync_internal.h"
 
 struct dfr_lock {
     dfr__sem *core;
@@ -50,8 +50,7 @@ size_t dfr_lock_waiting(const dfr_lock *l)
 dfr_deferred *dfr_lock_run(dfr_lock *l, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
     if (!l || !fn) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return dfr__refused(DFR_EINVAL);
     }
     return dfr__sem_run(l->core, l, fn, data, destroy);

@@ -1,5 +1,5 @@
 /* DeferredQueue: values wait for getters, or getters wait for values. */
-#include "internal.h"
+#include "sync/sync_internal.h"
 
 struct dfr_queue {
     size_t size, backlog;

@@ -1,6 +1,6 @@
 /* DeferredSemaphore, and the core it shares with DeferredLock (a lock is a
  * semaphore with one token): acquire, release, and run. */
-#include "internal.h"
+#include "sync/sync_internal.h"
 
 struct dfr__sem {
     atomic_uint refs; /* the owner's + one per run() in progress */
@@ -25,7 +25,7 @@ dfr__sem *dfr__sem_new(unsigned tokens)
 
 static void sem_unref(dfr__sem *s)
 {
-    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    if (dfr__release_last(&s->refs))
         dfr__free(s);
 }
 
@@ -91,14 +91,13 @@ static void job_destroy_data(run_job *job)
 {
     dfr_destroy_fn destroy = job->destroy;
     job->destroy = NULL;
-    if (destroy)
-        destroy(job->data);
+    dfr__destroy(destroy, job->data);
 }
 
 static void job_unref(void *data)
 {
     run_job *job = data;
-    if (atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) != 1)
+    if (!dfr__release_last(&job->refs))
         return;
     job_destroy_data(job);
     sem_unref(job->sem);
@@ -129,7 +128,7 @@ static dfr_value job_execute(dfr_value v, void *data)
         return r;
     }
     /* Hold the slot and data until fn's deferred fires. */
-    atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&job->refs);
     if (dfr_deferred_add_both(r.u.ptr, job_release_step, job, job_unref) != 0) {
         job_finish(job);
         dfr_value_drop(r);
@@ -143,11 +142,10 @@ dfr_deferred *dfr__sem_run(dfr__sem *s, void *self, dfr_task_fn fn, void *data,
 {
     run_job *job = dfr__malloc(sizeof *job);
     if (!job) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    dfr__ref_add(&s->refs);
     atomic_init(&job->refs, 1);
     job->sem = s;
     job->self = self;
@@ -213,8 +211,7 @@ size_t dfr_semaphore_waiting(const dfr_semaphore *s)
 dfr_deferred *dfr_semaphore_run(dfr_semaphore *s, dfr_task_fn fn, void *data, dfr_destroy_fn destroy)
 {
     if (!s || !fn) {
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return dfr__refused(DFR_EINVAL);
     }
     return dfr__sem_run(s->core, s, fn, data, destroy);

@@ -1,6 +1,6 @@
 /* DeferredLock, DeferredSemaphore and DeferredQueue entry points in FFI
  * form (ffi_forms.h). */
-#include "core/ffi_wrap.h"
+#include "core/core_internal.h"
 
 dfr_deferred *dfr_lock_run_ffi(dfr_lock *l, dfr_value_fn fn, void *data, dfr_destroy_fn destroy)
 {

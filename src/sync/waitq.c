@@ -1,6 +1,6 @@
 /* A FIFO of deferreds waiting on a lock, semaphore or queue.  Each waiter's
  * canceller unlinks it, so a cancelled waiter leaves the queue at once. */
-#include "internal.h"
+#include "sync/sync_internal.h"
 
 struct dfr__waitq_node {
     dfr__waitq_node *prev, *next;

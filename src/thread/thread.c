@@ -1,14 +1,12 @@
 /* deferToThread / deferToThreadPool and blockingCallFromThread. */
-#include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 /* ---- deferToThread ---- */
 
 typedef struct defer_job {
     dfr__job base;
     dfr_deferred *d; /* a reference, fired on the reactor thread */
-    dfr_task_fn fn;
-    void *data;
-    dfr_destroy_fn destroy;
+    dfr__closure task;
     dfr_value result;
 } defer_job;
 
@@ -17,7 +15,7 @@ static void defer_job_run(dfr__job *job)
     defer_job *j = (defer_job *)job;
     /* A deferred returned here is refused on the reactor thread, which owns
      * it: dropping it on the worker could race with its owner. */
-    j->result = j->fn(j->data);
+    j->result = j->task.fn.task(j->task.data);
 }
 
 static void defer_job_complete(dfr__job *job)
@@ -30,8 +28,7 @@ static void defer_job_complete(dfr__job *job)
         dfr_value_drop(j->result);
         j->result = dfr__lib_failure_value(DFR_EINVAL);
     }
-    if (j->destroy)
-        j->destroy(j->data);
+    dfr__closure_release(&j->task);
     dfr_deferred_callback(j->d, j->result);
     dfr_deferred_unref(j->d);
     dfr__free(j);
@@ -53,8 +50,7 @@ static void defer_job_release(dfr__job *job)
 {
     defer_job *j = (defer_job *)job;
     dfr_value_drop(j->result);
-    if (j->destroy)
-        j->destroy(j->data);
+    dfr__closure_release(&j->task);
     dfr__free(j);
 }
 
@@ -66,8 +62,7 @@ static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
     dfr_deferred *d = j ? dfr_deferred_new() : NULL;
     if (!d) {
         dfr__free(j);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     *j = (defer_job){.base = {.run = defer_job_run,
@@ -75,9 +70,7 @@ static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
                               .abandon = defer_job_abandon,
                               .release = defer_job_release},
                      .d = d,
-                     .fn = fn,
-                     .data = data,
-                     .destroy = destroy,
+                     .task = {{.task = fn}, data, destroy},
                      .result = dfr_none()};
     int rc = dfr__sink_attach(r, &j->base);
     if (rc == DFR_ENOTRUNNING) {
@@ -96,8 +89,7 @@ static dfr_deferred *defer_to(dfr_reactor *r, dfr_threadpool *p, dfr_task_fn fn,
     if (rc) {
         dfr_deferred_unref(d);
         dfr__free(j);
-        if (destroy)
-            destroy(data);
+        dfr__destroy(destroy, data);
         return NULL;
     }
     /* Counted only now: results are delivered on this thread, so none can
@@ -148,7 +140,7 @@ typedef struct blocking_call {
 
 static void blocking_unref(blocking_call *b)
 {
-    if (atomic_fetch_sub(&b->refs, 1) != 1)
+    if (!dfr__release_last(&b->refs))
         return;
     pthread_cond_destroy(&b->done_cond);
     pthread_mutex_destroy(&b->lock);
@@ -193,7 +185,7 @@ static void blocking_run(void *data)
         deliver(b, v);
         return;
     }
-    atomic_fetch_add(&b->refs, 1);
+    dfr__ref_add(&b->refs);
     if (dfr_deferred_add_both(v.u.ptr, blocking_fired, b, blocking_entry_gone) != 0)
         deliver(b, dfr_value_failure(dfr__failure_static(DFR_ENOMEM)));
     dfr_value_drop(v);

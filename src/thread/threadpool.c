@@ -8,7 +8,7 @@
  * free) wait for it to end; `waiters` counts them so that free outlasts
  * them.  A pool knows nothing of reactors: a job's end goes to
  * dfr__job_finish, outside the pool's lock. */
-#include "reactor/reactor_internal.h"
+#include "thread/thread_internal.h"
 
 #include <string.h>
 

@@ -11,6 +11,7 @@
 #include "support.h"
 
 #include <cfenv>
+#include <cstdio>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -484,6 +485,37 @@ TEST_CASE("2,000 nested coroutines finish from one loop on a 64 KiB thread stack
     on_small_stack(scenario);
     CHECK(finished == depth + 1);
     CHECK(result == "i64 " + std::to_string(depth + 1));
+}
+
+// Bytes mapped in this process (/proc/self/maps).
+static size_t mapped_bytes()
+{
+    size_t total = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 0;
+    unsigned long lo, hi;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+            total += hi - lo;
+    fclose(f);
+    return total;
+}
+
+TEST_CASE("dfr_trim unmaps this thread's idle coroutine stacks (the coroutine layer's trim hook)",
+          "[coro][trim]")
+{
+    const size_t stack = 16 * 1024 * 1024; // far above anything else this test maps
+    auto body = []() -> dfr_value { return dfr_i64(1); };
+    dfr_deferred *d = start_with_stack(body, stack);
+    REQUIRE(d);
+    CHECK(state(d) == "i64 1");
+    dfr_deferred_unref(d); // its stack went back to this thread's pool
+    size_t before = mapped_bytes();
+    dfr_trim();
+    size_t after = mapped_bytes();
+    CHECK(before >= after + stack);
 }
 
 TEST_CASE("A coroutine started inside a coroutine runs at once", "[coro][nested]")

@@ -751,9 +751,24 @@ void task_destroyed(void *data)
     static_cast<ThreadTask *>(data)->destroyed++;
 }
 
+// The reactor stops once the list fired and the helper thread's blocking
+// calls were answered (a blocking call that arrived after run returned would
+// wait for good).
+struct StopWhenBoth {
+    dfr_reactor *r;
+    int left = 2; // reactor thread only
+};
+
+void stop_when_both(void *data)
+{
+    auto *s = static_cast<StopWhenBoth *>(data);
+    if (--s->left == 0)
+        dfr_reactor_stop(s->r);
+}
+
 void stop_reactor(dfr_value *v, void *data)
 {
-    dfr_reactor_stop(static_cast<dfr_reactor *>(data));
+    stop_when_both(data);
     (void)v;
 }
 
@@ -780,7 +795,8 @@ TEST_CASE("FFI forms: deferToThread and blockingCallFromThread on a real reactor
     test::Recorder rec;
     REQUIRE(dfr_deferred_add_callback_ffi(ds[1], record, &rec, nullptr) == 0);
     dfr_deferred *both = dfr_deferred_list(ds, 2, 0);
-    REQUIRE(dfr_deferred_add_both_ffi(both, stop_reactor, r, nullptr) == 0);
+    StopWhenBoth stopper{r};
+    REQUIRE(dfr_deferred_add_both_ffi(both, stop_reactor, &stopper, nullptr) == 0);
     dfr_deferred_unref(both);
     dfr_deferred_unref(ds[0]);
     dfr_deferred_unref(ds[1]);
@@ -793,6 +809,7 @@ TEST_CASE("FFI forms: deferToThread and blockingCallFromThread on a real reactor
         rc_thread = dfr_reactor_blocking_call_from_thread_ffi(r, on_reactor, &answer,
                                                               &from_thread);
         rc_null = dfr_reactor_blocking_call_from_thread_ffi(r, on_reactor, &answer, nullptr);
+        dfr_reactor_call_from_thread(r, stop_when_both, &stopper, nullptr);
     });
     REQUIRE(dfr_reactor_run(r) == 0);
     helper.join();

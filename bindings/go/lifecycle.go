@@ -139,26 +139,23 @@ func (d *Deferred) Release() {
 
 // freshDeferred takes a new C deferred from the batch (reactor goroutine).
 func (r *Reactor) freshDeferred() *C.dfr_deferred {
-	if len(r.fresh) == 0 {
-		r.fresh = r.freshBuf[:batchMax]
-		r.batch(r.fresh, 1)
-	}
-	c := r.fresh[len(r.fresh)-1]
-	r.fresh = r.fresh[:len(r.fresh)-1]
-	if c == nil {
-		panic(ErrNoMemory)
-	}
-	return c
+	return r.takeFresh(&r.fresh, r.freshBuf, 1)
 }
 
 // freshTaskDeferred is freshDeferred with two references (DeferToThread).
 func (r *Reactor) freshTaskDeferred() *C.dfr_deferred {
-	if len(r.fresh2) == 0 {
-		r.fresh2 = r.fresh2Buf[:batchMax]
-		r.batch(r.fresh2, 2)
+	return r.takeFresh(&r.fresh2, r.fresh2Buf, 2)
+}
+
+// takeFresh pops one deferred of stack, refilling it (from buf, each with
+// refs references) when it is empty.
+func (r *Reactor) takeFresh(stack *[]*C.dfr_deferred, buf []*C.dfr_deferred, refs int) *C.dfr_deferred {
+	if len(*stack) == 0 {
+		*stack = buf[:batchMax]
+		r.batch(*stack, refs)
 	}
-	c := r.fresh2[len(r.fresh2)-1]
-	r.fresh2 = r.fresh2[:len(r.fresh2)-1]
+	c := (*stack)[len(*stack)-1]
+	*stack = (*stack)[:len(*stack)-1]
 	if c == nil {
 		panic(ErrNoMemory)
 	}

@@ -170,13 +170,10 @@ dfr_deferred *dfr_listener_stop(dfr_listener *l)
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (!l->live)
         return dfr_succeed(dfr_none());
-    dfr__net_waiter *w = dfr__malloc(sizeof *w);
-    dfr_deferred *d = w ? dfr_deferred_new() : NULL;
-    if (!d) {
-        dfr__free(w);
+    dfr_deferred *d;
+    dfr__net_waiter *w = dfr__net_waiter_new(&d);
+    if (!w)
         return NULL;
-    }
-    w->d = dfr_deferred_ref(d);
     w->next = l->stopped;
     l->stopped = w;
     close_listener(l);

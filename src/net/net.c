@@ -152,6 +152,18 @@ dfr_failure *dfr__net_failure(int uverr, const char *what)
     return f ? f : dfr__failure_static(DFR_ENOMEM);
 }
 
+dfr__net_waiter *dfr__net_waiter_new(dfr_deferred **d)
+{
+    dfr__net_waiter *w = dfr__calloc(1, sizeof *w);
+    *d = w ? dfr_deferred_new() : NULL;
+    if (!*d) {
+        dfr__free(w);
+        return NULL;
+    }
+    w->d = dfr_deferred_ref(*d);
+    return w;
+}
+
 dfr_deferred *dfr__net_failed(int code, const char *what)
 {
     return dfr_fail(dfr__net_failure_code(code, what));

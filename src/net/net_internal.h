@@ -72,6 +72,9 @@ typedef struct dfr__net_waiter {
     dfr_deferred *d;
     uint64_t target; /* written: writes that must be complete */
 } dfr__net_waiter;
+/* A waiter holding a new deferred (next and target zero); *d gets the
+ * caller's reference.  NULL on OOM. */
+dfr__net_waiter *dfr__net_waiter_new(dfr_deferred **d);
 
 enum dfr__pull_kind {
     DFR__PULL_NONE,

@@ -167,15 +167,11 @@ int dfr_stream_write_owned(dfr_stream *s, void *buf, size_t len, dfr_destroy_fn 
 static dfr_deferred *add_waiter(dfr_stream *s, dfr__net_waiter **head, dfr__net_waiter **tail,
                                 uint64_t target)
 {
-    dfr__net_waiter *w = dfr__malloc(sizeof *w);
-    dfr_deferred *d = w ? dfr_deferred_new() : NULL;
-    if (!d) {
-        dfr__free(w);
+    dfr_deferred *d;
+    dfr__net_waiter *w = dfr__net_waiter_new(&d);
+    if (!w)
         return NULL;
-    }
-    w->d = dfr_deferred_ref(d);
     w->target = target;
-    w->next = NULL;
     if (tail) {
         if (*tail)
             (*tail)->next = w;

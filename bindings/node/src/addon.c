@@ -314,6 +314,15 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
     size_t len = 0;
     bool is_err = false;
     napi_is_error(env, err, &is_err);
+    /* An Error keeps the receivers of the frames it was thrown from (often
+     * a Deferred: d.callback) until its stack is formatted; held by C
+     * through the failure, that cycle is never collected, so an unhandled
+     * failure would go unreported (and leak).  Formatting drops them. */
+    napi_value stack;
+    if (is_err && napi_get_named_property(env, err, "stack", &stack) != napi_ok) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(env, &exc);
+    }
     if (is_err && napi_get_named_property(env, err, "message", &m) == napi_ok &&
         type_of(env, m) == napi_string)
         napi_get_value_string_utf8(env, m, msg, sizeof msg, &len);

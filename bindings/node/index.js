@@ -318,7 +318,7 @@ class Deferred {
 
   /** A Deferred following a Promise/thenable; cancel() (or signal) rejects it with ECANCELED. */
   static fromPromise(p, opts) {
-    const signal = opts && opts.signal;
+    const signal = checkSignal(opts && opts.signal);
     const d = new Deferred();
     let done = false;
     const settle = (f) => (v) => { if (!done) { done = true; if (signal) signal.removeEventListener('abort', onAbort); f(v); } };
@@ -387,7 +387,9 @@ function dispatch(v) {
 }
 
 function succeed(value) { return isDeferred(value) ? value : adoptDeferred(value); }
-function fail(error) { return failDeferred(error); }
+function fail(error) {
+  return failDeferred(error === undefined ? new DeferredError('fail() with no error', 'js', 'EFAIL', 1) : error);
+}
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
   let r;
@@ -499,13 +501,18 @@ Clock.prototype.callLater = function (seconds, fn, ...args) {
 /** deferLater(seconds, fn?, { clock, signal }) */
 function deferLater(seconds, fn, opts) {
   if (fn !== undefined && typeof fn !== 'function') throw new TypeError("deferLater's callable must be a function");
+  const signal = checkSignal(opts && opts.signal);
   const d = native.deferLater(clockOf(opts), seconds, fn === undefined ? undefined : slotK(fn, undefined));
-  return withSignal(d, opts && opts.signal);
+  return withSignal(d, signal);
+}
+
+function checkSignal(signal) {
+  if (signal != null && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return signal;
 }
 
 function withSignal(d, signal) {
   if (!signal) return d;
-  if (!(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   if (signal.aborted) { d.cancel(); return d; }
   const onAbort = () => d.cancel();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -569,14 +576,16 @@ class NativeLibrary {
   /**
    * func('int64', 'fib', ['int32']) → (...args) => Deferred.
    * Types: void int uint int32 uint32 int64 uint64 float double pointer.
+   * opts.signal: aborting it cancels every call made through it not done yet.
    */
   func(ret, name, argTypes = [], opts) {
     const fn = native.dlsym(this._h, name);
     const clock = clockOf(opts);
+    const signal = checkSignal(opts && opts.signal);
     const lib = this;
     const call = (...args) => {
       void lib;
-      return native.deferCall(clock, fn, ret, argTypes, args);
+      return withSignal(native.deferCall(clock, fn, ret, argTypes, args), signal);
     };
     return call;
   }

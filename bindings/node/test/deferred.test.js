@@ -179,6 +179,7 @@ test('errback with no argument gives a DeferredError', async () => {
   const d = new Deferred();
   d.errback();
   await assert.rejects(d, (e) => e instanceof DeferredError && e.domain === 'js');
+  await assert.rejects(fail(), (e) => e instanceof DeferredError && e.domain === 'js' && /fail\(\)/.test(e.message));
 });
 
 test('a canceller that throws fails the Deferred with what it threw', async () => {

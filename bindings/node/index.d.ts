@@ -37,7 +37,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   pause(): void;
   unpause(): void;
   chainDeferred<U>(other: Deferred<U>): Deferred<U>;
-  addTimeout(seconds: number, clock?: Clock): this;
+  addTimeout(seconds: number, clock?: Clock | ClockOption): this;
   readonly state: 'pending' | 'succeeded' | 'failed';
   readonly called: boolean;
   readonly paused: number;

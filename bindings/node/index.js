@@ -293,7 +293,12 @@ class Deferred {
   get state() { return ST[this.#stateNum()]; }
   get called() { return this.#stateNum() !== 0; }
   get paused() { return this.#h !== 0 ? native.paused(this.#h) : 0; }
-  addTimeout(seconds, clock) { native.addTimeout(handleOf(this), clock, seconds); return this; }
+  /** addTimeout(seconds, clock?) or (seconds, { clock }), as the function takes it. */
+  addTimeout(seconds, clock) {
+    const c = clock !== null && typeof clock === 'object' && Object.getPrototypeOf(clock) === Object.prototype ? clock.clock : clock;
+    native.addTimeout(handleOf(this), c, seconds);
+    return this;
+  }
 
   /**
    * Thenable: resolves / rejects with a *copy* of the result as it stands at

@@ -423,10 +423,12 @@ static unsigned g_unscoped;
 static void enter_js(js_scope *s)
 {
     /* Inside a native call from JS, the call's own handle scope holds the
-     * few handles a callback makes (opening one costs an allocation); past
-     * a bound (a long chain) each callback gets its own again. */
+     * few handles a callback makes (opening one costs an allocation, and
+     * the dispatcher's handle again); past a bound (a long chain) each
+     * callback gets its own again.  16384 callbacks leave at most a few
+     * hundred KB of handles (a number argument or result makes none). */
     s->hs = NULL;
-    if (g_depth == 0 || ++g_unscoped > 1024) {
+    if (g_depth == 0 || ++g_unscoped > 16384) {
         napi_open_handle_scope(g_env, &s->hs);
         s->dispatch_fn = g_dispatch_fn;
         g_dispatch_fn = NULL;

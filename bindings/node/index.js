@@ -285,15 +285,18 @@ class Deferred {
     mbox[MB_A1] = n;
     let r;
     if (h === 0) firing = this;
-    if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
-      num[0] = value;
-      mbox[MB_A2] = 1;
-      r = native.callback();
-    } else {
-      mbox[MB_A2] = 0;
-      r = native.callback(value);
+    try {
+      if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
+        num[0] = value;
+        mbox[MB_A2] = 1;
+        r = native.callback();
+      } else {
+        mbox[MB_A2] = 0;
+        r = native.callback(value);
+      }
+    } finally {
+      firing = null; // also when C threw before any callback ran (no stale handle to hand out)
     }
-    firing = null;
     this.#after(r, h);
   }
   errback(error) {

@@ -37,7 +37,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   pause(): void;
   unpause(): void;
   chainDeferred<U>(other: Deferred<U>): Deferred<U>;
-  addTimeout(seconds: number, clock?: Clock): this;
+  addTimeout(seconds: number, clock?: Clock | ClockOption): this;
   readonly state: 'pending' | 'succeeded' | 'failed';
   readonly called: boolean;
   readonly paused: number;
@@ -50,7 +50,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 }
 
 export function succeed<T>(value: T): Deferred<T>;
-export function fail<T = never>(error: unknown): Deferred<T>;
+export function fail<T = never>(error?: unknown): Deferred<T>;
 export function maybeDeferred<A extends unknown[], R>(
   fn: (...args: A) => R | Deferred<R> | PromiseLike<R>, ...args: A): Deferred<R>;
 
@@ -127,7 +127,7 @@ export type NativeType = 'void' | 'int' | 'uint' | 'int32' | 'uint32' | 'int64' 
 export class NativeLibrary {
   constructor(file: string);
   /** A C function run on the reactor's thread pool (libffi). */
-  func(ret: NativeType, name: string, argTypes?: NativeType[], opts?: ClockOption):
+  func(ret: NativeType, name: string, argTypes?: NativeType[], opts?: ClockOption & { signal?: AbortSignal }):
     (...args: Array<number | object | null>) => Deferred<any>;
   /** `dfr_deferred *name(dfr_deferred *const *ds, size_t n)`, called on the JS thread. */
   deferredFunction(name: string): (...deferreds: Deferred<any>[]) => Deferred<any>;

@@ -19,6 +19,7 @@ let nextK = 0;
 let mbox; // Int32Array shared with C: see MB_* in src/addon.c
 let freedBuf;
 let queueBuf;
+let num; // Float64Array shared with C: a number crossing either way (g_num in src/addon.c)
 const QUEUE_MAX = 16384; // (k, which) pairs queueBuf holds: src/addon.c
 // The new Deferred whose queued callbacks queueBuf holds (qn pairs), if any:
 // one at a time, so a Deferred needs no queue of its own (see Deferred).
@@ -26,10 +27,16 @@ let qOwner = null;
 let qn = 0;
 let qFlushing = false;
 const MB_RET = 0, MB_HANDLE = 1, MB_FREED = 2, MB_OBSERVE = 3, MB_DETACHED = 4, MB_NEW = 5;
-const MB_K = 6, MB_A0 = 7, MB_A1 = 8, MB_A2 = 9; // see src/addon.c
+const MB_K = 6, MB_A0 = 7, MB_A1 = 8, MB_A2 = 9, MB_ARG = 10; // see src/addon.c
 // #v of a Deferred that has not needed a C deferred yet (see Deferred).
 const LAZY = Symbol('deferred.lazy');
-const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3;
+const RET_THREW = 1, RET_DEFERRED = 2, RET_PASS = 3, RET_NUM = 4, RET_UNDEFINED = 5;
+// The result C handed back with MB_DETACHED set (2: a number, in num[0]).
+function detachedValue(r) {
+  const m = mbox[MB_DETACHED];
+  mbox[MB_DETACHED] = 0;
+  return m === 2 ? num[0] : r;
+}
 
 function drain() {
   for (;;) {
@@ -102,7 +109,12 @@ function isYoung(d) {
   if (young.push(d) === 1) queueMicrotask(flushYoung);
   else if (young.length >= 4096) flushYoung();
 }
-let liveHandle, hx, queued, flushQueue;
+let liveHandle, hx, queued, flushQueue, takeFiring;
+// A new Deferred being fired (callback() made its C deferred): C names it
+// in MB_NEW before it runs the chain, and the first callback it runs hands
+// the handle to it (takeFiring), so the callbacks see a Deferred with its C
+// deferred (state, addCallback during the run), not a new one.
+let firing = null;
 
 class Deferred {
   // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
@@ -145,11 +157,16 @@ class Deferred {
       return n;
     };
     flushQueue = () => qOwner.#create();
+    takeFiring = () => {
+      firing.#h = mbox[MB_NEW];
+      firing.#v = undefined;
+      firing = null;
+    };
     // succeed(value): detached at once when it can be.
     adoptDeferred = (value) => {
       const d = new Deferred(NOWRAP);
       const r = native.succeed(value);
-      if (mbox[MB_DETACHED] !== 0) { mbox[MB_DETACHED] = 0; d.#v = r; } else { d.#h = r; isYoung(d); }
+      if (mbox[MB_DETACHED] !== 0) d.#v = detachedValue(r); else { d.#h = r; isYoung(d); }
       return d;
     };
     failDeferred = (error) => {
@@ -185,9 +202,8 @@ class Deferred {
   // After such a call: a new C deferred (MB_NEW), or a detach (MB_DETACHED).
   #after(r, h) {
     if (mbox[MB_DETACHED] !== 0) {
-      mbox[MB_DETACHED] = 0;
       this.#h = 0;
-      this.#v = r;
+      this.#v = detachedValue(r);
     } else if (h === 0) {
       this.#h = mbox[MB_NEW];
       this.#v = undefined;
@@ -206,9 +222,8 @@ class Deferred {
   // After an operation that may have detached it (MB_DETACHED).
   #settled(r) {
     if (mbox[MB_DETACHED] !== 0) {
-      mbox[MB_DETACHED] = 0;
       this.#h = 0;
-      this.#v = r;
+      this.#v = detachedValue(r);
     }
   }
 
@@ -268,7 +283,21 @@ class Deferred {
     const n = h === 0 ? queued(this) : 0;
     mbox[MB_A0] = h;
     mbox[MB_A1] = n;
-    this.#after(native.callback(value), h);
+    let r;
+    if (h === 0) firing = this;
+    try {
+      if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
+        num[0] = value;
+        mbox[MB_A2] = 1;
+        r = native.callback();
+      } else {
+        mbox[MB_A2] = 0;
+        r = native.callback(value);
+      }
+    } finally {
+      firing = null; // also when C threw before any callback ran (no stale handle to hand out)
+    }
+    this.#after(r, h);
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -293,7 +322,12 @@ class Deferred {
   get state() { return ST[this.#stateNum()]; }
   get called() { return this.#stateNum() !== 0; }
   get paused() { return this.#h !== 0 ? native.paused(this.#h) : 0; }
-  addTimeout(seconds, clock) { native.addTimeout(handleOf(this), clock, seconds); return this; }
+  /** addTimeout(seconds, clock?) or (seconds, { clock }), as the function takes it. */
+  addTimeout(seconds, clock) {
+    const c = clock !== null && typeof clock === 'object' && Object.getPrototypeOf(clock) === Object.prototype ? clock.clock : clock;
+    native.addTimeout(handleOf(this), c, seconds);
+    return this;
+  }
 
   /**
    * Thenable: resolves / rejects with a *copy* of the result as it stands at
@@ -318,7 +352,7 @@ class Deferred {
 
   /** A Deferred following a Promise/thenable; cancel() (or signal) rejects it with ECANCELED. */
   static fromPromise(p, opts) {
-    const signal = opts && opts.signal;
+    const signal = checkSignal(opts && opts.signal);
     const d = new Deferred();
     let done = false;
     const settle = (f) => (v) => { if (!done) { done = true; if (signal) signal.removeEventListener('abort', onAbort); f(v); } };
@@ -352,6 +386,8 @@ function observe(h) {
 // tells C what the result is through the mailbox (RET_*).
 function dispatch(v) {
   const km = mbox[MB_K], k = km >>> 3, mode = km & 7;
+  if (mbox[MB_ARG] !== 0) v = num[0]; // a number C did not pass as a value
+  if (firing !== null) takeFiring();
   let f;
   switch (mode) {
     // A callback or errback runs once: its k is free again at once (C
@@ -383,11 +419,16 @@ function dispatch(v) {
     mbox[MB_RET] = RET_DEFERRED;
     return undefined;
   }
+  // The commonest results, with no Node-API call to read them.
+  if (typeof r === 'number') { num[0] = r; mbox[MB_RET] = RET_NUM; return undefined; }
+  if (r === undefined) mbox[MB_RET] = RET_UNDEFINED;
   return r;
 }
 
 function succeed(value) { return isDeferred(value) ? value : adoptDeferred(value); }
-function fail(error) { return failDeferred(error); }
+function fail(error) {
+  return failDeferred(error === undefined ? new DeferredError('fail() with no error', 'js', 'EFAIL', 1) : error);
+}
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
   let r;
@@ -499,13 +540,18 @@ Clock.prototype.callLater = function (seconds, fn, ...args) {
 /** deferLater(seconds, fn?, { clock, signal }) */
 function deferLater(seconds, fn, opts) {
   if (fn !== undefined && typeof fn !== 'function') throw new TypeError("deferLater's callable must be a function");
+  const signal = checkSignal(opts && opts.signal);
   const d = native.deferLater(clockOf(opts), seconds, fn === undefined ? undefined : slotK(fn, undefined));
-  return withSignal(d, opts && opts.signal);
+  return withSignal(d, signal);
+}
+
+function checkSignal(signal) {
+  if (signal != null && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return signal;
 }
 
 function withSignal(d, signal) {
   if (!signal) return d;
-  if (!(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   if (signal.aborted) { d.cancel(); return d; }
   const onAbort = () => d.cancel();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -569,14 +615,16 @@ class NativeLibrary {
   /**
    * func('int64', 'fib', ['int32']) → (...args) => Deferred.
    * Types: void int uint int32 uint32 int64 uint64 float double pointer.
+   * opts.signal: aborting it cancels every call made through it not done yet.
    */
   func(ret, name, argTypes = [], opts) {
     const fn = native.dlsym(this._h, name);
     const clock = clockOf(opts);
+    const signal = checkSignal(opts && opts.signal);
     const lib = this;
     const call = (...args) => {
       void lib;
-      return native.deferCall(clock, fn, ret, argTypes, args);
+      return withSignal(native.deferCall(clock, fn, ret, argTypes, args), signal);
     };
     return call;
   }
@@ -599,7 +647,7 @@ function stats() { return native.stats(); }
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
 
-[mbox, freedBuf, queueBuf] = native.setup(makeDeferred, function (message, domain, code, errno, cause) {
+[mbox, freedBuf, queueBuf, num] = native.setup(makeDeferred, function (message, domain, code, errno, cause) {
   return new DeferredError(message, domain, code, errno, cause);
 }, dispatch, onUnhandled);
 

@@ -34,6 +34,9 @@ static napi_ref g_shared; /* the ArrayBuffer behind g_mbox and g_freed_out */
 static int32_t *g_mbox;   /* shared with JS: see MB_* */
 static int32_t *g_freed_out;
 static int32_t *g_queue; /* see add_queued */
+/* A number crossing between JS and C in shared memory (MB_ARG, RET_NUM,
+ * MB_DETACHED 2, MB_A2): no Node-API call to make or read it. */
+static double *g_num;
 #define QUEUE_MAX 16384
 static napi_async_context g_async;
 static napi_ref g_async_resource;
@@ -114,6 +117,11 @@ static napi_value undefined(napi_env env)
     napi_get_undefined(env, &u);
     return u;
 }
+
+/* The dispatcher (index.js) as a handle of the innermost open handle scope,
+ * or NULL: fetched once per native call, not once per callback (reset
+ * wherever a scope opens: ENTRY, enter_js). */
+static napi_value g_dispatch_fn;
 
 static napi_value ref_value(napi_env env, napi_ref r)
 {
@@ -200,6 +208,27 @@ static dfr_value box_js(napi_env env, napi_value v)
  * integer is i64 and another number f64 (so C code can read them), anything
  * else is held by reference and comes back as the very same value.  (A
  * returned Deferred or thenable is recognised by the JS dispatcher.) */
+static dfr_value num_to_dfr(double x)
+{
+    /* a cast, not trunc(): no libm call on the commonest path */
+    if (x >= -9007199254740991.0 && x <= 9007199254740991.0 && (double)(int64_t)x == x &&
+        !(x == 0 && signbit(x)))
+        return dfr_i64((int64_t)x);
+    return dfr_f64(x);
+}
+
+/* A dfr_value JS reads as a plain number (see num_to_dfr): into g_num[0]. */
+static bool put_num(const dfr_value *v)
+{
+    if (dfr_is_f64(*v))
+        g_num[0] = v->u.f64;
+    else if (dfr_is_i64(*v) && v->u.i64 >= -9007199254740991LL && v->u.i64 <= 9007199254740991LL)
+        g_num[0] = (double)v->u.i64;
+    else
+        return false;
+    return true;
+}
+
 static dfr_value js_to_dfr(napi_env env, napi_value v)
 {
     double x = 0;
@@ -207,13 +236,8 @@ static dfr_value js_to_dfr(napi_env env, napi_value v)
     napi_valuetype t = napi_get_value_double(env, v, &x) == napi_ok ? napi_number : type_of(env, v);
     if (t == napi_undefined)
         return dfr_none();
-    if (t == napi_number) {
-        /* a cast, not trunc(): no libm call on the commonest path */
-        if (x >= -9007199254740991.0 && x <= 9007199254740991.0 && (double)(int64_t)x == x &&
-            !(x == 0 && signbit(x)))
-            return dfr_i64((int64_t)x);
-        return dfr_f64(x);
-    }
+    if (t == napi_number)
+        return num_to_dfr(x);
     return box_js(env, v);
 }
 
@@ -314,6 +338,15 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
     size_t len = 0;
     bool is_err = false;
     napi_is_error(env, err, &is_err);
+    /* An Error keeps the receivers of the frames it was thrown from (often
+     * a Deferred: d.callback) until its stack is formatted; held by C
+     * through the failure, that cycle is never collected, so an unhandled
+     * failure would go unreported (and leak).  Formatting drops them. */
+    napi_value stack;
+    if (is_err && napi_get_named_property(env, err, "stack", &stack) != napi_ok) {
+        napi_value exc;
+        napi_get_and_clear_last_exception(env, &exc);
+    }
     if (is_err && napi_get_named_property(env, err, "message", &m) == napi_ok &&
         type_of(env, m) == napi_string)
         napi_get_value_string_utf8(env, m, msg, sizeof msg, &len);
@@ -376,6 +409,7 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
 
 typedef struct {
     napi_handle_scope hs; /* NULL: none opened */
+    napi_value dispatch_fn; /* g_dispatch_fn of the outer scope */
     napi_callback_scope cs;
     bool outer;
 } js_scope;
@@ -389,11 +423,16 @@ static unsigned g_unscoped;
 static void enter_js(js_scope *s)
 {
     /* Inside a native call from JS, the call's own handle scope holds the
-     * few handles a callback makes (opening one costs an allocation); past
-     * a bound (a long chain) each callback gets its own again. */
+     * few handles a callback makes (opening one costs an allocation, and
+     * the dispatcher's handle again); past a bound (a long chain) each
+     * callback gets its own again.  16384 callbacks leave at most a few
+     * hundred KB of handles (a number argument or result makes none). */
     s->hs = NULL;
-    if (g_depth == 0 || ++g_unscoped > 1024)
+    if (g_depth == 0 || ++g_unscoped > 16384) {
         napi_open_handle_scope(g_env, &s->hs);
+        s->dispatch_fn = g_dispatch_fn;
+        g_dispatch_fn = NULL;
+    }
     s->outer = g_depth == 0;
     if (s->outer)
         napi_open_callback_scope(g_env, ref_value(g_env, g_async_resource), g_async, &s->cs);
@@ -417,8 +456,10 @@ static void leave_js(js_scope *s)
         }
     }
     g_depth--;
-    if (s->hs)
+    if (s->hs) {
         napi_close_handle_scope(g_env, s->hs);
+        g_dispatch_fn = s->dispatch_fn;
+    }
 }
 
 /* ---- handles: JS objects name C objects by an integer ----
@@ -447,6 +488,7 @@ enum {
     MB_A0,       /* the hot entry points' integer arguments, written by JS just */
     MB_A1,       /* before the call (n_callback, n_add_callbacks): no Node-API */
     MB_A2,       /* call to read them */
+    MB_ARG,      /* dispatch: 1 when its argument is g_num[0] (not passed) */
     MB_SIZE = 16
 };
 
@@ -695,7 +737,7 @@ static bool round_trips(const dfr_value *v)
  * and it now has a success result with nothing left to run (fired, not
  * paused, not waiting), the JS object can keep the result itself: the C
  * deferred is released (detached) and its result returned, with
- * MB_DETACHED set.  The JS object makes a new C deferred with that result
+ * MB_DETACHED set (2: a number, in g_num[0]).  The JS object makes a new C deferred with that result
  * (dfr_succeed: the very same state) if it is used again.  Otherwise
  * returns undefined. */
 static napi_value settle(napi_env env, uint32_t i)
@@ -707,7 +749,9 @@ static napi_value settle(napi_env env, uint32_t i)
     const dfr_value *r = dfr_deferred_result(d);
     if (!r || dfr_is_failure(*r) || dfr_deferred_paused(d) != 0 || !round_trips(r))
         return undefined(env);
-    napi_value out = dfr_to_js(env, dfr_value_clone(r));
+    /* A number goes in g_num[0] (MB_DETACHED 2): nothing to make. */
+    bool num = put_num(r);
+    napi_value out = num ? NULL : dfr_to_js(env, dfr_value_clone(r));
     s->js = false;
     s->p = NULL;
     if (s->fin)
@@ -715,7 +759,7 @@ static napi_value settle(napi_env env, uint32_t i)
     else
         slot_unref(i);
     dfr_deferred_unref(d);
-    g_mbox[MB_DETACHED] = 1;
+    g_mbox[MB_DETACHED] = num ? 2 : 1;
     return out;
 }
 
@@ -774,7 +818,7 @@ static napi_value throw_code(napi_env env, int rc)
  * destroy hook), k goes to g_freed; JS takes them back in batches
  * (n_drain) and reuses them. */
 
-enum { RET_VALUE, RET_THREW, RET_DEFERRED, RET_PASS };
+enum { RET_VALUE, RET_THREW, RET_DEFERRED, RET_PASS, RET_NUM, RET_UNDEFINED };
 enum { MODE_CB, MODE_EB, MODE_OBS_OK, MODE_OBS_FAIL, MODE_TASK, MODE_TIMER };
 #define FREED_OUT 4096
 
@@ -856,15 +900,20 @@ static bool get_k(napi_env env, napi_value v, uint32_t *k)
     return true;
 }
 
-/* Calls dispatch(arg) with k << 3 | mode in MB_K; *ret is what it returned, the mailbox says
- * what that is.  A throw from dispatch itself (it catches the callback's)
+/* Calls dispatch(arg) with k << 3 | mode in MB_K (arg NULL: undefined, or
+ * with num the number in g_num[0]); *ret is what it returned, the mailbox says
+ * what that is (RET_NUM: the number in g_num[0]).  A throw from dispatch itself (it catches the callback's)
  * is RET_THREW too. */
-static int dispatch(uint32_t k, napi_value arg, int mode, napi_value *ret)
+static int dispatch(uint32_t k, napi_value arg, bool num, int mode, napi_value *ret)
 {
-    napi_value argv[1] = {arg ? arg : undefined(g_env)};
     g_mbox[MB_K] = (int32_t)(k << 3 | (uint32_t)mode);
     g_mbox[MB_RET] = RET_VALUE;
-    if (napi_call_function(g_env, argv[0], ref_value(g_env, g_dispatch), 1, argv, ret) !=
+    g_mbox[MB_ARG] = num;
+    if (!g_dispatch_fn)
+        g_dispatch_fn = ref_value(g_env, g_dispatch);
+    /* No argument is undefined (or g_num[0], MB_ARG), and the receiver
+     * does not matter: the global object, made by no call. */
+    if (napi_call_function(g_env, g_dispatch_fn, g_dispatch_fn, arg ? 1 : 0, &arg, ret) !=
         napi_ok) {
         napi_get_and_clear_last_exception(g_env, ret);
         return RET_THREW;
@@ -894,6 +943,12 @@ static dfr_value dispatch_result(int r, napi_value ret, dfr_failure *in)
                 : dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "bad Deferred"));
         break;
     }
+    case RET_NUM:
+        out = num_to_dfr(g_num[0]);
+        break;
+    case RET_UNDEFINED:
+        out = dfr_none();
+        break;
     case RET_PASS:
         if (in) {
             out = dfr_value_failure(in);
@@ -916,8 +971,10 @@ static dfr_value run_cb(dfr_value result, uint32_t k, int mode)
     js_scope s;
     enter_js(&s);
     dfr_failure *in = dfr_is_failure(result) ? dfr_failure_ref(dfr_failure_from(&result)) : NULL;
-    napi_value arg = dfr_to_js(g_env, result), ret;
-    int r = dispatch(k, arg, mode, &ret);
+    /* A number goes in g_num[0]: nothing to make. */
+    bool num = put_num(&result);
+    napi_value arg = num ? NULL : dfr_to_js(g_env, result), ret;
+    int r = dispatch(k, arg, num, mode, &ret);
     /* The dispatcher writes -1 over MB_K once it has taken a callback's k
      * back for reuse (at once: the chain drops the entry right after this
      * returns, fn_destroy). */
@@ -994,7 +1051,7 @@ static dfr_value observe(dfr_value result, observer *o, bool failed)
     js_scope s;
     enter_js(&s);
     napi_value arg = dfr_to_js(g_env, dfr_value_clone(&result)), ret;
-    dispatch(o->k, arg, failed ? MODE_OBS_FAIL : MODE_OBS_OK, &ret);
+    dispatch(o->k, arg, false, failed ? MODE_OBS_FAIL : MODE_OBS_OK, &ret);
     leave_js(&s);
     return result;
 }
@@ -1123,18 +1180,27 @@ static napi_value n_init(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* callback(value), with mailbox arguments h, queued (MB_A0, MB_A1): JS has
+/* callback(value), with mailbox arguments h, queued, number (MB_A0..2;
+ * number 1: the value is g_num[0], not passed): JS has
  * refused a Deferred as the value; h 0 makes the C deferred now, with the
  * queued callbacks (add_queued). */
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
-    ARGS(1);
     slot *s_ = slot_or_new(env, g_mbox[MB_A0], (uint32_t)g_mbox[MB_A1]);
     if (!s_)
         return NULL;
     dfr_deferred *d = s_->p;
     uint32_t i = (uint32_t)(s_ - g_slots);
-    int rc = dfr_deferred_callback(d, js_to_dfr(env, argv[0]));
+    dfr_value v;
+    if (g_mbox[MB_A2] == 1) { /* a number, in g_num[0]: no argument to read */
+        v = num_to_dfr(g_num[0]);
+    } else {
+        ARGS(1);
+        v = js_to_dfr(env, argv[0]);
+    }
+    int32_t nh = g_mbox[MB_NEW]; /* a new one's handle: callbacks may make others */
+    int rc = dfr_deferred_callback(d, v);
+    g_mbox[MB_NEW] = nh;
     if (rc)
         return throw_code(env, rc);
     return settle(env, i);
@@ -1414,7 +1480,7 @@ static void timer_tramp(void *data)
     js_scope s;
     enter_js(&s);
     napi_value ret;
-    if (dispatch(g_slots[i].next_free, NULL, MODE_TIMER, &ret) == RET_THREW)
+    if (dispatch(g_slots[i].next_free, NULL, false, MODE_TIMER, &ret) == RET_THREW)
         napi_fatal_exception(g_env, ret);
     leave_js(&s);
 }
@@ -1448,7 +1514,7 @@ static dfr_value task_tramp(void *data)
     js_scope s;
     enter_js(&s);
     napi_value ret;
-    int r = dispatch((uint32_t)(uintptr_t)data, NULL, MODE_TASK, &ret);
+    int r = dispatch((uint32_t)(uintptr_t)data, NULL, false, MODE_TASK, &ret);
     dfr_value v = dispatch_result(r == RET_PASS ? RET_VALUE : r, ret, NULL);
     leave_js(&s);
     return v;
@@ -2079,22 +2145,27 @@ static napi_value n_setup(napi_env env, napi_callback_info info)
     /* Made here, so its memory is off the JS heap and never moves. */
     void *data;
     napi_value buf, mb, fr, out;
-    size_t words = MB_SIZE + FREED_OUT + 2 * QUEUE_MAX;
+    size_t words = MB_SIZE + FREED_OUT + 2 * QUEUE_MAX + 2; /* + g_num (8-aligned) */
     CHECK(napi_create_arraybuffer(env, words * sizeof(int32_t), &data, &buf));
     napi_create_reference(env, buf, 1, &g_shared);
     g_mbox = data;
     g_freed_out = g_mbox + MB_SIZE;
     g_queue = g_freed_out + FREED_OUT;
+    g_num = (double *)(void *)(g_queue + 2 * QUEUE_MAX);
     memset(data, 0, words * sizeof(int32_t));
     napi_value qu;
     napi_create_typedarray(env, napi_int32_array, MB_SIZE, buf, 0, &mb);
     napi_create_typedarray(env, napi_int32_array, FREED_OUT, buf, MB_SIZE * sizeof(int32_t), &fr);
     napi_create_typedarray(env, napi_int32_array, 2 * QUEUE_MAX, buf,
                            (MB_SIZE + FREED_OUT) * sizeof(int32_t), &qu);
-    napi_create_array_with_length(env, 3, &out);
+    napi_value num;
+    napi_create_typedarray(env, napi_float64_array, 1, buf,
+                           (MB_SIZE + FREED_OUT + 2 * QUEUE_MAX) * sizeof(int32_t), &num);
+    napi_create_array_with_length(env, 4, &out);
     napi_set_element(env, out, 0, mb);
     napi_set_element(env, out, 1, fr);
     napi_set_element(env, out, 2, qu);
+    napi_set_element(env, out, 3, num);
     return out;
 }
 
@@ -2132,10 +2203,13 @@ static void silent_hook(const dfr_failure *f, void *data)
 #define ENTRY(f)                                                                      \
     static napi_value f##_entry(napi_env env, napi_callback_info info)                \
     {                                                                                 \
+        napi_value fn = g_dispatch_fn; /* V8 opened a handle scope for this call */  \
+        g_dispatch_fn = NULL;                                                         \
         if (g_depth++ == 0)                                                           \
             g_unscoped = 0;                                                           \
         napi_value r = f(env, info);                                                  \
         g_depth--;                                                                    \
+        g_dispatch_fn = fn;                                                           \
         return r;                                                                     \
     }
 ENTRY(n_setup)

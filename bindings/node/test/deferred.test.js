@@ -14,6 +14,26 @@ test('callbacks run in order with each result', () => {
   assert.equal(d.state, 'succeeded');
 });
 
+test('a new Deferred is fired, with its C deferred, while its callbacks run', () => {
+  // A new Deferred gets its C deferred in callback(): its callbacks must see
+  // that one (state, a callback added meanwhile), not make another.
+  const d = new Deferred();
+  const seen = [];
+  d.addCallback((x) => {
+    seen.push(d.called, d.state);
+    const e = new Deferred(); // another new one fired inside: its own C deferred
+    e.addCallback((y) => { seen.push(e.called, y); return y; });
+    e.callback('e');
+    d.addCallback((y) => { seen.push(y); return y + 1; });
+    return x + 1;
+  });
+  d.callback(1);
+  assert.deepEqual(seen, [true, 'succeeded', true, 'e', 2]);
+  let got;
+  d.addCallback((v) => { got = v; });
+  assert.equal(got, 3);
+});
+
 test('a callback added after firing runs at once', () => {
   const d = succeed('x');
   let got;
@@ -179,6 +199,7 @@ test('errback with no argument gives a DeferredError', async () => {
   const d = new Deferred();
   d.errback();
   await assert.rejects(d, (e) => e instanceof DeferredError && e.domain === 'js');
+  await assert.rejects(fail(), (e) => e instanceof DeferredError && e.domain === 'js' && /fail\(\)/.test(e.message));
 });
 
 test('a canceller that throws fails the Deferred with what it threw', async () => {

@@ -32,6 +32,16 @@ test('deferCall bad input', () => {
   assert.throws(() => new NativeLibrary(1), TypeError);
 });
 
+test('deferCall with an AbortSignal: abort cancels the calls not done yet with ECANCELED', async () => {
+  const ac = new AbortController();
+  const f = lib.func('int64', 'slow_fib', ['int32', 'int32'], { signal: ac.signal });
+  const d = f(10, 200);
+  ac.abort();
+  await assert.rejects(d, { code: 'ECANCELED' });
+  await assert.rejects(f(10, 0), { code: 'ECANCELED' }); // made after the abort
+  assert.throws(() => lib.func('int64', 'fib', ['int32'], { signal: {} }), { name: 'TypeError', message: /AbortSignal/ });
+});
+
 test('a deferred fired by C (a pool job) awaited in JS, in a C DeferredList with JS ones', async () => {
   const js = new Deferred();
   const obj = { same: true };

@@ -66,6 +66,16 @@ test('an unhandled failure is an unhandled rejection (crash by default)', () => 
   assert.match(r.stderr, /lost failure/);
 });
 
+test('a failure thrown by a callback nobody handles is reported (the frames of its Error do not keep the Deferred alive)', () => {
+  // One Deferred run in JS, one with a C deferred from the start (a canceller).
+  const r = run('for (const c of [undefined, () => {}]) { const d = new D.Deferred(c); ' +
+    'd.addCallback(() => { throw new Error(c ? "lost in C" : "lost in JS"); }); d.callback(1); } ' +
+    'setTimeout(() => gc(), 1);', ['--unhandled-rejections=warn']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /lost in JS/);
+  assert.match(r.stderr, /lost in C/);
+});
+
 test('--unhandled-rejections=warn makes it a warning', () => {
   const r = run('D.fail(new Error("lost failure")); setTimeout(() => gc(), 1);', ['--unhandled-rejections=warn']);
   assert.equal(r.status, 0, r.stderr);

@@ -59,6 +59,7 @@ test('fromPromise with an AbortSignal: abort cancels with ECANCELED', async () =
   await assert.rejects(d, { code: 'ECANCELED', name: 'DeferredError' });
   const pre = Deferred.fromPromise(new Promise(() => {}), { signal: AbortSignal.abort() });
   await assert.rejects(pre, { code: 'ECANCELED' });
+  assert.throws(() => Deferred.fromPromise(Promise.resolve(1), { signal: 'x' }), { name: 'TypeError', message: /AbortSignal/ });
 });
 
 test('deferLater with an AbortSignal', async () => {

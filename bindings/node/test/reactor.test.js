@@ -55,6 +55,9 @@ test('addTimeout fails with ETIMEDOUT; a fired deferred keeps its result', async
   clock.advance(10);
   assert.equal(await ok, 1);
   assert.equal(clock.pendingCalls, 0);
+  const m = new Deferred().addTimeout(1, { clock }); // the method takes the function's opts too
+  clock.advance(1);
+  await assert.rejects(m, { code: 'ETIMEDOUT' });
 });
 
 test('LoopingCall on a Clock', async () => {

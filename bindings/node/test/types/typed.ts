@@ -19,6 +19,7 @@ async function main(): Promise<number> {
   callLater(0, () => undefined).cancel();
   const later: Deferred<string> = deferLater(1, () => 'x', { clock, signal: new AbortController().signal });
   addTimeout(later, 5, { clock });
+  new Deferred<number>().addTimeout(5, { clock }).addTimeout(5, clock);
   const lc = new LoopingCall(() => 1, { clock });
   const stopped: Deferred<LoopingCall> = lc.start(1, true);
   const list: Deferred<Array<[boolean, any]>> = DeferredList([d, s], { consumeErrors: true });

@@ -33,12 +33,15 @@ type goPool struct {
 	done   fifo[poolDone]
 	posted bool
 
-	fs []C.dfrgo_result // deliver's buffer (reactor goroutine)
+	// deliver's buffer (reactor goroutine), in C memory: cgo checks every
+	// element of a Go slice passed to C, up to its capacity, on each call.
+	fs    *C.dfrgo_result
+	fsCap int
 }
 
+// The task's reference to its C deferred is d.c (fixed once wrapped).
 type poolTask struct {
-	d  *Deferred       // its callbacks may still wait in Go (pending.go)
-	c  *C.dfr_deferred // the task's reference
+	d  *Deferred // its callbacks may still wait in Go (pending.go)
 	fn runner
 }
 
@@ -52,7 +55,6 @@ func (f taskFunc[T]) run() (any, error) { return f() }
 
 type poolDone struct {
 	d   *Deferred
-	c   *C.dfr_deferred
 	v   any
 	err error
 }
@@ -107,7 +109,7 @@ func (p *goPool) work() {
 		p.mu.Unlock()
 		for i, t := range took[:n] {
 			v, err := runTask(t.fn)
-			done[i] = poolDone{t.d, t.c, v, err}
+			done[i] = poolDone{t.d, v, err}
 		}
 		clear(took[:n])
 		p.complete(done[:n])
@@ -151,20 +153,33 @@ func (p *goPool) deliver() {
 	if batch.len() == 0 {
 		return
 	}
-	fs := make([]C.dfrgo_result, batch.len())
+	var fs []C.dfrgo_result
 	if fire {
-		p.fs = growTo(p.fs, batch.len())
-		fs = p.fs
+		fs = p.buffer(batch.len())
+	} else {
+		fs = make([]C.dfrgo_result, batch.len())
 	}
-	i := 0
+	i, from := 0, 0 // fs[from:i] not yet given to C
+	runs := false   // and firing them may run callbacks
 	batch.each(func(d *poolDone) {
 		f := &fs[i]
 		i++
-		f.d = d.c
+		f.d = d.d.c
 		if !fire {
 			return
 		}
+		var v C.dfr_value
+		var ran bool
 		if w := d.d; w.private == privTask {
+			if w.npend > 0 && d.err == nil && w.state.Load() == released {
+				if x, ok := plain(d.v); ok {
+					if runs { // the results before this one fire first
+						p.fireMany(fs[from : i-1])
+						from, runs = i-1, false
+					}
+					v, ran = runReleased(w, x), true
+				}
+			}
 			// Callbacks added meanwhile go to C with the result (even when
 			// another goroutine released w: then they wait here).
 			if w.npend > 2 {
@@ -174,27 +189,49 @@ func (p *goPool) deliver() {
 			if w.npend > 0 {
 				n, a, b, _ := w.takePending()
 				f.n, f.a, f.b = C.uint32_t(n), a, b
+				runs = true
 			}
-		}
-		if d.err != nil {
-			f.v = C.dfrgo_value_failure(failureToC(d.err))
 		} else {
+			runs = true // C may hold callbacks
+		}
+		switch {
+		case ran:
+			f.v = v
+		case d.err != nil:
+			f.v = C.dfrgo_value_failure(failureToC(d.err))
+		default:
 			f.v = toC(d.v)
 		}
 	})
-	C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), boolInt(fire))
+	if fire {
+		p.fireMany(fs[from:])
+	} else {
+		C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), 0)
+	}
 	p.dmu.Lock()
 	p.done.giveBack(&batch)
 	p.dmu.Unlock()
 	drainReleases()
 }
 
-// growTo gives s with length n, zeroed, reusing its array when large enough.
-func growTo[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
+// fireMany fires a run of delivered results in one call into C.
+func (p *goPool) fireMany(fs []C.dfrgo_result) {
+	if len(fs) > 0 {
+		C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), 1)
 	}
-	s = s[:n]
+}
+
+// buffer gives deliver's buffer for n results, zeroed.
+func (p *goPool) buffer(n int) []C.dfrgo_result {
+	if n > p.fsCap {
+		c := max(n, 2*p.fsCap, 64)
+		fs := (*C.dfrgo_result)(C.realloc(unsafe.Pointer(p.fs), C.size_t(c)*C.size_t(unsafe.Sizeof(*p.fs))))
+		if fs == nil {
+			panic(ErrNoMemory)
+		}
+		p.fs, p.fsCap = fs, c
+	}
+	s := unsafe.Slice(p.fs, n)
 	clear(s)
 	return s
 }
@@ -205,6 +242,8 @@ func growTo[T any](s []T, n int) []T {
 func (p *goPool) close() {
 	p.freed.Store(true)
 	p.deliver()
+	C.free(unsafe.Pointer(p.fs))
+	p.fs, p.fsCap = nil, 0
 	p.mu.Lock()
 	p.closed = true
 	p.wake.Broadcast()

@@ -159,8 +159,7 @@ func (p *goPool) deliver() {
 	} else {
 		fs = make([]C.dfrgo_result, batch.len())
 	}
-	i, from := 0, 0 // fs[from:i] not yet given to C
-	runs := false   // and firing them may run callbacks
+	i := 0
 	batch.each(func(d *poolDone) {
 		f := &fs[i]
 		i++
@@ -168,18 +167,7 @@ func (p *goPool) deliver() {
 		if !fire {
 			return
 		}
-		var v C.dfr_value
-		var ran bool
 		if w := d.d; w.private == privTask {
-			if w.npend > 0 && d.err == nil && w.state.Load() == released {
-				if x, ok := plain(d.v); ok {
-					if runs { // the results before this one fire first
-						p.fireMany(fs[from : i-1])
-						from, runs = i-1, false
-					}
-					v, ran = runReleased(w, x), true
-				}
-			}
 			// Callbacks added meanwhile go to C with the result (even when
 			// another goroutine released w: then they wait here).
 			if w.npend > 2 {
@@ -189,36 +177,19 @@ func (p *goPool) deliver() {
 			if w.npend > 0 {
 				n, a, b, _ := w.takePending()
 				f.n, f.a, f.b = C.uint32_t(n), a, b
-				runs = true
 			}
-		} else {
-			runs = true // C may hold callbacks
 		}
-		switch {
-		case ran:
-			f.v = v
-		case d.err != nil:
+		if d.err != nil {
 			f.v = C.dfrgo_value_failure(failureToC(d.err))
-		default:
+		} else {
 			f.v = toC(d.v)
 		}
 	})
-	if fire {
-		p.fireMany(fs[from:])
-	} else {
-		C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), 0)
-	}
+	C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), boolInt(fire))
 	p.dmu.Lock()
 	p.done.giveBack(&batch)
 	p.dmu.Unlock()
 	drainReleases()
-}
-
-// fireMany fires a run of delivered results in one call into C.
-func (p *goPool) fireMany(fs []C.dfrgo_result) {
-	if len(fs) > 0 {
-		C.dfrgo_fire_many(&fs[0], C.size_t(len(fs)), cPtr(unsafe.Pointer(p.r.slab.c)), 1)
-	}
 }
 
 // buffer gives deliver's buffer for n results, zeroed.

@@ -9,7 +9,9 @@ type fifo[T any] struct {
 	spare  [][]T // emptied chunks, reused (up to fifoSpare)
 }
 
-const fifoSpare = 16
+// Emptied chunks kept for reuse: enough for a burst of a hundred thousand
+// tasks in flight to recur without allocating (the thread pool's case).
+const fifoSpare = 512
 
 const fifoChunk = 256
 

@@ -33,12 +33,15 @@ type goPool struct {
 	done   fifo[poolDone]
 	posted bool
 
-	fs []C.dfrgo_result // deliver's buffer (reactor goroutine)
+	// deliver's buffer (reactor goroutine), in C memory: cgo checks every
+	// element of a Go slice passed to C, up to its capacity, on each call.
+	fs    *C.dfrgo_result
+	fsCap int
 }
 
+// The task's reference to its C deferred is d.c (fixed once wrapped).
 type poolTask struct {
-	d  *Deferred       // its callbacks may still wait in Go (pending.go)
-	c  *C.dfr_deferred // the task's reference
+	d  *Deferred // its callbacks may still wait in Go (pending.go)
 	fn runner
 }
 
@@ -52,7 +55,6 @@ func (f taskFunc[T]) run() (any, error) { return f() }
 
 type poolDone struct {
 	d   *Deferred
-	c   *C.dfr_deferred
 	v   any
 	err error
 }
@@ -107,7 +109,7 @@ func (p *goPool) work() {
 		p.mu.Unlock()
 		for i, t := range took[:n] {
 			v, err := runTask(t.fn)
-			done[i] = poolDone{t.d, t.c, v, err}
+			done[i] = poolDone{t.d, v, err}
 		}
 		clear(took[:n])
 		p.complete(done[:n])
@@ -151,16 +153,17 @@ func (p *goPool) deliver() {
 	if batch.len() == 0 {
 		return
 	}
-	fs := make([]C.dfrgo_result, batch.len())
+	var fs []C.dfrgo_result
 	if fire {
-		p.fs = growTo(p.fs, batch.len())
-		fs = p.fs
+		fs = p.buffer(batch.len())
+	} else {
+		fs = make([]C.dfrgo_result, batch.len())
 	}
 	i := 0
 	batch.each(func(d *poolDone) {
 		f := &fs[i]
 		i++
-		f.d = d.c
+		f.d = d.d.c
 		if !fire {
 			return
 		}
@@ -189,12 +192,17 @@ func (p *goPool) deliver() {
 	drainReleases()
 }
 
-// growTo gives s with length n, zeroed, reusing its array when large enough.
-func growTo[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
+// buffer gives deliver's buffer for n results, zeroed.
+func (p *goPool) buffer(n int) []C.dfrgo_result {
+	if n > p.fsCap {
+		c := max(n, 2*p.fsCap, 64)
+		fs := (*C.dfrgo_result)(C.realloc(unsafe.Pointer(p.fs), C.size_t(c)*C.size_t(unsafe.Sizeof(*p.fs))))
+		if fs == nil {
+			panic(ErrNoMemory)
+		}
+		p.fs, p.fsCap = fs, c
 	}
-	s = s[:n]
+	s := unsafe.Slice(p.fs, n)
 	clear(s)
 	return s
 }
@@ -205,6 +213,8 @@ func growTo[T any](s []T, n int) []T {
 func (p *goPool) close() {
 	p.freed.Store(true)
 	p.deliver()
+	C.free(unsafe.Pointer(p.fs))
+	p.fs, p.fsCap = nil, 0
 	p.mu.Lock()
 	p.closed = true
 	p.wake.Broadcast()

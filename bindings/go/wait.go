@@ -105,10 +105,9 @@ func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
 	if r.pool == nil {
 		r.pool = newGoPool(r, r.poolMax)
 	}
-	c := r.freshTaskDeferred() // two references: d's and the task's
-	d := r.wrapOwned(c)
-	d.private = privTask // only the pool's delivery fires it
-	r.pool.submit(poolTask{d, c, taskFunc[T](fn)})
+	d := r.wrapOwned(r.freshTaskDeferred()) // two references: d's and the task's
+	d.private = privTask                    // only the pool's delivery fires it
+	r.pool.submit(poolTask{d, taskFunc[T](fn)})
 	return d, nil
 }
 

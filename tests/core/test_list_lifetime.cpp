@@ -376,6 +376,10 @@ TEST_CASE("OOM: an orphaned list still frees everything", "[list][lifetime][allo
                                                                 count_destroy),
                                    dfr_deferred_new_cancellable(nullptr, &destroyed[1],
                                                                 count_destroy)};
+            // A callback already there: the list's reserve must grow it.
+            int passes = 0;
+            if (ds[0])
+                dfr_deferred_add_callback(ds[0], test::count_pass, &passes, nullptr);
             dfr_deferred *dl = (ds[0] && ds[1]) ? (f.gather ? dfr_gather_results(ds, 2, f.flags != 0)
                                                             : dfr_deferred_list(ds, 2, f.flags))
                                                  : nullptr;
@@ -389,6 +393,7 @@ TEST_CASE("OOM: an orphaned list still frees everything", "[list][lifetime][allo
             CHECK(destroyed[0] == 1); // a refused new_cancellable runs it too
             CHECK(destroyed[1] == 1);
             CHECK(cb_destroyed == 1);
+            CHECK(passes == 0);
         });
     }
     CHECK(unhandled.count() == 0);

@@ -157,9 +157,12 @@ struct list_state {
 /* Drop our references to the inputs: nobody can cancel through us any more. */
 static void drop_inputs(list_state *s)
 {
-    for (size_t i = 0; i < s->n; i++)
-        dfr_deferred_unref(atomic_exchange_explicit(&s->slots[i].input, NULL,
-                                                    memory_order_acq_rel));
+    for (size_t i = 0; i < s->n; i++) {
+        _Atomic(dfr_deferred *) *p = &s->slots[i].input;
+        /* Most have reported by now: a load, not a locked exchange, each. */
+        if (atomic_load_explicit(p, memory_order_relaxed))
+            dfr_deferred_unref(atomic_exchange_explicit(p, NULL, memory_order_acq_rel));
+    }
 }
 
 static void state_unref(void *data)

@@ -1,6 +1,7 @@
 /* DeferredList and gatherResults, and the dfr_list value they fire with. */
 #include "core/core_internal.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -220,8 +221,13 @@ static void fire_list(list_state *s, dfr_value v)
 {
     unsigned open = GATE_OPEN;
     while (!atomic_compare_exchange_weak_explicit(&s->gate, &open, GATE_FIRED,
-                                                  memory_order_acq_rel, memory_order_acquire))
-        open = GATE_OPEN; /* a hook on another thread reads d's waiters: a few loads */
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+        /* A hook on another thread reads d's waiters: a few loads (yield in
+         * case that thread lost its processor meanwhile). */
+        if (open == GATE_HOOK)
+            sched_yield();
+        open = GATE_OPEN;
+    }
     dfr_deferred *d = s->result;
     s->result = NULL;
     dfr__deferred_disown(d);

@@ -18,7 +18,9 @@ typedef enum dfr_list_flags {
 
 /* A deferred that fires once every input has a result, with a list value of
  * n (ok, value) entries in input order.  Takes its own references to the
- * inputs (released as each one reports).  The list receives each input's
+ * inputs (released as each one reports, once the list fired, or once nothing
+ * but the list itself holds the list's deferred: a list and inputs dropped
+ * unfired are freed, docs/deferreds.md "Lifetimes").  The list receives each input's
  * result and the input's own chain continues with a clone of it (none for a
  * type without clone; none for a failure with DFR_CONSUME_ERRORS).
  *  - DFR_FIRE_ON_ONE_CALLBACK: fires with the first success as a 2-entry

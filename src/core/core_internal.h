@@ -63,6 +63,24 @@ enum {
 };
 dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_destroy_fn destroy,
                                    unsigned options);
+/* Owned deferreds: a deferred held by an internal structure (a list's
+ * state) that also holds what the deferred's canceller reaches.  The count
+ * starts at the owner's reference and the caller's.  When every reference
+ * but the owner's is gone, nobody can cancel it any more: `orphaned(d,
+ * data)` runs then, on the thread of that release, which still holds its
+ * reference meanwhile (it may run again if internal code took and dropped
+ * one).  The canceller's data lives until d is freed (not only until its
+ * result), so the hook always finds it.  NULL on OOM (destroy has run). */
+dfr_deferred *dfr__deferred_new_owned(dfr_canceller_fn canceller, void *data,
+                                      dfr_destroy_fn destroy, dfr_canceller_fn orphaned,
+                                      unsigned options);
+/* The owner's reference becomes an ordinary one: no more hook. */
+void dfr__deferred_disown(dfr_deferred *d);
+/* The owner drops its reference. */
+void dfr__deferred_release_owner(dfr_deferred *d);
+/* Something waits on d (a deferred whose callback returned it, a
+ * coroutine awaiting it): cancelling that reaches d. */
+bool dfr__deferred_waited_on(dfr_deferred *d);
 /* Make sure n more callbacks can be added without allocating. */
 int dfr__deferred_reserve(dfr_deferred *d, uint32_t n);
 /* Report a failure nobody handled (the unhandled-error hook); d may be NULL. */

@@ -34,6 +34,7 @@ dfr_deferred *dfr__deferred_new_ex(dfr_canceller_fn canceller, void *data, dfr_d
         c->fn = canceller;
         c->data = data;
         c->destroy = destroy;
+        c->orphaned = NULL;
     }
     if (options & DFR__NO_SELF_CANCEL)
         d->flags |= DFR__F_NO_SELF_CANCEL;
@@ -100,10 +101,9 @@ void dfr__free_deferred(dfr_deferred *d)
     freeing = false;
 }
 
-DFR__HOT void dfr_deferred_unref(dfr_deferred *d)
+/* The last reference went. */
+static inline __attribute__((always_inline)) void release_last(dfr_deferred *d)
 {
-    if (!d || !dfr__release_last(&d->refs))
-        return;
     /* The last reference went while the deferred runs its own callbacks
      * (its firer held none): the loop frees it when it is done with it. */
     if (d->flags & DFR__F_ON_STACK) {
@@ -123,8 +123,93 @@ DFR__HOT void dfr_deferred_unref(dfr_deferred *d)
     dfr__free_deferred(d);
 }
 
+/* An owned deferred's release (count c >= DFR__OWNER_REF when read).  A
+ * compare-and-swap loop, so that exactly the release leaving only the
+ * owner's reference sees it, and runs the hook before letting go of its own
+ * (d and the hook's data stay valid meanwhile, whatever thread this is). */
+static __attribute__((noinline)) void release_owned(dfr_deferred *d, unsigned c)
+{
+    while (c > DFR__OWNER_REF + 1) {
+        if (atomic_compare_exchange_weak_explicit(&d->refs, &c, c - 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return;
+    }
+    if (c == DFR__OWNER_REF + 1) {
+        dfr__canceller_slot *cs = canceller_of(d);
+        cs->orphaned(d, cs->data);
+    }
+    /* Below DFR__OWNER_REF: disowned meanwhile, an ordinary release. */
+    if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1)
+        release_last(d);
+}
+
+DFR__HOT void dfr_deferred_unref(dfr_deferred *d)
+{
+    if (!d)
+        return;
+    /* dfr__release_last, with the owned deferreds' test on the path that
+     * does not release the last reference (the count is >= 2 there). */
+    unsigned c = atomic_load_explicit(&d->refs, memory_order_acquire);
+    if (c != 1) {
+        if (DFR_UNLIKELY(c >= DFR__OWNER_REF)) {
+            release_owned(d, c);
+            return;
+        }
+        if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1)
+            return;
+    }
+    release_last(d);
+}
+
 extern __typeof__(dfr_deferred_unref) dfr__deferred_unref
     __attribute__((alias("dfr_deferred_unref")));
+
+void dfr__release_canceller_data(dfr_deferred *d)
+{
+    dfr__canceller_slot *c = canceller_of(d);
+    if (c->orphaned)
+        return; /* an owned deferred's data lives as long as it does */
+    d->flags |= DFR__F_CANCELLER_DONE;
+    dfr__destroy(c->destroy, c->data);
+}
+
+/* ---- owned deferreds (core_internal.h) ---- */
+
+dfr_deferred *dfr__deferred_new_owned(dfr_canceller_fn canceller, void *data,
+                                      dfr_destroy_fn destroy, dfr_canceller_fn orphaned,
+                                      unsigned options)
+{
+    dfr_deferred *d = dfr__deferred_new_ex(canceller, data, destroy, options | DFR__NO_SELF_CANCEL);
+    if (!d)
+        return NULL;
+    if (!(options & DFR__NO_SELF_CANCEL))
+        d->flags &= ~DFR__F_NO_SELF_CANCEL; /* asked for only to get the slot */
+    canceller_of(d)->orphaned = orphaned;
+    atomic_store_explicit(&d->refs, DFR__OWNER_REF + 1, memory_order_relaxed);
+    return d;
+}
+
+void dfr__deferred_disown(dfr_deferred *d)
+{
+    atomic_fetch_sub_explicit(&d->refs, DFR__OWNER_REF - 1, memory_order_acq_rel);
+}
+
+void dfr__deferred_release_owner(dfr_deferred *d)
+{
+    if (atomic_fetch_sub_explicit(&d->refs, DFR__OWNER_REF, memory_order_acq_rel) ==
+        DFR__OWNER_REF)
+        release_last(d);
+}
+
+bool dfr__deferred_waited_on(dfr_deferred *d)
+{
+    if (d->waiter)
+        return true;
+    for (uint32_t i = d->head; i < d->count; i++)
+        if (entry_at(d, i)->cb == dfr__continue_marker)
+            return true;
+    return false;
+}
 
 /* ---- unhandled errors ---- */
 

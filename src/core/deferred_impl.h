@@ -92,7 +92,15 @@ typedef struct dfr__canceller_slot {
     dfr_canceller_fn fn;
     void *data;
     dfr_destroy_fn destroy;
+    /* An owned deferred's hook (dfr__deferred_new_owned), else NULL.  Set
+     * at construction only: read without the reactor thread's help. */
+    dfr_canceller_fn orphaned;
 } dfr__canceller_slot;
+
+/* An owned deferred's count holds its owner's reference as this (a count
+ * nothing else reaches), so that "only the owner holds it" is one value of
+ * the count, seen by the release that makes it so (deferred.c). */
+#define DFR__OWNER_REF (1u << 31)
 
 /* Marks a continuation: data is the deferred waiting on this one (a
  * reference).  Never called (deferred_chain.c). */
@@ -243,15 +251,17 @@ static inline dfr__cb_entry take_entry(dfr_deferred *d)
     return e;
 }
 
+/* deferred.c: release_canceller's work, out of line (the firing paths
+ * inline only the test). */
+void dfr__release_canceller_data(dfr_deferred *d);
+
 /* The canceller can never run once there is a result: release its data. */
 static inline void release_canceller(dfr_deferred *d)
 {
     if ((d->flags & (DFR__F_HAS_CANCELLER | DFR__F_CANCELLER_DONE | DFR__F_IN_CANCELLER)) !=
         DFR__F_HAS_CANCELLER)
         return;
-    d->flags |= DFR__F_CANCELLER_DONE;
-    dfr__canceller_slot *c = canceller_of(d);
-    dfr__destroy(c->destroy, c->data);
+    dfr__release_canceller_data(d);
 }
 
 /* Give d its result; d has none yet.  Does not run callbacks. */

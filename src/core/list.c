@@ -1,6 +1,7 @@
 /* DeferredList and gatherResults, and the dfr_list value they fire with. */
 #include "core/core_internal.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -109,54 +110,131 @@ static dfr_value list_value(dfr_list *l)
     return dfr_obj(&dfr_type_list, l);
 }
 
-/* ---- DeferredList ---- */
+/* ---- DeferredList ----
+ *
+ * Lifetimes.  The state holds the list's deferred (to fire it) and, while
+ * someone can cancel that deferred, a reference to each input that has not
+ * reported (cancelling the list reaches them even if the caller dropped
+ * theirs).  Each input holds the state through our callback entry; the
+ * deferred holds it through its canceller's data.  That is a cycle when the
+ * inputs never fire, so the deferred is an owned one (core_internal.h): its
+ * count tells when every reference but the state's is gone and nothing
+ * waits on it.  Nobody can cancel it then, and list_orphaned drops the
+ * input references: inputs nothing else holds are freed unfired (their
+ * entries' release counts down `attached`), and once no entry is left no
+ * input can ever report: the state lets go of the deferred, which frees
+ * both.  Inputs held elsewhere (a timer) still report and fire the list,
+ * so callbacks added before it was dropped still run.  Once the list has
+ * fired, cancelling it does nothing: the input references go then too.
+ *
+ * Threads: everything runs on the reactor thread, except that the hook runs
+ * where the last other reference went, which may be a garbage collector's
+ * thread.  So the input references are atomic (exchanged by whoever drops
+ * them), `attached` is atomic, and `gate` keeps the hook's look at the
+ * deferred's waiters and the deferred's firing apart. */
 
 typedef struct list_state list_state;
 
 /* One per input: the callback data of the entry we add to it. */
 typedef struct input_slot {
     list_state *state;
-    dfr_deferred *input; /* our reference until it reports */
+    _Atomic(dfr_deferred *) input; /* our reference, while we need one */
 } input_slot;
 
+enum { GATE_OPEN, GATE_HOOK, GATE_FIRED };
+
 struct list_state {
-    atomic_uint refs;      /* the inputs' (one for all) + the canceller + construction */
-    size_t attached;       /* input entries not yet released (reactor thread) */
-    dfr_deferred *result;  /* our reference until it fires */
+    atomic_uint refs;       /* the entries' (one for all) + the deferred's */
+    atomic_size_t attached; /* input entries not yet released, + 1 while constructing */
+    atomic_uint gate;       /* GATE_*: the hook looks, or the deferred fired */
+    dfr_deferred *result;   /* the owner's reference until it fires or is let go */
     dfr_list *results;
     size_t n, finished;
     unsigned flags;
+    bool cancelling;        /* cancel_inputs runs: it still needs the inputs */
     input_slot slots[];
 };
+
+/* Drop our references to the inputs: nobody can cancel through us any more. */
+static void drop_inputs(list_state *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        _Atomic(dfr_deferred *) *p = &s->slots[i].input;
+        /* Most have reported by now: a load, not a locked exchange, each. */
+        if (atomic_load_explicit(p, memory_order_relaxed))
+            dfr_deferred_unref(atomic_exchange_explicit(p, NULL, memory_order_acq_rel));
+    }
+}
 
 static void state_unref(void *data)
 {
     list_state *s = data;
     if (!dfr__release_last(&s->refs))
         return;
-    for (size_t i = 0; i < s->n; i++)
-        dfr_deferred_unref(s->slots[i].input);
+    drop_inputs(s);
     dfr__list_unref(s->results);
-    dfr_deferred_unref(s->result);
     dfr__free(s);
 }
 
-/* The destroy of an input's entry: its data is the slot.  The inputs share
- * one reference to the state, dropped with the last of their entries. */
-static void slot_unref(void *data)
+/* An entry goes (or the construction is done).  The entries share one
+ * reference to the state, dropped with the last of them. */
+static void entry_gone(list_state *s)
 {
-    list_state *s = ((input_slot *)data)->state;
-    if (--s->attached == 0)
-        state_unref(s);
-}
-
-/* Fire the list's deferred once; the state lets go of it. */
-static void fire_list(list_state *s, dfr_value v)
-{
+    if (atomic_fetch_sub_explicit(&s->attached, 1, memory_order_acq_rel) != 1)
+        return;
+    /* No input can report any more.  The deferred is still ours only if it
+     * never fired: then it was orphaned (while we held the inputs, each
+     * one reported), and nobody can fire or cancel it: let it go. */
     dfr_deferred *d = s->result;
     s->result = NULL;
+    if (d)
+        dfr__deferred_release_owner(d);
+    state_unref(s);
+}
+
+/* The destroy of an input's entry (it ran, or its input was freed unfired):
+ * its data is the slot. */
+static void slot_unref(void *data)
+{
+    entry_gone(((input_slot *)data)->state);
+}
+
+/* Every reference to the list's deferred but ours is gone (on any thread;
+ * the caller's reference keeps d and us alive meanwhile).  Unless something
+ * waits on d (cancelling that reaches the inputs), drop the inputs. */
+static void list_orphaned(dfr_deferred *d, void *data)
+{
+    list_state *s = data;
+    unsigned open = GATE_OPEN;
+    if (!atomic_compare_exchange_strong_explicit(&s->gate, &open, GATE_HOOK,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return; /* it fired (the inputs went then), or another hook looks */
+    bool waited = dfr__deferred_waited_on(d);
+    atomic_store_explicit(&s->gate, GATE_OPEN, memory_order_release);
+    if (!waited)
+        drop_inputs(s);
+}
+
+/* Fire the list's deferred once; the state lets go of it, and of the inputs
+ * (cancelling a fired list does nothing). */
+static void fire_list(list_state *s, dfr_value v)
+{
+    unsigned open = GATE_OPEN;
+    while (!atomic_compare_exchange_weak_explicit(&s->gate, &open, GATE_FIRED,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+        /* A hook on another thread reads d's waiters: a few loads (yield in
+         * case that thread lost its processor meanwhile). */
+        if (open == GATE_HOOK)
+            sched_yield();
+        open = GATE_OPEN;
+    }
+    dfr_deferred *d = s->result;
+    s->result = NULL;
+    dfr__deferred_disown(d);
     dfr_deferred_callback(d, v);
     dfr_deferred_unref(d);
+    if (!s->cancelling)
+        drop_inputs(s);
 }
 
 static dfr_value first_success(list_state *s, size_t i, dfr_value v)
@@ -178,8 +256,7 @@ static dfr_value input_reported(input_slot *slot, dfr_value v, bool ok)
 {
     list_state *s = slot->state;
     size_t i = (size_t)(slot - s->slots);
-    dfr_deferred *input = slot->input;
-    slot->input = NULL;
+    dfr_deferred *input = atomic_exchange_explicit(&slot->input, NULL, memory_order_acq_rel);
     s->finished++;
     bool consume = !ok && (s->flags & DFR_CONSUME_ERRORS);
     dfr_value pass;
@@ -216,20 +293,27 @@ static dfr_value input_failed(dfr_value v, void *data)
     return input_reported(data, v, false);
 }
 
-/* Cancelling the list cancels every input that has not reported. */
+/* Cancelling the list cancels every input that has not reported (we hold
+ * them: whoever cancels holds the list's deferred, so it is not orphaned). */
 static void cancel_inputs(dfr_deferred *d, void *data)
 {
     DFR_UNUSED(d);
     list_state *s = data;
     dfr__ref_add(&s->refs);
+    /* Every input is cancelled, even once an early one fired the list
+     * (Twisted). */
+    s->cancelling = true;
     for (size_t i = 0; i < s->n; i++) {
-        dfr_deferred *input = s->slots[i].input;
+        dfr_deferred *input = atomic_load_explicit(&s->slots[i].input, memory_order_acquire);
         if (input) {
             dfr_deferred_ref(input);
             dfr_deferred_cancel(input);
             dfr_deferred_unref(input);
         }
     }
+    s->cancelling = false;
+    if (atomic_load_explicit(&s->gate, memory_order_relaxed) == GATE_FIRED)
+        drop_inputs(s);
     state_unref(s);
 }
 
@@ -247,17 +331,24 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
     list_state *s = dfr__calloc(1, sizeof(list_state) + n * sizeof(input_slot));
     if (!s)
         return NULL;
-    atomic_init(&s->refs, 1);
+    atomic_init(&s->refs, 1); /* the entries' (the construction counts as one) */
+    atomic_init(&s->attached, n + 1);
+    atomic_init(&s->gate, GATE_OPEN);
     s->n = n;
     s->flags = flags;
+    for (size_t i = 0; i < n; i++) {
+        s->slots[i].state = s;
+        atomic_init(&s->slots[i].input, NULL);
+    }
     s->results = dfr__list_new(n);
     if (!s->results) {
         dfr__free(s);
         return NULL;
     }
-    dfr__ref_add(&s->refs); /* the canceller's */
-    s->result = dfr__deferred_new_ex(cancel_inputs, s, state_unref, DFR__NO_SELF_CANCEL);
-    if (!s->result) {
+    dfr__ref_add(&s->refs); /* the deferred's, until it is freed */
+    dfr_deferred *result = dfr__deferred_new_owned(cancel_inputs, s, state_unref, list_orphaned,
+                                                   DFR__NO_SELF_CANCEL);
+    if (!result) {
         state_unref(s);
         return NULL;
     }
@@ -265,19 +356,14 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
      * half-way (attaching runs callbacks of inputs that already fired). */
     for (size_t i = 0; i < n; i++) {
         if (dfr__deferred_reserve(ds[i], 1) != 0) {
-            /* The result deferred holds the state through its canceller. */
-            dfr_deferred *result = s->result;
-            s->result = NULL;
-            dfr_deferred_unref(result);
+            dfr__deferred_release_owner(result);
+            dfr_deferred_unref(result); /* frees it, and its hold on the state */
             state_unref(s);
             return NULL;
         }
     }
-    dfr_deferred *result = dfr_deferred_ref(s->result);
-    if (n > 0) {
-        dfr__ref_add(&s->refs); /* the inputs' */
-        s->attached = n;
-    }
+    /* `result` is the caller's reference; the state's is the owner's. */
+    s->result = result;
     if (n == 0) {
         dfr_list *l = s->results;
         s->results = NULL;
@@ -285,15 +371,18 @@ static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags
     }
     for (size_t i = 0; i < n; i++) {
         input_slot *slot = &s->slots[i];
-        slot->state = s;
-        slot->input = dfr_deferred_ref(ds[i]);
+        /* An input that already fired may have fired the list: then we
+         * hold no more inputs. */
+        if (s->result)
+            atomic_store_explicit(&slot->input, dfr_deferred_ref(ds[i]), memory_order_relaxed);
         if (dfr_deferred_add_callbacks(ds[i], input_succeeded, input_failed, slot, slot_unref) != 0) {
-            /* Only if a callback stole the reserved room: count it failed. */
+            /* Only if a callback stole the reserved room: count it failed
+             * (its destroy ran: the construction's count keeps us). */
             dfr_value_drop(
                 input_reported(slot, dfr_value_failure(dfr__failure_static(DFR_ENOMEM)), false));
         }
     }
-    state_unref(s);
+    entry_gone(s); /* the construction's */
     return result;
 }
 

@@ -162,9 +162,11 @@ unsafe extern "C" fn list_result<T: 'static>(
 /// moved in (the list holds its own references; keep clones to see what
 /// their chains go on with).  Cancelling the list cancels the inputs that
 /// have not reported.  An empty vector fires at once with `All(vec![])`.
-/// Until an input reports, it and the list hold each other (the C
-/// library's rule): dropping every handle of a list and of inputs that will
-/// never fire keeps them all; cancel the list instead.
+/// While you hold the list (or a chain waits on it), it keeps the inputs
+/// that have not reported, so cancelling it reaches them even if you
+/// dropped yours.  Dropping every handle of a list and of inputs that will
+/// never fire frees them all, in any order (the C library breaks the
+/// cycle; their closures and values are dropped once).
 ///
 /// ```
 /// use deferred::{deferred_list_with, Deferred, ListFlags, ListResult};

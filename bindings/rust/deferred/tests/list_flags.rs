@@ -168,9 +168,13 @@ fn every_value_dropped_once_on_every_path() {
         let a = Deferred::succeed(Counted(c.clone(), 1));
         let b = Deferred::succeed(Counted(c.clone(), 2));
         drop(deferred_list_with(vec![a, b], FOC));
-        // A list over pending inputs is cancelled before it is dropped: the
-        // list and its inputs hold each other until the inputs report (the
-        // C library's rule), so dropping them all unfired would leak.
+        // A list over pending inputs dropped unfired, without a cancel: the
+        // input's closure is dropped with it.
+        let k = Counted(c.clone(), 5);
+        let p: Deferred<Counted> = Deferred::with_canceller(move |_| drop(k));
+        drop(deferred_list_with(vec![p.clone()], ListFlags::default()));
+        drop(p);
+        // A list over pending inputs cancelled, then dropped.
         let k = Counted(c.clone(), 4);
         let p: Deferred<Counted> = Deferred::with_canceller(move |_| drop(k));
         let l = deferred_list_with(
@@ -197,7 +201,7 @@ fn every_value_dropped_once_on_every_path() {
         let seen = watch(l);
         assert!(matches!(*seen.borrow(), Some(Ok(ListResult::All(_)))));
     }
-    assert_eq!(n(&c), 4);
+    assert_eq!(n(&c), 5);
 }
 
 #[test]

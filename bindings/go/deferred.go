@@ -38,6 +38,9 @@ type Deferred struct {
 
 // ptr gives the C deferred for a call into C: C sees it from now on.
 func (d *Deferred) ptr() *C.dfr_deferred {
+	if d == nil {
+		panic(errNilHandle)
+	}
 	if d.state.Load() == released {
 		panic("deferred: use of a released Deferred")
 	}
@@ -47,8 +50,17 @@ func (d *Deferred) ptr() *C.dfr_deferred {
 	return d.c
 }
 
-// Reactor is the reactor d belongs to.
-func (d *Deferred) Reactor() *Reactor { return d.r }
+// Reactor is the reactor d belongs to (nil for a nil d).
+func (d *Deferred) Reactor() *Reactor { return d.reactor() }
+
+// reactor is d's reactor, nil for a nil d: its check and own then give a
+// clear error instead of a nil dereference (as for the other handles).
+func (d *Deferred) reactor() *Reactor {
+	if d == nil {
+		return nil
+	}
+	return d.r
+}
 
 // NewDeferred makes a pending deferred on r (on r's goroutine).
 func (r *Reactor) NewDeferred() *Deferred {
@@ -123,7 +135,7 @@ func (r *Reactor) Fail(err error) *Deferred {
 // for it) or an error (the errback path).  A panic becomes a *PanicError
 // failure (errors.Is(err, ErrPanic)).
 func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, error)) error {
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	if cb == nil && eb == nil {
@@ -214,7 +226,7 @@ func (d *Deferred) Callback(v any) error {
 	if _, ok := v.(*Deferred); ok {
 		return ErrInvalid
 	}
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	if d.private == privSole && d.npend > 0 && d.state.Load() == young {
@@ -225,7 +237,7 @@ func (d *Deferred) Callback(v any) error {
 
 // Errback fires d with a failure.
 func (d *Deferred) Errback(err error) error {
-	if e := d.r.check(); e != nil {
+	if e := d.reactor().check(); e != nil {
 		return e
 	}
 	if err == nil {
@@ -237,7 +249,7 @@ func (d *Deferred) Errback(err error) error {
 // Cancel cancels d (its canceller, else an ErrCancelled failure); no effect
 // once it has a result.
 func (d *Deferred) Cancel() error {
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	C.dfr_deferred_cancel(d.ptr())
@@ -246,7 +258,7 @@ func (d *Deferred) Cancel() error {
 
 // Pause stops callbacks from running until Unpause.
 func (d *Deferred) Pause() error {
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_deferred_pause(d.ptr()))
@@ -254,7 +266,7 @@ func (d *Deferred) Pause() error {
 
 // Unpause undoes one Pause and runs what waited.
 func (d *Deferred) Unpause() error {
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_deferred_unpause(d.ptr()))
@@ -263,7 +275,7 @@ func (d *Deferred) Unpause() error {
 // Chain makes other fire with d's result; d continues with nil
 // (chainDeferred).
 func (d *Deferred) Chain(other *Deferred) error {
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	if other == nil {
@@ -274,7 +286,7 @@ func (d *Deferred) Chain(other *Deferred) error {
 
 // State of d.
 func (d *Deferred) State() State {
-	d.r.own()
+	d.reactor().own()
 	return State(C.dfr_deferred_state(d.ptr()))
 }
 
@@ -282,7 +294,7 @@ func (d *Deferred) State() State {
 // ErrPending while it has none, the failure when it failed.
 func Result[T any](d *Deferred) (T, error) {
 	var zero T
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return zero, err
 	}
 	p := C.dfr_deferred_result(d.ptr())

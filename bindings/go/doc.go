@@ -11,7 +11,9 @@
 // queues.  Use them only on that goroutine — in callbacks, in functions
 // given to [Reactor.Call], or in code that runs before [Reactor.Run] on it.
 // Wrong-goroutine use never reaches C: methods that return an error return
-// [ErrNotOwner], the others panic with it.
+// [ErrNotOwner], the others panic with it.  Methods called on a nil handle
+// do the same with an error wrapping [ErrInvalid] (Free and Release of nil
+// do nothing).
 //
 // Other goroutines cross over through three thread-safe doors:
 //

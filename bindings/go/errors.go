@@ -36,6 +36,8 @@ var (
 	// ErrNotOwner: a reactor-bound object was used from a goroutine other
 	// than the reactor's.  Use Reactor.Call, Do or Wait to cross over.
 	ErrNotOwner = errors.New("deferred: used from a goroutine other than its reactor's (use Reactor.Call, Do or Wait)")
+	// errNilHandle: a method called on a nil (or zero-value) handle.
+	errNilHandle = fmt.Errorf("%w: nil or zero-value handle (make them with the package's functions)", ErrInvalid)
 	// ErrPending: Result on a deferred that has no result yet.
 	ErrPending = errors.New("deferred: no result yet")
 	// ErrWrongType: a result could not be converted to the type asked for.

@@ -116,6 +116,9 @@ func (r *Reactor) await(d *Deferred) {
 // the C call is batched: it happens at the latest when the reactor next calls
 // into Go or is freed.  Any goroutine; later use of d panics.
 func (d *Deferred) Release() {
+	if d == nil {
+		return
+	}
 	switch d.state.Swap(released) {
 	case released:
 		return

@@ -122,6 +122,9 @@ func Start(opts *Options) (*Reactor, error) {
 // freed it; it returns what Run returned (a *PanicError when a function given
 // to Call panicked).  Any goroutine but the reactor's.
 func (r *Reactor) Close() error {
+	if r == nil {
+		return ErrInvalid
+	}
 	if r.done == nil {
 		return errors.New("deferred: Close is for reactors made by Start; use Stop and Free")
 	}
@@ -136,6 +139,9 @@ func (r *Reactor) Close() error {
 // InThread reports whether the caller runs on the reactor's goroutine
 // (Twisted's isInIOThread).
 func (r *Reactor) InThread() bool {
+	if r == nil {
+		return false
+	}
 	if gid.Fast {
 		return gid.G() == r.g // no call into C
 	}
@@ -145,6 +151,9 @@ func (r *Reactor) InThread() bool {
 // own panics when the caller is not the reactor's goroutine (a programming
 // error like a concurrent map write: it never reaches C).
 func (r *Reactor) own() {
+	if r == nil {
+		panic(errNilHandle)
+	}
 	if !r.InThread() {
 		panic(ErrNotOwner)
 	}
@@ -153,7 +162,7 @@ func (r *Reactor) own() {
 // check is own as an error, also for a freed reactor.
 func (r *Reactor) check() error {
 	if r == nil {
-		return ErrInvalid
+		return errNilHandle
 	}
 	if !r.InThread() {
 		return ErrNotOwner
@@ -178,6 +187,9 @@ func (r *Reactor) Run() error {
 
 // Stop asks a running reactor to stop.  Any goroutine.
 func (r *Reactor) Stop() error {
+	if r == nil {
+		return ErrInvalid
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.c == nil {
@@ -190,6 +202,9 @@ func (r *Reactor) Stop() error {
 // Go functions released; a pending DeferLater and a running LoopingCall's
 // deferred fail with ErrNotRunning), and unlocks the goroutine from its thread.
 func (r *Reactor) Free() {
+	if r == nil {
+		return
+	}
 	r.own()
 	r.mu.Lock()
 	c := r.c
@@ -255,7 +270,7 @@ func seconds(s float64) time.Duration {
 // it starts; calls still pending when the reactor is freed never run.  A
 // panic in fn stops the reactor and Run returns it as a *PanicError.
 func (r *Reactor) Call(fn func()) error {
-	if fn == nil {
+	if r == nil || fn == nil {
 		return ErrInvalid
 	}
 	r.mu.RLock()
@@ -366,7 +381,7 @@ func (r *Reactor) CallLater(d time.Duration, fn func()) (*DelayedCall, error) {
 
 // Cancel: ErrAlreadyCancelled / ErrAlreadyRan once cancelled / run.
 func (dc *DelayedCall) Cancel() error {
-	if err := dc.r.check(); err != nil {
+	if err := dc.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_delayed_call_cancel(dc.c))
@@ -374,7 +389,7 @@ func (dc *DelayedCall) Cancel() error {
 
 // Reset reschedules the call to d from now.
 func (dc *DelayedCall) Reset(d time.Duration) error {
-	if err := dc.r.check(); err != nil {
+	if err := dc.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_delayed_call_reset(dc.c, C.double(d.Seconds())))
@@ -382,7 +397,7 @@ func (dc *DelayedCall) Reset(d time.Duration) error {
 
 // Delay pushes the call back by d (may be negative).
 func (dc *DelayedCall) Delay(d time.Duration) error {
-	if err := dc.r.check(); err != nil {
+	if err := dc.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_delayed_call_delay(dc.c, C.double(d.Seconds())))
@@ -390,13 +405,13 @@ func (dc *DelayedCall) Delay(d time.Duration) error {
 
 // Active reports whether the call is still pending.
 func (dc *DelayedCall) Active() bool {
-	dc.r.own()
+	dc.reactor().own()
 	return bool(C.dfr_delayed_call_active(dc.c))
 }
 
 // Time is when the call runs on the reactor's clock; -1 once it ran or was
 // cancelled.
 func (dc *DelayedCall) Time() time.Duration {
-	dc.r.own()
+	dc.reactor().own()
 	return seconds(float64(C.dfr_delayed_call_time(dc.c)))
 }

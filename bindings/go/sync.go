@@ -21,7 +21,7 @@ func (r *Reactor) NewLock() *Lock {
 
 // Acquire gives a deferred firing once the lock is held.
 func (l *Lock) Acquire() (*Deferred, error) {
-	if err := l.r.check(); err != nil {
+	if err := l.reactor().check(); err != nil {
 		return nil, err
 	}
 	return l.r.newDeferredOrErr(C.dfr_lock_acquire(l.c))
@@ -30,22 +30,22 @@ func (l *Lock) Acquire() (*Deferred, error) {
 // Release hands the lock to the first waiter or unlocks; ErrInvalid when not
 // locked.
 func (l *Lock) Release() error {
-	if err := l.r.check(); err != nil {
+	if err := l.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_lock_release(l.c))
 }
 
 // Locked reports whether the lock is held.
-func (l *Lock) Locked() bool { l.r.own(); return bool(C.dfr_lock_locked(l.c)) }
+func (l *Lock) Locked() bool { l.reactor().own(); return bool(C.dfr_lock_locked(l.c)) }
 
 // Waiting is the number of acquires waiting.
-func (l *Lock) Waiting() int { l.r.own(); return int(C.dfr_lock_waiting(l.c)) }
+func (l *Lock) Waiting() int { l.reactor().own(); return int(C.dfr_lock_waiting(l.c)) }
 
 // Run acquires, calls fn (a *Deferred result holds the lock until it fires),
 // releases, and fires with fn's result.
 func (l *Lock) Run(fn func() (any, error)) (*Deferred, error) {
-	if err := l.r.check(); err != nil {
+	if err := l.reactor().check(); err != nil {
 		return nil, err
 	}
 	if fn == nil {
@@ -56,7 +56,10 @@ func (l *Lock) Run(fn func() (any, error)) (*Deferred, error) {
 
 // Free frees the lock; waiters fail with ErrCancelled.
 func (l *Lock) Free() {
-	l.r.own()
+	if l == nil {
+		return
+	}
+	l.reactor().own()
 	if l.c != nil {
 		C.dfr_lock_free(l.c)
 		l.c = nil
@@ -83,7 +86,7 @@ func (r *Reactor) NewSemaphore(tokens uint) (*Semaphore, error) {
 
 // Acquire gives a deferred firing once a token is taken.
 func (s *Semaphore) Acquire() (*Deferred, error) {
-	if err := s.r.check(); err != nil {
+	if err := s.reactor().check(); err != nil {
 		return nil, err
 	}
 	return s.r.newDeferredOrErr(C.dfr_semaphore_acquire(s.c))
@@ -91,21 +94,21 @@ func (s *Semaphore) Acquire() (*Deferred, error) {
 
 // Release gives a token back (or to the first waiter).
 func (s *Semaphore) Release() error {
-	if err := s.r.check(); err != nil {
+	if err := s.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_semaphore_release(s.c))
 }
 
 // Tokens free now.
-func (s *Semaphore) Tokens() int { s.r.own(); return int(C.dfr_semaphore_tokens(s.c)) }
+func (s *Semaphore) Tokens() int { s.reactor().own(); return int(C.dfr_semaphore_tokens(s.c)) }
 
 // Waiting is the number of acquires waiting.
-func (s *Semaphore) Waiting() int { s.r.own(); return int(C.dfr_semaphore_waiting(s.c)) }
+func (s *Semaphore) Waiting() int { s.reactor().own(); return int(C.dfr_semaphore_waiting(s.c)) }
 
 // Run is Lock.Run with a token.
 func (s *Semaphore) Run(fn func() (any, error)) (*Deferred, error) {
-	if err := s.r.check(); err != nil {
+	if err := s.reactor().check(); err != nil {
 		return nil, err
 	}
 	if fn == nil {
@@ -116,7 +119,10 @@ func (s *Semaphore) Run(fn func() (any, error)) (*Deferred, error) {
 
 // Free frees the semaphore; waiters fail with ErrCancelled.
 func (s *Semaphore) Free() {
-	s.r.own()
+	if s == nil {
+		return
+	}
+	s.reactor().own()
 	if s.c != nil {
 		C.dfr_semaphore_free(s.c)
 		s.c = nil
@@ -152,7 +158,7 @@ func (r *Reactor) NewQueue(size, backlog int) *Queue {
 
 // Put gives v to the oldest waiting Get or keeps it; ErrOverflow when full.
 func (q *Queue) Put(v any) error {
-	if err := q.r.check(); err != nil {
+	if err := q.reactor().check(); err != nil {
 		return err
 	}
 	if _, ok := v.(*Deferred); ok {
@@ -164,21 +170,24 @@ func (q *Queue) Put(v any) error {
 // Get gives a deferred firing with the oldest value (failing with
 // ErrUnderflow when the backlog is full).
 func (q *Queue) Get() (*Deferred, error) {
-	if err := q.r.check(); err != nil {
+	if err := q.reactor().check(); err != nil {
 		return nil, err
 	}
 	return q.r.newDeferredOrErr(C.dfr_queue_get(q.c))
 }
 
 // Pending is the number of values kept.
-func (q *Queue) Pending() int { q.r.own(); return int(C.dfr_queue_pending(q.c)) }
+func (q *Queue) Pending() int { q.reactor().own(); return int(C.dfr_queue_pending(q.c)) }
 
 // Waiting is the number of gets waiting.
-func (q *Queue) Waiting() int { q.r.own(); return int(C.dfr_queue_waiting(q.c)) }
+func (q *Queue) Waiting() int { q.reactor().own(); return int(C.dfr_queue_waiting(q.c)) }
 
 // Free frees the queue (kept values dropped, waiters fail with ErrCancelled).
 func (q *Queue) Free() {
-	q.r.own()
+	if q == nil {
+		return
+	}
+	q.reactor().own()
 	if q.c != nil {
 		C.dfr_queue_free(q.c)
 		q.c = nil

@@ -57,7 +57,7 @@ func (r *Reactor) DeferLater(d time.Duration, fn func() (any, error)) (*Deferred
 
 // AddTimeout cancels d after timeout; the failure is then ErrTimedOut.
 func (d *Deferred) AddTimeout(timeout time.Duration) error {
-	if err := d.r.check(); err != nil {
+	if err := d.reactor().check(); err != nil {
 		return err
 	}
 	if timeout < 0 {
@@ -91,7 +91,7 @@ func (r *Reactor) NewLoopingCall(fn func() (any, error)) (*LoopingCall, error) {
 // Start calls fn every interval (at once when now).  The deferred fires when
 // Stop is called, or fails with fn's error.
 func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error) {
-	if err := lc.r.check(); err != nil {
+	if err := lc.reactor().check(); err != nil {
 		return nil, err
 	}
 	if interval < 0 {
@@ -102,7 +102,7 @@ func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error
 
 // Stop stops the calls; Start's deferred fires.
 func (lc *LoopingCall) Stop() error {
-	if err := lc.r.check(); err != nil {
+	if err := lc.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_looping_call_stop(lc.c))
@@ -110,7 +110,7 @@ func (lc *LoopingCall) Stop() error {
 
 // Reset restarts the interval from now (only while running).
 func (lc *LoopingCall) Reset() error {
-	if err := lc.r.check(); err != nil {
+	if err := lc.reactor().check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_looping_call_reset(lc.c))
@@ -118,13 +118,16 @@ func (lc *LoopingCall) Reset() error {
 
 // Running reports whether it is started.
 func (lc *LoopingCall) Running() bool {
-	lc.r.own()
+	lc.reactor().own()
 	return bool(C.dfr_looping_call_running(lc.c))
 }
 
 // Free frees the LoopingCall (stopped or not) and releases fn.
 func (lc *LoopingCall) Free() {
-	lc.r.own()
+	if lc == nil {
+		return
+	}
+	lc.reactor().own()
 	if lc.c != nil {
 		C.dfr_looping_call_unref(lc.c)
 		lc.c = nil

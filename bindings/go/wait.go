@@ -31,6 +31,9 @@ func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
 // reactor's goroutine Do returns ErrDeadlock; after Free, ErrClosed.
 func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, error) {
 	var zero T
+	if r == nil || fn == nil || ctx == nil {
+		return zero, ErrInvalid
+	}
 	if r.InThread() {
 		return zero, ErrDeadlock
 	}

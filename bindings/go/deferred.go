@@ -206,7 +206,11 @@ func goCallback(id, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_val
 			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
 		}
 	}()
-	v, err := toGo(s.r, in)
+	var v any
+	var err error
+	if in._type != nil { // none (the usual result of a Go callback) needs no conversion
+		v, err = toGo(s.r, in)
+	}
 	var res any
 	if isErr != 0 {
 		res, err = f.eb(err)

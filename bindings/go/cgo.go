@@ -7,21 +7,34 @@ import "C"
 import (
 	"fmt"
 	"runtime/cgo"
-	"strings"
 	"sync/atomic"
 )
-
-// The major.minor this binding is written against; checked against the
-// loaded library's dfr_version() at init.
-const wantVersion = "0."
 
 // Version is the version of the libdeferred the program runs with.
 func Version() string { return C.GoString(C.dfr_version()) }
 
+// The header's version, the one the binding was built against (shim.h
+// refuses headers before 0.2 or of another major version).
+const (
+	builtMajor = int(C.DFR_VERSION_MAJOR)
+	builtMinor = int(C.DFR_VERSION_MINOR)
+)
+
 func init() {
-	if v := Version(); !strings.HasPrefix(v, wantVersion) {
-		panic(fmt.Sprintf("deferred: the binding needs libdeferred %sx, the loaded library is %s", wantVersion, v))
+	if err := checkVersion(Version(), builtMajor, builtMinor); err != nil {
+		panic(err)
 	}
+}
+
+// checkVersion accepts a loaded library of the header's major version and at
+// least its minor (the binding may call what that minor added).
+func checkVersion(loaded string, major, minor int) error {
+	var lmaj, lmin, lpatch int
+	if n, _ := fmt.Sscanf(loaded, "%d.%d.%d", &lmaj, &lmin, &lpatch); n < 2 || lmaj != major || lmin < minor {
+		return fmt.Errorf("deferred: built against libdeferred %d.%d, the loaded library is %q: it needs %d.x with x >= %d",
+			major, minor, loaded, major, minor)
+	}
+	return nil
 }
 
 // liveHandles counts the cgo.Handles the binding has given to C and not yet

@@ -117,6 +117,7 @@
 //	export PKG_CONFIG_PATH=$PWD/build/meson-uninstalled LD_LIBRARY_PATH=$PWD/build/src
 //	cd bindings/go && go test -race ./...
 //
-// A libdeferred of another major version fails the build (a check on the
-// header) or, at run time, the package's init (dfr_version).
+// The package needs libdeferred 0.2 or a later 0.x: another header fails the
+// build (shim.h), and a loaded library older than the header built against,
+// or of another major version, fails the package's init (dfr_version).
 package deferred

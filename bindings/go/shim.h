@@ -9,13 +9,14 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-/* Build-time version check: the binding is written against libdeferred 0.x.
- * The header has no version macros yet; when it gains them this check uses
- * them, until then the required entry points are checked by the compiler. */
-#if defined(DFR_VERSION_MAJOR)
-#if DFR_VERSION_MAJOR != 0
-#error "bindings/go needs libdeferred 0.x: this deferred.h is another major version"
-#endif
+/* Build-time version check (as git2go does): the binding is written against
+ * libdeferred 0.2 and works with any later 0.x; a header too old to carry
+ * its version, or of another major version, fails the build here.  cgo.go
+ * checks the loaded library against the same numbers at init. */
+#if !defined(DFR_VERSION_MAJOR) || !defined(DFR_VERSION_MINOR)
+#error "bindings/go needs libdeferred >= 0.2: this deferred.h is older (no DFR_VERSION_MAJOR)"
+#elif DFR_VERSION_MAJOR != 0 || DFR_VERSION_MINOR < 2
+#error "bindings/go needs libdeferred 0.x with x >= 2: this deferred.h is another version"
 #endif
 /* (DeferredList flags are an enum since 0.2: checked by _Static_assert below.) */
 #if !defined(DFR_UNLIMITED) || !defined(DFR_DOMAIN)

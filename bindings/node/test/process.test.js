@@ -88,6 +88,27 @@ test('an awaited (handled) failure is not reported', () => {
   assert.doesNotMatch(r.stderr, /seen/);
 });
 
+test('a Clock dropped with work pending is collected quietly (its deferreds would never fire)', () => {
+  const r = run(`(() => {
+      const c = new D.Clock();
+      D.deferLater(1, () => 0, { clock: c });
+      new D.LoopingCall(() => 0, { clock: c }).start(1);
+      const t = new D.Deferred(); t.addTimeout(5, c);
+    })();
+    setTimeout(() => { gc(); setTimeout(() => { gc(); console.log("collected"); }, 20); }, 20);`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'collected');
+  assert.equal(r.stderr, '');
+});
+
+test('a deferLater still held sees its Clock collected as ENOTRUNNING', () => {
+  const r = run(`globalThis.d = D.deferLater(1, () => 0, { clock: new D.Clock() });
+    d.addErrback((e) => console.log(e.code));
+    setTimeout(() => gc(), 20);`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'ENOTRUNNING');
+});
+
 test('an exception in a timer function is an uncaught exception', () => {
   const r = run('D.callLater(0.01, () => { throw new Error("timer threw"); });');
   assert.notEqual(r.status, 0);

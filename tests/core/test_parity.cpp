@@ -1,0 +1,448 @@
+// Parity with Twisted 22.4 at the edges the other core tests leave out:
+// cancelling either end of a chainDeferred, three deferreds chained through
+// callbacks, a DeferredList over the same input twice, a paused input, and
+// re-entrant use of DeferredLock, DeferredSemaphore and DeferredQueue from
+// the callbacks they fire.  Each case names the Twisted test (in
+// twisted/test/test_defer.py) or the Twisted method whose semantics it
+// follows; where we differ on purpose, docs/*.md says so.
+#include <catch2/catch.hpp>
+
+#include "recorder.h"
+#include "support.h"
+
+using test::Recorder;
+using test::record;
+using test::record_and_handle;
+using test::return_deferred;
+using test::swallow;
+
+namespace {
+
+const std::string cancelled = test::fail_text(DFR_DOMAIN, DFR_ECANCELLED);
+const std::string already = test::fail_text(DFR_DOMAIN, DFR_EALREADY);
+
+void do_nothing(dfr_deferred *, void *) {}
+
+} // namespace
+
+// Deferred.cancel on the target of chainDeferred: the target is not waiting
+// on the source (only an implicit chain is), so it fails at once; the
+// source's later result is then dropped silently, once, as for any fire
+// after a cancel without a canceller.
+TEST_CASE("parity: cancelling the target of chainDeferred", "[parity][chain][cancel]")
+{
+    test::UnhandledCapture unhandled;
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    REQUIRE(dfr_deferred_chain(a, b) == 0);
+    Recorder rb;
+    dfr_deferred_add_callbacks(b, record, record_and_handle, &rb, nullptr);
+    dfr_deferred_cancel(b);
+    CHECK(rb.seen == std::vector<std::string>{cancelled});
+
+    REQUIRE(dfr_deferred_callback(a, dfr_i64(7)) == 0);
+    // The target swallowed the result: the source continues with none, not
+    // an AlreadyCalled failure.
+    CHECK(test::state(a) == "none");
+    CHECK(rb.seen.size() == 1);
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+    CHECK(unhandled.count() == 0);
+}
+
+// The same with a canceller that does not fire: nothing is swallowed, so the
+// source's result reaching the target becomes an AlreadyCalled failure on
+// the source (Twisted raises AlreadyCalledError inside the source's chain).
+TEST_CASE("parity: chainDeferred into a target cancelled through a canceller", "[parity][chain][cancel]")
+{
+    test::UnhandledCapture unhandled;
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new_cancellable(do_nothing, nullptr, nullptr);
+    REQUIRE(dfr_deferred_chain(a, b) == 0);
+    Recorder rb;
+    dfr_deferred_add_errback(b, record_and_handle, &rb, nullptr);
+    dfr_deferred_cancel(b);
+    CHECK(rb.seen == std::vector<std::string>{cancelled});
+    REQUIRE(dfr_deferred_callback(a, dfr_i64(7)) == 0);
+    CHECK(test::state(a) == already);
+    Recorder ra;
+    dfr_deferred_add_errback(a, record_and_handle, &ra, nullptr);
+    CHECK(ra.seen == std::vector<std::string>{already});
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+    CHECK(unhandled.count() == 0);
+}
+
+// Cancelling the source of chainDeferred: its CancelledError travels to the
+// target, and the source is left with none.
+TEST_CASE("parity: cancelling the source of chainDeferred", "[parity][chain][cancel]")
+{
+    test::UnhandledCapture unhandled;
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    REQUIRE(dfr_deferred_chain(a, b) == 0);
+    dfr_deferred_cancel(a);
+    CHECK(test::state(a) == "none");
+    CHECK(test::state(b) == cancelled);
+    dfr_deferred_add_errback(b, swallow, nullptr, nullptr);
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+    CHECK(unhandled.count() == 0);
+}
+
+// test_resultOfDeferredResultOfDeferredOfFiredDeferredCalled: first waits on
+// second, which waits on third; callbacks added to the middle one after the
+// last fires still run.
+TEST_CASE("parity: three deferreds chained through callbacks", "[parity][chain]")
+{
+    dfr_deferred *first = dfr_deferred_new();
+    dfr_deferred *second = dfr_deferred_new();
+    dfr_deferred *third = dfr_deferred_new();
+    dfr_deferred_add_callback(first, return_deferred, second, nullptr);
+    dfr_deferred_add_callback(second, return_deferred, third, nullptr);
+    REQUIRE(dfr_deferred_callback(second, dfr_none()) == 0);
+    REQUIRE(dfr_deferred_callback(first, dfr_none()) == 0);
+    REQUIRE(dfr_deferred_callback(third, dfr_i64(3)) == 0);
+    Recorder r;
+    dfr_deferred_add_callback(second, record, &r, nullptr);
+    // second's result went on to first (first stole it): second holds none.
+    CHECK(r.seen == std::vector<std::string>{"none"});
+    CHECK(test::state(first) == "i64 3");
+    dfr_deferred_unref(first);
+    dfr_deferred_unref(second);
+    dfr_deferred_unref(third);
+}
+
+// Deferred.cancel on an outer that waits on an inner without a canceller:
+// the inner fails with CancelledError, and the operation's late result on
+// the inner is swallowed once; the next one is AlreadyCalled.
+TEST_CASE("parity: a late result on the inner of a cancelled wait is swallowed once", "[parity][cancel]")
+{
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred_add_callback(outer, return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(outer, dfr_none()) == 0);
+    dfr_deferred_cancel(outer);
+    CHECK(test::state(outer) == cancelled);
+    CHECK(dfr_deferred_callback(inner, dfr_i64(1)) == 0);
+    CHECK(dfr_deferred_callback(inner, dfr_i64(2)) == DFR_EALREADY);
+    CHECK(test::state(outer) == cancelled);
+    dfr_deferred_add_errback(outer, swallow, nullptr, nullptr);
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}
+
+// Cancelling a paused deferred that has no result: the canceller runs and
+// the result is set, but nothing runs until unpause (Deferred.cancel then
+// _runCallbacks returning early while paused).
+TEST_CASE("parity: cancel while paused, the canceller firing", "[parity][cancel][pause]")
+{
+    struct Fire {
+        static void cb(dfr_deferred *d, void *) { dfr_deferred_callback(d, dfr_i64(5)); }
+    };
+    dfr_deferred *d = dfr_deferred_new_cancellable(Fire::cb, nullptr, nullptr);
+    Recorder r;
+    dfr_deferred_add_callbacks(d, record, record, &r, nullptr);
+    dfr_deferred_pause(d);
+    dfr_deferred_cancel(d);
+    CHECK(r.seen.empty());
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    dfr_deferred_unpause(d);
+    CHECK(r.seen == std::vector<std::string>{"i64 5"});
+    dfr_deferred_unref(d);
+}
+
+// DeferredList over the same deferred twice: Twisted adds two callback pairs
+// to it; the first passes the result on, so both entries get it.
+TEST_CASE("parity: a DeferredList over the same deferred twice", "[parity][list]")
+{
+    SECTION("success")
+    {
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred *ds[2] = {d, d};
+        dfr_deferred *dl = dfr_deferred_list(ds, 2, 0);
+        REQUIRE(dfr_deferred_callback(d, dfr_i64(4)) == 0);
+        const dfr_value *v = dfr_deferred_result(dl);
+        REQUIRE(v);
+        dfr_list *l = dfr_list_from(v);
+        REQUIRE(dfr_list_len(l) == 2);
+        CHECK(dfr_list_ok(l, 0));
+        CHECK(dfr_list_ok(l, 1));
+        CHECK(test::is_i64(dfr_list_get(l, 0), 4));
+        CHECK(test::is_i64(dfr_list_get(l, 1), 4));
+        CHECK(test::state(d) == "i64 4");
+        dfr_deferred_unref(dl);
+        dfr_deferred_unref(d);
+    }
+    SECTION("failure with consumeErrors: the second entry sees the none it left")
+    {
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred *ds[2] = {d, d};
+        dfr_deferred *dl = dfr_deferred_list(ds, 2, DFR_CONSUME_ERRORS);
+        REQUIRE(dfr_deferred_errback(d, test::failure(9)) == 0);
+        const dfr_value *v = dfr_deferred_result(dl);
+        REQUIRE(v);
+        dfr_list *l = dfr_list_from(v);
+        REQUIRE(dfr_list_len(l) == 2);
+        CHECK_FALSE(dfr_list_ok(l, 0));
+        CHECK(test::code_of(dfr_list_get(l, 0)) == 9);
+        CHECK(dfr_list_ok(l, 1));
+        CHECK(test::show(dfr_list_get(l, 1)) == "none");
+        CHECK(test::state(d) == "none");
+        dfr_deferred_unref(dl);
+        dfr_deferred_unref(d);
+    }
+}
+
+// A paused input that already has its result does not report until it is
+// unpaused (the list's callback is queued behind the pause).
+TEST_CASE("parity: a DeferredList waits for a paused input", "[parity][list][pause]")
+{
+    dfr_deferred *a = dfr_succeed(dfr_i64(1));
+    dfr_deferred_pause(a);
+    dfr_deferred *b = dfr_succeed(dfr_i64(2));
+    dfr_deferred *ds[2] = {a, b};
+    dfr_deferred *dl = dfr_deferred_list(ds, 2, 0);
+    CHECK(dfr_deferred_state(dl) == DFR_PENDING);
+    dfr_deferred_unpause(a);
+    REQUIRE(dfr_deferred_state(dl) == DFR_SUCCEEDED);
+    dfr_list *l = dfr_list_from(dfr_deferred_result(dl));
+    CHECK(test::is_i64(dfr_list_get(l, 0), 1));
+    CHECK(test::is_i64(dfr_list_get(l, 1), 2));
+    dfr_deferred_unref(dl);
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+}
+
+// Both fire-on-one flags: whichever input reports first decides
+// (DeferredList._cbDeferred).
+TEST_CASE("parity: fireOnOneCallback and fireOnOneErrback together", "[parity][list]")
+{
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred *ds[2] = {a, b};
+    SECTION("an errback first")
+    {
+        dfr_deferred *dl = dfr_deferred_list(ds, 2, DFR_FIRE_ON_ONE_CALLBACK | DFR_FIRE_ON_ONE_ERRBACK |
+                                                        DFR_CONSUME_ERRORS);
+        dfr_deferred_errback(b, test::failure(3));
+        REQUIRE(test::result_code(dl) == DFR_EFIRST);
+        const dfr_failure *f = dfr_failure_from(dfr_deferred_result(dl));
+        CHECK(dfr_failure_index(f) == 1);
+        CHECK(dfr_failure_code(dfr_failure_cause(f)) == 3);
+        dfr_deferred_callback(a, dfr_i64(1));
+        CHECK(test::result_code(dl) == DFR_EFIRST);
+        dfr_deferred_add_errback(dl, swallow, nullptr, nullptr);
+        dfr_deferred_unref(dl);
+    }
+    SECTION("a callback first")
+    {
+        dfr_deferred *dl = dfr_deferred_list(ds, 2, DFR_FIRE_ON_ONE_CALLBACK | DFR_FIRE_ON_ONE_ERRBACK |
+                                                        DFR_CONSUME_ERRORS);
+        dfr_deferred_callback(a, dfr_i64(1));
+        REQUIRE(dfr_deferred_state(dl) == DFR_SUCCEEDED);
+        dfr_list *l = dfr_list_from(dfr_deferred_result(dl));
+        CHECK(test::is_i64(dfr_list_get(l, 0), 1));
+        CHECK(test::is_i64(dfr_list_get(l, 1), 0));
+        dfr_deferred_errback(b, test::failure(3));
+        // consumeErrors still applies after the list fired.
+        CHECK(test::state(b) == "none");
+        dfr_deferred_unref(dl);
+    }
+    dfr_deferred_unref(a);
+    dfr_deferred_unref(b);
+}
+
+// gatherResults fails on the first failure without waiting for the others;
+// a later failure of another input stays with that input.
+TEST_CASE("parity: gatherResults fails at the first failure", "[parity][list]")
+{
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred *ds[2] = {a, b};
+    dfr_deferred *g = dfr_gather_results(ds, 2, false);
+    dfr_deferred_errback(b, test::failure(5));
+    REQUIRE(test::result_code(g) == DFR_EFIRST);
+    CHECK(dfr_failure_index(dfr_failure_from(dfr_deferred_result(g))) == 1);
+    CHECK(test::result_code(b) == 5);
+    dfr_deferred_errback(a, test::failure(6));
+    CHECK(test::result_code(a) == 6);
+    for (dfr_deferred *d : {a, b, g}) {
+        dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+        dfr_deferred_unref(d);
+    }
+}
+
+namespace {
+
+// An acquire callback that releases the lock at once (re-entering release
+// from inside the release that handed it over).
+struct LockUser {
+    dfr_lock *l;
+    std::vector<int> *order;
+    int id;
+};
+dfr_value release_at_once(dfr_value v, void *data)
+{
+    auto *u = static_cast<LockUser *>(data);
+    u->order->push_back(u->id);
+    CHECK(dfr_lock_release(u->l) == 0);
+    return v;
+}
+
+} // namespace
+
+// DeferredLock.release hands over by firing the waiter's deferred; a waiter
+// that releases from its callback hands over again to the next, in order.
+TEST_CASE("parity: a lock released from inside the acquire callback it handed over", "[parity][lock]")
+{
+    dfr_lock *l = dfr_lock_new();
+    std::vector<int> order;
+    dfr_deferred *first = dfr_lock_acquire(l);
+    std::vector<LockUser> users(3);
+    std::vector<dfr_deferred *> ds;
+    for (int i = 0; i < 3; i++) {
+        users[i] = {l, &order, i};
+        dfr_deferred *d = dfr_lock_acquire(l);
+        dfr_deferred_add_callback(d, release_at_once, &users[i], nullptr);
+        ds.push_back(d);
+    }
+    CHECK(dfr_lock_waiting(l) == 3);
+    REQUIRE(dfr_lock_release(l) == 0);
+    CHECK(order == std::vector<int>{0, 1, 2});
+    CHECK_FALSE(dfr_lock_locked(l));
+    CHECK(dfr_lock_waiting(l) == 0);
+    for (dfr_deferred *d : ds)
+        dfr_deferred_unref(d);
+    dfr_deferred_unref(first);
+    dfr_lock_free(l);
+}
+
+// A cancelled waiter is skipped: the release goes to the next one.
+TEST_CASE("parity: release skips a cancelled waiter of a lock and a semaphore", "[parity][lock][semaphore]")
+{
+    SECTION("lock")
+    {
+        dfr_lock *l = dfr_lock_new();
+        dfr_deferred *held = dfr_lock_acquire(l);
+        dfr_deferred *w1 = dfr_lock_acquire(l);
+        dfr_deferred *w2 = dfr_lock_acquire(l);
+        dfr_deferred_cancel(w1);
+        CHECK(test::state(w1) == cancelled);
+        CHECK(dfr_lock_waiting(l) == 1);
+        REQUIRE(dfr_lock_release(l) == 0);
+        CHECK(dfr_deferred_state(w2) == DFR_SUCCEEDED);
+        CHECK(dfr_lock_locked(l));
+        REQUIRE(dfr_lock_release(l) == 0);
+        CHECK_FALSE(dfr_lock_locked(l));
+        dfr_deferred_add_errback(w1, swallow, nullptr, nullptr);
+        for (dfr_deferred *d : {held, w1, w2})
+            dfr_deferred_unref(d);
+        dfr_lock_free(l);
+    }
+    SECTION("semaphore")
+    {
+        dfr_semaphore *s = dfr_semaphore_new(1);
+        dfr_deferred *held = dfr_semaphore_acquire(s);
+        dfr_deferred *w1 = dfr_semaphore_acquire(s);
+        dfr_deferred *w2 = dfr_semaphore_acquire(s);
+        dfr_deferred_cancel(w1);
+        CHECK(dfr_semaphore_waiting(s) == 1);
+        REQUIRE(dfr_semaphore_release(s) == 0);
+        CHECK(dfr_deferred_state(w2) == DFR_SUCCEEDED);
+        CHECK(dfr_semaphore_tokens(s) == 0);
+        REQUIRE(dfr_semaphore_release(s) == 0);
+        CHECK(dfr_semaphore_tokens(s) == 1);
+        CHECK(dfr_semaphore_release(s) == DFR_EINVAL);
+        dfr_deferred_add_errback(w1, swallow, nullptr, nullptr);
+        for (dfr_deferred *d : {held, w1, w2})
+            dfr_deferred_unref(d);
+        dfr_semaphore_free(s);
+    }
+}
+
+namespace {
+
+struct Regetter {
+    dfr_queue *q;
+    Recorder *seen;
+    dfr_deferred *next = nullptr;
+};
+// A get callback that records its value and asks for the next one.
+dfr_value record_and_get_again(dfr_value v, void *data)
+{
+    auto *g = static_cast<Regetter *>(data);
+    g->seen->seen.push_back(test::show(v));
+    dfr_value_drop(v);
+    if (!g->next)
+        g->next = dfr_queue_get(g->q);
+    return dfr_none();
+}
+
+} // namespace
+
+// DeferredQueue.put fires the oldest waiting get; a get from inside that
+// callback waits (or takes a kept value) like any other.
+TEST_CASE("parity: a queue get from inside a get callback", "[parity][queue]")
+{
+    dfr_queue *q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    Recorder seen;
+    Regetter g{q, &seen};
+    dfr_deferred *d = dfr_queue_get(q);
+    dfr_deferred_add_callback(d, record_and_get_again, &g, nullptr);
+    REQUIRE(dfr_queue_put(q, dfr_i64(1)) == 0);
+    CHECK(seen.seen == std::vector<std::string>{"i64 1"});
+    REQUIRE(g.next);
+    CHECK(dfr_deferred_state(g.next) == DFR_PENDING);
+    CHECK(dfr_queue_waiting(q) == 1);
+    CHECK(dfr_queue_pending(q) == 0);
+    REQUIRE(dfr_queue_put(q, dfr_i64(2)) == 0);
+    CHECK(test::state(g.next) == "i64 2");
+    dfr_deferred_unref(g.next);
+    dfr_deferred_unref(d);
+    dfr_queue_free(q);
+}
+
+// DeferredQueue: the limits apply only when the value (or the get) has to
+// wait.  put() first serves a waiting get, so a size of 0 does not refuse
+// it; get() first takes a kept value, so a backlog of 0 does not refuse it.
+TEST_CASE("parity: queue limits count only what waits", "[parity][queue]")
+{
+    SECTION("size 0 with a waiting get")
+    {
+        dfr_queue *q = dfr_queue_new(0, 1);
+        dfr_deferred *d = dfr_queue_get(q);
+        CHECK(dfr_deferred_state(d) == DFR_PENDING);
+        CHECK(dfr_queue_put(q, dfr_i64(1)) == 0);
+        CHECK(test::state(d) == "i64 1");
+        CHECK(dfr_queue_put(q, dfr_i64(2)) == DFR_EOVERFLOW);
+        dfr_deferred_unref(d);
+        dfr_queue_free(q);
+    }
+    SECTION("backlog 0 with a kept value")
+    {
+        dfr_queue *q = dfr_queue_new(1, 0);
+        CHECK(dfr_queue_put(q, dfr_i64(1)) == 0);
+        dfr_deferred *d = dfr_queue_get(q);
+        CHECK(test::state(d) == "i64 1");
+        CHECK(test::refused_with(dfr_queue_get(q), DFR_EUNDERFLOW));
+        dfr_deferred_unref(d);
+        dfr_queue_free(q);
+    }
+    SECTION("size 1 backlog 1: one waiting get, then one kept value")
+    {
+        dfr_queue *q = dfr_queue_new(1, 1);
+        dfr_deferred *d = dfr_queue_get(q);
+        CHECK(test::refused_with(dfr_queue_get(q), DFR_EUNDERFLOW));
+        CHECK(dfr_queue_put(q, dfr_i64(1)) == 0);
+        CHECK(test::state(d) == "i64 1");
+        CHECK(dfr_queue_put(q, dfr_i64(2)) == 0);
+        CHECK(dfr_queue_pending(q) == 1);
+        CHECK(dfr_queue_put(q, dfr_i64(3)) == DFR_EOVERFLOW);
+        dfr_deferred *e = dfr_queue_get(q);
+        CHECK(test::state(e) == "i64 2");
+        dfr_deferred_unref(d);
+        dfr_deferred_unref(e);
+        dfr_queue_free(q);
+    }
+}

@@ -1,0 +1,272 @@
+// Parity with Twisted 22.4's task.Clock, DelayedCall, LoopingCall and
+// addTimeout at the edges the other reactor tests leave out: calls that
+// cancel or move other calls due in the same advance, a negative delay,
+// restarting a LoopingCall from its own start deferred's callbacks, and a
+// canceller-resumed chain under a timeout.  Each case names the Twisted test
+// (twisted/test/test_task.py, test_defer.py) or method whose semantics it
+// follows.
+#include <catch2/catch.hpp>
+
+#include "reactor_support.h"
+#include "recorder.h"
+#include "support.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using test::Clock;
+using test::Log;
+using test::Named;
+using test::Recorder;
+
+namespace {
+
+// A due call that cancels, resets or delays another call.
+struct Meddler {
+    Log *log;
+    dfr_delayed_call *other = nullptr;
+    enum { CANCEL, RESET, DELAY, RESET_SELF } what = CANCEL;
+    dfr_delayed_call *self = nullptr;
+    int rc = 1;
+};
+
+void meddle(void *data)
+{
+    auto *m = static_cast<Meddler *>(data);
+    m->log->seen.push_back("meddler");
+    if (m->what == Meddler::CANCEL)
+        m->rc = dfr_delayed_call_cancel(m->other);
+    else if (m->what == Meddler::RESET)
+        m->rc = dfr_delayed_call_reset(m->other, 5);
+    else if (m->what == Meddler::DELAY)
+        m->rc = dfr_delayed_call_delay(m->other, 2);
+    else
+        m->rc = dfr_delayed_call_reset(m->self, 1);
+}
+
+} // namespace
+
+// Clock.advance pops one due call at a time, so a call cancelled, reset or
+// delayed by an earlier call of the same advance no longer runs in it.
+TEST_CASE("parity: a due call cancels or moves another due call", "[parity][clock]")
+{
+    Clock c;
+    Log log;
+    Meddler m{&log};
+    Named victim{&log, "victim"};
+    dfr_delayed_call *first = nullptr;
+    REQUIRE(dfr_reactor_call_later(c.r, 1, meddle, &m, nullptr, &first) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 1, test::append_name, &victim, nullptr, &m.other) == 0);
+    SECTION("cancel")
+    {
+        c.advance(1);
+        CHECK(m.rc == 0);
+        CHECK(log.seen == std::vector<std::string>{"meddler"});
+        CHECK(dfr_reactor_pending_calls(c.r) == 0);
+        CHECK(dfr_delayed_call_cancel(m.other) == DFR_EALREADY_CANCELLED);
+    }
+    SECTION("reset later")
+    {
+        m.what = Meddler::RESET;
+        c.advance(1);
+        CHECK(m.rc == 0);
+        CHECK(log.seen == std::vector<std::string>{"meddler"});
+        CHECK(dfr_delayed_call_time(m.other) == Approx(6.0));
+        c.advance(4.5);
+        CHECK(log.seen.size() == 1);
+        c.advance(0.5);
+        CHECK(log.seen == std::vector<std::string>{"meddler", "victim"});
+    }
+    SECTION("delay")
+    {
+        m.what = Meddler::DELAY;
+        c.advance(1);
+        CHECK(m.rc == 0);
+        CHECK(log.seen == std::vector<std::string>{"meddler"});
+        CHECK(dfr_delayed_call_time(m.other) == Approx(3.0));
+        c.advance(2);
+        CHECK(log.seen == std::vector<std::string>{"meddler", "victim"});
+    }
+    SECTION("reset itself from inside: AlreadyCalled")
+    {
+        m.what = Meddler::RESET_SELF;
+        m.self = first;
+        c.advance(1);
+        CHECK(m.rc == DFR_EALREADY_RAN);
+        CHECK(log.seen == std::vector<std::string>{"meddler", "victim"});
+    }
+    dfr_delayed_call_unref(first);
+    dfr_delayed_call_unref(m.other);
+}
+
+// DelayedCall.delay with a negative amount may move a call before now: it
+// is due at once, and runs at the next advance, even advance(0).
+TEST_CASE("parity: a negative delay makes a call due at once", "[parity][clock]")
+{
+    Clock c;
+    Log log;
+    Named n{&log, "n"};
+    dfr_delayed_call *dc = nullptr;
+    REQUIRE(dfr_reactor_call_later(c.r, 1, test::append_name, &n, nullptr, &dc) == 0);
+    c.advance(0.5);
+    REQUIRE(dfr_delayed_call_delay(dc, -5) == 0);
+    CHECK(dfr_delayed_call_active(dc));
+    CHECK(dfr_delayed_call_time(dc) <= 0.5);
+    c.advance(0);
+    CHECK(log.seen == std::vector<std::string>{"n"});
+    CHECK_FALSE(dfr_delayed_call_active(dc));
+    dfr_delayed_call_unref(dc);
+}
+
+// DelayedCall.reset to an earlier time takes effect at once (eager).
+TEST_CASE("parity: reset to zero runs at the next advance(0)", "[parity][clock]")
+{
+    Clock c;
+    Log log;
+    Named n{&log, "n"};
+    dfr_delayed_call *dc = nullptr;
+    REQUIRE(dfr_reactor_call_later(c.r, 10, test::append_name, &n, nullptr, &dc) == 0);
+    REQUIRE(dfr_delayed_call_reset(dc, 0) == 0);
+    CHECK(dfr_delayed_call_time(dc) == 0.0);
+    c.advance(0);
+    CHECK(log.seen == std::vector<std::string>{"n"});
+    dfr_delayed_call_unref(dc);
+}
+
+namespace {
+
+dfr_value tick(void *data)
+{
+    ++*static_cast<int *>(data);
+    return dfr_none();
+}
+
+dfr_value fail_tick(void *data)
+{
+    ++*static_cast<int *>(data);
+    return dfr_value_failure(test::failure(7));
+}
+
+// A start deferred's callback (or errback) that starts the LoopingCall again.
+struct Restart {
+    dfr_looping_call *lc;
+    dfr_deferred *again = nullptr;
+    int fired = 0;
+};
+
+dfr_value restart(dfr_value v, void *data)
+{
+    auto *r = static_cast<Restart *>(data);
+    r->fired++;
+    dfr_value_drop(v);
+    r->again = dfr_looping_call_start(r->lc, 1, false);
+    return dfr_none();
+}
+
+} // namespace
+
+// LoopingCall.stop clears its state before it fires the start deferred, so
+// the deferred's callbacks may start it again (and so may the errbacks of a
+// failed run).
+TEST_CASE("parity: LoopingCall started again from its start deferred's callbacks", "[parity][looping]")
+{
+    Clock c;
+    int calls = 0;
+    SECTION("after stop")
+    {
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, tick, &calls, nullptr);
+        Restart rs{lc};
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+        dfr_deferred_add_callback(d, restart, &rs, nullptr);
+        CHECK(calls == 1);
+        REQUIRE(dfr_looping_call_stop(lc) == 0);
+        CHECK(rs.fired == 1);
+        REQUIRE(rs.again);
+        CHECK(dfr_deferred_state(rs.again) == DFR_PENDING);
+        CHECK(dfr_looping_call_running(lc));
+        c.advance(1);
+        CHECK(calls == 2);
+        REQUIRE(dfr_looping_call_stop(lc) == 0);
+        CHECK(dfr_deferred_state(rs.again) == DFR_SUCCEEDED);
+        dfr_deferred_unref(rs.again);
+        dfr_deferred_unref(d);
+        dfr_looping_call_unref(lc);
+    }
+    SECTION("after a failure")
+    {
+        dfr_looping_call *lc = dfr_looping_call_new(c.r, fail_tick, &calls, nullptr);
+        Restart rs{lc};
+        dfr_deferred *d = dfr_looping_call_start(lc, 1, false);
+        dfr_deferred_add_errback(d, restart, &rs, nullptr);
+        c.advance(1);
+        CHECK(calls == 1);
+        CHECK(rs.fired == 1);
+        REQUIRE(rs.again);
+        CHECK(dfr_deferred_state(rs.again) == DFR_PENDING);
+        CHECK(dfr_looping_call_running(lc));
+        c.advance(1);
+        CHECK(calls == 2);
+        CHECK(test::result_code(rs.again) == 7);
+        dfr_deferred_add_errback(rs.again, test::swallow, nullptr, nullptr);
+        dfr_deferred_unref(rs.again);
+        dfr_deferred_unref(d);
+        dfr_looping_call_unref(lc);
+    }
+}
+
+// LoopingCall.reset and stop assert the call is running: we refuse.
+TEST_CASE("parity: LoopingCall reset and stop when not running", "[parity][looping]")
+{
+    Clock c;
+    int calls = 0;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, tick, &calls, nullptr);
+    CHECK(dfr_looping_call_reset(lc) == DFR_EINVAL);
+    CHECK(dfr_looping_call_stop(lc) == DFR_EINVAL);
+    dfr_looping_call_unref(lc);
+}
+
+namespace {
+
+void callback_success(dfr_deferred *d, void *) { dfr_deferred_callback(d, dfr_i64(42)); }
+
+} // namespace
+
+// test_callbackAddedToCancelerBeforeTimeout: the timeout's cancel goes to a
+// canceller that fires with a success; a callback added before addTimeout
+// sees that success, and no TimeoutError appears.
+TEST_CASE("parity: a canceller's success under a timeout reaches earlier callbacks", "[parity][timeout]")
+{
+    Clock c;
+    dfr_deferred *d = dfr_deferred_new_cancellable(callback_success, nullptr, nullptr);
+    Recorder r;
+    dfr_deferred_add_callbacks(d, test::record, test::record, &r, nullptr);
+    REQUIRE(dfr_deferred_add_timeout(d, c.r, 10) == 0);
+    c.advance(15);
+    CHECK(r.seen == std::vector<std::string>{"i64 42"});
+    CHECK(test::state(d) == "i64 42");
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred_unref(d);
+}
+
+// addTimeout on a deferred that waits on another: the timeout cancels the
+// inner; its CancelledError reaches the outer as TimeoutError.  A callback
+// added to the inner after the outer began waiting runs after the outer took
+// the result, so it sees none (test_asynchronousImplicitChain).
+TEST_CASE("parity: a timeout on an outer waiting on an inner", "[parity][timeout]")
+{
+    Clock c;
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred_add_callback(outer, test::return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(outer, dfr_none()) == 0);
+    REQUIRE(dfr_deferred_add_timeout(outer, c.r, 2) == 0);
+    Recorder ri;
+    dfr_deferred_add_both(inner, test::record, &ri, nullptr);
+    c.advance(2);
+    CHECK(ri.seen == std::vector<std::string>{"none"});
+    CHECK(test::result_code(outer) == DFR_ETIMEDOUT);
+    dfr_deferred_add_errback(outer, test::swallow, nullptr, nullptr);
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}

@@ -446,3 +446,194 @@ TEST_CASE("parity: queue limits count only what waits", "[parity][queue]")
         dfr_queue_free(q);
     }
 }
+
+// A deferred waiting on another has been called (Twisted: `called` is True,
+// its result is the inner deferred): firing it again is AlreadyCalled, and
+// the wait goes on untouched.
+TEST_CASE("parity: firing a deferred that waits on another is AlreadyCalled", "[parity][chain]")
+{
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred_add_callback(outer, return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(outer, dfr_none()) == 0);
+    CHECK(dfr_deferred_callback(outer, dfr_i64(1)) == DFR_EALREADY);
+    CHECK(dfr_deferred_errback(outer, test::failure(1)) == DFR_EALREADY);
+    REQUIRE(dfr_deferred_callback(inner, dfr_i64(2)) == 0);
+    CHECK(test::state(outer) == "i64 2");
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}
+
+// chainDeferred into a deferred that is itself waiting on another: the
+// target was called already, so the source's result becomes AlreadyCalled.
+TEST_CASE("parity: chainDeferred into a waiting deferred", "[parity][chain]")
+{
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred_add_callback(b, return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(b, dfr_none()) == 0);
+    REQUIRE(dfr_deferred_chain(a, b) == 0);
+    REQUIRE(dfr_deferred_callback(a, dfr_i64(1)) == 0);
+    CHECK(test::state(a) == already);
+    dfr_deferred_add_errback(a, swallow, nullptr, nullptr);
+    REQUIRE(dfr_deferred_callback(inner, dfr_i64(2)) == 0);
+    CHECK(test::state(b) == "i64 2");
+    for (dfr_deferred *d : {a, b, inner})
+        dfr_deferred_unref(d);
+}
+
+// Two sources chained into one target: the second to fire gets AlreadyCalled.
+TEST_CASE("parity: two chainDeferred sources into one target", "[parity][chain]")
+{
+    dfr_deferred *a1 = dfr_deferred_new();
+    dfr_deferred *a2 = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    REQUIRE(dfr_deferred_chain(a1, b) == 0);
+    REQUIRE(dfr_deferred_chain(a2, b) == 0);
+    REQUIRE(dfr_deferred_callback(a2, dfr_i64(2)) == 0);
+    REQUIRE(dfr_deferred_callback(a1, dfr_i64(1)) == 0);
+    CHECK(test::state(b) == "i64 2");
+    CHECK(test::state(a2) == "none");
+    CHECK(test::state(a1) == already);
+    dfr_deferred_add_errback(a1, swallow, nullptr, nullptr);
+    for (dfr_deferred *d : {a1, a2, b})
+        dfr_deferred_unref(d);
+}
+
+// An outer cancelled while it waits: the cancel went to the inner (which
+// swallows one late result), not to the outer, so firing the outer now is
+// AlreadyCalled.
+TEST_CASE("parity: firing an outer after its wait was cancelled is AlreadyCalled", "[parity][cancel]")
+{
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred_add_callback(outer, return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(outer, dfr_none()) == 0);
+    dfr_deferred_cancel(outer);
+    CHECK(test::state(outer) == cancelled);
+    CHECK(dfr_deferred_callback(outer, dfr_i64(1)) == DFR_EALREADY);
+    CHECK(test::state(outer) == cancelled);
+    dfr_deferred_add_errback(outer, swallow, nullptr, nullptr);
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}
+
+// An outer waiting on a paused inner that already has its result (not
+// stolen, test_chainedPausedDeferredWithResult): cancelling the outer goes
+// to the inner, which has a result, so nothing changes; unpausing the inner
+// delivers its result.
+TEST_CASE("parity: cancelling an outer that waits on a paused inner with a result", "[parity][cancel][pause]")
+{
+    int cancels = 0;
+    struct Count {
+        static void cb(dfr_deferred *, void *data) { ++*static_cast<int *>(data); }
+    };
+    dfr_deferred *inner = dfr_deferred_new_cancellable(Count::cb, &cancels, nullptr);
+    REQUIRE(dfr_deferred_callback(inner, dfr_i64(3)) == 0);
+    dfr_deferred_pause(inner);
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred_add_callback(outer, return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(outer, dfr_none()) == 0);
+    CHECK(dfr_deferred_state(outer) == DFR_PENDING);
+    dfr_deferred_cancel(outer);
+    CHECK(cancels == 0);
+    CHECK(dfr_deferred_state(outer) == DFR_PENDING);
+    dfr_deferred_unpause(inner);
+    CHECK(test::state(outer) == "i64 3");
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}
+
+namespace {
+
+struct Pending {
+    dfr_deferred *d = nullptr;
+    int ran = 0;
+};
+dfr_value return_pending(void *data)
+{
+    auto *p = static_cast<Pending *>(data);
+    p->ran++;
+    p->d = dfr_deferred_new();
+    return dfr_value_deferred(dfr_deferred_ref(p->d));
+}
+
+} // namespace
+
+// DeferredLock.run is acquire().addCallback(maybeDeferred(f) + release):
+// cancelling run's deferred while f's deferred is pending cancels f's
+// deferred, and the lock is released.
+TEST_CASE("parity: cancelling a lock run while fn's deferred is pending", "[parity][lock][cancel]")
+{
+    dfr_lock *l = dfr_lock_new();
+    Pending p;
+    dfr_deferred *run = dfr_lock_run(l, return_pending, &p, nullptr);
+    REQUIRE(p.ran == 1);
+    CHECK(dfr_lock_locked(l));
+    dfr_deferred_cancel(run);
+    CHECK(test::state(p.d) == "none");
+    CHECK(test::state(run) == cancelled);
+    CHECK_FALSE(dfr_lock_locked(l));
+    dfr_deferred_add_errback(run, swallow, nullptr, nullptr);
+    dfr_deferred_unref(run);
+    dfr_deferred_unref(p.d);
+    dfr_lock_free(l);
+}
+
+// Which failures count as unhandled when everything is dropped, as Twisted
+// logs them when the deferreds are collected: a failure an input passes on
+// (no consumeErrors) is the input's to handle; one held in a list value is
+// not a deferred's result; a list's own FirstError is.
+TEST_CASE("parity: unhandled failures around lists and chainDeferred", "[parity][list][unhandled]")
+{
+    test::UnhandledCapture unhandled;
+    SECTION("DeferredList without consumeErrors: the input's failure only")
+    {
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred *dl = dfr_deferred_list(&d, 1, 0);
+        dfr_deferred_errback(d, test::failure(1));
+        CHECK(dfr_deferred_state(dl) == DFR_SUCCEEDED);
+        dfr_deferred_unref(dl);
+        dfr_deferred_unref(d);
+        CHECK(unhandled.codes == std::vector<int>{1});
+    }
+    SECTION("DeferredList with consumeErrors: none")
+    {
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred *dl = dfr_deferred_list(&d, 1, DFR_CONSUME_ERRORS);
+        dfr_deferred_errback(d, test::failure(1));
+        dfr_deferred_unref(dl);
+        dfr_deferred_unref(d);
+        CHECK(unhandled.count() == 0);
+    }
+    SECTION("gatherResults without consumeErrors: the input's and the FirstError")
+    {
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred *g = dfr_gather_results(&d, 1, false);
+        dfr_deferred_errback(d, test::failure(1));
+        dfr_deferred_unref(g);
+        dfr_deferred_unref(d);
+        CHECK(unhandled.count() == 2);
+    }
+    SECTION("gatherResults with consumeErrors: the FirstError only")
+    {
+        dfr_deferred *d = dfr_deferred_new();
+        dfr_deferred *g = dfr_gather_results(&d, 1, true);
+        dfr_deferred_errback(d, test::failure(1));
+        dfr_deferred_unref(g);
+        dfr_deferred_unref(d);
+        CHECK(unhandled.codes == std::vector<int>{DFR_EFIRST});
+    }
+    SECTION("chainDeferred: the target's failure only")
+    {
+        dfr_deferred *a = dfr_deferred_new();
+        dfr_deferred *b = dfr_deferred_new();
+        dfr_deferred_chain(a, b);
+        dfr_deferred_errback(a, test::failure(1));
+        CHECK(test::state(a) == "none");
+        dfr_deferred_unref(a);
+        dfr_deferred_unref(b);
+        CHECK(unhandled.codes == std::vector<int>{1});
+    }
+}

@@ -270,3 +270,43 @@ TEST_CASE("parity: a timeout on an outer waiting on an inner", "[parity][timeout
     dfr_deferred_unref(outer);
     dfr_deferred_unref(inner);
 }
+
+// addTimeout on a paused deferred: the timeout's cancel gives it its
+// CancelledError at once, and the translation to TimeoutError (a callback of
+// the chain) runs when it is unpaused.
+TEST_CASE("parity: a timeout on a paused deferred", "[parity][timeout][pause]")
+{
+    Clock c;
+    dfr_deferred *d = dfr_deferred_new();
+    REQUIRE(dfr_deferred_pause(d) == 0);
+    REQUIRE(dfr_deferred_add_timeout(d, c.r, 1) == 0);
+    c.advance(1);
+    CHECK(dfr_deferred_state(d) == DFR_FAILED);
+    REQUIRE(dfr_deferred_unpause(d) == 0);
+    CHECK(test::result_code(d) == DFR_ETIMEDOUT);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
+    dfr_deferred_unref(d);
+}
+
+namespace {
+
+void errback_cancelled(dfr_deferred *d, void *)
+{
+    dfr_deferred_errback(d, dfr_failure_new(DFR_DOMAIN, DFR_ECANCELLED, "the canceller's own"));
+}
+
+} // namespace
+
+// The timeout translates any CancelledError that results from its cancel,
+// also one the canceller makes itself (addTimeout traps CancelledError).
+TEST_CASE("parity: a canceller's own CancelledError under a timeout becomes TimeoutError", "[parity][timeout]")
+{
+    Clock c;
+    dfr_deferred *d = dfr_deferred_new_cancellable(errback_cancelled, nullptr, nullptr);
+    REQUIRE(dfr_deferred_add_timeout(d, c.r, 1) == 0);
+    c.advance(1);
+    CHECK(test::result_code(d) == DFR_ETIMEDOUT);
+    dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
+    dfr_deferred_unref(d);
+}

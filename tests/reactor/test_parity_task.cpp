@@ -310,3 +310,85 @@ TEST_CASE("parity: a canceller's own CancelledError under a timeout becomes Time
     dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
     dfr_deferred_unref(d);
 }
+
+namespace {
+
+struct Mover {
+    dfr_delayed_call *other = nullptr;
+    double reset_to = 0;
+};
+void move_other(void *data)
+{
+    auto *m = static_cast<Mover *>(data);
+    CHECK(dfr_delayed_call_reset(m->other, m->reset_to) == 0);
+}
+
+} // namespace
+
+// A call moved by another call of the same advance to a time that is
+// already due: Twisted's Clock runs it in that advance; our pass runs only
+// the calls due when it began (docs/reactor.md), so it runs at the next
+// advance, even advance(0).
+TEST_CASE("parity: a call moved into the past during an advance runs at the next pass", "[parity][clock]")
+{
+    Clock c;
+    Log log;
+    Named b{&log, "b"};
+    Mover m;
+    REQUIRE(dfr_reactor_call_later(c.r, 5, test::append_name, &b, nullptr, &m.other) == 0);
+    REQUIRE(dfr_reactor_call_later(c.r, 1, move_other, &m, nullptr, nullptr) == 0);
+    c.advance(2);
+    CHECK(log.seen.empty());
+    CHECK(dfr_delayed_call_time(m.other) == Approx(2.0));
+    c.advance(0);
+    CHECK(log.seen == std::vector<std::string>{"b"});
+    dfr_delayed_call_unref(m.other);
+}
+
+namespace {
+
+struct StopStart {
+    dfr_looping_call *lc = nullptr;
+    int calls = 0;
+    bool refused = false;
+};
+dfr_value stop_then_start(void *data)
+{
+    auto *s = static_cast<StopStart *>(data);
+    if (++s->calls == 2) {
+        CHECK(dfr_looping_call_stop(s->lc) == 0);
+        s->refused = test::refused_with(dfr_looping_call_start(s->lc, 1, true), DFR_EALREADY_RUNNING);
+    }
+    return dfr_none();
+}
+
+} // namespace
+
+// LoopingCall.start asserts it is not running; from inside fn right after
+// stop(), Twisted would replace the start deferred and leave the first one
+// unfired.  We refuse that start: the first run fires when fn returns.
+TEST_CASE("parity: start from inside fn right after stop is refused", "[parity][looping]")
+{
+    Clock c;
+    StopStart s;
+    s.lc = dfr_looping_call_new(c.r, stop_then_start, &s, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(s.lc, 1, true);
+    c.advance(1);
+    CHECK(s.calls == 2);
+    CHECK(s.refused);
+    CHECK(test::state(d) == "ptr");
+    CHECK_FALSE(dfr_looping_call_running(s.lc));
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred_unref(d);
+    dfr_looping_call_unref(s.lc);
+}
+
+// Clock.advance with a negative amount moves Twisted's clock backwards; ours
+// is monotonic and refuses it.
+TEST_CASE("parity: advance by a negative amount is refused", "[parity][clock]")
+{
+    Clock c;
+    c.advance(2);
+    CHECK(dfr_reactor_advance(c.r, -1) == DFR_EINVAL);
+    CHECK(dfr_reactor_seconds(c.r) == 2.0);
+}

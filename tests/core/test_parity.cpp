@@ -637,3 +637,123 @@ TEST_CASE("parity: unhandled failures around lists and chainDeferred", "[parity]
         CHECK(unhandled.codes == std::vector<int>{1});
     }
 }
+
+namespace {
+
+struct Canceller2 {
+    dfr_deferred *victim;
+};
+dfr_value cancel_victim(dfr_value v, void *data)
+{
+    dfr_deferred_cancel(static_cast<Canceller2 *>(data)->victim);
+    return v;
+}
+
+} // namespace
+
+// DeferredSemaphore.release fires the first waiter; that waiter's callback
+// cancels the next waiter, which leaves the queue: the following release
+// goes to the third.
+TEST_CASE("parity: a semaphore waiter's callback cancels the next waiter", "[parity][semaphore][cancel]")
+{
+    dfr_semaphore *s = dfr_semaphore_new(1);
+    dfr_deferred *held = dfr_semaphore_acquire(s);
+    dfr_deferred *w1 = dfr_semaphore_acquire(s);
+    dfr_deferred *w2 = dfr_semaphore_acquire(s);
+    dfr_deferred *w3 = dfr_semaphore_acquire(s);
+    Canceller2 c{w2};
+    dfr_deferred_add_callback(w1, cancel_victim, &c, nullptr);
+    REQUIRE(dfr_semaphore_release(s) == 0);
+    CHECK(dfr_deferred_state(w1) == DFR_SUCCEEDED);
+    CHECK(test::state(w2) == cancelled);
+    CHECK(dfr_semaphore_waiting(s) == 1);
+    REQUIRE(dfr_semaphore_release(s) == 0);
+    CHECK(dfr_deferred_state(w3) == DFR_SUCCEEDED);
+    REQUIRE(dfr_semaphore_release(s) == 0);
+    CHECK(dfr_semaphore_tokens(s) == 1);
+    dfr_deferred_add_errback(w2, swallow, nullptr, nullptr);
+    for (dfr_deferred *d : {held, w1, w2, w3})
+        dfr_deferred_unref(d);
+    dfr_semaphore_free(s);
+}
+
+namespace {
+
+dfr_value free_lock(dfr_value v, void *data)
+{
+    dfr_lock_free(static_cast<dfr_lock *>(data));
+    return v;
+}
+dfr_value free_queue(dfr_value v, void *data)
+{
+    dfr_queue_free(static_cast<dfr_queue *>(data));
+    return v;
+}
+
+} // namespace
+
+// Freeing the object from a callback its own hand-over fired: the other
+// waiters fail with DFR_ECANCELLED and nothing is touched afterwards.
+TEST_CASE("parity: a lock or queue freed from a callback it fired", "[parity][lock][queue][free]")
+{
+    SECTION("lock")
+    {
+        dfr_lock *l = dfr_lock_new();
+        dfr_deferred *held = dfr_lock_acquire(l);
+        dfr_deferred *w1 = dfr_lock_acquire(l);
+        dfr_deferred *w2 = dfr_lock_acquire(l);
+        dfr_deferred_add_callback(w1, free_lock, l, nullptr);
+        REQUIRE(dfr_lock_release(l) == 0);
+        CHECK(dfr_deferred_state(w1) == DFR_SUCCEEDED);
+        CHECK(test::state(w2) == cancelled);
+        dfr_deferred_add_errback(w2, swallow, nullptr, nullptr);
+        for (dfr_deferred *d : {held, w1, w2})
+            dfr_deferred_unref(d);
+    }
+    SECTION("queue")
+    {
+        dfr_queue *q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+        dfr_deferred *g1 = dfr_queue_get(q);
+        dfr_deferred *g2 = dfr_queue_get(q);
+        dfr_deferred_add_callback(g1, free_queue, q, nullptr);
+        REQUIRE(dfr_queue_put(q, dfr_i64(1)) == 0);
+        CHECK(test::state(g1) == "i64 1");
+        CHECK(test::state(g2) == cancelled);
+        dfr_deferred_add_errback(g2, swallow, nullptr, nullptr);
+        dfr_deferred_unref(g1);
+        dfr_deferred_unref(g2);
+    }
+}
+
+namespace {
+
+struct ListHolder {
+    dfr_deferred *list = nullptr;
+};
+dfr_value cancel_list(dfr_value v, void *data)
+{
+    dfr_deferred_cancel(static_cast<ListHolder *>(data)->list);
+    return v;
+}
+
+} // namespace
+
+// An input's own callback (added before the list) cancels the list: the
+// other inputs are cancelled and the list fires from their results.
+TEST_CASE("parity: an input's callback cancels its DeferredList", "[parity][list][cancel]")
+{
+    ListHolder h;
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred_add_callback(a, cancel_list, &h, nullptr);
+    dfr_deferred *ds[2] = {a, b};
+    h.list = dfr_deferred_list(ds, 2, DFR_CONSUME_ERRORS);
+    REQUIRE(dfr_deferred_callback(a, dfr_i64(1)) == 0);
+    REQUIRE(dfr_deferred_state(h.list) == DFR_SUCCEEDED);
+    dfr_list *l = dfr_list_from(dfr_deferred_result(h.list));
+    CHECK(test::is_i64(dfr_list_get(l, 0), 1));
+    CHECK_FALSE(dfr_list_ok(l, 1));
+    CHECK(test::code_of(dfr_list_get(l, 1)) == DFR_ECANCELLED);
+    for (dfr_deferred *d : {a, b, h.list})
+        dfr_deferred_unref(d);
+}

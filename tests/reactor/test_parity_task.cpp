@@ -392,3 +392,32 @@ TEST_CASE("parity: advance by a negative amount is refused", "[parity][clock]")
     CHECK(dfr_reactor_advance(c.r, -1) == DFR_EINVAL);
     CHECK(dfr_reactor_seconds(c.r) == 2.0);
 }
+
+namespace {
+
+struct SelfCancel {
+    dfr_deferred *d = nullptr;
+    int ran = 0;
+};
+dfr_value cancel_own(void *data)
+{
+    auto *s = static_cast<SelfCancel *>(data);
+    s->ran++;
+    dfr_deferred_cancel(s->d);
+    return dfr_i64(5);
+}
+
+} // namespace
+
+// deferLater's deferred fires, then its callback calls fn: cancelling that
+// deferred from inside fn finds it fired and does nothing.
+TEST_CASE("parity: deferLater's fn cancels its own deferred", "[parity][later][cancel]")
+{
+    Clock c;
+    SelfCancel s;
+    s.d = dfr_reactor_defer_later(c.r, 1, cancel_own, &s, nullptr);
+    c.advance(1);
+    CHECK(s.ran == 1);
+    CHECK(test::state(s.d) == "i64 5");
+    dfr_deferred_unref(s.d);
+}

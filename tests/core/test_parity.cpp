@@ -757,3 +757,44 @@ TEST_CASE("parity: an input's callback cancels its DeferredList", "[parity][list
     for (dfr_deferred *d : {a, b, h.list})
         dfr_deferred_unref(d);
 }
+
+namespace {
+
+struct Pair {
+    dfr_deferred *d1, *d2;
+};
+dfr_value fire_d2(dfr_value v, void *data)
+{
+    auto *p = static_cast<Pair *>(data);
+    dfr_value_drop(v);
+    CHECK(dfr_deferred_callback(p->d2, dfr_none()) == 0);
+    return dfr_i64(10);
+}
+dfr_value add_one(dfr_value v, void *)
+{
+    return dfr_i64(v.u.i64 + 1);
+}
+
+} // namespace
+
+// A callback returning a deferred whose own callbacks are running (further
+// up the stack): Twisted takes the value that deferred's running callback was
+// given (and that callback's return then replaces it), a snapshot in the
+// middle of its chain.  We do not take a result from a running deferred:
+// the callback's deferred waits for the end of the other's chain
+// (docs/design.md, "Where we differ from Twisted").
+TEST_CASE("parity: returning a deferred whose callbacks are running waits for its final result",
+          "[parity][chain]")
+{
+    dfr_deferred *d1 = dfr_deferred_new();
+    dfr_deferred *d2 = dfr_deferred_new();
+    Pair p{d1, d2};
+    dfr_deferred_add_callback(d1, fire_d2, &p, nullptr);
+    dfr_deferred_add_callback(d1, add_one, nullptr, nullptr);
+    dfr_deferred_add_callback(d2, return_deferred, d1, nullptr);
+    REQUIRE(dfr_deferred_callback(d1, dfr_i64(0)) == 0);
+    CHECK(test::state(d2) == "i64 11");
+    CHECK(test::state(d1) == "none");
+    dfr_deferred_unref(d1);
+    dfr_deferred_unref(d2);
+}

@@ -421,3 +421,46 @@ TEST_CASE("parity: deferLater's fn cancels its own deferred", "[parity][later][c
     CHECK(test::state(s.d) == "i64 5");
     dfr_deferred_unref(s.d);
 }
+
+// addTimeout on a paused deferred that already has its result: the timer
+// stays until the timeout's callbacks can run (they wait behind the pause),
+// and when it fires its cancel has no effect.  As in Twisted, the timer
+// having fired is enough for a CancelledError that was already there to be
+// reported as TimeoutError once unpaused (a quirk we keep).
+TEST_CASE("parity: addTimeout on a paused deferred that has its result", "[parity][timeout][pause]")
+{
+    Clock c;
+    dfr_deferred *d = dfr_deferred_new();
+    SECTION("a success stays")
+    {
+        dfr_deferred_callback(d, dfr_i64(5));
+        dfr_deferred_pause(d);
+        REQUIRE(dfr_deferred_add_timeout(d, c.r, 1) == 0);
+        CHECK(dfr_reactor_pending_calls(c.r) == 1);
+        c.advance(1);
+        dfr_deferred_unpause(d);
+        CHECK(test::state(d) == "i64 5");
+    }
+    SECTION("fired while paused, before the timeout: the timer goes only at unpause")
+    {
+        dfr_deferred_pause(d);
+        REQUIRE(dfr_deferred_add_timeout(d, c.r, 1) == 0);
+        dfr_deferred_callback(d, dfr_i64(3));
+        CHECK(dfr_reactor_pending_calls(c.r) == 1);
+        c.advance(1);
+        dfr_deferred_unpause(d);
+        CHECK(test::state(d) == "i64 3");
+    }
+    SECTION("an earlier manual cancel becomes a timeout")
+    {
+        dfr_deferred_cancel(d);
+        dfr_deferred_pause(d);
+        REQUIRE(dfr_deferred_add_timeout(d, c.r, 1) == 0);
+        c.advance(1);
+        dfr_deferred_unpause(d);
+        CHECK(test::result_code(d) == DFR_ETIMEDOUT);
+        dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
+    }
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred_unref(d);
+}

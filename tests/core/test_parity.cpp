@@ -798,3 +798,78 @@ TEST_CASE("parity: returning a deferred whose callbacks are running waits for it
     dfr_deferred_unref(d1);
     dfr_deferred_unref(d2);
 }
+
+// Cancelling a gatherResults whose input is another gatherResults: the
+// cancel goes down to the innermost inputs, and the outer fails with a
+// FirstError (index 0) whose cause is the inner FirstError of the
+// CancelledError.
+TEST_CASE("parity: cancelling nested gatherResults", "[parity][list][cancel]")
+{
+    test::UnhandledCapture unhandled;
+    dfr_deferred *a = dfr_deferred_new();
+    dfr_deferred *b = dfr_deferred_new();
+    dfr_deferred *g1 = dfr_gather_results(&a, 1, false);
+    dfr_deferred *outer_in[2] = {g1, b};
+    dfr_deferred *g = dfr_gather_results(outer_in, 2, false);
+    dfr_deferred_cancel(g);
+    REQUIRE(test::result_code(g) == DFR_EFIRST);
+    const dfr_failure *f = dfr_failure_from(dfr_deferred_result(g));
+    CHECK(dfr_failure_index(f) == 0);
+    const dfr_failure *inner = dfr_failure_cause(f);
+    CHECK(dfr_failure_code(inner) == DFR_EFIRST);
+    CHECK(dfr_failure_index(inner) == 0);
+    CHECK(dfr_failure_code(dfr_failure_cause(inner)) == DFR_ECANCELLED);
+    CHECK(test::result_code(b) == DFR_ECANCELLED);
+    for (dfr_deferred *d : {a, b, g1, g}) {
+        dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+        dfr_deferred_unref(d);
+    }
+    CHECK(unhandled.count() == 0);
+}
+
+// An outer waiting on an inner, paused by the user, then cancelled: the
+// cancel reaches the inner, whose CancelledError reaches the outer, where
+// the errbacks wait for the unpause.
+TEST_CASE("parity: cancelling a paused outer that waits on an inner", "[parity][cancel][pause]")
+{
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred *outer = dfr_deferred_new();
+    dfr_deferred_add_callback(outer, return_deferred, inner, nullptr);
+    REQUIRE(dfr_deferred_callback(outer, dfr_none()) == 0);
+    REQUIRE(dfr_deferred_pause(outer) == 0);
+    dfr_deferred_cancel(outer);
+    Recorder r;
+    dfr_deferred_add_errback(outer, record_and_handle, &r, nullptr);
+    CHECK(r.seen.empty());
+    CHECK(dfr_deferred_paused(outer) == 1);
+    REQUIRE(dfr_deferred_unpause(outer) == 0);
+    CHECK(r.seen == std::vector<std::string>{cancelled});
+    dfr_deferred_unref(outer);
+    dfr_deferred_unref(inner);
+}
+
+namespace {
+
+void callback_x(dfr_deferred *d, void *) { dfr_deferred_callback(d, dfr_i64(88)); }
+
+} // namespace
+
+// Cancelling a fireOnOneCallback list cancels the inputs in order; an input
+// whose canceller answers with a success fires the list with (value, index).
+TEST_CASE("parity: cancelling a fireOnOneCallback list whose input's canceller succeeds", "[parity][list][cancel]")
+{
+    dfr_deferred *y = dfr_deferred_new();
+    dfr_deferred *x = dfr_deferred_new_cancellable(callback_x, nullptr, nullptr);
+    dfr_deferred *ds[2] = {y, x};
+    dfr_deferred *dl = dfr_deferred_list(ds, 2, DFR_FIRE_ON_ONE_CALLBACK);
+    dfr_deferred_cancel(dl);
+    REQUIRE(dfr_deferred_state(dl) == DFR_SUCCEEDED);
+    dfr_list *l = dfr_list_from(dfr_deferred_result(dl));
+    REQUIRE(dfr_list_len(l) == 2);
+    CHECK(test::is_i64(dfr_list_get(l, 0), 88));
+    CHECK(test::is_i64(dfr_list_get(l, 1), 1));
+    CHECK(test::result_code(y) == DFR_ECANCELLED);
+    dfr_deferred_add_errback(y, swallow, nullptr, nullptr);
+    for (dfr_deferred *d : {x, y, dl})
+        dfr_deferred_unref(d);
+}

@@ -873,3 +873,22 @@ TEST_CASE("parity: cancelling a fireOnOneCallback list whose input's canceller s
     for (dfr_deferred *d : {x, y, dl})
         dfr_deferred_unref(d);
 }
+
+// A fireOnOneCallback list over inputs that have all fired already fires
+// while it is being made, with the first success, and still attaches to the
+// inputs after it: a later failed input is consumed under consumeErrors.
+TEST_CASE("parity: a fire-on-one list made over fired inputs", "[parity][list]")
+{
+    dfr_deferred *a = dfr_succeed(dfr_i64(1));
+    dfr_deferred *b = dfr_fail(test::failure(2));
+    dfr_deferred *ds[2] = {a, b};
+    dfr_deferred *dl = dfr_deferred_list(ds, 2, DFR_FIRE_ON_ONE_CALLBACK | DFR_CONSUME_ERRORS);
+    REQUIRE(dfr_deferred_state(dl) == DFR_SUCCEEDED);
+    dfr_list *l = dfr_list_from(dfr_deferred_result(dl));
+    CHECK(test::is_i64(dfr_list_get(l, 0), 1));
+    CHECK(test::is_i64(dfr_list_get(l, 1), 0));
+    CHECK(test::state(a) == "i64 1");
+    CHECK(test::state(b) == "none");
+    for (dfr_deferred *d : {a, b, dl})
+        dfr_deferred_unref(d);
+}

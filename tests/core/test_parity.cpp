@@ -1,8 +1,10 @@
 // Parity with Twisted 22.4 at the edges the other core tests leave out:
-// cancelling either end of a chainDeferred, three deferreds chained through
-// callbacks, a DeferredList over the same input twice, a paused input, and
-// re-entrant use of DeferredLock, DeferredSemaphore and DeferredQueue from
-// the callbacks they fire.  Each case names the Twisted test (in
+// cancelling either end of a chainDeferred, firing or cancelling deferreds
+// that wait on others (paused or running ones too), DeferredList and
+// gatherResults over repeated, paused, fired or nested inputs, which
+// failures end up unhandled, and re-entrant use of DeferredLock,
+// DeferredSemaphore and DeferredQueue from the callbacks they fire.  Each
+// scenario was run against Twisted first.  Each case names the Twisted test (in
 // twisted/test/test_defer.py) or the Twisted method whose semantics it
 // follows; where we differ on purpose, docs/*.md says so.
 #include <catch2/catch.hpp>

@@ -1,8 +1,9 @@
 // Parity with Twisted 22.4's task.Clock, DelayedCall, LoopingCall and
 // addTimeout at the edges the other reactor tests leave out: calls that
 // cancel or move other calls due in the same advance, a negative delay,
-// restarting a LoopingCall from its own start deferred's callbacks, and a
-// canceller-resumed chain under a timeout.  Each case names the Twisted test
+// restarting a LoopingCall from its own start deferred's callbacks (and
+// from inside fn), deferLater's fn cancelling its own deferred, and
+// addTimeout over cancellers, waits and pauses.  Each case names the Twisted test
 // (twisted/test/test_task.py, test_defer.py) or method whose semantics it
 // follows.
 #include <catch2/catch.hpp>

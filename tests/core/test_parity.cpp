@@ -3,8 +3,9 @@
 // that wait on others (paused or running ones too), DeferredList and
 // gatherResults over repeated, paused, fired or nested inputs, which
 // failures end up unhandled, and re-entrant use of DeferredLock,
-// DeferredSemaphore and DeferredQueue from the callbacks they fire.  Each
-// scenario was run against Twisted first.  Each case names the Twisted test (in
+// DeferredSemaphore and DeferredQueue from the callbacks they fire.  Where
+// Twisted's behaviour is not plain from its own tests, the scenario was run
+// against Twisted (Debian's 22.4) first.  Each case names the Twisted test (in
 // twisted/test/test_defer.py) or the Twisted method whose semantics it
 // follows; where we differ on purpose, docs/*.md says so.
 #include <catch2/catch.hpp>

@@ -895,3 +895,52 @@ TEST_CASE("parity: a fire-on-one list made over fired inputs", "[parity][list]")
     for (dfr_deferred *d : {a, b, dl})
         dfr_deferred_unref(d);
 }
+
+namespace {
+
+// o1 waits on o2, which waits on o3 (all pending).
+struct Three {
+    dfr_deferred *o1 = dfr_deferred_new(), *o2 = dfr_deferred_new(), *o3 = dfr_deferred_new();
+    Three()
+    {
+        dfr_deferred_add_callback(o1, return_deferred, o2, nullptr);
+        dfr_deferred_add_callback(o2, return_deferred, o3, nullptr);
+        dfr_deferred_callback(o2, dfr_none());
+        dfr_deferred_callback(o1, dfr_none());
+    }
+    ~Three()
+    {
+        for (dfr_deferred *d : {o1, o2, o3})
+            dfr_deferred_unref(d);
+    }
+};
+
+} // namespace
+
+// Pauses along a chain of three waits: a paused middle holds the result
+// until unpaused, then it goes on to the outermost; a paused outermost
+// keeps it for its own callbacks until unpaused.
+TEST_CASE("parity: pauses along a chain of three waits", "[parity][chain][pause]")
+{
+    Three t;
+    SECTION("the middle paused")
+    {
+        dfr_deferred_pause(t.o2);
+        dfr_deferred_callback(t.o3, dfr_i64(5));
+        CHECK(dfr_deferred_state(t.o1) == DFR_PENDING);
+        dfr_deferred_unpause(t.o2);
+        CHECK(test::state(t.o1) == "i64 5");
+        CHECK(test::state(t.o2) == "none");
+    }
+    SECTION("the outermost paused")
+    {
+        dfr_deferred_pause(t.o1);
+        dfr_deferred_callback(t.o3, dfr_i64(5));
+        Recorder r;
+        dfr_deferred_add_callback(t.o1, record, &r, nullptr);
+        CHECK(r.seen.empty());
+        dfr_deferred_unpause(t.o1);
+        CHECK(r.seen == std::vector<std::string>{"i64 5"});
+        CHECK(test::state(t.o2) == "none");
+    }
+}

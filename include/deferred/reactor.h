@@ -171,6 +171,17 @@ DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);
 DFR_API int dfr_looping_call_reset(dfr_looping_call *lc);
 /* false once stopped, once the reactor is gone, and off its thread. */
 DFR_API bool dfr_looping_call_running(const dfr_looping_call *lc);
+/* Twisted's LoopingCall.withCount, before start: from then on fn may call
+ * dfr_looping_call_count(lc) to learn how many calls were due since it last
+ * ran — 1 normally, more when intervals passed while fn's deferred was
+ * pending or the loop was late; always 1 for interval 0.  When no whole
+ * interval has passed since fn last ran (after a reset or a restart) fn is
+ * skipped, so it never sees 0.  DFR_EALREADY_RUNNING while running,
+ * DFR_EINVAL for NULL, DFR_ENOTOWNER off the reactor's thread. */
+DFR_API int dfr_looping_call_with_count(dfr_looping_call *lc);
+/* The count of the call now running (the last one after it); 0 without
+ * dfr_looping_call_with_count, before the first call, off the thread. */
+DFR_API uint64_t dfr_looping_call_count(const dfr_looping_call *lc);
 /* Handle references, as for delayed calls and listeners: new gives the
  * caller one; ref adds one (any thread).  unref on the reactor's thread
  * (elsewhere refused, unless the reactor is gone: post it with

@@ -498,6 +498,8 @@ extern "C" {
     pub fn dfr_looping_call_stop(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_reset(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_running(lc: *const dfr_looping_call) -> bool;
+    pub fn dfr_looping_call_with_count(lc: *mut dfr_looping_call) -> c_int;
+    pub fn dfr_looping_call_count(lc: *const dfr_looping_call) -> u64;
     pub fn dfr_looping_call_ref(lc: *mut dfr_looping_call) -> *mut dfr_looping_call;
     pub fn dfr_looping_call_unref(lc: *mut dfr_looping_call);
 

@@ -151,6 +151,17 @@ DFR_API dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_
 /* addTimeout: cancel d after `seconds`; the resulting DFR_ECANCELLED becomes
  * DFR_ETIMEDOUT.  The timer goes when d fires. */
 DFR_API int dfr_deferred_add_timeout(dfr_deferred *d, dfr_reactor *r, double seconds);
+/* addTimeout with Twisted's onTimeoutCancel: when the timeout (and nothing
+ * else) cancels d, on_timeout(result, data) gets d's result at that point —
+ * usually the DFR_ECANCELLED failure, or whatever d's canceller fired it
+ * with — and returns the result that goes on, instead of the conversion to
+ * DFR_ETIMEDOUT (on_timeout NULL: that conversion).  It is not called when
+ * d fires or is cancelled otherwise.  destroy(data) runs exactly once: when
+ * d's chain drops the entry, or at once when refused (the codes of
+ * dfr_deferred_add_timeout). */
+DFR_API int dfr_deferred_add_timeout_with(dfr_deferred *d, dfr_reactor *r, double seconds,
+                                          dfr_callback_fn on_timeout, void *data,
+                                          dfr_destroy_fn destroy);
 
 /* LoopingCall. */
 DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *data,

@@ -168,6 +168,10 @@ DFR_API int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, dfr_trigger
                                                      dfr_trigger_event event,
                                                      dfr_value_fn fn, void *data,
                                                      dfr_destroy_fn destroy, uint64_t *id);
+/* dfr_deferred_add_timeout_with with on_timeout in FFI form. */
+DFR_API int dfr_deferred_add_timeout_with_ffi(dfr_deferred *d, dfr_reactor *r, double seconds,
+                                              dfr_value_fn on_timeout, void *data,
+                                              dfr_destroy_fn destroy);
 /* dfr_looping_call_new with a task in FFI form. */
 DFR_API dfr_looping_call *dfr_looping_call_new_ffi(dfr_reactor *r, dfr_value_fn fn, void *data,
                                                    dfr_destroy_fn destroy);

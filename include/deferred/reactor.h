@@ -151,6 +151,17 @@ DFR_API dfr_deferred *dfr_reactor_defer_later(dfr_reactor *r, double delay, dfr_
 /* addTimeout: cancel d after `seconds`; the resulting DFR_ECANCELLED becomes
  * DFR_ETIMEDOUT.  The timer goes when d fires. */
 DFR_API int dfr_deferred_add_timeout(dfr_deferred *d, dfr_reactor *r, double seconds);
+/* addTimeout with Twisted's onTimeoutCancel: when the timeout (and nothing
+ * else) cancels d, on_timeout(result, data) gets d's result at that point —
+ * usually the DFR_ECANCELLED failure, or whatever d's canceller fired it
+ * with — and returns the result that goes on, instead of the conversion to
+ * DFR_ETIMEDOUT (on_timeout NULL: that conversion).  It is not called when
+ * d fires or is cancelled otherwise.  destroy(data) runs exactly once: when
+ * d's chain drops the entry, or at once when refused (the codes of
+ * dfr_deferred_add_timeout). */
+DFR_API int dfr_deferred_add_timeout_with(dfr_deferred *d, dfr_reactor *r, double seconds,
+                                          dfr_callback_fn on_timeout, void *data,
+                                          dfr_destroy_fn destroy);
 
 /* LoopingCall. */
 DFR_API dfr_looping_call *dfr_looping_call_new(dfr_reactor *r, dfr_task_fn fn, void *data,
@@ -171,6 +182,17 @@ DFR_API int dfr_looping_call_stop(dfr_looping_call *lc);
 DFR_API int dfr_looping_call_reset(dfr_looping_call *lc);
 /* false once stopped, once the reactor is gone, and off its thread. */
 DFR_API bool dfr_looping_call_running(const dfr_looping_call *lc);
+/* Twisted's LoopingCall.withCount, before start: from then on fn may call
+ * dfr_looping_call_count(lc) to learn how many calls were due since it last
+ * ran — 1 normally, more when intervals passed while fn's deferred was
+ * pending or the loop was late; always 1 for interval 0.  When no whole
+ * interval has passed since fn last ran (after a reset or a restart) fn is
+ * skipped, so it never sees 0.  DFR_EALREADY_RUNNING while running,
+ * DFR_EINVAL for NULL, DFR_ENOTOWNER off the reactor's thread. */
+DFR_API int dfr_looping_call_with_count(dfr_looping_call *lc);
+/* The count of the call now running (the last one after it); 0 without
+ * dfr_looping_call_with_count, before the first call, off the thread. */
+DFR_API uint64_t dfr_looping_call_count(const dfr_looping_call *lc);
 /* Handle references, as for delayed calls and listeners: new gives the
  * caller one; ref adds one (any thread).  unref on the reactor's thread
  * (elsewhere refused, unless the reactor is gone: post it with

@@ -70,6 +70,7 @@ typedef struct dfr__closure {
     union {
         dfr_fn call;      /* timers, calls from threads */
         dfr_task_fn task; /* deferLater, LoopingCall, deferToThread */
+        dfr_callback_fn callback; /* addTimeout's onTimeoutCancel */
     } fn;
     void *data;
     dfr_destroy_fn destroy;

@@ -131,6 +131,7 @@ typedef struct timeout {
     dfr_delayed_call *dc;
     double seconds;
     bool timed_out;
+    dfr__closure on_timeout; /* Twisted's onTimeoutCancel; fn NULL: the default */
 } timeout;
 
 static void timeout_unref(void *data)
@@ -139,6 +140,7 @@ static void timeout_unref(void *data)
     if (!dfr__release_last(&t->refs))
         return;
     dfr_delayed_call_unref(t->dc);
+    dfr__closure_release(&t->on_timeout);
     dfr__free(t);
 }
 
@@ -149,10 +151,13 @@ static void timeout_due(void *data)
     dfr_deferred_cancel(t->d);
 }
 
-/* Our own cancel shows as DFR_ETIMEDOUT; anything else passes through. */
+/* Our own cancel shows as DFR_ETIMEDOUT (or as on_timeout makes it);
+ * anything else passes through. */
 static dfr_value timeout_convert(dfr_value v, void *data)
 {
     timeout *t = data;
+    if (t->timed_out && t->on_timeout.fn.callback)
+        return t->on_timeout.fn.callback(v, t->on_timeout.data);
     if (!t->timed_out || !dfr_failure_check(dfr_failure_from(&v), DFR_DOMAIN, DFR_ECANCELLED))
         return v;
     dfr_value_drop(v);
@@ -177,24 +182,38 @@ static void timeout_entry_gone(void *data)
 
 int dfr_deferred_add_timeout(dfr_deferred *d, dfr_reactor *r, double seconds)
 {
+    return dfr_deferred_add_timeout_with(d, r, seconds, NULL, NULL, NULL);
+}
+
+/* A refusal: destroy(data) runs, as every entry point's rule says. */
+static int timeout_refused(int rc, void *data, dfr_destroy_fn destroy)
+{
+    dfr__destroy(destroy, data);
+    return rc;
+}
+
+int dfr_deferred_add_timeout_with(dfr_deferred *d, dfr_reactor *r, double seconds,
+                                  dfr_callback_fn on_timeout, void *data, dfr_destroy_fn destroy)
+{
     int64_t ns;
     int rc = dfr__reactor_check(r);
     if (rc)
-        return rc;
+        return timeout_refused(rc, data, destroy);
     if (!d || !dfr__seconds_to_ns(seconds, false, &ns))
-        return DFR_EINVAL;
+        return timeout_refused(DFR_EINVAL, data, destroy);
     if (dfr__deferred_reserve(d, 2) != 0)
-        return DFR_ENOMEM;
+        return timeout_refused(DFR_ENOMEM, data, destroy);
     timeout *t = dfr__calloc(1, sizeof *t);
     if (!t)
-        return DFR_ENOMEM;
+        return timeout_refused(DFR_ENOMEM, data, destroy);
     atomic_init(&t->refs, 2);
     t->d = d;
     t->seconds = seconds;
     if (dfr_reactor_call_later(r, seconds, timeout_due, t, NULL, &t->dc) != 0) {
         dfr__free(t);
-        return DFR_ENOMEM;
+        return timeout_refused(DFR_ENOMEM, data, destroy);
     }
+    t->on_timeout = (dfr__closure){{.callback = on_timeout}, data, destroy};
     /* Room is reserved: neither can fail. */
     dfr_deferred_add_both(d, timeout_convert, t, timeout_unref);
     dfr_deferred_add_both(d, timeout_stop_timer, t, timeout_entry_gone);

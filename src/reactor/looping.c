@@ -9,7 +9,12 @@ struct dfr_looping_call {
     dfr__reactor_link link;
     dfr__closure task;
     bool running;
+    bool counting;     /* withCount: fn may read dfr_looping_call_count */
+    bool run_at_start; /* the run started with now = true */
+    bool called;       /* last_call is set (kept across runs, as Twisted does) */
     int64_t interval, start_time; /* ns */
+    int64_t last_call;            /* when fn last ran (counting) */
+    uint64_t count;               /* what dfr_looping_call_count says */
     dfr_delayed_call *call;       /* the next call, while scheduled */
     dfr_deferred *deferred;       /* what start() returned; fires when stopped */
 };
@@ -104,12 +109,42 @@ static dfr_value fn_failed(dfr_value v, void *data)
     return dfr_none();
 }
 
+/* Whole intervals from the run's start to t (toward zero, as Twisted's
+ * int(elapsed / interval)). */
+static int64_t interval_of(const dfr_looping_call *lc, int64_t t)
+{
+    return (t - lc->start_time) / lc->interval;
+}
+
+/* withCount: how many calls were due since fn last ran (or since the start,
+ * counting the call at the start when `now`).  0 when none was: fn is then
+ * skipped, as Twisted's withCount skips it. */
+static uint64_t due_calls(dfr_looping_call *lc)
+{
+    int64_t now = dfr__reactor_now(lc->r);
+    int64_t count = 1;
+    if (lc->interval > 0) {
+        int64_t last = lc->called ? lc->last_call
+                                  : lc->start_time - (lc->run_at_start ? lc->interval : 0);
+        count = interval_of(lc, now) - interval_of(lc, last);
+    }
+    if (count <= 0)
+        return 0;
+    lc->last_call = now;
+    lc->called = true;
+    return (uint64_t)count;
+}
+
 static void call_now(void *data)
 {
     dfr_looping_call *lc = data;
     if (lc->call) {
         dfr_delayed_call_unref(lc->call);
         lc->call = NULL;
+    }
+    if (lc->counting && (lc->count = due_calls(lc)) == 0) {
+        after_fn(dfr_none(), lc);
+        return;
     }
     dfr_value v = lc->task.fn.task(lc->task.data);
     if (dfr_is_deferred(v)) {
@@ -151,6 +186,7 @@ dfr_deferred *dfr_looping_call_start(dfr_looping_call *lc, double interval, bool
     lc->deferred = dfr_deferred_ref(d);
     lc->running = true;
     lc->interval = ns;
+    lc->run_at_start = now;
     lc->start_time = dfr__reactor_now(lc->r);
     lc_ref(lc); /* the first call may finish and fire d synchronously */
     if (now)
@@ -195,6 +231,22 @@ int dfr_looping_call_reset(dfr_looping_call *lc)
 bool dfr_looping_call_running(const dfr_looping_call *lc)
 {
     return lc_check(lc) == 0 && lc->running;
+}
+
+int dfr_looping_call_with_count(dfr_looping_call *lc)
+{
+    int rc = lc_check(lc);
+    if (rc)
+        return rc;
+    if (lc->running || lc->deferred)
+        return DFR_EALREADY_RUNNING;
+    lc->counting = true;
+    return 0;
+}
+
+uint64_t dfr_looping_call_count(const dfr_looping_call *lc)
+{
+    return lc_check(lc) == 0 && lc->counting ? lc->count : 0;
 }
 
 /* The reactor is being freed: stop, and fail a start deferred still

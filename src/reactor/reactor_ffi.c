@@ -27,6 +27,17 @@ int dfr_reactor_add_system_event_trigger_ffi(dfr_reactor *r, dfr_trigger_phase p
                                         dfr__ffi_wrap_destroy, id);
 }
 
+int dfr_deferred_add_timeout_with_ffi(dfr_deferred *d, dfr_reactor *r, double seconds,
+                                      dfr_value_fn on_timeout, void *data, dfr_destroy_fn destroy)
+{
+    if (!on_timeout)
+        return dfr_deferred_add_timeout_with(d, r, seconds, NULL, data, destroy);
+    dfr__ffi_wrap *w = dfr__ffi_wrap_new(on_timeout, NULL, data, destroy);
+    if (!w)
+        return DFR_ENOMEM;
+    return dfr_deferred_add_timeout_with(d, r, seconds, dfr__ffi_run_cb, w, dfr__ffi_wrap_destroy);
+}
+
 dfr_looping_call *dfr_looping_call_new_ffi(dfr_reactor *r, dfr_value_fn fn, void *data,
                                            dfr_destroy_fn destroy)
 {

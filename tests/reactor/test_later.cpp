@@ -1,8 +1,7 @@
 // addTimeout and deferLater on the manual clock (behaviours S39, S52),
 // ported from twisted/test/test_defer.py (DeferredAddTimeoutTests) and
-// twisted/test/test_task.py (DeferLaterTests).  Twisted's onTimeoutCancel
-// argument has no counterpart in dfr_deferred_add_timeout: the *Custom
-// variants of its tests are not ported.
+// twisted/test/test_task.py (DeferLaterTests).  The *Custom variants of
+// Twisted's tests (onTimeoutCancel) use dfr_deferred_add_timeout_with.
 #include <catch2/catch.hpp>
 
 #include "reactor_support.h"
@@ -12,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 
 using test::Clock;
 using test::Recorder;
@@ -296,6 +296,209 @@ TEST_CASE("S39 addTimeout on a fired deferred, twice, and with 0 seconds", "[lat
         CHECK(r.seen == std::vector<std::string>{timed_out});
         dfr_deferred_unref(d);
     }
+}
+
+namespace {
+
+// onTimeoutCancel: records what it was given and answers "OVERRIDDEN".
+struct Override {
+    int calls = 0;
+    int destroyed = 0;
+    std::string seen;
+};
+
+dfr_value override_fn(dfr_value v, void *data)
+{
+    auto *o = static_cast<Override *>(data);
+    o->calls++;
+    o->seen = test::show(v);
+    dfr_value_drop(v);
+    return dfr_bytes_new("OVERRIDDEN", 10);
+}
+
+void override_destroy(void *data) { static_cast<Override *>(data)->destroyed++; }
+
+int add_override(dfr_deferred *d, dfr_reactor *r, double seconds, Override &o)
+{
+    return dfr_deferred_add_timeout_with(d, r, seconds, override_fn, &o, override_destroy);
+}
+
+dfr_value cancel_with_value(dfr_deferred *d, void *)
+{
+    dfr_deferred_callback(d, dfr_bytes_new("success", 7));
+    return dfr_none();
+}
+
+} // namespace
+
+// test_timedOutCustom: what onTimeoutCancel returns is the result, even a
+// success.
+TEST_CASE("S39 addTimeout_with: a timeout gives on_timeout's result", "[later][S39][custom]")
+{
+    Clock c;
+    Override o;
+    dfr_deferred *d = dfr_deferred_new();
+    REQUIRE(add_override(d, c.r, 10, o) == 0);
+    c.advance(9);
+    CHECK(o.calls == 0);
+    c.advance(6);
+    CHECK(o.calls == 1);
+    CHECK(o.seen == cancelled); // what the timeout's cancel made
+    CHECK(test::state(d) == "bytes OVERRIDDEN");
+    CHECK(o.destroyed == 1); // the entries ran: the chain let them go
+    dfr_deferred_unref(d);
+    CHECK(o.destroyed == 1);
+}
+
+// test_successResultBeforeTimeoutCustom, test_failureBeforeTimeoutCustom,
+// test_cancelBeforeTimeoutCustom: on_timeout runs only for a timeout.
+TEST_CASE("S39 addTimeout_with: fired or cancelled first, on_timeout never runs", "[later][S39][custom]")
+{
+    Clock c;
+    Override o;
+    dfr_deferred *d = dfr_deferred_new();
+    REQUIRE(add_override(d, c.r, 10, o) == 0);
+    std::string want;
+    SECTION("a success")
+    {
+        dfr_deferred_callback(d, dfr_bytes_new("a result", 8));
+        want = "bytes a result";
+    }
+    SECTION("a failure")
+    {
+        dfr_deferred_errback(d, test::failure(7));
+        want = test::state(d);
+        dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
+        want = "none";
+    }
+    SECTION("cancelled by the user")
+    {
+        dfr_deferred_cancel(d);
+        CHECK(test::state(d) == cancelled);
+        dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
+        want = "none";
+    }
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    c.advance(15);
+    CHECK(o.calls == 0);
+    CHECK(test::state(d) == want);
+    dfr_deferred_unref(d);
+    CHECK(o.destroyed == 1);
+}
+
+// test_providedCancelCalledBeforeTimeoutCustom,
+// test_callbackAddedToCancelerBeforeTimeoutCustom,
+// test_errbackAddedBeforeTimeout(SuppressesCancellation)Custom: on_timeout
+// gets whatever the chain holds when the timeout cancelled it.
+TEST_CASE("S39 addTimeout_with: on_timeout gets what the chain made of the cancel", "[later][S39][custom]")
+{
+    Clock c;
+    Override o;
+    dfr_deferred *d = nullptr;
+    std::string want_seen;
+    SECTION("a canceller that calls back")
+    {
+        d = dfr_deferred_new_cancellable(
+            [](dfr_deferred *dd, void *) { cancel_with_value(dd, nullptr); }, nullptr, nullptr);
+        want_seen = "bytes success";
+    }
+    SECTION("a canceller that errbacks")
+    {
+        d = dfr_deferred_new_cancellable(
+            [](dfr_deferred *dd, void *) { dfr_deferred_errback(dd, test::failure(3)); }, nullptr,
+            nullptr);
+        dfr_deferred *probe = dfr_fail(test::failure(3));
+        want_seen = test::state(probe);
+        dfr_deferred_add_errback(probe, test::swallow, nullptr, nullptr);
+        dfr_deferred_unref(probe);
+    }
+    SECTION("an errback before the timeout that suppresses the cancel")
+    {
+        d = dfr_deferred_new();
+        dfr_deferred_add_errback(d, test::swallow, nullptr, nullptr);
+        want_seen = "none";
+    }
+    SECTION("an errback before the timeout that passes it on")
+    {
+        d = dfr_deferred_new();
+        dfr_deferred_add_errback(d, [](dfr_value v, void *) { return v; }, nullptr, nullptr);
+        want_seen = cancelled;
+    }
+    REQUIRE(add_override(d, c.r, 10, o) == 0);
+    c.advance(15);
+    CHECK(o.calls == 1);
+    CHECK(o.seen == want_seen);
+    CHECK(test::state(d) == "bytes OVERRIDDEN");
+    dfr_deferred_unref(d);
+    CHECK(o.destroyed == 1);
+}
+
+// No Twisted counterpart (C ownership): destroy runs once on every path,
+// refusals included; NULL on_timeout is the plain addTimeout.
+TEST_CASE("S39 addTimeout_with: destroy once on every path; NULL on_timeout; bad input",
+          "[later][S39][custom][bad-input]")
+{
+    Clock c;
+    Override o;
+    dfr_deferred *d = dfr_deferred_new();
+    CHECK(add_override(nullptr, c.r, 1, o) == DFR_EINVAL);
+    CHECK(add_override(d, nullptr, 1, o) == DFR_EINVAL);
+    CHECK(add_override(d, c.r, -1, o) == DFR_EINVAL);
+    CHECK(add_override(d, c.r, std::nan(""), o) == DFR_EINVAL);
+    int off_thread = 0;
+    std::thread([&] { off_thread = add_override(d, c.r, 1, o); }).join();
+    CHECK(off_thread == DFR_ENOTOWNER);
+    CHECK(o.destroyed == 5);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    // Freed unfired: the timer stops, destroy runs.
+    REQUIRE(add_override(d, c.r, 1, o) == 0);
+    dfr_deferred_unref(d);
+    CHECK(o.destroyed == 6);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    // The reactor freed first: the timer is dropped, the entry stays.
+    {
+        Override p;
+        dfr_reactor *r = test::new_reactor(true);
+        dfr_deferred *e = dfr_deferred_new();
+        REQUIRE(add_override(e, r, 1, p) == 0);
+        dfr_reactor_free(r);
+        CHECK(p.calls == 0);
+        CHECK(dfr_deferred_state(e) == DFR_PENDING);
+        dfr_deferred_unref(e);
+        CHECK(p.destroyed == 1);
+    }
+    // NULL on_timeout: DFR_ETIMEDOUT as with dfr_deferred_add_timeout.
+    dfr_deferred *f = dfr_deferred_new();
+    int destroyed = 0;
+    REQUIRE(dfr_deferred_add_timeout_with(f, c.r, 1, nullptr, &destroyed, test::count_destroy) == 0);
+    c.advance(1);
+    CHECK(test::state(f) == timed_out);
+    dfr_deferred_add_errback(f, test::swallow, nullptr, nullptr);
+    dfr_deferred_unref(f);
+    CHECK(destroyed == 1);
+}
+
+// The FFI twin: on_timeout works on the value in place.
+TEST_CASE("S39 addTimeout_with_ffi", "[later][S39][custom][ffi]")
+{
+    Clock c;
+    int destroyed = 0;
+    dfr_deferred *d = dfr_deferred_new();
+    REQUIRE(dfr_deferred_add_timeout_with_ffi(
+                d, c.r, 2,
+                [](dfr_value *v, void *) {
+                    dfr_value_drop(*v);
+                    *v = dfr_i64(42);
+                },
+                &destroyed, test::count_destroy) == 0);
+    c.advance(2);
+    CHECK(test::state(d) == "i64 42");
+    dfr_deferred_unref(d);
+    CHECK(destroyed == 1);
+    int refused = 0;
+    CHECK(dfr_deferred_add_timeout_with_ffi(nullptr, c.r, 1, nullptr, &refused, test::count_destroy) ==
+          DFR_EINVAL);
+    CHECK(refused == 1);
 }
 
 TEST_CASE("S39 freeing the deferred stops its timer; bad input", "[later][S39][bad-input]")

@@ -1,8 +1,7 @@
 // LoopingCall on the manual clock (behaviours S49, S51), ported from
-// twisted/test/test_task.py (LoopTests, ReactorLoopTests).  We have no
-// withCount: where Twisted checks the count passed to the function, these
-// tests count the calls (and note their times) to show which intervals were
-// skipped.
+// twisted/test/test_task.py (LoopTests, ReactorLoopTests).  Most count the
+// calls (and note their times) to show which intervals were skipped; the
+// "[count]" cases check dfr_looping_call_count, our withCount.
 #include <catch2/catch.hpp>
 
 #include "reactor_support.h"
@@ -12,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 using test::Clock;
@@ -554,6 +554,212 @@ TEST_CASE("interval 0 waits for fn's deferred", "[looping][zero]")
     CHECK(n.calls == 4);
     dfr_looping_call_unref(lc);
     dfr_deferred_unref(n.next);
+    dfr_deferred_unref(d);
+}
+
+namespace {
+
+// withCount: fn records (time, count); it may return a deferred on one call
+// and stop the loop on another.
+struct Counted {
+    dfr_reactor *r = nullptr;
+    dfr_looping_call *lc = nullptr;
+    std::vector<std::pair<double, uint64_t>> seen;
+    dfr_deferred *next = nullptr; // returned (a new reference) on call next_on
+    size_t next_on = 0;
+    size_t stop_on = 0;
+};
+
+dfr_value count_fn(void *data)
+{
+    auto *c = static_cast<Counted *>(data);
+    c->seen.emplace_back(dfr_reactor_seconds(c->r), dfr_looping_call_count(c->lc));
+    if (c->seen.size() == c->stop_on)
+        CHECK(dfr_looping_call_stop(c->lc) == 0);
+    if (c->next && c->seen.size() == c->next_on)
+        return dfr_value_deferred(dfr_deferred_ref(c->next));
+    return dfr_none();
+}
+
+using Seen = std::vector<std::pair<double, uint64_t>>;
+
+// A withCount LoopingCall on c: fn is count_fn over n.
+dfr_looping_call *counted_lc(Clock &c, Counted &n)
+{
+    n.r = c.r;
+    n.lc = dfr_looping_call_new(c.r, count_fn, &n, nullptr);
+    REQUIRE(n.lc != nullptr);
+    REQUIRE(dfr_looping_call_with_count(n.lc) == 0);
+    return n.lc;
+}
+
+std::vector<uint64_t> counts(const Seen &seen)
+{
+    std::vector<uint64_t> out;
+    for (auto &s : seen)
+        out.push_back(s.second);
+    return out;
+}
+
+} // namespace
+
+// test_reactorTimeCountSkips: late calls are counted in whole intervals.
+TEST_CASE("withCount: a late call counts the intervals it missed", "[looping][count]")
+{
+    Clock c;
+    Counted n;
+    dfr_looping_call *lc = counted_lc(c, n);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.5, true);
+    CHECK(n.seen == Seen{{0, 1}});
+    c.advance(0.51);
+    CHECK(n.seen == Seen{{0, 1}, {0.51, 1}});
+    c.advance(1.51);
+    REQUIRE(n.seen.size() == 3);
+    CHECK(n.seen[2].first == Approx(2.02));
+    CHECK(n.seen[2].second == 3);
+    c.advance(0);
+    CHECK(n.seen.size() == 3);
+    CHECK(dfr_looping_call_count(lc) == 3); // the last call's, after it
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_countLengthyIntervalCounts: only calls that were due count, so a
+// call 1.75 intervals after the last one still counts 1.
+TEST_CASE("withCount: counts calls due, not the time between calls", "[looping][count]")
+{
+    Clock c;
+    Counted n;
+    dfr_looping_call *lc = counted_lc(c, n);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.5, true);
+    c.advance(0.51);
+    c.advance(0.5 * 1.75);
+    c.advance(0.5 * 0.25);
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1, 1, 1, 1});
+    REQUIRE(n.seen.size() == 4);
+    CHECK(n.seen[2].first == Approx(1.385));
+    CHECK(n.seen[3].first == Approx(1.51));
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_withCountFloatingPointBoundary: ten steps of a tenth of a second
+// (and the rounding error of their sum) count ten calls, never a 0.
+TEST_CASE("withCount: ten tenths count ten, no call counts 0", "[looping][count]")
+{
+    Clock c;
+    Counted n;
+    dfr_looping_call *lc = counted_lc(c, n);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1.0 / 10, false);
+    double sum = 0;
+    for (int i = 0; i < 10; i++) {
+        c.advance(1.0 / 10);
+        sum += 1.0 / 10;
+    }
+    c.advance(std::max(0.0, 1.0 - sum));
+    uint64_t total = 0;
+    for (uint64_t k : counts(n.seen)) {
+        CHECK(k > 0);
+        total += k;
+    }
+    CHECK(total == 10);
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_withCountIntervalZero (one call per pass here): always 1.
+TEST_CASE("withCount: interval 0 counts 1", "[looping][count][zero]")
+{
+    Clock c;
+    Counted n;
+    n.stop_on = 5;
+    dfr_looping_call *lc = counted_lc(c, n);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0, false);
+    for (int i = 0; i < 8; i++)
+        c.advance(i % 2 ? 0 : 3);
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1, 1, 1, 1, 1});
+    CHECK(dfr_deferred_state(d) == DFR_SUCCEEDED);
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(d);
+}
+
+// test_deferredWithCount: while fn's deferred is pending, fn is not called;
+// the next call counts what was missed meanwhile.
+TEST_CASE("withCount: the call after a slow deferred counts what it missed", "[looping][count]")
+{
+    Clock c;
+    Counted n;
+    n.next = dfr_deferred_new();
+    n.next_on = 1;
+    dfr_looping_call *lc = counted_lc(c, n);
+    dfr_deferred *d = dfr_looping_call_start(lc, 0.2, false);
+    CHECK(n.seen.empty());
+    c.pump({0.2, 0.4});
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1});
+    dfr_deferred_callback(n.next, dfr_none()); // at 0.6: the next call is at 0.8
+    c.advance(0.2);
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1, 3});
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(n.next);
+    dfr_deferred_unref(d);
+}
+
+// Twisted keeps the time of the last call across reset and restart: a call
+// that comes before a whole interval has passed since then is skipped (fn
+// never sees 0).
+TEST_CASE("withCount: reset and restart keep the last call's time; no call counts 0", "[looping][count]")
+{
+    Clock c;
+    Counted n;
+    dfr_looping_call *lc = counted_lc(c, n);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, true); // calls at 0
+    c.advance(0.5);
+    REQUIRE(dfr_looping_call_reset(lc) == 0); // start 0.5: the next due at 1.5
+    c.advance(1);
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1, 1});
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
+    dfr_deferred_unref(d);
+    // Restarted at 1.75 with now: the last call (1.5) is less than an
+    // interval before, so the call at the start is skipped...
+    c.advance(0.25);
+    d = dfr_looping_call_start(lc, 1, true);
+    CHECK(n.seen.size() == 2);
+    // ...and the run goes on from its own start.
+    c.advance(1);
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1, 1, 1});
+    CHECK(n.seen[2].first == Approx(2.75));
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
+    dfr_deferred_unref(d);
+    // Restarted with a longer interval: the call at the start is skipped
+    // again, the one after a whole interval counts 1.
+    d = dfr_looping_call_start(lc, 10, true);
+    CHECK(n.seen.size() == 3);
+    c.advance(10);
+    CHECK(counts(n.seen) == std::vector<uint64_t>{1, 1, 1, 1});
+    for (uint64_t k : counts(n.seen))
+        CHECK(k > 0);
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(d);
+}
+
+TEST_CASE("withCount: refused while running, without a reactor thread or lc; count is 0 without it",
+          "[looping][count][bad-input]")
+{
+    Clock c;
+    Counter plain;
+    plain.r = c.r;
+    dfr_looping_call *lc = dfr_looping_call_new(c.r, counting, &plain, nullptr);
+    dfr_deferred *d = dfr_looping_call_start(lc, 1, true);
+    CHECK(dfr_looping_call_count(lc) == 0); // not counting
+    CHECK(dfr_looping_call_with_count(lc) == DFR_EALREADY_RUNNING);
+    CHECK(dfr_looping_call_with_count(nullptr) == DFR_EINVAL);
+    CHECK(dfr_looping_call_count(nullptr) == 0);
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
+    int off_thread = 0;
+    std::thread([&] { off_thread = dfr_looping_call_with_count(lc); }).join();
+    CHECK(off_thread == DFR_ENOTOWNER);
+    CHECK(dfr_looping_call_with_count(lc) == 0); // between runs: fine
+    dfr_looping_call_unref(lc);
     dfr_deferred_unref(d);
 }
 

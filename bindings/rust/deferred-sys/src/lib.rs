@@ -484,6 +484,14 @@ extern "C" {
         r: *mut dfr_reactor,
         seconds: c_double,
     ) -> c_int;
+    pub fn dfr_deferred_add_timeout_with(
+        d: *mut dfr_deferred,
+        r: *mut dfr_reactor,
+        seconds: c_double,
+        on_timeout: dfr_callback_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
+    ) -> c_int;
     pub fn dfr_looping_call_new(
         r: *mut dfr_reactor,
         fn_: dfr_task_fn,
@@ -498,6 +506,8 @@ extern "C" {
     pub fn dfr_looping_call_stop(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_reset(lc: *mut dfr_looping_call) -> c_int;
     pub fn dfr_looping_call_running(lc: *const dfr_looping_call) -> bool;
+    pub fn dfr_looping_call_with_count(lc: *mut dfr_looping_call) -> c_int;
+    pub fn dfr_looping_call_count(lc: *const dfr_looping_call) -> u64;
     pub fn dfr_looping_call_ref(lc: *mut dfr_looping_call) -> *mut dfr_looping_call;
     pub fn dfr_looping_call_unref(lc: *mut dfr_looping_call);
 
@@ -712,6 +722,14 @@ extern "C" {
         data: *mut c_void,
         destroy: dfr_destroy_fn,
         id: *mut u64,
+    ) -> c_int;
+    pub fn dfr_deferred_add_timeout_with_ffi(
+        d: *mut dfr_deferred,
+        r: *mut dfr_reactor,
+        seconds: c_double,
+        on_timeout: dfr_value_fn,
+        data: *mut c_void,
+        destroy: dfr_destroy_fn,
     ) -> c_int;
     pub fn dfr_looping_call_new_ffi(
         r: *mut dfr_reactor,

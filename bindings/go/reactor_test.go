@@ -3,6 +3,7 @@ package deferred
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -458,5 +459,86 @@ func TestObjectsFreedAfterReactor(t *testing.T) {
 	q.Free()
 	d.Release()
 	acq.Release()
+	noHandles(t)
+}
+
+// Twisted's withCount: fn gets the calls due since it last ran.
+func TestLoopingCallWithCount(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	var counts []int
+	var d *Deferred
+	lc := must1(r.NewLoopingCallWithCount(func(n int) (any, error) {
+		counts = append(counts, n)
+		if len(counts) == 2 {
+			d = r.NewDeferred() // the next call waits for it
+			return d, nil
+		}
+		return nil, nil
+	}))
+	done := must1(lc.Start(200*time.Millisecond, false))
+	ok(t, r.Advance(200*time.Millisecond))
+	ok(t, r.Advance(200*time.Millisecond))
+	ok(t, r.Advance(400*time.Millisecond)) // two calls missed while d waits
+	ok(t, d.Callback(nil))
+	ok(t, r.Advance(200*time.Millisecond))
+	if fmt.Sprint(counts) != "[1 1 3]" {
+		t.Fatalf("counts %v", counts)
+	}
+	ok(t, lc.Stop())
+	d.Release()
+	done.Release()
+	lc.Free()
+	if _, err := r.NewLoopingCallWithCount(nil); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	noHandles(t)
+}
+
+// Twisted's onTimeoutCancel: called only when the timeout cancelled d, with
+// what the chain held then; its result goes on.
+func TestAddTimeoutWith(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	var seen []error
+	override := func(v any, err error) (any, error) {
+		seen = append(seen, err)
+		return "OVERRIDDEN", nil
+	}
+	d := r.NewDeferred()
+	ok(t, d.AddTimeoutWith(10*time.Second, override))
+	ok(t, r.Advance(15*time.Second))
+	if s := result[string](t, d); s != "OVERRIDDEN" || len(seen) != 1 || !errors.Is(seen[0], ErrCancelled) {
+		t.Fatalf("%q %v", s, seen)
+	}
+	d.Release()
+	// Fired first: not called.
+	e := r.NewDeferred()
+	ok(t, e.AddTimeoutWith(10*time.Second, override))
+	ok(t, e.Callback("in time"))
+	ok(t, r.Advance(15*time.Second))
+	if s := result[string](t, e); s != "in time" || len(seen) != 1 {
+		t.Fatalf("%q %v", s, seen)
+	}
+	e.Release()
+	// A panic in it fails the chain with it.
+	f := r.NewDeferred()
+	ok(t, f.AddTimeoutWith(time.Second, func(any, error) (any, error) { panic("boom") }))
+	ok(t, r.Advance(time.Second))
+	if _, err := Result[any](f); !errors.Is(err, ErrPanic) {
+		t.Fatal(err)
+	}
+	Catch(f, func(error) (any, error) { return nil, nil })
+	f.Release()
+	// Bad input and a freed deferred release the function.
+	g := r.NewDeferred()
+	if err := g.AddTimeoutWith(-time.Second, override); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	if err := g.AddTimeoutWith(time.Second, nil); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	ok(t, g.AddTimeoutWith(time.Second, override))
+	g.Release()
 	noHandles(t)
 }

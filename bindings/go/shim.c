@@ -379,6 +379,24 @@ dfr_looping_call *dfrgo_looping_call_new(dfr_reactor *r, uintptr_t h)
     return dfr_looping_call_new(r, tr_task, (void *)h, tr_destroy);
 }
 
+/* addTimeout's onTimeoutCancel in Go (not on a coroutine's stack: there the
+ * result becomes the usual "no Go on a C coroutine" failure). */
+static dfr_value tr_on_timeout(dfr_value result, void *data)
+{
+    dfr_value out = dfr_none();
+    if (dfr_in_coroutine()) {
+        dfr_value_drop(result);
+        return on_coroutine_failure();
+    }
+    goOnTimeout((uintptr_t)data, &result, &out);
+    return out;
+}
+
+int dfrgo_add_timeout_with(dfr_deferred *d, dfr_reactor *r, double seconds, uintptr_t h)
+{
+    return dfr_deferred_add_timeout_with(d, r, seconds, tr_on_timeout, (void *)h, tr_destroy);
+}
+
 dfr_deferred *dfrgo_lock_run(dfr_lock *l, uintptr_t h)
 {
     return dfr_lock_run(l, tr_task, (void *)h, tr_destroy);

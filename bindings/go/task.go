@@ -66,6 +66,45 @@ func (d *Deferred) AddTimeout(timeout time.Duration) error {
 	return codeErr(C.dfr_deferred_add_timeout(d.ptr(), d.r.c, C.double(timeout.Seconds())))
 }
 
+// AddTimeoutWith is AddTimeout with Twisted's onTimeoutCancel: when the
+// timeout (and nothing else) cancels d, onTimeout gets the chain's result at
+// that point — usually an ErrCancelled failure as err, or what d's canceller
+// or an earlier errback made of it — and returns the result that goes on
+// (an error keeps it failed).  It is not called when d fires or is cancelled
+// otherwise.
+func (d *Deferred) AddTimeoutWith(timeout time.Duration, onTimeout func(v any, err error) (any, error)) error {
+	if err := d.reactor().check(); err != nil {
+		return err
+	}
+	if timeout < 0 || onTimeout == nil {
+		return ErrInvalid
+	}
+	h := newHandle(timeoutFn{d.r, onTimeout}) // released by the C destroy hook, refusals too
+	return codeErr(C.dfrgo_add_timeout_with(d.ptr(), d.r.c, C.double(timeout.Seconds()), h))
+}
+
+type timeoutFn struct {
+	r  *Reactor
+	fn func(any, error) (any, error)
+}
+
+//export goOnTimeout
+func goOnTimeout(h C.uintptr_t, in, out *C.dfr_value) {
+	f := cgo.Handle(h).Value().(timeoutFn)
+	defer func() {
+		if v := recover(); v != nil {
+			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
+		}
+	}()
+	v, err := toGo(f.r, in)
+	res, err := f.fn(v, err)
+	if err != nil {
+		*out = C.dfrgo_value_failure(failureToC(err))
+		return
+	}
+	*out = toC(res)
+}
+
 // LoopingCall calls a function every interval on the reactor.
 type LoopingCall struct {
 	r *Reactor
@@ -86,6 +125,34 @@ func (r *Reactor) NewLoopingCall(fn func() (any, error)) (*LoopingCall, error) {
 		return nil, ErrNoMemory
 	}
 	return &LoopingCall{r: r, c: c}, nil
+}
+
+// NewLoopingCallWithCount is Twisted's LoopingCall.withCount: fn gets how
+// many calls were due since it last ran — 1 normally, more when intervals
+// passed while its deferred was pending or the loop ran late, always 1 for
+// an interval of 0.  As in Twisted, a call that comes less than an interval
+// after the last one (after Reset, or a Stop and Start) is skipped, so fn
+// never gets 0.  Free it.
+func (r *Reactor) NewLoopingCallWithCount(fn func(count int) (any, error)) (*LoopingCall, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		return nil, ErrInvalid
+	}
+	lc := &LoopingCall{r: r}
+	c := C.dfrgo_looping_call_new(r.c, newHandle(taskFn{r, func() (any, error) {
+		return fn(int(C.dfr_looping_call_count(lc.c)))
+	}}))
+	if c == nil {
+		return nil, ErrNoMemory
+	}
+	lc.c = c
+	if err := codeErr(C.dfr_looping_call_with_count(c)); err != nil {
+		C.dfr_looping_call_unref(c)
+		return nil, err
+	}
+	return lc, nil
 }
 
 // Start calls fn every interval (at once when now).  The deferred fires when

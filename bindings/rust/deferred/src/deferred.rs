@@ -222,6 +222,50 @@ impl<T: 'static> Deferred<T> {
         check(unsafe { sys::dfr_deferred_add_timeout(self.as_ptr(), r, timeout.as_secs_f64()) })
     }
 
+    /// `add_timeout` with Twisted's `onTimeoutCancel`: when the timeout (and
+    /// nothing else) cancels this deferred, `f` gets the chain's result at
+    /// that point (usually the `Cancelled` failure, or what a canceller or an
+    /// earlier errback made of it) and returns the result that goes on.  It
+    /// is not called when the deferred fires or is cancelled otherwise.
+    pub fn add_timeout_with<F>(
+        &self,
+        reactor: &crate::ReactorRef,
+        timeout: std::time::Duration,
+        f: F,
+    ) -> Result<(), Failure>
+    where
+        F: FnOnce(Result<T, Failure>) -> Result<T, Failure> + 'static,
+    {
+        unsafe extern "C" fn on_timeout<T: 'static, F>(
+            v: sys::dfr_value,
+            data: *mut c_void,
+        ) -> sys::dfr_value
+        where
+            F: FnOnce(Result<T, Failure>) -> Result<T, Failure>,
+        {
+            // SAFETY: data came from Once::<F>::into_data below.
+            let f = unsafe { Once::<F>::take(data) };
+            result_into_value(guard(move || {
+                let f = f.ok_or_else(|| Failure::msg("onTimeoutCancel ran twice"))?;
+                f(from_value::<T>(v))
+            }))
+        }
+        let r = reactor.raw()?;
+        let (data, destroy) = Once::into_data(f);
+        // SAFETY: valid deferred and live reactor; data and destroy match
+        // (destroy runs once, also when the call is refused).
+        check(unsafe {
+            sys::dfr_deferred_add_timeout_with(
+                self.as_ptr(),
+                r,
+                timeout.as_secs_f64(),
+                Some(on_timeout::<T, F>),
+                data,
+                destroy,
+            )
+        })
+    }
+
     fn add_raw(
         &self,
         cb: sys::dfr_callback_fn,

@@ -540,6 +540,28 @@ impl ReactorRef {
             _r: self.clone(),
         })
     }
+
+    /// Twisted's `LoopingCall.withCount`: `f` gets how many calls were due
+    /// since it last ran — 1 normally, more when intervals passed while its
+    /// deferred was pending or the loop ran late, always 1 for interval 0.
+    /// As in Twisted, a call less than an interval after the last one (after
+    /// `reset`, or a stop and start) is skipped, so `f` never gets 0.
+    pub fn looping_call_with_count<F, R>(&self, mut f: F) -> Result<LoopingCall, Failure>
+    where
+        F: FnMut(u64) -> R + 'static,
+        R: Tick,
+    {
+        let slot = Rc::new(Cell::new(std::ptr::null_mut::<sys::dfr_looping_call>()));
+        let seen = slot.clone();
+        let lc = self.looping_call(move || {
+            // SAFETY: the looping call running this closure is alive.
+            f(unsafe { sys::dfr_looping_call_count(seen.get()) })
+        })?;
+        slot.set(lc.lc);
+        // SAFETY: our new looping call, not started, on its reactor's thread.
+        check(unsafe { sys::dfr_looping_call_with_count(lc.lc) })?;
+        Ok(lc)
+    }
 }
 
 /// When a system event trigger runs, relative to its event.

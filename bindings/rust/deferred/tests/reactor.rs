@@ -662,3 +662,71 @@ fn a_looping_call_waits_for_the_deferred_its_function_returns() {
     drop(r);
     assert_eq!(done.state(), State::Succeeded);
 }
+
+#[test]
+fn looping_call_with_count_counts_the_calls_missed() {
+    // Twisted's withCount: the call after a slow deferred counts what it missed.
+    let r = Reactor::manual_clock().unwrap();
+    let rr = r.handle_local();
+    let counts = Rc::new(RefCell::new(Vec::new()));
+    let c = counts.clone();
+    let lc = r
+        .looping_call_with_count(move |n| {
+            c.borrow_mut().push(n);
+            // The first call (at 0.2 s) takes 0.5 s: the calls due at 0.4,
+            // 0.6 and 0.8 are missed, the one at 1.0 counts them too.
+            let wait = if n == 1 && c.borrow().len() == 1 {
+                500
+            } else {
+                0
+            };
+            rr.defer_later(Duration::from_millis(wait), || Ok(()))
+        })
+        .unwrap();
+    let _done = lc.start(Duration::from_millis(200), false).unwrap();
+    for _ in 0..5 {
+        r.advance(Duration::from_millis(200)).unwrap();
+    }
+    assert_eq!(*counts.borrow(), vec![1, 4]);
+    lc.stop().unwrap();
+}
+
+#[test]
+fn add_timeout_with_replaces_the_timed_out_result() {
+    // Twisted's onTimeoutCancel: only a timeout calls it; its result goes on.
+    let r = Reactor::manual_clock().unwrap();
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let slow: Deferred<String> = Deferred::new();
+    slow.add_timeout_with(&r, 10 * S, move |res| {
+        c.set(c.get() + 1);
+        assert!(res.unwrap_err().is_cancelled());
+        Ok(String::from("OVERRIDDEN"))
+    })
+    .unwrap();
+    r.advance(15 * S).unwrap();
+    assert_eq!(calls.get(), 1);
+    let got = Rc::new(RefCell::new(String::new()));
+    let g = got.clone();
+    let _ = slow.add_callback(move |s| {
+        *g.borrow_mut() = s;
+        Ok(())
+    });
+    assert_eq!(*got.borrow(), "OVERRIDDEN");
+    // Fired in time: not called, and the function is dropped.
+    let fast: Deferred<String> = Deferred::new();
+    let dropped = counter();
+    let k = Counted(dropped.clone(), 0);
+    let c = calls.clone();
+    fast.add_timeout_with(&r, 10 * S, move |res| {
+        let _keep = &k;
+        c.set(c.get() + 1);
+        res
+    })
+    .unwrap();
+    fast.callback(String::from("in time")).unwrap();
+    r.advance(15 * S).unwrap();
+    assert_eq!(calls.get(), 1);
+    drop(fast);
+    assert_eq!(n(&dropped), 1);
+}

@@ -89,6 +89,10 @@ function checkFn(f, what) {
 function bindArgs(f, args) {
   return args.length ? (r) => f(r, ...args) : f;
 }
+// f with the arguments after the first of `a` (an arguments object).
+function bindRest(f, a) {
+  return bindArgs(f, Array.prototype.slice.call(a, 1));
+}
 
 let makeDeferred, handleOf, isDeferred, adoptDeferred, failDeferred;
 
@@ -265,14 +269,16 @@ class Deferred {
     this.#add(cb, eb, (cb ? 1 : 0) | (eb ? 2 : 0));
     return this;
   }
-  addCallback(fn, ...args) {
+  // Extra arguments through `arguments` on a path of its own: a rest
+  // parameter is an array made on every call the optimizer does not inline.
+  addCallback(fn) {
     checkFn(fn, 'callback');
-    this.#add(args.length ? bindArgs(fn, args) : fn, undefined, 1);
+    this.#add(arguments.length > 1 ? bindRest(fn, arguments) : fn, undefined, 1);
     return this;
   }
-  addErrback(fn, ...args) {
+  addErrback(fn) {
     checkFn(fn, 'errback');
-    this.#add(undefined, args.length ? bindArgs(fn, args) : fn, 2);
+    this.#add(undefined, arguments.length > 1 ? bindRest(fn, arguments) : fn, 2);
     return this;
   }
   addBoth(fn, ...args) {

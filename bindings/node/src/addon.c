@@ -740,20 +740,20 @@ static bool round_trips(const dfr_value *v)
  * MB_DETACHED set (2: a number, in g_num[0]).  The JS object makes a new C deferred with that result
  * (dfr_succeed: the very same state) if it is used again.  Otherwise
  * returns undefined. */
-static bool detachable(const dfr_deferred *d)
+/* d's result if it can be detached, else NULL. */
+static const dfr_value *detachable(const dfr_deferred *d)
 {
     if (g_depth != 1)
-        return false;
+        return NULL;
     const dfr_value *r = dfr_deferred_result(d);
-    return r && !dfr_is_failure(*r) && dfr_deferred_paused(d) == 0 && round_trips(r);
+    return r && !dfr_is_failure(*r) && round_trips(r) && dfr_deferred_paused(d) == 0 ? r : NULL;
 }
 
-/* d's result for the JS object (d is detachable): MB_DETACHED, and the
+/* A detachable deferred's result r for the JS object: MB_DETACHED, and the
  * value unless it is a number (in g_num[0], MB_DETACHED 2: nothing to
- * make).  The caller drops its reference to d. */
-static napi_value detached_result(napi_env env, const dfr_deferred *d)
+ * make).  The caller drops its reference to the deferred. */
+static napi_value detached_result(napi_env env, const dfr_value *r)
 {
-    const dfr_value *r = dfr_deferred_result(d);
     bool num = put_num(r);
     g_mbox[MB_DETACHED] = num ? 2 : 1;
     return num ? NULL : dfr_to_js(env, dfr_value_clone(r));
@@ -762,10 +762,11 @@ static napi_value detached_result(napi_env env, const dfr_deferred *d)
 static napi_value settle(napi_env env, uint32_t i)
 {
     slot *s = &g_slots[i];
-    if (s->kind != SLOT_DEFERRED || !s->own || !s->js || !detachable(s->p))
+    const dfr_value *r;
+    if (s->kind != SLOT_DEFERRED || !s->own || !s->js || !(r = detachable(s->p)))
         return undefined(env);
     dfr_deferred *d = s->p;
-    napi_value out = detached_result(env, d);
+    napi_value out = detached_result(env, r);
     s->js = false;
     s->p = NULL;
     if (s->fin)
@@ -1249,8 +1250,9 @@ static napi_value n_callback(napi_env env, napi_callback_info info)
     rc = dfr_deferred_callback(d, callback_value(env, info));
     g_firing = f.outer;
     g_nfiring--;
-    if (f.h == 0 && rc == 0 && detachable(d)) {
-        napi_value out = detached_result(env, d);
+    const dfr_value *r;
+    if (f.h == 0 && rc == 0 && (r = detachable(d))) {
+        napi_value out = detached_result(env, r);
         dfr_deferred_unref(d);
         return out;
     }

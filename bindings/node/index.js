@@ -290,30 +290,20 @@ class Deferred {
   callback(value) {
     const h = hx(this);
     if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
-    let n = 0;
-    if (h === 0) {
-      n = queued(this);
-      this.#h = -++fireDepth;
+    if (h !== 0) {
+      this.#settled(fire(h, 0, value));
+      return;
     }
-    mbox[MB_A0] = h;
-    mbox[MB_A1] = n;
+    const n = queued(this);
+    this.#h = -++fireDepth;
     let r;
     try {
-      if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
-        num[0] = value;
-        mbox[MB_A2] = 1;
-        r = native.callback();
-      } else {
-        mbox[MB_A2] = 0;
-        r = native.callback(value);
-      }
+      r = fire(0, n, value);
     } finally {
-      if (h === 0) {
-        fireDepth--;
-        if (this.#h < 0) this.#h = 0; // C threw: no C deferred (#after sets it otherwise)
-      }
+      fireDepth--;
+      if (this.#h < 0) this.#h = 0; // C threw: no C deferred (#after sets it otherwise)
     }
-    this.#after(r, h);
+    this.#after(r, 0);
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -438,6 +428,20 @@ function dispatch(v) {
   if (typeof r === 'number') { num[0] = r; mbox[MB_RET] = RET_NUM; return undefined; }
   if (r === undefined) mbox[MB_RET] = RET_UNDEFINED;
   return r;
+}
+
+// native.callback() with its mailbox arguments: handle h (0: make the C
+// deferred with the n queued callbacks) and the value.
+function fire(h, n, value) {
+  mbox[MB_A0] = h;
+  mbox[MB_A1] = n;
+  if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
+    num[0] = value;
+    mbox[MB_A2] = 1;
+    return native.callback();
+  }
+  mbox[MB_A2] = 0;
+  return native.callback(value);
 }
 
 function succeed(value) { return isDeferred(value) ? value : adoptDeferred(value); }

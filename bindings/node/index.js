@@ -16,10 +16,13 @@ const FN = [];
 const FN2 = [];
 const freeK = [];
 let nextK = 0;
-let mbox; // Int32Array shared with C: see MB_* in src/addon.c
-let freedBuf;
-let queueBuf;
-let num; // Float64Array shared with C: a number crossing either way (g_num in src/addon.c)
+// Shared with C, set up first so that they are constants (cheaper to read in
+// optimized code than variables): mbox the mailbox (MB_* in src/addon.c),
+// num a number crossing either way (g_num).  The functions C calls are
+// hoisted declarations, or wrappers reaching what is defined further down.
+const [mbox, freedBuf, queueBuf, num] = native.setup((h) => makeDeferred(h), function (message, domain, code, errno, cause) {
+  return new DeferredError(message, domain, code, errno, cause);
+}, dispatch, onUnhandled);
 const QUEUE_MAX = 16384; // (k, which) pairs queueBuf holds: src/addon.c
 // The new Deferred whose queued callbacks queueBuf holds (qn pairs), if any:
 // one at a time, so a Deferred needs no queue of its own (see Deferred).
@@ -665,10 +668,6 @@ function stats() { return native.stats(); }
 
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
-
-[mbox, freedBuf, queueBuf, num] = native.setup(makeDeferred, function (message, domain, code, errno, cause) {
-  return new DeferredError(message, domain, code, errno, cause);
-}, dispatch, onUnhandled);
 
 module.exports = {
   Deferred, DeferredError, succeed, fail, maybeDeferred, DeferredList, gatherResults,

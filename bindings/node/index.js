@@ -16,10 +16,13 @@ const FN = [];
 const FN2 = [];
 const freeK = [];
 let nextK = 0;
-let mbox; // Int32Array shared with C: see MB_* in src/addon.c
-let freedBuf;
-let queueBuf;
-let num; // Float64Array shared with C: a number crossing either way (g_num in src/addon.c)
+// Shared with C, set up first so that they are constants (cheaper to read in
+// optimized code than variables): mbox the mailbox (MB_* in src/addon.c),
+// num a number crossing either way (g_num).  The functions C calls are
+// hoisted declarations, or wrappers reaching what is defined further down.
+const [mbox, freedBuf, queueBuf, num] = native.setup((h) => makeDeferred(h), function (message, domain, code, errno, cause) {
+  return new DeferredError(message, domain, code, errno, cause);
+}, dispatch, onUnhandled);
 const QUEUE_MAX = 16384; // (k, which) pairs queueBuf holds: src/addon.c
 // The new Deferred whose queued callbacks queueBuf holds (qn pairs), if any:
 // one at a time, so a Deferred needs no queue of its own (see Deferred).
@@ -89,6 +92,10 @@ function checkFn(f, what) {
 function bindArgs(f, args) {
   return args.length ? (r) => f(r, ...args) : f;
 }
+// f with the arguments after the first of `a` (an arguments object).
+function bindRest(f, a) {
+  return bindArgs(f, Array.prototype.slice.call(a, 1));
+}
 
 let makeDeferred, handleOf, isDeferred, adoptDeferred, failDeferred;
 
@@ -109,16 +116,18 @@ function isYoung(d) {
   if (young.push(d) === 1) queueMicrotask(flushYoung);
   else if (young.length >= 4096) flushYoung();
 }
-let liveHandle, hx, queued, flushQueue, takeFiring;
-// A new Deferred being fired (callback() made its C deferred): C names it
-// in MB_NEW before it runs the chain, and the first callback it runs hands
-// the handle to it (takeFiring), so the callbacks see a Deferred with its C
-// deferred (state, addCallback during the run), not a new one.
-let firing = null;
+let liveHandle, hx, queued, flushQueue;
+// New Deferreds being fired (callback() made their C deferred), innermost
+// last: one's #h is -(its depth) meanwhile, and C makes its handle only if
+// JS uses it during the run (native.firing(depth), see #h): most are
+// detached at the end of the call and never need one.
+let fireDepth = 0;
 
 class Deferred {
   // The C deferred's handle (src/addon.c, "handles"): private, so it cannot
-  // be forged or moved to another object.  0 once detached: the C deferred
+  // be forged or moved to another object.  Negative while callback() runs
+  // the chain of the C deferred it made (-depth, see fireDepth): #handle()
+  // then asks C for the handle.  0 once detached: the C deferred
   // was released and #v is its result (a success nothing else refers to;
   // see settle() in src/addon.c); any use that needs C makes a new one with
   // that result (#resume).  0 with #v === LAZY: new and not fired yet, with
@@ -140,13 +149,13 @@ class Deferred {
     isDeferred = (x) => x !== null && typeof x === 'object' && #h in x;
     handleOf = (x) => {
       if (!isDeferred(x)) throw new TypeError('expected a Deferred');
-      return x.#h !== 0 ? x.#h : x.#v === LAZY ? x.#create() : x.#resume();
+      return x.#h > 0 ? x.#h : x.#h < 0 ? x.#firingHandle() : x.#v === LAZY ? x.#create() : x.#resume();
     };
-    liveHandle = (x) => x.#h;
+    liveHandle = (x) => (x.#h > 0 ? x.#h : 0);
     // The handle for a call that accepts 0 (make the C deferred now).
     hx = (x) => {
       if (!isDeferred(x)) throw new TypeError('expected a Deferred');
-      return x.#h !== 0 || x.#v === LAZY ? x.#h : x.#resume();
+      return x.#h > 0 || (x.#h === 0 && x.#v === LAZY) ? x.#h : x.#h < 0 ? x.#firingHandle() : x.#resume();
     };
     // How many queued callbacks of x C takes now (from queueBuf).
     queued = (x) => {
@@ -157,11 +166,6 @@ class Deferred {
       return n;
     };
     flushQueue = () => qOwner.#create();
-    takeFiring = () => {
-      firing.#h = mbox[MB_NEW];
-      firing.#v = undefined;
-      firing = null;
-    };
     // succeed(value): detached at once when it can be.
     adoptDeferred = (value) => {
       const d = new Deferred(NOWRAP);
@@ -189,6 +193,13 @@ class Deferred {
     const self = new WeakRef(this);
     this.#h = native.init(() => canceller(self.deref()));
     isYoung(this);
+  }
+
+  // Being fired by callback() (#h < 0): C makes its handle now.
+  #firingHandle() {
+    this.#h = native.firing(-this.#h);
+    this.#v = undefined;
+    return this.#h;
   }
 
   #create() {
@@ -261,14 +272,16 @@ class Deferred {
     this.#add(cb, eb, (cb ? 1 : 0) | (eb ? 2 : 0));
     return this;
   }
-  addCallback(fn, ...args) {
+  // Extra arguments through `arguments` on a path of its own: a rest
+  // parameter is an array made on every call the optimizer does not inline.
+  addCallback(fn) {
     checkFn(fn, 'callback');
-    this.#add(args.length ? bindArgs(fn, args) : fn, undefined, 1);
+    this.#add(arguments.length > 1 ? bindRest(fn, arguments) : fn, undefined, 1);
     return this;
   }
-  addErrback(fn, ...args) {
+  addErrback(fn) {
     checkFn(fn, 'errback');
-    this.#add(undefined, args.length ? bindArgs(fn, args) : fn, 2);
+    this.#add(undefined, arguments.length > 1 ? bindRest(fn, arguments) : fn, 2);
     return this;
   }
   addBoth(fn, ...args) {
@@ -280,24 +293,20 @@ class Deferred {
   callback(value) {
     const h = hx(this);
     if (isDeferred(value)) throw new TypeError('cannot fire a Deferred with another Deferred (chain it instead)');
-    const n = h === 0 ? queued(this) : 0;
-    mbox[MB_A0] = h;
-    mbox[MB_A1] = n;
-    let r;
-    if (h === 0) firing = this;
-    try {
-      if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
-        num[0] = value;
-        mbox[MB_A2] = 1;
-        r = native.callback();
-      } else {
-        mbox[MB_A2] = 0;
-        r = native.callback(value);
-      }
-    } finally {
-      firing = null; // also when C threw before any callback ran (no stale handle to hand out)
+    if (h !== 0) {
+      this.#settled(fire(h, 0, value));
+      return;
     }
-    this.#after(r, h);
+    const n = queued(this);
+    this.#h = -++fireDepth;
+    let r;
+    try {
+      r = fire(0, n, value);
+    } finally {
+      fireDepth--;
+      if (this.#h < 0) this.#h = 0; // C threw: no C deferred (#after sets it otherwise)
+    }
+    this.#after(r, 0);
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -316,12 +325,12 @@ class Deferred {
     return other;
   }
   #stateNum() {
-    return this.#h !== 0 ? native.state(this.#h) : this.#v === LAZY ? 0 : 1;
+    return this.#h !== 0 ? native.state(handleOf(this)) : this.#v === LAZY ? 0 : 1;
   }
   /** 'pending' | 'succeeded' | 'failed' */
   get state() { return ST[this.#stateNum()]; }
   get called() { return this.#stateNum() !== 0; }
-  get paused() { return this.#h !== 0 ? native.paused(this.#h) : 0; }
+  get paused() { return this.#h !== 0 ? native.paused(handleOf(this)) : 0; }
   /** addTimeout(seconds, clock?) or (seconds, { clock }), as the function takes it. */
   addTimeout(seconds, clock) {
     const c = clock !== null && typeof clock === 'object' && Object.getPrototypeOf(clock) === Object.prototype ? clock.clock : clock;
@@ -387,7 +396,6 @@ function observe(h) {
 function dispatch(v) {
   const km = mbox[MB_K], k = km >>> 3, mode = km & 7;
   if (mbox[MB_ARG] !== 0) v = num[0]; // a number C did not pass as a value
-  if (firing !== null) takeFiring();
   let f;
   switch (mode) {
     // A callback or errback runs once: its k is free again at once (C
@@ -423,6 +431,20 @@ function dispatch(v) {
   if (typeof r === 'number') { num[0] = r; mbox[MB_RET] = RET_NUM; return undefined; }
   if (r === undefined) mbox[MB_RET] = RET_UNDEFINED;
   return r;
+}
+
+// native.callback() with its mailbox arguments: handle h (0: make the C
+// deferred with the n queued callbacks) and the value.
+function fire(h, n, value) {
+  mbox[MB_A0] = h;
+  mbox[MB_A1] = n;
+  if (typeof value === 'number') { // passed in shared memory: no Node-API call to read it
+    num[0] = value;
+    mbox[MB_A2] = 1;
+    return native.callback();
+  }
+  mbox[MB_A2] = 0;
+  return native.callback(value);
 }
 
 function succeed(value) { return isDeferred(value) ? value : adoptDeferred(value); }
@@ -646,10 +668,6 @@ function stats() { return native.stats(); }
 
 // Unhandled failures behave like unhandled Promise rejections.
 function onUnhandled(err) { Promise.reject(err); }
-
-[mbox, freedBuf, queueBuf, num] = native.setup(makeDeferred, function (message, domain, code, errno, cause) {
-  return new DeferredError(message, domain, code, errno, cause);
-}, dispatch, onUnhandled);
 
 module.exports = {
   Deferred, DeferredError, succeed, fail, maybeDeferred, DeferredList, gatherResults,

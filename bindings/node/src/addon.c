@@ -482,7 +482,7 @@ enum {
     MB_FREED,   /* how many k's wait in g_freed */
     MB_OBSERVE, /* n_observe: 0 queued, 1 ran with a success, 2 with a failure */
     MB_DETACHED, /* settle() detached the deferred: the value returned is its result */
-    MB_NEW,      /* slot_or_new() made a Deferred: its handle */
+    MB_NEW,      /* slot_or_new() or n_callback made a Deferred: its handle */
     MB_K,        /* dispatch's k << 3 | mode (in memory: cheaper than an argument) */
     MB_A0,       /* the hot entry points' integer arguments, written by JS just */
     MB_A1,       /* before the call (n_callback, n_add_callbacks): no Node-API */
@@ -739,18 +739,33 @@ static bool round_trips(const dfr_value *v)
  * MB_DETACHED set (2: a number, in g_num[0]).  The JS object makes a new C deferred with that result
  * (dfr_succeed: the very same state) if it is used again.  Otherwise
  * returns undefined. */
+/* d's result if it can be detached, else NULL. */
+static const dfr_value *detachable(const dfr_deferred *d)
+{
+    if (g_depth != 1)
+        return NULL;
+    const dfr_value *r = dfr_deferred_result(d);
+    return r && !dfr_is_failure(*r) && round_trips(r) && dfr_deferred_paused(d) == 0 ? r : NULL;
+}
+
+/* A detachable deferred's result r for the JS object: MB_DETACHED, and the
+ * value unless it is a number (in g_num[0], MB_DETACHED 2: nothing to
+ * make).  The caller drops its reference to the deferred. */
+static napi_value detached_result(napi_env env, const dfr_value *r)
+{
+    bool num = put_num(r);
+    g_mbox[MB_DETACHED] = num ? 2 : 1;
+    return num ? NULL : dfr_to_js(env, dfr_value_clone(r));
+}
+
 static napi_value settle(napi_env env, uint32_t i)
 {
     slot *s = &g_slots[i];
-    if (g_depth != 1 || s->kind != SLOT_DEFERRED || !s->own || !s->js)
+    const dfr_value *r;
+    if (s->kind != SLOT_DEFERRED || !s->own || !s->js || !(r = detachable(s->p)))
         return undefined(env);
     dfr_deferred *d = s->p;
-    const dfr_value *r = dfr_deferred_result(d);
-    if (!r || dfr_is_failure(*r) || dfr_deferred_paused(d) != 0 || !round_trips(r))
-        return undefined(env);
-    /* A number goes in g_num[0] (MB_DETACHED 2): nothing to make. */
-    bool num = put_num(r);
-    napi_value out = num ? NULL : dfr_to_js(env, dfr_value_clone(r));
+    napi_value out = detached_result(env, r);
     s->js = false;
     s->p = NULL;
     if (s->fin)
@@ -758,7 +773,6 @@ static napi_value settle(napi_env env, uint32_t i)
     else
         slot_unref(i);
     dfr_deferred_unref(d);
-    g_mbox[MB_DETACHED] = num ? 2 : 1;
     return out;
 }
 
@@ -1179,30 +1193,111 @@ static napi_value n_init(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* callback(value), with mailbox arguments h, queued, number (MB_A0..2;
- * number 1: the value is g_num[0], not passed): JS has
- * refused a Deferred as the value; h 0 makes the C deferred now, with the
- * queued callbacks (add_queued). */
+/* The new deferreds n_callback is firing, innermost first (on the C stack):
+ * a slot (handle) is made for one only if JS uses it meanwhile (n_firing),
+ * or at the end if it is not detached then. */
+typedef struct firing {
+    dfr_deferred *d;
+    int32_t h; /* 0: none yet */
+    struct firing *outer;
+} firing;
+static firing *g_firing;
+static uint32_t g_nfiring;
+
+/* The value n_callback fires with (MB_A2 1: a number, in g_num[0]: no
+ * argument to read). */
+static dfr_value callback_value(napi_env env, napi_callback_info info)
+{
+    if (g_mbox[MB_A2] == 1)
+        return num_to_dfr(g_num[0]);
+    size_t argc = 1;
+    napi_value arg;
+    if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok)
+        return dfr_value_failure(dfr_failure_new(DFR_DOMAIN, DFR_EINVAL, "cannot read the value"));
+    if (argc < 1)
+        return dfr_none();
+    return js_to_dfr(env, arg);
+}
+
+/* callback(value), with mailbox arguments h, queued, number (MB_A0..2): JS
+ * has refused a Deferred as the value.  h 0: a new JS Deferred (its #h is
+ * -depth meanwhile): the C deferred is made now with the queued callbacks
+ * (add_queued) and fired; its handle goes in MB_NEW unless it is detached. */
 static napi_value n_callback(napi_env env, napi_callback_info info)
 {
-    slot *s_ = slot_or_new(env, g_mbox[MB_A0], (uint32_t)g_mbox[MB_A1]);
-    if (!s_)
-        return NULL;
-    dfr_deferred *d = s_->p;
-    uint32_t i = (uint32_t)(s_ - g_slots);
-    dfr_value v;
-    if (g_mbox[MB_A2] == 1) { /* a number, in g_num[0]: no argument to read */
-        v = num_to_dfr(g_num[0]);
-    } else {
-        ARGS(1);
-        v = js_to_dfr(env, argv[0]);
+    int32_t hv = g_mbox[MB_A0];
+    if (hv != 0) {
+        slot *s_ = slot_of(hv, SLOT_DEFERRED);
+        if (!s_)
+            return throw_type(env, "expected a Deferred");
+        uint32_t i = (uint32_t)(s_ - g_slots);
+        int rc = dfr_deferred_callback(s_->p, callback_value(env, info));
+        if (rc)
+            return throw_code(env, rc);
+        return settle(env, i);
     }
-    int32_t nh = g_mbox[MB_NEW]; /* a new one's handle: callbacks may make others */
-    int rc = dfr_deferred_callback(d, v);
-    g_mbox[MB_NEW] = nh;
-    if (rc)
+    uint32_t q = (uint32_t)g_mbox[MB_A1];
+    dfr_deferred *d = dfr_deferred_new();
+    int rc = add_queued(d, q);
+    if (rc) {
+        dfr_deferred_unref(d);
         return throw_code(env, rc);
+    }
+    firing f = {d, 0, g_firing};
+    g_firing = &f;
+    g_nfiring++;
+    rc = dfr_deferred_callback(d, callback_value(env, info));
+    g_firing = f.outer;
+    g_nfiring--;
+    const dfr_value *r;
+    if (f.h == 0 && rc == 0 && (r = detachable(d))) {
+        napi_value out = detached_result(env, r);
+        dfr_deferred_unref(d);
+        return out;
+    }
+    uint32_t i;
+    if (f.h == 0) { /* JS keeps it: now it needs a handle */
+        f.h = slot_new(SLOT_DEFERRED, d);
+        if (f.h < 0) {
+            dfr_deferred_unref(d);
+            return throw_code(env, DFR_ENOMEM);
+        }
+        g_slots[(uint32_t)f.h & (SLOT_MAX - 1)].own = true;
+    }
+    i = (uint32_t)f.h & (SLOT_MAX - 1);
+    g_mbox[MB_NEW] = f.h;
+    if (rc) { /* not for a new deferred: JS drops it (#h 0), so the slot goes */
+        slot_release(&g_slots[i]);
+        return throw_code(env, rc);
+    }
     return settle(env, i);
+}
+
+/* firing(depth) -> the handle of the new deferred n_callback is firing at
+ * that depth (1 the outermost), made now: JS uses it during its run. */
+static napi_value n_firing(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    uint32_t depth = 0;
+    napi_get_value_uint32(env, argv[0], &depth);
+    if (depth < 1 || depth > g_nfiring)
+        return throw_type(env, "expected a Deferred being fired");
+    firing *f = g_firing;
+    for (uint32_t n = g_nfiring; n > depth; n--)
+        f = f->outer;
+    if (f->h == 0) {
+        f->h = slot_new(SLOT_DEFERRED, f->d);
+        if (f->h < 0) {
+            f->h = 0;
+            return throw_code(env, DFR_ENOMEM);
+        }
+        /* Only JS refers to it, as to any Deferred JS made. */
+        /* The slot takes n_callback's reference (it stays till its end). */
+        g_slots[(uint32_t)f->h & (SLOT_MAX - 1)].own = true;
+    }
+    napi_value out;
+    napi_create_int32(env, f->h, &out);
+    return out;
 }
 
 static napi_value n_errback(napi_env env, napi_callback_info info)
@@ -2192,6 +2287,7 @@ ENTRY(n_drain)
 ENTRY(n_attach)
 ENTRY(n_resume)
 ENTRY(n_callback)
+ENTRY(n_firing)
 ENTRY(n_errback)
 ENTRY(n_cancel)
 ENTRY(n_pause)
@@ -2284,6 +2380,7 @@ NAPI_MODULE_INIT()
         FN("attach", n_attach),
         FN("resume", n_resume),
         FN("callback", n_callback),
+        FN("firing", n_firing),
         FN("errback", n_errback),
         FN("cancel", n_cancel),
         FN("pause", n_pause),

@@ -174,3 +174,52 @@ test('callbacks that add and fire callbacks from inside a callback (slot reuse)'
   for (let i = 0; i < 50 && stats().callbacks !== base.callbacks; i++) await settle();
   assert.deepEqual(stats(), base);
 });
+
+test('a new Deferred used by its own callbacks while callback() runs its chain', async () => {
+  // C makes its handle only when JS uses it during the run (src/addon.c n_firing).
+  const d = new Deferred();
+  const seen = [];
+  d.addCallback((x) => {
+    seen.push(d.state, d.called);
+    d.addCallback((y) => { seen.push(['added', y]); return y * 10; });
+    return x + 1;
+  });
+  d.addCallback((x) => { seen.push(['second', x]); return x; });
+  d.callback(1);
+  assert.deepEqual(seen, ['succeeded', true, ['second', 2], ['added', 2]]);
+  assert.equal(await d, 20);
+  // Nested: d1's callback fires d2, whose callback uses d1 and d2.
+  const d1 = new Deferred(), d2 = new Deferred();
+  const log = [];
+  d1.addCallback((x) => {
+    d2.addCallback((y) => {
+      log.push(d1.state, d2.state);
+      d1.addCallback((z) => { log.push(['d1', z]); return z; });
+      return y;
+    });
+    d2.callback(x + 1);
+    return x;
+  });
+  d1.callback(1);
+  assert.deepEqual(log, ['succeeded', 'succeeded', ['d1', 1]]);
+  assert.equal(await d2, 2);
+  // Firing itself again from inside its run is AlreadyCalled.
+  const e = new Deferred();
+  let err;
+  e.addCallback((x) => { try { e.callback(2); } catch (ex) { err = ex; } return x; });
+  e.callback(1);
+  assert.equal(err && err.code, 'EALREADY');
+  assert.equal(await e, 1);
+  // Paused on a returned Deferred: it keeps a handle and resumes.
+  const f = new Deferred(), g = new Deferred();
+  let got;
+  f.addCallback(() => g).addCallback((v) => { got = v; return v; });
+  f.callback(0);
+  assert.equal(f.state, 'pending');
+  g.callback(7);
+  assert.equal(got, 7);
+  assert.equal(await f, 7);
+  global.gc();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(stats(), { values: 0, callbacks: 0 });
+});

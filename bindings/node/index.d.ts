@@ -37,7 +37,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   pause(): void;
   unpause(): void;
   chainDeferred<U>(other: Deferred<U>): Deferred<U>;
-  addTimeout(seconds: number, clock?: Clock | ClockOption): this;
+  addTimeout(seconds: number, clock?: Clock | TimeoutOptions,
+    onTimeoutCancel?: (result: unknown, seconds: number) => unknown): this;
   readonly state: 'pending' | 'succeeded' | 'failed';
   readonly called: boolean;
   readonly paused: number;
@@ -64,6 +65,11 @@ export function DeferredList(deferreds: Deferred<any>[], opts?: DeferredListOpti
 export function gatherResults<T>(deferreds: Deferred<T>[], opts?: { consumeErrors?: boolean }): Deferred<T[]>;
 
 export interface ClockOption { clock?: Clock }
+/** Twisted's onTimeoutCancel: called only when the timeout cancelled the Deferred, with
+ * the chain's result then (usually the ECANCELED error); what it returns goes on. */
+export interface TimeoutOptions extends ClockOption {
+  onTimeoutCancel?: (result: unknown, seconds: number) => unknown;
+}
 
 export class DelayedCall {
   cancel(): void;
@@ -86,7 +92,7 @@ export class Clock {
 export function callLater<A extends unknown[]>(seconds: number, fn: (...args: A) => void, ...args: A): DelayedCall;
 export function deferLater<R = undefined>(seconds: number, fn?: () => R | Deferred<R> | PromiseLike<R>,
   opts?: ClockOption & { signal?: AbortSignal }): Deferred<R>;
-export function addTimeout<T>(d: Deferred<T>, seconds: number, opts?: ClockOption): Deferred<T>;
+export function addTimeout<T>(d: Deferred<T>, seconds: number, opts?: TimeoutOptions): Deferred<T>;
 
 export class LoopingCall {
   constructor(fn: () => unknown, opts?: ClockOption);
@@ -94,6 +100,8 @@ export class LoopingCall {
   stop(): void;
   reset(): void;
   readonly running: boolean;
+  /** Twisted's withCount: fn gets how many calls were due since it last ran. */
+  static withCount(fn: (count: number) => unknown, opts?: ClockOption): LoopingCall;
 }
 
 export class DeferredLock {

@@ -332,10 +332,12 @@ class Deferred {
   get called() { return this.#stateNum() !== 0; }
   get paused() { return this.#h !== 0 ? native.paused(handleOf(this)) : 0; }
   /** addTimeout(seconds, clock?) or (seconds, { clock }), as the function takes it. */
-  addTimeout(seconds, clock) {
-    const c = clock !== null && typeof clock === 'object' && Object.getPrototypeOf(clock) === Object.prototype ? clock.clock : clock;
-    native.addTimeout(handleOf(this), c, seconds);
-    return this;
+  addTimeout(seconds, clock, onTimeoutCancel) {
+    if (clock !== null && typeof clock === 'object' && Object.getPrototypeOf(clock) === Object.prototype) {
+      onTimeoutCancel = clock.onTimeoutCancel;
+      clock = clock.clock;
+    }
+    return addTimeoutTo(this, seconds, clock, onTimeoutCancel);
   }
 
   /**
@@ -581,8 +583,24 @@ function withSignal(d, signal) {
   return d;
 }
 
-/** addTimeout(d, seconds, { clock }): cancel d after `seconds`; it fails with ETIMEDOUT. */
-function addTimeout(d, seconds, opts) { native.addTimeout(handleOf(d), clockOf(opts), seconds); return d; }
+/**
+ * addTimeout(d, seconds, { clock, onTimeoutCancel }): cancel d after `seconds`; it fails
+ * with ETIMEDOUT, or takes what onTimeoutCancel(result, seconds) returns (Twisted's
+ * onTimeoutCancel: called only when the timeout cancelled d, with the chain's result then).
+ */
+function addTimeout(d, seconds, opts) {
+  return addTimeoutTo(d, seconds, clockOf(opts), opts && opts.onTimeoutCancel);
+}
+function addTimeoutTo(d, seconds, clock, onTimeoutCancel) {
+  if (onTimeoutCancel == null) {
+    native.addTimeout(handleOf(d), clock, seconds);
+    return d;
+  }
+  checkFn(onTimeoutCancel, 'onTimeoutCancel');
+  const f = (v) => onTimeoutCancel(v, seconds);
+  native.addTimeout(handleOf(d), clock, seconds, slotK(f, f));
+  return d;
+}
 
 class LoopingCall {
   constructor(fn, opts) { checkFn(fn, 'LoopingCall callable'); native.lcInit(this, clockOf(opts), slotK(fn, undefined)); }
@@ -594,6 +612,16 @@ class LoopingCall {
   stop() { native.lc(this, 1); }
   reset() { native.lc(this, 2); }
   get running() { return native.lc(this, 3); }
+  /**
+   * Twisted's LoopingCall.withCount: fn(count) gets how many calls were due since it
+   * last ran (1 normally; more after a late call or a slow Deferred; 1 for interval 0).
+   */
+  static withCount(fn, opts) {
+    checkFn(fn, 'LoopingCall.withCount callable');
+    const lc = new LoopingCall(() => fn(native.lc(lc, 5)), opts);
+    native.lc(lc, 4);
+    return lc;
+  }
 }
 
 class DeferredLock {

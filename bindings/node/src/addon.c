@@ -1745,17 +1745,67 @@ static napi_value n_defer_later(napi_env env, napi_callback_info info)
     return wrap_new(env, d);
 }
 
-/* addTimeout(d, clock, seconds) */
+/* addTimeout's onTimeoutCancel: JS function slot k on whatever the chain
+ * holds when the timeout cancelled it (a failure as an errback: returning
+ * the error it was given passes it on).  Its entry outlives the run (the
+ * timeout's second entry releases it, maybe after a returned Deferred), so
+ * it notes here that JS took k back at once instead of leaning on g_ran_k. */
+typedef struct timeout_fn {
+    uint32_t k;
+    bool ran;
+} timeout_fn;
+
+static dfr_value tramp_timeout(dfr_value result, void *data)
+{
+    timeout_fn *t = data;
+    dfr_value out = run_cb(result, t->k, dfr_is_failure(result) ? MODE_EB : MODE_CB);
+    if (g_ran_k == t->k) {
+        g_ran_k = UINT32_MAX;
+        t->ran = true;
+    }
+    return out;
+}
+
+static void timeout_fn_destroy(void *data)
+{
+    timeout_fn *t = data;
+    g_live_callbacks--;
+    if (!t->ran)
+        give_back(t->k);
+    free(t);
+}
+
+/* addTimeout(d, clock, seconds[, k]): k is onTimeoutCancel's slot. */
 static napi_value n_add_timeout(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    GET_D(argv[0]);
-    dfr_reactor *r = get_reactor(env, argv[1]);
-    double s;
-    if (!r || !get_seconds(env, argv[2], &s, "timeout"))
+    ARGS(4);
+    uint32_t k = 0;
+    bool has = type_of(env, argv[3]) != napi_undefined;
+    if (has && !get_k(env, argv[3], &k))
         return NULL;
-    escape(s_);
-    int rc = dfr_deferred_add_timeout(d, r, s);
+    slot *s_ = slot_at(env, argv[0], SLOT_DEFERRED);
+    dfr_reactor *r = s_ ? get_reactor(env, argv[1]) : NULL;
+    double s;
+    if (!s_ || !r || !get_seconds(env, argv[2], &s, "timeout")) {
+        if (has)
+            give_back(k);
+        return s_ ? NULL : throw_type(env, "expected a Deferred");
+    }
+    dfr_deferred *d = escape(s_);
+    int rc;
+    if (has) {
+        timeout_fn *t = malloc(sizeof *t);
+        if (!t) {
+            give_back(k);
+            return throw_code(env, DFR_ENOMEM);
+        }
+        t->k = k;
+        t->ran = false;
+        g_live_callbacks++;
+        rc = dfr_deferred_add_timeout_with(d, r, s, tramp_timeout, t, timeout_fn_destroy);
+    } else {
+        rc = dfr_deferred_add_timeout(d, r, s);
+    }
     if (rc)
         return throw_code(env, rc);
     return argv[0];
@@ -1827,6 +1877,14 @@ static napi_value n_lc(napi_env env, napi_callback_info info)
         break;
     case 3:
         napi_get_boolean(env, dfr_looping_call_running(lc), &out);
+        return out;
+    case 4: /* withCount, before the first start */
+        rc = dfr_looping_call_with_count(lc);
+        if (rc)
+            return throw_code(env, rc);
+        return out;
+    case 5: /* the count of the call now running */
+        napi_create_double(env, (double)dfr_looping_call_count(lc), &out);
         return out;
     default:
         return throw_type(env, "bad op");

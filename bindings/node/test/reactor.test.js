@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Clock, callLater, deferLater, addTimeout, LoopingCall, Deferred } = require('..');
+const { Clock, callLater, deferLater, addTimeout, LoopingCall, Deferred, stats } = require('..');
 
 test('Clock.callLater runs when time is advanced; handle API', () => {
   const clock = new Clock();
@@ -58,6 +58,108 @@ test('addTimeout fails with ETIMEDOUT; a fired deferred keeps its result', async
   const m = new Deferred().addTimeout(1, { clock }); // the method takes the function's opts too
   clock.advance(1);
   await assert.rejects(m, { code: 'ETIMEDOUT' });
+});
+
+test("addTimeout's onTimeoutCancel: only a timeout calls it, with the chain's result; its return goes on", async () => {
+  const clock = new Clock();
+  const seen = [];
+  const override = (r, s) => { seen.push([r && r.code, s]); return 'OVERRIDDEN'; };
+  const d = new Deferred().addTimeout(10, clock, override);
+  clock.advance(15);
+  assert.equal(await d, 'OVERRIDDEN');
+  assert.deepEqual(seen, [['ECANCELED', 10]]);
+  // Fired in time: not called.
+  const e = addTimeout(new Deferred(), 10, { clock, onTimeoutCancel: override });
+  e.callback('in time');
+  clock.advance(15);
+  assert.equal(await e, 'in time');
+  // A canceller's own success is what it gets; returning the error keeps the failure.
+  const c = new Deferred(() => c.callback('from the canceller')).addTimeout(1, { clock, onTimeoutCancel: override });
+  clock.advance(1);
+  assert.equal(await c, 'OVERRIDDEN');
+  assert.deepEqual(seen[1], [undefined, 1]);
+  const kept = new Deferred().addTimeout(1, clock, (err) => err);
+  clock.advance(1);
+  await assert.rejects(kept, { code: 'ECANCELED' });
+  // Returning a Deferred: the chain waits for it.
+  const later = new Deferred();
+  const w = new Deferred().addTimeout(1, clock, () => later);
+  clock.advance(1);
+  later.callback('waited');
+  assert.equal(await w, 'waited');
+  // A throw is the new failure; a non-function is refused.
+  const t = new Deferred().addTimeout(1, clock, () => { throw new Error('hook threw'); });
+  clock.advance(1);
+  await assert.rejects(t, /hook threw/);
+  assert.throws(() => new Deferred().addTimeout(1, clock, 5), TypeError);
+  assert.throws(() => new Deferred().addTimeout(-1, clock, override), RangeError);
+  assert.equal(clock.pendingCalls, 0);
+});
+
+test('onTimeoutCancel functions are released once on every path (no slot given back twice)', async () => {
+  async function settle() {
+    for (let i = 0; i < 4; i++) { global.gc(); await new Promise((r) => setImmediate(r)); }
+  }
+  await settle();
+  const base = stats();
+  const clock = new Clock();
+  const waits = [];
+  (() => {
+    for (let i = 0; i < 200; i++) {
+      const mode = i % 4;
+      const d = new Deferred().addTimeout(1, clock, () => {
+        if (mode !== 3) return 'timed out';
+        const w = new Deferred(); // the chain waits: the entry is released later
+        waits.push(w);
+        return w;
+      });
+      if (mode === 0) d.callback('in time');
+      if (mode === 2) continue; // dropped pending
+      d.addBoth(() => null);
+    }
+  })();
+  clock.advance(1);
+  // Other callbacks run while the timeouts' entries wait: their slots are reused.
+  const order = [];
+  for (let i = 0; i < 20; i++) new Deferred().addCallback(() => order.push(i)).callback(0);
+  for (const w of waits) w.callback('done');
+  const a = new Deferred(), b = new Deferred();
+  a.addCallback(() => order.push('a'));
+  b.addCallback(() => order.push('b'));
+  b.callback(0); a.callback(0);
+  assert.deepEqual(order, [...Array(20).keys(), 'b', 'a']);
+  // Enough pending callbacks to use every free slot: a slot given back twice
+  // would be handed out twice, and one of these would run another's function.
+  const many = [], ran = [];
+  for (let i = 0; i < 3000; i++) {
+    const d = new Deferred();
+    d.addCallback(() => ran.push(i));
+    many.push(d);
+  }
+  for (const d of many) d.callback(0);
+  assert.deepEqual(ran, [...Array(3000).keys()]);
+  waits.length = 0;
+  // (Values of earlier tests may go meanwhile: none of ours may stay.)
+  const back = (x) => x.callbacks === base.callbacks && x.values <= base.values;
+  for (let i = 0; i < 50 && !back(stats()); i++) await settle();
+  assert.equal(stats().callbacks, base.callbacks);
+  assert.ok(stats().values <= base.values, JSON.stringify([stats(), base]));
+});
+
+test('LoopingCall.withCount: the call after a slow Deferred counts what it missed', async () => {
+  const clock = new Clock();
+  const counts = [];
+  const slow = new Deferred();
+  const lc = LoopingCall.withCount((n) => { counts.push(n); return counts.length === 1 ? slow : undefined; }, { clock });
+  const done = lc.start(0.2, false);
+  clock.advance(0.2); clock.advance(0.2); clock.advance(0.2);
+  assert.deepEqual(counts, [1]);
+  slow.callback(null); // at 0.6: the next call is at 0.8, and 0.4, 0.6 were missed
+  clock.advance(0.2);
+  assert.deepEqual(counts, [1, 3]);
+  lc.stop();
+  assert.equal(await done, lc);
+  assert.throws(() => LoopingCall.withCount(5), TypeError);
 });
 
 test('LoopingCall on a Clock', async () => {

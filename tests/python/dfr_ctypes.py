@@ -37,6 +37,7 @@ UNHANDLED_FN = C.CFUNCTYPE(None, P, P)       # dfr_unhandled_error_fn
 # Constants from the headers.
 OK, EINVAL, ENOMEM, EALREADY, ECANCELLED, ETIMEDOUT, EFIRST, ENOTRUNNING = range(0, -8, -1)
 EALREADY_CANCELLED, EALREADY_CALLED_DC = -8, -9
+EALREADY_RUNNING = -23
 PENDING, SUCCEEDED, FAILED = 0, 1, 2
 STATE_INVALID = KIND_INVALID = -1  # dfr_deferred_state / dfr_value_kind of NULL
 (KIND_NONE, KIND_I64, KIND_F64, KIND_PTR, KIND_BYTES, KIND_FAILURE, KIND_DEFERRED,
@@ -135,6 +136,9 @@ _SIGNATURES = {
     "dfr_reactor_remove_system_event_trigger": (C.c_int, [P, C.c_uint64]),
     "dfr_reactor_defer_later_ffi": (P, [P, C.c_double, VALUE_FN, P, DESTROY_FN]),
     "dfr_deferred_add_timeout": (C.c_int, [P, P, C.c_double]),
+    "dfr_deferred_add_timeout_with_ffi": (C.c_int, [P, P, C.c_double, VALUE_FN, P, DESTROY_FN]),
+    "dfr_looping_call_with_count": (C.c_int, [P]),
+    "dfr_looping_call_count": (C.c_uint64, [P]),
     "dfr_looping_call_new_ffi": (P, [P, VALUE_FN, P, DESTROY_FN]),
     "dfr_looping_call_start": (P, [P, C.c_double, C.c_bool]),
     "dfr_looping_call_stop": (C.c_int, [P]),

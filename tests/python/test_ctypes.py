@@ -304,6 +304,59 @@ def test_manual_clock_call_later_cancel_reset():
     assert "never" not in order
 
 
+def test_twisted_with_count_and_on_timeout_cancel():
+    r = D.manual_reactor()
+    # addTimeout(onTimeoutCancel=...): called only for the timeout, its result goes on.
+    seen = []
+
+    def override(v):
+        seen.append(D.describe(v))
+        lib.dfr_value_set_string(v, b"OVERRIDDEN")
+
+    slow = lib.dfr_deferred_new()
+    assert lib.dfr_deferred_add_timeout_with_ffi(slow, r, 10, D.call_value_fn, registry.put(override),
+                                                 registry.destroy) == 0
+    fast = lib.dfr_deferred_new()
+    assert lib.dfr_deferred_add_timeout_with_ffi(fast, r, 10, D.call_value_fn, registry.put(override),
+                                                 registry.destroy) == 0
+    assert D.fire_i64(fast, 1) == 0
+    lib.dfr_reactor_advance(r, 15)
+    assert seen == ["fail dfr %d" % D.ECANCELLED]
+    assert D.result(slow) == "bytes OVERRIDDEN"
+    assert D.result(fast) == "i64 1"
+    key = registry.put(override)  # refused: released at once
+    assert lib.dfr_deferred_add_timeout_with_ffi(None, r, 1, D.call_value_fn, key,
+                                                 registry.destroy) == D.EINVAL
+    assert registry.destroyed[key] == 1
+    for d in (slow, fast):
+        lib.dfr_deferred_unref(d)
+
+    # LoopingCall.withCount: the call after a slow deferred counts what it missed.
+    counts, holder = [], {}
+
+    def tick(v):
+        counts.append(lib.dfr_looping_call_count(holder["lc"]))
+        if len(counts) == 1:
+            lib.dfr_value_set_deferred(v, lib.dfr_deferred_ref(holder["wait"]))
+
+    holder["wait"] = lib.dfr_deferred_new()
+    lc = holder["lc"] = lib.dfr_looping_call_new_ffi(r, D.call_value_fn, registry.put(tick),
+                                                     registry.destroy)
+    assert lib.dfr_looping_call_with_count(lc) == 0
+    done = lib.dfr_looping_call_start(lc, 0.2, False)
+    for _ in range(3):
+        lib.dfr_reactor_advance(r, 0.2)
+    assert D.fire_i64(holder["wait"], 0) == 0
+    lib.dfr_reactor_advance(r, 0.2)
+    assert counts == [1, 3]
+    assert lib.dfr_looping_call_with_count(lc) == D.EALREADY_RUNNING
+    lib.dfr_looping_call_stop(lc)
+    for d in (done, holder["wait"]):
+        lib.dfr_deferred_unref(d)
+    lib.dfr_looping_call_unref(lc)
+    lib.dfr_reactor_free(r)
+
+
 def test_real_reactor_call_from_thread_and_defer_to_thread():
     r = lib.dfr_reactor_new(None)
     main = threading.get_ident()

@@ -71,6 +71,24 @@ impl<T: 'static> Default for Deferred<T> {
     }
 }
 
+/// The C callback running a one-shot Rust function on either path
+/// (add_both's pair, add_timeout_with's onTimeoutCancel): it gets the
+/// result as `Ok`/`Err` and gives the next one.
+unsafe extern "C" fn run_both<T: 'static, U: 'static, F>(
+    v: sys::dfr_value,
+    data: *mut c_void,
+) -> sys::dfr_value
+where
+    F: FnOnce(Result<T, Failure>) -> Result<U, Failure>,
+{
+    // SAFETY: data came from Once::<F>::into_data for this entry.
+    let f = unsafe { Once::<F>::take(data) };
+    result_into_value(guard(move || {
+        let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
+        f(from_value::<T>(v))
+    }))
+}
+
 impl<T: 'static> Deferred<T> {
     /// A new pending deferred.
     pub fn new() -> Deferred<T> {
@@ -236,20 +254,6 @@ impl<T: 'static> Deferred<T> {
     where
         F: FnOnce(Result<T, Failure>) -> Result<T, Failure> + 'static,
     {
-        unsafe extern "C" fn on_timeout<T: 'static, F>(
-            v: sys::dfr_value,
-            data: *mut c_void,
-        ) -> sys::dfr_value
-        where
-            F: FnOnce(Result<T, Failure>) -> Result<T, Failure>,
-        {
-            // SAFETY: data came from Once::<F>::into_data below.
-            let f = unsafe { Once::<F>::take(data) };
-            result_into_value(guard(move || {
-                let f = f.ok_or_else(|| Failure::msg("onTimeoutCancel ran twice"))?;
-                f(from_value::<T>(v))
-            }))
-        }
         let r = reactor.raw()?;
         let (data, destroy) = Once::into_data(f);
         // SAFETY: valid deferred and live reactor; data and destroy match
@@ -259,7 +263,7 @@ impl<T: 'static> Deferred<T> {
                 self.as_ptr(),
                 r,
                 timeout.as_secs_f64(),
-                Some(on_timeout::<T, F>),
+                Some(run_both::<T, T, F>),
                 data,
                 destroy,
             )
@@ -358,21 +362,7 @@ impl<T: 'static> Deferred<T> {
     where
         F: FnOnce(Result<T, Failure>) -> Result<U, Failure> + 'static,
     {
-        unsafe extern "C" fn both<T: 'static, U: 'static, F>(
-            v: sys::dfr_value,
-            data: *mut c_void,
-        ) -> sys::dfr_value
-        where
-            F: FnOnce(Result<T, Failure>) -> Result<U, Failure>,
-        {
-            // SAFETY: data came from Once::<F>::into_data for this pair.
-            let f = unsafe { Once::<F>::take(data) };
-            result_into_value(guard(move || {
-                let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
-                f(from_value::<T>(v))
-            }))
-        }
-        let fnp: sys::dfr_callback_fn = Some(both::<T, U, F>);
+        let fnp: sys::dfr_callback_fn = Some(run_both::<T, U, F>);
         self.add_raw(fnp, fnp, Once::into_data(f));
         self.retype()
     }

@@ -44,9 +44,8 @@ client() {
     local title=$1
     shift
     echo "-- $title"
-    echo "\$ poetry-client $xform_port $fascination_port $science_port"
-    "$bin/poetry-client" "$xform_port" "$fascination_port" "$science_port" \
-        >"$tmp/client.out" 2>"$tmp/client.err"
+    echo "\$ poetry-client ${client_ports[*]}"
+    "$bin/poetry-client" "${client_ports[@]}" >"$tmp/client.out" 2>"$tmp/client.err"
     local rc=$?
     cat "$tmp/client.out"
     sed 's/^/[stderr] /' "$tmp/client.err"
@@ -78,8 +77,20 @@ if /usr/bin/python3 -c 'import twisted' 2>/dev/null; then
     grep -q "got: hello from twisted" <<<"$out" && grep -q "first line: Field Notes" <<<"$out" ||
         { echo "run-system.sh: Twisted could not talk to our servers" >&2; exit 1; }
     echo
+
+    # And the other way: our client 7.0 against Twisted's transform server
+    # and a slow Twisted poetry server (with one of ours beside it).
+    twisted=$(dirname "$0")/twisted_servers.py
+    start txform /usr/bin/python3 "$twisted" xform
+    start tpoetry /usr/bin/python3 "$twisted" poetry "$poems/fascination.txt" 40 0.02
+    client_ports=("$txform_port" "$tpoetry_port" "$science_port")
+    client "our client, Twisted's transform and poetry servers" "i kept a lantern" "i measured the puddle"
+    grep -q "The poem download failed\|Cummingsify failed" "$tmp/client.err" &&
+        { echo "run-system.sh: unexpected failure against Twisted's servers" >&2; exit 1; }
+    kill "$txform_pid" "$tpoetry_pid"; wait "$txform_pid" "$tpoetry_pid" 2>/dev/null
 fi
 
+client_ports=("$xform_port" "$fascination_port" "$science_port")
 client "all servers up: both poems, cummingsified" "i kept a lantern" "i measured the puddle"
 grep -q "The poem download failed\|Cummingsify failed" "$tmp/client.err" &&
     { echo "run-system.sh: unexpected failure" >&2; exit 1; }

@@ -8,7 +8,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_LIBDIR");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_DISABLE_UNINSTALLED");
     let lib = match pkg_config::Config::new()
-        .atleast_version("0.1")
+        .atleast_version("0.2") // add_timeout_with, looping_call_with_count
         .probe("deferred")
     {
         Ok(lib) => lib,
@@ -24,6 +24,15 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // 0.x: a new minor may change the ABI; these declarations are 0.2's.
+    if !lib.version.starts_with("0.") {
+        eprintln!(
+            "\nlibdeferred {} found by pkg-config, but these declarations are for 0.2 \
+             (a later 0.x adds to them; another major version is not compatible).\n",
+            lib.version
+        );
+        std::process::exit(1);
+    }
     // Dependents (the safe crate's build script) read these as
     // DEP_DEFERRED_LIBDIR / DEP_DEFERRED_INCLUDE / DEP_DEFERRED_VERSION.
     let join = |v: &[std::path::PathBuf]| {

@@ -166,7 +166,7 @@ dfr_deferred *dfr_listener_stop(dfr_listener *l)
 {
     if (!l)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__net_owner(l->r))
+    if (!dfr__on_reactor_thread(l->r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (!l->live)
         return dfr_succeed(dfr_none());
@@ -261,7 +261,7 @@ int dfr_reactor_listen_tcp(dfr_reactor *r, const char *iface, int port, dfr_acce
     if (!r || !on_accept || !out || port < 0 || port > 65535 ||
         DFR__OPTS_BAD(opts))
         rc = DFR_EINVAL;
-    else if (!dfr__net_owner(r))
+    else if (!dfr__on_reactor_thread(r))
         rc = DFR_ENOTOWNER;
     else if (!iface)
         iface = "0.0.0.0";
@@ -291,7 +291,7 @@ int dfr_reactor_listen_unix(dfr_reactor *r, const char *path, dfr_accept_fn on_a
     if (!r || !path || !*path || !on_accept || !out || DFR__OPTS_BAD(opts) ||
         strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         rc = DFR_EINVAL;
-    else if (!dfr__net_owner(r))
+    else if (!dfr__on_reactor_thread(r))
         rc = DFR_ENOTOWNER;
     if (rc) {
         dfr__destroy(destroy, data);

@@ -48,13 +48,6 @@ dfr__net *dfr__net_get(dfr_reactor *r);
 void dfr__net_opened(dfr__net *n);
 void dfr__net_closed(dfr__net *n);
 
-/* Owner check for every entry point.
- * TODO: replace with the reactor layer's owner check when it lands. */
-static inline bool dfr__net_owner(const dfr_reactor *r)
-{
-    return dfr__on_reactor_thread(r);
-}
-
 /* A failure in domain "dfr" for libuv error `uverr` (or a DFR_E* code when
  * `uverr` is 0 and `code` given), with `what` (an address) in the message.
  * Never NULL (out of memory: the static ENOMEM failure). */

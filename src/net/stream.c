@@ -165,7 +165,7 @@ int dfr__stream_check(const dfr_stream *s)
 {
     if (!s)
         return DFR_EINVAL;
-    if (!dfr__net_owner(s->r))
+    if (!dfr__on_reactor_thread(s->r))
         return DFR_ENOTOWNER;
     if (s->closing || !s->live)
         return DFR_ECONNLOST;
@@ -266,7 +266,7 @@ int dfr_stream_close(dfr_stream *s)
 {
     if (!s)
         return DFR_EINVAL;
-    if (!dfr__net_owner(s->r))
+    if (!dfr__on_reactor_thread(s->r))
         return DFR_ENOTOWNER;
     if (s->closing || !s->live || s->close_after_flush)
         return 0;
@@ -284,7 +284,7 @@ int dfr_stream_abort(dfr_stream *s)
 {
     if (!s)
         return DFR_EINVAL;
-    if (!dfr__net_owner(s->r))
+    if (!dfr__on_reactor_thread(s->r))
         return DFR_ENOTOWNER;
     dfr_failure_unref(s->flush_reason);
     s->flush_reason = NULL;

@@ -58,8 +58,9 @@ DFR_API dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts);
  * that loop briefly to finish closing them).  Called while dfr_reactor_run,
  * _iterate or _advance is under way on its thread (from a callback, a
  * destroy hook, a finalizer), the free is deferred: r is freed when the
- * outermost of them returns, and must not be used after this call in any
- * case.  From another thread (a garbage collector's finalizer) while r is
+ * outermost of them returns (a run is asked to stop, as dfr_reactor_stop:
+ * its shutdown triggers run, then it returns), and must not be used after
+ * this call in any case.  From another thread (a garbage collector's finalizer) while r is
  * running: r is asked to stop (as dfr_reactor_stop) and dfr_reactor_run
  * frees it on its own thread before returning, so neither side may use r
  * after that run returns; the shutdown triggers still run first.  From

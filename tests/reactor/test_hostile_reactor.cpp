@@ -223,15 +223,20 @@ TEST_CASE("hostile: reactor freed from addTimeout's on_timeout and from its dest
         CHECK(f.destroyed == 1);
         dfr_deferred_unref(d);
     }
-    SECTION("destroy, when the reactor is freed")
+    SECTION("destroy, when d fires after the reactor was freed")
     {
+        // The entry stays on d's chain: its destroy runs when d fires, not
+        // at the free (reactor.h: "an addTimeout timer is dropped").
         FreeIn f;
         f.r = manual();
+        int destroyed = 0;
         dfr_deferred *d = dfr_deferred_new();
-        REQUIRE(dfr_deferred_add_timeout_with(d, f.r, 1, nullptr, &f, free_in_destroy) == 0);
+        REQUIRE(dfr_deferred_add_timeout_with(d, f.r, 1, nullptr, &destroyed, count_destroy) ==
+                0);
         dfr_reactor_free(f.r);
+        CHECK(destroyed == 0);
         dfr_deferred_callback(d, dfr_i64(1));
-        CHECK(f.destroyed == 1);
+        CHECK(destroyed == 1);
         dfr_deferred_unref(d);
     }
 }
@@ -684,4 +689,124 @@ TEST_CASE("hostile: NULL and bad arguments across the reactor API", "[hostile][r
     CHECK(dfr_reactor_stop(real) == DFR_ENOTRUNNING);
     dfr_reactor_free(real);
     dfr_reactor_free(r);
+}
+
+// ------------------------------------------------ out of memory, everywhere
+
+namespace {
+
+struct Scenario {
+    dfr_reactor *r = nullptr;
+    dfr_queue *q = nullptr;
+    dfr_lock *lock = nullptr;
+    int fn_destroyed = 0;
+    int coro_destroyed = 0;
+    int ticks = 0;
+};
+
+dfr_value scenario_locked(void *data)
+{
+    auto *s = static_cast<Scenario *>(data);
+    // Hold the lock across a deferLater.
+    dfr_deferred *d = dfr_reactor_defer_later(s->r, 0.5, nullptr, nullptr, nullptr);
+    if (!d)
+        return dfr_value_failure(dfr_failure_new(nullptr, DFR_ENOMEM, nullptr));
+    return dfr_value_deferred(d);
+}
+
+// The coroutine: every call may fail for want of memory; it goes on with
+// whatever it got (NULL deferreds are refused with DFR_EINVAL by dfr_await).
+dfr_value scenario_coro(void *data)
+{
+    auto *s = static_cast<Scenario *>(data);
+    dfr_value v = dfr_await(dfr_reactor_defer_later(s->r, 1, nullptr, nullptr, nullptr));
+    dfr_value_drop(v);
+    dfr_deferred *ins[3] = {dfr_reactor_defer_later(s->r, 2, nullptr, nullptr, nullptr),
+                            dfr_succeed(dfr_bytes_new("abc", 3)), dfr_queue_get(s->q)};
+    dfr_deferred *all = nullptr;
+    if (ins[0] && ins[1] && ins[2])
+        all = dfr_gather_results(ins, 3, true);
+    for (auto *d : ins) {
+        if (d && !all) {
+            dfr_deferred_cancel(d);
+            dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+        }
+        dfr_deferred_unref(d);
+    }
+    dfr_deferred_add_timeout(all, s->r, 10);
+    v = dfr_await(all);
+    dfr_value_drop(v);
+    v = dfr_await(dfr_lock_run(s->lock, scenario_locked, s, nullptr));
+    dfr_value_drop(v);
+    dfr_deferred *inner = dfr_inline_callbacks([](void *) { return dfr_i64(3); }, nullptr,
+                                               nullptr);
+    v = dfr_await(inner);
+    int64_t x = dfr_is_i64(v) ? v.u.i64 : -1;
+    dfr_value_drop(v);
+    return dfr_i64(x);
+}
+
+void scenario(Scenario &s)
+{
+    dfr_reactor_options o = {};
+    o.size = sizeof o;
+    o.manual_clock = true;
+    s.r = dfr_reactor_new(&o);
+    if (!s.r)
+        return;
+    s.q = dfr_queue_new(DFR_UNLIMITED, DFR_UNLIMITED);
+    s.lock = dfr_lock_new();
+    dfr_looping_call *lc = dfr_looping_call_new(s.r, [](void *data) {
+        static_cast<Scenario *>(data)->ticks++;
+        return dfr_none();
+    }, &s, [](void *data) { static_cast<Scenario *>(data)->fn_destroyed++; });
+    dfr_looping_call_with_count(lc);
+    dfr_deferred *lcd = dfr_looping_call_start(lc, 0.5, true);
+    dfr_deferred_add_errback(lcd, swallow, nullptr, nullptr);
+    dfr_deferred *c = dfr_inline_callbacks(scenario_coro, &s, [](void *data) {
+        static_cast<Scenario *>(data)->coro_destroyed++;
+    });
+    dfr_deferred_add_errback(c, swallow, nullptr, nullptr);
+    dfr_queue_put(s.q, dfr_i64(1)); // may be NULL (then refused)
+    dfr_deferred *extra[2] = {dfr_reactor_defer_later(s.r, 3, nullptr, nullptr, nullptr),
+                              dfr_deferred_new()};
+    dfr_deferred *list = extra[0] && extra[1] ? dfr_deferred_list(extra, 2, 0) : nullptr;
+    dfr_deferred_add_errback(list, swallow, nullptr, nullptr);
+    for (int i = 0; i < 8; i++)
+        dfr_reactor_advance(s.r, 0.5);
+    dfr_looping_call_stop(lc);
+    dfr_looping_call_unref(lc);
+    dfr_deferred_unref(lcd);
+    dfr_deferred_unref(list);
+    for (auto *d : extra)
+        dfr_deferred_unref(d);
+    dfr_deferred_unref(c);
+    dfr_queue_free(s.q);
+    dfr_lock_free(s.lock);
+    dfr_reactor_free(s.r);
+}
+
+} // namespace
+
+TEST_CASE("hostile: a whole scenario with the k-th allocation failing, for every k",
+          "[hostile][reactor][alloc]")
+{
+    test::UnhandledCapture unhandled;
+    int runs = test::for_each_allocation_failure([](long) {
+        Scenario s;
+        scenario(s);
+        if (s.r) {
+            CHECK(s.coro_destroyed <= 1);
+            CHECK(s.fn_destroyed <= 1);
+        }
+        dfr_trim();
+    });
+    CHECK(runs > 20);
+    // The run without a failure completed everything.
+    Scenario s;
+    scenario(s);
+    CHECK(s.coro_destroyed == 1);
+    CHECK(s.fn_destroyed == 1);
+    CHECK(s.ticks >= 4);
+    dfr_trim();
 }

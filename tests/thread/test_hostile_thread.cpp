@@ -225,3 +225,50 @@ TEST_CASE("hostile: a stop and a free from other threads while run runs",
         other.join();
     }
 }
+
+namespace {
+
+dfr_reactor *g_r = nullptr;
+std::atomic<int> g_destroy_frees{0};
+
+void destroy_frees(void *)
+{
+    g_destroy_frees++;
+    dfr_reactor_free(g_r);
+}
+
+} // namespace
+
+// Both used to hang: the free waited for run to return, and run for a stop
+// nobody may ask for once r is freed.
+TEST_CASE("hostile: run() ends when a blocking call's fn or a job's destroy frees the reactor",
+          "[hostile][thread][free]")
+{
+    SECTION("blocking_call_from_thread's fn")
+    {
+        g_r = dfr_reactor_new(nullptr);
+        std::atomic<int64_t> got{0};
+        std::thread t([&] {
+            dfr_value v = dfr_reactor_blocking_call_from_thread(g_r, [](void *) {
+                dfr_reactor_free(g_r);
+                return dfr_i64(5);
+            }, nullptr);
+            got = dfr_is_i64(v) ? v.u.i64 : -1;
+            dfr_value_drop(v);
+        });
+        CHECK(dfr_reactor_run(g_r) == 0);
+        t.join();
+        CHECK(got == 5);
+    }
+    SECTION("defer_to_thread's destroy")
+    {
+        g_r = dfr_reactor_new(nullptr);
+        g_destroy_frees = 0;
+        dfr_deferred *d = dfr_reactor_defer_to_thread(g_r, [](void *) { return dfr_i64(1); },
+                                                      nullptr, destroy_frees);
+        CHECK(dfr_reactor_run(g_r) == 0);
+        CHECK(g_destroy_frees == 1);
+        CHECK(test::is_i64(dfr_deferred_result(d), 1));
+        dfr_deferred_unref(d);
+    }
+}

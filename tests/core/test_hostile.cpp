@@ -940,3 +940,67 @@ TEST_CASE("hostile: sync objects with NULL and extremes", "[hostile][sync]")
     CHECK(dfr_queue_pending(nullptr) == 0);
     CHECK(dfr_queue_waiting(nullptr) == 0);
 }
+
+// ------------------------------------------------ cycles through cancellers
+
+namespace {
+
+dfr_deferred *g_wait_on = nullptr;
+
+dfr_value return_wait_on(dfr_value v, void *)
+{
+    dfr_value_drop(v);
+    return dfr_value_deferred(dfr_deferred_ref(g_wait_on));
+}
+
+void cancel_other(dfr_deferred *, void *data)
+{
+    dfr_deferred_cancel(static_cast<dfr_deferred *>(data));
+}
+
+} // namespace
+
+// Twisted recurses until RecursionError.  Was: the cancel did nothing (the
+// list was already in its canceller) and both stayed pending forever.
+TEST_CASE("hostile: cancelling a list one of whose inputs waits on the list itself",
+          "[hostile][cancel][list]")
+{
+    dfr_deferred *d = dfr_deferred_new();
+    test::Seen seen;
+    REQUIRE(dfr_deferred_add_callback(d, return_wait_on, nullptr, nullptr) == 0);
+    dfr_deferred *list = dfr_deferred_list(&d, 1, 0);
+    g_wait_on = list;
+    REQUIRE(dfr_deferred_callback(d, dfr_i64(1)) == 0);
+    CHECK(dfr_deferred_state(d) == DFR_PENDING); // waits on the list
+    CHECK(dfr_deferred_state(list) == DFR_PENDING); // waits on d
+    dfr_deferred_cancel(list);
+    CHECK(code_of(dfr_deferred_result(d)) == DFR_ECANCELLED);
+    REQUIRE(dfr_deferred_state(list) == DFR_SUCCEEDED);
+    dfr_list *l = dfr_list_from(dfr_deferred_result(list));
+    REQUIRE(dfr_list_len(l) == 1);
+    CHECK_FALSE(dfr_list_ok(l, 0));
+    CHECK(code_of(dfr_list_get(l, 0)) == DFR_ECANCELLED);
+    dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+    dfr_deferred_unref(d);
+    dfr_deferred_unref(list);
+    g_wait_on = nullptr;
+}
+
+TEST_CASE("hostile: a canceller that cancels a deferred waiting on its own",
+          "[hostile][cancel]")
+{
+    dfr_deferred *y = dfr_deferred_new();
+    dfr_deferred *x = dfr_deferred_new_cancellable(cancel_other, y, nullptr);
+    g_wait_on = x;
+    REQUIRE(dfr_deferred_add_callback(y, return_wait_on, nullptr, nullptr) == 0);
+    REQUIRE(dfr_deferred_callback(y, dfr_i64(1)) == 0);
+    CHECK(dfr_deferred_state(y) == DFR_PENDING);
+    dfr_deferred_cancel(x);
+    CHECK(code_of(dfr_deferred_result(x)) == DFR_ECANCELLED);
+    CHECK(code_of(dfr_deferred_result(y)) == DFR_ECANCELLED);
+    for (auto *d : {x, y}) {
+        dfr_deferred_add_errback(d, swallow, nullptr, nullptr);
+        dfr_deferred_unref(d);
+    }
+    g_wait_on = nullptr;
+}

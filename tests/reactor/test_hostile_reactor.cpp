@@ -810,3 +810,18 @@ TEST_CASE("hostile: a whole scenario with the k-th allocation failing, for every
     CHECK(s.ticks >= 4);
     dfr_trim();
 }
+
+TEST_CASE("hostile: the whole scenario in debug mode, with the k-th allocation failing",
+          "[hostile][reactor][alloc][debug]")
+{
+    test::UnhandledCapture unhandled;
+    int runs = test::for_each_allocation_failure([](long) {
+        // On and off in each run: debug mode keeps freed delayed-call
+        // handles poisoned until it is switched off.
+        test::DebugMode debug;
+        Scenario s;
+        scenario(s);
+        dfr_trim();
+    });
+    CHECK(runs > 20);
+}

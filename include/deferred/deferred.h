@@ -91,7 +91,9 @@ DFR_API int dfr_deferred_errback(dfr_deferred *d, dfr_failure *f);
  * errback with DFR_ECANCELLED.  Waiting on another deferred: cancel that
  * one.  No effect once it has a result, or on NULL.  On a cycle of waits,
  * the cycle's first deferred along the chain stops waiting and fails with
- * DFR_ECANCELLED (docs/deferreds.md). */
+ * DFR_ECANCELLED; on one closed through a canceller (a canceller cancelling
+ * a deferred that waits on the one being cancelled: a DeferredList input
+ * waiting on the list), that deferred does (docs/deferreds.md). */
 DFR_API void dfr_deferred_cancel(dfr_deferred *d);
 
 /* Pause counting: while paused no callback runs.  Takes effect right after

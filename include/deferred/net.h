@@ -31,6 +31,12 @@
  * Thread rule: as the reactor's.  Only dfr_stream_unref and
  * dfr_listener_unref may be called from other threads.
  *
+ * Lifetimes: streams and listeners outlive their reactor.  dfr_reactor_free
+ * closes them (connection_lost gets DFR_ECONNLOST); from then on those the
+ * application still holds answer as closed ones, from any thread: writes
+ * DFR_ECONNLOST, reads failed deferreds, dfr_listener_stop a fired one.
+ * Their last unref on another thread must not race with the free itself.
+ *
  * SIGPIPE: the first stream or listener made sets SIGPIPE to ignored if it
  * is at its default disposition (a handler of yours is kept): a peer that
  * leaves mid-write gives DFR_ECONNRESET, never a dead process.

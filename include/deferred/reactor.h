@@ -58,8 +58,9 @@ DFR_API dfr_reactor *dfr_reactor_new(const dfr_reactor_options *opts);
  * that loop briefly to finish closing them).  Called while dfr_reactor_run,
  * _iterate or _advance is under way on its thread (from a callback, a
  * destroy hook, a finalizer), the free is deferred: r is freed when the
- * outermost of them returns, and must not be used after this call in any
- * case.  From another thread (a garbage collector's finalizer) while r is
+ * outermost of them returns (a run is asked to stop, as dfr_reactor_stop:
+ * its shutdown triggers run, then it returns), and must not be used after
+ * this call in any case.  From another thread (a garbage collector's finalizer) while r is
  * running: r is asked to stop (as dfr_reactor_stop) and dfr_reactor_run
  * frees it on its own thread before returning, so neither side may use r
  * after that run returns; the shutdown triggers still run first.  From
@@ -125,7 +126,13 @@ DFR_API size_t dfr_reactor_pending_calls(const dfr_reactor *r);
 /* Run fn when the reactor is running (at once if it already is). */
 DFR_API int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 /* Run fn on the reactor thread soon; any thread, FIFO per calling thread,
- * nothing lost.  Calls made before run() run once it starts. */
+ * nothing lost.  Calls made before run() run once it starts.  It may race
+ * with dfr_reactor_stop and with the end of run: a call that arrives after
+ * run returned waits for an iterate, or is released (destroy runs, fn does
+ * not) by dfr_reactor_free.  It must not race with dfr_reactor_free itself:
+ * r must exist when the call is made (join or tell the posting threads
+ * first); one made by a callback or destroy hook that the free runs is
+ * refused once the queue closed (DFR_ENOTRUNNING, destroy has run). */
 DFR_API int dfr_reactor_call_from_thread(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 
 /* System event triggers.  Phase and event are distinct enum types (int-sized),

@@ -31,7 +31,9 @@ typedef struct dfr_value {
 
 /* A value type.  `size` = sizeof(dfr_type).  `drop` frees u.ptr (NULL: nothing
  * to free).  `clone` (may be NULL) makes an independent copy; a type without
- * `clone` clones to none. */
+ * `clone` clones to none.  Unlike an options struct, a type is read whole
+ * whatever its `size` (values are dropped on hot paths): set every field,
+ * NULL for a function it has not.  It must outlive every value of it. */
 struct dfr_type {
     size_t size;
     const char *name;

@@ -377,7 +377,17 @@ void dfr_deferred_cancel(dfr_deferred *d)
      * and fails with the cancel, which breaks the cycle (Twisted recurses
      * until RecursionError and changes nothing). */
     bool cycle;
+    dfr_deferred *start = d;
     d = innermost(d, &cycle);
+    /* A cycle through a canceller: the innermost is running its canceller,
+     * which cancelled start (a DeferredList whose input waits on the list
+     * itself).  Forwarding would do nothing and leave both pending forever:
+     * start stops waiting and fails, as the first deferred of a cycle of
+     * waits does. */
+    if (!cycle && d != start && (d->flags & DFR__F_IN_CANCELLER)) {
+        cycle = true;
+        d = start;
+    }
     ref_internal(d);
     if (cycle) {
         if (stop_waiting(d, waits_on(d))) {

@@ -205,7 +205,7 @@ dfr_deferred *dfr_reactor_connect_tcp(dfr_reactor *r, const char *host, int port
 {
     if (!r || !host || !*host || port < 1 || port > 65535 || DFR__OPTS_BAD(opts))
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__on_reactor_thread(r))
+    if (!dfr__net_owner(r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     int family = family_of(opts);
     if (family < 0 || strlen(host) > 255)
@@ -241,7 +241,7 @@ dfr_deferred *dfr_reactor_connect_unix(dfr_reactor *r, const char *path,
 {
     if (!r || !path || !*path || DFR__OPTS_BAD(opts))
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__on_reactor_thread(r))
+    if (!dfr__net_owner(r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     connect_req *q = dfr__calloc(1, sizeof *q);
     if (!q)

@@ -31,6 +31,8 @@ struct dfr_listener {
 static void listener_release(dfr_listener *l)
 {
     if (dfr__release_last(&l->refs)) {
+        if (l->net)
+            dfr__node_remove(&l->node); /* from the closed list */
         dfr__free(l->path);
         dfr__free(l);
     }
@@ -41,6 +43,7 @@ static void on_closed(uv_handle_t *h)
     dfr_listener *l = h->data;
     l->live = false;
     dfr__node_remove(&l->node);
+    dfr__node_push(&l->net->closed_listeners, &l->node);
     if (l->path)
         unlink(l->path);
     dfr_destroy_fn destroy = l->destroy;
@@ -64,6 +67,17 @@ static void close_listener(dfr_listener *l)
         return;
     l->closing = true;
     uv_close(&l->h.handle, on_closed);
+}
+
+void dfr__listeners_detach_all(dfr__net *n)
+{
+    while (n->closed_listeners.next != &n->closed_listeners) {
+        dfr__net_node *it = n->closed_listeners.next;
+        dfr_listener *l = (dfr_listener *)((char *)it - offsetof(dfr_listener, node));
+        dfr__node_remove(it);
+        l->r = NULL;
+        l->net = NULL;
+    }
 }
 
 void dfr__listeners_close_all(dfr__net *n)
@@ -137,7 +151,7 @@ void dfr_listener_unref(dfr_listener *l)
     if (!l)
         return;
     if (dfr__count_drop(&l->app_refs)) {
-        if (!dfr__on_reactor_thread(l->r)) {
+        if (l->r && !dfr__on_reactor_thread(l->r)) {
             dfr_reactor_call_from_thread(l->r, orphaned, l, release_cb);
             return;
         }
@@ -166,7 +180,7 @@ dfr_deferred *dfr_listener_stop(dfr_listener *l)
 {
     if (!l)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__on_reactor_thread(l->r))
+    if (!dfr__net_owner(l->r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (!l->live)
         return dfr_succeed(dfr_none());
@@ -261,7 +275,7 @@ int dfr_reactor_listen_tcp(dfr_reactor *r, const char *iface, int port, dfr_acce
     if (!r || !on_accept || !out || port < 0 || port > 65535 ||
         DFR__OPTS_BAD(opts))
         rc = DFR_EINVAL;
-    else if (!dfr__on_reactor_thread(r))
+    else if (!dfr__net_owner(r))
         rc = DFR_ENOTOWNER;
     else if (!iface)
         iface = "0.0.0.0";
@@ -291,7 +305,7 @@ int dfr_reactor_listen_unix(dfr_reactor *r, const char *path, dfr_accept_fn on_a
     if (!r || !path || !*path || !on_accept || !out || DFR__OPTS_BAD(opts) ||
         strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         rc = DFR_EINVAL;
-    else if (!dfr__on_reactor_thread(r))
+    else if (!dfr__net_owner(r))
         rc = DFR_ENOTOWNER;
     if (rc) {
         dfr__destroy(destroy, data);

@@ -45,6 +45,10 @@ static void net_free(dfr_reactor *r)
         dfr_deferred_callback(n->idle, dfr_none());
         dfr_deferred_unref(n->idle);
     }
+    /* Handles the application still holds outlive the reactor (reactor.h):
+     * they must not point at it any more. */
+    dfr__streams_detach_all(n);
+    dfr__listeners_detach_all(n);
     dfr__free(n->readbuf);
     dfr__free(n);
     r->net = NULL;
@@ -69,6 +73,8 @@ dfr__net *dfr__net_get(dfr_reactor *r)
     dfr__node_init(&n->streams);
     dfr__node_init(&n->listeners);
     dfr__node_init(&n->connects);
+    dfr__node_init(&n->closed_streams);
+    dfr__node_init(&n->closed_listeners);
     r->net = n;
     r->net_free = net_free;
     dfr__net_ignore_sigpipe();

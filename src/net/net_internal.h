@@ -36,6 +36,9 @@ static inline void dfr__node_remove(dfr__net_node *n)
 typedef struct dfr__net {
     dfr_reactor *r;
     dfr__net_node streams, listeners, connects;
+    /* Closed streams and listeners the application still holds: told when
+     * the reactor goes (their r and net become NULL). */
+    dfr__net_node closed_streams, closed_listeners;
     size_t open;        /* live handles + connect attempts in flight */
     char *readbuf;      /* every read lands here first (one read at a time) */
     bool readbuf_busy;
@@ -47,6 +50,14 @@ typedef struct dfr__net {
 dfr__net *dfr__net_get(dfr_reactor *r);
 void dfr__net_opened(dfr__net *n);
 void dfr__net_closed(dfr__net *n);
+
+/* Owner check for every entry point.  A stream or listener that outlived
+ * its reactor (r NULL: closed, nothing of the reactor left to touch) may be
+ * used from any thread. */
+static inline bool dfr__net_owner(const dfr_reactor *r)
+{
+    return !r || dfr__on_reactor_thread(r);
+}
 
 /* A failure in domain "dfr" for libuv error `uverr` (or a DFR_E* code when
  * `uverr` is 0 and `code` given), with `what` (an address) in the message.
@@ -135,6 +146,9 @@ struct dfr_stream {
  * stream is in the net list; refs: one hold for the handle, app_refs 0.
  * NULL on OOM or a libuv error (*err set). */
 dfr_stream *dfr__stream_new(dfr__net *net, bool tcp, int *err);
+/* At the reactor's free: streams and listeners still held forget it. */
+void dfr__streams_detach_all(dfr__net *n);
+void dfr__listeners_detach_all(dfr__net *n);
 /* Close now with `reason` (taken; NULL: ECONNLOST).  No-op when closing. */
 void dfr__stream_close_with(dfr_stream *s, dfr_failure *reason);
 /* Internal holds. */

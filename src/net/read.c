@@ -203,7 +203,7 @@ dfr_deferred *dfr__pull_start(dfr_stream *s, int kind, size_t n, size_t max, con
 {
     if (!s)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (s->pull_d || s->has_protocol || !s->connected)
         return dfr__net_failed(DFR_EINVAL, "a read is pending or the stream has a protocol");

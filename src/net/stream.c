@@ -9,6 +9,8 @@
 
 static void stream_free(dfr_stream *s)
 {
+    if (s->net)
+        dfr__node_remove(&s->node); /* from the closed list */
     dfr_failure_unref(s->reason);
     dfr_failure_unref(s->flush_reason);
     dfr__free(s->in);
@@ -55,7 +57,7 @@ void dfr_stream_unref(dfr_stream *s)
     if (!s)
         return;
     if (dfr__count_drop(&s->app_refs)) {
-        if (!dfr__on_reactor_thread(s->r)) {
+        if (s->r && !dfr__on_reactor_thread(s->r)) {
             /* Our reference travels with the call (released by its destroy). */
             dfr_reactor_call_from_thread(s->r, orphaned, s, release_cb);
             return;
@@ -121,6 +123,7 @@ static void on_closed(uv_handle_t *h)
     dfr_stream *s = h->data;
     s->live = false;
     dfr__node_remove(&s->node);
+    dfr__node_push(&s->net->closed_streams, &s->node);
     if (s->connected) {
         dfr__stream_hold(s);
         fail_pull(s);
@@ -144,6 +147,17 @@ static void on_closed(uv_handle_t *h)
     dfr__net_closed(net);
 }
 
+void dfr__streams_detach_all(dfr__net *n)
+{
+    while (n->closed_streams.next != &n->closed_streams) {
+        dfr__net_node *it = n->closed_streams.next;
+        dfr_stream *s = (dfr_stream *)((char *)it - offsetof(dfr_stream, node));
+        dfr__node_remove(it);
+        s->r = NULL;
+        s->net = NULL;
+    }
+}
+
 void dfr__stream_close_with(dfr_stream *s, dfr_failure *reason)
 {
     if (!reason)
@@ -165,7 +179,7 @@ int dfr__stream_check(const dfr_stream *s)
 {
     if (!s)
         return DFR_EINVAL;
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return DFR_ENOTOWNER;
     if (s->closing || !s->live)
         return DFR_ECONNLOST;
@@ -266,7 +280,7 @@ int dfr_stream_close(dfr_stream *s)
 {
     if (!s)
         return DFR_EINVAL;
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return DFR_ENOTOWNER;
     if (s->closing || !s->live || s->close_after_flush)
         return 0;
@@ -284,7 +298,7 @@ int dfr_stream_abort(dfr_stream *s)
 {
     if (!s)
         return DFR_EINVAL;
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return DFR_ENOTOWNER;
     dfr_failure_unref(s->flush_reason);
     s->flush_reason = NULL;

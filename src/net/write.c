@@ -190,7 +190,7 @@ dfr_deferred *dfr_stream_written(dfr_stream *s)
 {
     if (!s)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (s->wdone == s->wsubmitted)
         return dfr_succeed(dfr_none());
@@ -203,7 +203,7 @@ dfr_deferred *dfr_stream_wait_writable(dfr_stream *s)
 {
     if (!s)
         return dfr__net_failed(DFR_EINVAL, NULL);
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return dfr__net_failed(DFR_ENOTOWNER, NULL);
     if (s->closing || !s->live)
         return dfr__stream_lost_deferred(s);
@@ -216,7 +216,7 @@ int dfr_stream_set_watermarks(dfr_stream *s, size_t high, size_t low)
 {
     if (!s || low > high)
         return DFR_EINVAL;
-    if (!dfr__on_reactor_thread(s->r))
+    if (!dfr__net_owner(s->r))
         return DFR_ENOTOWNER;
     s->high = high;
     s->low = low;

@@ -142,9 +142,15 @@ static void call_now(void *data)
         dfr_delayed_call_unref(lc->call);
         lc->call = NULL;
     }
-    if (lc->counting && (lc->count = due_calls(lc)) == 0) {
-        after_fn(dfr_none(), lc);
-        return;
+    if (lc->counting) {
+        /* A skipped call leaves the count of the last call that ran
+         * (dfr_looping_call_count never answers 0 once fn has run). */
+        uint64_t due = due_calls(lc);
+        if (due == 0) {
+            after_fn(dfr_none(), lc);
+            return;
+        }
+        lc->count = due;
     }
     dfr_value v = lc->task.fn.task(lc->task.data);
     if (dfr_is_deferred(v)) {

@@ -313,8 +313,12 @@ void dfr_reactor_free(dfr_reactor *r)
         return; /* from a destroy hook run by this very free */
     if (r->busy) {
         /* From a callback run by run, iterate or advance: they still use r.
-         * It goes when the outermost of them returns. */
+         * It goes when the outermost of them returns.  A run would only
+         * return once stopped, and nobody may stop r after freeing it: the
+         * free asks for the stop itself (as a free from another thread). */
         r->free_pending = true;
+        if (r->in_run)
+            dfr_reactor_stop(r);
         return;
     }
     reactor_destroy(r);

@@ -913,12 +913,19 @@ static bool get_k(napi_env env, napi_value v, uint32_t *k)
     return true;
 }
 
+/* Whether the dispatcher took back the k of the last callback or errback
+ * dispatch() ran (it wrote -1 over MB_K): see run_cb. */
+static bool g_recycled;
+
 /* Calls dispatch(arg) with k << 3 | mode in MB_K (arg NULL: undefined, or
  * with num the number in g_num[0]); *ret is what it returned, the mailbox says
  * what that is (RET_NUM: the number in g_num[0]).  A throw from dispatch itself (it catches the callback's)
- * is RET_THREW too. */
+ * is RET_THREW too.  MB_K is restored afterwards: a callback may make
+ * nested calls (a Clock's timer, a task, a `then`) that write their own k
+ * there, and the outer call must still see its own -1 (g_recycled). */
 static int dispatch(uint32_t k, napi_value arg, bool num, int mode, napi_value *ret)
 {
+    int32_t outer_k = g_mbox[MB_K];
     g_mbox[MB_K] = (int32_t)(k << 3 | (uint32_t)mode);
     g_mbox[MB_RET] = RET_VALUE;
     g_mbox[MB_ARG] = num;
@@ -926,8 +933,10 @@ static int dispatch(uint32_t k, napi_value arg, bool num, int mode, napi_value *
         g_dispatch_fn = ref_value(g_env, g_dispatch);
     /* No argument is undefined (or g_num[0], MB_ARG), and the receiver
      * does not matter: the global object, made by no call. */
-    if (napi_call_function(g_env, g_dispatch_fn, g_dispatch_fn, arg ? 1 : 0, &arg, ret) !=
-        napi_ok) {
+    napi_status st = napi_call_function(g_env, g_dispatch_fn, g_dispatch_fn, arg ? 1 : 0, &arg, ret);
+    g_recycled = g_mbox[MB_K] == -1;
+    g_mbox[MB_K] = outer_k;
+    if (st != napi_ok) {
         napi_get_and_clear_last_exception(g_env, ret);
         return RET_THREW;
     }
@@ -991,7 +1000,7 @@ static dfr_value run_cb(dfr_value result, uint32_t k, int mode)
     /* The dispatcher writes -1 over MB_K once it has taken a callback's k
      * back for reuse (at once: the chain drops the entry right after this
      * returns, fn_destroy). */
-    bool recycled = g_mbox[MB_K] == -1;
+    bool recycled = g_recycled;
     dfr_value out = dispatch_result(r, ret, in);
     leave_js(&s);
     if (recycled)

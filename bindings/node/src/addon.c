@@ -1340,6 +1340,10 @@ static napi_value n_pause(napi_env env, napi_callback_info info)
     int rc = un ? dfr_deferred_unpause(d) : dfr_deferred_pause(d);
     if (rc == DFR_EINVAL)
         return throw_type(env, "unpause without a matching pause");
+    if (rc == DFR_EOVERFLOW) {
+        napi_throw_range_error(env, "EOVERFLOW", "too many pause() calls without unpause() (at most 32767)");
+        return NULL;
+    }
     if (rc)
         return throw_code(env, rc);
     return settle(env, i);
@@ -1488,12 +1492,22 @@ static dfr_reactor *get_reactor(napi_env env, napi_value v)
     return NULL;
 }
 
+/* The library refuses spans over about 146 years (2^62 ns, see
+ * dfr__seconds_to_ns) with a bare EINVAL: said here, as a RangeError. */
+#define MAX_SECONDS 4.6e9
+
 static bool get_seconds(napi_env env, napi_value v, double *out, const char *what)
 {
     if (type_of(env, v) != napi_number || napi_get_value_double(env, v, out) != napi_ok ||
         !isfinite(*out) || *out < 0) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s must be a finite number of seconds >= 0", what);
+        napi_throw_range_error(env, "EINVAL", msg);
+        return false;
+    }
+    if (*out > MAX_SECONDS) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s must be at most 4.6e9 seconds (about 146 years)", what);
         napi_throw_range_error(env, "EINVAL", msg);
         return false;
     }
@@ -1708,8 +1722,14 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
         if (type_of(env, argv[2]) != napi_number)
             return throw_type(env, "delay() needs a number of seconds");
         napi_get_value_double(env, argv[2], &x);
-        if (!isfinite(x))
-            return throw_type(env, "delay() needs a finite number of seconds");
+        if (!isfinite(x)) {
+            napi_throw_range_error(env, "EINVAL", "delay() needs a finite number of seconds");
+            return NULL;
+        }
+        if (fabs(x) > MAX_SECONDS) {
+            napi_throw_range_error(env, "EINVAL", "delay() moves a call by at most 4.6e9 seconds");
+            return NULL;
+        }
         rc = dfr_delayed_call_delay(dc, x);
         break;
     case 3:
@@ -1943,9 +1963,14 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
         uint32_t tokens = 0;
         double x = 0;
         napi_get_value_double(env, argv[2], &x);
-        if (type_of(env, argv[2]) != napi_number || !(x >= 1) || x != trunc(x) || x > 1e9) {
+        if (type_of(env, argv[2]) != napi_number) {
             free(s);
-            napi_throw_range_error(env, "EINVAL", "tokens must be a positive integer");
+            napi_throw_range_error(env, "EINVAL", "tokens must be a number (an integer from 1 to 1e9)");
+            return NULL;
+        }
+        if (!(x >= 1) || x != trunc(x) || x > 1e9) {
+            free(s);
+            napi_throw_range_error(env, "EINVAL", "tokens must be an integer from 1 to 1e9");
             return NULL;
         }
         tokens = (uint32_t)x;
@@ -1966,7 +1991,9 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
                 napi_throw_range_error(env, "EINVAL", "size and backlog must be integers >= 0");
                 return NULL;
             }
-            lim[i] = isfinite(x) ? (size_t)x : DFR_UNLIMITED;
+            /* Past 2^53 (no queue gets there) it is no limit: no
+             * out-of-range cast to size_t. */
+            lim[i] = x < 9007199254740992.0 ? (size_t)x : DFR_UNLIMITED;
         }
         s->p = dfr_queue_new(lim[0], lim[1]);
     }
@@ -1981,20 +2008,27 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
     return undefined(env);
 }
 
-/* sync(obj, op, arg): 0 acquire/get, 1 release/put, 2 locked/tokens/pending,
- * 3 waiting, 4 run(fn) */
+/* sync(obj, op, arg, kind): 0 acquire/get, 1 release/put, 2
+ * locked/tokens/pending, 3 waiting, 4 run(fn: FN slot arg); kind 0 lock, 1
+ * semaphore, 2 queue: the class whose method this is, so that a method
+ * called on another kind of object (Lock.prototype.release.call(sem)) is a
+ * TypeError, not that object's operation. */
 static napi_value n_sync(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    syncw *s = unwrap_kind(env, argv[0], KIND_LOCK);
-    if (!s)
-        s = unwrap_kind(env, argv[0], KIND_SEM);
-    if (!s)
-        s = unwrap_kind(env, argv[0], KIND_QUEUE);
-    if (!s)
-        return throw_type(env, "expected a DeferredLock, DeferredSemaphore or DeferredQueue");
-    int32_t op = -1;
+    ARGS(4);
+    static const char *const names[] = {"a DeferredLock", "a DeferredSemaphore", "a DeferredQueue"};
+    int32_t op = -1, kind = -1;
     napi_get_value_int32(env, argv[1], &op);
+    napi_get_value_int32(env, argv[3], &kind);
+    syncw *s = kind >= 0 && kind <= 2 ? unwrap_kind(env, argv[0], KIND_LOCK + (uint32_t)kind) : NULL;
+    if (!s) {
+        uint32_t k;
+        if (op == 4 && napi_get_value_uint32(env, argv[2], &k) == napi_ok && k < 1u << 29)
+            give_back(k); /* run's function: C never took it */
+        char msg[64];
+        snprintf(msg, sizeof msg, "expected %s", kind >= 0 && kind <= 2 ? names[kind] : "a lock");
+        return throw_type(env, msg);
+    }
     napi_value out = undefined(env);
     int rc = 0;
     switch (op) {
@@ -2088,15 +2122,27 @@ static void lib_finalize(napi_env env, void *data, void *hint)
     dlclose(data);
 }
 
+/* A JS string as a C string in buf (cap bytes): false unless it is a string
+ * that fits whole and has no NUL inside (either would make C read another
+ * name than the one JS gave: a truncated path, "libc.so.6\0junk"). */
+static bool get_cstr(napi_env env, napi_value v, char *buf, size_t cap)
+{
+    size_t len = 0;
+    if (type_of(env, v) != napi_string || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok ||
+        len >= cap || napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok)
+        return false;
+    return strlen(buf) == len;
+}
+
 /* dlopen(path) -> external */
 static napi_value n_dlopen(napi_env env, napi_callback_info info)
 {
     ARGS(1);
     char path[4096];
-    size_t len;
-    if (type_of(env, argv[0]) != napi_string ||
-        napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok)
+    if (type_of(env, argv[0]) != napi_string)
         return throw_type(env, "library path must be a string");
+    if (!get_cstr(env, argv[0], path, sizeof path))
+        return throw_type(env, "library path must be shorter than 4096 bytes, with no NUL character");
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         napi_throw_error(env, "ENOENT", dlerror());
@@ -2112,12 +2158,13 @@ static napi_value n_dlsym(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     void *h = NULL;
-    char name[256];
-    size_t len;
-    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &h) ||
-        type_of(env, argv[1]) != napi_string ||
-        napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len))
-        return throw_type(env, "dlsym(library, name: string)");
+    char name[1024];
+    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &h))
+        return throw_type(env, "expected a NativeLibrary");
+    if (type_of(env, argv[1]) != napi_string)
+        return throw_type(env, "the function name must be a string");
+    if (!get_cstr(env, argv[1], name, sizeof name))
+        return throw_type(env, "the function name must be shorter than 1024 bytes, with no NUL character");
     void *sym = dlsym(h, name);
     if (!sym) {
         napi_throw_error(env, "ENOENT", dlerror());
@@ -2139,11 +2186,9 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
     if (type_of(env, argv[1]) != napi_external || napi_get_value_external(env, argv[1], &fn))
         return throw_type(env, "expected a native function");
     char buf[32];
-    size_t len;
-    if (type_of(env, argv[2]) != napi_string ||
-        napi_get_value_string_utf8(env, argv[2], buf, sizeof buf, &len))
+    if (type_of(env, argv[2]) != napi_string)
         return throw_type(env, "return type must be a string");
-    ffi_type *rt = ffi_type_named(buf);
+    ffi_type *rt = get_cstr(env, argv[2], buf, sizeof buf) ? ffi_type_named(buf) : NULL;
     if (!rt)
         return throw_type(env, "unknown return type");
     uint32_t n = 0, na = 0;
@@ -2165,9 +2210,8 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
         napi_value t, a;
         napi_get_element(env, argv[3], i, &t);
         napi_get_element(env, argv[4], i, &a);
-        if (type_of(env, t) != napi_string ||
-            napi_get_value_string_utf8(env, t, buf, sizeof buf, &len) ||
-            !(ts[i] = ffi_type_named(buf)) || ts[i] == &ffi_type_void)
+        if (!get_cstr(env, t, buf, sizeof buf) || !(ts[i] = ffi_type_named(buf)) ||
+            ts[i] == &ffi_type_void)
             return throw_type(env, "unknown argument type");
         memset(&slots[i], 0, sizeof slots[i]);
         args[i] = &slots[i];
@@ -2181,6 +2225,21 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
         double x;
         if (type_of(env, a) != napi_number || napi_get_value_double(env, a, &x))
             return throw_type(env, "a numeric argument must be a number");
+        /* An integer argument must be one the C type holds: a cast of NaN,
+         * 1.5 or 1e300 to an integer type is undefined behaviour in C. */
+        if (ts[i] != &ffi_type_double && ts[i] != &ffi_type_float) {
+            bool sgn = ts[i] == &ffi_type_sint || ts[i] == &ffi_type_sint32 || ts[i] == &ffi_type_sint64;
+            bool wide = ts[i] == &ffi_type_sint64 || ts[i] == &ffi_type_uint64;
+            double lo = sgn ? (wide ? -9223372036854775808.0 : -2147483648.0) : 0;
+            double hi = wide ? (sgn ? 9223372036854775808.0 : 18446744073709551616.0)
+                             : (sgn ? 2147483648.0 : 4294967296.0);
+            if (!(x >= lo && x < hi) || x != trunc(x)) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "argument %u: not an integer the C type holds", (unsigned)i + 1);
+                napi_throw_range_error(env, "EINVAL", msg);
+                return NULL;
+            }
+        }
         if (ts[i] == &ffi_type_double)
             slots[i].d = x;
         else if (ts[i] == &ffi_type_float)
@@ -2308,8 +2367,11 @@ static napi_value n_floor(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     napi_value ret;
-    if (napi_call_function(env, undefined(env), argv[0], 1, &argv[1], &ret) != napi_ok)
-        return NULL;
+    if (napi_call_function(env, undefined(env), argv[0], 1, &argv[1], &ret) != napi_ok) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        return pending ? NULL : throw_type(env, "_napiFloor(fn, arg): fn must be a function");
+    }
     return ret;
 }
 

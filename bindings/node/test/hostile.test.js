@@ -52,3 +52,121 @@ test('a task or a `then` run inside a callback leaves the callback\'s slot alone
   assert.deepEqual(seen, ['task', ['then', 1]]);
   slotsIntact();
 });
+
+test('spans over the library\'s limit (about 146 years) are a RangeError saying so', () => {
+  const c = new Clock();
+  const limit = { name: 'RangeError', message: /at most 4\.6e9 seconds/ };
+  assert.throws(() => c.advance(1e308), limit);
+  assert.throws(() => c.callLater(1e10, () => {}), limit);
+  assert.throws(() => D.callLater(Number.MAX_VALUE, () => {}), limit);
+  assert.throws(() => D.deferLater(1e10, undefined, { clock: c }), limit);
+  assert.throws(() => new Deferred().addTimeout(1e10, c), limit);
+  assert.throws(() => new D.LoopingCall(() => {}, { clock: c }).start(1e10), limit);
+  const dc = c.callLater(1, () => {});
+  assert.throws(() => dc.reset(1e10), limit);
+  assert.throws(() => dc.delay(-1e308), { name: 'RangeError', message: /at most 4\.6e9 seconds/ });
+  assert.throws(() => dc.delay(NaN), RangeError);
+  assert.equal(dc.getTime(), 1); // unchanged
+  assert.equal(c.pendingCalls, 1);
+  c.advance(4.5e9); // the largest span is fine
+  assert.equal(dc.active(), false);
+});
+
+test('a method called on the wrong object is a TypeError naming what it expected', () => {
+  const P = Deferred.prototype;
+  for (const m of ['callback', 'errback', 'cancel', 'pause', 'unpause', 'addCallback', 'addErrback', 'addBoth',
+    'addCallbacks', 'chainDeferred', 'then', 'catch', 'finally', 'toPromise', 'addTimeout']) {
+    for (const self of [{}, null, undefined, 1, Object.create(P), new Proxy(new Deferred(), {})]) {
+      assert.throws(() => P[m].call(self, () => 1), { name: 'TypeError', message: 'expected a Deferred' }, m);
+    }
+  }
+  for (const g of ['state', 'called', 'paused']) {
+    assert.throws(() => Reflect.get(P, g, {}), { name: 'TypeError', message: 'expected a Deferred' }, g);
+  }
+  // A Clock method on nothing must not reach the real reactor.
+  for (const self of [undefined, null, {}]) {
+    assert.throws(() => Clock.prototype.advance.call(self, 1), { name: 'TypeError', message: 'expected a Clock' });
+    assert.throws(() => Clock.prototype.seconds.call(self), { name: 'TypeError', message: 'expected a Clock' });
+    assert.throws(() => Clock.prototype.callLater.call(self, 0, () => {}), { name: 'TypeError', message: 'expected a Clock' });
+    assert.throws(() => Reflect.get(Clock.prototype, 'pendingCalls', self), { name: 'TypeError', message: 'expected a Clock' });
+  }
+  for (const self of [{}, null]) {
+    assert.throws(() => D.DelayedCall.prototype.active.call(self), { name: 'TypeError', message: 'expected a DelayedCall' });
+    assert.throws(() => D.DelayedCall.prototype.getTime.call(self), { name: 'TypeError', message: 'expected a DelayedCall' });
+  }
+});
+
+test('a lock, semaphore or queue method on another kind of object is a TypeError, not that object\'s operation', () => {
+  const lock = new D.DeferredLock(), sem = new D.DeferredSemaphore(1), q = new D.DeferredQueue();
+  assert.throws(() => D.DeferredLock.prototype.release.call(sem), { name: 'TypeError', message: 'expected a DeferredLock' });
+  assert.throws(() => D.DeferredQueue.prototype.get.call(lock), { name: 'TypeError', message: 'expected a DeferredQueue' });
+  assert.throws(() => D.DeferredSemaphore.prototype.acquire.call(q), { name: 'TypeError', message: 'expected a DeferredSemaphore' });
+  const before = D.stats().callbacks;
+  assert.throws(() => D.DeferredLock.prototype.run.call(sem, () => 1), TypeError);
+  assert.equal(D.stats().callbacks, before);
+  assert.equal(lock.locked, false);
+  assert.equal(sem.tokens, 1);
+  assert.equal(q.waiting, 0);
+});
+
+test('DeferredQueue: null is no limit (Twisted\'s None), and a huge limit is none either', async () => {
+  const q = new D.DeferredQueue({ size: null, backlog: null });
+  for (let i = 0; i < 100; i++) q.put(i);
+  assert.equal(q.pending, 100);
+  const big = new D.DeferredQueue({ size: 1e30, backlog: 2 ** 64 });
+  big.put('x');
+  assert.equal(await big.get(), 'x');
+  assert.throws(() => new D.DeferredQueue({ size: '3' }), RangeError);
+  assert.throws(() => new D.DeferredQueue({ size: -1 }), RangeError);
+});
+
+test('NativeLibrary: names are taken whole, types are checked by func(), integers must fit', () => {
+  const path = require('node:path');
+  const file = path.join(__dirname, '..', 'build', 'libtestlib.so');
+  const lib = new D.NativeLibrary(file);
+  assert.throws(() => new D.NativeLibrary('libc.so.6\0junk'), { name: 'TypeError', message: /NUL/ });
+  assert.throws(() => new D.NativeLibrary('/'.repeat(5000) + 'x.so'), { name: 'TypeError', message: /shorter/ });
+  assert.throws(() => lib.func('int64', 'fib\0junk', ['int32']), { name: 'TypeError', message: /NUL/ });
+  assert.throws(() => lib.func('int64', 5, ['int32']), { name: 'TypeError', message: /must be a string/ });
+  assert.throws(() => lib.func('banana', 'fib', ['int32']), { name: 'TypeError', message: /unknown return type/ });
+  assert.throws(() => lib.func('int64', 'fib', 'int32'), { name: 'TypeError', message: /must be an array/ });
+  assert.throws(() => lib.func('int64', 'fib', ['void']), { name: 'TypeError', message: /unknown argument type/ });
+  assert.throws(() => lib.func('int64', 'fib', ['int32'], { clock: 5 }), { name: 'TypeError', message: 'expected a Clock' });
+  assert.throws(() => D.NativeLibrary.prototype.func.call({}, 'int', 'fib'), { name: 'TypeError', message: 'expected a NativeLibrary' });
+  const types = ['int32'];
+  const fib = lib.func('int64', 'fib', types);
+  types[0] = 'pointer'; // the caller's array changing later changes nothing
+  for (const bad of [NaN, Infinity, 1.5, 2 ** 31, -(2 ** 31) - 1, 1e300]) {
+    assert.throws(() => fib(bad), { name: 'RangeError', message: /argument 1/ }, String(bad));
+  }
+  assert.throws(() => lib.func('int', 'fib', ['uint32'])(-1), RangeError);
+  assert.throws(() => fib('10'), TypeError);
+  return fib(10).then((v) => assert.equal(v, 55));
+});
+
+test('maybeDeferred answers with a Deferred whatever fn returns', async () => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const thenGetterThrows = { get then() { throw new Error('getter'); } };
+  await assert.rejects(D.maybeDeferred(() => proxy).toPromise(), TypeError);
+  await assert.rejects(D.maybeDeferred(() => thenGetterThrows).toPromise(), { message: 'getter' });
+  assert.equal(await D.maybeDeferred(() => ({ then: 5 })).then((v) => v.then), 5);
+});
+
+test('pause() past its limit, and _napiFloor with no function, are clear errors', () => {
+  const d = new Deferred();
+  for (let i = 0; i < 32767; i++) d.pause();
+  assert.throws(() => d.pause(), { name: 'RangeError', code: 'EOVERFLOW' });
+  assert.equal(d.paused, 32767);
+  assert.throws(() => D._napiFloor(5, 1), TypeError);
+});
+
+test('addCallbacks: callbackArgs and errbackArgs must be arrays', () => {
+  const d = new Deferred();
+  assert.throws(() => d.addCallbacks(() => {}, null, { callbackArgs: 'ab' }), { name: 'TypeError', message: /callbackArgs/ });
+  assert.throws(() => d.addCallbacks(null, () => {}, { errbackArgs: 5 }), { name: 'TypeError', message: /errbackArgs/ });
+  let got;
+  d.addCallbacks((v, a, b) => { got = [v, a, b]; }, null, { callbackArgs: [1, 2] });
+  d.callback(0);
+  assert.deepEqual(got, [0, 1, 2]);
+});

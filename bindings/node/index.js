@@ -85,6 +85,12 @@ Object.defineProperty(DeferredError.prototype, 'name', { value: 'DeferredError' 
 
 const ST = ['pending', 'succeeded', 'failed'];
 
+// A failure never carries undefined: an errback that returns nothing could
+// not be told from one passing it on (`return err`), so addErrback(() => {})
+// could never handle it, or addBoth((r) => r) would swallow it.
+function noError(message) { return new DeferredError(message, 'js', 'EFAIL', 1); }
+function thrown(e) { return e === undefined ? noError('undefined was thrown') : e; }
+
 function checkFn(f, what) {
   if (typeof f !== 'function') throw new TypeError(`${what} must be a function`);
 }
@@ -198,7 +204,9 @@ class Deferred {
     if (typeof canceller !== 'function') throw new TypeError('canceller must be a function');
     // Held by C: it must not keep this Deferred alive (a WeakRef).
     const self = new WeakRef(this);
-    this.#h = native.init(() => canceller(self.deref()));
+    this.#h = native.init(() => {
+      try { canceller(self.deref()); } catch (e) { throw thrown(e); }
+    });
     isYoung(this);
   }
 
@@ -391,7 +399,8 @@ class Deferred {
     let done = false;
     const settle = (f) => (v) => { if (!done) { done = true; if (signal) signal.removeEventListener('abort', onAbort); f(v); } };
     const onAbort = () => d.cancel();
-    Promise.resolve(p).then(settle((v) => d.callback(v)), settle((e) => d.errback(e)));
+    Promise.resolve(p).then(settle((v) => d.callback(v)),
+      settle((e) => d.errback(e === undefined ? noError('the promise was rejected with undefined') : e)));
     d.addBoth((r) => { done = true; if (signal) signal.removeEventListener('abort', onAbort); return r; });
     if (signal) {
       if (signal.aborted) d.cancel();
@@ -438,15 +447,15 @@ function dispatch(v) {
       return undefined;
   }
   let r;
-  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return thrown(e); }
   if (mode === 1 && r === v) { mbox[MB_RET] = RET_PASS; return undefined; }
   if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
     if (!isDeferred(r)) {
       // A thenable: the chain waits for it as for a Deferred.
       let then;
-      try { then = r.then; } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+      try { then = r.then; } catch (e) { mbox[MB_RET] = RET_THREW; return thrown(e); }
       if (typeof then !== 'function') return r;
-      r = Deferred.fromPromise(r);
+      r = fromThenable(r, then);
     }
     mbox[MB_HANDLE] = handleOf(r);
     mbox[MB_RET] = RET_DEFERRED;
@@ -479,16 +488,24 @@ function fail(error) {
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
   let r;
-  try { r = fn(...args); } catch (e) { return fail(e); }
+  try { r = fn(...args); } catch (e) { return fail(thrown(e)); }
   if (isDeferred(r)) return r;
   if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
     // Whatever fn returned, the answer is a Deferred: a `then` getter that
     // throws (a revoked Proxy) is a failure, as an exception from fn is.
     let then;
-    try { then = r.then; } catch (e) { return fail(e); }
-    if (typeof then === 'function') return Deferred.fromPromise(r);
+    try { then = r.then; } catch (e) { return fail(thrown(e)); }
+    if (typeof then === 'function') return fromThenable(r, then);
   }
   return succeed(r);
+}
+
+// A Deferred following thenable r whose `then` was read once already: as
+// for a Promise, a `then` getter runs once (it may have side effects), so
+// the function read is the one called (later, as Promise.resolve would).
+const promiseThen = Promise.prototype.then;
+function fromThenable(r, then) {
+  return Deferred.fromPromise(then === promiseThen ? r : { then: (a, b) => then.call(r, a, b) });
 }
 
 const FIRE_ON_ONE_CALLBACK = 1, FIRE_ON_ONE_ERRBACK = 2, CONSUME_ERRORS = 4;

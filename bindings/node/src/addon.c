@@ -327,6 +327,52 @@ static napi_value failure_to_js(napi_env env, const dfr_failure *f)
     return err;
 }
 
+/* Errors whose stack could not be formatted when C took them (thrown at a
+ * stack overflow: formatting needs stack too): each box is held (a refs)
+ * until retry_stacks formats it, once the stack has unwound.  Without
+ * that the cycle js_to_failure describes is never broken. */
+static jsbox **g_unformatted;
+static size_t g_nunformatted, g_unformatted_cap;
+
+static void defer_stack(const dfr_value *payload)
+{
+    if (!payload || payload->type != &js_type)
+        return;
+    if (g_nunformatted == g_unformatted_cap) {
+        size_t cap = g_unformatted_cap ? g_unformatted_cap * 2 : 16;
+        jsbox **n = realloc(g_unformatted, cap * sizeof *n);
+        if (!n)
+            return; /* as before: that error keeps its frames */
+        g_unformatted = n;
+        g_unformatted_cap = cap;
+    }
+    jsbox *b = payload->u.ptr;
+    b->refs++;
+    g_unformatted[g_nunformatted++] = b;
+}
+
+/* Formats the stacks defer_stack kept (one more try each), at the end of
+ * an outermost call into C, where the JS stack is short again. */
+static void retry_stacks(napi_env env)
+{
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
+        return; /* the call is throwing: next time */
+    /* Taken first: formatting may run JS (Error.prepareStackTrace) that
+     * throws into a chain again. */
+    jsbox **list = g_unformatted;
+    size_t n = g_nunformatted;
+    g_unformatted = NULL;
+    g_nunformatted = g_unformatted_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        napi_value v = unbox(env, list[i]), stack, exc;
+        if (v && napi_get_named_property(env, v, "stack", &stack) != napi_ok)
+            napi_get_and_clear_last_exception(env, &exc);
+        js_drop(list[i]);
+    }
+    free(list);
+}
+
 static dfr_failure *js_to_failure(napi_env env, napi_value err)
 {
     holder *h = unwrap_kind(env, err, KIND_FAILURE);
@@ -342,9 +388,11 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
      * through the failure, that cycle is never collected, so an unhandled
      * failure would go unreported (and leak).  Formatting drops them. */
     napi_value stack;
+    bool unformatted = false;
     if (is_err && napi_get_named_property(env, err, "stack", &stack) != napi_ok) {
         napi_value exc;
         napi_get_and_clear_last_exception(env, &exc);
+        unformatted = true;
     }
     if (is_err && napi_get_named_property(env, err, "message", &m) == napi_ok &&
         type_of(env, m) == napi_string)
@@ -356,8 +404,11 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
         napi_get_and_clear_last_exception(env, &exc);
     }
     dfr_failure *f = dfr_failure_new(JS_DOMAIN, 1, msg);
-    if (f)
+    if (f) {
         dfr_failure_set_payload(f, box_js(env, err));
+        if (unformatted)
+            defer_stack(dfr_failure_payload(f));
+    }
     return f;
 }
 
@@ -443,6 +494,8 @@ static void leave_js(js_scope *s)
     /* g_depth stays up while the scope closes: the microtasks that run then
      * run with the C chain that called us still on the stack. */
     if (s->outer) {
+        if (g_nunformatted > 0)
+            retry_stacks(g_env);
         napi_close_callback_scope(g_env, s->cs);
         /* An exception nobody caught at the top (from a microtask) is fatal,
          * as for any Node callback. */
@@ -2404,7 +2457,8 @@ static void silent_hook(const dfr_failure *f, void *data)
         if (g_depth++ == 0)                                                           \
             g_unscoped = 0;                                                           \
         napi_value r = f(env, info);                                                  \
-        g_depth--;                                                                    \
+        if (--g_depth == 0 && g_nunformatted > 0)                                     \
+            retry_stacks(env);                                                        \
         g_dispatch_fn = fn;                                                           \
         return r;                                                                     \
     }

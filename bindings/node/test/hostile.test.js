@@ -170,3 +170,76 @@ test('addCallbacks: callbackArgs and errbackArgs must be arrays', () => {
   d.callback(0);
   assert.deepEqual(got, [0, 1, 2]);
 });
+
+test('a thenable returned by a callback has its `then` read once (a getter with side effects)', async () => {
+  let reads = 0;
+  const t = { get then() { reads++; return (res) => res('v'); } };
+  const d = new Deferred();
+  d.addCallback(() => t);
+  d.callback(0);
+  assert.equal(await d, 'v');
+  assert.equal(reads, 1);
+  reads = 0;
+  assert.equal(await D.maybeDeferred(() => t), 'v');
+  assert.equal(reads, 1);
+});
+
+test('undefined thrown or rejected is a DeferredError (EFAIL): errbacks can handle it, addBoth((r) => r) passes it', async () => {
+  // An errback returning nothing could not be told from one passing an
+  // undefined failure on (returning it).
+  const seen = [];
+  const d = new Deferred();
+  d.addCallback(() => { throw undefined; })
+    .addBoth((r) => r)
+    .addErrback((e) => { seen.push([e.name, e.code, e.message]); })
+    .addCallback((v) => { seen.push(['recovered', v]); });
+  d.callback(0);
+  assert.deepEqual(seen, [['DeferredError', 'EFAIL', 'undefined was thrown'], ['recovered', undefined]]);
+  const p = new Deferred();
+  p.addCallback(() => Promise.reject(undefined));
+  p.callback(0);
+  await assert.rejects(p.toPromise(), { code: 'EFAIL', message: 'the promise was rejected with undefined' });
+  p.addErrback(() => {});
+  await assert.rejects(D.maybeDeferred(() => { throw undefined; }).toPromise(), { code: 'EFAIL' });
+  const c = new Deferred(() => { throw undefined; });
+  c.cancel();
+  await assert.rejects(c.toPromise(), { code: 'EFAIL' });
+  c.addErrback(() => {});
+  const e = D.fail(null); // null is a value: returned by an errback, the same failure goes on
+  e.addErrback((x) => x);
+  assert.equal(e.state, 'failed');
+  e.addErrback(() => 'done');
+  assert.equal(e.state, 'succeeded');
+});
+
+const { spawnSync } = require('node:child_process');
+const pkg = require('node:path').join(__dirname, '..');
+function run(code, flags = []) {
+  return spawnSync(process.execPath, ['--expose-gc', ...flags, '-e',
+    `const D = require(${JSON.stringify(pkg)}); ${code}`], { encoding: 'utf8', timeout: 20000 });
+}
+
+test('an error whose stack cannot be formatted when thrown (a stack overflow) is still reported and freed', () => {
+  // The Error holds its frames' receivers (the Deferred) until formatted; held
+  // by the failure it made a cycle that leaked and was never reported.
+  const r = run(`process.on('unhandledRejection', (e) => console.log('reported', e.message));
+    let first = true;
+    Error.prepareStackTrace = () => { if (first) { first = false; throw new RangeError('no room'); } return 'formatted'; };
+    (() => { const d = new D.Deferred(); d.addCallback(() => { throw new Error('boom'); }); d.callback(1); })();
+    let n = 0;
+    const step = () => { gc(); if (++n < 5) setTimeout(step, 10); else console.log(JSON.stringify(D.stats())); };
+    setTimeout(step, 10);`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'reported boom\n{"values":0,"callbacks":0}\n');
+});
+
+test('runaway recursion through callbacks is a RangeError in the chain, not a crash', () => {
+  const r = run(`let depth = 0;
+    function go() { const d = new D.Deferred(); d.addCallback(() => { depth++; go(); }); d.callback(1); }
+    try { go(); } catch (e) { console.log('threw', e.name); }
+    const d = new D.Deferred(); d.addCallback((x) => x + 1); d.callback(1);
+    d.addCallback((x) => console.log('still works', x, depth > 100));
+    process.on('unhandledRejection', () => {});`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /still works 2 true/);
+});

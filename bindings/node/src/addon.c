@@ -2004,6 +2004,8 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
     ARGS(4);
     int32_t kind = -1;
     napi_get_value_int32(env, argv[1], &kind);
+    if (kind < 0 || kind > 2)
+        return throw_type(env, "syncInit(obj, kind 0..2)");
     kind += KIND_LOCK; /* 0, 1, 2 from JS */
     syncw *s = malloc(sizeof *s);
     if (!s)

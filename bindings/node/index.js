@@ -599,7 +599,15 @@ function newDelayedCall(clock, seconds, f) {
   return c;
 }
 
-function clockOf(opts) { return opts && opts.clock; }
+// The clock of an options object ({ clock, ... }).  A Clock passed in its
+// place, or a non-object, would otherwise be ignored: the call would go to
+// the real reactor without a word.
+function clockOf(opts) {
+  if (opts == null) return undefined;
+  if (typeof opts !== 'object') throw new TypeError('options must be an object ({ clock, ... })');
+  if (opts instanceof Clock) throw new TypeError('pass the clock as an option: { clock }');
+  return opts.clock;
+}
 
 /** callLater(seconds, fn, ...args) → DelayedCall; opts with { clock } as last arg not supported: use clock.callLater. */
 function callLater(seconds, fn, ...args) {

@@ -212,6 +212,19 @@ test('undefined thrown or rejected is a DeferredError (EFAIL): errbacks can hand
   assert.equal(e.state, 'succeeded');
 });
 
+test('a Clock (or a non-object) where the options go is a TypeError, not a silent call on the real reactor', () => {
+  const c = new Clock();
+  const msg = { name: 'TypeError', message: /\{ clock/ };
+  assert.throws(() => D.deferLater(1, () => {}, c), msg);
+  assert.throws(() => D.addTimeout(new Deferred(), 1, c), msg);
+  assert.throws(() => new D.LoopingCall(() => {}, c), msg);
+  assert.throws(() => D.deferLater(1, undefined, 5), msg);
+  assert.equal(c.pendingCalls, 0);
+  const d = D.deferLater(1, () => 'ok', { clock: c });
+  c.advance(1);
+  assert.equal(d.state, 'succeeded');
+});
+
 const { spawnSync } = require('node:child_process');
 const pkg = require('node:path').join(__dirname, '..');
 function run(code, flags = []) {

@@ -125,8 +125,11 @@ function flushYoung() {
   young = [];
   if (objs.length > 0) native.attach(objs, hs);
 }
+let youngDue = false; // a flushYoung job is queued
+function flushYoungJob() { youngDue = false; flushYoung(); }
 function isYoung(d) {
-  if (young.push(d) === 1) queueMicrotask(flushYoung);
+  young.push(d);
+  if (!youngDue) { youngDue = true; queueMicrotask(flushYoungJob); }
   else if (young.length >= 4096) flushYoung();
 }
 let liveHandle, hx, queued, flushQueue;
@@ -325,7 +328,22 @@ class Deferred {
       fireDepth--;
       if (this.#h < 0) this.#h = 0; // C threw: no C deferred (#after sets it otherwise)
     }
-    this.#after(r, 0);
+    try {
+      this.#after(r, 0);
+    } catch (e) {
+      // Only at a stack overflow (#after itself could not be called): its
+      // work without a call, so that this object holds the handle C made;
+      // else that C deferred (maybe failed) would never be released.
+      if (mbox[MB_DETACHED] !== 0) {
+        this.#v = mbox[MB_DETACHED] === 2 ? num[0] : r;
+        mbox[MB_DETACHED] = 0;
+      } else {
+        this.#h = mbox[MB_NEW];
+        this.#v = undefined;
+        young[young.length] = this; // attached with the next isYoung's flush
+      }
+      throw e;
+    }
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);

@@ -246,13 +246,21 @@ test('an error whose stack cannot be formatted when thrown (a stack overflow) is
   assert.equal(r.stdout, 'reported boom\n{"values":0,"callbacks":0}\n');
 });
 
-test('runaway recursion through callbacks is a RangeError in the chain, not a crash', () => {
-  const r = run(`let depth = 0;
+test('runaway recursion through callbacks is a RangeError in the chain, not a crash, a leak or a lost failure', () => {
+  // At the overflow even the JS half of callback() could not run: the C
+  // deferred it made (failed) was held by no JS object, never released and
+  // never reported.
+  const r = run(`let unhandled = 0;
+    process.on('unhandledRejection', () => { unhandled++; });
+    let depth = 0;
     function go() { const d = new D.Deferred(); d.addCallback(() => { depth++; go(); }); d.callback(1); }
     try { go(); } catch (e) { console.log('threw', e.name); }
     const d = new D.Deferred(); d.addCallback((x) => x + 1); d.callback(1);
     d.addCallback((x) => console.log('still works', x, depth > 100));
-    process.on('unhandledRejection', () => {});`);
+    let n = 0;
+    const step = () => { gc(); if (++n < 5) setTimeout(step, 10); else console.log(JSON.stringify(D.stats()), unhandled > 0); };
+    setTimeout(step, 10);`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /still works 2 true/);
+  assert.match(r.stdout, /\{"values":0,"callbacks":0\} true/);
 });

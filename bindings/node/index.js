@@ -561,11 +561,12 @@ function clockThis(c) {
   return c;
 }
 
+// As C throws them (src/addon.c, throw_dfr): errno is the library's code.
 function alreadyCalled() {
-  return Object.assign(new Error('AlreadyCalled: the call already ran'), { code: 'EALREADY_CALLED' });
+  return new DeferredError('AlreadyCalled: the call already ran', 'dfr', 'EALREADY_CALLED', -9);
 }
 function alreadyCancelled() {
-  return Object.assign(new Error('AlreadyCancelled: the call was cancelled'), { code: 'EALREADY_CANCELLED' });
+  return new DeferredError('AlreadyCancelled: the call was cancelled', 'dfr', 'EALREADY_CANCELLED', -8);
 }
 
 let makeDelayedCall, dcHandle, dcRan, dcGone, dcPending;

@@ -546,6 +546,24 @@ enum {
 
 static napi_value throw_code(napi_env env, int rc);
 
+/* A refusal of the library (rc, its code name) thrown as a DeferredError
+ * (domain "dfr", code, errno), as failures reach JS: one class to catch. */
+static napi_value throw_dfr(napi_env env, const char *code, int rc, const char *msg)
+{
+    napi_value args[5], err;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &args[0]);
+    napi_create_string_utf8(env, DFR_DOMAIN, NAPI_AUTO_LENGTH, &args[1]);
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &args[2]);
+    napi_create_int32(env, rc, &args[3]);
+    napi_get_undefined(env, &args[4]);
+    bool pending = false;
+    if (napi_new_instance(env, ref_value(env, g_error_ctor), 5, args, &err) == napi_ok)
+        napi_throw(env, err);
+    else if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+        napi_throw_error(env, code, msg);
+    return NULL;
+}
+
 
 typedef struct slot {
     void *p;                     /* dfr_deferred * or dfr_delayed_call * */
@@ -836,8 +854,7 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
     int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
     if (h < 0) {
         dfr_deferred_unref(d);
-        napi_throw_error(env, "ENOMEM", "libdeferred: out of memory or invalid input");
-        return NULL;
+        return throw_dfr(env, "ENOMEM", DFR_ENOMEM, "libdeferred: out of memory or invalid input");
     }
     napi_value arg, obj;
     napi_create_int32(env, h, &arg);
@@ -847,8 +864,7 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
         return NULL;
     }
     if (!slot_attach(env, obj, h)) {
-        napi_throw_error(env, "ENOMEM", "cannot attach a finalizer");
-        return NULL;
+        return throw_dfr(env, "ENOMEM", DFR_ENOMEM, "cannot attach a finalizer");
     }
     return obj;
 }
@@ -861,18 +877,15 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
 
 static napi_value throw_code(napi_env env, int rc)
 {
-    if (rc == DFR_EALREADY) {
-        napi_throw_error(env, "EALREADY", "AlreadyCalledError: the Deferred has already been called");
-        return NULL;
-    }
+    if (rc == DFR_EALREADY)
+        return throw_dfr(env, "EALREADY", rc, "AlreadyCalledError: the Deferred has already been called");
     const char *name = code_name_rc(rc);
     char code[32];
     if (name)
         snprintf(code, sizeof code, "%s", name);
     else
         snprintf(code, sizeof code, "E%d", -rc);
-    napi_throw_error(env, code, dfr_strerror(rc));
-    return NULL;
+    return throw_dfr(env, code, rc, dfr_strerror(rc));
 }
 
 /* ---- JS functions C holds: slots of a JS-side table ----
@@ -1756,8 +1769,8 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
             napi_create_double(env, NAN, &out);
             return out;
         }
-        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
-        return NULL;
+        return throw_dfr(env, "EALREADY_CANCELLED", DFR_EALREADY_CANCELLED,
+                         "AlreadyCancelled: the call was cancelled");
     }
     switch (op) {
     case 0:
@@ -1794,14 +1807,10 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
     default:
         return throw_type(env, "bad op");
     }
-    if (rc == DFR_EALREADY_CANCELLED) {
-        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
-        return NULL;
-    }
-    if (rc == DFR_EALREADY_RAN) {
-        napi_throw_error(env, "EALREADY_CALLED", "AlreadyCalled: the call already ran");
-        return NULL;
-    }
+    if (rc == DFR_EALREADY_CANCELLED)
+        return throw_dfr(env, "EALREADY_CANCELLED", rc, "AlreadyCancelled: the call was cancelled");
+    if (rc == DFR_EALREADY_RAN)
+        return throw_dfr(env, "EALREADY_CALLED", rc, "AlreadyCalled: the call already ran");
     if (rc)
         return throw_code(env, rc);
     return out;
@@ -1946,8 +1955,7 @@ static napi_value n_lc(napi_env env, napi_callback_info info)
             return NULL;
         napi_get_value_bool(env, argv[3], &now);
         if (dfr_looping_call_running(lc)) {
-            napi_throw_error(env, "EALREADY", "LoopingCall is already running");
-            return NULL;
+            return throw_dfr(env, "EALREADY", DFR_EALREADY, "LoopingCall is already running");
         }
             return wrap_new(env, dfr_looping_call_start(lc, s, now));
     }
@@ -1972,8 +1980,7 @@ static napi_value n_lc(napi_env env, napi_callback_info info)
         return throw_type(env, "bad op");
     }
     if (rc) {
-        napi_throw_error(env, "ENOTRUNNING", "LoopingCall is not running");
-        return NULL;
+        return throw_dfr(env, "ENOTRUNNING", DFR_ENOTRUNNING, "LoopingCall is not running");
     }
     return out;
 }
@@ -2095,8 +2102,7 @@ static napi_value n_sync(napi_env env, napi_callback_info info)
         if (s->kind == K_QUEUE) {
             rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2]));
             if (rc == DFR_EOVERFLOW) {
-                napi_throw_error(env, "EOVERFLOW", "QueueOverflow: the queue is full");
-                return NULL;
+                return throw_dfr(env, "EOVERFLOW", rc, "QueueOverflow: the queue is full");
             }
         } else {
             rc = s->kind == K_LOCK ? dfr_lock_release(s->p) : dfr_semaphore_release(s->p);
@@ -2220,9 +2226,11 @@ static napi_value n_dlsym(napi_env env, napi_callback_info info)
         return throw_type(env, "the function name must be a string");
     if (!get_cstr(env, argv[1], name, sizeof name))
         return throw_type(env, "the function name must be shorter than 1024 bytes, with no NUL character");
+    dlerror(); /* clear: a symbol whose value is NULL leaves none */
     void *sym = dlsym(h, name);
     if (!sym) {
-        napi_throw_error(env, "ENOENT", dlerror());
+        const char *e = dlerror();
+        napi_throw_error(env, "ENOENT", e ? e : "the symbol's address is NULL");
         return NULL;
     }
     napi_value out;

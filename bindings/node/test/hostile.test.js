@@ -225,6 +225,28 @@ test('a Clock (or a non-object) where the options go is a TypeError, not a silen
   assert.equal(d.state, 'succeeded');
 });
 
+test('refusals of the library are DeferredErrors (domain dfr, code, errno)', () => {
+  const isDfr = (code) => (e) => e instanceof D.DeferredError && e.domain === 'dfr' && e.code === code &&
+    typeof e.errno === 'number' && e.errno < 0;
+  const d = new Deferred();
+  d.callback(1);
+  assert.throws(() => d.callback(2), isDfr('EALREADY'));
+  const c = new Clock();
+  const dc = c.callLater(1, () => {});
+  dc.cancel();
+  assert.throws(() => dc.cancel(), isDfr('EALREADY_CANCELLED'));
+  const ran = c.callLater(0, () => {});
+  c.advance(0);
+  assert.throws(() => ran.reset(1), isDfr('EALREADY_CALLED'));
+  const lc = new D.LoopingCall(() => {}, { clock: c });
+  assert.throws(() => lc.stop(), isDfr('ENOTRUNNING'));
+  lc.start(1);
+  assert.throws(() => lc.start(1), isDfr('EALREADY'));
+  lc.stop();
+  const q = new D.DeferredQueue({ size: 0 });
+  assert.throws(() => q.put(1), isDfr('EOVERFLOW'));
+});
+
 const { spawnSync } = require('node:child_process');
 const pkg = require('node:path').join(__dirname, '..');
 function run(code, flags = []) {

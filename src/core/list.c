@@ -215,6 +215,60 @@ static void list_orphaned(dfr_deferred *d, void *data)
         drop_inputs(s);
 }
 
+/* Lists firing lists: an input's callback fires its list, whose callbacks
+ * include the entry of the list it is an input of, and so on, one C frame
+ * set per level (a DeferredList of a DeferredList ... 30000 deep overflowed
+ * the stack).  Past FIRE_NEST nested fire_list calls on a thread, the
+ * firing waits in a queue that the outermost fire_list runs once its own
+ * is done: the same results, in the same outermost call, a bounded stack. */
+#define FIRE_NEST 32
+
+typedef struct queued_fire {
+    dfr_deferred *d; /* the state's reference, moved here */
+    dfr_value v;
+    struct queued_fire *next;
+} queued_fire;
+
+static _Thread_local unsigned fire_depth;
+static _Thread_local queued_fire *fire_head, *fire_tail;
+
+static void fire_now(dfr_deferred *d, dfr_value v)
+{
+    fire_depth++;
+    dfr_deferred_callback(d, v); /* drops v if d was cancelled meanwhile */
+    dfr_deferred_unref(d);
+    fire_depth--;
+}
+
+static void fire_or_queue(dfr_deferred *d, dfr_value v)
+{
+    if (fire_depth >= FIRE_NEST) {
+        queued_fire *q = dfr__malloc(sizeof *q);
+        if (q) { /* (out of memory: fire here, as before) */
+            *q = (queued_fire){d, v, NULL};
+            if (fire_tail)
+                fire_tail->next = q;
+            else
+                fire_head = q;
+            fire_tail = q;
+            return;
+        }
+    }
+    fire_now(d, v);
+    if (fire_depth > 0)
+        return;
+    while (fire_head) { /* the outermost call: the queued ones, in order */
+        queued_fire *q = fire_head;
+        fire_head = q->next;
+        if (!fire_head)
+            fire_tail = NULL;
+        dfr_deferred *qd = q->d;
+        dfr_value qv = q->v;
+        dfr__free(q);
+        fire_now(qd, qv);
+    }
+}
+
 /* Fire the list's deferred once; the state lets go of it, and of the inputs
  * (cancelling a fired list does nothing). */
 static void fire_list(list_state *s, dfr_value v)
@@ -231,8 +285,7 @@ static void fire_list(list_state *s, dfr_value v)
     dfr_deferred *d = s->result;
     s->result = NULL;
     dfr__deferred_disown(d);
-    dfr_deferred_callback(d, v);
-    dfr_deferred_unref(d);
+    fire_or_queue(d, v);
     if (!s->cancelling)
         drop_inputs(s);
 }

@@ -292,9 +292,8 @@ static void failure_finalize(napi_env env, void *data, void *hint)
 
 static napi_value dfr_to_js(napi_env env, dfr_value v);
 
-/* A C failure as a JS Error: the JS value it was made from (identity), or a
- * DeferredError carrying domain, code, errno, message and cause. */
-static napi_value failure_to_js(napi_env env, const dfr_failure *f)
+/* One failure as a JS Error (see failure_to_js), with `cause` made. */
+static napi_value one_failure_to_js(napi_env env, const dfr_failure *f, napi_value cause)
 {
     const dfr_value *payload = dfr_failure_payload(f);
     if (payload && payload->type == &js_type)
@@ -308,8 +307,7 @@ static napi_value failure_to_js(napi_env env, const dfr_failure *f)
     else
         napi_create_int32(env, dfr_failure_code(f), &args[2]);
     napi_create_int32(env, dfr_failure_code(f), &args[3]);
-    const dfr_failure *cause = dfr_failure_cause(f);
-    args[4] = cause ? failure_to_js(env, cause) : undefined(env);
+    args[4] = cause;
     if (napi_new_instance(env, ref_value(env, g_error_ctor), 5, args, &err) != napi_ok)
         return NULL;
     if (dfr_failure_code(f) == DFR_EFIRST) {
@@ -324,6 +322,36 @@ static napi_value failure_to_js(napi_env env, const dfr_failure *f)
             dfr_failure_unref(h->p);
         free(h);
     }
+    return err;
+}
+
+/* A C failure as a JS Error: the JS value it was made from (identity), or a
+ * DeferredError carrying domain, code, errno, message and cause.  The causes
+ * are made innermost first, in a loop: nested gatherResults make a cause
+ * chain as deep as the nesting (100,000 would overflow a recursion). */
+static napi_value failure_to_js(napi_env env, const dfr_failure *f)
+{
+    size_t n = 0, cap = 8;
+    const dfr_failure **fs = malloc(cap * sizeof *fs);
+    if (!fs)
+        return one_failure_to_js(env, f, undefined(env));
+    for (const dfr_failure *c = f; c; c = dfr_failure_cause(c)) {
+        if (n == cap) {
+            const dfr_failure **m = realloc(fs, 2 * cap * sizeof *fs);
+            if (!m)
+                break; /* out of memory: the deepest causes are left out */
+            fs = m;
+            cap *= 2;
+        }
+        fs[n++] = c;
+        const dfr_value *payload = dfr_failure_payload(c);
+        if (payload && payload->type == &js_type)
+            break; /* the JS value itself: its own cause is its own */
+    }
+    napi_value err = undefined(env);
+    while (n-- > 0)
+        err = one_failure_to_js(env, fs[n], err ? err : undefined(env));
+    free(fs);
     return err;
 }
 
@@ -412,6 +440,62 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
     return f;
 }
 
+/* A list value (taken) as [[ok, value], ...], lists inside lists with a
+ * stack of our own: a DeferredList of a DeferredList ... 100,000 deep would
+ * overflow the C stack by recursion. */
+typedef struct list_frame {
+    dfr_value v; /* the list (dropped when done) */
+    napi_value arr;
+    size_t i;
+} list_frame;
+
+static napi_value list_to_js(napi_env env, dfr_value v)
+{
+    size_t cap = 16, top = 0;
+    list_frame *st = malloc(cap * sizeof *st);
+    napi_value root;
+    napi_create_array_with_length(env, dfr_list_len(dfr_list_from(&v)), &root);
+    if (!st) {
+        dfr_value_drop(v);
+        return root; /* out of memory: an empty array */
+    }
+    st[top++] = (list_frame){v, root, 0};
+    while (top > 0) {
+        list_frame *f = &st[top - 1];
+        dfr_list *l = dfr_list_from(&f->v);
+        if (f->i == dfr_list_len(l)) {
+            dfr_value_drop(f->v);
+            top--;
+            continue;
+        }
+        size_t i = f->i++;
+        napi_value pair, ok, item;
+        napi_create_array_with_length(env, 2, &pair);
+        napi_get_boolean(env, dfr_list_ok(l, i), &ok);
+        napi_set_element(env, pair, 0, ok);
+        napi_set_element(env, f->arr, (uint32_t)i, pair);
+        dfr_value e = dfr_list_take(l, i);
+        if (!dfr_is_list(e)) {
+            napi_set_element(env, pair, 1, dfr_to_js(env, e));
+            continue;
+        }
+        napi_create_array_with_length(env, dfr_list_len(dfr_list_from(&e)), &item);
+        napi_set_element(env, pair, 1, item);
+        if (top == cap) {
+            list_frame *n = realloc(st, 2 * cap * sizeof *st);
+            if (!n) {
+                dfr_value_drop(e); /* out of memory: that list stays empty */
+                continue;
+            }
+            st = n;
+            cap *= 2;
+        }
+        st[top++] = (list_frame){e, item, 0};
+    }
+    free(st);
+    return root;
+}
+
 /* A dfr_value (taken) as a JS value. */
 static napi_value dfr_to_js(napi_env env, dfr_value v)
 {
@@ -435,17 +519,7 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
         void *data;
         napi_create_buffer_copy(env, dfr_bytes_len(&v), dfr_bytes_data(&v), &data, &out);
     } else if (dfr_is_list(v)) {
-        dfr_list *l = dfr_list_from(&v);
-        size_t n = dfr_list_len(l);
-        napi_create_array_with_length(env, n, &out);
-        for (size_t i = 0; i < n; i++) {
-            napi_value pair, ok;
-            napi_create_array_with_length(env, 2, &pair);
-            napi_get_boolean(env, dfr_list_ok(l, i), &ok);
-            napi_set_element(env, pair, 0, ok);
-            napi_set_element(env, pair, 1, dfr_to_js(env, dfr_list_take(l, i)));
-            napi_set_element(env, out, (uint32_t)i, pair);
-        }
+        return list_to_js(env, v);
     } else if (v.type == &dfr_type_ptr) {
         out = undefined(env);
     } else {

@@ -247,6 +247,29 @@ test('refusals of the library are DeferredErrors (domain dfr, code, errno)', () 
   assert.throws(() => q.put(1), isDfr('EOVERFLOW'));
 });
 
+test('DeferredLists and gatherResults nested 100,000 deep fire, convert and fail without overflowing the C stack', async () => {
+  // (The library fired each level from the one below; the addon converted
+  // nested lists and cause chains by recursion.)
+  const N = 100000;
+  const inner = new Deferred();
+  let cur = inner;
+  for (let i = 0; i < N; i++) cur = D.DeferredList([cur]);
+  inner.callback('x');
+  let v = await cur;
+  let depth = 0;
+  while (Array.isArray(v)) { v = v[0][1]; depth++; }
+  assert.deepEqual([depth, v], [N, 'x']);
+  const ginner = new Deferred();
+  let g = ginner;
+  for (let i = 0; i < N; i++) g = D.gatherResults([g], { consumeErrors: true });
+  ginner.errback(new Error('bottom'));
+  const e = await g.then(() => null, (err) => err);
+  let c = e;
+  depth = 0;
+  while (c.cause) { c = c.cause; depth++; }
+  assert.deepEqual([e.code, depth, c.message], ['EFIRST', N, 'bottom']);
+});
+
 const { spawnSync } = require('node:child_process');
 const pkg = require('node:path').join(__dirname, '..');
 function run(code, flags = []) {

@@ -348,6 +348,38 @@ static dfr_value input_failed(dfr_value v, void *data)
 
 /* Cancelling the list cancels every input that has not reported (we hold
  * them: whoever cancels holds the list's deferred, so it is not orphaned). */
+/* Cancelling a list cancels its inputs, which may be lists: the same
+ * recursion as fire_list's, bounded the same way (the cancels past
+ * FIRE_NEST levels wait for the outermost cancel_inputs). */
+typedef struct queued_cancel {
+    dfr_deferred *d; /* a reference */
+    struct queued_cancel *next;
+} queued_cancel;
+
+static _Thread_local unsigned cancel_depth;
+static _Thread_local queued_cancel *cancel_head, *cancel_tail;
+
+/* Cancels input (a reference, taken). */
+static void cancel_input(dfr_deferred *input)
+{
+    if (cancel_depth >= FIRE_NEST) {
+        queued_cancel *q = dfr__malloc(sizeof *q);
+        if (q) { /* (out of memory: cancel here, as before) */
+            *q = (queued_cancel){input, NULL};
+            if (cancel_tail)
+                cancel_tail->next = q;
+            else
+                cancel_head = q;
+            cancel_tail = q;
+            return;
+        }
+    }
+    cancel_depth++;
+    dfr_deferred_cancel(input);
+    dfr_deferred_unref(input);
+    cancel_depth--;
+}
+
 static void cancel_inputs(dfr_deferred *d, void *data)
 {
     DFR_UNUSED(d);
@@ -358,16 +390,27 @@ static void cancel_inputs(dfr_deferred *d, void *data)
     s->cancelling = true;
     for (size_t i = 0; i < s->n; i++) {
         dfr_deferred *input = atomic_load_explicit(&s->slots[i].input, memory_order_acquire);
-        if (input) {
-            dfr_deferred_ref(input);
-            dfr_deferred_cancel(input);
-            dfr_deferred_unref(input);
-        }
+        if (input)
+            cancel_input(dfr_deferred_ref(input));
     }
     s->cancelling = false;
     if (atomic_load_explicit(&s->gate, memory_order_relaxed) == GATE_FIRED)
         drop_inputs(s);
     state_unref(s);
+    if (cancel_depth > 0)
+        return;
+    while (cancel_head) { /* the outermost: the queued cancels, in order */
+        queued_cancel *q = cancel_head;
+        cancel_head = q->next;
+        if (!cancel_head)
+            cancel_tail = NULL;
+        dfr_deferred *qd = q->d;
+        dfr__free(q);
+        cancel_depth++;
+        dfr_deferred_cancel(qd);
+        dfr_deferred_unref(qd);
+        cancel_depth--;
+    }
 }
 
 static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags)

@@ -434,6 +434,28 @@ Outcome nested_gather_results_fired()
     return nested_lists_fired(true);
 }
 
+// Cancelling the outermost of 100,000 nested DeferredLists cancels down to
+// the innermost input (each list's canceller cancels its inputs).
+Outcome nested_lists_cancelled()
+{
+    Outcome out;
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred *cur = dfr_deferred_ref(inner);
+    for (size_t i = 0; i < CHAIN_LINKS; i++) {
+        dfr_deferred *l = dfr_deferred_list(&cur, 1, 0);
+        out.expect(l != nullptr, "list", i);
+        dfr_deferred_unref(cur);
+        cur = l;
+    }
+    dfr_deferred_cancel(cur);
+    out.expect(dfr_deferred_state(inner) == DFR_FAILED, "the innermost input was cancelled");
+    out.expect(dfr_deferred_state(cur) == DFR_SUCCEEDED, "the outermost list fired");
+    dfr_deferred_add_errback(inner, swallow, nullptr, nullptr);
+    dfr_deferred_unref(cur);
+    dfr_deferred_unref(inner);
+    return out;
+}
+
 void run_both(Outcome (*scenario)())
 {
     {
@@ -534,4 +556,9 @@ TEST_CASE("DeferredLists nested 100,000 deep fire without recursion", "[stack][l
 {
     run_both(nested_deferred_lists_fired);
     run_both(nested_gather_results_fired);
+}
+
+TEST_CASE("DeferredLists nested 100,000 deep cancel without recursion", "[stack][list]")
+{
+    run_both(nested_lists_cancelled);
 }

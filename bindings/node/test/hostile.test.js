@@ -268,6 +268,13 @@ test('DeferredLists and gatherResults nested 100,000 deep fire, convert and fail
   depth = 0;
   while (c.cause) { c = c.cause; depth++; }
   assert.deepEqual([e.code, depth, c.message], ['EFIRST', N, 'bottom']);
+  const cinner = new Deferred();
+  let cl = cinner;
+  for (let i = 0; i < N; i++) cl = D.DeferredList([cl]);
+  cl.cancel(); // each list's canceller cancels its inputs, down to the innermost
+  await assert.rejects(cinner.toPromise(), { code: 'ECANCELED' });
+  assert.equal(cl.state, 'succeeded');
+  cinner.addErrback(() => {});
 });
 
 const { spawnSync } = require('node:child_process');

@@ -122,7 +122,8 @@ export class DeferredSemaphore {
 }
 
 export class DeferredQueue<T = unknown> {
-  constructor(opts?: { size?: number; backlog?: number });
+  /** size, backlog: null or undefined for no limit (Twisted's None). */
+  constructor(opts?: { size?: number | null; backlog?: number | null });
   put(value: T): void;
   get(): Deferred<T>;
   readonly pending: number;

@@ -85,8 +85,21 @@ Object.defineProperty(DeferredError.prototype, 'name', { value: 'DeferredError' 
 
 const ST = ['pending', 'succeeded', 'failed'];
 
+// A failure never carries undefined: an errback that returns nothing could
+// not be told from one passing it on (`return err`), so addErrback(() => {})
+// could never handle it, or addBoth((r) => r) would swallow it.
+function noError(message) { return new DeferredError(message, 'js', 'EFAIL', 1); }
+function thrown(e) { return e === undefined ? noError('undefined was thrown') : e; }
+
 function checkFn(f, what) {
   if (typeof f !== 'function') throw new TypeError(`${what} must be a function`);
+}
+
+// addCallbacks' callbackArgs / errbackArgs: an array, or nothing.
+function argList(a, what) {
+  if (a == null) return [];
+  if (!Array.isArray(a)) throw new TypeError(`${what} must be an array`);
+  return a;
 }
 
 function bindArgs(f, args) {
@@ -112,8 +125,11 @@ function flushYoung() {
   young = [];
   if (objs.length > 0) native.attach(objs, hs);
 }
+let youngDue = false; // a flushYoung job is queued
+function flushYoungJob() { youngDue = false; flushYoung(); }
 function isYoung(d) {
-  if (young.push(d) === 1) queueMicrotask(flushYoung);
+  young.push(d);
+  if (!youngDue) { youngDue = true; queueMicrotask(flushYoungJob); }
   else if (young.length >= 4096) flushYoung();
 }
 let liveHandle, hx, queued, flushQueue;
@@ -191,7 +207,9 @@ class Deferred {
     if (typeof canceller !== 'function') throw new TypeError('canceller must be a function');
     // Held by C: it must not keep this Deferred alive (a WeakRef).
     const self = new WeakRef(this);
-    this.#h = native.init(() => canceller(self.deref()));
+    this.#h = native.init(() => {
+      try { canceller(self.deref()); } catch (e) { throw thrown(e); }
+    });
     isYoung(this);
   }
 
@@ -262,29 +280,33 @@ class Deferred {
   }
 
   addCallbacks(callback, errback, opts) {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
     const o = opts || {};
     if ((callback != null && typeof callback !== 'function') ||
         (errback != null && typeof errback !== 'function') || (callback == null && errback == null)) {
       throw new TypeError('callback and errback must be functions (or null)');
     }
-    const cb = callback && bindArgs(callback, o.callbackArgs || []);
-    const eb = errback && bindArgs(errback, o.errbackArgs || []);
+    const cb = callback && bindArgs(callback, argList(o.callbackArgs, 'callbackArgs'));
+    const eb = errback && bindArgs(errback, argList(o.errbackArgs, 'errbackArgs'));
     this.#add(cb, eb, (cb ? 1 : 0) | (eb ? 2 : 0));
     return this;
   }
   // Extra arguments through `arguments` on a path of its own: a rest
   // parameter is an array made on every call the optimizer does not inline.
   addCallback(fn) {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
     checkFn(fn, 'callback');
     this.#add(arguments.length > 1 ? bindRest(fn, arguments) : fn, undefined, 1);
     return this;
   }
   addErrback(fn) {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
     checkFn(fn, 'errback');
     this.#add(undefined, arguments.length > 1 ? bindRest(fn, arguments) : fn, 2);
     return this;
   }
   addBoth(fn, ...args) {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
     checkFn(fn, 'callback');
     const f = bindArgs(fn, args);
     this.#add(f, f, 3);
@@ -306,7 +328,22 @@ class Deferred {
       fireDepth--;
       if (this.#h < 0) this.#h = 0; // C threw: no C deferred (#after sets it otherwise)
     }
-    this.#after(r, 0);
+    try {
+      this.#after(r, 0);
+    } catch (e) {
+      // Only at a stack overflow (#after itself could not be called): its
+      // work without a call, so that this object holds the handle C made;
+      // else that C deferred (maybe failed) would never be released.
+      if (mbox[MB_DETACHED] !== 0) {
+        this.#v = mbox[MB_DETACHED] === 2 ? num[0] : r;
+        mbox[MB_DETACHED] = 0;
+      } else {
+        this.#h = mbox[MB_NEW];
+        this.#v = undefined;
+        young[young.length] = this; // attached with the next isYoung's flush
+      }
+      throw e;
+    }
   }
   errback(error) {
     native.errback(handleOf(this), error === undefined ? new DeferredError('errback() with no error', 'js', 'EFAIL', 1) : error);
@@ -317,7 +354,10 @@ class Deferred {
     if (this.#h !== 0 || this.#v === LAZY) native.cancel(handleOf(this));
   }
   pause() { native.pause(handleOf(this), false); }
-  unpause() { this.#settled(native.pause(handleOf(this), true)); }
+  unpause() {
+    const h = handleOf(this); // first: it checks `this`
+    this.#settled(native.pause(h, true));
+  }
   chainDeferred(other) {
     const h = handleOf(this);
     if (!isDeferred(other)) throw new TypeError('chainDeferred expects a Deferred');
@@ -328,9 +368,18 @@ class Deferred {
     return this.#h !== 0 ? native.state(handleOf(this)) : this.#v === LAZY ? 0 : 1;
   }
   /** 'pending' | 'succeeded' | 'failed' */
-  get state() { return ST[this.#stateNum()]; }
-  get called() { return this.#stateNum() !== 0; }
-  get paused() { return this.#h !== 0 ? native.paused(handleOf(this)) : 0; }
+  get state() {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    return ST[this.#stateNum()];
+  }
+  get called() {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    return this.#stateNum() !== 0;
+  }
+  get paused() {
+    if (!isDeferred(this)) throw new TypeError('expected a Deferred');
+    return this.#h !== 0 ? native.paused(handleOf(this)) : 0;
+  }
   /** addTimeout(seconds, clock?) or (seconds, { clock }), as the function takes it. */
   addTimeout(seconds, clock, onTimeoutCancel) {
     if (clock !== null && typeof clock === 'object' && Object.getPrototypeOf(clock) === Object.prototype) {
@@ -351,11 +400,11 @@ class Deferred {
       if (this.#p === null) this.#p = Promise.resolve(this.#v);
       return this.#p.then(onFulfilled, onRejected);
     }
-    const p = this.toPromise();
+    const p = Deferred.prototype.toPromise.call(this); // (checks `this`)
     return onFulfilled === undefined && onRejected === undefined ? p : p.then(onFulfilled, onRejected);
   }
-  catch(onRejected) { return this.then(undefined, onRejected); }
-  finally(f) { return this.toPromise().finally(f); }
+  catch(onRejected) { return Deferred.prototype.then.call(this, undefined, onRejected); }
+  finally(f) { return Deferred.prototype.toPromise.call(this).finally(f); }
   toPromise() {
     if (!isDeferred(this)) throw new TypeError('expected a Deferred');
     return this.#h !== 0 || this.#v === LAZY ? observe(handleOf(this)) : Promise.resolve(this.#v);
@@ -368,7 +417,8 @@ class Deferred {
     let done = false;
     const settle = (f) => (v) => { if (!done) { done = true; if (signal) signal.removeEventListener('abort', onAbort); f(v); } };
     const onAbort = () => d.cancel();
-    Promise.resolve(p).then(settle((v) => d.callback(v)), settle((e) => d.errback(e)));
+    Promise.resolve(p).then(settle((v) => d.callback(v)),
+      settle((e) => d.errback(e === undefined ? noError('the promise was rejected with undefined') : e)));
     d.addBoth((r) => { done = true; if (signal) signal.removeEventListener('abort', onAbort); return r; });
     if (signal) {
       if (signal.aborted) d.cancel();
@@ -415,15 +465,15 @@ function dispatch(v) {
       return undefined;
   }
   let r;
-  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return thrown(e); }
   if (mode === 1 && r === v) { mbox[MB_RET] = RET_PASS; return undefined; }
   if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
     if (!isDeferred(r)) {
       // A thenable: the chain waits for it as for a Deferred.
       let then;
-      try { then = r.then; } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+      try { then = r.then; } catch (e) { mbox[MB_RET] = RET_THREW; return thrown(e); }
       if (typeof then !== 'function') return r;
-      r = Deferred.fromPromise(r);
+      r = fromThenable(r, then);
     }
     mbox[MB_HANDLE] = handleOf(r);
     mbox[MB_RET] = RET_DEFERRED;
@@ -456,12 +506,24 @@ function fail(error) {
 function maybeDeferred(fn, ...args) {
   checkFn(fn, 'maybeDeferred callable');
   let r;
-  try { r = fn(...args); } catch (e) { return fail(e); }
-  if (r instanceof Deferred) return r;
-  if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-    return Deferred.fromPromise(r);
+  try { r = fn(...args); } catch (e) { return fail(thrown(e)); }
+  if (isDeferred(r)) return r;
+  if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+    // Whatever fn returned, the answer is a Deferred: a `then` getter that
+    // throws (a revoked Proxy) is a failure, as an exception from fn is.
+    let then;
+    try { then = r.then; } catch (e) { return fail(thrown(e)); }
+    if (typeof then === 'function') return fromThenable(r, then);
   }
   return succeed(r);
+}
+
+// A Deferred following thenable r whose `then` was read once already: as
+// for a Promise, a `then` getter runs once (it may have side effects), so
+// the function read is the one called (later, as Promise.resolve would).
+const promiseThen = Promise.prototype.then;
+function fromThenable(r, then) {
+  return Deferred.fromPromise(then === promiseThen ? r : { then: (a, b) => then.call(r, a, b) });
 }
 
 const FIRE_ON_ONE_CALLBACK = 1, FIRE_ON_ONE_ERRBACK = 2, CONSUME_ERRORS = 4;
@@ -488,19 +550,26 @@ function gatherResults(deferreds, opts) {
 /** A manual clock (Twisted's task.Clock): time moves only by advance(). */
 class Clock {
   constructor() { native.clockInit(this); }
-  advance(seconds) { native.advance(this, seconds); }
-  seconds() { return native.seconds(this); }
-  get pendingCalls() { return native.pendingCalls(this); }
+  advance(seconds) { native.advance(clockThis(this), seconds); }
+  seconds() { return native.seconds(clockThis(this)); }
+  get pendingCalls() { return native.pendingCalls(clockThis(this)); }
+}
+// A Clock method's receiver: C takes undefined or null for the reactor
+// itself, which a method called on nothing must not reach.
+function clockThis(c) {
+  if (c === null || typeof c !== 'object') throw new TypeError('expected a Clock');
+  return c;
 }
 
+// As C throws them (src/addon.c, throw_dfr): errno is the library's code.
 function alreadyCalled() {
-  return Object.assign(new Error('AlreadyCalled: the call already ran'), { code: 'EALREADY_CALLED' });
+  return new DeferredError('AlreadyCalled: the call already ran', 'dfr', 'EALREADY_CALLED', -9);
 }
 function alreadyCancelled() {
-  return Object.assign(new Error('AlreadyCancelled: the call was cancelled'), { code: 'EALREADY_CANCELLED' });
+  return new DeferredError('AlreadyCancelled: the call was cancelled', 'dfr', 'EALREADY_CANCELLED', -8);
 }
 
-let makeDelayedCall, dcHandle, dcRan, dcGone;
+let makeDelayedCall, dcHandle, dcRan, dcGone, dcPending;
 class DelayedCall {
   // The reactor's call, by handle (src/addon.c, "DelayedCall"); #state
   // 0 pending, 1 it ran, 2 cancelled.  Once it is not pending the handle is
@@ -522,6 +591,10 @@ class DelayedCall {
     dcRan = (x) => { if (x !== undefined) x.#state = 1; };
     // Its reactor dropped it (C handed its k back without running it).
     dcGone = (x) => { if (x !== null && typeof x === 'object' && #state in x && x.#state === 0) x.#state = 2; };
+    dcPending = (x) => {
+      if (x === null || typeof x !== 'object' || !(#state in x)) throw new TypeError('expected a DelayedCall');
+      return x.#state === 0;
+    };
   }
   constructor(token) {
     if (token !== NOWRAP) throw new TypeError('DelayedCall objects come from callLater');
@@ -532,14 +605,10 @@ class DelayedCall {
   }
   reset(seconds) { native.dc(dcHandle(this), 1, seconds); }
   delay(seconds) { native.dc(dcHandle(this), 2, seconds); }
-  active() { return this.#pending() ? native.dc(this.#h, 3) : false; }
+  active() { return dcPending(this) ? native.dc(this.#h, 3) : false; }
   /** When it will run (reactor seconds); NaN once it ran or was cancelled. */
-  getTime() { return this.#pending() ? native.dc(this.#h, 4) : NaN; }
-  get time() { return this.getTime(); }
-  #pending() {
-    if (!(#state in this)) throw new TypeError('expected a DelayedCall');
-    return this.#state === 0;
-  }
+  getTime() { return dcPending(this) ? native.dc(this.#h, 4) : NaN; }
+  get time() { return DelayedCall.prototype.getTime.call(this); }
 }
 
 function newDelayedCall(clock, seconds, f) {
@@ -549,7 +618,15 @@ function newDelayedCall(clock, seconds, f) {
   return c;
 }
 
-function clockOf(opts) { return opts && opts.clock; }
+// The clock of an options object ({ clock, ... }).  A Clock passed in its
+// place, or a non-object, would otherwise be ignored: the call would go to
+// the real reactor without a word.
+function clockOf(opts) {
+  if (opts == null) return undefined;
+  if (typeof opts !== 'object') throw new TypeError('options must be an object ({ clock, ... })');
+  if (opts instanceof Clock) throw new TypeError('pass the clock as an option: { clock }');
+  return opts.clock;
+}
 
 /** callLater(seconds, fn, ...args) → DelayedCall; opts with { clock } as last arg not supported: use clock.callLater. */
 function callLater(seconds, fn, ...args) {
@@ -558,7 +635,7 @@ function callLater(seconds, fn, ...args) {
 }
 Clock.prototype.callLater = function (seconds, fn, ...args) {
   checkFn(fn, 'callLater callable');
-  return newDelayedCall(this, seconds, args.length ? () => fn(...args) : fn);
+  return newDelayedCall(clockThis(this), seconds, args.length ? () => fn(...args) : fn);
 };
 
 /** deferLater(seconds, fn?, { clock, signal }) */
@@ -624,37 +701,42 @@ class LoopingCall {
   }
 }
 
+// native.sync's last argument: the class whose method runs (C checks it).
+const LOCK = 0, SEM = 1, QUEUE = 2;
 class DeferredLock {
-  constructor() { native.syncInit(this, 0); }
-  acquire() { const self = this; return native.sync(this, 0).addCallback(() => self); }
-  release() { native.sync(this, 1); }
-  get locked() { return native.sync(this, 2); }
-  get waiting() { return native.sync(this, 3); }
-  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined)); }
+  constructor() { native.syncInit(this, LOCK); }
+  acquire() { const self = this; return native.sync(this, 0, undefined, LOCK).addCallback(() => self); }
+  release() { native.sync(this, 1, undefined, LOCK); }
+  get locked() { return native.sync(this, 2, undefined, LOCK); }
+  get waiting() { return native.sync(this, 3, undefined, LOCK); }
+  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined), LOCK); }
 }
 
 class DeferredSemaphore {
-  constructor(tokens) { native.syncInit(this, 1, tokens); }
-  acquire() { const self = this; return native.sync(this, 0).addCallback(() => self); }
-  release() { native.sync(this, 1); }
-  get tokens() { return native.sync(this, 2); }
-  get waiting() { return native.sync(this, 3); }
-  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined)); }
+  constructor(tokens) { native.syncInit(this, SEM, tokens); }
+  acquire() { const self = this; return native.sync(this, 0, undefined, SEM).addCallback(() => self); }
+  release() { native.sync(this, 1, undefined, SEM); }
+  get tokens() { return native.sync(this, 2, undefined, SEM); }
+  get waiting() { return native.sync(this, 3, undefined, SEM); }
+  run(fn, ...args) { checkFn(fn, 'run callable'); return native.sync(this, 4, slotK(() => fn(...args), undefined), SEM); }
 }
 
 class DeferredQueue {
   constructor(opts) {
     const o = opts || {};
-    native.syncInit(this, 2, o.size === undefined ? Infinity : o.size, o.backlog === undefined ? Infinity : o.backlog);
+    // null (Twisted's None) or undefined: no limit.
+    native.syncInit(this, QUEUE, o.size == null ? Infinity : o.size, o.backlog == null ? Infinity : o.backlog);
   }
   put(value) {
     if (isDeferred(value)) throw new TypeError('cannot put a Deferred in a DeferredQueue');
-    native.sync(this, 1, value);
+    native.sync(this, 1, value, QUEUE);
   }
-  get() { return native.sync(this, 0); }
-  get pending() { return native.sync(this, 2); }
-  get waiting() { return native.sync(this, 3); }
+  get() { return native.sync(this, 0, undefined, QUEUE); }
+  get pending() { return native.sync(this, 2, undefined, QUEUE); }
+  get waiting() { return native.sync(this, 3, undefined, QUEUE); }
 }
+
+const NATIVE_TYPES = ['void', 'int', 'uint', 'int32', 'uint32', 'int64', 'uint64', 'float', 'double', 'pointer'];
 
 /** A shared library whose C functions run on the reactor's thread pool (libffi). */
 class NativeLibrary {
@@ -669,12 +751,26 @@ class NativeLibrary {
    */
   func(ret, name, argTypes = [], opts) {
     const fn = native.dlsym(this._h, name);
+    // Checked now, and copied: a wrong type is an error here, not at the
+    // first call, and later changes to the caller's array change nothing.
+    if (typeof ret !== 'string' || !NATIVE_TYPES.includes(ret)) {
+      throw new TypeError(`unknown return type (one of ${NATIVE_TYPES.join(' ')})`);
+    }
+    if (!Array.isArray(argTypes)) throw new TypeError('argument types must be an array');
+    const types = Array.from(argTypes);
+    for (const t of types) {
+      if (typeof t !== 'string' || t === 'void' || !NATIVE_TYPES.includes(t)) {
+        throw new TypeError(`unknown argument type (one of ${NATIVE_TYPES.slice(1).join(' ')})`);
+      }
+    }
+    if (types.length > 16) throw new TypeError('at most 16 arguments');
     const clock = clockOf(opts);
+    if (clock != null && !(clock instanceof Clock)) throw new TypeError('expected a Clock');
     const signal = checkSignal(opts && opts.signal);
     const lib = this;
     const call = (...args) => {
       void lib;
-      return withSignal(native.deferCall(clock, fn, ret, argTypes, args), signal);
+      return withSignal(native.deferCall(clock, fn, ret, types, args), signal);
     };
     return call;
   }

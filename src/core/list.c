@@ -215,6 +215,60 @@ static void list_orphaned(dfr_deferred *d, void *data)
         drop_inputs(s);
 }
 
+/* Lists firing lists: an input's callback fires its list, whose callbacks
+ * include the entry of the list it is an input of, and so on, one C frame
+ * set per level (a DeferredList of a DeferredList ... 30000 deep overflowed
+ * the stack).  Past FIRE_NEST nested fire_list calls on a thread, the
+ * firing waits in a queue that the outermost fire_list runs once its own
+ * is done: the same results, in the same outermost call, a bounded stack. */
+#define FIRE_NEST 32
+
+typedef struct queued_fire {
+    dfr_deferred *d; /* the state's reference, moved here */
+    dfr_value v;
+    struct queued_fire *next;
+} queued_fire;
+
+static _Thread_local unsigned fire_depth;
+static _Thread_local queued_fire *fire_head, *fire_tail;
+
+static void fire_now(dfr_deferred *d, dfr_value v)
+{
+    fire_depth++;
+    dfr_deferred_callback(d, v); /* drops v if d was cancelled meanwhile */
+    dfr_deferred_unref(d);
+    fire_depth--;
+}
+
+static void fire_or_queue(dfr_deferred *d, dfr_value v)
+{
+    if (fire_depth >= FIRE_NEST) {
+        queued_fire *q = dfr__malloc(sizeof *q);
+        if (q) { /* (out of memory: fire here, as before) */
+            *q = (queued_fire){d, v, NULL};
+            if (fire_tail)
+                fire_tail->next = q;
+            else
+                fire_head = q;
+            fire_tail = q;
+            return;
+        }
+    }
+    fire_now(d, v);
+    if (fire_depth > 0)
+        return;
+    while (fire_head) { /* the outermost call: the queued ones, in order */
+        queued_fire *q = fire_head;
+        fire_head = q->next;
+        if (!fire_head)
+            fire_tail = NULL;
+        dfr_deferred *qd = q->d;
+        dfr_value qv = q->v;
+        dfr__free(q);
+        fire_now(qd, qv);
+    }
+}
+
 /* Fire the list's deferred once; the state lets go of it, and of the inputs
  * (cancelling a fired list does nothing). */
 static void fire_list(list_state *s, dfr_value v)
@@ -231,8 +285,7 @@ static void fire_list(list_state *s, dfr_value v)
     dfr_deferred *d = s->result;
     s->result = NULL;
     dfr__deferred_disown(d);
-    dfr_deferred_callback(d, v);
-    dfr_deferred_unref(d);
+    fire_or_queue(d, v);
     if (!s->cancelling)
         drop_inputs(s);
 }
@@ -295,6 +348,38 @@ static dfr_value input_failed(dfr_value v, void *data)
 
 /* Cancelling the list cancels every input that has not reported (we hold
  * them: whoever cancels holds the list's deferred, so it is not orphaned). */
+/* Cancelling a list cancels its inputs, which may be lists: the same
+ * recursion as fire_list's, bounded the same way (the cancels past
+ * FIRE_NEST levels wait for the outermost cancel_inputs). */
+typedef struct queued_cancel {
+    dfr_deferred *d; /* a reference */
+    struct queued_cancel *next;
+} queued_cancel;
+
+static _Thread_local unsigned cancel_depth;
+static _Thread_local queued_cancel *cancel_head, *cancel_tail;
+
+/* Cancels input (a reference, taken). */
+static void cancel_input(dfr_deferred *input)
+{
+    if (cancel_depth >= FIRE_NEST) {
+        queued_cancel *q = dfr__malloc(sizeof *q);
+        if (q) { /* (out of memory: cancel here, as before) */
+            *q = (queued_cancel){input, NULL};
+            if (cancel_tail)
+                cancel_tail->next = q;
+            else
+                cancel_head = q;
+            cancel_tail = q;
+            return;
+        }
+    }
+    cancel_depth++;
+    dfr_deferred_cancel(input);
+    dfr_deferred_unref(input);
+    cancel_depth--;
+}
+
 static void cancel_inputs(dfr_deferred *d, void *data)
 {
     DFR_UNUSED(d);
@@ -305,16 +390,27 @@ static void cancel_inputs(dfr_deferred *d, void *data)
     s->cancelling = true;
     for (size_t i = 0; i < s->n; i++) {
         dfr_deferred *input = atomic_load_explicit(&s->slots[i].input, memory_order_acquire);
-        if (input) {
-            dfr_deferred_ref(input);
-            dfr_deferred_cancel(input);
-            dfr_deferred_unref(input);
-        }
+        if (input)
+            cancel_input(dfr_deferred_ref(input));
     }
     s->cancelling = false;
     if (atomic_load_explicit(&s->gate, memory_order_relaxed) == GATE_FIRED)
         drop_inputs(s);
     state_unref(s);
+    if (cancel_depth > 0)
+        return;
+    while (cancel_head) { /* the outermost: the queued cancels, in order */
+        queued_cancel *q = cancel_head;
+        cancel_head = q->next;
+        if (!cancel_head)
+            cancel_tail = NULL;
+        dfr_deferred *qd = q->d;
+        dfr__free(q);
+        cancel_depth++;
+        dfr_deferred_cancel(qd);
+        dfr_deferred_unref(qd);
+        cancel_depth--;
+    }
 }
 
 static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags)

@@ -389,6 +389,73 @@ Outcome on_small_stack(Outcome (*scenario)())
     return ctx.out;
 }
 
+// A DeferredList (or gatherResults) of a DeferredList of ... 100,000 deep:
+// the innermost input fires them all (each list's input callback fires its
+// list, whose callbacks hold the next list's input entry).
+Outcome nested_lists_fired(bool gather)
+{
+    Outcome out;
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred *cur = dfr_deferred_ref(inner);
+    for (size_t i = 0; i < CHAIN_LINKS; i++) {
+        dfr_deferred *l = gather ? dfr_gather_results(&cur, 1, false) : dfr_deferred_list(&cur, 1, 0);
+        out.expect(l != nullptr, "list", i);
+        dfr_deferred_unref(cur);
+        cur = l;
+    }
+    LastKept rec;
+    out.expect(dfr_deferred_add_callback(cur, keep_last, &rec, nullptr) == 0, "add recorder");
+    out.expect(dfr_deferred_callback(inner, dfr_i64(END)) == 0, "fire");
+    out.expect(rec.calls == 1, "the outermost list fired");
+    // The outermost list's value: one entry, (true, the next list's value) ...
+    const dfr_value *v = &rec.last;
+    for (size_t i = 0; i < CHAIN_LINKS && out.ok; i++) {
+        out.expect(dfr_is_list(*v), "a list value", i);
+        if (!out.ok)
+            break;
+        const dfr_list *l = dfr_list_from(v);
+        out.expect(dfr_list_len(l) == 1 && dfr_list_ok(l, 0), "one ok entry", i);
+        v = dfr_list_get(l, 0);
+    }
+    out.expect(out.ok && is_end(*v), "the innermost result at the bottom");
+    dfr_value_drop(rec.last);
+    dfr_deferred_unref(cur);
+    dfr_deferred_unref(inner);
+    return out;
+}
+
+Outcome nested_deferred_lists_fired()
+{
+    return nested_lists_fired(false);
+}
+
+Outcome nested_gather_results_fired()
+{
+    return nested_lists_fired(true);
+}
+
+// Cancelling the outermost of 100,000 nested DeferredLists cancels down to
+// the innermost input (each list's canceller cancels its inputs).
+Outcome nested_lists_cancelled()
+{
+    Outcome out;
+    dfr_deferred *inner = dfr_deferred_new();
+    dfr_deferred *cur = dfr_deferred_ref(inner);
+    for (size_t i = 0; i < CHAIN_LINKS; i++) {
+        dfr_deferred *l = dfr_deferred_list(&cur, 1, 0);
+        out.expect(l != nullptr, "list", i);
+        dfr_deferred_unref(cur);
+        cur = l;
+    }
+    dfr_deferred_cancel(cur);
+    out.expect(dfr_deferred_state(inner) == DFR_FAILED, "the innermost input was cancelled");
+    out.expect(dfr_deferred_state(cur) == DFR_SUCCEEDED, "the outermost list fired");
+    dfr_deferred_add_errback(inner, swallow, nullptr, nullptr);
+    dfr_deferred_unref(cur);
+    dfr_deferred_unref(inner);
+    return out;
+}
+
 void run_both(Outcome (*scenario)())
 {
     {
@@ -480,4 +547,18 @@ TEST_CASE("Every kind of value nested in turn, a million deep, frees without rec
     dfr_set_unhandled_error_hook(quiet_unhandled, nullptr);
     run_both(nested_every_kind);
     dfr_set_unhandled_error_hook(nullptr, nullptr);
+}
+
+// A list firing the list it is an input of recursed once per level and
+// overflowed the stack (about 30,000 deep on 8 MiB); past a few levels the
+// firing is queued for the outermost one (list.c, fire_or_queue).
+TEST_CASE("DeferredLists nested 100,000 deep fire without recursion", "[stack][list]")
+{
+    run_both(nested_deferred_lists_fired);
+    run_both(nested_gather_results_fired);
+}
+
+TEST_CASE("DeferredLists nested 100,000 deep cancel without recursion", "[stack][list]")
+{
+    run_both(nested_lists_cancelled);
 }

@@ -292,9 +292,8 @@ static void failure_finalize(napi_env env, void *data, void *hint)
 
 static napi_value dfr_to_js(napi_env env, dfr_value v);
 
-/* A C failure as a JS Error: the JS value it was made from (identity), or a
- * DeferredError carrying domain, code, errno, message and cause. */
-static napi_value failure_to_js(napi_env env, const dfr_failure *f)
+/* One failure as a JS Error (see failure_to_js), with `cause` made. */
+static napi_value one_failure_to_js(napi_env env, const dfr_failure *f, napi_value cause)
 {
     const dfr_value *payload = dfr_failure_payload(f);
     if (payload && payload->type == &js_type)
@@ -308,8 +307,7 @@ static napi_value failure_to_js(napi_env env, const dfr_failure *f)
     else
         napi_create_int32(env, dfr_failure_code(f), &args[2]);
     napi_create_int32(env, dfr_failure_code(f), &args[3]);
-    const dfr_failure *cause = dfr_failure_cause(f);
-    args[4] = cause ? failure_to_js(env, cause) : undefined(env);
+    args[4] = cause;
     if (napi_new_instance(env, ref_value(env, g_error_ctor), 5, args, &err) != napi_ok)
         return NULL;
     if (dfr_failure_code(f) == DFR_EFIRST) {
@@ -327,6 +325,82 @@ static napi_value failure_to_js(napi_env env, const dfr_failure *f)
     return err;
 }
 
+/* A C failure as a JS Error: the JS value it was made from (identity), or a
+ * DeferredError carrying domain, code, errno, message and cause.  The causes
+ * are made innermost first, in a loop: nested gatherResults make a cause
+ * chain as deep as the nesting (100,000 would overflow a recursion). */
+static napi_value failure_to_js(napi_env env, const dfr_failure *f)
+{
+    size_t n = 0, cap = 8;
+    const dfr_failure **fs = malloc(cap * sizeof *fs);
+    if (!fs)
+        return one_failure_to_js(env, f, undefined(env));
+    for (const dfr_failure *c = f; c; c = dfr_failure_cause(c)) {
+        if (n == cap) {
+            const dfr_failure **m = realloc(fs, 2 * cap * sizeof *fs);
+            if (!m)
+                break; /* out of memory: the deepest causes are left out */
+            fs = m;
+            cap *= 2;
+        }
+        fs[n++] = c;
+        const dfr_value *payload = dfr_failure_payload(c);
+        if (payload && payload->type == &js_type)
+            break; /* the JS value itself: its own cause is its own */
+    }
+    napi_value err = undefined(env);
+    while (n-- > 0)
+        err = one_failure_to_js(env, fs[n], err ? err : undefined(env));
+    free(fs);
+    return err;
+}
+
+/* Errors whose stack could not be formatted when C took them (thrown at a
+ * stack overflow: formatting needs stack too): each box is held (a refs)
+ * until retry_stacks formats it, once the stack has unwound.  Without
+ * that the cycle js_to_failure describes is never broken. */
+static jsbox **g_unformatted;
+static size_t g_nunformatted, g_unformatted_cap;
+
+static void defer_stack(const dfr_value *payload)
+{
+    if (!payload || payload->type != &js_type)
+        return;
+    if (g_nunformatted == g_unformatted_cap) {
+        size_t cap = g_unformatted_cap ? g_unformatted_cap * 2 : 16;
+        jsbox **n = realloc(g_unformatted, cap * sizeof *n);
+        if (!n)
+            return; /* as before: that error keeps its frames */
+        g_unformatted = n;
+        g_unformatted_cap = cap;
+    }
+    jsbox *b = payload->u.ptr;
+    b->refs++;
+    g_unformatted[g_nunformatted++] = b;
+}
+
+/* Formats the stacks defer_stack kept (one more try each), at the end of
+ * an outermost call into C, where the JS stack is short again. */
+static void retry_stacks(napi_env env)
+{
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
+        return; /* the call is throwing: next time */
+    /* Taken first: formatting may run JS (Error.prepareStackTrace) that
+     * throws into a chain again. */
+    jsbox **list = g_unformatted;
+    size_t n = g_nunformatted;
+    g_unformatted = NULL;
+    g_nunformatted = g_unformatted_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        napi_value v = unbox(env, list[i]), stack, exc;
+        if (v && napi_get_named_property(env, v, "stack", &stack) != napi_ok)
+            napi_get_and_clear_last_exception(env, &exc);
+        js_drop(list[i]);
+    }
+    free(list);
+}
+
 static dfr_failure *js_to_failure(napi_env env, napi_value err)
 {
     holder *h = unwrap_kind(env, err, KIND_FAILURE);
@@ -342,9 +416,11 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
      * through the failure, that cycle is never collected, so an unhandled
      * failure would go unreported (and leak).  Formatting drops them. */
     napi_value stack;
+    bool unformatted = false;
     if (is_err && napi_get_named_property(env, err, "stack", &stack) != napi_ok) {
         napi_value exc;
         napi_get_and_clear_last_exception(env, &exc);
+        unformatted = true;
     }
     if (is_err && napi_get_named_property(env, err, "message", &m) == napi_ok &&
         type_of(env, m) == napi_string)
@@ -356,9 +432,68 @@ static dfr_failure *js_to_failure(napi_env env, napi_value err)
         napi_get_and_clear_last_exception(env, &exc);
     }
     dfr_failure *f = dfr_failure_new(JS_DOMAIN, 1, msg);
-    if (f)
+    if (f) {
         dfr_failure_set_payload(f, box_js(env, err));
+        if (unformatted)
+            defer_stack(dfr_failure_payload(f));
+    }
     return f;
+}
+
+/* A list value (taken) as [[ok, value], ...], lists inside lists with a
+ * stack of our own: a DeferredList of a DeferredList ... 100,000 deep would
+ * overflow the C stack by recursion. */
+typedef struct list_frame {
+    dfr_value v; /* the list (dropped when done) */
+    napi_value arr;
+    size_t i;
+} list_frame;
+
+static napi_value list_to_js(napi_env env, dfr_value v)
+{
+    size_t cap = 16, top = 0;
+    list_frame *st = malloc(cap * sizeof *st);
+    napi_value root;
+    napi_create_array_with_length(env, dfr_list_len(dfr_list_from(&v)), &root);
+    if (!st) {
+        dfr_value_drop(v);
+        return root; /* out of memory: an empty array */
+    }
+    st[top++] = (list_frame){v, root, 0};
+    while (top > 0) {
+        list_frame *f = &st[top - 1];
+        dfr_list *l = dfr_list_from(&f->v);
+        if (f->i == dfr_list_len(l)) {
+            dfr_value_drop(f->v);
+            top--;
+            continue;
+        }
+        size_t i = f->i++;
+        napi_value pair, ok, item;
+        napi_create_array_with_length(env, 2, &pair);
+        napi_get_boolean(env, dfr_list_ok(l, i), &ok);
+        napi_set_element(env, pair, 0, ok);
+        napi_set_element(env, f->arr, (uint32_t)i, pair);
+        dfr_value e = dfr_list_take(l, i);
+        if (!dfr_is_list(e)) {
+            napi_set_element(env, pair, 1, dfr_to_js(env, e));
+            continue;
+        }
+        napi_create_array_with_length(env, dfr_list_len(dfr_list_from(&e)), &item);
+        napi_set_element(env, pair, 1, item);
+        if (top == cap) {
+            list_frame *n = realloc(st, 2 * cap * sizeof *st);
+            if (!n) {
+                dfr_value_drop(e); /* out of memory: that list stays empty */
+                continue;
+            }
+            st = n;
+            cap *= 2;
+        }
+        st[top++] = (list_frame){e, item, 0};
+    }
+    free(st);
+    return root;
 }
 
 /* A dfr_value (taken) as a JS value. */
@@ -384,17 +519,7 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
         void *data;
         napi_create_buffer_copy(env, dfr_bytes_len(&v), dfr_bytes_data(&v), &data, &out);
     } else if (dfr_is_list(v)) {
-        dfr_list *l = dfr_list_from(&v);
-        size_t n = dfr_list_len(l);
-        napi_create_array_with_length(env, n, &out);
-        for (size_t i = 0; i < n; i++) {
-            napi_value pair, ok;
-            napi_create_array_with_length(env, 2, &pair);
-            napi_get_boolean(env, dfr_list_ok(l, i), &ok);
-            napi_set_element(env, pair, 0, ok);
-            napi_set_element(env, pair, 1, dfr_to_js(env, dfr_list_take(l, i)));
-            napi_set_element(env, out, (uint32_t)i, pair);
-        }
+        return list_to_js(env, v);
     } else if (v.type == &dfr_type_ptr) {
         out = undefined(env);
     } else {
@@ -443,6 +568,8 @@ static void leave_js(js_scope *s)
     /* g_depth stays up while the scope closes: the microtasks that run then
      * run with the C chain that called us still on the stack. */
     if (s->outer) {
+        if (g_nunformatted > 0)
+            retry_stacks(g_env);
         napi_close_callback_scope(g_env, s->cs);
         /* An exception nobody caught at the top (from a microtask) is fatal,
          * as for any Node callback. */
@@ -492,6 +619,24 @@ enum {
 };
 
 static napi_value throw_code(napi_env env, int rc);
+
+/* A refusal of the library (rc, its code name) thrown as a DeferredError
+ * (domain "dfr", code, errno), as failures reach JS: one class to catch. */
+static napi_value throw_dfr(napi_env env, const char *code, int rc, const char *msg)
+{
+    napi_value args[5], err;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &args[0]);
+    napi_create_string_utf8(env, DFR_DOMAIN, NAPI_AUTO_LENGTH, &args[1]);
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &args[2]);
+    napi_create_int32(env, rc, &args[3]);
+    napi_get_undefined(env, &args[4]);
+    bool pending = false;
+    if (napi_new_instance(env, ref_value(env, g_error_ctor), 5, args, &err) == napi_ok)
+        napi_throw(env, err);
+    else if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+        napi_throw_error(env, code, msg);
+    return NULL;
+}
 
 
 typedef struct slot {
@@ -783,8 +928,7 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
     int32_t h = d ? slot_new(SLOT_DEFERRED, d) : -1;
     if (h < 0) {
         dfr_deferred_unref(d);
-        napi_throw_error(env, "ENOMEM", "libdeferred: out of memory or invalid input");
-        return NULL;
+        return throw_dfr(env, "ENOMEM", DFR_ENOMEM, "libdeferred: out of memory or invalid input");
     }
     napi_value arg, obj;
     napi_create_int32(env, h, &arg);
@@ -794,8 +938,7 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
         return NULL;
     }
     if (!slot_attach(env, obj, h)) {
-        napi_throw_error(env, "ENOMEM", "cannot attach a finalizer");
-        return NULL;
+        return throw_dfr(env, "ENOMEM", DFR_ENOMEM, "cannot attach a finalizer");
     }
     return obj;
 }
@@ -808,18 +951,15 @@ static napi_value wrap_new(napi_env env, dfr_deferred *d)
 
 static napi_value throw_code(napi_env env, int rc)
 {
-    if (rc == DFR_EALREADY) {
-        napi_throw_error(env, "EALREADY", "AlreadyCalledError: the Deferred has already been called");
-        return NULL;
-    }
+    if (rc == DFR_EALREADY)
+        return throw_dfr(env, "EALREADY", rc, "AlreadyCalledError: the Deferred has already been called");
     const char *name = code_name_rc(rc);
     char code[32];
     if (name)
         snprintf(code, sizeof code, "%s", name);
     else
         snprintf(code, sizeof code, "E%d", -rc);
-    napi_throw_error(env, code, dfr_strerror(rc));
-    return NULL;
+    return throw_dfr(env, code, rc, dfr_strerror(rc));
 }
 
 /* ---- JS functions C holds: slots of a JS-side table ----
@@ -913,12 +1053,19 @@ static bool get_k(napi_env env, napi_value v, uint32_t *k)
     return true;
 }
 
+/* Whether the dispatcher took back the k of the last callback or errback
+ * dispatch() ran (it wrote -1 over MB_K): see run_cb. */
+static bool g_recycled;
+
 /* Calls dispatch(arg) with k << 3 | mode in MB_K (arg NULL: undefined, or
  * with num the number in g_num[0]); *ret is what it returned, the mailbox says
  * what that is (RET_NUM: the number in g_num[0]).  A throw from dispatch itself (it catches the callback's)
- * is RET_THREW too. */
+ * is RET_THREW too.  MB_K is restored afterwards: a callback may make
+ * nested calls (a Clock's timer, a task, a `then`) that write their own k
+ * there, and the outer call must still see its own -1 (g_recycled). */
 static int dispatch(uint32_t k, napi_value arg, bool num, int mode, napi_value *ret)
 {
+    int32_t outer_k = g_mbox[MB_K];
     g_mbox[MB_K] = (int32_t)(k << 3 | (uint32_t)mode);
     g_mbox[MB_RET] = RET_VALUE;
     g_mbox[MB_ARG] = num;
@@ -926,8 +1073,10 @@ static int dispatch(uint32_t k, napi_value arg, bool num, int mode, napi_value *
         g_dispatch_fn = ref_value(g_env, g_dispatch);
     /* No argument is undefined (or g_num[0], MB_ARG), and the receiver
      * does not matter: the global object, made by no call. */
-    if (napi_call_function(g_env, g_dispatch_fn, g_dispatch_fn, arg ? 1 : 0, &arg, ret) !=
-        napi_ok) {
+    napi_status st = napi_call_function(g_env, g_dispatch_fn, g_dispatch_fn, arg ? 1 : 0, &arg, ret);
+    g_recycled = g_mbox[MB_K] == -1;
+    g_mbox[MB_K] = outer_k;
+    if (st != napi_ok) {
         napi_get_and_clear_last_exception(g_env, ret);
         return RET_THREW;
     }
@@ -991,7 +1140,7 @@ static dfr_value run_cb(dfr_value result, uint32_t k, int mode)
     /* The dispatcher writes -1 over MB_K once it has taken a callback's k
      * back for reuse (at once: the chain drops the entry right after this
      * returns, fn_destroy). */
-    bool recycled = g_mbox[MB_K] == -1;
+    bool recycled = g_recycled;
     dfr_value out = dispatch_result(r, ret, in);
     leave_js(&s);
     if (recycled)
@@ -1331,6 +1480,10 @@ static napi_value n_pause(napi_env env, napi_callback_info info)
     int rc = un ? dfr_deferred_unpause(d) : dfr_deferred_pause(d);
     if (rc == DFR_EINVAL)
         return throw_type(env, "unpause without a matching pause");
+    if (rc == DFR_EOVERFLOW) {
+        napi_throw_range_error(env, "EOVERFLOW", "too many pause() calls without unpause() (at most 32767)");
+        return NULL;
+    }
     if (rc)
         return throw_code(env, rc);
     return settle(env, i);
@@ -1479,12 +1632,22 @@ static dfr_reactor *get_reactor(napi_env env, napi_value v)
     return NULL;
 }
 
+/* The library refuses spans over about 146 years (2^62 ns, see
+ * dfr__seconds_to_ns) with a bare EINVAL: said here, as a RangeError. */
+#define MAX_SECONDS 4.6e9
+
 static bool get_seconds(napi_env env, napi_value v, double *out, const char *what)
 {
     if (type_of(env, v) != napi_number || napi_get_value_double(env, v, out) != napi_ok ||
         !isfinite(*out) || *out < 0) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s must be a finite number of seconds >= 0", what);
+        napi_throw_range_error(env, "EINVAL", msg);
+        return false;
+    }
+    if (*out > MAX_SECONDS) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s must be at most 4.6e9 seconds (about 146 years)", what);
         napi_throw_range_error(env, "EINVAL", msg);
         return false;
     }
@@ -1680,8 +1843,8 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
             napi_create_double(env, NAN, &out);
             return out;
         }
-        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
-        return NULL;
+        return throw_dfr(env, "EALREADY_CANCELLED", DFR_EALREADY_CANCELLED,
+                         "AlreadyCancelled: the call was cancelled");
     }
     switch (op) {
     case 0:
@@ -1699,8 +1862,14 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
         if (type_of(env, argv[2]) != napi_number)
             return throw_type(env, "delay() needs a number of seconds");
         napi_get_value_double(env, argv[2], &x);
-        if (!isfinite(x))
-            return throw_type(env, "delay() needs a finite number of seconds");
+        if (!isfinite(x)) {
+            napi_throw_range_error(env, "EINVAL", "delay() needs a finite number of seconds");
+            return NULL;
+        }
+        if (fabs(x) > MAX_SECONDS) {
+            napi_throw_range_error(env, "EINVAL", "delay() moves a call by at most 4.6e9 seconds");
+            return NULL;
+        }
         rc = dfr_delayed_call_delay(dc, x);
         break;
     case 3:
@@ -1712,14 +1881,10 @@ static napi_value n_dc(napi_env env, napi_callback_info info)
     default:
         return throw_type(env, "bad op");
     }
-    if (rc == DFR_EALREADY_CANCELLED) {
-        napi_throw_error(env, "EALREADY_CANCELLED", "AlreadyCancelled: the call was cancelled");
-        return NULL;
-    }
-    if (rc == DFR_EALREADY_RAN) {
-        napi_throw_error(env, "EALREADY_CALLED", "AlreadyCalled: the call already ran");
-        return NULL;
-    }
+    if (rc == DFR_EALREADY_CANCELLED)
+        return throw_dfr(env, "EALREADY_CANCELLED", rc, "AlreadyCancelled: the call was cancelled");
+    if (rc == DFR_EALREADY_RAN)
+        return throw_dfr(env, "EALREADY_CALLED", rc, "AlreadyCalled: the call already ran");
     if (rc)
         return throw_code(env, rc);
     return out;
@@ -1864,8 +2029,7 @@ static napi_value n_lc(napi_env env, napi_callback_info info)
             return NULL;
         napi_get_value_bool(env, argv[3], &now);
         if (dfr_looping_call_running(lc)) {
-            napi_throw_error(env, "EALREADY", "LoopingCall is already running");
-            return NULL;
+            return throw_dfr(env, "EALREADY", DFR_EALREADY, "LoopingCall is already running");
         }
             return wrap_new(env, dfr_looping_call_start(lc, s, now));
     }
@@ -1890,8 +2054,7 @@ static napi_value n_lc(napi_env env, napi_callback_info info)
         return throw_type(env, "bad op");
     }
     if (rc) {
-        napi_throw_error(env, "ENOTRUNNING", "LoopingCall is not running");
-        return NULL;
+        return throw_dfr(env, "ENOTRUNNING", DFR_ENOTRUNNING, "LoopingCall is not running");
     }
     return out;
 }
@@ -1922,6 +2085,8 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
     ARGS(4);
     int32_t kind = -1;
     napi_get_value_int32(env, argv[1], &kind);
+    if (kind < 0 || kind > 2)
+        return throw_type(env, "syncInit(obj, kind 0..2)");
     kind += KIND_LOCK; /* 0, 1, 2 from JS */
     syncw *s = malloc(sizeof *s);
     if (!s)
@@ -1934,9 +2099,14 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
         uint32_t tokens = 0;
         double x = 0;
         napi_get_value_double(env, argv[2], &x);
-        if (type_of(env, argv[2]) != napi_number || !(x >= 1) || x != trunc(x) || x > 1e9) {
+        if (type_of(env, argv[2]) != napi_number) {
             free(s);
-            napi_throw_range_error(env, "EINVAL", "tokens must be a positive integer");
+            napi_throw_range_error(env, "EINVAL", "tokens must be a number (an integer from 1 to 1e9)");
+            return NULL;
+        }
+        if (!(x >= 1) || x != trunc(x) || x > 1e9) {
+            free(s);
+            napi_throw_range_error(env, "EINVAL", "tokens must be an integer from 1 to 1e9");
             return NULL;
         }
         tokens = (uint32_t)x;
@@ -1957,7 +2127,9 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
                 napi_throw_range_error(env, "EINVAL", "size and backlog must be integers >= 0");
                 return NULL;
             }
-            lim[i] = isfinite(x) ? (size_t)x : DFR_UNLIMITED;
+            /* Past 2^53 (no queue gets there) it is no limit: no
+             * out-of-range cast to size_t. */
+            lim[i] = x < 9007199254740992.0 ? (size_t)x : DFR_UNLIMITED;
         }
         s->p = dfr_queue_new(lim[0], lim[1]);
     }
@@ -1972,20 +2144,27 @@ static napi_value n_sync_init(napi_env env, napi_callback_info info)
     return undefined(env);
 }
 
-/* sync(obj, op, arg): 0 acquire/get, 1 release/put, 2 locked/tokens/pending,
- * 3 waiting, 4 run(fn) */
+/* sync(obj, op, arg, kind): 0 acquire/get, 1 release/put, 2
+ * locked/tokens/pending, 3 waiting, 4 run(fn: FN slot arg); kind 0 lock, 1
+ * semaphore, 2 queue: the class whose method this is, so that a method
+ * called on another kind of object (Lock.prototype.release.call(sem)) is a
+ * TypeError, not that object's operation. */
 static napi_value n_sync(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    syncw *s = unwrap_kind(env, argv[0], KIND_LOCK);
-    if (!s)
-        s = unwrap_kind(env, argv[0], KIND_SEM);
-    if (!s)
-        s = unwrap_kind(env, argv[0], KIND_QUEUE);
-    if (!s)
-        return throw_type(env, "expected a DeferredLock, DeferredSemaphore or DeferredQueue");
-    int32_t op = -1;
+    ARGS(4);
+    static const char *const names[] = {"a DeferredLock", "a DeferredSemaphore", "a DeferredQueue"};
+    int32_t op = -1, kind = -1;
     napi_get_value_int32(env, argv[1], &op);
+    napi_get_value_int32(env, argv[3], &kind);
+    syncw *s = kind >= 0 && kind <= 2 ? unwrap_kind(env, argv[0], KIND_LOCK + (uint32_t)kind) : NULL;
+    if (!s) {
+        uint32_t k;
+        if (op == 4 && napi_get_value_uint32(env, argv[2], &k) == napi_ok && k < 1u << 29)
+            give_back(k); /* run's function: C never took it */
+        char msg[64];
+        snprintf(msg, sizeof msg, "expected %s", kind >= 0 && kind <= 2 ? names[kind] : "a lock");
+        return throw_type(env, msg);
+    }
     napi_value out = undefined(env);
     int rc = 0;
     switch (op) {
@@ -1997,8 +2176,7 @@ static napi_value n_sync(napi_env env, napi_callback_info info)
         if (s->kind == K_QUEUE) {
             rc = dfr_queue_put(s->p, js_to_dfr(env, argv[2]));
             if (rc == DFR_EOVERFLOW) {
-                napi_throw_error(env, "EOVERFLOW", "QueueOverflow: the queue is full");
-                return NULL;
+                return throw_dfr(env, "EOVERFLOW", rc, "QueueOverflow: the queue is full");
             }
         } else {
             rc = s->kind == K_LOCK ? dfr_lock_release(s->p) : dfr_semaphore_release(s->p);
@@ -2079,15 +2257,27 @@ static void lib_finalize(napi_env env, void *data, void *hint)
     dlclose(data);
 }
 
+/* A JS string as a C string in buf (cap bytes): false unless it is a string
+ * that fits whole and has no NUL inside (either would make C read another
+ * name than the one JS gave: a truncated path, "libc.so.6\0junk"). */
+static bool get_cstr(napi_env env, napi_value v, char *buf, size_t cap)
+{
+    size_t len = 0;
+    if (type_of(env, v) != napi_string || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok ||
+        len >= cap || napi_get_value_string_utf8(env, v, buf, cap, &len) != napi_ok)
+        return false;
+    return strlen(buf) == len;
+}
+
 /* dlopen(path) -> external */
 static napi_value n_dlopen(napi_env env, napi_callback_info info)
 {
     ARGS(1);
     char path[4096];
-    size_t len;
-    if (type_of(env, argv[0]) != napi_string ||
-        napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok)
+    if (type_of(env, argv[0]) != napi_string)
         return throw_type(env, "library path must be a string");
+    if (!get_cstr(env, argv[0], path, sizeof path))
+        return throw_type(env, "library path must be shorter than 4096 bytes, with no NUL character");
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         napi_throw_error(env, "ENOENT", dlerror());
@@ -2103,15 +2293,18 @@ static napi_value n_dlsym(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     void *h = NULL;
-    char name[256];
-    size_t len;
-    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &h) ||
-        type_of(env, argv[1]) != napi_string ||
-        napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len))
-        return throw_type(env, "dlsym(library, name: string)");
+    char name[1024];
+    if (type_of(env, argv[0]) != napi_external || napi_get_value_external(env, argv[0], &h))
+        return throw_type(env, "expected a NativeLibrary");
+    if (type_of(env, argv[1]) != napi_string)
+        return throw_type(env, "the function name must be a string");
+    if (!get_cstr(env, argv[1], name, sizeof name))
+        return throw_type(env, "the function name must be shorter than 1024 bytes, with no NUL character");
+    dlerror(); /* clear: a symbol whose value is NULL leaves none */
     void *sym = dlsym(h, name);
     if (!sym) {
-        napi_throw_error(env, "ENOENT", dlerror());
+        const char *e = dlerror();
+        napi_throw_error(env, "ENOENT", e ? e : "the symbol's address is NULL");
         return NULL;
     }
     napi_value out;
@@ -2130,11 +2323,9 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
     if (type_of(env, argv[1]) != napi_external || napi_get_value_external(env, argv[1], &fn))
         return throw_type(env, "expected a native function");
     char buf[32];
-    size_t len;
-    if (type_of(env, argv[2]) != napi_string ||
-        napi_get_value_string_utf8(env, argv[2], buf, sizeof buf, &len))
+    if (type_of(env, argv[2]) != napi_string)
         return throw_type(env, "return type must be a string");
-    ffi_type *rt = ffi_type_named(buf);
+    ffi_type *rt = get_cstr(env, argv[2], buf, sizeof buf) ? ffi_type_named(buf) : NULL;
     if (!rt)
         return throw_type(env, "unknown return type");
     uint32_t n = 0, na = 0;
@@ -2156,9 +2347,8 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
         napi_value t, a;
         napi_get_element(env, argv[3], i, &t);
         napi_get_element(env, argv[4], i, &a);
-        if (type_of(env, t) != napi_string ||
-            napi_get_value_string_utf8(env, t, buf, sizeof buf, &len) ||
-            !(ts[i] = ffi_type_named(buf)) || ts[i] == &ffi_type_void)
+        if (!get_cstr(env, t, buf, sizeof buf) || !(ts[i] = ffi_type_named(buf)) ||
+            ts[i] == &ffi_type_void)
             return throw_type(env, "unknown argument type");
         memset(&slots[i], 0, sizeof slots[i]);
         args[i] = &slots[i];
@@ -2172,6 +2362,21 @@ static napi_value n_defer_call(napi_env env, napi_callback_info info)
         double x;
         if (type_of(env, a) != napi_number || napi_get_value_double(env, a, &x))
             return throw_type(env, "a numeric argument must be a number");
+        /* An integer argument must be one the C type holds: a cast of NaN,
+         * 1.5 or 1e300 to an integer type is undefined behaviour in C. */
+        if (ts[i] != &ffi_type_double && ts[i] != &ffi_type_float) {
+            bool sgn = ts[i] == &ffi_type_sint || ts[i] == &ffi_type_sint32 || ts[i] == &ffi_type_sint64;
+            bool wide = ts[i] == &ffi_type_sint64 || ts[i] == &ffi_type_uint64;
+            double lo = sgn ? (wide ? -9223372036854775808.0 : -2147483648.0) : 0;
+            double hi = wide ? (sgn ? 9223372036854775808.0 : 18446744073709551616.0)
+                             : (sgn ? 2147483648.0 : 4294967296.0);
+            if (!(x >= lo && x < hi) || x != trunc(x)) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "argument %u: not an integer the C type holds", (unsigned)i + 1);
+                napi_throw_range_error(env, "EINVAL", msg);
+                return NULL;
+            }
+        }
         if (ts[i] == &ffi_type_double)
             slots[i].d = x;
         else if (ts[i] == &ffi_type_float)
@@ -2299,8 +2504,11 @@ static napi_value n_floor(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     napi_value ret;
-    if (napi_call_function(env, undefined(env), argv[0], 1, &argv[1], &ret) != napi_ok)
-        return NULL;
+    if (napi_call_function(env, undefined(env), argv[0], 1, &argv[1], &ret) != napi_ok) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        return pending ? NULL : throw_type(env, "_napiFloor(fn, arg): fn must be a function");
+    }
     return ret;
 }
 
@@ -2333,7 +2541,8 @@ static void silent_hook(const dfr_failure *f, void *data)
         if (g_depth++ == 0)                                                           \
             g_unscoped = 0;                                                           \
         napi_value r = f(env, info);                                                  \
-        g_depth--;                                                                    \
+        if (--g_depth == 0 && g_nunformatted > 0)                                     \
+            retry_stacks(env);                                                        \
         g_dispatch_fn = fn;                                                           \
         return r;                                                                     \
     }

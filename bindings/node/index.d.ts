@@ -124,6 +124,7 @@ export class DeferredSemaphore {
 export class DeferredQueue<T = unknown> {
   constructor(opts?: { size?: number; backlog?: number });
   put(value: T): void;
+  /** Throws a DeferredError with code EUNDERFLOW when `backlog` gets already wait (Twisted's QueueUnderflow). */
   get(): Deferred<T>;
   readonly pending: number;
   readonly waiting: number;

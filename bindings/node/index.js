@@ -651,7 +651,17 @@ class DeferredQueue {
     if (isDeferred(value)) throw new TypeError('cannot put a Deferred in a DeferredQueue');
     native.sync(this, 1, value);
   }
-  get() { return native.sync(this, 0); }
+  get() {
+    const d = native.sync(this, 0);
+    // Twisted's get() raises QueueUnderflow (as put() raises QueueOverflow);
+    // C answers with a failed Deferred, whose failure is thrown (and so handled).
+    if (d.state === 'failed') {
+      let e;
+      d.addErrback((x) => { e = x; });
+      throw e;
+    }
+    return d;
+  }
   get pending() { return native.sync(this, 2); }
   get waiting() { return native.sync(this, 3); }
 }

@@ -918,3 +918,365 @@ test('test_cancelNestedDeferred', () => {
   assert.equal(r.cancels, 1);
   assert.ok(isCancelled(r.eb));
 });
+
+// ---- LogTests: unhandled failures ----------------------------------------
+// Twisted logs a failure left unhandled when its Deferred is collected; here
+// it becomes an unhandled rejection.  Checked in a child process that
+// counts them.
+
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+function unhandledIn(code) {
+  const pkg = path.join(__dirname, '..');
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e',
+    `const D = require(${JSON.stringify(pkg)}); const seen = [];
+     process.on('unhandledRejection', (e) => { seen.push(String(e && e.message)); });
+     ${code}
+     setTimeout(() => { gc(); setTimeout(() => { gc(); setTimeout(() => console.log(JSON.stringify(seen)), 20); }, 20); }, 5);`],
+  { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test('test_errorLog / WithInnerFrameRef / WithInnerFrameCycle: a dropped failed Deferred is reported', () => {
+  const seen = unhandledIn(`
+    new D.Deferred().addCallback(() => { throw new RangeError('direct'); }).callback(1);
+    (() => { const d = new D.Deferred(); d.addCallback(() => { throw new RangeError('inner'); }); d.callback(1); })();
+    (() => { const d = new D.Deferred(); d.self = d; d.addCallback(() => { d.x = 1; throw new RangeError('cycle'); }); d.callback(1); })();`);
+  assert.deepEqual(seen.sort(), ['cycle', 'direct', 'inner']);
+});
+
+test('test_chainedErrorCleanup: a failure handed on by chaining is not reported twice', () => {
+  const seen = unhandledIn(`
+    (() => { const d = new D.Deferred(); d.addCallback(() => D.fail(new Error('zoop'))); d.callback(null);
+      let n = 0; d.addCallbacks(() => {}, () => { n++; }); if (n !== 1) throw new Error('errback did not run'); })();`);
+  assert.deepEqual(seen, []);
+});
+
+test('test_errorClearedByChaining: an errback chaining to a pending Deferred clears the failure', () => {
+  const seen = unhandledIn(`
+    (() => { let bad = D.fail(new Error('oh no')); let good = new D.Deferred();
+      bad.addErrback(() => good); bad = good = null; })();`);
+  assert.deepEqual(seen, []);
+});
+
+// ---- OtherPrimitivesTests ------------------------------------------------
+
+const { DeferredLock, DeferredSemaphore, DeferredQueue, Clock } = require('..');
+
+test('testLock', () => {
+  let counter = 0;
+  const incr = () => { counter++; };
+  const lock = new DeferredLock();
+  lock.acquire().addCallback(incr);
+  assert.equal(lock.locked, true);
+  assert.equal(counter, 1);
+  lock.acquire().addCallback(incr);
+  assert.equal(lock.locked, true);
+  assert.equal(counter, 1);
+  lock.release();
+  assert.equal(lock.locked, true);
+  assert.equal(counter, 2);
+  lock.release();
+  assert.equal(lock.locked, false);
+  assert.equal(counter, 2);
+  assert.throws(() => lock.run(), TypeError);
+
+  const firstUnique = {}, secondUnique = {};
+  const control = new Deferred();
+  let result = null;
+  const helper = (resultValue, returnValue) => { result = resultValue; return returnValue; };
+  const resultDeferred = lock.run(helper, firstUnique, control);
+  assert.equal(lock.locked, true);
+  assert.equal(result, firstUnique);
+  resultDeferred.addCallback((r) => helper(r));
+  lock.acquire().addCallback(incr);
+  assert.equal(lock.locked, true);
+  assert.equal(counter, 2);
+  control.callback(secondUnique);
+  assert.equal(result, secondUnique);
+  assert.equal(lock.locked, true);
+  assert.equal(counter, 3);
+
+  const d = lock.acquire().addBoth((r) => helper(r));
+  d.cancel();
+  assert.ok(isCancelled(result));
+  lock.release();
+  assert.equal(lock.locked, false);
+});
+
+test('test_cancelLockAfterAcquired', () => {
+  const lock = new DeferredLock();
+  const d = lock.acquire();
+  d.addErrback(() => assert.fail('unexpected errback'));
+  d.cancel();
+});
+
+test('test_cancelLockBeforeAcquired', () => {
+  const lock = new DeferredLock();
+  lock.acquire();
+  const d = lock.acquire();
+  d.cancel();
+  failureResultOf(d, isCancelled);
+});
+
+test('testSemaphore', () => {
+  const N = 13;
+  const sem = new DeferredSemaphore(N);
+  let counter = 0;
+  const incr = () => { counter++; };
+  const control = new Deferred();
+  let helperArg = null;
+  const results = [];
+  const unique = {};
+  const rd = sem.run((arg) => { helperArg = arg; return control; }, unique);
+  rd.addCallback((r) => { results.push(r); });
+  rd.addCallback(incr);
+  assert.deepEqual(results, []);
+  assert.equal(helperArg, unique);
+  control.callback(null);
+  assert.equal(results.pop(), null);
+  assert.equal(counter, 1);
+
+  counter = 0;
+  for (let i = 1; i <= N; i++) {
+    sem.acquire().addCallback(incr);
+    assert.equal(counter, i);
+  }
+  const success = [];
+  const d = sem.acquire().addCallbacks(() => { success.push(false); }, () => { success.push(true); });
+  d.cancel();
+  assert.deepEqual(success, [true]);
+  sem.acquire().addCallback(incr);
+  assert.equal(counter, N);
+  sem.release();
+  assert.equal(counter, N + 1);
+  for (let i = 1; i <= N; i++) {
+    sem.release();
+    assert.equal(counter, N + 1);
+  }
+});
+
+test('test_semaphoreInvalidTokens', () => {
+  assert.throws(() => new DeferredSemaphore(0), RangeError);
+  assert.throws(() => new DeferredSemaphore(-1), RangeError);
+});
+
+test('test_cancelSemaphoreAfterAcquired', () => {
+  const sem = new DeferredSemaphore(1);
+  const d = sem.acquire();
+  d.addErrback(() => assert.fail('unexpected errback'));
+  d.cancel();
+});
+
+test('test_cancelSemaphoreBeforeAcquired', () => {
+  const sem = new DeferredSemaphore(1);
+  sem.acquire();
+  const d = sem.acquire();
+  d.cancel();
+  failureResultOf(d, isCancelled);
+});
+
+test('testQueue', () => {
+  const N = 2, M = 2;
+  let q = new DeferredQueue({ size: N, backlog: M });
+  let gotten = [];
+  for (let i = 0; i < M; i++) q.get().addCallback((v) => { gotten.push(v); });
+  assert.throws(() => q.get(), { code: 'EUNDERFLOW' });
+  for (let i = 0; i < M; i++) {
+    q.put(i);
+    assert.deepEqual(gotten, Array.from({ length: i + 1 }, (_, j) => j));
+  }
+  for (let i = 0; i < N; i++) {
+    q.put(N + i);
+    assert.deepEqual(gotten, [0, 1]);
+  }
+  assert.throws(() => q.put(null), { code: 'EOVERFLOW' });
+  gotten = [];
+  for (let i = 0; i < N; i++) {
+    q.get().addCallback((v) => { gotten.push(v); });
+    assert.deepEqual(gotten, Array.from({ length: i + 1 }, (_, j) => N + j));
+  }
+
+  q = new DeferredQueue();
+  gotten = [];
+  for (let i = 0; i < N; i++) q.get().addCallback((v) => { gotten.push(v); });
+  for (let i = 0; i < N; i++) q.put(i);
+  assert.deepEqual(gotten, [0, 1]);
+
+  assert.throws(() => new DeferredQueue({ size: 0 }).put(null), { code: 'EOVERFLOW' });
+  assert.throws(() => new DeferredQueue({ backlog: 0 }).get(), { code: 'EUNDERFLOW' });
+});
+
+test('test_cancelQueueAfterSynchronousGet', () => {
+  const q = new DeferredQueue();
+  const d = q.get();
+  d.addErrback(() => assert.fail('unexpected errback'));
+  q.put(null);
+  d.cancel();
+});
+
+test('test_cancelQueueAfterGet', () => {
+  const q = new DeferredQueue();
+  const d = q.get();
+  d.cancel();
+  failureResultOf(d, isCancelled);
+  d.addCallback(() => {
+    q.put(null);
+    return q.get().addCallback((v) => assert.equal(v, null));
+  });
+  const done = [];
+  d.addCallback((r) => { done.push(r); });
+  assert.equal(done.length, 1);
+});
+
+// ---- DeferredAddTimeoutTests ---------------------------------------------
+
+const overrideFunc = () => 'OVERRIDDEN';
+const isTimeout = (e) => e instanceof DeferredError && e.code === 'ETIMEDOUT';
+
+test('test_timeoutChainable', () => {
+  const d = new Deferred();
+  assert.equal(d.addTimeout(5, new Clock()), d);
+  d.addCallback(() => 'done');
+  d.callback(null);
+  assert.equal(successResultOf(d), 'done');
+});
+
+for (const custom of [false, true]) {
+  const sfx = custom ? 'Custom' : '';
+  const timeout = (d, clock) => (custom ? d.addTimeout(10, clock, overrideFunc) : d.addTimeout(10, clock));
+
+  test(`test_successResultBeforeTimeout${sfx}`, () => {
+    const clock = new Clock();
+    const d = new Deferred();
+    timeout(d, clock);
+    const inner = new Deferred();
+    let got = null;
+    d.addCallback((r) => { got = r; return inner; });
+    d.callback('results');
+    assert.equal(got, 'results');
+    clock.advance(15);
+    assertNoResult(inner);
+  });
+
+  test(`test_failureBeforeTimeout${sfx}`, () => {
+    const clock = new Clock();
+    const d = new Deferred();
+    timeout(d, clock);
+    const inner = new Deferred();
+    let got = null;
+    const error = new TypeError('fail');
+    d.addErrback((e) => { got = e; return inner; });
+    d.errback(error);
+    assert.equal(got, error);
+    clock.advance(15);
+    assertNoResult(inner);
+  });
+
+  test(`test_cancelBeforeTimeout${sfx}`, () => {
+    const clock = new Clock();
+    const d = new Deferred();
+    timeout(d, clock);
+    const inner = new Deferred();
+    let got = null;
+    d.addErrback((e) => { got = e; return inner; });
+    d.cancel();
+    assert.ok(isCancelled(got));
+    clock.advance(15);
+    assertNoResult(inner);
+  });
+
+  test(`test_errbackAddedBeforeTimeout${sfx}`, () => {
+    const clock = new Clock();
+    const d = new Deferred();
+    let got = null;
+    d.addErrback((e) => { got = e; return e; });
+    timeout(d, clock);
+    clock.advance(15);
+    assert.ok(isCancelled(got));
+    if (custom) assert.equal(successResultOf(d), 'OVERRIDDEN');
+    else failureResultOf(d, isTimeout);
+  });
+
+  test(`test_errbackAddedBeforeTimeoutSuppressesCancellation${sfx}`, () => {
+    const clock = new Clock();
+    const d = new Deferred();
+    let got = null;
+    d.addErrback((e) => { got = e; });
+    timeout(d, clock);
+    clock.advance(15);
+    assert.ok(isCancelled(got));
+    assert.equal(successResultOf(d), custom ? 'OVERRIDDEN' : undefined);
+  });
+
+  test(`test_callbackAddedToCancelerBeforeTimeout${sfx}`, () => {
+    const clock = new Clock();
+    const success = 'success';
+    const d = new Deferred((x) => x.callback(success));
+    let got = null;
+    d.addCallback((v) => { got = v; return v; });
+    timeout(d, clock);
+    clock.advance(15);
+    assert.equal(got, success);
+    assert.equal(successResultOf(d), custom ? 'OVERRIDDEN' : success);
+  });
+}
+
+test('test_timedOut', () => {
+  const clock = new Clock();
+  const d = new Deferred();
+  d.addTimeout(10, clock);
+  assertNoResult(d);
+  clock.advance(15);
+  failureResultOf(d, isTimeout);
+});
+
+test('test_timedOutCustom', () => {
+  const clock = new Clock();
+  const d = new Deferred();
+  d.addTimeout(10, clock, overrideFunc);
+  assertNoResult(d);
+  clock.advance(15);
+  assert.equal(successResultOf(d), 'OVERRIDDEN');
+});
+
+test('test_timedOutCustom: onTimeoutCancel gets the result and the timeout', () => {
+  const clock = new Clock();
+  const d = new Deferred();
+  let args = null;
+  d.addTimeout(10, { clock, onTimeoutCancel: (...a) => { args = a; return 'x'; } });
+  clock.advance(15);
+  assert.equal(args.length, 2);
+  assert.ok(isCancelled(args[0]));
+  assert.equal(args[1], 10);
+  assert.equal(successResultOf(d), 'x');
+});
+
+test('test_timedOutProvidedCancelSuccess', () => {
+  const clock = new Clock();
+  const d = new Deferred((c) => c.callback('I was cancelled!'));
+  d.addTimeout(10, clock);
+  assertNoResult(d);
+  clock.advance(15);
+  assert.equal(successResultOf(d), 'I was cancelled!');
+});
+
+test('test_timedOutProvidedCancelFailure', () => {
+  const clock = new Clock();
+  const error = new TypeError('what!');
+  const d = new Deferred((c) => c.errback(error));
+  d.addTimeout(10, clock);
+  assertNoResult(d);
+  clock.advance(15);
+  assert.equal(failureResultOf(d), error);
+});
+
+test('test_providedCancelCalledBeforeTimeoutCustom', () => {
+  const clock = new Clock();
+  const d = new Deferred((c) => c.errback(new TypeError('what!')));
+  d.addTimeout(10, clock, overrideFunc);
+  assertNoResult(d);
+  clock.advance(15);
+  assert.equal(successResultOf(d), 'OVERRIDDEN');
+});

@@ -36,7 +36,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   cancel(): void;
   pause(): void;
   unpause(): void;
-  chainDeferred<U>(other: Deferred<U>): Deferred<U>;
+  /** other gets this chain's result; returns this, whose result is then undefined (Twisted's None). */
+  chainDeferred(other: Deferred<T>): Deferred<undefined>;
   addTimeout(seconds: number, clock?: Clock | TimeoutOptions,
     onTimeoutCancel?: (result: unknown, seconds: number) => unknown): this;
   readonly state: 'pending' | 'succeeded' | 'failed';

@@ -322,7 +322,7 @@ class Deferred {
     const h = handleOf(this);
     if (!isDeferred(other)) throw new TypeError('chainDeferred expects a Deferred');
     native.chain(h, handleOf(other));
-    return other;
+    return this; // Twisted's chainDeferred returns self (its result is then undefined)
   }
   #stateNum() {
     return this.#h !== 0 ? native.state(handleOf(this)) : this.#v === LAZY ? 0 : 1;

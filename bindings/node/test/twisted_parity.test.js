@@ -671,7 +671,7 @@ test('test_explicitChainClearedWhenResolved / chainDeferred passes the result on
   // Deferred gets the result, and the first one's result is then undefined
   // (Twisted: None, what d.callback returned).
   const a = new Deferred(), b = new Deferred();
-  b.chainDeferred(a);
+  assert.equal(b.chainDeferred(a), b); // Twisted: returns self
   b.callback('v');
   assert.equal(successResultOf(a), 'v');
   assert.equal(successResultOf(b), undefined);

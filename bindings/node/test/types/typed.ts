@@ -20,6 +20,8 @@ async function main(): Promise<number> {
   const later: Deferred<string> = deferLater(1, () => 'x', { clock, signal: new AbortController().signal });
   addTimeout(later, 5, { clock });
   new Deferred<number>().addTimeout(5, { clock }).addTimeout(5, clock);
+  const chained: Deferred<undefined> = new Deferred<number>().chainDeferred(new Deferred<number>());
+  void chained;
   addTimeout(later, 5, { clock, onTimeoutCancel: (r: unknown, s: number) => [r, s] });
   new Deferred<string>().addTimeout(5, clock, () => 'OVERRIDDEN').addTimeout(5, { onTimeoutCancel: (e) => e });
   const counted: LoopingCall = LoopingCall.withCount((n: number) => n + 1, { clock });

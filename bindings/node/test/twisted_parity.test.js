@@ -1280,3 +1280,140 @@ test('test_providedCancelCalledBeforeTimeoutCustom', () => {
   clock.advance(15);
   assert.equal(successResultOf(d), 'OVERRIDDEN');
 });
+
+// ---- More of Twisted's semantics the tests above rely on ----------------------
+
+test('an errback returning another Error is a success (Twisted: a returned exception is a value)', () => {
+  const k = new Error('k');
+  const d = fail(new Error('a'));
+  d.addErrback(() => k);
+  assert.equal(successResultOf(d), k);
+});
+
+test('an errback rethrowing its error keeps the failure', () => {
+  const e = new Error('a');
+  const d = fail(e);
+  d.addErrback((x) => { throw x; });
+  assert.equal(failureResultOf(d), e);
+});
+
+test('firing from inside its own callback is AlreadyCalled', () => {
+  const d = new Deferred();
+  let err = null;
+  d.addCallback(() => { try { d.callback(2); } catch (e) { err = e; } });
+  d.callback(1);
+  assert.equal(err && err.code, 'EALREADY');
+});
+
+test('a timed-out Deferred with no canceller swallows one late callback (as cancel does)', () => {
+  const clock = new Clock();
+  const d = new Deferred();
+  d.addTimeout(1, clock);
+  clock.advance(2);
+  d.callback('late');
+  failureResultOf(d, isTimeout);
+  assert.throws(() => d.callback('later'), isAlreadyCalled);
+});
+
+test('addTimeout after a callback returned a pending Deferred cancels that one', () => {
+  const clock = new Clock();
+  const inner = new Deferred(), d = new Deferred();
+  d.addCallback(() => inner);
+  d.callback(1);
+  d.addTimeout(10, clock);
+  clock.advance(15);
+  failureResultOf(d, isTimeout);
+  assert.equal(successResultOf(inner), undefined); // its failure went to d
+});
+
+test('two timeouts: the first to expire wins, the other is cancelled', () => {
+  const clock = new Clock();
+  const d = new Deferred();
+  d.addTimeout(1, clock);
+  d.addTimeout(2, clock);
+  clock.advance(1);
+  assert.equal(clock.pendingCalls, 0);
+  failureResultOf(d, isTimeout);
+});
+
+test('a paused Deferred with a result ignores cancel; unpause delivers the result', () => {
+  const d = new Deferred();
+  d.pause();
+  d.callback(1);
+  d.cancel();
+  const out = [];
+  d.addBoth((r) => { out.push(r); });
+  assert.deepEqual(out, []);
+  d.unpause();
+  assert.deepEqual(out, [1]);
+});
+
+test('DeferredLock.acquire / DeferredSemaphore.acquire fire with the lock itself', () => {
+  const lock = new DeferredLock();
+  assert.equal(successResultOf(lock.acquire()), lock);
+  const sem = new DeferredSemaphore(2);
+  assert.equal(successResultOf(sem.acquire()), sem);
+  assert.equal(sem.tokens, 1);
+});
+
+test('DeferredLock.run with a throwing function releases the lock and fails', () => {
+  const lock = new DeferredLock();
+  const e = new Error('boom');
+  assert.equal(failureResultOf(lock.run(() => { throw e; })), e);
+  assert.equal(lock.locked, false);
+});
+
+// ---- DeferredFutureAdapterTests / EnsureDeferredTests: Promises here ----------
+// Twisted's asFuture / fromFuture / ensureDeferred map to toPromise() (or
+// await), Deferred.fromPromise and maybeDeferred.  A Promise cannot be
+// cancelled, so the tests cancelling a Future have no counterpart.
+
+test('test_asFuture', async () => {
+  const d = new Deferred();
+  const p = d.toPromise();
+  let done = false;
+  p.then(() => { done = true; });
+  await null;
+  assert.equal(done, false);
+  d.callback(13);
+  assert.equal(await p, 13);
+});
+
+test('test_asFutureFailure', async () => {
+  const d = new Deferred();
+  const e = new RangeError('x');
+  const p = d.toPromise();
+  d.errback(e);
+  await assert.rejects(p, (x) => x === e);
+});
+
+test('test_fromFuture', async () => {
+  let resolve;
+  const p = new Promise((r) => { resolve = r; });
+  const d = Deferred.fromPromise(p);
+  assertNoResult(d);
+  resolve(13);
+  await p;
+  assert.equal(successResultOf(d), 13);
+});
+
+test('test_fromFutureDeferredCancelled', () => {
+  const d = Deferred.fromPromise(new Promise(() => {}));
+  d.cancel();
+  failureResultOf(d, isCancelled);
+});
+
+test('test_ensureDeferredCoroutine: an async function as a Deferred', async () => {
+  const run = async () => { await null; return 'foo'; };
+  const d = Deferred.fromPromise(run());
+  assert.ok(d instanceof Deferred);
+  assert.equal(await d, 'foo');
+  const m = maybeDeferred(run);
+  assert.ok(m instanceof Deferred);
+  assert.equal(await m, 'foo');
+});
+
+test('test_passesThroughDeferreds: maybeDeferred passes a Deferred through', () => {
+  const d = new Deferred();
+  assert.equal(maybeDeferred(() => d), d);
+});

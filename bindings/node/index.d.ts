@@ -86,6 +86,8 @@ export class Clock {
   constructor();
   advance(seconds: number): void;
   seconds(): number;
+  /** Twisted's Clock.pump: advance by each amount in turn. */
+  pump(timings: Iterable<number>): void;
   readonly pendingCalls: number;
   callLater<A extends unknown[]>(seconds: number, fn: (...args: A) => void, ...args: A): DelayedCall;
 }
@@ -124,6 +126,8 @@ export class DeferredSemaphore {
 
 export class DeferredQueue<T = unknown> {
   constructor(opts?: { size?: number; backlog?: number });
+  /** Twisted's positional form: DeferredQueue(size, backlog). */
+  constructor(size: number, backlog?: number);
   put(value: T): void;
   /** Throws a DeferredError with code EUNDERFLOW when `backlog` gets already wait (Twisted's QueueUnderflow). */
   get(): Deferred<T>;

@@ -490,6 +490,10 @@ class Clock {
   constructor() { native.clockInit(this); }
   advance(seconds) { native.advance(this, seconds); }
   seconds() { return native.seconds(this); }
+  /** Twisted's Clock.pump: advance by each amount in turn. */
+  pump(timings) {
+    for (const t of timings) this.advance(t);
+  }
   get pendingCalls() { return native.pendingCalls(this); }
 }
 
@@ -643,8 +647,9 @@ class DeferredSemaphore {
 }
 
 class DeferredQueue {
-  constructor(opts) {
-    const o = opts || {};
+  /** new DeferredQueue({ size, backlog }), or Twisted's positional (size, backlog). */
+  constructor(opts, backlog) {
+    const o = typeof opts === 'number' ? { size: opts, backlog } : opts || {};
     native.syncInit(this, 2, o.size === undefined ? Infinity : o.size, o.backlog === undefined ? Infinity : o.backlog);
   }
   put(value) {

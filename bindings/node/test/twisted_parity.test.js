@@ -280,8 +280,15 @@ test('test_cancelDeferredListWithException', () => {
   const dl = DeferredList([one, two]);
   dl.cancel();
   failureResultOf(two, isCancelled);
-  one.addErrback(() => {});
-  dl.addErrback(() => {});
+  // Twisted's cancel() raises there and `one` stays unfired (so the list
+  // never fires); here the canceller's exception is `one`'s failure
+  // (deliberate, docs/node.md), so the list fires.
+  const err = failureResultOf(one);
+  assert.equal(err.message, 'test');
+  const r = successResultOf(dl);
+  assert.equal(r[0][0], false);
+  assert.equal(r[0][1], err);
+  assert.ok(isCancelled(r[1][1]));
 });
 
 test('test_cancelFiredOnOneCallbackDeferredList', () => {
@@ -1079,7 +1086,7 @@ test('test_cancelSemaphoreBeforeAcquired', () => {
 
 test('testQueue', () => {
   const N = 2, M = 2;
-  let q = new DeferredQueue({ size: N, backlog: M });
+  let q = new DeferredQueue(N, M); // Twisted's positional form ({ size, backlog } too)
   let gotten = [];
   for (let i = 0; i < M; i++) q.get().addCallback((v) => { gotten.push(v); });
   assert.throws(() => q.get(), { code: 'EUNDERFLOW' });

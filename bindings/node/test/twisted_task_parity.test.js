@@ -8,8 +8,7 @@ const assert = require('node:assert/strict');
 const { Deferred, DeferredError, Clock, DelayedCall, LoopingCall, deferLater, callLater } = require('..');
 
 class TestException extends Error {}
-// Twisted's Clock.pump: advance by each amount in turn.
-function pump(clock, timings) { for (const t of timings) clock.advance(t); }
+const pump = (clock, timings) => clock.pump(timings);
 function resultNow(d) {
   let out = null;
   d.addCallbacks((v) => { out = { ok: true, v }; }, (e) => { out = { ok: false, e }; });
@@ -17,6 +16,16 @@ function resultNow(d) {
 }
 
 // ---- ClockTests ------------------------------------------------------------
+
+test('Clock.pump advances by each amount in turn', () => {
+  const c = new Clock();
+  const seen = [];
+  c.callLater(1, () => seen.push(c.seconds()));
+  c.callLater(1.5, () => seen.push(c.seconds()));
+  c.pump([0.5, 0.5, 0.5]);
+  assert.deepEqual(seen, [1, 1.5]);
+  assert.equal(c.seconds(), 1.5);
+});
 
 test('testSeconds', () => {
   assert.equal(new Clock().seconds(), 0);

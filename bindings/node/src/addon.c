@@ -1317,6 +1317,10 @@ static napi_value n_cancel(napi_env env, napi_callback_info info)
 {
     ARGS(1);
     GET_D(argv[0]);
+    /* Never detached from now on: cancelled without a canceller, the C
+     * deferred swallows one late callback/errback (Twisted's
+     * _suppressAlreadyCalled), which a detached JS object would forget. */
+    escape(s_);
     dfr_deferred_cancel(d);
     return undefined(env);
 }

@@ -796,6 +796,19 @@ test('test_raisesAfterCancelAndCallback', () => {
   assert.throws(() => d.errback(new Error()), isAlreadyCalled);
 });
 
+test('test_raisesAfterCancelAndCallback, the cancellation handled before the late result', () => {
+  // Handled, the Deferred has a success result: the one late callback or
+  // errback is still swallowed (the JS object once forgot it there).
+  for (const late of [(d) => d.callback('late'), (d) => d.errback(new Error('late'))]) {
+    const d = new Deferred();
+    d.cancel();
+    d.addErrback(() => 'handled');
+    late(d);
+    assert.equal(successResultOf(d), 'handled');
+    assert.throws(() => d.callback(null), isAlreadyCalled);
+  }
+});
+
 test('test_raisesAfterCancelAndErrback', () => {
   const r = recorder();
   const d = new Deferred();

@@ -472,8 +472,14 @@ function DeferredList(deferreds, opts) {
     (o.fireOnOneErrback ? FIRE_ON_ONE_ERRBACK : 0) | (o.consumeErrors ? CONSUME_ERRORS : 0);
   const l = native.list(handles(deferreds), flags, false);
   // fireOnOneCallback fires with [result, index] (a C list of those two
-  // entries); when every input failed it fires with the full list (all not ok).
-  return o.fireOnOneCallback ? l.addCallback((r) => (r.length === 2 && r[0][0] ? [r[0][1], r[1][1]] : r)) : l;
+  // entries, both ok); when every input failed it fires with the full list
+  // (all not ok).  Anything else (a value the list was fired with from
+  // outside, as chainDeferred can) passes unchanged, as in Twisted.
+  return o.fireOnOneCallback ? l.addCallback(firstOfList) : l;
+}
+function firstOfList(r) {
+  return Array.isArray(r) && r.length === 2 && Array.isArray(r[0]) && r[0][0] === true &&
+    Array.isArray(r[1]) && r[1][0] === true && typeof r[1][1] === 'number' ? [r[0][1], r[1][1]] : r;
 }
 // An array of Deferreds as their handles (C checks them: 0 is never one).
 function handles(ds) {

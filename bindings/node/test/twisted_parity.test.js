@@ -143,6 +143,20 @@ test('testDeferredListEmpty (DeferredListEmptyTests)', () => {
   assert.deepEqual(result, []);
 });
 
+test('a fireOnOneCallback DeferredList fired from outside keeps that value', () => {
+  // Twisted: the value goes down the list's chain as is.  (Our list's
+  // [result, index] translation once took 's2' apart: [undefined, undefined].)
+  for (const v of ['s2', [1, 2], [[true, 'x'], [true, 'y']], null]) {
+    const dl = DeferredList([new Deferred()], { fireOnOneCallback: true });
+    succeed(v).chainDeferred(dl);
+    assert.deepEqual(successResultOf(dl), v);
+  }
+  const a = new Deferred();
+  const dl = DeferredList([a, new Deferred()], { fireOnOneCallback: true });
+  a.callback([true, 1]);
+  assert.deepEqual(successResultOf(dl), [[true, 1], 0]);
+});
+
 test('testDeferredListFireOnOneError', () => {
   const d1 = new Deferred(), d2 = new Deferred(), d3 = new Deferred();
   const dl = DeferredList([d1, d2, d3], { fireOnOneErrback: true });

@@ -461,3 +461,37 @@ test('callLater on the real reactor runs with its arguments', async () => {
   const got = await new Promise((res) => callLater(0.01, (a, b) => res([a, b]), 1, 2));
   assert.deepEqual(got, [1, 2]);
 });
+
+test('LoopingCall.stop while its Deferred is pending: start\'s Deferred fires when that one does', () => {
+  const clock = new Clock();
+  const inner = new Deferred();
+  let n = 0;
+  const lc = new LoopingCall(() => (++n === 1 ? inner : undefined), { clock });
+  const out = [];
+  lc.start(1).addBoth((r) => { out.push(r); });
+  lc.stop();
+  assert.deepEqual(out, []);
+  assert.equal(lc.running, false);
+  inner.callback(null);
+  assert.deepEqual(out, [lc]);
+  assert.equal(clock.pendingCalls, 0);
+  assert.equal(n, 1);
+});
+
+test('LoopingCall.stop while its Deferred is pending, which then fails: start\'s Deferred fails', () => {
+  const clock = new Clock();
+  const inner = new Deferred();
+  const lc = new LoopingCall(() => inner, { clock });
+  const d = lc.start(1);
+  lc.stop();
+  const e = new TestException('x');
+  inner.errback(e);
+  const r = resultNow(d);
+  assert.ok(r && !r.ok && r.e === e);
+});
+
+test('addTimeout on the real reactor', async () => {
+  const d = new Deferred();
+  d.addTimeout(0.01);
+  await assert.rejects(d, (e) => e instanceof DeferredError && e.code === 'ETIMEDOUT');
+});

@@ -329,6 +329,20 @@ test('test_cancelFiredOnOneCallbackDeferredList', () => {
   assertNoResult(two);
 });
 
+test('cancelling a fired DeferredList waiting on a Deferred its callback returned', () => {
+  // Deliberate difference (docs/node.md): forwarded, as for any Deferred;
+  // Twisted's DeferredList.cancel does nothing once the list fired.
+  let cancelled = 0;
+  const inner = new Deferred((x) => { cancelled++; x.callback('inner'); });
+  const one = new Deferred();
+  const dl = DeferredList([one]);
+  dl.addCallback(() => inner);
+  one.callback(1);
+  dl.cancel();
+  assert.equal(cancelled, 1);
+  assert.equal(successResultOf(dl), 'inner');
+});
+
 test('test_cancelFiredOnOneErrbackDeferredList', () => {
   const one = new Deferred(), two = new Deferred();
   const dl = DeferredList([one, two], { fireOnOneErrback: true });

@@ -8,8 +8,9 @@
 #   tools/twisted_diff/diff.sh chain 1 200     # or: sync 1 200
 # Known, documented differences (docs/design.md, docs/node.md) still show up
 # in a few seeds: a callback returning a Deferred whose callbacks are running
-# further up the stack, a paused Deferred on the chain stack, and
-# DeferredList.cancel not reaching inputs that already reported.
+# further up the stack, a paused Deferred on the chain stack,
+# DeferredList.cancel not reaching inputs that already reported, and
+# cancelling a fired list that waits on a Deferred (forwarded here).
 cd "$(dirname "$0")" || exit 2
 kind=$1; from=$2; to=$3
 PY=${PYTHON:-/usr/bin/python3}

@@ -1481,3 +1481,10 @@ test('test_passesThroughDeferreds: maybeDeferred passes a Deferred through', () 
   const d = new Deferred();
   assert.equal(maybeDeferred(() => d), d);
 });
+
+test('test_willNotAllowNonDeferredOrCoroutine: maybeDeferred wants a function', async () => {
+  assert.throws(() => maybeDeferred('something'), TypeError);
+  // Deferred.fromPromise, like Promise.resolve, takes a plain value as its
+  // result (Twisted's ensureDeferred raises ValueError).
+  assert.equal(await Deferred.fromPromise('something'), 'something');
+});

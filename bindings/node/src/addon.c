@@ -392,7 +392,10 @@ static napi_value dfr_to_js(napi_env env, dfr_value v)
             napi_create_array_with_length(env, 2, &pair);
             napi_get_boolean(env, dfr_list_ok(l, i), &ok);
             napi_set_element(env, pair, 0, ok);
-            napi_set_element(env, pair, 1, dfr_to_js(env, dfr_list_take(l, i)));
+            /* A copy of the entry, not the entry taken out: the list value may
+             * be shared (then() and later callbacks, a list inside another
+             * list, an input's chain and its list) and each must see it all. */
+            napi_set_element(env, pair, 1, dfr_to_js(env, dfr_value_clone(dfr_list_get(l, i))));
             napi_set_element(env, out, (uint32_t)i, pair);
         }
     } else if (v.type == &dfr_type_ptr) {

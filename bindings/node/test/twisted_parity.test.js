@@ -125,6 +125,39 @@ test('testDeferredList', () => {
   assert.deepEqual(result[2], [true, '3']);
 });
 
+test('a DeferredList result read twice keeps its entries (then, nested lists)', async () => {
+  // Twisted's result list is one object every reader sees whole.  Reading
+  // it from JS once took the entries out of the shared C list: a later
+  // callback, or a list holding this list, saw [true, null].
+  const a = new Deferred();
+  const dl = DeferredList([a]);
+  const p = dl.then((v) => v);
+  a.callback('x');
+  assert.deepEqual(await p, [[true, 'x']]);
+  assert.deepEqual(successResultOf(dl), [[true, 'x']]);
+
+  const b = new Deferred();
+  const inner = DeferredList([b]);
+  const outer = DeferredList([inner]);
+  b.callback('y');
+  assert.deepEqual(successResultOf(outer), [[true, [[true, 'y']]]]);
+  assert.deepEqual(successResultOf(inner), [[true, 'y']]);
+
+  // The fuzz's case: a failure entry of a list that is also an input of a
+  // fireOnOneCallback list.
+  const d0 = new Deferred();
+  const d2 = DeferredList([d0]);
+  const d3 = DeferredList([d0, new Deferred(), d2], { fireOnOneCallback: true });
+  d0.cancel();
+  failureResultOf(d0, isCancelled);
+  const r3 = successResultOf(d3);
+  assert.equal(r3[1], 2);
+  assert.ok(isCancelled(r3[0][0][1]));
+  const r2 = successResultOf(d2);
+  assert.equal(r2[0][0], false);
+  assert.ok(isCancelled(r2[0][1]));
+});
+
 test('testEmptyDeferredList', () => {
   let result = null;
   DeferredList([]).addCallback((r) => { result = r; });

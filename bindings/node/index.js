@@ -415,7 +415,14 @@ function dispatch(v) {
       return undefined;
   }
   let r;
-  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return e; }
+  try { r = mode === 4 ? f() : f(v); } catch (e) {
+    if (mode < 2) mbox[MB_K] = -1;
+    mbox[MB_RET] = RET_THREW;
+    return e;
+  }
+  // Said again once f returned: a dispatch nested in f (f calling into C,
+  // which called JS) wrote its own MB_K, and C would hand this k back too.
+  if (mode < 2) mbox[MB_K] = -1;
   if (mode === 1 && r === v) { mbox[MB_RET] = RET_PASS; return undefined; }
   if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
     if (!isDeferred(r)) {

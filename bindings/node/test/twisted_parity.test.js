@@ -1102,6 +1102,29 @@ test('testLock', () => {
   assert.equal(lock.locked, false);
 });
 
+test('a callback whose call into C runs a JS function there keeps its function slot to itself', () => {
+  // The releasing callback's release() runs the next lock.run's function
+  // from C, a dispatch nested in the callback's; that one overwrote the
+  // mark saying the callback's slot was taken back, so C handed the slot
+  // back a second time and two later functions shared it (found by the
+  // differential fuzz: a run's Deferred failed with "f is not a function").
+  const lock = new DeferredLock();
+  const inner0 = new Deferred(), inner2 = new Deferred();
+  lock.run(() => inner0);
+  lock.acquire().addCallback(() => { lock.release(); });
+  let r2 = null;
+  lock.run(() => { inner2.addBoth((r) => r); return inner2; }).addBoth((r) => { r2 = r; });
+  inner0.callback('late0');
+  const seen = [];
+  for (let i = 0; i < 8; i++) new Deferred().addCallback((v) => { seen.push(v); }).callback(i);
+  new DeferredQueue().get().addCallbacks(() => null, () => null);
+  lock.acquire().addCallbacks(() => null, () => null);
+  new DeferredSemaphore(2).acquire().addCallbacks(() => null, () => null);
+  inner2.callback('late2');
+  assert.equal(r2, 'late2');
+  assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7]);
+});
+
 test('test_cancelLockAfterAcquired', () => {
   const lock = new DeferredLock();
   const d = lock.acquire();

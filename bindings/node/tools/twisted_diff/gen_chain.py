@@ -17,7 +17,7 @@ def gen(seed, n=5, ops=16):
     paused = [0] * n
     lists = {p[1] for p in prog if p[2] in ('list', 'gather')}
     for _ in range(ops):
-        op = r.choice(['add', 'add', 'add', 'callback', 'errback', 'cancel', 'pause', 'unpause', 'chain', 'timeout', 'advance', 'advance'])
+        op = r.choice(['add', 'add', 'add', 'callback', 'errback', 'cancel', 'pause', 'unpause', 'chain', 'timeout', 'advance', 'advance', 'observe'])
         i = r.randrange(n)
         if op == 'add':
             prog.append(['add', i, r.choice(kinds(i)), r.choice(kinds(i))])

@@ -10,7 +10,8 @@
 # in a few seeds: a callback returning a Deferred whose callbacks are running
 # further up the stack, a paused Deferred on the chain stack,
 # DeferredList.cancel not reaching inputs that already reported, and
-# cancelling a fired list that waits on a Deferred (forwarded here).
+# cancelling a fired list that waits on a Deferred (forwarded here); and
+# Twisted's RecursionError on some cycles of lists and cancels.
 cd "$(dirname "$0")" || exit 2
 kind=$1; from=$2; to=$3
 PY=${PYTHON:-/usr/bin/python3}

@@ -13,7 +13,8 @@ def gen(seed, n=5, ops=16):
             prog.append(['new', i, 'none'])
         else:
             prog.append(['new', i, k])
-    kinds = lambda i: (['pass', 'val', 'throw'] + ['ret %d' % j for j in range(i + 1, n)])
+    kinds = lambda i: (['pass', 'val', 'throw'] + ['ret %d' % j for j in range(i + 1, n)] +
+                       ['fire %d' % j for j in range(i + 1, n) if j not in lists and r.random() < 0.3])
     paused = [0] * n
     lists = {p[1] for p in prog if p[2] in ('list', 'gather')}
     for _ in range(ops):

@@ -36,6 +36,10 @@ function mk(kind, label, isEb) {
     if (kind === 'pass') return r;
     if (kind === 'val') return label;
     if (kind === 'throw') throw new Err(label);
+    if (kind.startsWith('fire')) {
+      ds[+kind.split(' ')[1]].callback(label);
+      return r; // an errback returning its error passes the failure on
+    }
     return ds[+kind.split(' ')[1]];
   };
 }

@@ -31,6 +31,9 @@ def run(prog):
             if kind == 'pass': return r
             if kind == 'val': return label
             if kind == 'throw': raise Err(label)
+            if kind.startswith('fire'):
+                ds[int(kind.split()[1])].callback(label)
+                return r
             return ds[int(kind.split()[1])]
         return f
     for step, op in enumerate(prog):

@@ -36,7 +36,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   cancel(): void;
   pause(): void;
   unpause(): void;
-  chainDeferred<U>(other: Deferred<U>): Deferred<U>;
+  /** other gets this chain's result; returns this, whose result is then undefined (Twisted's None). */
+  chainDeferred(other: Deferred<T>): Deferred<undefined>;
   addTimeout(seconds: number, clock?: Clock | TimeoutOptions,
     onTimeoutCancel?: (result: unknown, seconds: number) => unknown): this;
   readonly state: 'pending' | 'succeeded' | 'failed';
@@ -85,6 +86,8 @@ export class Clock {
   constructor();
   advance(seconds: number): void;
   seconds(): number;
+  /** Twisted's Clock.pump: advance by each amount in turn. */
+  pump(timings: Iterable<number>): void;
   readonly pendingCalls: number;
   callLater<A extends unknown[]>(seconds: number, fn: (...args: A) => void, ...args: A): DelayedCall;
 }
@@ -124,7 +127,10 @@ export class DeferredSemaphore {
 export class DeferredQueue<T = unknown> {
   /** size, backlog: null or undefined for no limit (Twisted's None). */
   constructor(opts?: { size?: number | null; backlog?: number | null });
+  /** Twisted's positional form: DeferredQueue(size, backlog). */
+  constructor(size: number | null, backlog?: number | null);
   put(value: T): void;
+  /** Throws a DeferredError with code EUNDERFLOW when `backlog` gets already wait (Twisted's QueueUnderflow). */
   get(): Deferred<T>;
   readonly pending: number;
   readonly waiting: number;

@@ -362,7 +362,7 @@ class Deferred {
     const h = handleOf(this);
     if (!isDeferred(other)) throw new TypeError('chainDeferred expects a Deferred');
     native.chain(h, handleOf(other));
-    return other;
+    return this; // Twisted's chainDeferred returns self (its result is then undefined)
   }
   #stateNum() {
     return this.#h !== 0 ? native.state(handleOf(this)) : this.#v === LAZY ? 0 : 1;
@@ -465,7 +465,14 @@ function dispatch(v) {
       return undefined;
   }
   let r;
-  try { r = mode === 4 ? f() : f(v); } catch (e) { mbox[MB_RET] = RET_THREW; return thrown(e); }
+  try { r = mode === 4 ? f() : f(v); } catch (e) {
+    if (mode < 2) mbox[MB_K] = -1;
+    mbox[MB_RET] = RET_THREW;
+    return thrown(e);
+  }
+  // Said again once f returned: a dispatch nested in f (f calling into C,
+  // which called JS) wrote its own MB_K, and C would hand this k back too.
+  if (mode < 2) mbox[MB_K] = -1;
   if (mode === 1 && r === v) { mbox[MB_RET] = RET_PASS; return undefined; }
   if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
     if (!isDeferred(r)) {
@@ -534,8 +541,14 @@ function DeferredList(deferreds, opts) {
     (o.fireOnOneErrback ? FIRE_ON_ONE_ERRBACK : 0) | (o.consumeErrors ? CONSUME_ERRORS : 0);
   const l = native.list(handles(deferreds), flags, false);
   // fireOnOneCallback fires with [result, index] (a C list of those two
-  // entries); when every input failed it fires with the full list (all not ok).
-  return o.fireOnOneCallback ? l.addCallback((r) => (r.length === 2 && r[0][0] ? [r[0][1], r[1][1]] : r)) : l;
+  // entries, both ok); when every input failed it fires with the full list
+  // (all not ok).  Anything else (a value the list was fired with from
+  // outside, as chainDeferred can) passes unchanged, as in Twisted.
+  return o.fireOnOneCallback ? l.addCallback(firstOfList) : l;
+}
+function firstOfList(r) {
+  return Array.isArray(r) && r.length === 2 && Array.isArray(r[0]) && r[0][0] === true &&
+    Array.isArray(r[1]) && r[1][0] === true && typeof r[1][1] === 'number' ? [r[0][1], r[1][1]] : r;
 }
 // An array of Deferreds as their handles (C checks them: 0 is never one).
 function handles(ds) {
@@ -552,6 +565,11 @@ class Clock {
   constructor() { native.clockInit(this); }
   advance(seconds) { native.advance(clockThis(this), seconds); }
   seconds() { return native.seconds(clockThis(this)); }
+  /** Twisted's Clock.pump: advance by each amount in turn. */
+  pump(timings) {
+    clockThis(this);
+    for (const t of timings) this.advance(t);
+  }
   get pendingCalls() { return native.pendingCalls(clockThis(this)); }
 }
 // A Clock method's receiver: C takes undefined or null for the reactor
@@ -722,8 +740,9 @@ class DeferredSemaphore {
 }
 
 class DeferredQueue {
-  constructor(opts) {
-    const o = opts || {};
+  /** new DeferredQueue({ size, backlog }), or Twisted's positional (size, backlog). */
+  constructor(opts, backlog) {
+    const o = typeof opts === 'number' ? { size: opts, backlog } : opts || {};
     // null (Twisted's None) or undefined: no limit.
     native.syncInit(this, QUEUE, o.size == null ? Infinity : o.size, o.backlog == null ? Infinity : o.backlog);
   }
@@ -731,7 +750,17 @@ class DeferredQueue {
     if (isDeferred(value)) throw new TypeError('cannot put a Deferred in a DeferredQueue');
     native.sync(this, 1, value, QUEUE);
   }
-  get() { return native.sync(this, 0, undefined, QUEUE); }
+  get() {
+    const d = native.sync(this, 0, undefined, QUEUE);
+    // Twisted's get() raises QueueUnderflow (as put() raises QueueOverflow);
+    // C answers with a failed Deferred, whose failure is thrown (and so handled).
+    if (d.state === 'failed') {
+      let e;
+      d.addErrback((x) => { e = x; });
+      throw e;
+    }
+    return d;
+  }
   get pending() { return native.sync(this, 2, undefined, QUEUE); }
   get waiting() { return native.sync(this, 3, undefined, QUEUE); }
 }

@@ -474,7 +474,10 @@ static napi_value list_to_js(napi_env env, dfr_value v)
         napi_get_boolean(env, dfr_list_ok(l, i), &ok);
         napi_set_element(env, pair, 0, ok);
         napi_set_element(env, f->arr, (uint32_t)i, pair);
-        dfr_value e = dfr_list_take(l, i);
+        /* A copy of the entry, not the entry taken out: the list value may be
+         * shared (then() and later callbacks, a list inside another list, an
+         * input's chain and its list) and each must see it all. */
+        dfr_value e = dfr_value_clone(dfr_list_get(l, i));
         if (!dfr_is_list(e)) {
             napi_set_element(env, pair, 1, dfr_to_js(env, e));
             continue;
@@ -1466,6 +1469,10 @@ static napi_value n_cancel(napi_env env, napi_callback_info info)
 {
     ARGS(1);
     GET_D(argv[0]);
+    /* Never detached from now on: cancelled without a canceller, the C
+     * deferred swallows one late callback/errback (Twisted's
+     * _suppressAlreadyCalled), which a detached JS object would forget. */
+    escape(s_);
     dfr_deferred_cancel(d);
     return undefined(env);
 }

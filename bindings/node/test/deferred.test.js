@@ -127,7 +127,7 @@ test('chainDeferred passes the result on', () => {
   const a = new Deferred(), b = new Deferred();
   let got;
   b.addCallback((v) => { got = v; });
-  a.chainDeferred(b);
+  assert.equal(a.chainDeferred(b), a); // Twisted returns self
   a.callback('v');
   assert.equal(got, 'v');
 });

@@ -20,6 +20,10 @@ async function main(): Promise<number> {
   const later: Deferred<string> = deferLater(1, () => 'x', { clock, signal: new AbortController().signal });
   addTimeout(later, 5, { clock });
   new Deferred<number>().addTimeout(5, { clock }).addTimeout(5, clock);
+  const chained: Deferred<undefined> = new Deferred<number>().chainDeferred(new Deferred<number>());
+  void chained;
+  new Clock().pump([1, 0.5]);
+  new DeferredQueue<number>(2, 2).put(1);
   addTimeout(later, 5, { clock, onTimeoutCancel: (r: unknown, s: number) => [r, s] });
   new Deferred<string>().addTimeout(5, clock, () => 'OVERRIDDEN').addTimeout(5, { onTimeoutCancel: (e) => e });
   const counted: LoopingCall = LoopingCall.withCount((n: number) => n + 1, { clock });

@@ -13,7 +13,12 @@
 // Wrong-goroutine use never reaches C: methods that return an error return
 // [ErrNotOwner], the others panic with it.  Methods called on a nil handle
 // do the same with an error wrapping [ErrInvalid] (Free and Release of nil
-// do nothing).
+// do nothing).  After [Reactor.Free], methods that return an error return
+// [ErrClosed] and constructors panic with it; a freed Lock, Semaphore, Queue
+// or LoopingCall gives an error wrapping ErrInvalid.  A Deferred of another
+// reactor, or a released one, given to a list, Chain, Do, or returned by a
+// callback is an error wrapping ErrInvalid (a callback's fails its chain).
+// Reactor.Free from a function that Run, Iterate or Advance runs panics.
 //
 // Other goroutines cross over through three thread-safe doors:
 //

@@ -49,6 +49,7 @@ type Reactor struct {
 	done      chan struct{} // Start: closed when the reactor goroutine has freed it
 	closed    chan struct{} // closed by Free (waits give up)
 	runErr    error         // Start: what Run returned (read after done)
+	looping   int           // Run, Iterate or Advance is on the stack (Free must wait)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -159,6 +160,14 @@ func (r *Reactor) own() {
 	}
 }
 
+// live is own for a constructor: a freed reactor makes nothing (ErrClosed).
+func (r *Reactor) live() {
+	r.own()
+	if r.c == nil {
+		panic(ErrClosed)
+	}
+}
+
 // check is own as an error, also for a freed reactor.
 func (r *Reactor) check() error {
 	if r == nil {
@@ -179,7 +188,10 @@ func (r *Reactor) Run() error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	if err := codeErr(C.dfr_reactor_run(r.c)); err != nil {
+	r.looping++
+	err := codeErr(C.dfr_reactor_run(r.c))
+	r.looping--
+	if err != nil {
 		return err
 	}
 	return r.takePanic()
@@ -201,11 +213,18 @@ func (r *Reactor) Stop() error {
 // Free frees a reactor that is not running: pending calls are dropped (their
 // Go functions released; a pending DeferLater and a running LoopingCall's
 // deferred fail with ErrNotRunning), and unlocks the goroutine from its thread.
+// Free from a function that Run, Iterate or Advance called panics with
+// errFreeInLoop (Stop, and Free once Run returned).
 func (r *Reactor) Free() {
 	if r == nil {
 		return
 	}
 	r.own()
+	if r.looping > 0 {
+		// C would put the free off until the loop returns, but the Go side
+		// (its handle, slab and queue) would be gone under the running loop.
+		panic(errFreeInLoop)
+	}
 	r.mu.Lock()
 	c := r.c
 	r.c = nil
@@ -235,6 +254,8 @@ func (r *Reactor) Iterate(maxWait time.Duration) error {
 	if err := r.check(); err != nil {
 		return err
 	}
+	r.looping++
+	defer func() { r.looping-- }()
 	return codeErr(C.dfr_reactor_iterate(r.c, C.double(maxWait.Seconds())))
 }
 
@@ -249,6 +270,8 @@ func (r *Reactor) Advance(d time.Duration) error {
 	if err := r.check(); err != nil {
 		return err
 	}
+	r.looping++
+	defer func() { r.looping-- }()
 	return codeErr(C.dfr_reactor_advance(r.c, C.double(d.Seconds())))
 }
 

@@ -59,6 +59,16 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 			ch <- outcome{v, err}
 			return
 		}
+		// fn's deferred must be a live one of r: another reactor's would
+		// say ErrNotOwner, a released one would panic and stop r.
+		switch {
+		case dd.r != r:
+			ch <- outcome{nil, errForeign}
+			return
+		case dd.state.Load() == released:
+			ch <- outcome{nil, errReleased}
+			return
+		}
 		d = dd
 		if err := d.AddBoth(func(v any, err error) (any, error) {
 			ch <- outcome{v, err}
@@ -84,7 +94,15 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 		})
 		return zero, context.Cause(ctx)
 	case <-r.closed:
-		return zero, ErrClosed
+		select {
+		case o := <-ch: // came with the free (Free fails pending calls)
+			if o.err != nil {
+				return zero, o.err
+			}
+			return convert[T](o.v)
+		default:
+			return zero, ErrClosed
+		}
 	}
 }
 

@@ -1,0 +1,236 @@
+package deferred
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// Hostile uses of the API: each gives a clear error (or a documented panic)
+// and leaves no cgo handle or callback slot behind.
+
+// panicValue runs fn and gives what it panicked with (nil if it returned).
+func panicValue(fn func()) (v any) {
+	defer func() { v = recover() }()
+	fn()
+	return nil
+}
+
+func panicsWithErr(t *testing.T, what string, fn func(), target error) {
+	t.Helper()
+	v := panicValue(fn)
+	if err, ok := v.(error); !ok || !errors.Is(err, target) {
+		t.Errorf("%s: panicked with %v, want %v", what, v, target)
+	}
+}
+
+// Free from a function run by Run, Iterate or Advance panics: C would put
+// the free off, but the Go side would be gone under the loop (goDrain then
+// met a deleted handle and the process died).
+func TestHostileFreeInsideLoop(t *testing.T) {
+	r := must1(NewReactor(nil))
+	ok(t, r.Call(func() { r.Free() }))
+	err := r.Run()
+	var pe *PanicError
+	if !errors.As(err, &pe) || !errors.Is(pe.Value.(error), ErrInvalid) {
+		t.Fatalf("Run: %v", err)
+	}
+	r.Free() // once Run returned
+	m := manual(t)
+	_ = must1(m.CallLater(time.Second, func() {
+		panicsWithErr(t, "Free in Advance", m.Free, ErrInvalid)
+	}))
+	ok(t, m.Advance(time.Second))
+	// Outside the loop a callback may free its reactor.
+	d := m.NewDeferred()
+	ok(t, d.AddCallback(func(v any) (any, error) { m.Free(); return v, nil }))
+	ok(t, d.Callback(1))
+	d.Release()
+	noHandles(t)
+}
+
+// Deferreds of another reactor never reach this one's chains: C would run
+// the other reactor's chain on this thread.
+func TestHostileForeignDeferreds(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	r2 := must1(Start(nil))
+	ch := make(chan *Deferred, 1)
+	ok(t, r2.Call(func() { ch <- r2.NewDeferred() }))
+	foreign := <-ch
+	mine := r.NewDeferred()
+	if _, err := r.DeferredList([]*Deferred{mine, foreign}, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("DeferredList: %v", err)
+	}
+	if _, err := r.Gather([]*Deferred{foreign}, false); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Gather: %v", err)
+	}
+	if err := mine.Chain(foreign); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Chain: %v", err)
+	}
+	panicsWithErr(t, "Succeed", func() { r.Succeed(foreign) }, ErrInvalid)
+	// returned by a callback: the chain fails instead of waiting for it
+	ok(t, mine.AddCallback(func(any) (any, error) { return foreign, nil }))
+	ok(t, mine.Callback(1))
+	if _, err := Result[any](mine); !errors.Is(err, ErrInvalid) {
+		t.Errorf("returned by a callback: %v", err)
+	}
+	Catch(mine, func(error) (any, error) { return nil, nil })
+	mine.Release()
+	// Do's fn returning it
+	mine2 := r.NewDeferred()
+	if _, err := Do[any](context.Background(), r2, func() (any, error) { return mine2, nil }); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Do: %v", err)
+	}
+	mine2.Release()
+	foreign.Release()
+	ok(t, r2.Close())
+	noHandles(t)
+}
+
+// A released deferred given to Do, Wait, lists or returned by a callback is
+// an error; it no longer stops the reactor (Do's panic did).
+func TestHostileReleasedDeferreds(t *testing.T) {
+	r := must1(Start(nil))
+	ctx := context.Background()
+	if _, err := Do[any](ctx, r, func() (any, error) {
+		d := r.NewDeferred()
+		d.Release()
+		return d, nil
+	}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Do: %v", err)
+	}
+	if v, err := Do[int](ctx, r, func() (any, error) { return 5, nil }); v != 5 || err != nil {
+		t.Fatalf("reactor after: %v %v", v, err)
+	}
+	ok(t, r.Close())
+
+	m := manual(t)
+	defer m.Free()
+	rel := m.NewDeferred()
+	rel.Release()
+	if _, err := m.DeferredList([]*Deferred{m.NewDeferred(), rel}, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("DeferredList: %v", err)
+	}
+	if err := m.NewDeferred().Chain(rel); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Chain: %v", err)
+	}
+	panicsWithErr(t, "Callback", func() { _ = rel.Callback(1) }, ErrInvalid)
+	panicsWithErr(t, "AddTimeoutWith", func() {
+		_ = rel.AddTimeoutWith(time.Second, func(any, error) (any, error) { return nil, nil })
+	}, ErrInvalid)
+	d := m.NewDeferred()
+	ok(t, d.AddCallback(func(any) (any, error) { return rel, nil }))
+	ok(t, d.Callback(1))
+	if _, err := Result[any](d); !errors.Is(err, ErrInvalid) {
+		t.Errorf("returned by a callback: %v", err)
+	}
+	Catch(d, func(error) (any, error) { return nil, nil })
+	d.Release()
+	noHandles(t)
+}
+
+// A freed reactor makes nothing; a freed Lock, Semaphore, Queue or
+// LoopingCall says so instead of giving a failed deferred nobody handles.
+func TestHostileUseAfterFree(t *testing.T) {
+	r := manual(t)
+	l := r.NewLock()
+	s := must1(r.NewSemaphore(1))
+	q := r.NewQueue(1, 1)
+	lc := must1(r.NewLoopingCall(func() (any, error) { return nil, nil }))
+	l.Free()
+	s.Free()
+	q.Free()
+	lc.Free()
+	fn := func() (any, error) { return nil, nil }
+	errs := map[string]error{"Lock.Release": l.Release(), "Semaphore.Release": s.Release(),
+		"Queue.Put": q.Put(1), "LoopingCall.Stop": lc.Stop(), "LoopingCall.Reset": lc.Reset()}
+	_, errs["Lock.Acquire"] = l.Acquire()
+	_, errs["Lock.Run"] = l.Run(fn)
+	_, errs["Semaphore.Acquire"] = s.Acquire()
+	_, errs["Semaphore.Run"] = s.Run(fn)
+	_, errs["Queue.Get"] = q.Get()
+	_, errs["LoopingCall.Start"] = lc.Start(time.Second, false)
+	for name, err := range errs {
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s after Free: %v", name, err)
+		}
+	}
+	if l.Locked() || s.Tokens() != 0 || q.Pending() != 0 || lc.Running() {
+		t.Error("freed handles report state")
+	}
+	r.Free()
+	for name, fn := range map[string]func(){
+		"NewDeferred":            func() { r.NewDeferred() },
+		"NewCancellableDeferred": func() { r.NewCancellableDeferred(nil) },
+		"Succeed":                func() { r.Succeed(1) },
+		"Fail":                   func() { r.Fail(ErrCancelled) },
+		"NewLock":                func() { r.NewLock() },
+		"NewQueue":               func() { r.NewQueue(1, 1) },
+	} {
+		panicsWithErr(t, name+" after Reactor.Free", fn, ErrClosed)
+	}
+	noHandles(t)
+}
+
+type hostileErr struct{ msg string }
+
+func (e *hostileErr) Error() string { return e.msg } // panics on a nil e
+
+// Typed nils as errors: the package's own are refused, others travel with a
+// description instead of a nil dereference; a cycle of causes is cut.
+func TestHostileTypedNilErrors(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	if err := d.Errback((*Failure)(nil)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Errback(nil *Failure): %v", err)
+	}
+	if err := d.Errback((*PanicError)(nil)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Errback(nil *PanicError): %v", err)
+	}
+	var he *hostileErr
+	ok(t, d.Errback(he))
+	_, err := Result[any](d)
+	if err != error(he) {
+		t.Errorf("typed nil error came back as %v", err)
+	}
+	Catch(d, func(error) (any, error) { return nil, nil })
+	d.Release()
+	// returned by a callback
+	d = r.NewDeferred()
+	ok(t, d.AddCallback(func(any) (any, error) { return nil, (*Failure)(nil) }))
+	ok(t, d.Callback(1))
+	if _, err := Result[any](d); !errors.Is(err, ErrInvalid) {
+		t.Errorf("callback's nil *Failure: %v", err)
+	}
+	Catch(d, func(error) (any, error) { return nil, nil })
+	d.Release()
+	// a cycle of causes
+	f := NewFailure("app", 1, "loop")
+	f.Cause = f
+	d = r.Fail(f)
+	if _, err := Result[any](d); err == nil {
+		t.Error("cyclic failure lost")
+	}
+	Catch(d, func(error) (any, error) { return nil, nil })
+	d.Release()
+	if (*Failure)(nil).Error() == "" || (*PanicError)(nil).Error() == "" {
+		t.Error("nil error text")
+	}
+	noHandles(t)
+}
+
+// Then, Catch and Finally refuse a nil function at once (it used to fail the
+// chain later with a nil-call panic).
+func TestHostileNilFuncs(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	panicsWithErr(t, "Then", func() { Then[int, int](d, nil) }, ErrInvalid)
+	panicsWithErr(t, "Catch", func() { Catch[int](d, nil) }, ErrInvalid)
+	panicsWithErr(t, "Finally", func() { Finally(d, nil) }, ErrInvalid)
+	d.Release()
+	noHandles(t)
+}

@@ -67,6 +67,13 @@
 // unwinds through C.  A panic in a function given to [Reactor.Call] stops
 // the reactor and [Reactor.Run] returns it.
 //
+// runtime.Goexit (t.FailNow, t.Fatal) cannot be stopped.  In a function given
+// to [DeferToThread] or [DeferToCThread] it fails that task (an error wrapping
+// ErrInvalid).  On the reactor's goroutine it unwinds through C: call it in
+// no callback.  If it unwinds Run, Iterate or Advance, the reactor is
+// abandoned (its C half leaks): its calls and waits give ErrClosed, and Close
+// returns the error.
+//
 // # Memory
 //
 // No Go pointer is kept in C.  Go values reach C as runtime/cgo.Handles (one

@@ -48,6 +48,9 @@ var (
 	errFreed = fmt.Errorf("%w: used after Free", ErrInvalid)
 	// errNilFunc: a nil function given to Then, Catch or Finally.
 	errNilFunc = fmt.Errorf("%w: nil function", ErrInvalid)
+	// errGoexit: a function called runtime.Goexit (t.FailNow, say) where the
+	// binding must return.
+	errGoexit = fmt.Errorf("%w: runtime.Goexit (t.FailNow?) in a function given to the reactor", ErrInvalid)
 	// ErrPending: Result on a deferred that has no result yet.
 	ErrPending = errors.New("deferred: no result yet")
 	// ErrWrongType: a result could not be converted to the type asked for.

@@ -3,6 +3,9 @@ package deferred
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -233,4 +236,83 @@ func TestHostileNilFuncs(t *testing.T) {
 	panicsWithErr(t, "Finally", func() { Finally(d, nil) }, ErrInvalid)
 	d.Release()
 	noHandles(t)
+}
+
+// runtime.Goexit (t.FailNow, say) in a function a worker runs fails its task
+// (the tasks the worker had taken go to a new one: nothing is lost); on the
+// C pool's thread it was a fatal error.
+func TestHostileGoexitInThreads(t *testing.T) {
+	r := must1(NewReactor(&Options{ThreadPoolMax: 1}))
+	defer r.Free()
+	ds := []*Deferred{
+		must1(DeferToThread(r, func() (int, error) { runtime.Goexit(); return 1, nil })),
+		must1(DeferToThread(r, func() (int, error) { return 2, nil })),
+		must1(DeferToCThread(r, func() (int, error) { runtime.Goexit(); return 3, nil })),
+		must1(DeferToCThread(r, func() (int, error) { panic("c") })),
+		must1(DeferToCThread(r, func() (int, error) { return 5, nil })),
+	}
+	l := must1(r.DeferredList(ds, ConsumeErrors))
+	var got Entries
+	ok(t, l.AddBoth(func(v any, err error) (any, error) {
+		got, _ = v.(Entries)
+		return nil, r.Stop()
+	}))
+	ok(t, l.AddTimeout(5*time.Second))
+	ok(t, r.Run())
+	if len(got) != 5 || !errors.Is(got[0].Err, ErrInvalid) || got[1].Value != int64(2) ||
+		!errors.Is(got[2].Err, ErrInvalid) || !errors.Is(got[3].Err, ErrPanic) || got[4].Value != int64(5) {
+		t.Fatalf("results: %+v", got)
+	}
+	for _, d := range append(ds, l) {
+		d.Release()
+	}
+	noHandles(t)
+}
+
+// runtime.Goexit in a function the reactor's loop runs unwinds through C's
+// loop: the reactor is abandoned (C's frames are gone), Close reports it,
+// Do and Call say ErrClosed instead of waiting forever.  In a subprocess: the
+// abandoned reactor is left to leak.
+func TestHostileGoexitInLoop(t *testing.T) {
+	if os.Getenv("DFRGO_HOSTILE_CHILD") != "goexit" {
+		out, err := subprocess(t, "goexit")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	r := must1(Start(nil))
+	ok(t, r.Call(func() { runtime.Goexit() }))
+	if err := r.Close(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := Do[int](context.Background(), r, func() (any, error) { return 1, nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do: %v", err)
+	}
+	if err := r.Call(func() {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Call: %v", err)
+	}
+	// a callback run by Advance, on a goroutine of the test's
+	done := make(chan *Reactor)
+	go func() {
+		m := must1(NewReactor(&Options{ManualClock: true}))
+		defer m.Free() // runs while the goroutine exits: nothing to do
+		_ = must1(m.CallLater(time.Second, func() { runtime.Goexit() }))
+		done <- m
+		_ = m.Advance(time.Second)
+		t.Error("Advance returned")
+	}()
+	m := <-done
+	if _, err := Do[int](context.Background(), m, func() (any, error) { return 1, nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do on the abandoned reactor: %v", err)
+	}
+}
+
+// subprocess runs the calling test alone in a new process with
+// DFRGO_HOSTILE_CHILD=child.
+func subprocess(t *testing.T, child string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "DFRGO_HOSTILE_CHILD="+child)
+	return cmd.CombinedOutput()
 }

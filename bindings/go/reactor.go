@@ -189,8 +189,10 @@ func (r *Reactor) Run() error {
 		return err
 	}
 	r.looping++
+	returned := false
+	defer r.leaveLoop(&returned)
 	err := codeErr(C.dfr_reactor_run(r.c))
-	r.looping--
+	returned = true
 	if err != nil {
 		return err
 	}
@@ -243,6 +245,34 @@ func (r *Reactor) Free() {
 	}
 }
 
+// leaveLoop, deferred by Run, Iterate and Advance after r.looping++, undoes
+// it.  When they did not return (returned false), runtime.Goexit (t.FailNow
+// in a callback, say) or a panic unwound the goroutine through C's loop: C's
+// frames are gone mid-run, so r cannot be freed; it is abandoned (left to
+// leak in C) and the Go side says ErrClosed from now on, waiters included.
+func (r *Reactor) leaveLoop(returned *bool) {
+	r.looping--
+	if !*returned && r.c != nil {
+		r.abandon()
+	}
+}
+
+// abandon: see leaveLoop.
+func (r *Reactor) abandon() {
+	r.mu.Lock()
+	r.c = nil
+	r.mu.Unlock()
+	r.runErr = errGoexit
+	r.qmu.Lock()
+	r.queue = nil // never run
+	r.qmu.Unlock()
+	if r.pool != nil {
+		r.pool.close()
+	}
+	r.slab.orphan() // its running slot never comes back
+	close(r.closed)
+}
+
 // Running reports whether the reactor runs.
 func (r *Reactor) Running() bool {
 	r.own()
@@ -255,8 +285,11 @@ func (r *Reactor) Iterate(maxWait time.Duration) error {
 		return err
 	}
 	r.looping++
-	defer func() { r.looping-- }()
-	return codeErr(C.dfr_reactor_iterate(r.c, C.double(maxWait.Seconds())))
+	returned := false
+	defer r.leaveLoop(&returned)
+	err := codeErr(C.dfr_reactor_iterate(r.c, C.double(maxWait.Seconds())))
+	returned = true
+	return err
 }
 
 // Now is the reactor's clock (monotonic; a manual clock starts at 0).
@@ -271,8 +304,11 @@ func (r *Reactor) Advance(d time.Duration) error {
 		return err
 	}
 	r.looping++
-	defer func() { r.looping-- }()
-	return codeErr(C.dfr_reactor_advance(r.c, C.double(d.Seconds())))
+	returned := false
+	defer r.leaveLoop(&returned)
+	err := codeErr(C.dfr_reactor_advance(r.c, C.double(d.Seconds())))
+	returned = true
+	return err
 }
 
 // PendingCalls is the number of pending delayed calls.

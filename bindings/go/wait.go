@@ -143,6 +143,29 @@ func DeferToCThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) 
 	if fn == nil {
 		return nil, ErrInvalid
 	}
-	h := newHandle(taskFn{r, func() (any, error) { return fn() }})
+	h := newHandle(taskFn{r, func() (any, error) { return offCThread(fn) }})
 	return r.newDeferredOrErr(C.dfrgo_defer_to_thread(r.c, h))
+}
+
+// offCThread runs fn on a goroutine of its own and waits for it: on the C
+// pool's thread a runtime.Goexit in fn (t.FailNow, say) is a fatal error
+// ("Goexit called in a thread that was not created by the Go runtime"); here
+// it fails the task with errGoexit.  A panic is a *PanicError, as in goTask.
+func offCThread[T any](fn func() (T, error)) (any, error) {
+	ch := make(chan outcome, 1)
+	go func() {
+		exited := true
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- outcome{nil, panicError(p)}
+			} else if exited {
+				ch <- outcome{nil, errGoexit}
+			}
+		}()
+		v, err := fn()
+		exited = false
+		ch <- outcome{v, err}
+	}()
+	o := <-ch
+	return o.v, o.err
 }

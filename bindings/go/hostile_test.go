@@ -3,6 +3,7 @@ package deferred
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -315,4 +316,43 @@ func subprocess(t *testing.T, child string) ([]byte, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
 	cmd.Env = append(os.Environ(), "DFRGO_HOSTILE_CHILD="+child)
 	return cmd.CombinedOutput()
+}
+
+// A zero-value Reactor says so (it said ErrNotOwner or ErrClosed).
+func TestHostileZeroValueReactor(t *testing.T) {
+	var r Reactor
+	errs := map[string]error{"Call": r.Call(func() {}), "Stop": r.Stop(), "Run": r.Run(), "Close": r.Close()}
+	_, errs["Do"] = Do[int](context.Background(), &r, func() (any, error) { return 1, nil })
+	_, errs["DeferLater"] = r.DeferLater(0, nil)
+	for name, err := range errs {
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	panicsWithErr(t, "NewDeferred", func() { r.NewDeferred() }, ErrInvalid)
+	panicsWithErr(t, "Free", r.Free, ErrInvalid)
+}
+
+// Sizes C would truncate to its unsigned are refused (a pool of 1<<64-1
+// became -1 Go workers and DeferToThread never ran; 1<<32+1 tokens became 1).
+func TestHostileSizes(t *testing.T) {
+	for _, o := range []Options{{ThreadPoolMax: 1 << 32}, {ThreadPoolMax: math.MaxUint64}, {ThreadPoolMin: 1 << 40}} {
+		if r, err := NewReactor(&o); !errors.Is(err, ErrInvalid) {
+			r.Free()
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	r := manual(t)
+	defer r.Free()
+	if _, err := r.NewSemaphore(1<<32 + 1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("NewSemaphore(1<<32+1): %v", err)
+	}
+	// as other unknown flags: a deferred failed with ErrInvalid
+	bad := must1(r.DeferredList(nil, 1<<32|FireOnOneCallback))
+	if _, err := Result[any](bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("DeferredList flags: %v", err)
+	}
+	Catch(bad, func(error) (any, error) { return nil, nil })
+	bad.Release()
+	noHandles(t)
 }

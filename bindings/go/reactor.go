@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/cgo"
@@ -69,6 +70,9 @@ func NewReactor(opts *Options) (*Reactor, error) {
 	if opts != nil {
 		o = *opts
 	}
+	if o.ThreadPoolMin > math.MaxInt32 || o.ThreadPoolMax > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: thread pool size over %d", ErrInvalid, math.MaxInt32) // C's is unsigned
+	}
 	runtime.LockOSThread()
 	c := C.dfrgo_reactor_new(C.bool(o.ManualClock), C.unsigned(o.ThreadPoolMin), C.unsigned(o.ThreadPoolMax))
 	if c == nil {
@@ -123,8 +127,8 @@ func Start(opts *Options) (*Reactor, error) {
 // freed it; it returns what Run returned (a *PanicError when a function given
 // to Call panicked).  Any goroutine but the reactor's.
 func (r *Reactor) Close() error {
-	if r == nil {
-		return ErrInvalid
+	if r.zero() {
+		return errNilHandle
 	}
 	if r.done == nil {
 		return errors.New("deferred: Close is for reactors made by Start; use Stop and Free")
@@ -149,10 +153,13 @@ func (r *Reactor) InThread() bool {
 	return C.dfrgo_tid() == r.tid
 }
 
+// zero: a nil or zero-value Reactor (not made by NewReactor or Start).
+func (r *Reactor) zero() bool { return r == nil || r.slab == nil }
+
 // own panics when the caller is not the reactor's goroutine (a programming
 // error like a concurrent map write: it never reaches C).
 func (r *Reactor) own() {
-	if r == nil {
+	if r.zero() {
 		panic(errNilHandle)
 	}
 	if !r.InThread() {
@@ -170,7 +177,7 @@ func (r *Reactor) live() {
 
 // check is own as an error, also for a freed reactor.
 func (r *Reactor) check() error {
-	if r == nil {
+	if r.zero() {
 		return errNilHandle
 	}
 	if !r.InThread() {
@@ -201,8 +208,8 @@ func (r *Reactor) Run() error {
 
 // Stop asks a running reactor to stop.  Any goroutine.
 func (r *Reactor) Stop() error {
-	if r == nil {
-		return ErrInvalid
+	if r.zero() {
+		return errNilHandle
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -329,7 +336,7 @@ func seconds(s float64) time.Duration {
 // it starts; calls still pending when the reactor is freed never run.  A
 // panic in fn stops the reactor and Run returns it as a *PanicError.
 func (r *Reactor) Call(fn func()) error {
-	if r == nil || fn == nil {
+	if r.zero() || fn == nil {
 		return ErrInvalid
 	}
 	r.mu.RLock()

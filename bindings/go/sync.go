@@ -3,6 +3,8 @@ package deferred
 // #include "shim.h"
 import "C"
 
+import "math"
+
 // Lock is a DeferredLock on a reactor's goroutine.
 type Lock struct {
 	r *Reactor
@@ -76,6 +78,9 @@ type Semaphore struct {
 func (r *Reactor) NewSemaphore(tokens uint) (*Semaphore, error) {
 	if err := r.check(); err != nil {
 		return nil, err
+	}
+	if tokens > math.MaxUint32 {
+		return nil, ErrInvalid // C's count is unsigned: it would wrap
 	}
 	c := C.dfr_semaphore_new(C.unsigned(tokens))
 	if c == nil {

@@ -4,6 +4,7 @@ package deferred
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"runtime/cgo"
 	"time"
@@ -250,12 +251,16 @@ func (r *Reactor) DeferredList(ds []*Deferred, flags uint) (*Deferred, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
+	cflags := C.unsigned(flags)
+	if flags > math.MaxUint32 {
+		cflags = math.MaxUint32 // unknown flags, as C says them (not truncated)
+	}
 	arr, free, err := cArray(r, ds)
 	if err != nil {
 		return nil, err
 	}
 	defer free()
-	d, err := r.newDeferredOrErr(C.dfr_deferred_list(arr, C.size_t(len(ds)), C.unsigned(flags)))
+	d, err := r.newDeferredOrErr(C.dfr_deferred_list(arr, C.size_t(len(ds)), cflags))
 	runtime.KeepAlive(ds)
 	return d, err
 }

@@ -31,7 +31,7 @@ func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
 // reactor's goroutine Do returns ErrDeadlock; after Free, ErrClosed.
 func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, error) {
 	var zero T
-	if r == nil || fn == nil || ctx == nil {
+	if r.zero() || fn == nil || ctx == nil {
 		return zero, ErrInvalid
 	}
 	if r.InThread() {

@@ -356,3 +356,31 @@ func TestHostileSizes(t *testing.T) {
 	bad.Release()
 	noHandles(t)
 }
+
+// Do's deferred released on the reactor before ctx is done: the cancel is
+// skipped (it panicked and stopped the reactor).
+func TestHostileDoCancelReleased(t *testing.T) {
+	r := must1(Start(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *Deferred, 1)
+	got := make(chan error, 1)
+	go func() {
+		_, err := Do[any](ctx, r, func() (any, error) {
+			d := r.NewDeferred()
+			ready <- d
+			return d, nil
+		})
+		got <- err
+	}()
+	d := <-ready
+	ok(t, r.Call(d.Release))
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Errorf("Do: %v", err)
+	}
+	if v, err := Do[int](context.Background(), r, func() (any, error) { return 7, nil }); v != 7 || err != nil {
+		t.Errorf("reactor after: %v %v", v, err)
+	}
+	ok(t, r.Close())
+	noHandles(t)
+}

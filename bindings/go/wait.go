@@ -70,6 +70,12 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 			return
 		}
 		d = dd
+		defer func() { // released meanwhile by another goroutine: say so, keep r running
+			if p := recover(); p != nil {
+				d = nil
+				ch <- outcome{nil, panicError(p)}
+			}
+		}()
 		if err := d.AddBoth(func(v any, err error) (any, error) {
 			ch <- outcome{v, err}
 			return nil, nil
@@ -88,7 +94,7 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 		return convert[T](o.v)
 	case <-ctx.Done():
 		_ = r.Call(func() {
-			if d != nil {
+			if d != nil && d.state.Load() != released { // a released d may be gone
 				_ = d.Cancel()
 			}
 		})

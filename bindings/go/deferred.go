@@ -92,6 +92,12 @@ func goCanceller(h C.uintptr_t, cd *C.dfr_deferred) {
 	if f.fn == nil {
 		return
 	}
+	if f.r.nest >= maxNesting { // as in goCallback
+		C.dfr_deferred_errback(cd, failureToC(errTooDeep))
+		return
+	}
+	f.r.nest++
+	defer func() { f.r.nest-- }()
 	d := wrapDeferred(f.r, C.dfr_deferred_ref(cd))
 	defer d.Release()
 	defer func() {
@@ -204,7 +210,17 @@ func goCallback(id, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_val
 	p := s.fn(idx)
 	f := *p // runs once: the slot is given back after
 	*p = chainFns{}
+	r := s.r
+	if r.nest >= maxNesting {
+		if in._type != nil {
+			dropValue(in)
+		}
+		*out = C.dfrgo_value_failure(failureToC(errTooDeep))
+		return
+	}
+	r.nest++
 	defer func() {
+		r.nest--
 		if v := recover(); v != nil {
 			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
 		}

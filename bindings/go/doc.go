@@ -67,6 +67,11 @@
 // unwinds through C.  A panic in a function given to [Reactor.Call] stops
 // the reactor and [Reactor.Run] returns it.
 //
+// Go callbacks nested through C (a callback firing a deferred whose callback
+// fires another, ...) hold C frames on the thread's stack: past 2000 levels the
+// callback is not called and its chain fails with an error wrapping
+// ErrInvalid, instead of overflowing the stack.
+//
 // runtime.Goexit (t.FailNow, t.Fatal) cannot be stopped.  In a function given
 // to [DeferToThread] or [DeferToCThread] it fails that task (an error wrapping
 // ErrInvalid).  On the reactor's goroutine it unwinds through C: call it in

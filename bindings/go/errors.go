@@ -51,6 +51,8 @@ var (
 	// errGoexit: a function called runtime.Goexit (t.FailNow, say) where the
 	// binding must return.
 	errGoexit = fmt.Errorf("%w: runtime.Goexit (t.FailNow?) in a function given to the reactor", ErrInvalid)
+	// errTooDeep: callbacks nested through C past maxNesting.
+	errTooDeep = fmt.Errorf("%w: callbacks nested over %d deep (a callback firing a deferred whose callback fires another...)", ErrInvalid, maxNesting)
 	// ErrPending: Result on a deferred that has no result yet.
 	ErrPending = errors.New("deferred: no result yet")
 	// ErrWrongType: a result could not be converted to the type asked for.
@@ -60,6 +62,14 @@ var (
 	// ErrClosed: the reactor has been freed.
 	ErrClosed = errors.New("deferred: reactor freed")
 )
+
+// maxNesting bounds the Go callbacks (and cancellers) a reactor's goroutine
+// runs nested through C — a callback firing a deferred whose callback fires
+// another, and so on.  Each level holds C frames (about 0.5 kB, more with
+// sanitizers) on the thread's stack, which does not grow: 20000 of them
+// overflowed 8 MB (SIGSEGV in C).  Past the bound the callback is not called
+// and its chain fails with errTooDeep, as Python's recursion limit would.
+const maxNesting = 2000
 
 var codeErrors = map[int]error{
 	C.DFR_EINVAL: ErrInvalid, C.DFR_ENOMEM: ErrNoMemory, C.DFR_EALREADY: ErrAlreadyCalled,

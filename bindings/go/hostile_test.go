@@ -384,3 +384,45 @@ func TestHostileDoCancelReleased(t *testing.T) {
 	ok(t, r.Close())
 	noHandles(t)
 }
+
+// Callbacks nested through C (each fires the next deferred) fail past
+// maxNesting instead of overflowing the thread's stack (20000 levels were a
+// SIGSEGV in C).  In a subprocess: without the bound it crashes.
+func TestHostileDeepNesting(t *testing.T) {
+	if os.Getenv("DFRGO_HOSTILE_CHILD") != "nesting" {
+		out, err := subprocess(t, "nesting")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	r := manual(t)
+	defer r.Free()
+	const n = 40000
+	ds := make([]*Deferred, n)
+	for i := range ds {
+		ds[i] = r.NewDeferred()
+	}
+	for i := 0; i < n-1; i++ {
+		next := ds[i+1]
+		ok(t, ds[i].AddCallback(func(v any) (any, error) { return v, next.Callback(v) }))
+	}
+	ok(t, ds[0].Callback(1))
+	// The deepest deferred reached holds the failure (no Go callback runs
+	// at that depth: an errback there would be refused as well).
+	failed := 0
+	for _, d := range ds {
+		if _, err := Result[any](d); err != nil && err != ErrPending {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("failure: %v", err)
+			}
+			failed++
+			Catch(d, func(error) (any, error) { return nil, nil })
+		}
+		d.Release()
+	}
+	if failed != 1 {
+		t.Fatalf("%d failed", failed)
+	}
+	noHandles(t)
+}

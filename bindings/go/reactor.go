@@ -51,6 +51,7 @@ type Reactor struct {
 	closed    chan struct{} // closed by Free (waits give up)
 	runErr    error         // Start: what Run returned (read after done)
 	looping   int           // Run, Iterate or Advance is on the stack (Free must wait)
+	nest      int           // Go callbacks nested through C on the stack (maxNesting)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it

@@ -426,3 +426,42 @@ func TestHostileDeepNesting(t *testing.T) {
 	}
 	noHandles(t)
 }
+
+// Wait with its ctx done as the result comes: it returns the result, or the
+// result stays in the chain (it was taken and dropped), or the cancel came
+// first and the firing says ErrAlreadyCalled.  Nothing is lost.
+func TestHostileWaitRacesCancel(t *testing.T) {
+	r := must1(Start(nil))
+	defer func() { ok(t, r.Close()) }()
+	for i := 0; i < 300; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := make(chan *Deferred, 1)
+		ok(t, r.Call(func() { ch <- r.NewDeferred() }))
+		d := <-ch
+		waited := make(chan error, 1)
+		var got int
+		go func() {
+			v, err := Wait[int](ctx, d)
+			got = v
+			waited <- err
+		}()
+		fired := make(chan error, 1)
+		ok(t, r.Call(func() { fired <- d.Callback(i) }))
+		cancel()
+		err := <-waited
+		ferr := <-fired
+		switch {
+		case err == nil:
+			if got != i {
+				t.Fatalf("%d: got %d", i, got)
+			}
+		case errors.Is(ferr, ErrAlreadyCalled): // cancelled first
+		default:
+			v, rerr := Do[int](context.Background(), r, func() (any, error) { return Result[int](d) })
+			if rerr != nil || v != i {
+				t.Fatalf("%d: Wait %v, Callback %v, left in the chain %v %v", i, err, ferr, v, rerr)
+			}
+		}
+		ok(t, r.Call(d.Release))
+	}
+}

@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"context"
+	"sync/atomic"
 )
 
 type outcome struct {
@@ -15,7 +16,9 @@ type outcome struct {
 // Wait blocks a goroutine other than the reactor's until d has a result and
 // gives it as a T (taking it from the chain, which continues with nil).
 // When ctx is done first, d is cancelled on the reactor's goroutine and Wait
-// returns context.Cause(ctx).  On the reactor's goroutine: ErrDeadlock.
+// returns context.Cause(ctx); a value that comes as ctx is done is either
+// returned or left in the chain, never dropped.  On the reactor's goroutine:
+// ErrDeadlock.
 func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
 	if d == nil {
 		var zero T
@@ -40,7 +43,20 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 	if err := ctx.Err(); err != nil {
 		return zero, context.Cause(ctx)
 	}
+	// The waiter and the result race when ctx is done (or r freed) as the
+	// result comes: st settles it once.  A result that finds the waiter gone
+	// stays in the chain instead of being taken and dropped (a failure is
+	// still taken: it is usually the cancel the waiter made).
+	const waiting, delivered, abandoned = 0, 1, 2
+	var st atomic.Int32
 	ch := make(chan outcome, 1)
+	send := func(o outcome) bool {
+		if !st.CompareAndSwap(waiting, delivered) {
+			return false
+		}
+		ch <- o
+		return true
+	}
 	var d *Deferred // set and read on the reactor goroutine only
 	err := r.Call(func() {
 		v, err := func() (v any, err error) {
@@ -56,43 +72,51 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 			if ok {
 				v = nil // a nil *Deferred is none
 			}
-			ch <- outcome{v, err}
+			send(outcome{v, err})
 			return
 		}
 		// fn's deferred must be a live one of r: another reactor's would
 		// say ErrNotOwner, a released one would panic and stop r.
 		switch {
 		case dd.r != r:
-			ch <- outcome{nil, errForeign}
+			send(outcome{nil, errForeign})
 			return
 		case dd.state.Load() == released:
-			ch <- outcome{nil, errReleased}
+			send(outcome{nil, errReleased})
 			return
 		}
 		d = dd
 		defer func() { // released meanwhile by another goroutine: say so, keep r running
 			if p := recover(); p != nil {
 				d = nil
-				ch <- outcome{nil, panicError(p)}
+				send(outcome{nil, panicError(p)})
 			}
 		}()
 		if err := d.AddBoth(func(v any, err error) (any, error) {
-			ch <- outcome{v, err}
+			if !send(outcome{v, err}) && err == nil {
+				return v, nil // the waiter gave up: the value stays
+			}
 			return nil, nil
 		}); err != nil {
-			ch <- outcome{nil, err}
+			send(outcome{nil, err})
 		}
 	})
 	if err != nil {
 		return zero, err
 	}
-	select {
-	case o := <-ch:
+	result := func(o outcome) (T, error) {
 		if o.err != nil {
 			return zero, o.err
 		}
 		return convert[T](o.v)
+	}
+	select {
+	case o := <-ch:
+		return result(o)
 	case <-ctx.Done():
+		if !st.CompareAndSwap(waiting, abandoned) {
+			return result(<-ch) // it came first
+		}
 		_ = r.Call(func() {
 			if d != nil && d.state.Load() != released { // a released d may be gone
 				_ = d.Cancel()
@@ -100,15 +124,10 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 		})
 		return zero, context.Cause(ctx)
 	case <-r.closed:
-		select {
-		case o := <-ch: // came with the free (Free fails pending calls)
-			if o.err != nil {
-				return zero, o.err
-			}
-			return convert[T](o.v)
-		default:
-			return zero, ErrClosed
+		if !st.CompareAndSwap(waiting, abandoned) {
+			return result(<-ch) // came with the free (Free fails pending calls)
 		}
+		return zero, ErrClosed
 	}
 }
 

@@ -313,7 +313,9 @@ func TestHostileGoexitInLoop(t *testing.T) {
 // DFRGO_HOSTILE_CHILD=child.
 func subprocess(t *testing.T, child string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a deadlock fails
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
 	cmd.Env = append(os.Environ(), "DFRGO_HOSTILE_CHILD="+child)
 	return cmd.CombinedOutput()
 }
@@ -464,4 +466,33 @@ func TestHostileWaitRacesCancel(t *testing.T) {
 		}
 		ok(t, r.Call(d.Release))
 	}
+}
+
+// Free while a DeferToCThread function waits on the reactor (Do): C's free
+// joins the pool's threads, so the waits must give up first (it deadlocked).
+// In a subprocess: a deadlock fails it by its timeout.
+func TestHostileFreeWhileCThreadWaits(t *testing.T) {
+	if os.Getenv("DFRGO_HOSTILE_CHILD") != "cthread" {
+		out, err := subprocess(t, "cthread")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	r := must1(NewReactor(nil))
+	started := make(chan struct{})
+	waited := make(chan error, 1)
+	_ = must1(DeferToCThread(r, func() (int, error) {
+		close(started)
+		_, err := Do[int](context.Background(), r, func() (any, error) { return 1, nil })
+		waited <- err
+		return 0, err
+	}))
+	<-started
+	time.Sleep(20 * time.Millisecond) // Do has queued its call
+	r.Free()
+	if err := <-waited; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do: %v", err)
+	}
+	noHandles(t)
 }

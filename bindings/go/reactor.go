@@ -240,6 +240,9 @@ func (r *Reactor) Free() {
 	r.c = nil
 	r.mu.Unlock()
 	if c != nil {
+		// Waits give up first: C's free joins its pool's threads, and a
+		// DeferToCThread function may be waiting (Do, Wait) on r.
+		close(r.closed)
 		r.retire()
 		C.dfr_reactor_free(c)
 		drainReleases()
@@ -248,7 +251,6 @@ func (r *Reactor) Free() {
 		r.queue = nil // never run
 		r.qmu.Unlock()
 		cgo.Handle(r.self).Delete()
-		close(r.closed)
 		runtime.UnlockOSThread()
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/libdeferred/libdeferred/bindings/go/internal/gid"
 )
 
 // Hostile uses of the API: each gives a clear error (or a documented panic)
@@ -493,6 +495,19 @@ func TestHostileFreeWhileCThreadWaits(t *testing.T) {
 	r.Free()
 	if err := <-waited; !errors.Is(err, ErrClosed) {
 		t.Fatalf("Do: %v", err)
+	}
+	// Close from a DeferToCThread function: the reactor's Run waits for the
+	// thread, which waited for Close.
+	if gid.Fast {
+		s := must1(Start(nil))
+		closed := make(chan error, 1)
+		ok(t, s.Call(func() {
+			_ = must1(DeferToCThread(s, func() (int, error) { closed <- s.Close(); return 0, nil }))
+		}))
+		if err := <-closed; !errors.Is(err, ErrDeadlock) {
+			t.Fatalf("Close: %v", err)
+		}
+		ok(t, s.Close())
 	}
 	noHandles(t)
 }

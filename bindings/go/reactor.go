@@ -126,7 +126,8 @@ func Start(opts *Options) (*Reactor, error) {
 
 // Close stops a reactor made by Start and waits until its goroutine has
 // freed it; it returns what Run returned (a *PanicError when a function given
-// to Call panicked).  Any goroutine but the reactor's.
+// to Call panicked).  Any goroutine but the reactor's; from a DeferToCThread
+// function of r, ErrDeadlock (Run waits for its pool's jobs).
 func (r *Reactor) Close() error {
 	if r.zero() {
 		return errNilHandle
@@ -136,6 +137,11 @@ func (r *Reactor) Close() error {
 	}
 	if r.InThread() {
 		return ErrDeadlock
+	}
+	if gid.Fast {
+		if owner, ok := cthreadG.Load(gid.G()); ok && owner == r {
+			return ErrDeadlock // r's Run waits for this DeferToCThread function
+		}
 	}
 	_ = r.Stop()
 	<-r.done

@@ -5,7 +5,10 @@ import "C"
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
+
+	"github.com/libdeferred/libdeferred/bindings/go/internal/gid"
 )
 
 type outcome struct {
@@ -168,7 +171,7 @@ func DeferToCThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) 
 	if fn == nil {
 		return nil, ErrInvalid
 	}
-	h := newHandle(taskFn{r, func() (any, error) { return offCThread(fn) }})
+	h := newHandle(taskFn{r, func() (any, error) { return offCThread(r, fn) }})
 	return r.newDeferredOrErr(C.dfrgo_defer_to_thread(r.c, h))
 }
 
@@ -176,9 +179,15 @@ func DeferToCThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) 
 // pool's thread a runtime.Goexit in fn (t.FailNow, say) is a fatal error
 // ("Goexit called in a thread that was not created by the Go runtime"); here
 // it fails the task with errGoexit.  A panic is a *PanicError, as in goTask.
-func offCThread[T any](fn func() (T, error)) (any, error) {
+// The C thread stops waiting when r is freed (C's free joins it, and fn may
+// be waiting for r: Close, Do, Wait); fn's result is then dropped.
+func offCThread[T any](r *Reactor, fn func() (T, error)) (any, error) {
 	ch := make(chan outcome, 1)
 	go func() {
+		if gid.Fast { // Close from fn would wait for this thread: ErrDeadlock
+			cthreadG.Store(gid.G(), r)
+			defer cthreadG.Delete(gid.G())
+		}
 		exited := true
 		defer func() {
 			if p := recover(); p != nil {
@@ -191,6 +200,15 @@ func offCThread[T any](fn func() (T, error)) (any, error) {
 		exited = false
 		ch <- outcome{v, err}
 	}()
-	o := <-ch
-	return o.v, o.err
+	select {
+	case o := <-ch:
+		return o.v, o.err
+	case <-r.closed:
+		return nil, ErrClosed
+	}
 }
+
+// cthreadG: the goroutines running DeferToCThread functions, by goroutine,
+// with their reactor.  C's Run waits for its pool's jobs before it returns,
+// so Close from one of them would wait for itself.
+var cthreadG sync.Map

@@ -508,6 +508,24 @@ func TestHostileFreeWhileCThreadWaits(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 		ok(t, s.Close())
+		// Do from one while another goroutine closes the reactor
+		s = must1(Start(nil))
+		inDo := make(chan struct{})
+		ok(t, s.Call(func() {
+			_ = must1(DeferToCThread(s, func() (int, error) {
+				_, err := Do[int](context.Background(), s, func() (any, error) {
+					close(inDo)
+					return s.NewDeferred(), nil // never fires
+				})
+				closed <- err
+				return 0, nil
+			}))
+		}))
+		<-inDo
+		ok(t, s.Close())
+		if err := <-closed; !errors.Is(err, ErrNotRunning) {
+			t.Fatalf("Do while closing: %v", err)
+		}
 	}
 	noHandles(t)
 }

@@ -49,9 +49,13 @@ type Reactor struct {
 	poolMax   int
 	done      chan struct{} // Start: closed when the reactor goroutine has freed it
 	closed    chan struct{} // closed by Free (waits give up)
-	runErr    error         // Start: what Run returned (read after done)
-	looping   int           // Run, Iterate or Advance is on the stack (Free must wait)
-	nest      int           // Go callbacks nested through C on the stack (maxNesting)
+	// closed when a stop is asked through Go: the waits of DeferToCThread
+	// functions give up then (Run waits for their threads before it returns)
+	stopping chan struct{}
+	stopOnce sync.Once
+	runErr   error // Start: what Run returned (read after done)
+	looping  int   // Run, Iterate or Advance is on the stack (Free must wait)
+	nest     int   // Go callbacks nested through C on the stack (maxNesting)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -80,7 +84,7 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}),
+	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}), stopping: make(chan struct{}),
 		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax),
 		fresh2Buf: make([]*C.dfr_deferred, batchMax), poolMax: int(o.ThreadPoolMax)}
 	if r.poolMax == 0 {
@@ -223,7 +227,11 @@ func (r *Reactor) Stop() error {
 	if r.c == nil {
 		return ErrClosed
 	}
-	return codeErr(C.dfr_reactor_stop(r.c))
+	err := codeErr(C.dfr_reactor_stop(r.c))
+	if err == nil {
+		r.stopOnce.Do(func() { close(r.stopping) })
+	}
+	return err
 }
 
 // Free frees a reactor that is not running: pending calls are dropped (their
@@ -397,7 +405,9 @@ func (r *Reactor) runCall(fn func()) {
 				r.panicV = panicError(v)
 			}
 			r.panicMu.Unlock()
-			C.dfr_reactor_stop(r.c)
+			if C.dfr_reactor_stop(r.c) == 0 {
+				r.stopOnce.Do(func() { close(r.stopping) })
+			}
 		}
 	}()
 	fn()

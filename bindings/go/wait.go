@@ -113,9 +113,23 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 		}
 		return convert[T](o.v)
 	}
+	// From a DeferToCThread function of r, a wait gives up when r stops:
+	// Run waits for the function's thread before it returns, so the call
+	// would never run.
+	var stopping <-chan struct{}
+	if gid.Fast {
+		if owner, ok := cthreadG.Load(gid.G()); ok && owner == r {
+			stopping = r.stopping
+		}
+	}
 	select {
 	case o := <-ch:
 		return result(o)
+	case <-stopping:
+		if !st.CompareAndSwap(waiting, abandoned) {
+			return result(<-ch)
+		}
+		return zero, ErrNotRunning
 	case <-ctx.Done():
 		if !st.CompareAndSwap(waiting, abandoned) {
 			return result(<-ch) // it came first

@@ -387,7 +387,13 @@ func must(err error) {
 
 // C gives d's C pointer (a borrowed dfr_deferred *) for C code that
 // consumes it; keep d alive while C uses it, or take a reference in C.
-func (d *Deferred) C() unsafe.Pointer { return unsafe.Pointer(d.ptr()) }
+//
+// On d's reactor's goroutine only (elsewhere its callbacks still waiting in
+// Go would not reach C first): it panics with ErrNotOwner.
+func (d *Deferred) C() unsafe.Pointer {
+	d.reactor().own()
+	return unsafe.Pointer(d.ptr())
+}
 
 // C gives r's C pointer (a borrowed dfr_reactor *).
 func (r *Reactor) C() unsafe.Pointer { return unsafe.Pointer(r.c) }

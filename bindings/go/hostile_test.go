@@ -529,3 +529,19 @@ func TestHostileFreeWhileCThreadWaits(t *testing.T) {
 	}
 	noHandles(t)
 }
+
+// Deferred.C from another goroutine panics with ErrNotOwner, as the other
+// methods (it gave the pointer while callbacks still waited in Go).
+func TestHostileCPointerWrongGoroutine(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	ok(t, d.AddCallback(func(v any) (any, error) { return v, nil }))
+	done := make(chan any)
+	go func() { done <- panicValue(func() { d.C() }) }()
+	if v := <-done; v != ErrNotOwner {
+		t.Errorf("C from another goroutine: %v", v)
+	}
+	d.Release()
+	noHandles(t)
+}

@@ -545,3 +545,27 @@ func TestHostileCPointerWrongGoroutine(t *testing.T) {
 	d.Release()
 	noHandles(t)
 }
+
+// Reactors whose deferreds outlive them: once those go, their slabs' ids
+// are reused and the Go halves dropped (each was kept for the life of the
+// process: the functions' blocks and the reactor).
+func TestHostileManyReactorsOutlived(t *testing.T) {
+	for i := 0; i < 300; i++ {
+		r := must1(NewReactor(nil))
+		d := r.NewDeferred()
+		ok(t, d.AddCallback(func(v any) (any, error) { return v, nil }))
+		r.Free() // d outlives r, with a callback: the slab stays until d goes
+	}
+	noHandles(t) // the garbage collector dropped the deferreds
+	r := must1(NewReactor(nil))
+	defer r.Free()
+	kept := 0
+	for _, s := range *slabs.Load() {
+		if s != nil {
+			kept++
+		}
+	}
+	if kept > 10 {
+		t.Fatalf("%d Go slab halves kept", kept)
+	}
+}

@@ -27,11 +27,11 @@ typedef enum dfr_list_flags {
  *    list (result, dfr_i64(index)).
  *  - DFR_FIRE_ON_ONE_ERRBACK: fails on the first failure with a DFR_EFIRST
  *    failure (cause = that failure, dfr_failure_index = which input).
- * n == 0 fires at once with an empty list, whatever the flags.  Cancelling it
- * cancels every input that has not reported; it then fires as those results
- * arrive (it is not failed by the cancel itself).
- * n > 0 with NULL ds, a NULL input, or unknown flags: a DFR_EINVAL failed
- * deferred.  NULL only on OOM. */
+ * n == 0 fires at once with an empty list, whatever the known flags.
+ * Cancelling it cancels every input that has not reported; it then fires as
+ * those results arrive (it is not failed by the cancel itself).
+ * Unknown flags (n == 0 too), or n > 0 with NULL ds or a NULL input: a
+ * DFR_EINVAL failed deferred.  NULL only on OOM. */
 DFR_API dfr_deferred *dfr_deferred_list(dfr_deferred *const *ds, size_t n, unsigned flags);
 
 /* gatherResults: a list of plain values (all ok), or the first failure wrapped

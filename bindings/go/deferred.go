@@ -42,7 +42,7 @@ func (d *Deferred) ptr() *C.dfr_deferred {
 		panic(errNilHandle)
 	}
 	if d.state.Load() == released {
-		panic("deferred: use of a released Deferred")
+		panic(errReleased)
 	}
 	if d.private != public && d.r.InThread() {
 		d.expose()
@@ -64,7 +64,7 @@ func (d *Deferred) reactor() *Reactor {
 
 // NewDeferred makes a pending deferred on r (on r's goroutine).
 func (r *Reactor) NewDeferred() *Deferred {
-	r.own()
+	r.live()
 	d := r.wrapOwned(r.freshDeferred())
 	d.private = privSole
 	return d
@@ -73,7 +73,7 @@ func (r *Reactor) NewDeferred() *Deferred {
 // NewCancellableDeferred is NewDeferred with a canceller, which runs when the
 // deferred is cancelled before it has a result (and may fire it).
 func (r *Reactor) NewCancellableDeferred(canceller func(d *Deferred)) *Deferred {
-	r.own()
+	r.live()
 	c := C.dfrgo_deferred_new_cancellable(newHandle(cancellerFn{r, canceller}))
 	if c == nil {
 		panic(ErrNoMemory)
@@ -92,6 +92,12 @@ func goCanceller(h C.uintptr_t, cd *C.dfr_deferred) {
 	if f.fn == nil {
 		return
 	}
+	if f.r.nest >= maxNesting { // as in goCallback
+		C.dfr_deferred_errback(cd, failureToC(errTooDeep))
+		return
+	}
+	f.r.nest++
+	defer func() { f.r.nest-- }()
 	d := wrapDeferred(f.r, C.dfr_deferred_ref(cd))
 	defer d.Release()
 	defer func() {
@@ -105,8 +111,11 @@ func goCanceller(h C.uintptr_t, cd *C.dfr_deferred) {
 
 // Succeed makes a deferred that already has v (an error gives a failed one).
 func (r *Reactor) Succeed(v any) *Deferred {
-	r.own()
-	if d, ok := v.(*Deferred); ok {
+	r.live()
+	if d, ok := v.(*Deferred); ok && d != nil {
+		if d.r != r {
+			panic(errForeign)
+		}
 		return d
 	}
 	c := C.dfr_succeed(toC(v))
@@ -118,8 +127,8 @@ func (r *Reactor) Succeed(v any) *Deferred {
 
 // Fail makes a deferred that already failed with err.
 func (r *Reactor) Fail(err error) *Deferred {
-	r.own()
-	if err == nil {
+	r.live()
+	if err == nil || nilError(err) {
 		err = ErrInvalid
 	}
 	c := C.dfr_fail(failureToC(err))
@@ -142,7 +151,7 @@ func (d *Deferred) AddCallbacks(cb func(any) (any, error), eb func(error) (any, 
 		return nil
 	}
 	if d.state.Load() == released {
-		panic("deferred: use of a released Deferred")
+		panic(errReleased)
 	}
 	s := d.r.slab
 	idx, err := s.put(chainFns{cb, eb})
@@ -201,7 +210,17 @@ func goCallback(id, idx C.uint32_t, isErr C.int, in *C.dfr_value, out *C.dfr_val
 	p := s.fn(idx)
 	f := *p // runs once: the slot is given back after
 	*p = chainFns{}
+	r := s.r
+	if r.nest >= maxNesting {
+		if in._type != nil {
+			dropValue(in)
+		}
+		*out = C.dfrgo_value_failure(failureToC(errTooDeep))
+		return
+	}
+	r.nest++
 	defer func() {
+		r.nest--
 		if v := recover(); v != nil {
 			*out = C.dfrgo_value_failure(failureToC(panicError(v)))
 		}
@@ -244,7 +263,7 @@ func (d *Deferred) Errback(err error) error {
 	if e := d.reactor().check(); e != nil {
 		return e
 	}
-	if err == nil {
+	if err == nil || nilError(err) {
 		return ErrInvalid
 	}
 	return codeErr(C.dfr_deferred_errback(d.ptr(), failureToC(err)))
@@ -285,6 +304,12 @@ func (d *Deferred) Chain(other *Deferred) error {
 	if other == nil {
 		return ErrInvalid
 	}
+	if other.r != d.r {
+		return errForeign
+	}
+	if other.state.Load() == released {
+		return errReleased
+	}
 	return codeErr(C.dfr_deferred_chain(d.ptr(), other.ptr()))
 }
 
@@ -316,6 +341,9 @@ func Result[T any](d *Deferred) (T, error) {
 // another type fails the chain with ErrWrongType) and its U is the next
 // result.  It returns d for chaining and panics off the reactor goroutine.
 func Then[T, U any](d *Deferred, fn func(T) (U, error)) *Deferred {
+	if fn == nil {
+		panic(errNilFunc)
+	}
 	must(d.AddCallback(func(v any) (any, error) {
 		t, err := convert[T](v)
 		if err != nil {
@@ -329,6 +357,9 @@ func Then[T, U any](d *Deferred, fn func(T) (U, error)) *Deferred {
 // Catch appends a typed errback: fn gets the failure and its U is the next
 // (successful, unless it returns an error) result.  Returns d.
 func Catch[U any](d *Deferred, fn func(error) (U, error)) *Deferred {
+	if fn == nil {
+		panic(errNilFunc)
+	}
 	must(d.AddErrback(func(err error) (any, error) { return fn(err) }))
 	return d
 }
@@ -336,6 +367,9 @@ func Catch[U any](d *Deferred, fn func(error) (U, error)) *Deferred {
 // Finally appends fn for both paths; the result (or failure) passes on
 // unless fn returns an error.  Returns d.
 func Finally(d *Deferred, fn func() error) *Deferred {
+	if fn == nil {
+		panic(errNilFunc)
+	}
 	must(d.AddBoth(func(v any, err error) (any, error) {
 		if e := fn(); e != nil {
 			return nil, e
@@ -353,7 +387,13 @@ func must(err error) {
 
 // C gives d's C pointer (a borrowed dfr_deferred *) for C code that
 // consumes it; keep d alive while C uses it, or take a reference in C.
-func (d *Deferred) C() unsafe.Pointer { return unsafe.Pointer(d.ptr()) }
+//
+// On d's reactor's goroutine only (elsewhere its callbacks still waiting in
+// Go would not reach C first): it panics with ErrNotOwner.
+func (d *Deferred) C() unsafe.Pointer {
+	d.reactor().own()
+	return unsafe.Pointer(d.ptr())
+}
 
 // C gives r's C pointer (a borrowed dfr_reactor *).
 func (r *Reactor) C() unsafe.Pointer { return unsafe.Pointer(r.c) }
@@ -361,7 +401,7 @@ func (r *Reactor) C() unsafe.Pointer { return unsafe.Pointer(r.c) }
 // WrapC takes a reference to a C dfr_deferred * (which must belong to r) and
 // gives it to Go.
 func WrapC(r *Reactor, p unsafe.Pointer) *Deferred {
-	r.own()
+	r.live()
 	if p == nil {
 		return nil
 	}

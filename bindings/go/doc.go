@@ -13,7 +13,12 @@
 // Wrong-goroutine use never reaches C: methods that return an error return
 // [ErrNotOwner], the others panic with it.  Methods called on a nil handle
 // do the same with an error wrapping [ErrInvalid] (Free and Release of nil
-// do nothing).
+// do nothing).  After [Reactor.Free], methods that return an error return
+// [ErrClosed] and constructors panic with it; a freed Lock, Semaphore, Queue
+// or LoopingCall gives an error wrapping ErrInvalid.  A Deferred of another
+// reactor, or a released one, given to a list, Chain, Do, or returned by a
+// callback is an error wrapping ErrInvalid (a callback's fails its chain).
+// Reactor.Free from a function that Run, Iterate or Advance runs panics.
 //
 // Other goroutines cross over through three thread-safe doors:
 //
@@ -61,6 +66,18 @@
 // *[PanicError] failure on the chain (errors.Is(err, ErrPanic)); it never
 // unwinds through C.  A panic in a function given to [Reactor.Call] stops
 // the reactor and [Reactor.Run] returns it.
+//
+// Go callbacks nested through C (a callback firing a deferred whose callback
+// fires another, ...) hold C frames on the thread's stack: past 2000 levels the
+// callback is not called and its chain fails with an error wrapping
+// ErrInvalid, instead of overflowing the stack.
+//
+// runtime.Goexit (t.FailNow, t.Fatal) cannot be stopped.  In a function given
+// to [DeferToThread] or [DeferToCThread] it fails that task (an error wrapping
+// ErrInvalid).  On the reactor's goroutine it unwinds through C: call it in
+// no callback.  If it unwinds Run, Iterate or Advance, the reactor is
+// abandoned (its C half leaks): its calls and waits give ErrClosed, and Close
+// returns the error.
 //
 // # Memory
 //

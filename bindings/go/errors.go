@@ -38,6 +38,21 @@ var (
 	ErrNotOwner = errors.New("deferred: used from a goroutine other than its reactor's (use Reactor.Call, Do or Wait)")
 	// errNilHandle: a method called on a nil (or zero-value) handle.
 	errNilHandle = fmt.Errorf("%w: nil or zero-value handle (make them with the package's functions)", ErrInvalid)
+	// errFreeInLoop: Reactor.Free called while the reactor runs a loop.
+	errFreeInLoop = fmt.Errorf("%w: Reactor.Free from inside Run, Iterate or Advance (Stop it, and Free once Run returned)", ErrInvalid)
+	// errForeign: a Deferred of another reactor given to this one's.
+	errForeign = fmt.Errorf("%w: a Deferred of another reactor (each chain stays on its own reactor; cross with Reactor.Call, Do or Wait)", ErrInvalid)
+	// errReleased: a released Deferred given where a live one is needed.
+	errReleased = fmt.Errorf("%w: use of a released Deferred", ErrInvalid)
+	// errFreed: a Lock, Semaphore, Queue or LoopingCall used after its Free.
+	errFreed = fmt.Errorf("%w: used after Free", ErrInvalid)
+	// errNilFunc: a nil function given to Then, Catch or Finally.
+	errNilFunc = fmt.Errorf("%w: nil function", ErrInvalid)
+	// errGoexit: a function called runtime.Goexit (t.FailNow, say) where the
+	// binding must return.
+	errGoexit = fmt.Errorf("%w: runtime.Goexit (t.FailNow?) in a function given to the reactor", ErrInvalid)
+	// errTooDeep: callbacks nested through C past maxNesting.
+	errTooDeep = fmt.Errorf("%w: callbacks nested over %d deep (a callback firing a deferred whose callback fires another...)", ErrInvalid, maxNesting)
 	// ErrPending: Result on a deferred that has no result yet.
 	ErrPending = errors.New("deferred: no result yet")
 	// ErrWrongType: a result could not be converted to the type asked for.
@@ -47,6 +62,14 @@ var (
 	// ErrClosed: the reactor has been freed.
 	ErrClosed = errors.New("deferred: reactor freed")
 )
+
+// maxNesting bounds the Go callbacks (and cancellers) a reactor's goroutine
+// runs nested through C — a callback firing a deferred whose callback fires
+// another, and so on.  Each level holds C frames (about 0.5 kB, more with
+// sanitizers) on the thread's stack, which does not grow: 20000 of them
+// overflowed 8 MB (SIGSEGV in C).  Past the bound the callback is not called
+// and its chain fails with errTooDeep, as Python's recursion limit would.
+const maxNesting = 2000
 
 var codeErrors = map[int]error{
 	C.DFR_EINVAL: ErrInvalid, C.DFR_ENOMEM: ErrNoMemory, C.DFR_EALREADY: ErrAlreadyCalled,
@@ -86,6 +109,9 @@ type Failure struct {
 }
 
 func (f *Failure) Error() string {
+	if f == nil {
+		return "deferred: <nil *Failure>"
+	}
 	s := fmt.Sprintf("%s error %d", f.Domain, f.Code)
 	if f.Message != "" {
 		s += ": " + f.Message
@@ -97,11 +123,16 @@ func (f *Failure) Error() string {
 }
 
 // Unwrap gives the cause.
-func (f *Failure) Unwrap() error { return f.Cause }
+func (f *Failure) Unwrap() error {
+	if f == nil {
+		return nil
+	}
+	return f.Cause
+}
 
 // Is matches the sentinel of the failure's code in domain "dfr".
 func (f *Failure) Is(target error) bool {
-	return f.Domain == "dfr" && codeErrors[f.Code] == target
+	return f != nil && f.Domain == "dfr" && codeErrors[f.Code] == target
 }
 
 // NewFailure makes a failure to errback a chain with (domain must be
@@ -116,9 +147,22 @@ type PanicError struct {
 	Stack []byte
 }
 
-func (p *PanicError) Error() string   { return fmt.Sprintf("deferred: panic in callback: %v", p.Value) }
+func (p *PanicError) Error() string {
+	if p == nil {
+		return "deferred: <nil *PanicError>"
+	}
+	return fmt.Sprintf("deferred: panic in callback: %v", p.Value)
+}
+
 func (p *PanicError) Is(t error) bool { return t == ErrPanic }
-func (p *PanicError) Unwrap() error   { e, _ := p.Value.(error); return e }
+
+func (p *PanicError) Unwrap() error {
+	if p == nil {
+		return nil
+	}
+	e, _ := p.Value.(error)
+	return e
+}
 
 func panicError(v any) *PanicError {
 	buf := make([]byte, 4096)
@@ -155,6 +199,17 @@ func failureFromC(cf *C.dfr_failure) error {
 // "go" carrying the error itself as payload, so it comes back as the same
 // value.  NULL only when out of memory.
 func failureToC(err error) *C.dfr_failure {
+	return failureToCDepth(err, 0)
+}
+
+// maxCauses bounds a *Failure's chain of causes (a cycle would recurse until
+// the goroutine's stack overflows, a fatal error).
+const maxCauses = 64
+
+func failureToCDepth(err error, depth int) *C.dfr_failure {
+	if nilError(err) {
+		err = fmt.Errorf("%w: a nil %T used as an error", ErrInvalid, err)
+	}
 	if f, ok := err.(*Failure); ok {
 		if f.c != nil {
 			return C.dfr_failure_ref(f.c)
@@ -164,8 +219,8 @@ func failureToC(err error) *C.dfr_failure {
 		msg := C.CString(f.Message)
 		defer C.free(unsafe.Pointer(msg))
 		var cause *C.dfr_failure
-		if f.Cause != nil {
-			cause = failureToC(f.Cause)
+		if f.Cause != nil && depth < maxCauses {
+			cause = failureToCDepth(f.Cause, depth+1)
 		}
 		if cause != nil {
 			return C.dfr_failure_wrap(cause, C.dfrgo_domain(dom), C.int(f.Code), msg)
@@ -176,7 +231,7 @@ func failureToC(err error) *C.dfr_failure {
 	if p, ok := err.(*PanicError); ok && p != nil {
 		code = -2
 	}
-	msg := C.CString(err.Error())
+	msg := C.CString(errorText(err))
 	defer C.free(unsafe.Pointer(msg))
 	cf := C.dfr_failure_new(C.dfrgo_domain(goDomain), code, msg)
 	if cf != nil {
@@ -186,3 +241,26 @@ func failureToC(err error) *C.dfr_failure {
 }
 
 var goDomain = C.CString("go") // kept for the life of the process
+
+// nilError reports a typed nil of the package's error types (their Error
+// methods need a value): Errback, Fail and callbacks' errors refuse them.
+func nilError(err error) bool {
+	switch e := err.(type) {
+	case *Failure:
+		return e == nil
+	case *PanicError:
+		return e == nil
+	}
+	return false
+}
+
+// errorText is err.Error(), or a description when that panics (a typed nil
+// whose method needs a value): a failure still carries err itself.
+func errorText(err error) (s string) {
+	defer func() {
+		if v := recover(); v != nil {
+			s = fmt.Sprintf("%T (its Error method panicked: %v)", err, v)
+		}
+	}()
+	return err.Error()
+}

@@ -39,3 +39,46 @@ func (dc *DelayedCall) reactor() *Reactor {
 	}
 	return dc.r
 }
+
+// check: the handle's reactor's check, then errFreed once the handle itself
+// was freed (C would refuse the NULL with a failed deferred nobody handles).
+
+func (l *Lock) check() error {
+	if err := l.reactor().check(); err != nil {
+		return err
+	}
+	if l.c == nil {
+		return errFreed
+	}
+	return nil
+}
+
+func (s *Semaphore) check() error {
+	if err := s.reactor().check(); err != nil {
+		return err
+	}
+	if s.c == nil {
+		return errFreed
+	}
+	return nil
+}
+
+func (q *Queue) check() error {
+	if err := q.reactor().check(); err != nil {
+		return err
+	}
+	if q.c == nil {
+		return errFreed
+	}
+	return nil
+}
+
+func (lc *LoopingCall) check() error {
+	if err := lc.reactor().check(); err != nil {
+		return err
+	}
+	if lc.c == nil {
+		return errFreed
+	}
+	return nil
+}

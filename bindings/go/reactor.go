@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/cgo"
@@ -48,7 +49,13 @@ type Reactor struct {
 	poolMax   int
 	done      chan struct{} // Start: closed when the reactor goroutine has freed it
 	closed    chan struct{} // closed by Free (waits give up)
-	runErr    error         // Start: what Run returned (read after done)
+	// closed when a stop is asked through Go: the waits of DeferToCThread
+	// functions give up then (Run waits for their threads before it returns)
+	stopping chan struct{}
+	stopOnce sync.Once
+	runErr   error // Start: what Run returned (read after done)
+	looping  int   // Run, Iterate or Advance is on the stack (Free must wait)
+	nest     int   // Go callbacks nested through C on the stack (maxNesting)
 
 	panicMu sync.Mutex
 	panicV  *PanicError // first panic of a Call'd function: Run returns it
@@ -68,13 +75,16 @@ func NewReactor(opts *Options) (*Reactor, error) {
 	if opts != nil {
 		o = *opts
 	}
+	if o.ThreadPoolMin > math.MaxInt32 || o.ThreadPoolMax > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: thread pool size over %d", ErrInvalid, math.MaxInt32) // C's is unsigned
+	}
 	runtime.LockOSThread()
 	c := C.dfrgo_reactor_new(C.bool(o.ManualClock), C.unsigned(o.ThreadPoolMin), C.unsigned(o.ThreadPoolMax))
 	if c == nil {
 		runtime.UnlockOSThread()
 		return nil, ErrInvalid
 	}
-	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}),
+	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}), stopping: make(chan struct{}),
 		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax),
 		fresh2Buf: make([]*C.dfr_deferred, batchMax), poolMax: int(o.ThreadPoolMax)}
 	if r.poolMax == 0 {
@@ -120,16 +130,22 @@ func Start(opts *Options) (*Reactor, error) {
 
 // Close stops a reactor made by Start and waits until its goroutine has
 // freed it; it returns what Run returned (a *PanicError when a function given
-// to Call panicked).  Any goroutine but the reactor's.
+// to Call panicked).  Any goroutine but the reactor's; from a DeferToCThread
+// function of r, ErrDeadlock (Run waits for its pool's jobs).
 func (r *Reactor) Close() error {
-	if r == nil {
-		return ErrInvalid
+	if r.zero() {
+		return errNilHandle
 	}
 	if r.done == nil {
 		return errors.New("deferred: Close is for reactors made by Start; use Stop and Free")
 	}
 	if r.InThread() {
 		return ErrDeadlock
+	}
+	if gid.Fast {
+		if owner, ok := cthreadG.Load(gid.G()); ok && owner == r {
+			return ErrDeadlock // r's Run waits for this DeferToCThread function
+		}
 	}
 	_ = r.Stop()
 	<-r.done
@@ -148,10 +164,13 @@ func (r *Reactor) InThread() bool {
 	return C.dfrgo_tid() == r.tid
 }
 
+// zero: a nil or zero-value Reactor (not made by NewReactor or Start).
+func (r *Reactor) zero() bool { return r == nil || r.slab == nil }
+
 // own panics when the caller is not the reactor's goroutine (a programming
 // error like a concurrent map write: it never reaches C).
 func (r *Reactor) own() {
-	if r == nil {
+	if r.zero() {
 		panic(errNilHandle)
 	}
 	if !r.InThread() {
@@ -159,9 +178,17 @@ func (r *Reactor) own() {
 	}
 }
 
+// live is own for a constructor: a freed reactor makes nothing (ErrClosed).
+func (r *Reactor) live() {
+	r.own()
+	if r.c == nil {
+		panic(ErrClosed)
+	}
+}
+
 // check is own as an error, also for a freed reactor.
 func (r *Reactor) check() error {
-	if r == nil {
+	if r.zero() {
 		return errNilHandle
 	}
 	if !r.InThread() {
@@ -179,7 +206,12 @@ func (r *Reactor) Run() error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	if err := codeErr(C.dfr_reactor_run(r.c)); err != nil {
+	r.looping++
+	returned := false
+	defer r.leaveLoop(&returned)
+	err := codeErr(C.dfr_reactor_run(r.c))
+	returned = true
+	if err != nil {
 		return err
 	}
 	return r.takePanic()
@@ -187,30 +219,44 @@ func (r *Reactor) Run() error {
 
 // Stop asks a running reactor to stop.  Any goroutine.
 func (r *Reactor) Stop() error {
-	if r == nil {
-		return ErrInvalid
+	if r.zero() {
+		return errNilHandle
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.c == nil {
 		return ErrClosed
 	}
-	return codeErr(C.dfr_reactor_stop(r.c))
+	err := codeErr(C.dfr_reactor_stop(r.c))
+	if err == nil {
+		r.stopOnce.Do(func() { close(r.stopping) })
+	}
+	return err
 }
 
 // Free frees a reactor that is not running: pending calls are dropped (their
 // Go functions released; a pending DeferLater and a running LoopingCall's
 // deferred fail with ErrNotRunning), and unlocks the goroutine from its thread.
+// Free from a function that Run, Iterate or Advance called panics with
+// errFreeInLoop (Stop, and Free once Run returned).
 func (r *Reactor) Free() {
 	if r == nil {
 		return
 	}
 	r.own()
+	if r.looping > 0 {
+		// C would put the free off until the loop returns, but the Go side
+		// (its handle, slab and queue) would be gone under the running loop.
+		panic(errFreeInLoop)
+	}
 	r.mu.Lock()
 	c := r.c
 	r.c = nil
 	r.mu.Unlock()
 	if c != nil {
+		// Waits give up first: C's free joins its pool's threads, and a
+		// DeferToCThread function may be waiting (Do, Wait) on r.
+		close(r.closed)
 		r.retire()
 		C.dfr_reactor_free(c)
 		drainReleases()
@@ -219,9 +265,36 @@ func (r *Reactor) Free() {
 		r.queue = nil // never run
 		r.qmu.Unlock()
 		cgo.Handle(r.self).Delete()
-		close(r.closed)
 		runtime.UnlockOSThread()
 	}
+}
+
+// leaveLoop, deferred by Run, Iterate and Advance after r.looping++, undoes
+// it.  When they did not return (returned false), runtime.Goexit (t.FailNow
+// in a callback, say) or a panic unwound the goroutine through C's loop: C's
+// frames are gone mid-run, so r cannot be freed; it is abandoned (left to
+// leak in C) and the Go side says ErrClosed from now on, waiters included.
+func (r *Reactor) leaveLoop(returned *bool) {
+	r.looping--
+	if !*returned && r.c != nil {
+		r.abandon()
+	}
+}
+
+// abandon: see leaveLoop.
+func (r *Reactor) abandon() {
+	r.mu.Lock()
+	r.c = nil
+	r.mu.Unlock()
+	r.runErr = errGoexit
+	r.qmu.Lock()
+	r.queue = nil // never run
+	r.qmu.Unlock()
+	if r.pool != nil {
+		r.pool.close()
+	}
+	r.slab.orphan() // its running slot never comes back
+	close(r.closed)
 }
 
 // Running reports whether the reactor runs.
@@ -235,7 +308,12 @@ func (r *Reactor) Iterate(maxWait time.Duration) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	return codeErr(C.dfr_reactor_iterate(r.c, C.double(maxWait.Seconds())))
+	r.looping++
+	returned := false
+	defer r.leaveLoop(&returned)
+	err := codeErr(C.dfr_reactor_iterate(r.c, C.double(maxWait.Seconds())))
+	returned = true
+	return err
 }
 
 // Now is the reactor's clock (monotonic; a manual clock starts at 0).
@@ -249,7 +327,12 @@ func (r *Reactor) Advance(d time.Duration) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	return codeErr(C.dfr_reactor_advance(r.c, C.double(d.Seconds())))
+	r.looping++
+	returned := false
+	defer r.leaveLoop(&returned)
+	err := codeErr(C.dfr_reactor_advance(r.c, C.double(d.Seconds())))
+	returned = true
+	return err
 }
 
 // PendingCalls is the number of pending delayed calls.
@@ -270,7 +353,7 @@ func seconds(s float64) time.Duration {
 // it starts; calls still pending when the reactor is freed never run.  A
 // panic in fn stops the reactor and Run returns it as a *PanicError.
 func (r *Reactor) Call(fn func()) error {
-	if r == nil || fn == nil {
+	if r.zero() || fn == nil {
 		return ErrInvalid
 	}
 	r.mu.RLock()
@@ -322,7 +405,9 @@ func (r *Reactor) runCall(fn func()) {
 				r.panicV = panicError(v)
 			}
 			r.panicMu.Unlock()
-			C.dfr_reactor_stop(r.c)
+			if C.dfr_reactor_stop(r.c) == 0 {
+				r.stopOnce.Do(func() { close(r.stopping) })
+			}
 		}
 	}()
 	fn()

@@ -91,6 +91,9 @@ int dfrgo_slab_refill(dfrgo_slab *s);
  * leaves it to the last release (returns 0). */
 int dfrgo_slab_orphan(dfrgo_slab *s);
 long dfrgo_slab_live(dfrgo_slab *s);
+/* Ids of orphaned slabs freed by their last release since the last call (up
+ * to n into out): the Go side reuses them and drops its half. */
+size_t dfrgo_take_dead_slabs(uint32_t *out, size_t n);
 void dfrgo_slot_release(dfrgo_rec *rec, int ran);
 dfrgo_rec *dfrgo_slot_rec(dfrgo_slab *s, uint32_t idx);
 /* Adds tr_callback/tr_errback with each slot's record as data, in order:

@@ -104,6 +104,23 @@ int dfrgo_slab_orphan(dfrgo_slab *s)
     return 0;
 }
 
+/* Ids of orphaned slabs their last release freed (under orphans_mu): Go
+ * reclaims them in newSlab, else each reactor whose deferreds outlived it kept
+ * its Go half (functions' blocks, the reactor) for the life of the process. */
+static uint32_t *dead_ids;
+static size_t ndead, capdead;
+
+size_t dfrgo_take_dead_slabs(uint32_t *out, size_t n)
+{
+    pthread_mutex_lock(&orphans_mu);
+    if (n > ndead)
+        n = ndead;
+    ndead -= n;
+    memcpy(out, dead_ids + ndead, n * sizeof *out);
+    pthread_mutex_unlock(&orphans_mu);
+    return n;
+}
+
 long dfrgo_slab_live(dfrgo_slab *s)
 {
     long n;
@@ -144,6 +161,18 @@ void dfrgo_slot_release(dfrgo_rec *rec, int ran)
     if (orphaned) {
         pthread_mutex_lock(&orphans_mu);
         orphan_live--;
+        if (dead) {
+            if (ndead == capdead) {
+                size_t cap = capdead ? 2 * capdead : 16;
+                uint32_t *p = realloc(dead_ids, cap * sizeof *p);
+                if (p) {
+                    dead_ids = p;
+                    capdead = cap;
+                }
+            }
+            if (ndead < capdead) /* out of memory: the id is not reused */
+                dead_ids[ndead++] = s->id;
+        }
         pthread_mutex_unlock(&orphans_mu);
     }
     if (dead)

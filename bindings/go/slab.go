@@ -36,14 +36,24 @@ var (
 func newSlab(r *Reactor) *goSlab {
 	slabsMu.Lock()
 	defer slabsMu.Unlock()
-	var old []*goSlab
+	var next []*goSlab
 	if p := slabs.Load(); p != nil {
-		old = *p
+		next = append(next, *p...) // copy on write: goCallback reads without a lock
+	}
+	var dead [64]C.uint32_t
+	for { // orphaned slabs freed since by their last release: ids come back
+		n := int(C.dfrgo_take_dead_slabs(&dead[0], C.size_t(len(dead))))
+		for _, id := range dead[:n] {
+			next[id] = nil
+			slabFree = append(slabFree, uint32(id))
+		}
+		if n < len(dead) {
+			break
+		}
 	}
 	s := &goSlab{r: r}
 	var id uint32
 	defer func() { s.id = id }()
-	next := append([]*goSlab(nil), old...)
 	if n := len(slabFree); n > 0 {
 		id = slabFree[n-1]
 		slabFree = slabFree[:n-1]
@@ -54,7 +64,9 @@ func newSlab(r *Reactor) *goSlab {
 	}
 	s.c = C.dfrgo_slab_new(r.c, r.tid, C.uint32_t(id))
 	if s.c == nil {
+		next[id] = nil
 		slabFree = append(slabFree, id)
+		slabs.Store(&next)
 		return nil
 	}
 	slabs.Store(&next)

@@ -3,6 +3,8 @@ package deferred
 // #include "shim.h"
 import "C"
 
+import "math"
+
 // Lock is a DeferredLock on a reactor's goroutine.
 type Lock struct {
 	r *Reactor
@@ -11,7 +13,7 @@ type Lock struct {
 
 // NewLock makes a lock; Free it.
 func (r *Reactor) NewLock() *Lock {
-	r.own()
+	r.live()
 	c := C.dfr_lock_new()
 	if c == nil {
 		panic(ErrNoMemory)
@@ -21,7 +23,7 @@ func (r *Reactor) NewLock() *Lock {
 
 // Acquire gives a deferred firing once the lock is held.
 func (l *Lock) Acquire() (*Deferred, error) {
-	if err := l.reactor().check(); err != nil {
+	if err := l.check(); err != nil {
 		return nil, err
 	}
 	return l.r.newDeferredOrErr(C.dfr_lock_acquire(l.c))
@@ -30,7 +32,7 @@ func (l *Lock) Acquire() (*Deferred, error) {
 // Release hands the lock to the first waiter or unlocks; ErrInvalid when not
 // locked.
 func (l *Lock) Release() error {
-	if err := l.reactor().check(); err != nil {
+	if err := l.check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_lock_release(l.c))
@@ -45,7 +47,7 @@ func (l *Lock) Waiting() int { l.reactor().own(); return int(C.dfr_lock_waiting(
 // Run acquires, calls fn (a *Deferred result holds the lock until it fires),
 // releases, and fires with fn's result.
 func (l *Lock) Run(fn func() (any, error)) (*Deferred, error) {
-	if err := l.reactor().check(); err != nil {
+	if err := l.check(); err != nil {
 		return nil, err
 	}
 	if fn == nil {
@@ -77,6 +79,9 @@ func (r *Reactor) NewSemaphore(tokens uint) (*Semaphore, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
+	if tokens > math.MaxUint32 {
+		return nil, ErrInvalid // C's count is unsigned: it would wrap
+	}
 	c := C.dfr_semaphore_new(C.unsigned(tokens))
 	if c == nil {
 		return nil, ErrInvalid
@@ -86,7 +91,7 @@ func (r *Reactor) NewSemaphore(tokens uint) (*Semaphore, error) {
 
 // Acquire gives a deferred firing once a token is taken.
 func (s *Semaphore) Acquire() (*Deferred, error) {
-	if err := s.reactor().check(); err != nil {
+	if err := s.check(); err != nil {
 		return nil, err
 	}
 	return s.r.newDeferredOrErr(C.dfr_semaphore_acquire(s.c))
@@ -94,7 +99,7 @@ func (s *Semaphore) Acquire() (*Deferred, error) {
 
 // Release gives a token back (or to the first waiter).
 func (s *Semaphore) Release() error {
-	if err := s.reactor().check(); err != nil {
+	if err := s.check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_semaphore_release(s.c))
@@ -108,7 +113,7 @@ func (s *Semaphore) Waiting() int { s.reactor().own(); return int(C.dfr_semaphor
 
 // Run is Lock.Run with a token.
 func (s *Semaphore) Run(fn func() (any, error)) (*Deferred, error) {
-	if err := s.reactor().check(); err != nil {
+	if err := s.check(); err != nil {
 		return nil, err
 	}
 	if fn == nil {
@@ -148,7 +153,7 @@ func queueLimit(n int) C.size_t {
 // NewQueue makes a queue holding at most size values and backlog waiting
 // gets (Unlimited: no limit); Free it.
 func (r *Reactor) NewQueue(size, backlog int) *Queue {
-	r.own()
+	r.live()
 	c := C.dfr_queue_new(queueLimit(size), queueLimit(backlog))
 	if c == nil {
 		panic(ErrNoMemory)
@@ -158,7 +163,7 @@ func (r *Reactor) NewQueue(size, backlog int) *Queue {
 
 // Put gives v to the oldest waiting Get or keeps it; ErrOverflow when full.
 func (q *Queue) Put(v any) error {
-	if err := q.reactor().check(); err != nil {
+	if err := q.check(); err != nil {
 		return err
 	}
 	if _, ok := v.(*Deferred); ok {
@@ -170,7 +175,7 @@ func (q *Queue) Put(v any) error {
 // Get gives a deferred firing with the oldest value (failing with
 // ErrUnderflow when the backlog is full).
 func (q *Queue) Get() (*Deferred, error) {
-	if err := q.reactor().check(); err != nil {
+	if err := q.check(); err != nil {
 		return nil, err
 	}
 	return q.r.newDeferredOrErr(C.dfr_queue_get(q.c))

@@ -4,9 +4,11 @@ package deferred
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"runtime/cgo"
 	"time"
+	"unsafe"
 )
 
 // taskFn is a Go function producing a result for C (deferLater, LoopingCall,
@@ -79,8 +81,10 @@ func (d *Deferred) AddTimeoutWith(timeout time.Duration, onTimeout func(v any, e
 	if timeout < 0 || onTimeout == nil {
 		return ErrInvalid
 	}
+	// d.ptr() first: a released d panics before a handle is made.
+	dp := d.ptr()
 	h := newHandle(timeoutFn{d.r, onTimeout}) // released by the C destroy hook, refusals too
-	return codeErr(C.dfrgo_add_timeout_with(d.ptr(), d.r.c, C.double(timeout.Seconds()), h))
+	return codeErr(C.dfrgo_add_timeout_with(dp, d.r.c, C.double(timeout.Seconds()), h))
 }
 
 type timeoutFn struct {
@@ -158,7 +162,7 @@ func (r *Reactor) NewLoopingCallWithCount(fn func(count int) (any, error)) (*Loo
 // Start calls fn every interval (at once when now).  The deferred fires when
 // Stop is called, or fails with fn's error.
 func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error) {
-	if err := lc.reactor().check(); err != nil {
+	if err := lc.check(); err != nil {
 		return nil, err
 	}
 	if interval < 0 {
@@ -169,7 +173,7 @@ func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error
 
 // Stop stops the calls; Start's deferred fires.
 func (lc *LoopingCall) Stop() error {
-	if err := lc.reactor().check(); err != nil {
+	if err := lc.check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_looping_call_stop(lc.c))
@@ -177,7 +181,7 @@ func (lc *LoopingCall) Stop() error {
 
 // Reset restarts the interval from now (only while running).
 func (lc *LoopingCall) Reset() error {
-	if err := lc.reactor().check(); err != nil {
+	if err := lc.check(); err != nil {
 		return err
 	}
 	return codeErr(C.dfr_looping_call_reset(lc.c))
@@ -213,19 +217,32 @@ const (
 	ConsumeErrors = 4
 )
 
-func cArray(ds []*Deferred) (**C.dfr_deferred, func(), bool) {
+// cArray gives ds as a C array (free it with the function returned), or an
+// error for a nil, released or foreign input (checked before anything is
+// allocated or given to C).
+func cArray(r *Reactor, ds []*Deferred) (**C.dfr_deferred, func(), error) {
 	if len(ds) == 0 {
-		return nil, func() {}, true
+		return nil, func() {}, nil
 	}
-	arr := (*[1 << 28]*C.dfr_deferred)(C.malloc(C.size_t(len(ds)) * C.size_t(unsafePtrSize)))[:len(ds):len(ds)]
-	for i, d := range ds {
-		if d == nil {
-			C.free(unsafePointer(&arr[0]))
-			return nil, nil, false
+	for _, d := range ds {
+		switch {
+		case d == nil:
+			return nil, nil, errNilHandle
+		case d.r != r:
+			return nil, nil, errForeign
+		case d.state.Load() == released:
+			return nil, nil, errReleased
 		}
+	}
+	p := C.malloc(C.size_t(len(ds)) * C.size_t(unsafePtrSize))
+	if p == nil {
+		return nil, nil, ErrNoMemory
+	}
+	arr := unsafe.Slice((**C.dfr_deferred)(p), len(ds))
+	for i, d := range ds {
 		arr[i] = d.ptr()
 	}
-	return &arr[0], func() { C.free(unsafePointer(&arr[0])) }, true
+	return &arr[0], func() { C.free(unsafePointer(&arr[0])) }, nil
 }
 
 // DeferredList fires once every input has a result with Entries in input
@@ -234,12 +251,16 @@ func (r *Reactor) DeferredList(ds []*Deferred, flags uint) (*Deferred, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	arr, free, ok := cArray(ds)
-	if !ok {
-		return nil, ErrInvalid
+	cflags := C.unsigned(flags)
+	if flags > math.MaxUint32 {
+		cflags = math.MaxUint32 // unknown flags, as C says them (not truncated)
+	}
+	arr, free, err := cArray(r, ds)
+	if err != nil {
+		return nil, err
 	}
 	defer free()
-	d, err := r.newDeferredOrErr(C.dfr_deferred_list(arr, C.size_t(len(ds)), C.unsigned(flags)))
+	d, err := r.newDeferredOrErr(C.dfr_deferred_list(arr, C.size_t(len(ds)), cflags))
 	runtime.KeepAlive(ds)
 	return d, err
 }
@@ -250,9 +271,9 @@ func (r *Reactor) Gather(ds []*Deferred, consumeErrors bool) (*Deferred, error) 
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	arr, free, ok := cArray(ds)
-	if !ok {
-		return nil, ErrInvalid
+	arr, free, err := cArray(r, ds)
+	if err != nil {
+		return nil, err
 	}
 	defer free()
 	d, err := r.newDeferredOrErr(C.dfr_gather_results(arr, C.size_t(len(ds)), C.bool(consumeErrors)))

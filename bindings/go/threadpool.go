@@ -91,29 +91,49 @@ func (p *goPool) submit(t poolTask) {
 	}
 }
 
-func (p *goPool) work() {
+func (p *goPool) work() { p.workFrom(nil) }
+
+// workFrom runs first (tasks a worker ended by runtime.Goexit had taken),
+// then takes tasks until the pool closes.
+func (p *goPool) workFrom(first []poolTask) {
 	var took [takeMax]poolTask
 	var done [takeMax]poolDone
+	n, i := copy(took[:], first), 0
+	exited := true // until the function returns: a task called runtime.Goexit
+	defer func() {
+		if !exited {
+			return
+		}
+		// Goexit (t.FailNow, say) cannot be stopped: the task fails with
+		// errGoexit, the tasks taken after it go to a new worker.
+		done[i] = poolDone{took[i].d, nil, errGoexit}
+		p.complete(done[:i+1])
+		go p.workFrom(append([]poolTask(nil), took[i+1:n]...))
+	}()
 	p.mu.Lock()
 	for {
-		for p.queue.len() == 0 {
-			if p.closed {
-				p.workers--
-				p.mu.Unlock()
-				return
+		if n == 0 {
+			for p.queue.len() == 0 {
+				if p.closed {
+					p.workers--
+					p.mu.Unlock()
+					exited = false
+					return
+				}
+				p.idle++
+				p.wake.Wait() // whoever signals takes us off idle
 			}
-			p.idle++
-			p.wake.Wait() // whoever signals takes us off idle
+			n = p.queue.pop(took[:min(takeMax, (p.queue.len()+p.workers-1)/p.workers)])
 		}
-		n := p.queue.pop(took[:min(takeMax, (p.queue.len()+p.workers-1)/p.workers)])
 		p.mu.Unlock()
-		for i, t := range took[:n] {
-			v, err := runTask(t.fn)
-			done[i] = poolDone{t.d, v, err}
+		for i = 0; i < n; i++ {
+			v, err := runTask(took[i].fn)
+			done[i] = poolDone{took[i].d, v, err}
 		}
 		clear(took[:n])
 		p.complete(done[:n])
 		clear(done[:n])
+		n, i = 0, 0
 		p.mu.Lock()
 	}
 }

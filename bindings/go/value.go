@@ -57,6 +57,14 @@ func toC(v any) C.dfr_value {
 		if x == nil || x.c == nil {
 			return C.dfr_value{}
 		}
+		// A chain may wait only for a deferred of its own thread's reactor
+		// (C would run the other reactor's chain on this thread).
+		if x.state.Load() == released {
+			return C.dfrgo_value_failure(failureToC(errReleased))
+		}
+		if !x.r.InThread() {
+			return C.dfrgo_value_failure(failureToC(errForeign))
+		}
 		return C.dfrgo_value_deferred(C.dfr_deferred_ref(x.ptr()))
 	case error:
 		return C.dfrgo_value_failure(failureToC(x))

@@ -5,6 +5,10 @@ import "C"
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libdeferred/libdeferred/bindings/go/internal/gid"
 )
 
 type outcome struct {
@@ -15,7 +19,9 @@ type outcome struct {
 // Wait blocks a goroutine other than the reactor's until d has a result and
 // gives it as a T (taking it from the chain, which continues with nil).
 // When ctx is done first, d is cancelled on the reactor's goroutine and Wait
-// returns context.Cause(ctx).  On the reactor's goroutine: ErrDeadlock.
+// returns context.Cause(ctx); a value that comes as ctx is done is either
+// returned or left in the chain, never dropped.  On the reactor's goroutine:
+// ErrDeadlock.
 func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
 	if d == nil {
 		var zero T
@@ -31,7 +37,7 @@ func Wait[T any](ctx context.Context, d *Deferred) (T, error) {
 // reactor's goroutine Do returns ErrDeadlock; after Free, ErrClosed.
 func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, error) {
 	var zero T
-	if r == nil || fn == nil || ctx == nil {
+	if r.zero() || fn == nil || ctx == nil {
 		return zero, ErrInvalid
 	}
 	if r.InThread() {
@@ -40,7 +46,20 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 	if err := ctx.Err(); err != nil {
 		return zero, context.Cause(ctx)
 	}
+	// The waiter and the result race when ctx is done (or r freed) as the
+	// result comes: st settles it once.  A result that finds the waiter gone
+	// stays in the chain instead of being taken and dropped (a failure is
+	// still taken: it is usually the cancel the waiter made).
+	const waiting, delivered, abandoned = 0, 1, 2
+	var st atomic.Int32
 	ch := make(chan outcome, 1)
+	send := func(o outcome) bool {
+		if !st.CompareAndSwap(waiting, delivered) {
+			return false
+		}
+		ch <- o
+		return true
+	}
 	var d *Deferred // set and read on the reactor goroutine only
 	err := r.Call(func() {
 		v, err := func() (v any, err error) {
@@ -56,34 +75,75 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 			if ok {
 				v = nil // a nil *Deferred is none
 			}
-			ch <- outcome{v, err}
+			send(outcome{v, err})
+			return
+		}
+		// fn's deferred must be a live one of r: another reactor's would
+		// say ErrNotOwner, a released one would panic and stop r.
+		switch {
+		case dd.r != r:
+			send(outcome{nil, errForeign})
+			return
+		case dd.state.Load() == released:
+			send(outcome{nil, errReleased})
 			return
 		}
 		d = dd
+		defer func() { // released meanwhile by another goroutine: say so, keep r running
+			if p := recover(); p != nil {
+				d = nil
+				send(outcome{nil, panicError(p)})
+			}
+		}()
 		if err := d.AddBoth(func(v any, err error) (any, error) {
-			ch <- outcome{v, err}
+			if !send(outcome{v, err}) && err == nil {
+				return v, nil // the waiter gave up: the value stays
+			}
 			return nil, nil
 		}); err != nil {
-			ch <- outcome{nil, err}
+			send(outcome{nil, err})
 		}
 	})
 	if err != nil {
 		return zero, err
 	}
-	select {
-	case o := <-ch:
+	result := func(o outcome) (T, error) {
 		if o.err != nil {
 			return zero, o.err
 		}
 		return convert[T](o.v)
+	}
+	// From a DeferToCThread function of r, a wait gives up when r stops:
+	// Run waits for the function's thread before it returns, so the call
+	// would never run.
+	var stopping <-chan struct{}
+	if gid.Fast {
+		if owner, ok := cthreadG.Load(gid.G()); ok && owner == r {
+			stopping = r.stopping
+		}
+	}
+	select {
+	case o := <-ch:
+		return result(o)
+	case <-stopping:
+		if !st.CompareAndSwap(waiting, abandoned) {
+			return result(<-ch)
+		}
+		return zero, ErrNotRunning
 	case <-ctx.Done():
+		if !st.CompareAndSwap(waiting, abandoned) {
+			return result(<-ch) // it came first
+		}
 		_ = r.Call(func() {
-			if d != nil {
+			if d != nil && d.state.Load() != released { // a released d may be gone
 				_ = d.Cancel()
 			}
 		})
 		return zero, context.Cause(ctx)
 	case <-r.closed:
+		if !st.CompareAndSwap(waiting, abandoned) {
+			return result(<-ch) // came with the free (Free fails pending calls)
+		}
 		return zero, ErrClosed
 	}
 }
@@ -125,6 +185,44 @@ func DeferToCThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) 
 	if fn == nil {
 		return nil, ErrInvalid
 	}
-	h := newHandle(taskFn{r, func() (any, error) { return fn() }})
+	h := newHandle(taskFn{r, func() (any, error) { return offCThread(r, fn) }})
 	return r.newDeferredOrErr(C.dfrgo_defer_to_thread(r.c, h))
 }
+
+// offCThread runs fn on a goroutine of its own and waits for it: on the C
+// pool's thread a runtime.Goexit in fn (t.FailNow, say) is a fatal error
+// ("Goexit called in a thread that was not created by the Go runtime"); here
+// it fails the task with errGoexit.  A panic is a *PanicError, as in goTask.
+// The C thread stops waiting when r is freed (C's free joins it, and fn may
+// be waiting for r: Close, Do, Wait); fn's result is then dropped.
+func offCThread[T any](r *Reactor, fn func() (T, error)) (any, error) {
+	ch := make(chan outcome, 1)
+	go func() {
+		if gid.Fast { // Close from fn would wait for this thread: ErrDeadlock
+			cthreadG.Store(gid.G(), r)
+			defer cthreadG.Delete(gid.G())
+		}
+		exited := true
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- outcome{nil, panicError(p)}
+			} else if exited {
+				ch <- outcome{nil, errGoexit}
+			}
+		}()
+		v, err := fn()
+		exited = false
+		ch <- outcome{v, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.v, o.err
+	case <-r.closed:
+		return nil, ErrClosed
+	}
+}
+
+// cthreadG: the goroutines running DeferToCThread functions, by goroutine,
+// with their reactor.  C's Run waits for its pool's jobs before it returns,
+// so Close from one of them would wait for itself.
+var cthreadG sync.Map

@@ -129,6 +129,31 @@ func (r *Reactor) Fail(err error) *Deferred {
 	return wrapDeferred(r, c)
 }
 
+// MaybeDeferred is Twisted's maybeDeferred: it calls fn now and gives its
+// result as a deferred — the *Deferred fn returned, a failed one for an error
+// or a panic (a *PanicError), else one that already has the value.
+func (r *Reactor) MaybeDeferred(fn func() (any, error)) *Deferred {
+	r.own()
+	if fn == nil {
+		return r.Fail(ErrInvalid)
+	}
+	v, err := func() (v any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = panicError(p)
+			}
+		}()
+		return fn()
+	}()
+	if err != nil {
+		return r.Fail(err)
+	}
+	if d, ok := v.(*Deferred); ok && d == nil {
+		v = nil // a nil *Deferred is none
+	}
+	return r.Succeed(v)
+}
+
 // AddCallbacks appends a callback/errback pair; a nil one passes the result
 // through.  The callback gets the result, the errback the failure; what
 // either returns is the next result: a value, a *Deferred (the chain waits

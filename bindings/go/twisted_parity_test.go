@@ -968,19 +968,51 @@ func TestTwistedCancellerCalledOnce(t *testing.T) {
 }
 
 func TestTwistedCancellerArg(t *testing.T) {
-	// test_cancellerArg: the canceller gets the deferred being cancelled.
-	// In Go it is another *Deferred wrapper of the same C deferred (compare
-	// C()), see README.
+	// test_cancellerArg: the canceller gets the deferred being cancelled —
+	// the same *Deferred while the caller's wrapper lives.
 	r := manual(t)
 	defer r.Free()
 	var d *Deferred
-	same := false
-	d = r.NewCancellableDeferred(func(d1 *Deferred) { same = d1.C() == d.C() })
+	var got *Deferred
+	d = r.NewCancellableDeferred(func(d1 *Deferred) { got = d1 })
 	ok(t, d.Cancel())
-	if !same {
+	if got != d {
 		t.Fatal("canceller got another deferred")
 	}
 	failureOf(t, d, ErrCancelled)
+
+	// A canceller may keep its argument and use it later: it stays usable
+	// after the canceller returns, also when the caller's wrapper was
+	// released (it is then a new one).  (The canceller did not fire it, so
+	// the cancel failed it and a later fire is AlreadyCalled, as in Twisted.)
+	for _, release := range []bool{false, true} {
+		var kept *Deferred
+		var late error
+		d = r.NewCancellableDeferred(func(d1 *Deferred) {
+			kept = d1
+			must1(r.CallLater(1, func() {
+				late = kept.Callback("later")
+				Catch(kept, func(err error) (any, error) { late = err; return nil, nil })
+			}))
+		})
+		dl := must1(r.DeferredList([]*Deferred{d}, 0))
+		if release {
+			d.Release()
+		}
+		ok(t, dl.Cancel())
+		if (kept == d) == release {
+			t.Fatalf("release %v: kept %p d %p", release, kept, d)
+		}
+		if late != nil {
+			t.Fatal(late)
+		}
+		ok(t, r.Advance(1))
+		if !errors.Is(late, ErrCancelled) {
+			t.Fatal(late)
+		}
+		kept.Release()
+	}
+	noHandles(t)
 }
 
 func TestTwistedCancelAfterFired(t *testing.T) {

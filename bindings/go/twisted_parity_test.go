@@ -1299,3 +1299,196 @@ func TestTwistedCancelQueueGet(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+// overrideFunc is test_defer's _overrideFunc: the onTimeoutCancel that
+// replaces whatever the timeout left with "OVERRIDDEN".
+func overrideFunc(any, error) (any, error) { return "OVERRIDDEN", nil }
+
+// withTimeout adds a timeout of 10 s, with overrideFunc when custom.
+func withTimeout(t *testing.T, d *Deferred, custom bool) {
+	t.Helper()
+	if custom {
+		ok(t, d.AddTimeoutWith(10*1e9, overrideFunc))
+	} else {
+		ok(t, d.AddTimeout(10*1e9))
+	}
+}
+
+func TestTwistedTimeoutChainable(t *testing.T) {
+	// test_timeoutChainable (AddTimeout returns an error, not d: callbacks
+	// go on d as usual).
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	ok(t, d.AddTimeout(5*1e9))
+	ok(t, d.AddCallback(func(any) (any, error) { return "done", nil }))
+	ok(t, d.Callback(nil))
+	if s := successOf[string](t, d); s != "done" {
+		t.Fatal(s)
+	}
+}
+
+func TestTwistedResultBeforeTimeout(t *testing.T) {
+	// test_successResultBeforeTimeout(Custom) / test_failureBeforeTimeout(Custom):
+	// a result before the timeout passes, and nothing is cancelled later
+	// (not even a deferred the chain then waits on).
+	for _, custom := range []bool{false, true} {
+		for _, fail := range []bool{false, true} {
+			r := manual(t)
+			d := r.NewDeferred()
+			withTimeout(t, d, custom)
+			inner := r.NewDeferred()
+			var seen any
+			e := &genericErr{"fail"}
+			if fail {
+				Catch(d, func(err error) (any, error) { seen = err; return inner, nil })
+				ok(t, d.Errback(e))
+			} else {
+				ok(t, d.AddCallback(func(v any) (any, error) { seen = v; return inner, nil }))
+				ok(t, d.Callback("results"))
+			}
+			if (fail && seen != e) || (!fail && seen != "results") {
+				t.Fatal(custom, fail, seen)
+			}
+			ok(t, r.Advance(15*1e9))
+			noResult(t, inner)
+			r.Free()
+		}
+	}
+}
+
+func TestTwistedTimedOut(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	// test_timedOut: TimeoutError.
+	d := r.NewDeferred()
+	ok(t, d.AddTimeout(10*1e9))
+	noResult(t, d)
+	ok(t, r.Advance(15*1e9))
+	err := failureOf(t, d, ErrTimedOut)
+	if errors.Is(err, ErrCancelled) {
+		t.Fatal("a timeout is not a CancelledError:", err)
+	}
+	// test_timedOutCustom: onTimeoutCancel may return a result.
+	d = r.NewDeferred()
+	ok(t, d.AddTimeoutWith(10*1e9, overrideFunc))
+	noResult(t, d)
+	ok(t, r.Advance(15*1e9))
+	if s := successOf[string](t, d); s != "OVERRIDDEN" {
+		t.Fatal(s)
+	}
+}
+
+func TestTwistedTimedOutProvidedCancel(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	// test_timedOutProvidedCancelSuccess: the canceller's result stands.
+	d := r.NewCancellableDeferred(func(c *Deferred) { _ = c.Callback("I was cancelled!") })
+	ok(t, d.AddTimeout(10*1e9))
+	noResult(t, d)
+	ok(t, r.Advance(15*1e9))
+	if s := successOf[string](t, d); s != "I was cancelled!" {
+		t.Fatal(s)
+	}
+	// test_timedOutProvidedCancelFailure: so does its failure (not turned
+	// into a timeout).
+	e := &genericErr{"what!"}
+	d = r.NewCancellableDeferred(func(c *Deferred) { _ = c.Errback(e) })
+	ok(t, d.AddTimeout(10*1e9))
+	ok(t, r.Advance(15*1e9))
+	if err := failureOf(t, d, nil); err != e {
+		t.Fatal(err)
+	}
+	// test_providedCancelCalledBeforeTimeoutCustom: onTimeoutCancel gets it
+	// and overrides it.
+	var seen error
+	d = r.NewCancellableDeferred(func(c *Deferred) { _ = c.Errback(e) })
+	ok(t, d.AddTimeoutWith(10*1e9, func(v any, err error) (any, error) { seen = err; return overrideFunc(v, err) }))
+	ok(t, r.Advance(15*1e9))
+	if s := successOf[string](t, d); s != "OVERRIDDEN" || seen != e {
+		t.Fatal(s, seen)
+	}
+}
+
+func TestTwistedCancelBeforeTimeout(t *testing.T) {
+	// test_cancelBeforeTimeout(Custom): a cancel before the timeout keeps its
+	// CancelledError; the timeout neither fires nor calls onTimeoutCancel.
+	for _, custom := range []bool{false, true} {
+		r := manual(t)
+		d := r.NewDeferred()
+		withTimeout(t, d, custom)
+		inner := r.NewDeferred()
+		var seen error
+		Catch(d, func(err error) (any, error) { seen = err; return inner, nil })
+		ok(t, d.Cancel())
+		if !errors.Is(seen, ErrCancelled) || errors.Is(seen, ErrTimedOut) {
+			t.Fatal(custom, seen)
+		}
+		ok(t, r.Advance(15*1e9))
+		noResult(t, inner)
+		noResult(t, d)
+		r.Free()
+	}
+}
+
+func TestTwistedErrbackAddedBeforeTimeout(t *testing.T) {
+	// test_errbackAddedBeforeTimeout and its SuppressesCancellation and Custom
+	// variants: an errback before the timeout sees the CancelledError; what
+	// it leaves is translated (a CancelledError becomes a TimeoutError) or
+	// handed to onTimeoutCancel.
+	for _, custom := range []bool{false, true} {
+		for _, suppress := range []bool{false, true} {
+			r := manual(t)
+			d := r.NewDeferred()
+			var seen error
+			Catch(d, func(err error) (any, error) {
+				seen = err
+				if suppress {
+					return nil, nil
+				}
+				return nil, err
+			})
+			withTimeout(t, d, custom)
+			ok(t, r.Advance(15*1e9))
+			if !errors.Is(seen, ErrCancelled) {
+				t.Fatal(custom, suppress, seen)
+			}
+			switch {
+			case custom:
+				if s := successOf[string](t, d); s != "OVERRIDDEN" {
+					t.Fatal(s)
+				}
+			case suppress:
+				if v := successOf[any](t, d); v != nil {
+					t.Fatal(v)
+				}
+			default:
+				failureOf(t, d, ErrTimedOut)
+			}
+			r.Free()
+		}
+	}
+}
+
+func TestTwistedCallbackAddedToCancellerBeforeTimeout(t *testing.T) {
+	// test_callbackAddedToCancelerBeforeTimeout(Custom): a canceller that
+	// fires the deferred: the callback added before the timeout runs; the
+	// result stands, or onTimeoutCancel (which runs all the same) replaces it.
+	for _, custom := range []bool{false, true} {
+		r := manual(t)
+		success := &struct{ s string }{"success"}
+		d := r.NewCancellableDeferred(func(d *Deferred) { _ = d.Callback(success) })
+		var seen any
+		ok(t, d.AddCallback(func(v any) (any, error) { seen = v; return v, nil }))
+		withTimeout(t, d, custom)
+		ok(t, r.Advance(15*1e9))
+		if seen != success {
+			t.Fatal(seen)
+		}
+		got := successOf[any](t, d)
+		if (custom && got != "OVERRIDDEN") || (!custom && got != success) {
+			t.Fatal(custom, got)
+		}
+		r.Free()
+	}
+}

@@ -1125,6 +1125,18 @@ func TestTwistedLock(t *testing.T) {
 	if l.Locked() {
 		t.Fatal("still locked")
 	}
+	// acquire fires with the lock itself (the idiom
+	// lock.acquire().addCallback(lambda lock: ...; lock.release())).
+	Then(must1(l.Acquire()), func(got *Lock) (any, error) { return nil, got.Release() })
+	if l.Locked() {
+		t.Fatal("not released through the acquire's result")
+	}
+	s := must1(r.NewSemaphore(1))
+	defer s.Free()
+	Then(must1(s.Acquire()), func(got *Semaphore) (any, error) { return nil, got.Release() })
+	if s.Tokens() != 1 {
+		t.Fatal("not released through the acquire's result")
+	}
 }
 
 func TestTwistedCancelLockAndSemaphore(t *testing.T) {

@@ -666,3 +666,36 @@ func TestTwistedDeferLater(t *testing.T) {
 		t.Fatal(v)
 	}
 }
+
+func TestTwistedDelayedCallAfterDone(t *testing.T) {
+	// reset, delay and cancel of a cancelled call: AlreadyCancelled; of a
+	// call that ran: AlreadyCalled (ErrAlreadyRan).
+	r := manual(t)
+	defer r.Free()
+	dc := must1(r.CallLater(sec(1), func() {}))
+	ok(t, dc.Cancel())
+	for name, err := range map[string]error{"reset": dc.Reset(sec(1)), "delay": dc.Delay(sec(1)), "cancel": dc.Cancel()} {
+		if !errors.Is(err, ErrAlreadyCancelled) {
+			t.Fatal(name, err)
+		}
+	}
+	dc = must1(r.CallLater(sec(1), func() {}))
+	pump(t, r, 1)
+	for name, err := range map[string]error{"reset": dc.Reset(sec(1)), "delay": dc.Delay(sec(1)), "cancel": dc.Cancel()} {
+		if !errors.Is(err, ErrAlreadyRan) {
+			t.Fatal(name, err)
+		}
+	}
+	// A negative delay may move a call into the past: it runs at the next
+	// pass.
+	ran := false
+	dc = must1(r.CallLater(sec(5), func() { ran = true }))
+	ok(t, dc.Delay(-sec(10)))
+	if dc.Time() != r.Now()-sec(5) {
+		t.Fatal(dc.Time(), r.Now())
+	}
+	pump(t, r, 0)
+	if !ran {
+		t.Fatal("did not run")
+	}
+}

@@ -1504,3 +1504,76 @@ func TestTwistedCallbackAddedToCancellerBeforeTimeout(t *testing.T) {
 		r.Free()
 	}
 }
+
+// Behaviour Twisted has and its tests do not check directly, found while
+// porting them (each checked against Twisted 22.4).
+
+func TestTwistedDeferredListFireOnOneCallbackAllFail(t *testing.T) {
+	// fireOnOneCallback when every input fails: the full list (all not OK).
+	r := manual(t)
+	defer r.Free()
+	a, b := r.NewDeferred(), r.NewDeferred()
+	dl := must1(r.DeferredList([]*Deferred{a, b}, FireOnOneCallback|ConsumeErrors))
+	ok(t, a.Errback(&genericErr{"x"}))
+	noResult(t, dl)
+	ok(t, b.Errback(&genericErr{"y"}))
+	e := successOf[Entries](t, dl)
+	if len(e) != 2 || e[0].OK || e[1].OK || e[0].Err.Error() != "x" || e[1].Err.Error() != "y" {
+		t.Fatalf("%+v", e)
+	}
+	// Both flags: the first failure wins when it comes first.
+	a, b = r.NewDeferred(), r.NewDeferred()
+	dl = must1(r.DeferredList([]*Deferred{a, b}, FireOnOneCallback|FireOnOneErrback|ConsumeErrors))
+	ok(t, a.Errback(&genericErr{"x"}))
+	var f *Failure
+	if err := failureOf(t, dl, ErrFirstError); !errors.As(err, &f) || f.Index != 0 {
+		t.Fatal(err)
+	}
+}
+
+func TestTwistedCallbackFromOwnCallback(t *testing.T) {
+	// Firing a deferred from one of its own callbacks: AlreadyCalled.
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	var inner error
+	ok(t, d.AddCallback(func(v any) (any, error) { inner = d.Callback(2); return v, nil }))
+	ok(t, d.Callback(1))
+	if !errors.Is(inner, ErrAlreadyCalled) {
+		t.Fatal(inner)
+	}
+}
+
+func TestTwistedLockRunFailure(t *testing.T) {
+	// DeferredLock.run with a function that raises: the failure, the lock
+	// released.  Releasing an unlocked lock or an unheld token is refused
+	// (Twisted asserts).
+	r := manual(t)
+	defer r.Free()
+	l := r.NewLock()
+	defer l.Free()
+	d := must1(l.Run(func() (any, error) { var z int; return 1 / z, nil }))
+	failureOf(t, d, ErrPanic)
+	if l.Locked() {
+		t.Fatal("still locked")
+	}
+	e := &genericErr{"e"}
+	control := r.NewDeferred()
+	d = must1(l.Run(func() (any, error) { return control, nil }))
+	ok(t, control.Errback(e))
+	if err := failureOf(t, d, nil); err != e || l.Locked() {
+		t.Fatal(err, l.Locked())
+	}
+	if err := l.Release(); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	s := must1(r.NewSemaphore(1))
+	defer s.Free()
+	if err := s.Release(); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	d = must1(s.Run(func() (any, error) { return nil, e }))
+	if err := failureOf(t, d, nil); err != e || s.Tokens() != 1 {
+		t.Fatal(err, s.Tokens())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -1575,5 +1576,89 @@ func TestTwistedLockRunFailure(t *testing.T) {
 	d = must1(s.Run(func() (any, error) { return nil, e }))
 	if err := failureOf(t, d, nil); err != e || s.Tokens() != 1 {
 		t.Fatal(err, s.Tokens())
+	}
+}
+
+// unhandledLog installs an unhandled-error hook for the test (Twisted's
+// LogTests observe the log) and gives the failures it saw.
+func unhandledLog(t *testing.T) func() []error {
+	var mu sync.Mutex
+	var seen []error
+	SetUnhandledErrorHook(func(err error) {
+		mu.Lock()
+		seen = append(seen, err)
+		mu.Unlock()
+	})
+	t.Cleanup(func() { SetUnhandledErrorHook(nil) })
+	return func() []error {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]error(nil), seen...)
+	}
+}
+
+func TestTwistedErrorLog(t *testing.T) {
+	// test_errorLog and its variants: a deferred whose final result is a
+	// failure reports it once its last reference goes — released, or
+	// collected by the garbage collector.
+	logged := unhandledLog(t)
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	Then(d, func(int) (int, error) { var z int; return 1 / z, nil })
+	ok(t, d.Callback(1))
+	if len(logged()) != 0 {
+		t.Fatal("reported while referenced")
+	}
+	d.Release()
+	r.flush()
+	if l := logged(); len(l) != 1 || !errors.Is(l[0], ErrPanic) {
+		t.Fatal(l)
+	}
+	// Dropped without Release: the collector's cleanup reports it.
+	e := &genericErr{"collected"}
+	func() {
+		d := r.NewDeferred()
+		ok(t, d.Errback(e))
+	}()
+	noHandles(t)
+	if l := logged(); len(l) != 2 || l[1] != e {
+		t.Fatal(l)
+	}
+	// A failure that was handled is not reported.
+	d = r.Fail(&genericErr{"handled"})
+	Catch(d, func(error) (any, error) { return nil, nil })
+	d.Release()
+	r.flush()
+	if l := logged(); len(l) != 2 {
+		t.Fatal(l)
+	}
+}
+
+func TestTwistedChainedErrorNotLogged(t *testing.T) {
+	// test_chainedErrorCleanup: a failed deferred returned from a callback
+	// hands its failure on (and is left with nil): only the outer one could
+	// report it, and it was handled there.  test_errorClearedByChaining: an
+	// errback that chains to a pending deferred clears the failure.
+	logged := unhandledLog(t)
+	r := manual(t)
+	defer r.Free()
+	d := r.NewDeferred()
+	ok(t, d.AddCallback(func(any) (any, error) { return r.Fail(&genericErr{"zoop"}), nil }))
+	ok(t, d.Callback(nil))
+	var errs []error
+	Catch(d, func(err error) (any, error) { errs = append(errs, err); return nil, nil })
+	if len(errs) != 1 {
+		t.Fatal(errs)
+	}
+	d.Release()
+
+	bad, good := r.Fail(&genericErr{"oh no"}), r.NewDeferred()
+	Catch(bad, func(error) (any, error) { return good, nil })
+	bad.Release()
+	good.Release()
+	noHandles(t)
+	if l := logged(); len(l) != 0 {
+		t.Fatal(l)
 	}
 }

@@ -1719,3 +1719,73 @@ func TestTwistedCallbackWithError(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTwistedTimeoutWhileWaitingOnInner(t *testing.T) {
+	// A timeout added after a callback that returned a pending deferred: the
+	// cancel reaches the inner deferred and the result is a TimeoutError.
+	// addTimeout on a fired deferred leaves no call behind; of two timeouts
+	// the first wins and the other is removed.
+	r := manual(t)
+	defer r.Free()
+	d, inner := r.NewDeferred(), r.NewDeferred()
+	ok(t, d.AddCallback(func(any) (any, error) { return inner, nil }))
+	ok(t, d.AddTimeout(sec(10)))
+	ok(t, d.Callback(nil))
+	ok(t, r.Advance(sec(11)))
+	failureOf(t, d, ErrTimedOut)
+	if inner.State() != Succeeded || r.PendingCalls() != 0 {
+		t.Fatal(inner.State(), r.PendingCalls())
+	}
+	d = r.Succeed(1)
+	ok(t, d.AddTimeout(sec(10)))
+	if r.PendingCalls() != 0 {
+		t.Fatal(r.PendingCalls())
+	}
+	d = r.NewDeferred()
+	ok(t, d.AddTimeout(sec(5)))
+	ok(t, d.AddTimeout(sec(10)))
+	ok(t, r.Advance(sec(6)))
+	if err := failureOf(t, d, ErrTimedOut); !strings.Contains(err.Error(), "5 seconds") || r.PendingCalls() != 0 {
+		t.Fatal(err, r.PendingCalls())
+	}
+}
+
+func TestTwistedLockRunCancel(t *testing.T) {
+	// Cancelling run's deferred while it waits for the lock: the function
+	// never runs and the waiter goes; while the function's deferred is
+	// pending: that deferred is cancelled and the lock released.
+	r := manual(t)
+	defer r.Free()
+	l := r.NewLock()
+	defer l.Free()
+	must1(l.Acquire())
+	ran := false
+	d := must1(l.Run(func() (any, error) { ran = true; return nil, nil }))
+	ok(t, d.Cancel())
+	failureOf(t, d, ErrCancelled)
+	if ran || l.Waiting() != 0 {
+		t.Fatal(ran, l.Waiting())
+	}
+	ok(t, l.Release())
+	if l.Locked() {
+		t.Fatal("locked")
+	}
+	innerCancelled := false
+	inner := r.NewCancellableDeferred(func(*Deferred) { innerCancelled = true })
+	d = must1(l.Run(func() (any, error) { return inner, nil }))
+	ok(t, d.Cancel())
+	failureOf(t, d, ErrCancelled)
+	if !innerCancelled || l.Locked() {
+		t.Fatal(innerCancelled, l.Locked())
+	}
+	// A cancelled Queue.Get leaves the queue: the next value is kept.
+	q := r.NewQueue(Unlimited, Unlimited)
+	defer q.Free()
+	g := must1(q.Get())
+	ok(t, g.Cancel())
+	failureOf(t, g, ErrCancelled)
+	ok(t, q.Put(1))
+	if q.Waiting() != 0 || q.Pending() != 1 {
+		t.Fatal(q.Waiting(), q.Pending())
+	}
+}

@@ -699,3 +699,63 @@ func TestTwistedDelayedCallAfterDone(t *testing.T) {
 		t.Fatal("did not run")
 	}
 }
+
+func TestTwistedLoopStopWhileWaiting(t *testing.T) {
+	// LoopingCall.stop while the function's deferred is pending: Start's
+	// deferred fires (with the LoopingCall) only once that deferred does, or
+	// fails with its failure; reset is refused once stopped.  A reset while
+	// waiting does nothing: the next call is on the interval grid after the
+	// deferred fires.
+	r := manual(t)
+	defer r.Free()
+	inner := r.NewDeferred()
+	lc := must1(r.NewLoopingCall(func() (any, error) { return inner, nil }))
+	defer lc.Free()
+	d := must1(lc.Start(sec(1), true))
+	ok(t, lc.Stop())
+	noResult(t, d)
+	if lc.Running() {
+		t.Fatal("running after stop")
+	}
+	if err := lc.Reset(); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	ok(t, inner.Callback(nil))
+	if successOf[*LoopingCall](t, d) != lc || r.PendingCalls() != 0 {
+		t.Fatal(r.PendingCalls())
+	}
+
+	inner2 := r.NewDeferred()
+	lc2 := must1(r.NewLoopingCall(func() (any, error) { return inner2, nil }))
+	defer lc2.Free()
+	d = must1(lc2.Start(sec(1), true))
+	ok(t, lc2.Stop())
+	e := &genericErr{"late"}
+	ok(t, inner2.Errback(e))
+	if err := failureOf(t, d, nil); err != e {
+		t.Fatal(err)
+	}
+
+	inner3 := r.NewDeferred()
+	var times []float64
+	lc3 := must1(r.NewLoopingCall(func() (any, error) {
+		times = append(times, secs(r))
+		if len(times) == 1 {
+			return inner3, nil
+		}
+		return nil, nil
+	}))
+	defer lc3.Free()
+	must1(lc3.Start(sec(1), true))
+	pump(t, r, 0.5)
+	ok(t, lc3.Reset())
+	if r.PendingCalls() != 0 {
+		t.Fatal(r.PendingCalls())
+	}
+	ok(t, inner3.Callback(nil))
+	pump(t, r, 0.5, 0.5)
+	if !reflect.DeepEqual(times, []float64{0, 1}) {
+		t.Fatal(times)
+	}
+	ok(t, lc3.Stop())
+}

@@ -1789,3 +1789,55 @@ func TestTwistedLockRunCancel(t *testing.T) {
 		t.Fatal(q.Waiting(), q.Pending())
 	}
 }
+
+func TestTwistedCancelEdgeCases(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	var res []any
+	rec := func(v any, err error) (any, error) {
+		if err != nil {
+			res = append(res, err)
+		} else {
+			res = append(res, v)
+		}
+		return nil, nil
+	}
+	// Cancelling a deferred from its own callback: it has a result, no effect.
+	d := r.NewDeferred()
+	ok(t, d.AddCallback(func(v any) (any, error) { ok(t, d.Cancel()); return v, nil }))
+	ok(t, d.AddBoth(rec))
+	ok(t, d.Callback(1))
+	if len(res) != 1 || res[0] != int64(1) {
+		t.Fatal(res)
+	}
+	// Cancelling a paused deferred: it fails at once, its callbacks wait for
+	// Unpause.
+	res = nil
+	d = r.NewDeferred()
+	ok(t, d.Pause())
+	ok(t, d.AddBoth(rec))
+	ok(t, d.Cancel())
+	if len(res) != 0 || d.State() != Failed {
+		t.Fatal(res, d.State())
+	}
+	ok(t, d.Unpause())
+	if len(res) != 1 || !errors.Is(res[0].(error), ErrCancelled) {
+		t.Fatal(res)
+	}
+	// Cancelling a deferred waiting on a paused deferred that has a result:
+	// nothing to cancel; the result comes on Unpause.
+	res = nil
+	inner := r.Succeed(5)
+	ok(t, inner.Pause())
+	outer := r.Succeed(1)
+	ok(t, outer.AddCallback(func(any) (any, error) { return inner, nil }))
+	ok(t, outer.AddBoth(rec))
+	ok(t, outer.Cancel())
+	if len(res) != 0 {
+		t.Fatal(res)
+	}
+	ok(t, inner.Unpause())
+	if len(res) != 1 || res[0] != int64(5) {
+		t.Fatal(res)
+	}
+}

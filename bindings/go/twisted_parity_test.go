@@ -1841,3 +1841,32 @@ func TestTwistedCancelEdgeCases(t *testing.T) {
 		t.Fatal(res)
 	}
 }
+
+func TestTwistedDeferredListOrderAndLateInputs(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	// fireOnOneCallback with an input that already succeeded: (value, index)
+	// at once.
+	a, b := r.Succeed("A"), r.NewDeferred()
+	dl := must1(r.DeferredList([]*Deferred{b, a}, FireOnOneCallback))
+	if e := successOf[Entries](t, dl); len(e) != 2 || e[0].Value != "A" || e[1].Value != int64(1) {
+		t.Fatalf("%+v", e)
+	}
+	// consumeErrors still applies to inputs failing after the list fired.
+	a, b = r.NewDeferred(), r.NewDeferred()
+	must1(r.DeferredList([]*Deferred{a, b}, FireOnOneCallback|ConsumeErrors))
+	ok(t, a.Callback(1))
+	ok(t, b.Errback(&genericErr{"late"}))
+	if v := successOf[any](t, b); v != nil {
+		t.Fatal(v)
+	}
+	// gatherResults keeps input order whatever the firing order.
+	a, b, c := r.NewDeferred(), r.NewDeferred(), r.NewDeferred()
+	g := must1(r.Gather([]*Deferred{a, b, c}, false))
+	ok(t, c.Callback(3))
+	ok(t, a.Callback(1))
+	ok(t, b.Callback(2))
+	if l := successOf[[]any](t, g); !reflect.DeepEqual(l, []any{int64(1), int64(2), int64(3)}) {
+		t.Fatal(l)
+	}
+}

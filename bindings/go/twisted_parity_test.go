@@ -7,12 +7,14 @@ package deferred
 // and the deliberate differences.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // genericErr is test_defer's GenericError: a Go error that keeps its
@@ -1868,5 +1870,65 @@ func TestTwistedDeferredListOrderAndLateInputs(t *testing.T) {
 	ok(t, b.Callback(2))
 	if l := successOf[[]any](t, g); !reflect.DeepEqual(l, []any{int64(1), int64(2), int64(3)}) {
 		t.Fatal(l)
+	}
+}
+
+func TestTwistedAsFuture(t *testing.T) {
+	// DeferredFutureAdapterTests' asFuture tests, with Wait and a context as
+	// the future: Wait takes the result (the chain goes on with nil); a done
+	// context cancels the deferred (its canceller runs) and Wait returns the
+	// cause, even when the canceller made a success of it.
+	r := must1(Start(nil))
+	defer func() { ok(t, r.Close()) }()
+	ctx := context.Background()
+	onReactor := func(fn func()) {
+		t.Helper()
+		_, err := Do[any](ctx, r, func() (any, error) { fn(); return nil, nil })
+		ok(t, err)
+	}
+	after := func(d *Deferred) (v any, err error) {
+		onReactor(func() { v, err = Result[any](d) })
+		return
+	}
+
+	// test_asFuture.
+	var d *Deferred
+	onReactor(func() { d = r.NewDeferred() })
+	go func() { time.Sleep(time.Millisecond); _ = r.Call(func() { _ = d.Callback(13) }) }()
+	if n, err := Wait[int](ctx, d); n != 13 || err != nil {
+		t.Fatal(n, err)
+	}
+	if v, err := after(d); v != nil || err != nil {
+		t.Fatal(v, err)
+	}
+
+	// test_asFutureCancelFuture / test_asFutureSuccessCancel.
+	for _, succeed := range []bool{false, true} {
+		called := false
+		onReactor(func() {
+			d = r.NewCancellableDeferred(func(d *Deferred) {
+				called = true
+				if succeed {
+					_ = d.Callback(9)
+				}
+			})
+		})
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { time.Sleep(time.Millisecond); cancel() }()
+		if _, err := Wait[any](cctx, d); !errors.Is(err, context.Canceled) {
+			t.Fatal(succeed, err)
+		}
+		onReactor(func() {}) // the cancel (queued by Wait) has run
+		if v, err := after(d); !called || v != nil || err != nil {
+			t.Fatal(succeed, called, v, err)
+		}
+	}
+
+	// test_asFutureFailure.
+	e := &genericErr{"zero division"}
+	onReactor(func() { d = r.NewDeferred() })
+	go func() { time.Sleep(time.Millisecond); _ = r.Call(func() { _ = d.Errback(e) }) }()
+	if _, err := Wait[any](ctx, d); err != e {
+		t.Fatal(err)
 	}
 }

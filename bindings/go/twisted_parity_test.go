@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -1015,6 +1016,24 @@ func TestTwistedCancellerArg(t *testing.T) {
 		}
 		kept.Release()
 	}
+	// The caller's wrapper dropped and collected: a new one.
+	got = nil
+	var dl *Deferred
+	func() {
+		d := r.NewCancellableDeferred(func(d1 *Deferred) { got = d1 })
+		dl = must1(r.DeferredList([]*Deferred{d}, 0))
+	}()
+	for i := 0; i < 3; i++ {
+		settleAll()
+		runtime.GC()
+	}
+	ok(t, dl.Cancel())
+	if got == nil || got.State() != Failed {
+		t.Fatal("canceller got no usable deferred")
+	}
+	failureOf(t, got, ErrCancelled)
+	got.Release()
+	dl.Release()
 	noHandles(t)
 }
 

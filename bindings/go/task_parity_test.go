@@ -759,3 +759,28 @@ func TestTwistedLoopStopWhileWaiting(t *testing.T) {
 	}
 	ok(t, lc3.Stop())
 }
+
+func TestTwistedLoopWithCountRestartAndReset(t *testing.T) {
+	// withCount across a stop and start, a reset and a long gap (the counts
+	// Twisted 22.4 gives for the same steps).
+	r := manual(t)
+	defer r.Free()
+	var got []timeCount
+	lc := must1(r.NewLoopingCallWithCount(func(n int) (any, error) {
+		got = append(got, timeCount{secs(r), n})
+		return nil, nil
+	}))
+	defer lc.Free()
+	must1(lc.Start(sec(1), true))
+	pump(t, r, 1.5)
+	ok(t, lc.Stop())
+	must1(lc.Start(sec(1), true))
+	pump(t, r, 0.5, 1)
+	ok(t, lc.Reset())
+	pump(t, r, 1, 3.2)
+	want := []timeCount{{0, 1}, {1.5, 1}, {3, 1}, {4, 1}, {7.2, 3}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal(got)
+	}
+	ok(t, lc.Stop())
+}

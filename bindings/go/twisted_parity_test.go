@@ -1951,3 +1951,24 @@ func TestTwistedAsFuture(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTwistedCallbackPairs(t *testing.T) {
+	// addCallbacks adds one pair: when its callback fails, its own errback
+	// does not run, the next errback does; an errback's success goes to the
+	// next callback, its failure to the next errback.
+	r := manual(t)
+	defer r.Free()
+	var rec record
+	e1, e2 := &genericErr{"e1"}, &genericErr{"e2"}
+	d := r.NewDeferred()
+	ok(t, d.AddCallbacks(func(any) (any, error) { rec.add("cb1"); return nil, e1 },
+		func(error) (any, error) { rec.add("eb1"); return nil, nil }))
+	ok(t, d.AddCallbacks(func(any) (any, error) { rec.add("cb2"); return nil, nil },
+		func(err error) (any, error) { rec.add("eb2 %v", err); return nil, e2 }))
+	ok(t, d.AddCallbacks(func(any) (any, error) { rec.add("cb3"); return nil, nil },
+		func(err error) (any, error) { rec.add("eb3 %v", err); return "recovered", nil }))
+	ok(t, d.AddCallbacks(func(v any) (any, error) { rec.add("cb4 %v", v); return v, nil },
+		func(error) (any, error) { rec.add("eb4"); return nil, nil }))
+	ok(t, d.Callback(nil))
+	rec.want(t, "cb1", "eb2 e1", "eb3 e2", "cb4 recovered")
+}

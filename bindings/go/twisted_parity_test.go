@@ -1972,3 +1972,34 @@ func TestTwistedCallbackPairs(t *testing.T) {
 	ok(t, d.Callback(nil))
 	rec.want(t, "cb1", "eb2 e1", "eb3 e2", "cb4 recovered")
 }
+
+func TestTwistedQueueLimitsEdges(t *testing.T) {
+	// size limits what is kept, not what goes to a waiting get; backlog limits
+	// waiting gets, not gets served at once; a cancelled get frees its place
+	// in the backlog.
+	r := manual(t)
+	defer r.Free()
+	q := r.NewQueue(0, Unlimited)
+	defer q.Free()
+	g := must1(q.Get())
+	ok(t, q.Put(7))
+	if n := successOf[int](t, g); n != 7 {
+		t.Fatal(n)
+	}
+	q2 := r.NewQueue(Unlimited, 0)
+	defer q2.Free()
+	ok(t, q2.Put(1))
+	if n := successOf[int](t, must1(q2.Get())); n != 1 {
+		t.Fatal(n)
+	}
+	q3 := r.NewQueue(1, 1)
+	defer q3.Free()
+	g = must1(q3.Get())
+	ok(t, g.Cancel())
+	failureOf(t, g, ErrCancelled)
+	g2 := must1(q3.Get())
+	noResult(t, g2)
+	if q3.Waiting() != 1 {
+		t.Fatal(q3.Waiting())
+	}
+}

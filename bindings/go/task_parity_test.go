@@ -434,6 +434,7 @@ func TestTwistedLoopBasicFunction(t *testing.T) {
 		lc.Free()
 		r.Free()
 	}
+	noHandles(t) // the LoopingCall result's handle too
 }
 
 func TestTwistedLoopBadDelayAndStopAtOnce(t *testing.T) {

@@ -1159,6 +1159,7 @@ func TestTwistedLock(t *testing.T) {
 	if s.Tokens() != 1 {
 		t.Fatal("not released through the acquire's result")
 	}
+	noHandles(t) // the handles of the lock and semaphore results too
 }
 
 func TestTwistedCancelLockAndSemaphore(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"runtime/cgo"
 	"sync/atomic"
 	"unsafe"
+	"weak"
 )
 
 // State of a deferred (shim.h checks the values against the header).
@@ -71,24 +72,33 @@ func (r *Reactor) NewDeferred() *Deferred {
 }
 
 // NewCancellableDeferred is NewDeferred with a canceller, which runs when the
-// deferred is cancelled before it has a result (and may fire it).
+// deferred is cancelled before it has a result (and may fire it).  The
+// canceller gets the returned *Deferred itself (a new wrapper of the same
+// deferred once that one is released or collected), which it may keep.
 func (r *Reactor) NewCancellableDeferred(canceller func(d *Deferred)) *Deferred {
 	r.live()
-	c := C.dfrgo_deferred_new_cancellable(newHandle(cancellerFn{r, canceller}))
+	f := &cancellerFn{r: r, fn: canceller}
+	c := C.dfrgo_deferred_new_cancellable(newHandle(f))
 	if c == nil {
 		panic(ErrNoMemory)
 	}
-	return wrapDeferred(r, c)
+	d := wrapDeferred(r, c)
+	f.d = weak.Make(d)
+	return d
 }
 
+// cancellerFn is a canceller's handle.  It points at its deferred's wrapper
+// weakly (a strong pointer from the handle would keep the wrapper, hence the
+// C deferred, hence the handle, alive for ever).
 type cancellerFn struct {
 	r  *Reactor
 	fn func(*Deferred)
+	d  weak.Pointer[Deferred]
 }
 
 //export goCanceller
 func goCanceller(h C.uintptr_t, cd *C.dfr_deferred) {
-	f := cgo.Handle(h).Value().(cancellerFn)
+	f := cgo.Handle(h).Value().(*cancellerFn)
 	if f.fn == nil {
 		return
 	}
@@ -98,8 +108,14 @@ func goCanceller(h C.uintptr_t, cd *C.dfr_deferred) {
 	}
 	f.r.nest++
 	defer func() { f.r.nest-- }()
-	d := wrapDeferred(f.r, C.dfr_deferred_ref(cd))
-	defer d.Release()
+	// The canceller gets the deferred's own wrapper, as Twisted passes the
+	// deferred itself, while it lives and is not released; else a new
+	// wrapper.  Either stays usable after the canceller returns (a canceller
+	// may keep it to fire it later), until released or collected.
+	d := f.d.Value()
+	if d == nil || d.state.Load() == released {
+		d = wrapDeferred(f.r, C.dfr_deferred_ref(cd))
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			// The canceller panicked: fail the deferred with the panic.
@@ -136,6 +152,31 @@ func (r *Reactor) Fail(err error) *Deferred {
 		panic(ErrNoMemory)
 	}
 	return wrapDeferred(r, c)
+}
+
+// MaybeDeferred is Twisted's maybeDeferred: it calls fn now and gives its
+// result as a deferred — the *Deferred fn returned, a failed one for an error
+// or a panic (a *PanicError), else one that already has the value.
+func (r *Reactor) MaybeDeferred(fn func() (any, error)) *Deferred {
+	r.own()
+	if fn == nil {
+		return r.Fail(ErrInvalid)
+	}
+	v, err := func() (v any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = panicError(p)
+			}
+		}()
+		return fn()
+	}()
+	if err != nil {
+		return r.Fail(err)
+	}
+	if d, ok := v.(*Deferred); ok && d == nil {
+		v = nil // a nil *Deferred is none
+	}
+	return r.Succeed(v)
 }
 
 // AddCallbacks appends a callback/errback pair; a nil one passes the result

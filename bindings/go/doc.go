@@ -65,7 +65,9 @@
 // comes back as the same error value.  A panic in a Go callback becomes a
 // *[PanicError] failure on the chain (errors.Is(err, ErrPanic)); it never
 // unwinds through C.  A panic in a function given to [Reactor.Call] stops
-// the reactor and [Reactor.Run] returns it.
+// the reactor and [Reactor.Run] returns it.  A failure still unhandled when
+// its deferred goes is printed to stderr by the library, or given to the
+// function set with [SetUnhandledErrorHook] (Twisted logs it).
 //
 // Go callbacks nested through C (a callback firing a deferred whose callback
 // fires another, ...) hold C frames on the thread's stack: past 2000 levels the

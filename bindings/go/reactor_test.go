@@ -127,8 +127,8 @@ func TestLoopingCall(t *testing.T) {
 	if n != 3 || lc.Running() || d.State() != Succeeded {
 		t.Fatalf("n %d running %v", n, lc.Running())
 	}
-	if _, ok := result[any](t, d).(Ptr); !ok {
-		t.Fatal("stopped LoopingCall fires with its pointer")
+	if got := result[*LoopingCall](t, d); got != lc {
+		t.Fatal("a stopped LoopingCall's deferred fires with it")
 	}
 	d.Release()
 	lc.Free()

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -448,3 +449,23 @@ void dfrgo_fire_many(dfrgo_result *fs, size_t n, uintptr_t s, int fire)
         dfr_deferred_unref(f->d);
     }
 }
+
+/* ---- unhandled failures (unhandled.go) ---- */
+
+static void print_unhandled(const dfr_failure *f)
+{
+    char *text = dfr_failure_describe(f);
+    fprintf(stderr, "Unhandled error in Deferred:\n%s", text ? text : "(out of memory)\n");
+    free(text);
+}
+
+/* Go cannot run on a coroutine's stack: a failure dropped there is printed
+ * as the library would; so is one reaching Go after the hook was removed. */
+static void tr_unhandled(const dfr_failure *f, void *data)
+{
+    (void)data;
+    if (dfr_in_coroutine() || !goUnhandled((dfr_failure *)f))
+        print_unhandled(f);
+}
+
+void dfrgo_set_unhandled(int on) { dfr_set_unhandled_error_hook(on ? tr_unhandled : NULL, NULL); }

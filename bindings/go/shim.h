@@ -125,6 +125,9 @@ int dfrgo_call_later(dfr_reactor *r, double delay, uintptr_t h, dfr_delayed_call
 dfr_deferred *dfrgo_defer_later(dfr_reactor *r, double delay, uintptr_t h);
 dfr_looping_call *dfrgo_looping_call_new(dfr_reactor *r, uintptr_t h);
 int dfrgo_add_timeout_with(dfr_deferred *d, dfr_reactor *r, double seconds, uintptr_t h);
+/* Route unhandled failures to Go (on != 0) or back to the library's stderr
+ * default (unhandled.go). */
+void dfrgo_set_unhandled(int on);
 dfr_deferred *dfrgo_lock_run(dfr_lock *l, uintptr_t h);
 dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);

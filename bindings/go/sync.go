@@ -21,12 +21,27 @@ func (r *Reactor) NewLock() *Lock {
 	return &Lock{r: r, c: c}
 }
 
-// Acquire gives a deferred firing once the lock is held.
+// Acquire gives a deferred firing with l once the lock is held (Twisted's
+// fires with the lock).
 func (l *Lock) Acquire() (*Deferred, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
-	return l.r.newDeferredOrErr(C.dfr_lock_acquire(l.c))
+	return firesWith(l.r, C.dfr_lock_acquire(l.c), l)
+}
+
+// firesWith wraps c, a deferred C fires with its object's pointer, so that it
+// fires with the Go handle v instead.
+func firesWith(r *Reactor, c *C.dfr_deferred, v any) (*Deferred, error) {
+	d, err := r.newDeferredOrErr(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.AddCallback(func(any) (any, error) { return v, nil }); err != nil {
+		d.Release()
+		return nil, err
+	}
+	return d, nil
 }
 
 // Release hands the lock to the first waiter or unlocks; ErrInvalid when not
@@ -89,12 +104,12 @@ func (r *Reactor) NewSemaphore(tokens uint) (*Semaphore, error) {
 	return &Semaphore{r: r, c: c}, nil
 }
 
-// Acquire gives a deferred firing once a token is taken.
+// Acquire gives a deferred firing with s once a token is taken.
 func (s *Semaphore) Acquire() (*Deferred, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return s.r.newDeferredOrErr(C.dfr_semaphore_acquire(s.c))
+	return firesWith(s.r, C.dfr_semaphore_acquire(s.c), s)
 }
 
 // Release gives a token back (or to the first waiter).

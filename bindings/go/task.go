@@ -159,8 +159,9 @@ func (r *Reactor) NewLoopingCallWithCount(fn func(count int) (any, error)) (*Loo
 	return lc, nil
 }
 
-// Start calls fn every interval (at once when now).  The deferred fires when
-// Stop is called, or fails with fn's error.
+// Start calls fn every interval (at once when now).  The deferred fires with
+// lc when Stop is called (as Twisted's fires with the LoopingCall), or fails
+// with fn's error.
 func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error) {
 	if err := lc.check(); err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func (lc *LoopingCall) Start(interval time.Duration, now bool) (*Deferred, error
 	if interval < 0 {
 		return nil, ErrInvalid
 	}
-	return lc.r.newDeferredOrErr(C.dfr_looping_call_start(lc.c, C.double(interval.Seconds()), C.bool(now)))
+	return firesWith(lc.r, C.dfr_looping_call_start(lc.c, C.double(interval.Seconds()), C.bool(now)), lc)
 }
 
 // Stop stops the calls; Start's deferred fires.

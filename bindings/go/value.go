@@ -9,8 +9,9 @@ import (
 	"unsafe"
 )
 
-// Ptr is a borrowed C pointer that travelled as a result (a lock's acquire
-// fires with the lock's, a LoopingCall's deferred with the call's).
+// Ptr is a borrowed C pointer that travelled as a result (C objects' own
+// deferreds fire with them; the Go API gives the Go handles instead: Lock,
+// Semaphore, LoopingCall).
 type Ptr uintptr
 
 // Entry is one entry of a DeferredList result.

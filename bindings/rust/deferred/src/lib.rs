@@ -64,7 +64,7 @@ pub use failure::{
 pub use list::{deferred_list, deferred_list_with, gather, ListFlags, ListResult};
 pub use reactor::{
     DelayedCall, LoopingCall, Phase, Reactor, ReactorHandle, ReactorOptions, ReactorRef,
-    RemoteResult, SystemEvent, TriggerId,
+    RemoteResult, SystemEvent, Tick, TriggerId,
 };
 pub use sync::{Lock, Queue, Semaphore};
 pub use threadpool::ThreadPool;

@@ -677,3 +677,15 @@ fn cancelling_defer_later_removes_its_call() {
     r.advance(secs(2.0)).unwrap();
     assert!(!ran.get());
 }
+
+/// A function that stops its loop in its first call: the start deferred has
+/// fired when start returns, and nothing is left scheduled.
+#[test]
+fn stopped_in_its_first_call() {
+    let r = Reactor::manual_clock().unwrap();
+    let lc = looping(&r, |me| me.upgrade().unwrap().stop());
+    let done = watch(&lc.start(secs(1.0), true).unwrap());
+    success(&done);
+    assert!(!lc.running());
+    assert_eq!(r.pending_calls(), 0);
+}

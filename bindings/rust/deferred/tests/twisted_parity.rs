@@ -1346,3 +1346,149 @@ fn async_code_and_deferreds_convert_both_ways() {
     pump(&r, || seen.borrow().is_some());
     assert_eq!(failure(&seen).message(), "failed");
 }
+
+// ---- Edges Twisted's code decides (checked against Twisted 22.4) -----------
+
+/// Pauses nest; an unpause without a pause is `Invalid` here (Twisted lets
+/// the count go negative, so a later pause then does not pause).
+#[test]
+fn pauses_nest_and_an_extra_unpause_is_refused() {
+    let d = Deferred::succeed(1i64);
+    d.pause().unwrap();
+    d.pause().unwrap();
+    d.unpause().unwrap();
+    let seen = watch(&d);
+    assert!(seen.borrow().is_none());
+    d.unpause().unwrap();
+    assert_eq!(success(&seen), 1);
+    let d: Deferred<()> = Deferred::new();
+    assert_eq!(kind(d.unpause()), Some(ErrorCode::Invalid));
+    assert_eq!(d.paused(), 0);
+}
+
+/// Firing a deferred from one of its own callbacks is AlreadyCalled;
+/// cancelling it there does nothing.
+#[test]
+fn firing_or_cancelling_from_its_own_callback() {
+    let d: Deferred<i64> = Deferred::new();
+    let me = d.clone();
+    let inside = Rc::new(Cell::new(None));
+    let i = inside.clone();
+    let chain = d.clone().add_callback(move |x| {
+        i.set(Some(kind(me.callback(2))));
+        me.cancel();
+        Ok(x)
+    });
+    let seen = watch(&chain);
+    d.callback(1).unwrap();
+    assert_eq!(inside.get(), Some(Some(ErrorCode::AlreadyCalled)));
+    assert_eq!(success(&seen), 1);
+}
+
+/// chainDeferred with cancels: cancelling the target (no canceller) fails
+/// it with Cancelled and the source's later result is swallowed by it;
+/// cancelling the source cancels the target through the chain.
+#[test]
+fn cancelling_either_end_of_a_chain() {
+    let a: Deferred<i64> = Deferred::new();
+    let b: Deferred<i64> = Deferred::new();
+    let b_rest = b.clone().chain(&a).unwrap();
+    let a_seen = watch(&a);
+    a.cancel();
+    assert!(failure(&a_seen).is_cancelled());
+    b.callback(5).unwrap();
+    assert_eq!(success(&watch(&b_rest)), ());
+
+    let a: Deferred<i64> = Deferred::new();
+    let b: Deferred<i64> = Deferred::new();
+    let _b_rest = b.clone().chain(&a).unwrap();
+    let a_seen = watch(&a);
+    b.cancel();
+    assert!(failure(&a_seen).is_cancelled());
+}
+
+/// addTimeout on a deferred that already fired leaves no timer; of two
+/// timeouts the first wins and takes the other timer with it; a zero
+/// timeout fires on the next turn of the clock.
+#[test]
+fn timeouts_on_fired_deferreds_twice_and_zero() {
+    let r = Reactor::manual_clock().unwrap();
+    let d = Deferred::succeed(1i64);
+    d.add_timeout(&r, 5 * S).unwrap();
+    assert_eq!(r.pending_calls(), 0);
+    assert_eq!(success(&watch(&d)), 1);
+
+    let d: Deferred<i64> = Deferred::new();
+    d.add_timeout(&r, 5 * S).unwrap();
+    d.add_timeout(&r, 10 * S).unwrap();
+    let seen = watch(&d);
+    r.advance(5 * S).unwrap();
+    assert_eq!(failure(&seen).kind(), Some(ErrorCode::TimedOut));
+    assert_eq!(r.pending_calls(), 0);
+
+    let d: Deferred<i64> = Deferred::new();
+    d.add_timeout(&r, Duration::ZERO).unwrap();
+    let seen = watch(&d);
+    assert!(seen.borrow().is_none());
+    r.advance(Duration::ZERO).unwrap();
+    assert_eq!(failure(&seen).kind(), Some(ErrorCode::TimedOut));
+}
+
+/// A timeout on a deferred waiting on one returned from its callback
+/// cancels that inner deferred.
+#[test]
+fn a_timeout_reaches_the_deferred_waited_on() {
+    let r = Reactor::manual_clock().unwrap();
+    let inner_cancelled = Rc::new(Cell::new(false));
+    let ic = inner_cancelled.clone();
+    let inner: Deferred<i64> = Deferred::with_canceller(move |_| ic.set(true));
+    let outer: Deferred<()> = Deferred::new();
+    let i = inner.clone();
+    let chain = outer.clone().add_callback_deferred(move |()| i);
+    chain.add_timeout(&r, S).unwrap();
+    let seen = watch(&chain);
+    outer.callback(()).unwrap();
+    r.advance(S).unwrap();
+    assert!(inner_cancelled.get());
+    assert_eq!(failure(&seen).kind(), Some(ErrorCode::TimedOut));
+}
+
+/// Lock.run cancelled while it waits: the function never runs; a failing
+/// run releases the lock (and a semaphore's token).
+#[test]
+fn lock_and_semaphore_runs_cancelled_or_failing() {
+    let lock = Lock::new();
+    lock.acquire().unwrap();
+    let ran = Rc::new(Cell::new(false));
+    let k = ran.clone();
+    let d = lock.run(move || {
+        k.set(true);
+        Ok(())
+    });
+    let seen = watch(&d);
+    d.cancel();
+    assert!(failure(&seen).is_cancelled());
+    lock.release().unwrap();
+    assert!(!ran.get() && !lock.locked());
+
+    let s = watch(&lock.run(|| -> Result<(), Failure> { Err(Failure::msg("x")) }));
+    assert_eq!(failure(&s).message(), "x");
+    assert!(!lock.locked());
+    let s = watch(&lock.run_deferred(|| Deferred::<()>::fail(Failure::msg("y"))));
+    assert_eq!(failure(&s).message(), "y");
+    assert!(!lock.locked());
+
+    let sem = Semaphore::new(1).unwrap();
+    let s = watch(&sem.run(|| -> Result<(), Failure> { Err(Failure::msg("x")) }));
+    assert_eq!(failure(&s).message(), "x");
+    assert_eq!(sem.tokens(), 1);
+    // A run_deferred cancelled while its deferred is pending gives the
+    // token back too.
+    let pending: Deferred<()> = Deferred::new();
+    let p = pending.clone();
+    let d = sem.run_deferred(move || p);
+    assert_eq!(sem.tokens(), 0);
+    d.cancel();
+    assert!(failure(&watch(&d)).is_cancelled());
+    assert_eq!(sem.tokens(), 1);
+}

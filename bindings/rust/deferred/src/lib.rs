@@ -53,6 +53,7 @@ mod list;
 mod reactor;
 mod sync;
 mod threadpool;
+mod unhandled;
 pub mod value;
 
 pub use call::{CArg, CFunction, CReturn, SafeCFunction};
@@ -68,6 +69,7 @@ pub use reactor::{
 };
 pub use sync::{Lock, Queue, Semaphore};
 pub use threadpool::ThreadPool;
+pub use unhandled::{set_unhandled_error_hook, UnhandledErrorHook};
 pub use value::{List, RawValue};
 
 // The README's examples are doc tests.

@@ -689,3 +689,81 @@ fn stopped_in_its_first_call() {
     assert!(!lc.running());
     assert_eq!(r.pending_calls(), 0);
 }
+
+/// Stopped while the deferred its function returned is pending: as in
+/// Twisted, the start deferred waits for it.  Twisted then lets start be
+/// called again at once (leaving two loops scheduled); here that start is
+/// refused with `AlreadyRunning` until the pending deferred fires.
+#[test]
+fn stopped_while_its_deferred_is_pending() {
+    let r = Reactor::manual_clock().unwrap();
+    let gate: Deferred<()> = Deferred::new();
+    let calls = Rc::new(Cell::new(0));
+    let (g, k) = (gate.clone(), calls.clone());
+    let lc = r
+        .looping_call(move || {
+            k.set(k.get() + 1);
+            if k.get() == 1 {
+                g.clone()
+            } else {
+                Deferred::succeed(())
+            }
+        })
+        .unwrap();
+    let done = watch(&lc.start(secs(1.0), true).unwrap());
+    lc.stop().unwrap();
+    assert!(!lc.running());
+    assert!(done.borrow().is_none());
+    let again = watch(&lc.start(secs(1.0), true).unwrap());
+    assert_eq!(failure(&again).kind(), Some(ErrorCode::AlreadyRunning));
+    gate.callback(()).unwrap();
+    success(&done);
+    assert_eq!(r.pending_calls(), 0);
+    r.advance(secs(5.0)).unwrap();
+    assert_eq!(calls.get(), 1);
+    // Now it can start again.
+    let _again = lc.start(secs(1.0), true).unwrap();
+    assert_eq!(calls.get(), 2);
+}
+
+/// A cancelled delayed call cannot be reset or delayed (AlreadyCancelled,
+/// as in Twisted).
+#[test]
+fn a_cancelled_call_cannot_move() {
+    let r = Reactor::manual_clock().unwrap();
+    let dc = r.call_later(secs(1.0), || {}).unwrap();
+    dc.cancel().unwrap();
+    for e in [dc.reset(secs(2.0)), dc.delay(secs(2.0))] {
+        assert_eq!(e.unwrap_err().kind(), Some(ErrorCode::AlreadyCancelled));
+    }
+}
+
+/// deferLater of a function returning a deferred: Twisted chains it; here
+/// the same is `defer_later(.., || Ok(())).add_callback_deferred(f)`, and
+/// cancelling while it waits cancels the inner deferred.
+#[test]
+fn defer_later_then_a_deferred() {
+    let r = Reactor::manual_clock().unwrap();
+    let inner: Deferred<i64> = Deferred::new();
+    let i = inner.clone();
+    let d = r
+        .defer_later(secs(1.0), || Ok(()))
+        .unwrap()
+        .add_callback_deferred(move |()| i);
+    let seen = watch(&d);
+    r.advance(secs(1.0)).unwrap();
+    assert!(seen.borrow().is_none());
+    inner.callback(7).unwrap();
+    assert_eq!(success(&seen), 7);
+
+    let inner: Deferred<i64> = Deferred::new();
+    let inner_seen = watch(&inner);
+    let i = inner.clone();
+    let d = r
+        .defer_later(secs(1.0), || Ok(()))
+        .unwrap()
+        .add_callback_deferred(move |()| i);
+    r.advance(secs(1.0)).unwrap();
+    d.cancel();
+    assert!(failure(&inner_seen).is_cancelled());
+}

@@ -1492,3 +1492,27 @@ fn lock_and_semaphore_runs_cancelled_or_failing() {
     assert!(failure(&watch(&d)).is_cancelled());
     assert_eq!(sem.tokens(), 1);
 }
+
+/// FirstErrorTests (test_repr, test_str): a FirstError tells which input
+/// failed and how.  (test_comparison has no counterpart: `Failure` has no
+/// equality.)
+#[test]
+fn a_first_error_names_its_index_and_failure() {
+    let ds: Vec<Deferred<()>> = vec![
+        Deferred::new(),
+        Deferred::new(),
+        Deferred::new(),
+        Deferred::new(),
+    ];
+    let g = watch(&gather(ds.clone()));
+    ds[3].errback(Failure::msg("some text")).unwrap();
+    let f = failure(&g);
+    assert_eq!(f.index(), Some(3));
+    // describe() is Twisted's str(): the index and the failure; Display is
+    // the FirstError alone (Rust's convention: the cause is `source()`).
+    let described = f.describe();
+    assert!(described.contains("#3"), "{described}");
+    assert!(described.contains("some text"), "{described}");
+    let source = std::error::Error::source(&f).unwrap().to_string();
+    assert!(source.contains("some text"), "{source}");
+}

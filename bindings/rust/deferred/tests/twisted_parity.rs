@@ -1326,6 +1326,11 @@ fn async_code_and_deferreds_convert_both_ways() {
     // The task wakes through the reactor's loop.
     pump(&r, || seen.borrow().is_some());
     assert_eq!(success(&seen), 42);
+    // As with Twisted's await, the awaited deferred goes on with none.
+    assert_eq!(
+        success(&watch(&view::<_, RawValue>(&inner))).type_name(),
+        "none"
+    );
 
     let cancelled = Rc::new(Cell::new(0));
     let c = cancelled.clone();
@@ -1333,6 +1338,8 @@ fn async_code_and_deferreds_convert_both_ways() {
     let i = inner.clone();
     let task = r.spawn_local(async move { i.await });
     task.cancel();
+    // Unlike Twisted, the coroutine cannot catch the cancel and go on: the
+    // future is dropped (Rust's cancellation), and the task fails Cancelled.
     // The await took the inner deferred's result (its chain goes on with
     // none), so its canceller is what shows it was cancelled.
     assert_eq!(cancelled.get(), 1);

@@ -316,6 +316,8 @@ fn with_count_never_gives_zero_at_a_floating_point_boundary() {
 
 /// test_withCountIntervalZero, test_withCountIntervalZeroDelay: with interval
 /// 0 the count is always 1, even after a returned deferred kept it waiting.
+/// Each `advance(0)` makes one call (the one-pass rule) where Twisted's one
+/// `advance(0)` makes them all.
 #[test]
 fn with_count_interval_zero_counts_one() {
     let r = Reactor::manual_clock().unwrap();
@@ -766,4 +768,29 @@ fn defer_later_then_a_deferred() {
     r.advance(secs(1.0)).unwrap();
     d.cancel();
     assert!(failure(&inner_seen).is_cancelled());
+}
+
+/// Calls due in an advance run in time order and, for equal times, in the
+/// order they were made.  A call made by one of them, even at zero delay,
+/// waits for the next pass (`advance(0)`): the library's one-pass rule
+/// (docs/reactor.md), where Twisted's Clock runs it in the same advance.
+#[test]
+fn calls_made_during_an_advance_wait_for_the_next_pass() {
+    let r = Reactor::manual_clock().unwrap();
+    let out = log();
+    let _a = log_time(&r, &out, "a", 1.0);
+    let _b = log_time(&r, &out, "b", 1.0);
+    let (o, rr) = (out.clone(), r.handle_local());
+    let _c = r
+        .call_later(secs(0.5), move || {
+            let (o2, rr2) = (o.clone(), rr.clone());
+            let _ = rr.call_later(Duration::ZERO, move || {
+                o2.borrow_mut().push(("now", rr2.seconds()))
+            });
+        })
+        .unwrap();
+    r.advance(secs(2.0)).unwrap();
+    assert_eq!(*out.borrow(), [("a", 2.0), ("b", 2.0)]);
+    r.advance(Duration::ZERO).unwrap();
+    assert_eq!(*out.borrow(), [("a", 2.0), ("b", 2.0), ("now", 2.0)]);
 }

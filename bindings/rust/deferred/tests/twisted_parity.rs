@@ -1523,3 +1523,62 @@ fn a_first_error_names_its_index_and_failure() {
     let source = std::error::Error::source(&f).unwrap().to_string();
     assert!(source.contains("some text"), "{source}");
 }
+
+/// Cancelling a deferred that waits on one which already has its result
+/// (but is paused) does nothing: the result comes once it is unpaused.
+#[test]
+fn cancelling_while_waiting_on_a_fired_paused_deferred() {
+    let inner = Deferred::succeed(5i64);
+    inner.pause().unwrap();
+    let outer: Deferred<()> = Deferred::new();
+    let i = inner.clone();
+    let chain = outer.clone().add_callback_deferred(move |()| i);
+    outer.callback(()).unwrap();
+    let seen = watch(&chain);
+    chain.cancel();
+    assert!(seen.borrow().is_none());
+    inner.unpause().unwrap();
+    assert_eq!(success(&seen), 5);
+}
+
+/// A paused deferred that is cancelled holds its Cancelled until unpaused.
+#[test]
+fn cancelling_a_paused_deferred() {
+    let d: Deferred<()> = Deferred::new();
+    d.pause().unwrap();
+    d.cancel();
+    let seen = watch(&d);
+    assert!(seen.borrow().is_none());
+    d.unpause().unwrap();
+    assert!(failure(&seen).is_cancelled());
+}
+
+/// chainDeferred to a deferred that already fired: the source's chain gets
+/// AlreadyCalled; the target keeps its result.
+#[test]
+fn chaining_to_a_fired_deferred_is_already_called() {
+    let a: Deferred<i64> = Deferred::new();
+    let b = Deferred::succeed(1i64);
+    let rest = a.clone().chain(&b).unwrap();
+    a.callback(2).unwrap();
+    assert_eq!(
+        failure(&watch(&rest)).kind(),
+        Some(ErrorCode::AlreadyCalled)
+    );
+    assert_eq!(success(&watch(&b)), 1);
+}
+
+/// A timeout function that fails (Python: raises) gives its failure.
+#[test]
+fn a_failing_timeout_function() {
+    let r = Reactor::manual_clock().unwrap();
+    let d: Deferred<i64> = Deferred::new();
+    d.add_timeout_with(&r, S, |_| Err(Failure::msg("from onTimeoutCancel")))
+        .unwrap();
+    let e: Deferred<i64> = Deferred::new();
+    e.add_timeout_with(&r, S, |_| panic!("raised")).unwrap();
+    let (sd, se) = (watch(&d), watch(&e));
+    r.advance(S).unwrap();
+    assert_eq!(failure(&sd).message(), "from onTimeoutCancel");
+    assert!(failure(&se).is_panic());
+}

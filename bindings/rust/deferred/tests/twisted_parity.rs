@@ -4,7 +4,7 @@
 //! DeferredList and gatherResults, Lock/Semaphore/Queue and addTimeout.
 //! Each test names the Twisted test(s) whose behaviour it covers.
 mod common;
-use common::{failure, pump, success, watch};
+use common::{failure, poll_now, pump, success, watch};
 use deferred::{
     deferred_list_with, gather, Deferred, ErrorCode, Failure, ListFlags, ListResult, Lock, Queue,
     RawValue, Reactor, Semaphore, State,
@@ -1581,4 +1581,57 @@ fn a_failing_timeout_function() {
     r.advance(S).unwrap();
     assert_eq!(failure(&sd).message(), "from onTimeoutCancel");
     assert!(failure(&se).is_panic());
+}
+
+/// test_ensureDeferredCoroutine: async code awaiting fired deferreds has
+/// its result when `spawn_local` returns.
+#[test]
+fn spawn_local_of_ready_awaits_fires_at_once() {
+    let r = Reactor::manual_clock().unwrap();
+    let d = r.spawn_local(async { Deferred::succeed(String::from("foo")).await });
+    assert_eq!(success(&watch(&d)), "foo");
+}
+
+/// DeferredFutureAdapterTests (asFuture): a deferred's future gives its
+/// result or failure (the deferred goes on with none); dropping the pending
+/// future cancels the deferred, whatever its canceller makes of it.
+#[test]
+fn a_deferreds_future_and_its_cancel() {
+    let d: Deferred<i64> = Deferred::new();
+    let mut fut = d.clone().into_future_local();
+    assert!(poll_now(&mut fut).is_pending());
+    d.callback(13).unwrap();
+    assert!(matches!(poll_now(&mut fut), std::task::Poll::Ready(Ok(13))));
+    assert_eq!(
+        success(&watch(&view::<_, RawValue>(&d))).type_name(),
+        "none"
+    );
+
+    let d: Deferred<i64> = Deferred::new();
+    let mut fut = d.clone().into_future_local();
+    assert!(poll_now(&mut fut).is_pending());
+    d.errback(Failure::msg("zero division")).unwrap();
+    match poll_now(&mut fut) {
+        std::task::Poll::Ready(Err(f)) => assert_eq!(f.message(), "zero division"),
+        _ => panic!("expected the failure"),
+    }
+
+    for succeed_on_cancel in [false, true] {
+        let called = Rc::new(Cell::new(false));
+        let c = called.clone();
+        let d: Deferred<i64> = Deferred::with_canceller(move |d| {
+            c.set(true);
+            if succeed_on_cancel {
+                let _ = d.callback(9);
+            }
+        });
+        let mut fut = d.clone().into_future_local();
+        assert!(poll_now(&mut fut).is_pending());
+        drop(fut);
+        assert!(called.get());
+        assert_eq!(
+            success(&watch(&view::<_, RawValue>(&d))).type_name(),
+            "none"
+        );
+    }
 }

@@ -69,3 +69,9 @@ pub fn failure<T: 'static>(s: &Seen<T>) -> deferred::Failure {
         None => panic!("expected a failure, got no result"),
     }
 }
+
+/// Polls a future once with a waker that does nothing.
+pub fn poll_now<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(f).poll(&mut cx)
+}

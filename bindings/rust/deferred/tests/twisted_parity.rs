@@ -1635,3 +1635,74 @@ fn a_deferreds_future_and_its_cancel() {
         );
     }
 }
+
+/// consume_errors still applies to inputs that fail after the list fired
+/// (fire_on_one_callback or fire_on_one_errback), and to gather's.
+#[test]
+fn late_failures_are_consumed_after_the_list_fired() {
+    for (foc, foe) in [(true, false), (false, true)] {
+        let ds: Vec<Deferred<i64>> = vec![Deferred::new(), Deferred::new()];
+        let list = list_of(
+            &ds,
+            ListFlags {
+                fire_on_one_callback: foc,
+                fire_on_one_errback: foe,
+                consume_errors: true,
+            },
+        );
+        let l = watch(&list);
+        if foc {
+            ds[0].callback(1).unwrap();
+        } else {
+            ds[0].errback(Failure::msg("x")).unwrap();
+        }
+        assert!(l.borrow().is_some());
+        ds[1].errback(Failure::msg("late")).unwrap();
+        assert_eq!(
+            success(&watch(&view::<_, RawValue>(&ds[1]))).type_name(),
+            "none"
+        );
+    }
+    let ds: Vec<Deferred<i64>> = vec![Deferred::new(), Deferred::new()];
+    let g = watch(&gather(ds.clone()));
+    ds[0].errback(Failure::msg("x")).unwrap();
+    assert_eq!(failure(&g).kind(), Some(ErrorCode::FirstError));
+    ds[1].errback(Failure::msg("late")).unwrap();
+    assert_eq!(
+        success(&watch(&view::<_, RawValue>(&ds[1]))).type_name(),
+        "none"
+    );
+}
+
+/// The same deferred twice in a list: without consume_errors its result
+/// passes on, so both entries get it.
+#[test]
+fn the_same_deferred_twice_in_a_list() {
+    let a: Deferred<i64> = Deferred::new();
+    let l = watch(&list_of(&[a.clone(), a.clone()], PLAIN));
+    a.callback(3).unwrap();
+    let r = all(success(&l));
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|e| *e.as_ref().unwrap() == 3));
+}
+
+/// A Rust value that is not one of the C-mapped types cannot be copied by
+/// the library: a DeferredList input without consume_errors goes on with
+/// none instead of its value (Twisted: the same value), so a second entry
+/// of the same deferred, or a callback added to the input after the list,
+/// reads none.
+#[test]
+fn list_inputs_of_rust_values_go_on_with_none() {
+    #[derive(Debug, PartialEq)]
+    struct Tag(i64);
+    let a: Deferred<Tag> = Deferred::new();
+    let l = watch(&list_of(&[a.clone(), a.clone()], PLAIN));
+    a.callback(Tag(3)).unwrap();
+    let r = all(success(&l));
+    assert_eq!(*r[0].as_ref().unwrap(), Tag(3));
+    assert_eq!(r[1].as_ref().unwrap_err().code(), deferred::RUST_WRONG_TYPE);
+    assert_eq!(
+        success(&watch(&view::<_, RawValue>(&a))).type_name(),
+        "none"
+    );
+}

@@ -1706,3 +1706,28 @@ fn list_inputs_of_rust_values_go_on_with_none() {
         "none"
     );
 }
+
+/// Dropping a Lock or Semaphore while a run holds it and waits on its
+/// deferred: the waiters fail with Cancelled, the run still gets its result.
+#[test]
+fn dropping_a_lock_while_a_run_waits() {
+    let lock = Lock::new();
+    let pending: Deferred<i64> = Deferred::new();
+    let p = pending.clone();
+    let run = watch(&lock.run_deferred(move || p));
+    let waiter = watch(&lock.acquire().unwrap());
+    drop(lock);
+    assert!(failure(&waiter).is_cancelled());
+    pending.callback(4).unwrap();
+    assert_eq!(success(&run), 4);
+
+    let sem = Semaphore::new(1).unwrap();
+    let pending: Deferred<i64> = Deferred::new();
+    let p = pending.clone();
+    let run = watch(&sem.run_deferred(move || p));
+    let waiter = watch(&sem.acquire().unwrap());
+    drop(sem);
+    assert!(failure(&waiter).is_cancelled());
+    pending.callback(5).unwrap();
+    assert_eq!(success(&run), 5);
+}

@@ -50,6 +50,7 @@ mod call;
 mod deferred;
 mod failure;
 mod list;
+mod maybe;
 mod reactor;
 mod sync;
 mod threadpool;
@@ -63,6 +64,7 @@ pub use failure::{
     ErrorCode, Failure, DFR_DOMAIN, RUST_DOMAIN, RUST_ERROR, RUST_PANIC, RUST_WRONG_TYPE,
 };
 pub use list::{deferred_list, deferred_list_with, gather, ListFlags, ListResult};
+pub use maybe::{maybe_deferred, IntoDeferred};
 pub use reactor::{
     DelayedCall, LoopingCall, Phase, Reactor, ReactorHandle, ReactorOptions, ReactorRef,
     RemoteResult, SystemEvent, Tick, TriggerId,

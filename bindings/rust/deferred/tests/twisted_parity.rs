@@ -6,8 +6,8 @@
 mod common;
 use common::{failure, poll_now, pump, success, watch};
 use deferred::{
-    deferred_list_with, gather, Deferred, ErrorCode, Failure, ListFlags, ListResult, Lock, Queue,
-    RawValue, Reactor, Semaphore, State,
+    deferred_list_with, gather, maybe_deferred, Deferred, ErrorCode, Failure, ListFlags,
+    ListResult, Lock, Queue, RawValue, Reactor, Semaphore, State,
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -881,24 +881,36 @@ fn cancelling_gather_cancels_its_inputs() {
     assert_eq!(success(&seen), ["Callback Result", "Callback Result"]);
 }
 
-/// test_maybeDeferred*: there is no maybeDeferred; a function's result is
-/// put in a chain with `succeed(()).add_callback` (a plain result or an
-/// `Err`) or `add_callback_deferred` (a deferred).
+/// test_maybeDeferredSync, test_maybeDeferredSyncException,
+/// test_maybeDeferredSyncFailure, test_maybeDeferredAsync,
+/// test_maybeDeferredAsyncError (arguments: the closure captures them).
 #[test]
-fn maybe_deferred_through_a_fired_chain() {
-    let s = watch(&Deferred::succeed(()).add_callback(|()| Ok(10i64)));
-    assert_eq!(success(&s), 10);
-    let s = watch(
-        &Deferred::succeed(())
-            .add_callback(|()| -> Result<i64, Failure> { Err(Failure::msg("sync error")) }),
-    );
+fn maybe_deferred_of_values_failures_panics_and_deferreds() {
+    let (a, b) = (10i64, 20i64);
+    assert_eq!(success(&watch(&maybe_deferred(move || Ok(a + b)))), 30);
+    let s = watch(&maybe_deferred(|| -> Result<i64, Failure> {
+        Err(Failure::msg("sync error"))
+    }));
     assert_eq!(failure(&s).message(), "sync error");
+    let s = watch(&maybe_deferred(|| -> Result<String, Failure> {
+        let v: Vec<String> = Vec::new();
+        Ok(v[0].clone())
+    }));
+    assert!(failure(&s).is_panic());
+
     let later: Deferred<String> = Deferred::new();
     let l = later.clone();
-    let s = watch(&Deferred::succeed(()).add_callback_deferred(move |()| l));
-    assert!(s.borrow().is_none());
+    let d = maybe_deferred(move || l);
+    assert_eq!(d.as_ptr(), later.as_ptr());
+    let s = watch(&d);
     later.callback("Success".into()).unwrap();
     assert_eq!(success(&s), "Success");
+
+    let later: Deferred<String> = Deferred::new();
+    let l = later.clone();
+    let s = watch(&maybe_deferred(move || l));
+    later.errback(Failure::msg("async error")).unwrap();
+    assert_eq!(failure(&s).message(), "async error");
 }
 
 // ---- OtherPrimitivesTests -------------------------------------------------

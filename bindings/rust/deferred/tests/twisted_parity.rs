@@ -1743,3 +1743,21 @@ fn dropping_a_lock_while_a_run_waits() {
     pending.callback(5).unwrap();
     assert_eq!(success(&run), 5);
 }
+
+/// testCallbackErrors' second half: in Twisted a callback returning a
+/// Failure takes the errback path, and one returning a Deferred is waited
+/// for.  Here the types say which: `Err` fails and `add_callback_deferred`
+/// waits, while a `Failure` or a `Deferred` returned as a value (`Ok`)
+/// stays a plain value.
+#[test]
+fn failures_and_deferreds_as_values_stay_values() {
+    let s = watch(&Deferred::succeed(()).add_callback(|()| Ok(Failure::msg("a value"))));
+    assert_eq!(success(&s).message(), "a value");
+
+    let inner: Deferred<i64> = Deferred::new();
+    let i = inner.clone();
+    let s = watch(&Deferred::succeed(()).add_callback(move |()| Ok(i)));
+    let got = success(&s);
+    assert_eq!(got.as_ptr(), inner.as_ptr());
+    assert_eq!(got.state(), State::Pending);
+}

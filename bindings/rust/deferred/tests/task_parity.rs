@@ -794,3 +794,57 @@ fn calls_made_during_an_advance_wait_for_the_next_pass() {
     r.advance(Duration::ZERO).unwrap();
     assert_eq!(*out.borrow(), [("a", 2.0), ("b", 2.0), ("now", 2.0)]);
 }
+
+/// withCount across `reset` and a stop-and-start, as Twisted 22.4 counts
+/// them (found by running Twisted): a call less than an interval after the
+/// last one is skipped, never given 0.
+#[test]
+fn with_count_across_reset_and_restart() {
+    fn run(steps: &[f64], restart: bool) -> Vec<(f64, u64)> {
+        let r = Reactor::manual_clock().unwrap();
+        let (lc, times) = counting(&r);
+        lc.start(secs(1.0), true).unwrap();
+        for (i, s) in steps.iter().enumerate() {
+            r.advance(secs(*s)).unwrap();
+            if i == 0 {
+                if restart {
+                    lc.stop().unwrap();
+                    lc.start(secs(1.0), true).unwrap();
+                } else {
+                    lc.reset().unwrap();
+                }
+            }
+        }
+        let t = times.borrow().clone();
+        t.into_iter()
+            .map(|(at, n)| ((at * 1e6).round() / 1e6, n))
+            .collect()
+    }
+    assert_eq!(
+        run(&[0.5, 1.0, 1.0, 1.0], false),
+        [(0.0, 1), (1.5, 1), (2.5, 1), (3.5, 1)]
+    );
+    assert_eq!(
+        run(&[1.7, 0.5, 0.5, 1.0, 1.0], false),
+        [(0.0, 1), (1.7, 1), (2.7, 1), (3.7, 1), (4.7, 1)]
+    );
+    assert_eq!(run(&[0.5, 1.0, 1.0], true), [(0.0, 1), (1.5, 1), (2.5, 1)]);
+    assert_eq!(
+        run(&[2.2, 0.5, 1.0, 1.0], true),
+        [(0.0, 1), (2.2, 2), (3.7, 1), (4.7, 1)]
+    );
+}
+
+/// A delayed call that panics (Python: raises) is reported on stderr and
+/// the advance goes on with the other due calls; on Twisted's Clock the
+/// exception leaves `advance` and the calls after it wait.
+#[test]
+fn a_panicking_call_does_not_stop_the_advance() {
+    let r = Reactor::manual_clock().unwrap();
+    let ran = Rc::new(Cell::new(false));
+    let k = ran.clone();
+    let _a = r.call_later(secs(1.0), || panic!("raised")).unwrap();
+    let _b = r.call_later(secs(1.0), move || k.set(true)).unwrap();
+    r.advance(secs(1.0)).unwrap();
+    assert!(ran.get());
+}

@@ -1761,3 +1761,22 @@ fn failures_and_deferreds_as_values_stay_values() {
     assert_eq!(got.as_ptr(), inner.as_ptr());
     assert_eq!(got.state(), State::Pending);
 }
+
+/// A deferred waiting on one returned from its callback has been called:
+/// firing it again is AlreadyCalled, though its state reads Pending.
+#[test]
+fn a_waiting_deferred_was_already_called() {
+    let inner: Deferred<i64> = Deferred::new();
+    let outer: Deferred<()> = Deferred::new();
+    let i = inner.clone();
+    let chain = outer.clone().add_callback_deferred(move |()| i);
+    outer.callback(()).unwrap();
+    assert_eq!(chain.state(), State::Pending);
+    assert_eq!(kind(outer.callback(())), Some(ErrorCode::AlreadyCalled));
+    assert_eq!(
+        kind(outer.errback(Failure::msg("x"))),
+        Some(ErrorCode::AlreadyCalled)
+    );
+    inner.callback(1).unwrap();
+    assert_eq!(success(&watch(&chain)), 1);
+}

@@ -1780,3 +1780,37 @@ fn a_waiting_deferred_was_already_called() {
     inner.callback(1).unwrap();
     assert_eq!(success(&watch(&chain)), 1);
 }
+
+/// run_deferred's closure: a panic fails the run and releases the lock; a
+/// deferred that already fired gives its result at once; the closure is
+/// dropped once whether it ran or its run was cancelled while waiting.
+#[test]
+fn run_deferred_panics_fired_deferreds_and_drops() {
+    let lock = Lock::new();
+    let s = watch(&lock.run_deferred(|| -> Deferred<i64> { panic!("raised") }));
+    assert!(failure(&s).is_panic());
+    assert!(!lock.locked());
+    let s = watch(&lock.run_deferred(|| Deferred::succeed(3i64)));
+    assert_eq!(success(&s), 3);
+    assert!(!lock.locked());
+
+    let drops = common::counter();
+    let k = common::Counted(drops.clone(), 0);
+    let s = watch(&lock.run_deferred(move || {
+        let _k = &k;
+        Deferred::succeed(())
+    }));
+    success(&s);
+    assert_eq!(common::n(&drops), 1);
+
+    lock.acquire().unwrap();
+    let k = common::Counted(drops.clone(), 0);
+    let d = lock.run_deferred(move || {
+        let _k = &k;
+        Deferred::succeed(())
+    });
+    d.cancel();
+    assert_eq!(common::n(&drops), 2);
+    assert!(failure(&watch(&d)).is_cancelled());
+    lock.release().unwrap();
+}

@@ -67,7 +67,8 @@ impl Lock {
         // SAFETY: our lock.
         unsafe { sys::dfr_lock_waiting(self.l) }
     }
-    /// Acquire, run `f`, release; fires with `f`'s result.
+    /// Acquire, run `f`, release; fires with `f`'s result.  (For an `f`
+    /// returning a deferred, use `run_deferred`.)
     pub fn run<T: 'static, F: FnOnce() -> Result<T, Failure> + 'static>(
         &self,
         f: F,
@@ -144,7 +145,8 @@ impl Semaphore {
         // SAFETY: our semaphore.
         unsafe { sys::dfr_semaphore_waiting(self.s) }
     }
-    /// Acquire, run `f`, release; fires with `f`'s result.
+    /// Acquire, run `f`, release; fires with `f`'s result.  (For an `f`
+    /// returning a deferred, use `run_deferred`.)
     pub fn run<T: 'static, F: FnOnce() -> Result<T, Failure> + 'static>(
         &self,
         f: F,
@@ -157,9 +159,9 @@ impl Semaphore {
         unsafe { Deferred::from_raw(p) }
     }
 
-    /// Acquire, run `f`, and hold the lock until the deferred `f` returns
-    /// fires (Twisted's `run` with a function returning a Deferred); fires
-    /// with that deferred's result.
+    /// Take a token, run `f`, and keep the token until the deferred `f`
+    /// returns fires (Twisted's `run` with a function returning a
+    /// Deferred); fires with that deferred's result.
     pub fn run_deferred<T: 'static, F: FnOnce() -> Deferred<T> + 'static>(
         &self,
         f: F,

@@ -1813,3 +1813,21 @@ fn run_deferred_panics_fired_deferreds_and_drops() {
     assert!(failure(&watch(&d)).is_cancelled());
     lock.release().unwrap();
 }
+
+/// Two tasks awaiting one deferred: the first await takes the result and
+/// the deferred goes on with none, so the second gets none.  Twisted gives
+/// the second coroutine `None`; here reading none as an `i64` is a
+/// `RUST_WRONG_TYPE` failure (a `Deferred<()>` would read `()`); to share a
+/// result, clone it in a callback.
+#[test]
+fn two_awaits_of_one_deferred() {
+    let r = Reactor::manual_clock().unwrap();
+    let d: Deferred<i64> = Deferred::new();
+    let (d1, d2) = (d.clone(), d.clone());
+    let a = watch(&r.spawn_local(async move { d1.await }));
+    let b = watch(&r.spawn_local(async move { d2.await }));
+    d.callback(3).unwrap();
+    pump(&r, || a.borrow().is_some() && b.borrow().is_some());
+    assert_eq!(success(&a), 3);
+    assert_eq!(failure(&b).code(), deferred::RUST_WRONG_TYPE);
+}

@@ -654,7 +654,9 @@ fn a_deferred_list_gives_every_result_in_order() {
     assert_eq!(all(success(&l))[0].as_ref().unwrap_err().message(), "Bang");
 }
 
-/// testEmptyDeferredList, DeferredListEmptyTests.
+/// testEmptyDeferredList, DeferredListEmptyTests.  With
+/// fire_on_one_callback too it fires at once (Twisted's never fires;
+/// docs/design.md).
 #[test]
 fn an_empty_deferred_list_fires_at_once() {
     let l = watch(&list_of::<()>(&[], PLAIN));
@@ -1830,4 +1832,40 @@ fn two_awaits_of_one_deferred() {
     pump(&r, || a.borrow().is_some() && b.borrow().is_some());
     assert_eq!(success(&a), 3);
     assert_eq!(failure(&b).code(), deferred::RUST_WRONG_TYPE);
+}
+
+/// A callback that pauses its own deferred stops the chain right after it
+/// returns (docs/design.md; Twisted still runs the callbacks queued behind
+/// it and only notices the pause between deferreds).
+#[test]
+fn a_pause_inside_a_callback_stops_the_chain_after_it() {
+    let d: Deferred<()> = Deferred::new();
+    let me = d.clone();
+    let ran = Rc::new(Cell::new(false));
+    let k = ran.clone();
+    let _ = d
+        .clone()
+        .add_callback(move |()| me.pause())
+        .add_callback(move |()| {
+            k.set(true);
+            Ok(())
+        });
+    d.callback(()).unwrap();
+    assert!(!ran.get());
+    d.unpause().unwrap();
+    assert!(ran.get());
+}
+
+/// The canceller is dropped as soon as the deferred has a result (it can
+/// never run again), not when the deferred is freed (docs/design.md).
+#[test]
+fn the_canceller_goes_when_the_deferred_fires() {
+    let drops = common::counter();
+    let k = common::Counted(drops.clone(), 0);
+    let d: Deferred<()> = Deferred::with_canceller(move |_| drop(k));
+    assert_eq!(common::n(&drops), 0);
+    d.callback(()).unwrap();
+    assert_eq!(common::n(&drops), 1);
+    d.cancel();
+    assert_eq!(common::n(&drops), 1);
 }

@@ -848,3 +848,36 @@ fn a_panicking_call_does_not_stop_the_advance() {
     r.advance(secs(1.0)).unwrap();
     assert!(ran.get());
 }
+
+/// Cancelling a LoopingCall's start deferred, and cancelling the deferred
+/// its function returned: compared with Twisted 22.4 (run to check).
+#[test]
+fn cancelling_the_start_deferred_or_the_functions_deferred() {
+    let r = Reactor::manual_clock().unwrap();
+    let calls = Rc::new(Cell::new(0));
+    let k = calls.clone();
+    let lc = r
+        .looping_call(move || {
+            k.set(k.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    let d = lc.start(secs(1.0), true).unwrap();
+    let seen = watch(&d);
+    d.cancel();
+    let cancelled = failure(&seen).is_cancelled();
+    let running = lc.running();
+    r.advance(secs(1.0)).unwrap();
+    eprintln!(
+        "start cancelled={cancelled} running={running} calls={}",
+        calls.get()
+    );
+
+    let inner: Deferred<()> = Deferred::new();
+    let i = inner.clone();
+    let lc2 = r.looping_call(move || i.clone()).unwrap();
+    let seen = watch(&lc2.start(secs(1.0), true).unwrap());
+    inner.cancel();
+    assert!(failure(&seen).is_cancelled());
+    assert!(!lc2.running());
+}

@@ -50,9 +50,11 @@ mod call;
 mod deferred;
 mod failure;
 mod list;
+mod maybe;
 mod reactor;
 mod sync;
 mod threadpool;
+mod unhandled;
 pub mod value;
 
 pub use call::{CArg, CFunction, CReturn, SafeCFunction};
@@ -62,12 +64,14 @@ pub use failure::{
     ErrorCode, Failure, DFR_DOMAIN, RUST_DOMAIN, RUST_ERROR, RUST_PANIC, RUST_WRONG_TYPE,
 };
 pub use list::{deferred_list, deferred_list_with, gather, ListFlags, ListResult};
+pub use maybe::{maybe_deferred, IntoDeferred};
 pub use reactor::{
     DelayedCall, LoopingCall, Phase, Reactor, ReactorHandle, ReactorOptions, ReactorRef,
-    RemoteResult, SystemEvent, TriggerId,
+    RemoteResult, SystemEvent, Tick, TriggerId,
 };
 pub use sync::{Lock, Queue, Semaphore};
 pub use threadpool::ThreadPool;
+pub use unhandled::{set_unhandled_error_hook, UnhandledErrorHook};
 pub use value::{List, RawValue};
 
 // The README's examples are doc tests.

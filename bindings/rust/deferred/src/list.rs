@@ -92,7 +92,9 @@ pub struct ListFlags {
     /// `()` (none) instead of the failure, so nobody sees it unhandled.
     /// Without it, the chain goes on with the failure, which is reported as
     /// unhandled if nothing handles it there (keep a clone of the input to
-    /// add an errback).
+    /// add an errback).  (A success goes on as a copy for the C-mapped
+    /// types — `i64`, `f64`, `()`, `String`, `Vec<u8>` — and as none for
+    /// other Rust values, which the library cannot copy.)
     pub consume_errors: bool,
 }
 

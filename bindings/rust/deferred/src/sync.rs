@@ -3,10 +3,26 @@
 use crate::deferred::Deferred;
 use crate::failure::{check, ErrorCode, Failure};
 use crate::reactor::task;
-use crate::value::{into_value, Once};
+use crate::value::{guard, into_value, result_into_value, Once};
 use crate::RawValue;
 use deferred_sys as sys;
+use std::ffi::c_void;
 use std::marker::PhantomData;
+
+/// A `run` task whose function returns a deferred: the library holds the
+/// lock (or token) until that deferred fires, and the run's deferred fires
+/// with its result.
+unsafe extern "C" fn deferred_task<T: 'static, F: FnOnce() -> Deferred<T>>(
+    data: *mut c_void,
+) -> sys::dfr_value {
+    // SAFETY: data came from Once::<F>::into_data for this task.
+    let f = unsafe { Once::<F>::take(data) };
+    match guard(move || Ok(f.ok_or_else(|| Failure::msg("ran twice"))?())) {
+        // The deferred's reference moves into the value.
+        Ok(d) => crate::value::raw::deferred(d.into_raw()),
+        Err(e) => result_into_value::<()>(Err(e)),
+    }
+}
 
 fn unit(p: *mut sys::dfr_deferred) -> Result<Deferred<()>, Failure> {
     if p.is_null() {
@@ -51,7 +67,8 @@ impl Lock {
         // SAFETY: our lock.
         unsafe { sys::dfr_lock_waiting(self.l) }
     }
-    /// Acquire, run `f`, release; fires with `f`'s result.
+    /// Acquire, run `f`, release; fires with `f`'s result.  (For an `f`
+    /// returning a deferred, use `run_deferred`.)
     pub fn run<T: 'static, F: FnOnce() -> Result<T, Failure> + 'static>(
         &self,
         f: F,
@@ -59,6 +76,21 @@ impl Lock {
         let (data, destroy) = Once::into_data(f);
         // SAFETY: our lock; data and destroy match.
         let p = unsafe { sys::dfr_lock_run(self.l, Some(task::<T, F>), data, destroy) };
+        assert!(!p.is_null(), "out of memory");
+        // SAFETY: our reference; the chain produces T values.
+        unsafe { Deferred::from_raw(p) }
+    }
+
+    /// Acquire, run `f`, and hold the lock until the deferred `f` returns
+    /// fires (Twisted's `run` with a function returning a Deferred); fires
+    /// with that deferred's result.
+    pub fn run_deferred<T: 'static, F: FnOnce() -> Deferred<T> + 'static>(
+        &self,
+        f: F,
+    ) -> Deferred<T> {
+        let (data, destroy) = Once::into_data(f);
+        // SAFETY: our lock; data and destroy match.
+        let p = unsafe { sys::dfr_lock_run(self.l, Some(deferred_task::<T, F>), data, destroy) };
         assert!(!p.is_null(), "out of memory");
         // SAFETY: our reference; the chain produces T values.
         unsafe { Deferred::from_raw(p) }
@@ -113,7 +145,8 @@ impl Semaphore {
         // SAFETY: our semaphore.
         unsafe { sys::dfr_semaphore_waiting(self.s) }
     }
-    /// Acquire, run `f`, release; fires with `f`'s result.
+    /// Acquire, run `f`, release; fires with `f`'s result.  (For an `f`
+    /// returning a deferred, use `run_deferred`.)
     pub fn run<T: 'static, F: FnOnce() -> Result<T, Failure> + 'static>(
         &self,
         f: F,
@@ -121,6 +154,22 @@ impl Semaphore {
         let (data, destroy) = Once::into_data(f);
         // SAFETY: our semaphore; data and destroy match.
         let p = unsafe { sys::dfr_semaphore_run(self.s, Some(task::<T, F>), data, destroy) };
+        assert!(!p.is_null(), "out of memory");
+        // SAFETY: our reference; the chain produces T values.
+        unsafe { Deferred::from_raw(p) }
+    }
+
+    /// Take a token, run `f`, and keep the token until the deferred `f`
+    /// returns fires (Twisted's `run` with a function returning a
+    /// Deferred); fires with that deferred's result.
+    pub fn run_deferred<T: 'static, F: FnOnce() -> Deferred<T> + 'static>(
+        &self,
+        f: F,
+    ) -> Deferred<T> {
+        let (data, destroy) = Once::into_data(f);
+        // SAFETY: our semaphore; data and destroy match.
+        let p =
+            unsafe { sys::dfr_semaphore_run(self.s, Some(deferred_task::<T, F>), data, destroy) };
         assert!(!p.is_null(), "out of memory");
         // SAFETY: our reference; the chain produces T values.
         unsafe { Deferred::from_raw(p) }

@@ -1,7 +1,7 @@
 //! Typed chains, values travelling through C, exactly-once drops, panics and
 //! misuse on deferreds (no reactor needed).
 mod common;
-use common::{counter, n, Counted};
+use common::{counter, n, poll_now, Counted};
 use deferred::{Deferred, ErrorCode, Failure, State};
 use std::cell::RefCell;
 use std::future::Future;
@@ -347,11 +347,6 @@ fn dropping_a_pending_future_cancels() {
         State::Succeeded,
         "the future's callback consumed the cancellation"
     );
-}
-
-fn poll_now<F: Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    std::pin::Pin::new(f).poll(&mut cx)
 }
 
 #[test]

@@ -35,3 +35,43 @@ pub fn pump(r: &deferred::ReactorRef, mut done: impl FnMut() -> bool) {
     }
     panic!("pump: still not done");
 }
+
+/// What a deferred's chain held when it reached the end (Twisted's
+/// successResultOf / failureResultOf, read later): `None` while pending.
+pub type Seen<T> = std::rc::Rc<std::cell::RefCell<Option<Result<T, deferred::Failure>>>>;
+
+/// Adds a pair to the end of `d`'s chain (through a clone) that stores the
+/// result it gets; the chain goes on with none.
+pub fn watch<T: 'static>(d: &deferred::Deferred<T>) -> Seen<T> {
+    let seen: Seen<T> = Default::default();
+    let s = seen.clone();
+    let _ = d.clone().add_both(move |r| {
+        *s.borrow_mut() = Some(r);
+        Ok(())
+    });
+    seen
+}
+
+/// The value `watch` saw; panics if there was none or it was a failure.
+pub fn success<T: 'static>(s: &Seen<T>) -> T {
+    match s.borrow_mut().take() {
+        Some(Ok(t)) => t,
+        Some(Err(f)) => panic!("expected a success, got {f:?}"),
+        None => panic!("expected a success, got no result"),
+    }
+}
+
+/// The failure `watch` saw; panics otherwise.
+pub fn failure<T: 'static>(s: &Seen<T>) -> deferred::Failure {
+    match s.borrow_mut().take() {
+        Some(Err(f)) => f,
+        Some(Ok(_)) => panic!("expected a failure, got a success"),
+        None => panic!("expected a failure, got no result"),
+    }
+}
+
+/// Polls a future once with a waker that does nothing.
+pub fn poll_now<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(f).poll(&mut cx)
+}

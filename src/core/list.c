@@ -223,49 +223,72 @@ static void list_orphaned(dfr_deferred *d, void *data)
  * is done: the same results, in the same outermost call, a bounded stack. */
 #define FIRE_NEST 32
 
-typedef struct queued_fire {
-    dfr_deferred *d; /* the state's reference, moved here */
-    dfr_value v;
-    struct queued_fire *next;
-} queued_fire;
+/* A firing or a cancel waiting for the outermost call (a reference). */
+typedef struct nested_op {
+    dfr_deferred *d;
+    dfr_value v; /* what to fire d with (none for a cancel) */
+    struct nested_op *next;
+} nested_op;
 
-static _Thread_local unsigned fire_depth;
-static _Thread_local queued_fire *fire_head, *fire_tail;
+typedef struct nesting {
+    unsigned depth;
+    nested_op *head, *tail;
+} nesting;
 
-static void fire_now(dfr_deferred *d, dfr_value v)
+static _Thread_local nesting firing, cancelling;
+
+/* Fires d with v (or cancels d), then drops the reference. */
+static void run_op(nesting *n, dfr_deferred *d, dfr_value v)
 {
-    fire_depth++;
-    dfr_deferred_callback(d, v); /* drops v if d was cancelled meanwhile */
+    n->depth++;
+    if (n == &cancelling)
+        dfr_deferred_cancel(d);
+    else
+        dfr_deferred_callback(d, v); /* drops v if d was cancelled meanwhile */
     dfr_deferred_unref(d);
-    fire_depth--;
+    n->depth--;
+}
+
+/* Past FIRE_NEST levels the op waits in n's queue (true).  Out of memory:
+ * false, and it runs here, as before. */
+static bool defer_op(nesting *n, dfr_deferred *d, dfr_value v)
+{
+    if (n->depth < FIRE_NEST)
+        return false;
+    nested_op *q = dfr__malloc(sizeof *q);
+    if (!q)
+        return false;
+    *q = (nested_op){d, v, NULL};
+    if (n->tail)
+        n->tail->next = q;
+    else
+        n->head = q;
+    n->tail = q;
+    return true;
+}
+
+/* In the outermost call (depth 0): the queued ops, in order. */
+static void drain_ops(nesting *n)
+{
+    if (n->depth > 0)
+        return;
+    while (n->head) {
+        nested_op *q = n->head;
+        n->head = q->next;
+        if (!n->head)
+            n->tail = NULL;
+        dfr_deferred *qd = q->d;
+        dfr_value qv = q->v;
+        dfr__free(q);
+        run_op(n, qd, qv);
+    }
 }
 
 static void fire_or_queue(dfr_deferred *d, dfr_value v)
 {
-    if (fire_depth >= FIRE_NEST) {
-        queued_fire *q = dfr__malloc(sizeof *q);
-        if (q) { /* (out of memory: fire here, as before) */
-            *q = (queued_fire){d, v, NULL};
-            if (fire_tail)
-                fire_tail->next = q;
-            else
-                fire_head = q;
-            fire_tail = q;
-            return;
-        }
-    }
-    fire_now(d, v);
-    if (fire_depth > 0)
-        return;
-    while (fire_head) { /* the outermost call: the queued ones, in order */
-        queued_fire *q = fire_head;
-        fire_head = q->next;
-        if (!fire_head)
-            fire_tail = NULL;
-        dfr_deferred *qd = q->d;
-        dfr_value qv = q->v;
-        dfr__free(q);
-        fire_now(qd, qv);
+    if (!defer_op(&firing, d, v)) {
+        run_op(&firing, d, v);
+        drain_ops(&firing);
     }
 }
 
@@ -347,37 +370,14 @@ static dfr_value input_failed(dfr_value v, void *data)
 }
 
 /* Cancelling the list cancels every input that has not reported (we hold
- * them: whoever cancels holds the list's deferred, so it is not orphaned). */
-/* Cancelling a list cancels its inputs, which may be lists: the same
- * recursion as fire_list's, bounded the same way (the cancels past
- * FIRE_NEST levels wait for the outermost cancel_inputs). */
-typedef struct queued_cancel {
-    dfr_deferred *d; /* a reference */
-    struct queued_cancel *next;
-} queued_cancel;
-
-static _Thread_local unsigned cancel_depth;
-static _Thread_local queued_cancel *cancel_head, *cancel_tail;
-
-/* Cancels input (a reference, taken). */
+ * them: whoever cancels holds the list's deferred, so it is not orphaned).
+ * Inputs may be lists: the same recursion as fire_list's, bounded the same
+ * way (cancels past FIRE_NEST levels wait for the outermost cancel_inputs).
+ * cancel_input takes the reference. */
 static void cancel_input(dfr_deferred *input)
 {
-    if (cancel_depth >= FIRE_NEST) {
-        queued_cancel *q = dfr__malloc(sizeof *q);
-        if (q) { /* (out of memory: cancel here, as before) */
-            *q = (queued_cancel){input, NULL};
-            if (cancel_tail)
-                cancel_tail->next = q;
-            else
-                cancel_head = q;
-            cancel_tail = q;
-            return;
-        }
-    }
-    cancel_depth++;
-    dfr_deferred_cancel(input);
-    dfr_deferred_unref(input);
-    cancel_depth--;
+    if (!defer_op(&cancelling, input, dfr_none()))
+        run_op(&cancelling, input, dfr_none());
 }
 
 static void cancel_inputs(dfr_deferred *d, void *data)
@@ -397,20 +397,7 @@ static void cancel_inputs(dfr_deferred *d, void *data)
     if (atomic_load_explicit(&s->gate, memory_order_relaxed) == GATE_FIRED)
         drop_inputs(s);
     state_unref(s);
-    if (cancel_depth > 0)
-        return;
-    while (cancel_head) { /* the outermost: the queued cancels, in order */
-        queued_cancel *q = cancel_head;
-        cancel_head = q->next;
-        if (!cancel_head)
-            cancel_tail = NULL;
-        dfr_deferred *qd = q->d;
-        dfr__free(q);
-        cancel_depth++;
-        dfr_deferred_cancel(qd);
-        dfr_deferred_unref(qd);
-        cancel_depth--;
-    }
+    drain_ops(&cancelling);
 }
 
 static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags)

@@ -118,13 +118,13 @@
 // [DeferToThread] runs Go work on worker goroutines, not on the library's C
 // thread pool (a C-created thread calling into Go costs more): at most
 // Options.ThreadPoolMax of them per reactor (10 by default, as the C pool
-// and Twisted's), taking the calls in order; results come back to the
-// reactor in batches, fired with one call into C.  The C engine runs every
-// deferred's chain, released ones included: each Go callback is one C→Go
-// call.  A function that blocks for long holds a worker: run such work on a
-// goroutine of your own and hand the result over with [Reactor.Call].  [DeferToCThread] runs it on the C
-// pool, for work that must share that pool's limit with C jobs.  See
-// README.md for the measured costs.
+// and Twisted's), each running one call at a time, so that calls that block
+// hold back no other while fewer than the maximum run.  Results come back
+// to the reactor in batches, fired with one call into C.  The C engine runs
+// every deferred's chain, released ones included: each Go callback is one
+// C→Go call.  [DeferToCThread] runs the work on the C pool, for work that
+// must share that pool's limit with C jobs.  See README.md for the
+// measured costs.
 //
 // # Building
 //

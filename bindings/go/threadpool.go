@@ -4,8 +4,10 @@ package deferred
 import "C"
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -13,20 +15,44 @@ import (
 // Options.ThreadPoolMax of them (10 by default, as the reactor's C pool and
 // Twisted's): a goroutine per call costs more than the call (creation,
 // scheduling, exit), and a pool bounds the work in flight as Twisted's
-// deferToThread does.  Results go back in batches: one Call wakes the reactor
-// for all the results that arrived meanwhile, and one call into C fires them
-// all.  Each task holds its own reference to its C deferred (made with it), so
-// the wrapper may be released or collected before the result comes.
+// deferToThread does.  As in Twisted's pool, a worker runs one task at a
+// time and each task waiting gets a worker of its own while fewer than the
+// maximum run: a task that blocks holds back no other.
+//
+// Waking a sleeping goroutine goes through the scheduler and often the
+// kernel; paid per task by the reactor's goroutine, it would cost more than
+// the rest of DeferToThread.  So a worker that finds the queue empty watches
+// it for a while (spin) before it sleeps, and the reactor wakes a worker at
+// once only when none is awake.  When all the awake ones are busy, it arms
+// the kick instead: kickAfter later, a worker is woken for each task still
+// waiting.  A burst of short tasks is then run by the workers already awake,
+// and a task queued behind long ones starts within kickAfter.
+//
+// Results go back in batches: one Call wakes the reactor for all the
+// results that arrived meanwhile, and one call into C fires them all.  Each
+// task holds its own reference to its C deferred (made with it), so the
+// wrapper may be released or collected before the result comes.
 type goPool struct {
 	r   *Reactor
 	max int
 
-	mu      sync.Mutex
+	// Read by submit on each task, written rarely: apart from the rest.
+	queue *taskq      // pushed by the reactor's goroutine alone
+	armed atomic.Bool // kick is set to run
+	awake atomic.Int32
+	_     [cacheLine]byte
+
+	take     sync.Mutex   // the workers', to pop
+	spinning atomic.Int32 // 1 while a worker watches the queue (at most one)
+	busy     atomic.Int32 // workers running a task
+	_        [cacheLine]byte
+
+	mu      sync.Mutex // the workers' count and sleep
 	wake    sync.Cond
-	queue   fifo[poolTask]
 	idle    int // workers waiting in wake (not yet signalled)
-	workers int
-	closed  bool
+	workers int // idle + awake
+	closed  atomic.Bool
+	kick    *time.Timer
 
 	freed  atomic.Bool // the reactor was freed: results only drop references
 	dmu    sync.Mutex
@@ -38,6 +64,9 @@ type goPool struct {
 	fs    *C.dfrgo_result
 	fsCap int
 }
+
+// cacheLine keeps fields that different goroutines write apart.
+const cacheLine = 64
 
 // The task's reference to its C deferred is d.c (fixed once wrapped).
 type poolTask struct {
@@ -59,83 +88,166 @@ type poolDone struct {
 	err error
 }
 
-// A worker takes up to takeMax tasks at once when many wait (fewer locks),
-// one when few do (a task that blocks holds back no other).
-const takeMax = 8
+const (
+	// spinFor: how long a worker that emptied the queue watches it before
+	// it sleeps; a burst of submissions comes far faster.
+	spinFor = 20 * time.Microsecond
+	// kickAfter: how long a task may wait for a busy worker before one is
+	// woken for it; starting an OS thread in Twisted's pool takes as long.
+	kickAfter = 50 * time.Microsecond
+)
 
 func newGoPool(r *Reactor, max int) *goPool {
-	p := &goPool{r: r, max: max}
+	p := &goPool{r: r, max: max, queue: newTaskq()}
 	p.wake.L = &p.mu
+	p.kick = time.AfterFunc(time.Hour, p.kickNow)
+	p.kick.Stop()
 	return p
 }
 
-// submit queues a task (reactor goroutine).
+// submit queues a task (reactor goroutine).  When no worker is awake, it
+// wakes one; otherwise an awake one or the kick comes for the task, and
+// submit only arms the kick (once per kickAfter).  Submit and a worker going
+// to sleep each publish first and look second (sequentially consistent
+// atomics): the worker sees the task, or submit sees that nobody is awake.
+// The fields read here change rarely, so a burst touches no cache line the
+// workers write, but the queue's.
 func (p *goPool) submit(t poolTask) {
-	p.mu.Lock()
 	p.queue.push(t)
-	// Wake (or start) a worker only when the awake ones may not keep up: a
-	// wake-up costs more than a short task.
-	spawn := false
-	if awake := p.workers - p.idle; awake == 0 || p.queue.len() > awake*takeMax {
-		if p.idle > 0 {
-			p.idle--
-			p.wake.Signal()
-		} else if p.workers < p.max {
-			p.workers++
-			spawn = true
+	if p.awake.Load() == 0 {
+		p.mu.Lock()
+		spawn := p.awake.Load() == 0 && p.wakeOne()
+		p.mu.Unlock()
+		if spawn {
+			go p.work()
+		}
+	}
+	if !p.armed.Load() && p.armed.CompareAndSwap(false, true) {
+		p.kick.Reset(kickAfter)
+	}
+}
+
+// wakeOne (p.mu held) signals an idle worker, or reports that one should be
+// started (counted already), or neither at the maximum.
+func (p *goPool) wakeOne() (spawn bool) {
+	if p.idle > 0 {
+		p.idle--
+		p.awake.Add(1)
+		p.wake.Signal()
+		return false
+	}
+	if p.workers < p.max {
+		p.workers++
+		p.awake.Add(1)
+		return true
+	}
+	return false
+}
+
+// kickNow wakes a worker for each task that the awake workers not running
+// one will not take (the timer's goroutine).
+func (p *goPool) kickNow() {
+	p.armed.Store(false)
+	p.mu.Lock()
+	spawns := 0
+	if !p.closed.Load() {
+		n := p.queue.len() - int(p.awake.Load()-p.busy.Load())
+		for ; n > 0 && (p.idle > 0 || p.workers < p.max); n-- {
+			if p.wakeOne() {
+				spawns++
+			}
 		}
 	}
 	p.mu.Unlock()
-	if spawn {
+	for ; spawns > 0; spawns-- {
 		go p.work()
 	}
 }
 
-func (p *goPool) work() { p.workFrom(nil) }
-
-// workFrom runs first (tasks a worker ended by runtime.Goexit had taken),
-// then takes tasks until the pool closes.
-func (p *goPool) workFrom(first []poolTask) {
-	var took [takeMax]poolTask
-	var done [takeMax]poolDone
-	n, i := copy(took[:], first), 0
+// work takes tasks, one at a time, until the pool closes.
+func (p *goPool) work() {
+	var t poolTask
 	exited := true // until the function returns: a task called runtime.Goexit
 	defer func() {
 		if !exited {
 			return
 		}
 		// Goexit (t.FailNow, say) cannot be stopped: the task fails with
-		// errGoexit, the tasks taken after it go to a new worker.
-		done[i] = poolDone{took[i].d, nil, errGoexit}
-		p.complete(done[:i+1])
-		go p.workFrom(append([]poolTask(nil), took[i+1:n]...))
+		// errGoexit, and a new worker takes this one's place.
+		p.busy.Add(-1)
+		p.complete(poolDone{t.d, nil, errGoexit})
+		go p.work()
 	}()
-	p.mu.Lock()
 	for {
-		if n == 0 {
-			for p.queue.len() == 0 {
-				if p.closed {
-					p.workers--
-					p.mu.Unlock()
-					exited = false
-					return
-				}
-				p.idle++
-				p.wake.Wait() // whoever signals takes us off idle
+		var ok bool
+		p.take.Lock()
+		t, ok = p.queue.pop()
+		p.take.Unlock()
+		if !ok {
+			if !p.spin() && p.sleep() {
+				exited = false
+				return
 			}
-			n = p.queue.pop(took[:min(takeMax, (p.queue.len()+p.workers-1)/p.workers)])
+			continue
 		}
-		p.mu.Unlock()
-		for i = 0; i < n; i++ {
-			v, err := runTask(took[i].fn)
-			done[i] = poolDone{took[i].d, v, err}
-		}
-		clear(took[:n])
-		p.complete(done[:n])
-		clear(done[:n])
-		n, i = 0, 0
-		p.mu.Lock()
+		p.busy.Add(1)
+		v, err := runTask(t.fn)
+		p.busy.Add(-1)
+		p.complete(poolDone{t.d, v, err})
+		t = poolTask{}
 	}
+}
+
+// spin lets one worker at a time watch the queue for up to spinFor,
+// yielding to other goroutines meanwhile; it reports whether a task came.
+func (p *goPool) spin() bool {
+	if !p.spinning.CompareAndSwap(0, 1) {
+		return false
+	}
+	start, seed := time.Now(), uint32(1)
+	for i := 1; p.queue.len() == 0; i++ {
+		if i%16 == 0 {
+			if time.Since(start) > spinFor || p.closed.Load() {
+				break
+			}
+			runtime.Gosched()
+		} else {
+			seed = pause(seed)
+		}
+	}
+	p.spinning.Store(0)
+	return p.queue.len() > 0 // looked at after the store: see submit
+}
+
+// pause waits a little without touching memory another goroutine writes:
+// a watcher reading the queue's count at full speed would take its cache
+// line from the reactor's goroutine at each task.
+//
+//go:noinline
+func pause(x uint32) uint32 {
+	for i := 0; i < 64; i++ {
+		x = x*1664525 + 1013904223
+	}
+	return x
+}
+
+// sleep waits to be woken (or returns at once when a task waits); it
+// reports whether the pool closed, the worker then counted out.
+func (p *goPool) sleep() (closed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.awake.Add(-1)
+	if p.closed.Load() {
+		p.workers--
+		return true
+	}
+	if p.queue.len() > 0 { // looked at after the count: see submit
+		p.awake.Add(1)
+		return false
+	}
+	p.idle++
+	p.wake.Wait() // whoever signals takes us off idle, and counts us awake
+	return false
 }
 
 func runTask(fn runner) (v any, err error) {
@@ -148,11 +260,9 @@ func runTask(fn runner) (v any, err error) {
 }
 
 // complete queues results; the first of a batch wakes the reactor.
-func (p *goPool) complete(ds []poolDone) {
+func (p *goPool) complete(d poolDone) {
 	p.dmu.Lock()
-	for _, d := range ds {
-		p.done.push(d)
-	}
+	p.done.push(d)
 	post := !p.posted
 	p.posted = true
 	p.dmu.Unlock()
@@ -236,8 +346,10 @@ func (p *goPool) close() {
 	C.free(unsafe.Pointer(p.fs))
 	p.fs, p.fsCap = nil, 0
 	p.mu.Lock()
-	p.closed = true
+	p.closed.Store(true)
+	p.kick.Stop()
 	p.wake.Broadcast()
+	p.awake.Add(int32(p.idle))
 	p.idle = 0
 	p.mu.Unlock()
 }

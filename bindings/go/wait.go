@@ -152,12 +152,13 @@ func Do[T any](ctx context.Context, r *Reactor, fn func() (any, error)) (T, erro
 // from r's goroutine) that fires with its result on r's goroutine.  Go work
 // runs on goroutines, not on the library's C thread pool (no C-created
 // thread has to call into Go): at most Options.ThreadPoolMax worker
-// goroutines per reactor (default 10, as the C pool), which take the calls
-// in order; results come back to the reactor in batches (see the package
-// docs for the measured costs).  A function that blocks for long holds a
-// worker: run such work on a goroutine of your own and hand the result over
-// with Call.  A panic in fn fails the deferred with a *PanicError.
-// Cancelling the deferred does not stop fn; its result is then dropped.
+// goroutines per reactor (default 10, as the C pool), each running one call
+// at a time, as Twisted's pool does: calls that block hold back no other
+// while fewer than the maximum run; past it, calls wait their turn in
+// order.  Results come back to the reactor in batches (see the package
+// docs for the measured costs).  A panic in fn fails the deferred with a
+// *PanicError.  Cancelling the deferred does not stop fn; its result is
+// then dropped.
 func DeferToThread[T any](r *Reactor, fn func() (T, error)) (*Deferred, error) {
 	if err := r.check(); err != nil {
 		return nil, err

@@ -119,6 +119,77 @@ int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other)
 
 /* ---- firing ---- */
 
+/* Callbacks firing deferreds: a callback that fires another deferred runs
+ * that one's callbacks inside its own frame, and so on, one set of C frames
+ * per level (a callback firing the next deferred, 100,000 deep, overflowed
+ * the stack; Twisted's 250th fails with RecursionError).  Past FIRE_NEST
+ * nested firings on a thread's stack, the run waits in a queue that the
+ * outermost firing drains once its own run is done: the same callbacks in
+ * the same order for each deferred, a bounded stack.  On a coroutine's
+ * stack firings run in place, uncounted: a coroutine may suspend inside a
+ * run, which would leave the thread's count raised. */
+#define FIRE_NEST 32
+
+typedef struct queued_run {
+    dfr_deferred *d; /* a reference */
+    struct queued_run *next;
+} queued_run;
+
+static DFR__FAST_TLS struct {
+    unsigned depth;
+    queued_run *head, *tail;
+} firing;
+
+/* Past FIRE_NEST levels d waits in the queue (true); out of memory, false:
+ * it runs at once, as before. */
+static bool queue_run(dfr_deferred *d)
+{
+    if (firing.depth < FIRE_NEST)
+        return false;
+    queued_run *q = dfr__malloc(sizeof *q);
+    if (!q)
+        return false;
+    ref_internal(d);
+    *q = (queued_run){d, NULL};
+    if (firing.tail)
+        firing.tail->next = q;
+    else
+        firing.head = q;
+    firing.tail = q;
+    return true;
+}
+
+static void run_fired(dfr_deferred *d)
+{
+    if (dfr__coro_current) { /* not counted: it may suspend inside */
+        dfr__run_callbacks(d);
+        return;
+    }
+    if (queue_run(d))
+        return;
+    firing.depth++;
+    dfr__run_callbacks(d);
+    firing.depth--;
+    if (DFR_LIKELY(!firing.head) || firing.depth > 0)
+        return;
+    /* The outermost firing: the queued runs, in order.  One may have run
+     * meanwhile (a callback added to it ran it), or be paused: then there
+     * is nothing to do here. */
+    while (firing.head) {
+        queued_run *q = firing.head;
+        firing.head = q->next;
+        if (!firing.head)
+            firing.tail = NULL;
+        dfr_deferred *qd = q->d;
+        dfr__free(q);
+        firing.depth++;
+        if (runnable(qd))
+            dfr__run_callbacks(qd);
+        firing.depth--;
+        dfr__deferred_unref(qd);
+    }
+}
+
 static int fire(dfr_deferred *d, dfr_value v)
 {
     if (d->flags & DFR__F_CALLED) {
@@ -133,7 +204,7 @@ static int fire(dfr_deferred *d, dfr_value v)
         return resume_waiting_coroutine(d, v);
     set_result(d, v);
     if (runnable(d))
-        dfr__run_callbacks(d);
+        run_fired(d);
     return 0;
 }
 

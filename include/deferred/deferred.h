@@ -84,8 +84,8 @@ DFR_API int dfr_deferred_add_both(dfr_deferred *d, dfr_callback_fn fn, void *dat
  * (v dropped) — except that the first fire after a cancel without a
  * canceller that fired is silently ignored, as in Twisted.  The callbacks
  * run before it returns, except past 32 firings nested in callbacks on
- * this thread: they then run when the outermost firing is done
- * (docs/deferreds.md). */
+ * this thread: they then run when the 32nd is done; a million levels deep
+ * the deferred fails with DFR_EOVERFLOW instead (docs/deferreds.md). */
 DFR_API int dfr_deferred_callback(dfr_deferred *d, dfr_value v);
 /* Fire with a failure (takes the reference).  DFR_EINVAL for NULL d or f. */
 DFR_API int dfr_deferred_errback(dfr_deferred *d, dfr_failure *f);

@@ -547,6 +547,48 @@ Outcome callbacks_firing_dropped()
     return out;
 }
 
+// Runaway recursion: each callback makes and fires a new deferred with the
+// same callback, for ever.  It ends as Twisted's does (RecursionError),
+// with the deferred fired a million levels deep failing, DFR_EOVERFLOW.
+struct Runaway {
+    size_t calls = 0, failures = 0;
+    int code = 0;
+};
+
+dfr_value runaway_eb(dfr_value v, void *data)
+{
+    auto *r = static_cast<Runaway *>(data);
+    r->failures++;
+    dfr_failure *f = dfr_failure_from(&v);
+    r->code = f ? dfr_failure_code(f) : 0;
+    dfr_value_drop(v);
+    return dfr_none();
+}
+
+dfr_value runaway_cb(dfr_value v, void *data)
+{
+    static_cast<Runaway *>(data)->calls++;
+    dfr_deferred *d = dfr_deferred_new();
+    dfr_deferred_add_callbacks(d, runaway_cb, runaway_eb, data, nullptr);
+    dfr_deferred_callback(d, dfr_i64(1));
+    dfr_deferred_unref(d);
+    return v;
+}
+
+Outcome runaway_recursion()
+{
+    Outcome out;
+    Runaway r;
+    dfr_deferred *d = dfr_deferred_new();
+    dfr_deferred_add_callbacks(d, runaway_cb, runaway_eb, &r, nullptr);
+    out.expect(dfr_deferred_callback(d, dfr_i64(1)) == 0, "fire");
+    out.expect(r.calls == MILLION, "a million levels ran", r.calls);
+    out.expect(r.failures == 1, "the next one failed", r.failures);
+    out.expect(r.code == DFR_EOVERFLOW, "with DFR_EOVERFLOW");
+    dfr_deferred_unref(d);
+    return out;
+}
+
 void run_both(Outcome (*scenario)())
 {
     {
@@ -666,4 +708,10 @@ TEST_CASE("Callbacks firing the next deferred run within callback() below the ne
           "[stack][nest]")
 {
     run_both(callbacks_firing_32);
+}
+
+TEST_CASE("Runaway recursion through callbacks ends with DFR_EOVERFLOW a million levels deep",
+          "[stack][nest]")
+{
+    run_both(runaway_recursion);
 }

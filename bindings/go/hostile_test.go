@@ -391,9 +391,12 @@ func TestHostileDoCancelReleased(t *testing.T) {
 	noHandles(t)
 }
 
-// Callbacks nested through C (each fires the next deferred) fail past
-// maxNesting instead of overflowing the thread's stack (20000 levels were a
-// SIGSEGV in C).  In a subprocess: without the bound it crashes.
+// Callbacks nested through C fail past maxNesting instead of overflowing
+// the thread's stack (20000 levels were a SIGSEGV in C).  A callback firing
+// the next deferred no longer nests past 32 levels (C queues the deeper
+// firings for the outermost one): 40000 of them all succeed.  A callback
+// adding a callback to the next, already fired, deferred still nests, and
+// fails at maxNesting.  In a subprocess: without the bounds it crashes.
 func TestHostileDeepNesting(t *testing.T) {
 	if os.Getenv("DFRGO_HOSTILE_CHILD") != "nesting" {
 		out, err := subprocess(t, "nesting")
@@ -409,11 +412,37 @@ func TestHostileDeepNesting(t *testing.T) {
 	for i := range ds {
 		ds[i] = r.NewDeferred()
 	}
+	ran := 0
 	for i := 0; i < n-1; i++ {
 		next := ds[i+1]
-		ok(t, ds[i].AddCallback(func(v any) (any, error) { return v, next.Callback(v) }))
+		ok(t, ds[i].AddCallback(func(v any) (any, error) { ran++; return v, next.Callback(v) }))
 	}
 	ok(t, ds[0].Callback(1))
+	if ran != n-1 {
+		t.Fatalf("%d of %d callbacks ran", ran, n-1)
+	}
+	for _, d := range ds {
+		if v, err := Result[int64](d); err != nil || v != 1 {
+			t.Fatalf("%v, %v", v, err)
+		}
+		d.Release()
+	}
+
+	// Adding to a fired deferred runs the callback at once, inside the add.
+	for i := range ds {
+		ds[i] = r.NewDeferred()
+		ok(t, ds[i].Callback(1))
+	}
+	var step func(i int) func(any) (any, error)
+	step = func(i int) func(any) (any, error) {
+		return func(v any) (any, error) {
+			if i+1 < n {
+				_ = ds[i+1].AddCallback(step(i + 1))
+			}
+			return v, nil
+		}
+	}
+	ok(t, ds[0].AddCallback(step(0)))
 	// The deepest deferred reached holds the failure (no Go callback runs
 	// at that depth: an errback there would be refused as well).
 	failed := 0

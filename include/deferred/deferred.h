@@ -82,7 +82,10 @@ DFR_API int dfr_deferred_add_both(dfr_deferred *d, dfr_callback_fn fn, void *dat
  * ownership of v in every case.  DFR_EINVAL for NULL d or a deferred value
  * (chain with a callback instead); DFR_EALREADY when it already fired
  * (v dropped) — except that the first fire after a cancel without a
- * canceller that fired is silently ignored, as in Twisted. */
+ * canceller that fired is silently ignored, as in Twisted.  The callbacks
+ * run before it returns, except past 32 firings nested in callbacks on
+ * this thread: they then run when the 32nd is done; a million levels deep
+ * the deferred fails with DFR_EOVERFLOW instead (docs/deferreds.md). */
 DFR_API int dfr_deferred_callback(dfr_deferred *d, dfr_value v);
 /* Fire with a failure (takes the reference).  DFR_EINVAL for NULL d or f. */
 DFR_API int dfr_deferred_errback(dfr_deferred *d, dfr_failure *f);

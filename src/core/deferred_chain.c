@@ -119,6 +119,97 @@ int dfr_deferred_chain(dfr_deferred *d, dfr_deferred *other)
 
 /* ---- firing ---- */
 
+/* Callbacks firing deferreds: a callback that fires another deferred runs
+ * that one's callbacks inside its own frame, and so on, one set of C frames
+ * per level (a callback firing the next deferred, 100,000 deep, overflowed
+ * the stack; Twisted's 250th fails with RecursionError).  Past FIRE_NEST
+ * nested firings on a thread's stack, the run waits in a queue that the
+ * firing at the last level drains once its own run is done: the same
+ * callbacks in the same order for each deferred, a bounded stack.  The level a firing
+ * would have had still counts: past FIRE_LEVEL_MAX the deferred fails with
+ * DFR_EOVERFLOW instead of its result, so that runaway recursion ends as in
+ * Twisted rather than looping for ever.  On a coroutine's stack firings run
+ * in place, uncounted: a coroutine may suspend inside a run, which would
+ * leave the thread's count raised. */
+#define FIRE_NEST 32
+#define FIRE_LEVEL_MAX 1000000u
+
+typedef struct queued_run {
+    dfr_deferred *d; /* a reference */
+    unsigned level;  /* the nesting it was fired at */
+    struct queued_run *next;
+} queued_run;
+
+static DFR__FAST_TLS struct {
+    unsigned depth; /* nested run_fired frames on this stack */
+    unsigned base;  /* level = base + depth (a drained run's level) */
+    queued_run *head, *tail;
+} firing;
+
+/* Past FIRE_NEST levels d waits in the queue (true); out of memory, false:
+ * it runs at once, as before. */
+static bool queue_run(dfr_deferred *d, unsigned level)
+{
+    if (firing.depth < FIRE_NEST)
+        return false;
+    queued_run *q = dfr__malloc(sizeof *q);
+    if (!q)
+        return false;
+    ref_internal(d);
+    *q = (queued_run){d, level, NULL};
+    if (firing.tail)
+        firing.tail->next = q;
+    else
+        firing.head = q;
+    firing.tail = q;
+    return true;
+}
+
+static void run_fired(dfr_deferred *d)
+{
+    if (dfr__coro_current) { /* not counted: it may suspend inside */
+        dfr__run_callbacks(d);
+        return;
+    }
+    unsigned level = firing.base + firing.depth;
+    if (DFR_UNLIKELY(level >= FIRE_LEVEL_MAX)) {
+        dfr_value_drop(d->result);
+        dfr_failure *f = dfr_failure_new(DFR_DOMAIN, DFR_EOVERFLOW,
+                                         "callbacks firing deferreds nested over a million deep");
+        d->result = dfr_value_failure(f ? f : dfr__failure_static(DFR_ENOMEM));
+    }
+    if (queue_run(d, level))
+        return;
+    unsigned at = firing.depth;
+    firing.depth++;
+    dfr__run_callbacks(d);
+    firing.depth--;
+    if (DFR_LIKELY(!firing.head) || at != FIRE_NEST - 1)
+        return;
+    /* The last level that runs in place: the runs queued above it, in
+     * order, each at the level it was fired at.  Draining here rather than
+     * in the outermost firing keeps the wait short when the outermost is far
+     * away (an event loop's callback running code that fires deferreds).
+     * A run may have happened meanwhile (a callback added to it ran it), or
+     * its deferred be paused: then there is nothing to do here. */
+    unsigned base = firing.base;
+    while (firing.head) {
+        queued_run *q = firing.head;
+        firing.head = q->next;
+        if (!firing.head)
+            firing.tail = NULL;
+        dfr_deferred *qd = q->d;
+        firing.base = q->level - at;
+        dfr__free(q);
+        firing.depth++;
+        if (runnable(qd))
+            dfr__run_callbacks(qd);
+        firing.depth--;
+        dfr__deferred_unref(qd);
+    }
+    firing.base = base;
+}
+
 static int fire(dfr_deferred *d, dfr_value v)
 {
     if (d->flags & DFR__F_CALLED) {
@@ -133,7 +224,7 @@ static int fire(dfr_deferred *d, dfr_value v)
         return resume_waiting_coroutine(d, v);
     set_result(d, v);
     if (runnable(d))
-        dfr__run_callbacks(d);
+        run_fired(d);
     return 0;
 }
 

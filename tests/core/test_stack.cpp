@@ -456,6 +456,139 @@ Outcome nested_lists_cancelled()
     return out;
 }
 
+// Callbacks that fire deferreds: ds[i]'s callback fires ds[i+1] with its
+// value plus one (Twisted recurses here and raises RecursionError).
+struct FiringChain {
+    std::vector<dfr_deferred *> ds;
+    std::vector<int> ran;        // each callback's runs
+    std::vector<char> sync_seen; // ds[i+1]'s callback had run when callback() returned
+    std::vector<size_t> order;   // callbacks, in the order they started
+};
+
+struct FiringLink {
+    FiringChain *c;
+    size_t i;
+};
+
+dfr_value fire_next(dfr_value v, void *data)
+{
+    auto *l = static_cast<FiringLink *>(data);
+    FiringChain &c = *l->c;
+    c.ran[l->i]++;
+    c.order.push_back(l->i);
+    if (l->i + 1 < c.ds.size()) {
+        int64_t n = dfr_is_i64(v) ? v.u.i64 : -1;
+        dfr_deferred_callback(c.ds[l->i + 1], dfr_i64(n + 1));
+        c.sync_seen[l->i] = c.ran[l->i + 1] > 0;
+    }
+    return v;
+}
+
+Outcome callbacks_firing_the_next(size_t n, bool expect_sync)
+{
+    Outcome out;
+    FiringChain c;
+    c.ds.resize(n);
+    c.ran.assign(n, 0);
+    c.sync_seen.assign(n, 0);
+    std::vector<FiringLink> links(n);
+    for (size_t i = 0; i < n; i++) {
+        c.ds[i] = dfr_deferred_new();
+        links[i] = {&c, i};
+        out.expect(dfr_deferred_add_callback(c.ds[i], fire_next, &links[i], nullptr) == 0, "add", i);
+    }
+    out.expect(dfr_deferred_callback(c.ds[0], dfr_i64(0)) == 0, "fire the first");
+    // Every link ran once, in order, before the first callback() returned.
+    out.expect(c.order.size() == n, "every callback ran");
+    for (size_t i = 0; i < n; i++) {
+        out.expect(c.ran[i] == 1, "ran once", i);
+        out.expect(i >= c.order.size() || c.order[i] == i, "in order", i);
+        const dfr_value *r = dfr_deferred_result(c.ds[i]);
+        out.expect(r && dfr_is_i64(*r) && r->u.i64 == int64_t(i), "each got its value", i);
+        if (expect_sync && i + 1 < n)
+            out.expect(c.sync_seen[i], "ran within the callback() that fired it", i);
+    }
+    for (auto *d : c.ds)
+        dfr_deferred_unref(d);
+    return out;
+}
+
+Outcome callbacks_firing_100000() { return callbacks_firing_the_next(100000, false); }
+// FIRE_NEST (deferred_chain.c) levels run within the callback() that fires them.
+Outcome callbacks_firing_32() { return callbacks_firing_the_next(32, true); }
+
+// Deep, and the firing deferred dropped by its owner while it waits in the
+// queue: it still runs, and is freed after.
+dfr_value fire_next_and_drop(dfr_value v, void *data)
+{
+    auto *next = static_cast<dfr_deferred *>(data);
+    if (next) {
+        dfr_deferred_callback(next, dfr_value_clone(&v));
+        dfr_deferred_unref(next); // the only reference but the queue's
+    }
+    return v;
+}
+
+Outcome callbacks_firing_dropped()
+{
+    Outcome out;
+    const size_t n = 50000;
+    std::vector<dfr_deferred *> ds(n);
+    size_t last_calls = 0;
+    for (size_t i = 0; i < n; i++)
+        ds[i] = dfr_deferred_new();
+    for (size_t i = 0; i + 1 < n; i++)
+        dfr_deferred_add_callback(ds[i], fire_next_and_drop, ds[i + 1], nullptr);
+    dfr_deferred_add_callback(ds[n - 1], count_pass, &last_calls, nullptr);
+    dfr_deferred *first = ds[0];
+    out.expect(dfr_deferred_callback(first, dfr_i64(END)) == 0, "fire the first");
+    out.expect(last_calls == 1, "the last link ran once");
+    dfr_deferred_unref(first);
+    return out;
+}
+
+// Runaway recursion: each callback makes and fires a new deferred with the
+// same callback, for ever.  It ends as Twisted's does (RecursionError),
+// with the deferred fired a million levels deep failing, DFR_EOVERFLOW.
+struct Runaway {
+    size_t calls = 0, failures = 0;
+    int code = 0;
+};
+
+dfr_value runaway_eb(dfr_value v, void *data)
+{
+    auto *r = static_cast<Runaway *>(data);
+    r->failures++;
+    dfr_failure *f = dfr_failure_from(&v);
+    r->code = f ? dfr_failure_code(f) : 0;
+    dfr_value_drop(v);
+    return dfr_none();
+}
+
+dfr_value runaway_cb(dfr_value v, void *data)
+{
+    static_cast<Runaway *>(data)->calls++;
+    dfr_deferred *d = dfr_deferred_new();
+    dfr_deferred_add_callbacks(d, runaway_cb, runaway_eb, data, nullptr);
+    dfr_deferred_callback(d, dfr_i64(1));
+    dfr_deferred_unref(d);
+    return v;
+}
+
+Outcome runaway_recursion()
+{
+    Outcome out;
+    Runaway r;
+    dfr_deferred *d = dfr_deferred_new();
+    dfr_deferred_add_callbacks(d, runaway_cb, runaway_eb, &r, nullptr);
+    out.expect(dfr_deferred_callback(d, dfr_i64(1)) == 0, "fire");
+    out.expect(r.calls == MILLION, "a million levels ran", r.calls);
+    out.expect(r.failures == 1, "the next one failed", r.failures);
+    out.expect(r.code == DFR_EOVERFLOW, "with DFR_EOVERFLOW");
+    dfr_deferred_unref(d);
+    return out;
+}
+
 void run_both(Outcome (*scenario)())
 {
     {
@@ -561,4 +694,24 @@ TEST_CASE("DeferredLists nested 100,000 deep fire without recursion", "[stack][l
 TEST_CASE("DeferredLists nested 100,000 deep cancel without recursion", "[stack][list]")
 {
     run_both(nested_lists_cancelled);
+}
+
+// Twisted raises RecursionError; past FIRE_NEST levels our firing waits for
+// the outermost one instead (deferred_chain.c), and runs in the same order.
+TEST_CASE("Callbacks each firing the next deferred, 100,000 deep", "[stack][nest]")
+{
+    run_both(callbacks_firing_100000);
+    run_both(callbacks_firing_dropped);
+}
+
+TEST_CASE("Callbacks firing the next deferred run within callback() below the nesting limit",
+          "[stack][nest]")
+{
+    run_both(callbacks_firing_32);
+}
+
+TEST_CASE("Runaway recursion through callbacks ends with DFR_EOVERFLOW a million levels deep",
+          "[stack][nest]")
+{
+    run_both(runaway_recursion);
 }

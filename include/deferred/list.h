@@ -18,9 +18,9 @@ typedef enum dfr_list_flags {
 
 /* A deferred that fires once every input has a result, with a list value of
  * n (ok, value) entries in input order.  Takes its own references to the
- * inputs (released as each one reports, once the list fired, or once nothing
- * but the list itself holds the list's deferred: a list and inputs dropped
- * unfired are freed, docs/deferreds.md "Lifetimes").  The list receives each input's
+ * inputs (released once the list fired, or once nothing but the list itself
+ * holds the list's deferred: a list and inputs dropped unfired are freed,
+ * docs/deferreds.md "Lifetimes").  The list receives each input's
  * result and the input's own chain continues with a clone of it (none for a
  * type without clone; none for a failure with DFR_CONSUME_ERRORS).
  *  - DFR_FIRE_ON_ONE_CALLBACK: fires with the first success as a 2-entry
@@ -28,8 +28,10 @@ typedef enum dfr_list_flags {
  *  - DFR_FIRE_ON_ONE_ERRBACK: fails on the first failure with a DFR_EFIRST
  *    failure (cause = that failure, dfr_failure_index = which input).
  * n == 0 fires at once with an empty list, whatever the (known) flags.  Cancelling it
- * cancels every input that has not reported; it then fires as those results
- * arrive (it is not failed by the cancel itself).
+ * before it fired cancels every input, in order, as Twisted does: one that
+ * already reported ignores it unless it now waits on a deferred a later
+ * callback of its returned, which gets the cancel.  The list then fires as
+ * the results arrive (it is not failed by the cancel itself).
  * Unknown flags (for any n), or n > 0 with NULL ds or a NULL input: a DFR_EINVAL failed
  * deferred.  NULL only on OOM. */
 DFR_API dfr_deferred *dfr_deferred_list(dfr_deferred *const *ds, size_t n, unsigned flags);

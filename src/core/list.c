@@ -113,19 +113,21 @@ static dfr_value list_value(dfr_list *l)
 /* ---- DeferredList ----
  *
  * Lifetimes.  The state holds the list's deferred (to fire it) and, while
- * someone can cancel that deferred, a reference to each input that has not
- * reported (cancelling the list reaches them even if the caller dropped
- * theirs).  Each input holds the state through our callback entry; the
- * deferred holds it through its canceller's data.  That is a cycle when the
- * inputs never fire, so the deferred is an owned one (core_internal.h): its
- * count tells when every reference but the state's is gone and nothing
- * waits on it.  Nobody can cancel it then, and list_orphaned drops the
- * input references: inputs nothing else holds are freed unfired (their
- * entries' release counts down `attached`), and once no entry is left no
- * input can ever report: the state lets go of the deferred, which frees
- * both.  Inputs held elsewhere (a timer) still report and fire the list,
- * so callbacks added before it was dropped still run.  Once the list has
- * fired, cancelling it does nothing: the input references go then too.
+ * someone can cancel that deferred, a reference to each input, reported or
+ * not: Twisted's cancel() cancels every input, and one that reported may
+ * since wait on a deferred a later callback of its returned, which that
+ * cancel reaches (even if the caller dropped the input).  Each input holds
+ * the state through our callback entry until that runs; the deferred holds
+ * it through its canceller's data.  That is a cycle when inputs never fire,
+ * so the deferred is an owned one (core_internal.h): its count tells when
+ * every reference but the state's is gone and nothing waits on it.  Nobody
+ * can cancel it then, and list_orphaned drops the input references: inputs
+ * nothing else holds are freed (unfired ones unreported: their entries'
+ * release counts down `attached`), and once no entry is left no input can
+ * ever report: the state lets go of the deferred, which frees both.  Inputs
+ * held elsewhere (a timer) still report and fire the list, so callbacks
+ * added before it was dropped still run.  Once the list has fired,
+ * cancelling it does nothing: the input references go then too.
  *
  * Threads: everything runs on the reactor thread, except that the hook runs
  * where the last other reference went, which may be a garbage collector's
@@ -160,7 +162,8 @@ static void drop_inputs(list_state *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         _Atomic(dfr_deferred *) *p = &s->slots[i].input;
-        /* Most have reported by now: a load, not a locked exchange, each. */
+        /* A second drop (orphaned, then fired) finds none: a load, not a
+         * locked exchange, each. */
         if (atomic_load_explicit(p, memory_order_relaxed))
             dfr_deferred_unref(atomic_exchange_explicit(p, NULL, memory_order_acq_rel));
     }
@@ -332,7 +335,8 @@ static dfr_value input_reported(input_slot *slot, dfr_value v, bool ok)
 {
     list_state *s = slot->state;
     size_t i = (size_t)(slot - s->slots);
-    dfr_deferred *input = atomic_exchange_explicit(&slot->input, NULL, memory_order_acq_rel);
+    /* The input stays ours (slot->input) until the list fires or is
+     * orphaned: cancelling the list still reaches it. */
     s->finished++;
     bool consume = !ok && (s->flags & DFR_CONSUME_ERRORS);
     dfr_value pass;
@@ -355,7 +359,6 @@ static dfr_value input_reported(input_slot *slot, dfr_value v, bool ok)
             fire_list(s, list_value(l));
         }
     }
-    dfr_deferred_unref(input);
     return pass;
 }
 
@@ -369,11 +372,15 @@ static dfr_value input_failed(dfr_value v, void *data)
     return input_reported(data, v, false);
 }
 
-/* Cancelling the list cancels every input that has not reported (we hold
- * them: whoever cancels holds the list's deferred, so it is not orphaned).
- * Inputs may be lists: the same recursion as fire_list's, bounded the same
- * way (cancels past FIRE_NEST levels wait for the outermost cancel_inputs).
- * cancel_input takes the reference. */
+/* Cancelling the list cancels every input, in order, as Twisted's
+ * DeferredList.cancel does (we hold them: whoever cancels holds the list's
+ * deferred, so it is not orphaned).  One that has not reported gets the
+ * cancel; one that reported and now waits on a deferred a later callback
+ * of its returned forwards it there (dfr_deferred_cancel); one that
+ * reported and waits on nothing ignores it.  Inputs may be lists: the same
+ * recursion as fire_list's, bounded the same way (cancels past FIRE_NEST
+ * levels wait for the outermost cancel_inputs).  cancel_input takes the
+ * reference. */
 static void cancel_input(dfr_deferred *input)
 {
     if (!defer_op(&cancelling, input, dfr_none()))

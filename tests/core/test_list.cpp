@@ -660,8 +660,10 @@ TEST_CASE("Cancelling a DeferredList cancels its inputs; it fires from their res
             dfr_deferred_unref(d);
         dfr_deferred_unref(dl);
     }
-    SECTION("inputs that already reported are not cancelled")
+    SECTION("an input that reported and waits on nothing: its cancel does nothing")
     {
+        // (Twisted cancels it too; test_list_cancel.cpp has the inputs that
+        // reported and then wait on a deferred.)
         dfr_deferred *ds[2] = {dfr_deferred_new(), dfr_deferred_new()};
         dfr_deferred *dl = dfr_deferred_list(ds, 2, 0);
         REQUIRE(dl != nullptr);

@@ -364,6 +364,36 @@ TEST_CASE("A list dropped on another thread while a held input fires", "[list][l
     }
 }
 
+TEST_CASE("A list dropped on another thread while a reported input waits on an inner deferred",
+          "[list][lifetime][thread]")
+{
+    // The hook on the other thread lets go of the reported input too (the
+    // list held it for its cancel); the inner deferred then completes it.
+    for (int round = 0; round < 50; round++) {
+        long before = live_allocations();
+        int destroyed = 0;
+        Seen got;
+        dfr_deferred *inner = dfr_deferred_new();
+        dfr_deferred *input = dfr_deferred_new();
+        dfr_deferred *ds[2] = {counted_input(&destroyed), input};
+        dfr_deferred *dl = dfr_deferred_list(ds, 2, 0);
+        REQUIRE(dfr_deferred_add_callback(input, test::return_deferred, inner, nullptr) == 0);
+        REQUIRE(dfr_deferred_add_callback(input, keep, &got, nullptr) == 0);
+        REQUIRE(dfr_deferred_callback(input, dfr_i64(1)) == 0);
+        dfr_deferred_unref(ds[0]);
+        dfr_deferred_unref(input);
+        std::thread t([dl] { dfr_deferred_unref(dl); });
+        t.join();
+        CHECK(destroyed == 1);
+        REQUIRE(dfr_deferred_callback(inner, dfr_i64(2)) == 0);
+        REQUIRE(got.size() == 1);
+        CHECK(is_i64(got.at(0), 2));
+        got.clear();
+        dfr_deferred_unref(inner);
+        CHECK(live_allocations() == before);
+    }
+}
+
 TEST_CASE("OOM: an orphaned list still frees everything", "[list][lifetime][alloc]")
 {
     test::UnhandledCapture unhandled;

@@ -589,6 +589,45 @@ Outcome runaway_recursion()
     return out;
 }
 
+// Cancelling the outermost of 100,000 lists, each with an input that
+// reported to it and then waits on the list below: the cancel reaches each
+// level through that input (the lists fire on the way, each waking the
+// input above), past FIRE_NEST levels through the queue.
+Outcome nested_reported_inputs_cancelled()
+{
+    Outcome out;
+    std::vector<dfr_deferred *> pending(CHAIN_LINKS), lists(CHAIN_LINKS);
+    dfr_deferred *below = nullptr;
+    for (size_t i = 0; i < CHAIN_LINKS; i++) {
+        pending[i] = dfr_deferred_new();
+        dfr_deferred *input = dfr_deferred_new();
+        dfr_deferred *ds[2] = {pending[i], input};
+        lists[i] = dfr_deferred_list(ds, 2, DFR_CONSUME_ERRORS);
+        out.expect(lists[i] != nullptr, "list", i);
+        if (below)
+            dfr_deferred_add_callback(input, return_deferred, below, nullptr);
+        dfr_deferred_callback(input, dfr_i64(static_cast<int64_t>(i)));
+        out.expect(dfr_deferred_state(input) == (below ? DFR_PENDING : DFR_SUCCEEDED),
+                   "the input waits on the list below", i);
+        dfr_deferred_unref(input); // the list holds it
+        below = lists[i];
+    }
+    dfr_deferred_cancel(lists.back());
+    for (size_t i = 0; i < CHAIN_LINKS; i++) {
+        out.expect(dfr_deferred_state(pending[i]) == DFR_SUCCEEDED, "pending cancelled", i);
+        out.expect(dfr_deferred_state(lists[i]) == DFR_SUCCEEDED, "the list fired", i);
+    }
+    // Each list below gave its result to the input above: the top one keeps it.
+    dfr_list *top = dfr_list_from(dfr_deferred_result(lists.back()));
+    out.expect(top && dfr_list_len(top) == 2 && !dfr_list_ok(top, 0) && dfr_list_ok(top, 1),
+               "the outermost list's entries");
+    for (size_t i = 0; i < CHAIN_LINKS; i++) {
+        dfr_deferred_unref(pending[i]);
+        dfr_deferred_unref(lists[i]);
+    }
+    return out;
+}
+
 void run_both(Outcome (*scenario)())
 {
     {
@@ -645,6 +684,12 @@ TEST_CASE("A chainDeferred chain of 100,000 links", "[stack][chain]")
     run_both(chain_deferred_failure);
 }
 
+TEST_CASE("Cancelling 100,000 lists linked by reported inputs that wait on the list below",
+          "[stack][list][cancel]")
+{
+    run_both(nested_reported_inputs_cancelled);
+}
+
 // Deferreds were freed in a loop already; a failure's payload is any value: dropping one may drop another failure,
 // a list, a deferred or a binding's object, which may hold the next.
 TEST_CASE("A million failures nested as payloads free without recursion", "[stack][value]")
@@ -697,7 +742,7 @@ TEST_CASE("DeferredLists nested 100,000 deep cancel without recursion", "[stack]
 }
 
 // Twisted raises RecursionError; past FIRE_NEST levels our firing waits for
-// the outermost one instead (deferred_chain.c), and runs in the same order.
+// the one at the last level instead (deferred_chain.c), in the same order.
 TEST_CASE("Callbacks each firing the next deferred, 100,000 deep", "[stack][nest]")
 {
     run_both(callbacks_firing_100000);

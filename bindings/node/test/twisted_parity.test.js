@@ -309,7 +309,7 @@ test('test_cancelDeferredListWithFireOnOneErrbackAllDeferredsCallback', () => {
 });
 
 test('DeferredList.cancel reaches an input that reported but waits on an inner Deferred',
-  { todo: 'the C list cancels only inputs that have not reported (docs/node.md)' }, () => {
+  () => {
     // Twisted cancels every input; a fired one waiting on a Deferred its
     // callback returned forwards the cancel to that one.
     let cancelled = 0;
@@ -322,6 +322,11 @@ test('DeferredList.cancel reaches an input that reported but waits on an inner D
     failureResultOf(pending, isCancelled);
     assert.equal(cancelled, 1);
     assert.equal(successResultOf(input), 7);
+    // Twisted 22.4: [(False, CancelledError), (True, 1)].
+    const r = successResultOf(dl);
+    assert.equal(r[0][0], false);
+    assert.ok(isCancelled(r[0][1]));
+    assert.deepEqual(r[1], [true, 1]);
   });
 
 test('test_cancelDeferredListWithOriginalDeferreds', () => {

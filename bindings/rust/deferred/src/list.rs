@@ -66,7 +66,8 @@ unsafe extern "C" fn gather_entries<T: 'static>(
 /// DeferredList: fires, once every input has a result, with each input's
 /// result in input order.  The inputs' failures are consumed (the inputs
 /// were moved in, so nobody else could handle them).  Cancelling the list
-/// cancels the inputs that have not reported.
+/// cancels every input (one that reported passes the cancel on to what it
+/// now waits on, if anything).
 pub fn deferred_list<T: 'static>(ds: Vec<Deferred<T>>) -> Deferred<Vec<Result<T, Failure>>> {
     let raw = raw_list(&ds);
     // SAFETY: valid deferreds; the list takes its own references.
@@ -162,11 +163,11 @@ unsafe extern "C" fn list_result<T: 'static>(
 
 /// DeferredList with Twisted's options: see [`ListFlags`].  The inputs are
 /// moved in (the list holds its own references; keep clones to see what
-/// their chains go on with).  Cancelling the list cancels the inputs that
-/// have not reported.  An empty vector fires at once with `All(vec![])`.
-/// While you hold the list (or a chain waits on it), it keeps the inputs
-/// that have not reported, so cancelling it reaches them even if you
-/// dropped yours.  Dropping every handle of a list and of inputs that will
+/// their chains go on with).  Cancelling the list cancels every input (one
+/// that reported passes the cancel on to what it now waits on, if
+/// anything).  An empty vector fires at once with `All(vec![])`.  While you
+/// hold the list (or a chain waits on it), it keeps the inputs until it
+/// fires, so cancelling it reaches them even if you dropped yours.  Dropping every handle of a list and of inputs that will
 /// never fire frees them all, in any order (the C library breaks the
 /// cycle; their closures and values are dropped once).
 ///

@@ -218,80 +218,66 @@ static void list_orphaned(dfr_deferred *d, void *data)
         drop_inputs(s);
 }
 
-/* Lists firing lists: an input's callback fires its list, whose callbacks
- * include the entry of the list it is an input of, and so on, one C frame
- * set per level (a DeferredList of a DeferredList ... 30000 deep overflowed
- * the stack).  Past FIRE_NEST nested fire_list calls on a thread, the
- * firing waits in a queue that the outermost fire_list runs once its own
- * is done: the same results, in the same outermost call, a bounded stack. */
-#define FIRE_NEST 32
+/* Lists cancelling lists: a list's canceller cancels its inputs, which may
+ * be lists whose cancellers cancel theirs, and so on, one C frame set per
+ * level (cancelling a DeferredList of a DeferredList ... 30000 deep
+ * overflowed the stack).  Past CANCEL_NEST nested cancels on a thread, the
+ * cancel waits in a queue that the outermost cancel_inputs runs once its
+ * own loop is done.  (Lists firing lists need nothing here: each level is
+ * one nested firing, which the chain bounds, deferred_chain.c.) */
+#define CANCEL_NEST 32
 
-/* A firing or a cancel waiting for the outermost call (a reference). */
-typedef struct nested_op {
+/* A cancel waiting for the outermost call (a reference). */
+typedef struct queued_cancel {
     dfr_deferred *d;
-    dfr_value v; /* what to fire d with (none for a cancel) */
-    struct nested_op *next;
-} nested_op;
+    struct queued_cancel *next;
+} queued_cancel;
 
-typedef struct nesting {
+static _Thread_local struct {
     unsigned depth;
-    nested_op *head, *tail;
-} nesting;
+    queued_cancel *head, *tail;
+} cancelling;
 
-static _Thread_local nesting firing, cancelling;
-
-/* Fires d with v (or cancels d), then drops the reference. */
-static void run_op(nesting *n, dfr_deferred *d, dfr_value v)
+/* Cancels d, then drops the reference. */
+static void run_cancel(dfr_deferred *d)
 {
-    n->depth++;
-    if (n == &cancelling)
-        dfr_deferred_cancel(d);
-    else
-        dfr_deferred_callback(d, v); /* drops v if d was cancelled meanwhile */
+    cancelling.depth++;
+    dfr_deferred_cancel(d);
     dfr_deferred_unref(d);
-    n->depth--;
+    cancelling.depth--;
 }
 
-/* Past FIRE_NEST levels the op waits in n's queue (true).  Out of memory:
- * false, and it runs here, as before. */
-static bool defer_op(nesting *n, dfr_deferred *d, dfr_value v)
+/* Past CANCEL_NEST levels the cancel waits in the queue (true).  Out of
+ * memory: false, and it runs here, as before. */
+static bool queue_cancel(dfr_deferred *d)
 {
-    if (n->depth < FIRE_NEST)
+    if (cancelling.depth < CANCEL_NEST)
         return false;
-    nested_op *q = dfr__malloc(sizeof *q);
+    queued_cancel *q = dfr__malloc(sizeof *q);
     if (!q)
         return false;
-    *q = (nested_op){d, v, NULL};
-    if (n->tail)
-        n->tail->next = q;
+    *q = (queued_cancel){d, NULL};
+    if (cancelling.tail)
+        cancelling.tail->next = q;
     else
-        n->head = q;
-    n->tail = q;
+        cancelling.head = q;
+    cancelling.tail = q;
     return true;
 }
 
-/* In the outermost call (depth 0): the queued ops, in order. */
-static void drain_ops(nesting *n)
+/* In the outermost call (depth 0): the queued cancels, in order. */
+static void drain_cancels(void)
 {
-    if (n->depth > 0)
+    if (cancelling.depth > 0)
         return;
-    while (n->head) {
-        nested_op *q = n->head;
-        n->head = q->next;
-        if (!n->head)
-            n->tail = NULL;
+    while (cancelling.head) {
+        queued_cancel *q = cancelling.head;
+        cancelling.head = q->next;
+        if (!cancelling.head)
+            cancelling.tail = NULL;
         dfr_deferred *qd = q->d;
-        dfr_value qv = q->v;
         dfr__free(q);
-        run_op(n, qd, qv);
-    }
-}
-
-static void fire_or_queue(dfr_deferred *d, dfr_value v)
-{
-    if (!defer_op(&firing, d, v)) {
-        run_op(&firing, d, v);
-        drain_ops(&firing);
+        run_cancel(qd);
     }
 }
 
@@ -311,7 +297,8 @@ static void fire_list(list_state *s, dfr_value v)
     dfr_deferred *d = s->result;
     s->result = NULL;
     dfr__deferred_disown(d);
-    fire_or_queue(d, v);
+    dfr_deferred_callback(d, v); /* drops v if d was cancelled meanwhile */
+    dfr_deferred_unref(d);
     if (!s->cancelling)
         drop_inputs(s);
 }
@@ -377,14 +364,13 @@ static dfr_value input_failed(dfr_value v, void *data)
  * deferred, so it is not orphaned).  One that has not reported gets the
  * cancel; one that reported and now waits on a deferred a later callback
  * of its returned forwards it there (dfr_deferred_cancel); one that
- * reported and waits on nothing ignores it.  Inputs may be lists: the same
- * recursion as fire_list's, bounded the same way (cancels past FIRE_NEST
- * levels wait for the outermost cancel_inputs).  cancel_input takes the
- * reference. */
+ * reported and waits on nothing ignores it.  Inputs may be lists: their
+ * cancels nest, bounded above (past CANCEL_NEST levels they wait for the
+ * outermost cancel_inputs).  cancel_input takes the reference. */
 static void cancel_input(dfr_deferred *input)
 {
-    if (!defer_op(&cancelling, input, dfr_none()))
-        run_op(&cancelling, input, dfr_none());
+    if (!queue_cancel(input))
+        run_cancel(input);
 }
 
 static void cancel_inputs(dfr_deferred *d, void *data)
@@ -404,7 +390,7 @@ static void cancel_inputs(dfr_deferred *d, void *data)
     if (atomic_load_explicit(&s->gate, memory_order_relaxed) == GATE_FIRED)
         drop_inputs(s);
     state_unref(s);
-    drain_ops(&cancelling);
+    drain_cancels();
 }
 
 static dfr_deferred *make_list(dfr_deferred *const *ds, size_t n, unsigned flags)

@@ -1,10 +1,10 @@
 package deferred
 
-// fifo is a queue in fixed-size chunks: growing it copies nothing (the
-// thread pool's queues hold up to every task in flight).  Not synchronized.
+// fifo is a queue in fixed-size chunks, emptied whole (take): growing it
+// copies nothing (the thread pool's results may be every task in flight).
+// Not synchronized.
 type fifo[T any] struct {
-	chunks [][]T // each of cap fifoChunk; the first is read from head
-	head   int
+	chunks [][]T // each of cap fifoChunk
 	n      int
 	spare  [][]T // emptied chunks, reused (up to fifoSpare)
 }
@@ -33,33 +33,10 @@ func (q *fifo[T]) push(v T) {
 	q.n++
 }
 
-// pop moves up to len(out) items into out and returns how many.
-func (q *fifo[T]) pop(out []T) int {
-	k := 0
-	for k < len(out) && q.n > 0 {
-		c := q.chunks[0]
-		m := copy(out[k:], c[q.head:])
-		clear(c[q.head : q.head+m])
-		q.head += m
-		q.n -= m
-		k += m
-		if q.head == len(c) && (len(q.chunks) > 1 || len(c) == fifoChunk) {
-			q.recycle(c)
-			q.chunks[0] = nil
-			q.chunks = q.chunks[1:]
-			q.head = 0
-		} else if q.n == 0 {
-			q.chunks[0] = c[:0]
-			q.head = 0
-		}
-	}
-	return k
-}
-
 // take empties q into a new fifo (a batch to process without the lock).
 func (q *fifo[T]) take() fifo[T] {
-	out := fifo[T]{chunks: q.chunks, head: q.head, n: q.n}
-	q.chunks, q.head, q.n = nil, 0, 0
+	out := fifo[T]{chunks: q.chunks, n: q.n}
+	q.chunks, q.n = nil, 0
 	return out
 }
 
@@ -81,12 +58,8 @@ func (q *fifo[T]) giveBack(batch *fifo[T]) {
 
 // each calls fn on every item, in order.
 func (q *fifo[T]) each(fn func(*T)) {
-	for i, c := range q.chunks {
-		from := 0
-		if i == 0 {
-			from = q.head
-		}
-		for j := from; j < len(c); j++ {
+	for _, c := range q.chunks {
+		for j := range c {
 			fn(&c[j])
 		}
 	}

@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"runtime"
+	"unsafe"
 )
 
 // A Deferred wrapper's life, made cheap for the common case (made, used and
@@ -66,10 +67,9 @@ func (d *Deferred) guard() {
 	}
 }
 
-// guardYoung gives a cleanup to each young wrapper not yet released.  A
-// released task's wrapper whose callbacks wait for its result moves to
-// r.awaiting until the result comes (the pool delivers them) or the reactor
-// goes.
+// guardYoung gives a cleanup to each young wrapper not yet released.  A task's
+// wrapper released by another goroutine with callbacks pending gives them to
+// C (queued for the next batch, before its result can be delivered).
 func (r *Reactor) guardYoung() {
 	for _, d := range r.young {
 		switch d.state.Load() {
@@ -83,7 +83,7 @@ func (r *Reactor) guardYoung() {
 				break
 			}
 			if d.private == privTask && r.c != nil {
-				r.await(d)
+				r.queuePending(d)
 				break
 			}
 			d.dropPending() // nothing will fire it
@@ -93,21 +93,22 @@ func (r *Reactor) guardYoung() {
 	r.young = r.young[:0]
 }
 
-// await lists a released task's wrapper with callbacks pending; delivered
-// ones are dropped from the list whenever it doubles (amortized).
-func (r *Reactor) await(d *Deferred) {
-	if len(r.awaiting) >= 2*r.awaitMark {
-		keep := r.awaiting[:0]
-		for _, w := range r.awaiting {
-			if w.npend > 0 {
-				keep = append(keep, w)
-			}
-		}
-		clear(r.awaiting[len(keep):])
-		r.awaiting = keep
-		r.awaitMark = max(len(keep), youngMax)
+// queuePending hands a released task's pending callbacks to C with the next
+// batch: its C deferred lives on (the task's reference), and C adds them
+// before the pool's delivery can fire it (settle batches first).  The pool
+// need not keep the wrapper: once the reactor is freed, dropping the task's
+// reference releases them in C.
+func (r *Reactor) queuePending(d *Deferred) {
+	if d.npend > 2 { // rare: more than the record holds
+		d.expose()
+		return
 	}
-	r.awaiting = append(r.awaiting, d)
+	n, a, b, _ := d.takePending()
+	d.private = public
+	r.pending = append(r.pending, C.dfrgo_pending{d: d.c, n: C.uint32_t(n), a: a, b: b})
+	if len(r.pending) >= batchMax {
+		r.flush()
+	}
 }
 
 // Release drops the Go side's reference to d's C deferred instead of leaving
@@ -127,9 +128,13 @@ func (d *Deferred) Release() {
 	}
 	r := d.r
 	if r.InThread() && r.c != nil {
-		if d.private == privSole {
+		switch {
+		case d.npend == 0:
+		case d.private == privSole:
 			d.dropPending() // nothing else can fire it
-		} // a task's wait for its result (guardYoung keeps d listed)
+		case d.private == privTask:
+			r.queuePending(d) // they wait for the task's result, in C
+		}
 		r.unrefs = append(r.unrefs, d.c)
 		if len(r.unrefs) >= batchMax {
 			r.flush()
@@ -165,37 +170,42 @@ func (r *Reactor) takeFresh(stack *[]*C.dfr_deferred, buf []*C.dfr_deferred, ref
 	return c
 }
 
-// batch drops the queued references and fills fresh with new deferreds of
-// refs references each, in one call into C.
+// batch hands C the queued pending callbacks, drops the queued references
+// and fills fresh with new deferreds of refs references each, in one call.
 func (r *Reactor) batch(fresh []*C.dfr_deferred, refs int) {
+	var p *C.dfrgo_pending
 	var u, f **C.dfr_deferred
+	if len(r.pending) > 0 {
+		p = &r.pending[0]
+	}
 	if len(r.unrefs) > 0 {
 		u = &r.unrefs[0]
 	}
 	if len(fresh) > 0 {
 		f = &fresh[0]
 	}
-	C.dfrgo_batch(u, C.size_t(len(r.unrefs)), f, C.size_t(len(fresh)), C.int(refs))
+	C.dfrgo_batch(p, C.size_t(len(r.pending)), cPtr(unsafe.Pointer(r.slab.c)),
+		u, C.size_t(len(r.unrefs)), f, C.size_t(len(fresh)), C.int(refs))
+	r.pending = r.pending[:0]
 	clear(r.unrefs)
 	r.unrefs = r.unrefs[:0]
 	drainReleases()
 }
 
-// flush drops the queued references now.
+// flush hands C what is queued now.
 func (r *Reactor) flush() {
-	if len(r.unrefs) > 0 {
+	if len(r.unrefs) > 0 || len(r.pending) > 0 {
 		r.batch(nil, 0)
 	}
 }
 
-// settle runs on each entry into Go from the loop.
+// settle runs on each entry into Go from the loop (young wrappers first:
+// that may queue pending callbacks, which the flush then hands to C).
 func (r *Reactor) settle() {
-	if len(r.unrefs) > 0 {
-		r.batch(nil, 0)
-	}
 	if len(r.young) > 0 {
 		r.guardYoung()
 	}
+	r.flush()
 }
 
 // retire, at Free: queued references and unused fresh deferreds are dropped,
@@ -206,12 +216,8 @@ func (r *Reactor) retire() {
 	clear(r.fresh)
 	clear(r.fresh2)
 	r.fresh, r.fresh2 = nil, nil
-	r.flush()
 	r.guardYoung()
-	for _, d := range r.awaiting { // their results will not be delivered
-		d.dropPending()
-	}
-	r.awaiting = nil
+	r.flush()
 	if r.pool != nil {
 		r.pool.close()
 	}

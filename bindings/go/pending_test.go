@@ -189,3 +189,34 @@ func TestTasksOutliveReactor(t *testing.T) {
 	}
 	noHandles(t)
 }
+
+// A released task's callbacks run in the order added, however many wait (up
+// to two travel to C in the batch's record, more in a call of their own).
+func TestTaskDeferredReleasedCallbackOrder(t *testing.T) {
+	r := must1(Start(nil))
+	defer func() { ok(t, r.Close()) }()
+	for _, n := range []int{1, 2, 3, 5} {
+		got := make(chan []int, 1)
+		ok(t, r.Call(func() {
+			d := must1(DeferToThread(r, func() (int, error) { return 0, nil }))
+			var order []int
+			for i := 0; i < n; i++ {
+				ok(t, d.AddCallback(func(v any) (any, error) {
+					if order = append(order, i); len(order) == n {
+						got <- order
+					}
+					return v, nil
+				}))
+			}
+			d.Release()
+		}))
+		order := <-got
+		for i, v := range order {
+			if v != i {
+				t.Fatalf("%d callbacks: ran in order %v", n, order)
+			}
+		}
+	}
+	ok(t, r.Call(func() {}))
+	noHandles(t)
+}

@@ -36,12 +36,11 @@ type Reactor struct {
 	slab *goSlab // the Go callbacks of its deferreds' chains
 
 	// Deferred wrappers' lifecycle (lifecycle.go); reactor goroutine only.
-	young     []*Deferred
-	awaiting  []*Deferred // released tasks' wrappers with callbacks pending
-	awaitMark int
-	unrefs    []*C.dfr_deferred
-	fresh     []*C.dfr_deferred
-	freshBuf  []*C.dfr_deferred
+	young    []*Deferred
+	pending  []C.dfrgo_pending // released tasks' callbacks, for C (queuePending)
+	unrefs   []*C.dfr_deferred
+	fresh    []*C.dfr_deferred
+	freshBuf []*C.dfr_deferred
 	// The same with two references each (DeferToThread's) and its pool.
 	fresh2    []*C.dfr_deferred
 	fresh2Buf []*C.dfr_deferred
@@ -85,7 +84,8 @@ func NewReactor(opts *Options) (*Reactor, error) {
 		return nil, ErrInvalid
 	}
 	r := &Reactor{c: c, tid: C.dfrgo_tid(), g: gid.G(), closed: make(chan struct{}), stopping: make(chan struct{}),
-		unrefs: make([]*C.dfr_deferred, 0, batchMax), freshBuf: make([]*C.dfr_deferred, batchMax),
+		unrefs: make([]*C.dfr_deferred, 0, batchMax), pending: make([]C.dfrgo_pending, 0, batchMax),
+		freshBuf:  make([]*C.dfr_deferred, batchMax),
 		fresh2Buf: make([]*C.dfr_deferred, batchMax), poolMax: int(o.ThreadPoolMax)}
 	if r.poolMax == 0 {
 		r.poolMax = 10 // the C pool's default (reactor.h)

@@ -427,8 +427,11 @@ dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax)
 /* The cgo floor: one Go->C call that makes one C->Go call (benchmarks). */
 void dfrgo_floor(void) { goNoop(); }
 
-void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m, int refs)
+void dfrgo_batch(const dfrgo_pending *adds, size_t nadds, uintptr_t s, dfr_deferred **unref,
+                 size_t n, dfr_deferred **fresh, size_t m, int refs)
 {
+    for (size_t i = 0; i < nadds; i++) /* a failure released the slots (dfrgo_add) */
+        (void)dfrgo_add((uintptr_t)adds[i].d, s, adds[i].n, adds[i].a, adds[i].b, NULL);
     for (size_t i = 0; i < n; i++)
         dfr_deferred_unref(unref[i]);
     for (size_t i = 0; i < m; i++) {

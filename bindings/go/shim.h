@@ -133,10 +133,17 @@ dfr_deferred *dfrgo_semaphore_run(dfr_semaphore *s, uintptr_t h);
 dfr_deferred *dfrgo_defer_to_thread(dfr_reactor *r, uintptr_t h);
 dfr_reactor *dfrgo_reactor_new(bool manual, unsigned tmin, unsigned tmax);
 void dfrgo_floor(void);
-/* Drops n references and makes m new deferreds of refs references each
- * (NULL when out of memory):
- * one call into C for a batch of Release and NewDeferred. */
-void dfrgo_batch(dfr_deferred **unref, size_t n, dfr_deferred **fresh, size_t m, int refs);
+/* One deferred's pending Go callbacks (at most two slots), handed to C in a
+ * batch (a released DeferToThread wrapper's: lifecycle.go). */
+typedef struct {
+    dfr_deferred *d;
+    uint32_t n, a, b;
+} dfrgo_pending;
+/* One call into C for a batch of Release and NewDeferred: adds the pending
+ * callbacks (slab s), drops n references, then makes m new deferreds of refs
+ * references each (NULL when out of memory). */
+void dfrgo_batch(const dfrgo_pending *adds, size_t nadds, uintptr_t s, dfr_deferred **unref,
+                 size_t n, dfr_deferred **fresh, size_t m, int refs);
 /* The results of a batch of DeferToThread tasks, in one call: each d gets
  * its n (<= 2) pending slots a, b of slab s, fires with v (when fire; else v
  * is dropped) and loses the task's reference. */

@@ -7,23 +7,28 @@ import "sync/atomic"
 // lock of their own (so the reactor never waits for a worker, nor a worker
 // for the reactor).  Tasks are kept in chunks linked in order; an emptied
 // chunk is kept for the producer's next one.
+//
+// Each slot says itself that it holds a task: no count shared by both sides,
+// whose cache line would travel between the reactor's core and a waiting
+// worker's at every push (the slot's line travels anyway).
 type taskq struct {
-	tail   *taskChunk // producer's
-	tpos   int
-	pushed atomic.Int64 // written by the producer only
-	_      [40]byte
-	head   *taskChunk // consumers' (under their lock)
-	hpos   int
-	seen   int64        // pushed, as last read by a consumer
-	popped atomic.Int64 // written by the consumers only
-	_      [32]byte
-	spare  atomic.Pointer[taskChunk]
+	tail  *taskChunk // producer's
+	tpos  int
+	_     [48]byte
+	head  *taskChunk // consumers' (under their lock)
+	hpos  int
+	spare atomic.Pointer[taskChunk]
 }
 
 const taskChunkLen = 256
 
+type taskSlot struct {
+	t     poolTask
+	ready atomic.Bool // t is there: set by the producer, cleared by its consumer
+}
+
 type taskChunk struct {
-	slots [taskChunkLen]poolTask
+	slots [taskChunkLen]taskSlot
 	next  atomic.Pointer[taskChunk]
 }
 
@@ -32,10 +37,8 @@ func newTaskq() *taskq {
 	return &taskq{tail: c, head: c}
 }
 
-// len is the number of tasks pushed and not yet popped (any goroutine).
-func (q *taskq) len() int { return int(q.pushed.Load() - q.popped.Load()) }
-
-// push appends t (the producer).  A consumer sees it once pushed counts it.
+// push appends t (the producer).  A consumer sees it once ready is set
+// (sequentially consistent: see goPool.submit).
 func (q *taskq) push(t poolTask) {
 	if q.tpos == taskChunkLen {
 		c := q.spare.Swap(nil)
@@ -45,27 +48,62 @@ func (q *taskq) push(t poolTask) {
 		q.tail.next.Store(c)
 		q.tail, q.tpos = c, 0
 	}
-	q.tail.slots[q.tpos] = t
+	s := &q.tail.slots[q.tpos]
+	s.t = t
+	s.ready.Store(true)
 	q.tpos++
-	q.pushed.Add(1)
+}
+
+// next is the slot the next pop takes, moving on to the following chunk when
+// the head one is used up (consumers' lock held); nil while that chunk is not
+// linked yet.
+func (q *taskq) next() *taskSlot {
+	if q.hpos == taskChunkLen {
+		c := q.head.next.Load()
+		if c == nil {
+			return nil
+		}
+		done := q.head
+		q.head, q.hpos = c, 0
+		done.next.Store(nil)
+		q.spare.Store(done) // its slots are clear
+	}
+	return &q.head.slots[q.hpos]
 }
 
 // pop takes the oldest task (a consumer, holding the consumers' lock).
 func (q *taskq) pop() (poolTask, bool) {
-	if q.popped.Load() == q.seen {
-		if q.seen = q.pushed.Load(); q.popped.Load() == q.seen {
-			return poolTask{}, false
-		}
+	s := q.next()
+	if s == nil || !s.ready.Load() {
+		return poolTask{}, false
 	}
-	if q.hpos == taskChunkLen {
-		done := q.head
-		q.head, q.hpos = done.next.Load(), 0
-		done.next.Store(nil)
-		q.spare.Store(done) // its slots are clear
-	}
-	t := q.head.slots[q.hpos]
-	q.head.slots[q.hpos] = poolTask{} // the collector may take it
+	t := s.t
+	s.t = poolTask{} // the collector may take it
+	s.ready.Store(false)
 	q.hpos++
-	q.popped.Add(1)
 	return t, true
+}
+
+// waiting counts the tasks pushed and not popped, up to limit (consumers'
+// lock held).
+func (q *taskq) waiting(limit int) int {
+	s := q.next()
+	if s == nil || !s.ready.Load() {
+		return 0
+	}
+	n, c, pos := 0, q.head, q.hpos
+	for n < limit {
+		if pos == taskChunkLen {
+			if c = c.next.Load(); c == nil {
+				break
+			}
+			pos = 0
+		}
+		if !c.slots[pos].ready.Load() {
+			break
+		}
+		n++
+		pos++
+	}
+	return n
 }

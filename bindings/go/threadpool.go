@@ -151,7 +151,10 @@ func (p *goPool) kickNow() {
 	p.mu.Lock()
 	spawns := 0
 	if !p.closed.Load() {
-		n := p.queue.len() - int(p.awake.Load()-p.busy.Load())
+		free := int(p.awake.Load() - p.busy.Load()) // awake, not running one
+		p.take.Lock()
+		n := p.queue.waiting(p.max+free) - free
+		p.take.Unlock()
 		for ; n > 0 && (p.idle > 0 || p.workers < p.max); n-- {
 			if p.wakeOne() {
 				spawns++
@@ -205,7 +208,7 @@ func (p *goPool) spin() bool {
 		return false
 	}
 	start, seed := time.Now(), uint32(1)
-	for i := 1; p.queue.len() == 0; i++ {
+	for i := 1; !p.hasTask(); i++ {
 		if i%16 == 0 {
 			if time.Since(start) > spinFor || p.closed.Load() {
 				break
@@ -216,7 +219,15 @@ func (p *goPool) spin() bool {
 		}
 	}
 	p.spinning.Store(0)
-	return p.queue.len() > 0 // looked at after the store: see submit
+	return p.hasTask() // looked at after the store: see submit
+}
+
+// hasTask reports whether a task waits (takes the consumers' lock).
+func (p *goPool) hasTask() bool {
+	p.take.Lock()
+	ok := p.queue.waiting(1) > 0
+	p.take.Unlock()
+	return ok
 }
 
 // pause waits a little without touching memory another goroutine writes:
@@ -241,7 +252,7 @@ func (p *goPool) sleep() (closed bool) {
 		p.workers--
 		return true
 	}
-	if p.queue.len() > 0 { // looked at after the count: see submit
+	if p.hasTask() { // looked at after the count: see submit
 		p.awake.Add(1)
 		return false
 	}
@@ -291,10 +302,11 @@ func (p *goPool) deliver() {
 	}
 	i := 0
 	batch.each(func(d *poolDone) {
-		f := &fs[i]
+		f := &fs[i] // every field set: the buffer is not cleared
 		i++
-		f.d = d.d.c
+		f.d, f.n = d.d.c, 0
 		if !fire {
+			f.v = C.dfr_value{}
 			return
 		}
 		if w := d.d; w.private == privTask {
@@ -322,7 +334,7 @@ func (p *goPool) deliver() {
 	drainReleases()
 }
 
-// buffer gives deliver's buffer for n results, zeroed.
+// buffer gives deliver's buffer for n results (as left by the last use).
 func (p *goPool) buffer(n int) []C.dfrgo_result {
 	if n > p.fsCap {
 		c := max(n, 2*p.fsCap, 64)
@@ -332,9 +344,7 @@ func (p *goPool) buffer(n int) []C.dfrgo_result {
 		}
 		p.fs, p.fsCap = fs, c
 	}
-	s := unsafe.Slice(p.fs, n)
-	clear(s)
-	return s
+	return unsafe.Slice(p.fs, n)
 }
 
 // close lets the workers end once the queue is empty, and drops the

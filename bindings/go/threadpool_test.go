@@ -222,7 +222,11 @@ func TestTaskqOrderAcrossChunks(t *testing.T) {
 	for _, d := range ds {
 		q.push(poolTask{d: d})
 	}
-	eventually(t, "tasks not all popped", func() bool { return q.len() == 0 })
+	eventually(t, "tasks not all popped", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return q.waiting(1) == 0
+	})
 	close(stop)
 	wg.Wait()
 	if len(got) != n {

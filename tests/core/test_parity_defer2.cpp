@@ -221,3 +221,31 @@ TEST_CASE("a wait cycle through a chainDeferred link breaks when the inner fires
     REQUIRE(unhandled.count() == 1);
     CHECK(unhandled.codes[0] == DFR_EALREADY);
 }
+
+// test_cancelFiredOnOneErrbackDeferredList, one step on: the list fired (its
+// first error) and now waits on a deferred its errback returned.  Twisted's
+// DeferredList.cancel does nothing once the list fired (b's canceller does
+// not run; the list still waits, and takes b's later result).  Ours cancels
+// it as any waiting deferred: the cancel goes to b (docs/design.md,
+// "DeferredList").  The pending input is left alone by both.
+TEST_CASE("test_cancelFiredOnOneErrbackDeferredList: a fired list that waits", "[parity2][list][cancel]")
+{
+    test::UnhandledCapture unhandled;
+    int b_cancelled = 0;
+    dfr_deferred *b = dfr_deferred_new_cancellable(
+        [](dfr_deferred *, void *data) { ++*static_cast<int *>(data); }, &b_cancelled, nullptr);
+    dfr_deferred *ins[2] = {dfr_deferred_new(), dfr_deferred_new()};
+    dfr_deferred *dl = dfr_deferred_list(ins, 2, DFR_FIRE_ON_ONE_ERRBACK | DFR_CONSUME_ERRORS);
+    REQUIRE(dfr_deferred_add_errback(dl, test::return_deferred, b, nullptr) == 0);
+    REQUIRE(dfr_deferred_errback(ins[0], test::failure(1)) == 0);
+    CHECK(dfr_deferred_state(dl) == DFR_PENDING); // waits on b
+    dfr_deferred_cancel(dl);
+    CHECK(b_cancelled == 1);                         // Twisted: 0
+    CHECK(test::state(dl) == cancelled);             // Twisted: still waiting
+    CHECK(dfr_deferred_state(ins[1]) == DFR_PENDING); // as in Twisted
+    dfr_deferred_add_errback(dl, test::swallow, nullptr, nullptr);
+    dfr_deferred_callback(ins[1], dfr_none());
+    for (dfr_deferred *d : {dl, b, ins[0], ins[1]})
+        dfr_deferred_unref(d);
+    CHECK(unhandled.count() == 0);
+}

@@ -76,3 +76,49 @@ TEST_CASE("test_iterate", "[parity2][reactor]")
     CHECK(dfr_delayed_call_cancel(t) == 0);
     dfr_delayed_call_unref(t);
 }
+
+// LoopTests (test_task.py), the stop of testStopAtOnceLater made while fn's
+// deferred is pending, then start again before it fires.  Twisted starts a
+// second run: the first start deferred is replaced and never fires, and when
+// the old deferred fires the loop is scheduled twice.  Ours refuses the start
+// with DFR_EALREADY_RUNNING until the old deferred fires, which fires the
+// first start deferred; a start then works (docs/reactor.md, "Differences
+// from Twisted's task module").
+TEST_CASE("LoopingCall: start after a stop made while fn's deferred is pending", "[parity2][looping]")
+{
+    test::Clock c;
+    struct State {
+        dfr_deferred *pending = nullptr;
+        int calls = 0;
+    } st;
+    dfr_looping_call *lc = dfr_looping_call_new(
+        c.r,
+        [](void *data) {
+            auto *s = static_cast<State *>(data);
+            if (s->calls++ > 0)
+                return dfr_i64(0);
+            s->pending = dfr_deferred_new();
+            return dfr_value_deferred(dfr_deferred_ref(s->pending));
+        },
+        &st, nullptr);
+    REQUIRE(lc != nullptr);
+    dfr_deferred *first = dfr_looping_call_start(lc, 1, true);
+    REQUIRE(st.pending != nullptr);
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
+    CHECK_FALSE(dfr_looping_call_running(lc));
+    CHECK(dfr_deferred_state(first) == DFR_PENDING); // as in Twisted: waits for fn's deferred
+    CHECK(test::refused_with(dfr_looping_call_start(lc, 1, true), DFR_EALREADY_RUNNING));
+    REQUIRE(dfr_deferred_callback(st.pending, dfr_none()) == 0);
+    REQUIRE(dfr_deferred_result(first) != nullptr);
+    CHECK(dfr_deferred_result(first)->u.ptr == lc);
+    CHECK(dfr_reactor_pending_calls(c.r) == 0);
+    dfr_deferred *second = dfr_looping_call_start(lc, 1, true);
+    CHECK(st.calls == 2);
+    CHECK(dfr_looping_call_running(lc));
+    CHECK(dfr_reactor_pending_calls(c.r) == 1);
+    REQUIRE(dfr_looping_call_stop(lc) == 0);
+    CHECK(dfr_deferred_state(second) == DFR_SUCCEEDED);
+    for (dfr_deferred *d : {first, second, st.pending})
+        dfr_deferred_unref(d);
+    dfr_looping_call_unref(lc);
+}

@@ -249,3 +249,50 @@ TEST_CASE("test_cancelFiredOnOneErrbackDeferredList: a fired list that waits", "
         dfr_deferred_unref(d);
     CHECK(unhandled.count() == 0);
 }
+
+// OtherPrimitivesTests.testLock / testSemaphore: run() releases when fn's
+// result is in, as Twisted's _releaseAndReturn does.  When a stray release
+// already gave that slot back (the lock is unlocked, or every token is
+// back), Twisted's release asserts and the run's deferred fails with the
+// AssertionError instead of fn's result.  Ours fails it with DFR_EINVAL, the
+// code of that refused release (fn's result is dropped).
+TEST_CASE("testLock/testSemaphore: a run whose slot a stray release gave back fails", "[parity2][lock][semaphore]")
+{
+    bool use_lock = GENERATE(true, false);
+    bool fn_deferred = GENERATE(true, false);
+    INFO((use_lock ? "lock" : "semaphore") << (fn_deferred ? ", fn returns a deferred" : ", fn returns a value"));
+    test::UnhandledCapture unhandled;
+    dfr_lock *lock = dfr_lock_new();
+    dfr_semaphore *sem = dfr_semaphore_new(1);
+    struct Work {
+        bool deferred;
+        dfr_lock *lock;
+        dfr_semaphore *sem;
+        dfr_deferred *pending;
+    } w{fn_deferred, use_lock ? lock : nullptr, use_lock ? nullptr : sem, nullptr};
+    auto fn = [](void *data) {
+        auto *work = static_cast<Work *>(data);
+        if (work->deferred) {
+            work->pending = dfr_deferred_new();
+            return dfr_value_deferred(dfr_deferred_ref(work->pending));
+        }
+        // The stray release, from inside the run.
+        CHECK((work->lock ? dfr_lock_release(work->lock) : dfr_semaphore_release(work->sem)) == 0);
+        return dfr_i64(5);
+    };
+    dfr_deferred *run = use_lock ? dfr_lock_run(lock, fn, &w, nullptr) : dfr_semaphore_run(sem, fn, &w, nullptr);
+    if (fn_deferred) {
+        REQUIRE(dfr_deferred_state(run) == DFR_PENDING);
+        CHECK((use_lock ? dfr_lock_release(lock) : dfr_semaphore_release(sem)) == 0); // the stray one
+        REQUIRE(dfr_deferred_callback(w.pending, dfr_i64(5)) == 0);
+    }
+    CHECK(test::result_code(run) == DFR_EINVAL);
+    CHECK_FALSE(dfr_lock_locked(lock));
+    CHECK(dfr_semaphore_tokens(sem) == 1);
+    dfr_deferred_add_errback(run, test::swallow, nullptr, nullptr);
+    dfr_deferred_unref(run);
+    dfr_deferred_unref(w.pending);
+    dfr_lock_free(lock);
+    dfr_semaphore_free(sem);
+    CHECK(unhandled.count() == 0);
+}

@@ -32,8 +32,11 @@ DFR_API bool dfr_lock_locked(const dfr_lock *l);
 /* Acquires waiting now; 0 for NULL. */
 DFR_API size_t dfr_lock_waiting(const dfr_lock *l);
 /* Acquire, call fn(data) (it may return a deferred: the lock is held until
- * it fires), release, and fire with fn's result.  NULL l or fn: a DFR_EINVAL
- * failed deferred; NULL only on OOM (destroy has run in both cases).
+ * it fires), release, and fire with fn's result — or with a DFR_EINVAL
+ * failure when that release is refused because a stray dfr_lock_release
+ * already unlocked the lock (Twisted's run fails with AssertionError).
+ * NULL l or fn: a DFR_EINVAL failed deferred; NULL only on OOM (destroy has
+ * run in both cases).
  * data belongs to the work while it holds the lock: destroy(data) runs
  * exactly once, just before the lock is released — right after fn returns
  * a plain value or failure, or when the deferred fn returned fires
@@ -58,8 +61,11 @@ DFR_API unsigned dfr_semaphore_tokens(const dfr_semaphore *s);
 DFR_API size_t dfr_semaphore_waiting(const dfr_semaphore *s);
 /* Acquire a token, call fn(data), and fire with fn's result; the token is
  * given back once that result is in — when fn returns a deferred, when it
- * fires (succeeds, fails or is cancelled).  NULL s or fn: a DFR_EINVAL failed
- * deferred; NULL only on OOM (destroy has run in both cases).  destroy(data) runs exactly once, just before the token
+ * fires (succeeds, fails or is cancelled).  If every token is back by then
+ * (a stray dfr_semaphore_release), that give-back is refused and the deferred
+ * fails with DFR_EINVAL instead, as Twisted's run fails with AssertionError.
+ * NULL s or fn: a DFR_EINVAL failed deferred; NULL only on OOM (destroy has
+ * run in both cases).  destroy(data) runs exactly once, just before the token
  * is given back (or when the run never starts: its deferred cancelled while
  * waiting, or the semaphore freed), as for dfr_lock_run.
  * The token is tied to fn's deferred, not to work behind it: a cancelled

@@ -104,18 +104,22 @@ static void job_unref(void *data)
     dfr__free(job);
 }
 
-/* The work is over: release its data, then its slot. */
-static void job_finish(run_job *job)
+/* The work is over: release its data, then its slot.  v, fn's result, goes
+ * on — unless a stray release already gave the slot back: then, as Twisted's
+ * assertion in release does, the run fails with that refusal (v dropped). */
+static dfr_value job_finish(run_job *job, dfr_value v)
 {
     job_destroy_data(job);
-    if (!job->sem->freed)
-        dfr__sem_release(job->sem, job->self);
+    if (!job->sem->freed && dfr__sem_release(job->sem, job->self) != 0) {
+        dfr_value_drop(v);
+        return dfr__lib_failure_value(DFR_EINVAL);
+    }
+    return v;
 }
 
 static dfr_value job_release_step(dfr_value v, void *data)
 {
-    job_finish(data);
-    return v;
+    return job_finish(data, v);
 }
 
 static dfr_value job_execute(dfr_value v, void *data)
@@ -123,15 +127,12 @@ static dfr_value job_execute(dfr_value v, void *data)
     run_job *job = data;
     dfr_value_drop(v);
     dfr_value r = job->fn(job->data);
-    if (!dfr_is_deferred(r)) {
-        job_finish(job);
-        return r;
-    }
+    if (!dfr_is_deferred(r))
+        return job_finish(job, r);
     /* Hold the slot and data until fn's deferred fires. */
     dfr__ref_add(&job->refs);
     if (dfr_deferred_add_both(r.u.ptr, job_release_step, job, job_unref) != 0) {
-        job_finish(job);
-        dfr_value_drop(r);
+        dfr_value_drop(job_finish(job, r));
         return dfr_value_failure(dfr__failure_static(DFR_ENOMEM));
     }
     return r;

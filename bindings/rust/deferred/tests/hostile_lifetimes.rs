@@ -691,7 +691,7 @@ fn other_threads_hammer_a_reactor_while_it_is_freed() {
                             let t = c.send_token();
                             let _ = h.call_from_thread(move || drop(t));
                             let _ = h.stop();
-                            let _ = h.spawn(|_| Deferred::succeed(1i64));
+                            drop(h.spawn(|_| Deferred::succeed(1i64)));
                         }
                     })
                 })

@@ -188,7 +188,7 @@ impl Local {
                     // dropped (it must not be polled again).
                     let f = slot.take();
                     drop(slot);
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(f)));
+                    crate::value::drop_guarded(|| drop(f));
                     if let Some(fail) = task.on_panic.take() {
                         fail(Failure::panic(p));
                     }
@@ -200,7 +200,7 @@ impl Local {
                 // Drop the future outside the borrow of the task table.
                 let f = slot.take();
                 drop(slot);
-                drop(f);
+                crate::value::drop_guarded(|| drop(f));
                 if !ready {
                     // Cancelled during this poll (by its deferred's cancel,
                     // which has failed it, or by the reactor's end).
@@ -228,7 +228,7 @@ impl Local {
             Ok(mut s) => s.take(),
             Err(_) => return, // being polled: dropped right after the poll
         };
-        drop(f);
+        crate::value::drop_guarded(|| drop(f));
         self.tasks.borrow_mut().remove(&id);
     }
 
@@ -247,7 +247,8 @@ impl Local {
                 };
                 let f = slot.take();
                 drop(slot);
-                drop(f);
+                // A panicking drop must not stop the reactor's drop.
+                crate::value::drop_guarded(|| drop(f));
                 // Its deferred fails as a pending deferLater does: a
                 // result nobody could ever give is not left pending.
                 if let Some(fail) = t.on_panic.take() {

@@ -752,3 +752,145 @@ fn a_future_dropped_inside_the_callback_that_fires_it() {
     assert!(fired.get());
     assert!(slot.borrow().is_none());
 }
+
+#[test]
+fn a_future_whose_drop_panics_does_not_stop_the_reactor_s_drop() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("future dropped");
+            }
+        }
+    }
+    let c = Census::new();
+    let r = Reactor::manual_clock().unwrap();
+    let rr = r.handle_local();
+    let d: Deferred<i64> = r.spawn_local(async move {
+        let _b = Bomb;
+        rr.defer_later(SEC, || Ok(())).unwrap().await?;
+        Ok(1)
+    });
+    let t = c.token();
+    r.call_later(SEC, move || drop(t)).unwrap();
+    let seen = watch(&d);
+    drop(r); // the panic is reported; the reactor is still freed
+    c.expect(1);
+    assert_eq!(failure(&seen).kind(), Some(ErrorCode::NotRunning));
+}
+
+#[test]
+fn a_reactor_and_its_tasks_in_thread_locals_at_thread_exit() {
+    thread_local! {
+        static R: RefCell<Option<Reactor>> = const { RefCell::new(None) };
+        static D: RefCell<Option<Deferred<i64>>> = const { RefCell::new(None) };
+    }
+    let c = Census::new();
+    let st = c.send_token();
+    std::thread::spawn(move || {
+        let r = Reactor::manual_clock().unwrap();
+        let rr = r.handle_local();
+        let d: Deferred<i64> = r.spawn_local(async move {
+            let _s = st;
+            rr.defer_later(SEC, || Ok(1)).unwrap().await
+        });
+        // Registered in either order with the crate's own thread locals.
+        D.with(|s| *s.borrow_mut() = Some(d));
+        R.with(|s| *s.borrow_mut() = Some(r));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(c.drops(), 1);
+}
+
+#[test]
+fn failures_shared_between_threads() {
+    let f = Arc::new(
+        Failure::msg("inner")
+            .wrap(RUST_DOMAIN, RUST_ERROR, "middle")
+            .wrap(RUST_DOMAIN, RUST_ERROR, "outer"),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let c = f.cause().unwrap();
+                    assert_eq!(c.message(), "middle");
+                    assert_eq!(c.cause().unwrap().message(), "inner");
+                    let _ = f.describe();
+                    drop(f.as_ref().clone());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn an_unhandled_error_hook_that_makes_more_unhandled_errors() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    set_unhandled_error_hook(Some(Box::new(move |f: &Failure| {
+        if f.message() == "hostile hook: first" {
+            s.fetch_add(1, Ordering::SeqCst);
+            // Another unhandled failure from inside the hook, and the hook
+            // replaced from inside itself.
+            drop(Deferred::<i64>::fail(Failure::msg("hostile hook: second")));
+            let s2 = s.clone();
+            set_unhandled_error_hook(Some(Box::new(move |f: &Failure| {
+                if f.message().starts_with("hostile hook") {
+                    s2.fetch_add(10, Ordering::SeqCst);
+                }
+            })));
+        } else if f.message() == "hostile hook: second" {
+            s.fetch_add(100, Ordering::SeqCst);
+        }
+    })));
+    drop(Deferred::<i64>::fail(Failure::msg("hostile hook: first")));
+    drop(Deferred::<i64>::fail(Failure::msg("hostile hook: third")));
+    set_unhandled_error_hook(None);
+    // Each reported once: the second by the old hook (111), or after it
+    // returned, by the new one (21: the library defers a report made from
+    // inside the hook).
+    let n = seen.load(Ordering::SeqCst);
+    assert!(n == 111 || n == 21, "{n}");
+}
+
+#[test]
+fn iterate_with_a_wait_and_nothing_pending_returns() {
+    within(20, || {
+        let r = Reactor::new().unwrap();
+        for _ in 0..20 {
+            r.iterate(Duration::from_millis(5)).unwrap();
+        }
+        let m = Reactor::manual_clock().unwrap();
+        m.iterate(Duration::from_millis(5)).unwrap();
+    });
+}
+
+#[test]
+fn a_cancelled_task_whose_future_panics_when_dropped() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("future dropped by cancel");
+            }
+        }
+    }
+    let r = Reactor::manual_clock().unwrap();
+    let rr = r.handle_local();
+    let d: Deferred<i64> = r.spawn_local(async move {
+        let _b = Bomb;
+        rr.defer_later(SEC, || Ok(())).unwrap().await?;
+        Ok(1)
+    });
+    let seen = watch(&d);
+    d.cancel();
+    assert!(failure(&seen).is_cancelled());
+    // The timer the future awaited went with it.
+    assert_eq!(r.pending_calls(), 0);
+}

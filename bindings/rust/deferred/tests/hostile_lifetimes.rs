@@ -672,9 +672,10 @@ fn a_pool_job_waiting_on_the_reactor_while_it_is_freed() {
 
 #[test]
 fn other_threads_hammer_a_reactor_while_it_is_freed() {
-    within(30, || {
+    // The limit only catches a deadlock (valgrind runs this slowly).
+    within(300, || {
         let c = Census::new();
-        for _ in 0..20 {
+        for _ in 0..10 {
             let r = Reactor::new().unwrap();
             let h = r.handle();
             let stop = Arc::new(AtomicBool::new(false));
@@ -682,8 +683,8 @@ fn other_threads_hammer_a_reactor_while_it_is_freed() {
                 .map(|_| {
                     let (h, stop, c) = (h.clone(), stop.clone(), c.clone());
                     std::thread::spawn(move || {
-                        // Bounded: a flood faster than the reactor drains
-                        // keeps one iterate busy (see the report).
+                        // Bounded (valgrind runs this too); each iterate
+                        // runs one batch of a flood and returns.
                         for _ in 0..300 {
                             if stop.load(Ordering::SeqCst) {
                                 break;

@@ -895,3 +895,44 @@ fn a_cancelled_task_whose_future_panics_when_dropped() {
     // The timer the future awaited went with it.
     assert_eq!(r.pending_calls(), 0);
 }
+
+#[test]
+fn a_shared_pool_started_and_stopped_by_other_threads_while_work_arrives() {
+    let c = Census::new();
+    let r = Reactor::new().unwrap();
+    let pool = Arc::new(ThreadPool::new(0, 3, Some("toggled")).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let togglers: Vec<_> = (0..2)
+        .map(|_| {
+            let (p, stop) = (pool.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let _ = p.start();
+                    let _ = p.threads();
+                    let _ = p.stop();
+                }
+            })
+        })
+        .collect();
+    let ds: Vec<Deferred<i64>> = (0..100)
+        .map(|i| {
+            let t = c.send_token();
+            r.defer_to_threadpool(&pool, move || {
+                let _t = t;
+                i
+            })
+            .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    stop.store(true, Ordering::SeqCst);
+    for t in togglers {
+        t.join().unwrap();
+    }
+    let _ = pool.start(); // what is still queued runs now
+    let all = watch(&gather(ds));
+    pump(&r, || all.borrow().is_some());
+    assert_eq!(success(&all), (0..100).collect::<Vec<i64>>());
+    drop(pool);
+    c.expect(100);
+}

@@ -936,3 +936,46 @@ fn a_shared_pool_started_and_stopped_by_other_threads_while_work_arrives() {
     drop(pool);
     c.expect(100);
 }
+
+#[test]
+fn the_same_deferred_twice_in_a_list_and_a_paused_chain_freed() {
+    let c = Census::new();
+    // i64 goes on as a copy: both entries see it.
+    let d: Deferred<i64> = Deferred::new();
+    let all = watch(&gather(vec![d.clone(), d.clone()]));
+    d.callback(7).unwrap();
+    assert_eq!(success(&all), vec![7, 7]);
+    // A Rust value cannot be copied: the second entry reads none, a
+    // wrong-type failure, never a second owner of the value.
+    let d: Deferred<Token> = Deferred::new();
+    let all = watch(&deferred_list(vec![d.clone(), d.clone()]));
+    d.callback(c.token()).unwrap();
+    let got = success(&all);
+    assert!(got[0].is_ok());
+    assert_eq!(
+        got[1].as_ref().err().map(Failure::code),
+        Some(RUST_WRONG_TYPE)
+    );
+    drop(got);
+    c.expect(1);
+    // Paused inside its own callback, never unpaused, then freed: the rest
+    // of the chain and the value go once.
+    let d: Deferred<Token> = Deferred::new();
+    let me = d.clone();
+    let t = c.token();
+    drop(
+        d.clone()
+            .add_callback(move |v: Token| {
+                me.pause().unwrap();
+                Ok(v)
+            })
+            .add_callback(move |v: Token| {
+                let _t = &t;
+                Ok(v)
+            }),
+    );
+    d.callback(c.token()).unwrap();
+    assert_eq!(d.paused(), 1);
+    drop(d);
+    c.expect(3);
+}

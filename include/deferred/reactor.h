@@ -126,7 +126,8 @@ DFR_API size_t dfr_reactor_pending_calls(const dfr_reactor *r);
 /* Run fn when the reactor is running (at once if it already is). */
 DFR_API int dfr_reactor_call_when_running(dfr_reactor *r, dfr_fn fn, void *data, dfr_destroy_fn destroy);
 /* Run fn on the reactor thread soon; any thread, FIFO per calling thread,
- * nothing lost.  Calls made before run() run once it starts.  It may race
+ * nothing lost.  Each loop iteration runs the calls queued when it began
+ * (later ones wait for the next).  Calls made before run() run once it starts.  It may race
  * with dfr_reactor_stop and with the end of run: a call that arrives after
  * run returned waits for an iterate, or is released (destroy runs, fn does
  * not) by dfr_reactor_free.  It must not race with dfr_reactor_free itself:

@@ -281,16 +281,35 @@ static void deliver_done(dfr_reactor *r, dfr__job *done)
     }
 }
 
+/* After a batch: whether more arrived while it ran.  Then the wake stays
+ * claimed (producers still do not send one) and the caller sends it;
+ * otherwise the next producer wakes the loop. */
+static bool more_arrived(dfr__thread_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool more = q->len > 0 || q->done_head;
+    if (!more)
+        q->wake_pending = false;
+    pthread_mutex_unlock(&q->lock);
+    return more;
+}
+
 void dfr__tq_drain(dfr_reactor *r)
 {
+    /* One batch: what was queued when this began.  Calls posted while it
+     * runs wait for the next loop iteration (Twisted runs the calls queued
+     * at the start of each iteration): producers faster than the reactor
+     * must not keep it here, away from its timers, I/O and stop. */
     batch b;
-    while (take_batch(&r->tq, &b, false)) {
-        for (size_t i = 0; i < b.len; i++) {
-            dfr__closure c = b.calls[i];
-            dfr__closure_call(&c);
-        }
-        deliver_done(r, b.done);
+    if (!take_batch(&r->tq, &b, false))
+        return;
+    for (size_t i = 0; i < b.len; i++) {
+        dfr__closure c = b.calls[i];
+        dfr__closure_call(&c);
     }
+    deliver_done(r, b.done);
+    if (more_arrived(&r->tq))
+        dfr__reactor_wake(r);
 }
 
 void dfr__tq_discard(dfr_reactor *r)

@@ -362,6 +362,55 @@ TEST_CASE("hostile: reactor freed from a call_from_thread call while run() runs"
     CHECK(f.runs == 1);
 }
 
+TEST_CASE("hostile: a flood of calls from threads cannot keep the loop from its timers",
+          "[hostile][reactor][thread]")
+{
+    // Producers faster than the reactor (each call costs it 100 us, they
+    // post two each 100 us or so, each batch a few times the last): each
+    // wake-up runs the calls queued when it began (as Twisted does), not
+    // until the queue is empty, which a flood never is.  The timer stopping
+    // the reactor must get its turn while they still post.
+    dfr_reactor *r = dfr_reactor_new(nullptr);
+    REQUIRE(r);
+    struct Flood {
+        std::atomic<long> ran{0};
+        std::atomic<int> gave_up{0};
+    } flood;
+    std::atomic<bool> done{false};
+    std::atomic<int> refused{0};
+    auto produce = [&] {
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!done.load()) {
+            for (int i = 0; i < 2; i++)
+                if (dfr_reactor_call_from_thread(r, [](void *d) {
+                        auto *fl = static_cast<Flood *>(d);
+                        fl->ran.fetch_add(1);
+                        auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+                        while (fl->gave_up.load() == 0 && std::chrono::steady_clock::now() < end) {
+                        }
+                    }, &flood, nullptr) != 0)
+                    refused++;
+            if (std::chrono::steady_clock::now() > until) {
+                flood.gave_up++; // the reactor never got to its timer (the
+                break;           // backlog then runs fast, to fail quickly)
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+    };
+    std::thread a(produce), b(produce);
+    REQUIRE(dfr_reactor_call_later(r, 0.05, [](void *d) {
+        dfr_reactor_stop(static_cast<dfr_reactor *>(d));
+    }, r, nullptr, nullptr) == 0);
+    CHECK(dfr_reactor_run(r) == 0);
+    done = true;
+    a.join();
+    b.join();
+    CHECK(flood.gave_up.load() == 0);
+    CHECK(refused.load() == 0);
+    CHECK(flood.ran.load() > 0);
+    dfr_reactor_free(r); // releases the calls still queued
+}
+
 // ------------------------------------------------ coroutines
 
 namespace {

@@ -4,7 +4,7 @@
 use crate::deferred::Deferred;
 use crate::failure::{ErrorCode, Failure};
 use crate::reactor::ReactorRef;
-use crate::value::{from_value, RawValue};
+use crate::value::{take_value, RawValue};
 use deferred_sys as sys;
 use std::ffi::c_void;
 
@@ -45,7 +45,7 @@ macro_rules! c_scalar {
             fn from_library(v: RawValue) -> Result<Self, Failure> {
                 // The library widens integers to i64 and floats to f64: the
                 // cast gives back the value the function returned.
-                Ok(from_value::<$via>(v.into_raw())? as $t)
+                Ok(take_value::<$via>(v.into_raw())? as $t)
             }
         }
     )*};
@@ -114,7 +114,7 @@ impl CReturn for () {
         &raw mut sys::ffi_type_void
     }
     fn from_library(v: RawValue) -> Result<Self, Failure> {
-        from_value::<()>(v.into_raw())
+        take_value::<()>(v.into_raw())
     }
 }
 

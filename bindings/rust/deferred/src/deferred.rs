@@ -2,7 +2,7 @@
 //! the handle and returns it typed with the callback's result type: the C
 //! engine runs the chain, Rust types describe it.
 use crate::failure::{check, Failure};
-use crate::value::{drop_box, from_value, guard, into_value, result_into_value, Once};
+use crate::value::{drop_box, guard, into_value, result_into_value, take_value, Once};
 use deferred_sys as sys;
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -85,7 +85,7 @@ where
     let f = unsafe { Once::<F>::take(data) };
     result_into_value(guard(move || {
         let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
-        f(from_value::<T>(v))
+        f(take_value::<T>(v))
     }))
 }
 
@@ -299,7 +299,7 @@ impl<T: 'static> Deferred<T> {
             let f = unsafe { Once::<F>::take(data) };
             result_into_value(guard(move || {
                 let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
-                f(from_value::<T>(v)?)
+                f(take_value::<T>(v)?)
             }))
         }
         self.add_raw(Some(cb::<T, U, F>), None, Once::into_data(f));
@@ -320,7 +320,7 @@ impl<T: 'static> Deferred<T> {
             let f = unsafe { Once::<F>::take(data) };
             match guard(move || {
                 let f = f.ok_or_else(|| Failure::msg("callback ran twice"))?;
-                Ok(f(from_value::<T>(v)?))
+                Ok(f(take_value::<T>(v)?))
             }) {
                 // The deferred's reference moves into the value.
                 Ok(d) => crate::value::raw::deferred(d.into_raw()),
@@ -398,7 +398,7 @@ impl<T: 'static> Sink for Slot<T> {
 }
 
 fn convert<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
-    guard(|| Ok(from_value::<T>(v))).unwrap_or_else(Err)
+    guard(|| Ok(take_value::<T>(v))).unwrap_or_else(Err)
 }
 
 /// The callback pair an await adds (when `dfr_deferred_take_result` could
@@ -449,13 +449,8 @@ unsafe extern "C" fn await_fired(v: sys::dfr_value, data: *mut c_void) -> sys::d
         Outcome::Deliver(sink) => sink.deliver(v),
         // The future is gone (or the thread is exiting): nobody wants v.
         Outcome::Orphan => {
-            let r = std::panic::catch_unwind(|| {
-                // SAFETY: we own v.
-                unsafe { sys::dfr_value_drop(v) }
-            });
-            if r.is_err() {
-                std::process::abort();
-            }
+            // SAFETY: we own v.  (A Rust value's drop hook guards itself.)
+            unsafe { sys::dfr_value_drop(v) }
         }
     }
     crate::value::raw::none()
@@ -468,9 +463,7 @@ unsafe extern "C" fn await_done(data: *mut c_void) {
         .ok()
         .flatten();
     // An unread result runs T's drop here: it must not unwind into C.
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(sink))).is_err() {
-        std::process::abort();
-    }
+    crate::value::drop_guarded(|| drop(sink));
 }
 
 enum Await<T> {
@@ -502,7 +495,7 @@ impl<T: 'static> DeferredFuture<T> {
             // No C frame below us here: no need to guard against a panic.
             return DeferredFuture {
                 d: None,
-                state: Await::Ready(Some(from_value::<T>(v))),
+                state: Await::Ready(Some(take_value::<T>(v))),
             };
         }
         let token = REGISTRY.with(|r| {

@@ -1,7 +1,7 @@
 //! DeferredList and gatherResults over typed deferreds.
 use crate::deferred::Deferred;
 use crate::failure::Failure;
-use crate::value::{from_value, into_value};
+use crate::value::{into_value, take_value};
 use deferred_sys as sys;
 use std::ffi::c_void;
 
@@ -37,7 +37,7 @@ unsafe fn take_entries<T: 'static>(l: *mut sys::dfr_list) -> Vec<Result<T, Failu
             let ok = sys::dfr_list_ok(l, i);
             let e = sys::dfr_list_take(l, i);
             out.push(if ok {
-                from_value::<T>(e)
+                take_value::<T>(e)
             } else {
                 Err(Failure::from_raw(e.u.ptr.cast()))
             });
@@ -55,7 +55,7 @@ unsafe extern "C" fn gather_entries<T: 'static>(
         let l = sys::dfr_list_from(&v);
         let n = sys::dfr_list_len(l);
         let r = (0..n)
-            .map(|i| from_value::<T>(sys::dfr_list_take(l, i)))
+            .map(|i| take_value::<T>(sys::dfr_list_take(l, i)))
             .collect();
         sys::dfr_value_drop(v);
         r
@@ -143,8 +143,8 @@ unsafe extern "C" fn list_result<T: 'static>(
         let l = sys::dfr_list_from(&v);
         let n = sys::dfr_list_len(l);
         let r = if !data.is_null() && n == 2 && sys::dfr_list_ok(l, 0) {
-            let value = from_value::<T>(sys::dfr_list_take(l, 0));
-            let index = from_value::<i64>(sys::dfr_list_take(l, 1));
+            let value = take_value::<T>(sys::dfr_list_take(l, 0));
+            let index = take_value::<i64>(sys::dfr_list_take(l, 1));
             match (value, index) {
                 (Ok(value), Ok(index)) => Ok(ListResult::First {
                     index: index as usize,

@@ -33,7 +33,7 @@ type FailTask = Box<dyn FnOnce(Failure)>;
 
 struct Task {
     fut: RefCell<Option<LocalFuture>>,
-    /// Fails the task's deferred when a poll panics.
+    /// Fails the task's deferred when a poll panics or the reactor goes.
     on_panic: Cell<Option<FailTask>>,
     waker: Waker,
     cancelled: Cell<bool>,
@@ -55,6 +55,36 @@ struct Remote {
     ptr: RwLock<SendPtr<sys::dfr_reactor>>,
     local: SendPtr<Local>,
     owner: ThreadId,
+    /// The results `spawn` promised, failed with `NotRunning` when the
+    /// reactor goes: its free joins its own pool first, and a worker
+    /// waiting for one would otherwise wait for a call that is only
+    /// released after that join (a deadlock).
+    promised: Mutex<Vec<std::sync::Weak<dyn Promise>>>,
+}
+
+/// A `spawn` result that the reactor's end can fail.
+trait Promise: Send + Sync {
+    fn abandon(&self);
+}
+
+impl Remote {
+    fn promise(&self, p: std::sync::Weak<dyn Promise>) {
+        let mut g = self.promised.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the kept ones now and then (amortised: the list at most
+        // doubles between two sweeps).
+        if g.len() >= 64 && g.len().is_power_of_two() {
+            g.retain(|w| w.strong_count() > 0);
+        }
+        g.push(p);
+    }
+
+    /// The reactor is going: no promised result can come any more.
+    fn abandon_all(&self) {
+        let all = std::mem::take(&mut *self.promised.lock().unwrap_or_else(|e| e.into_inner()));
+        for p in all.iter().filter_map(std::sync::Weak::upgrade) {
+            p.abandon();
+        }
+    }
 }
 
 struct SendPtr<P>(*mut P);
@@ -158,7 +188,7 @@ impl Local {
                     // dropped (it must not be polled again).
                     let f = slot.take();
                     drop(slot);
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(f)));
+                    crate::value::drop_guarded(|| drop(f));
                     if let Some(fail) = task.on_panic.take() {
                         fail(Failure::panic(p));
                     }
@@ -170,7 +200,14 @@ impl Local {
                 // Drop the future outside the borrow of the task table.
                 let f = slot.take();
                 drop(slot);
-                drop(f);
+                crate::value::drop_guarded(|| drop(f));
+                if !ready {
+                    // Cancelled during this poll (by its deferred's cancel,
+                    // which has failed it, or by the reactor's end).
+                    if let Some(fail) = task.on_panic.take() {
+                        fail(Failure::from_code(ErrorCode::NotRunning));
+                    }
+                }
                 true
             } else {
                 false
@@ -191,7 +228,7 @@ impl Local {
             Ok(mut s) => s.take(),
             Err(_) => return, // being polled: dropped right after the poll
         };
-        drop(f);
+        crate::value::drop_guarded(|| drop(f));
         self.tasks.borrow_mut().remove(&id);
     }
 
@@ -203,8 +240,20 @@ impl Local {
             }
             for (_, t) in tasks {
                 t.cancelled.set(true);
-                let f = t.fut.try_borrow_mut().ok().and_then(|mut s| s.take());
-                drop(f);
+                // One being polled (it dropped the reactor) finishes its
+                // poll: poll_task drops it then.
+                let Ok(mut slot) = t.fut.try_borrow_mut() else {
+                    continue;
+                };
+                let f = slot.take();
+                drop(slot);
+                // A panicking drop must not stop the reactor's drop.
+                crate::value::drop_guarded(|| drop(f));
+                // Its deferred fails as a pending deferLater does: a
+                // result nobody could ever give is not left pending.
+                if let Some(fail) = t.on_panic.take() {
+                    fail(Failure::from_code(ErrorCode::NotRunning));
+                }
             }
         }
     }
@@ -273,6 +322,7 @@ impl Reactor {
                 ptr: RwLock::new(SendPtr(p)),
                 local: SendPtr(w.as_ptr().cast_mut()),
                 owner: std::thread::current().id(),
+                promised: Mutex::new(Vec::new()),
             }),
             tasks: RefCell::new(HashMap::new()),
             next_task: Cell::new(0),
@@ -308,6 +358,9 @@ impl Drop for Reactor {
             let mut g = local.remote.ptr.write().unwrap_or_else(|e| e.into_inner());
             g.0 = std::ptr::null_mut();
         }
+        // Nothing can be posted any more (the pointer is NULL): what was
+        // promised fails now, before the free joins the pool.
+        local.remote.abandon_all();
         // SAFETY: we own the reactor; nobody can reach it any more (Local and
         // Remote hold NULL), so freeing runs the destroy hooks of what is pending.
         unsafe { sys::dfr_reactor_free(p) };
@@ -462,13 +515,22 @@ impl ReactorRef {
     /// it runs now until its first `.await` that is not ready, then each time
     /// it is woken.  The returned deferred fires with its output; cancelling
     /// that deferred drops the future (which cancels what it awaits) and
-    /// fails it with `Cancelled`.  The future is dropped when the reactor is.
+    /// fails it with `Cancelled`.  The future is dropped when the reactor is
+    /// (the deferred then fails with `NotRunning`); on a reactor already
+    /// dropped it is dropped at once and the deferred fails with `NotRunning`.
     pub fn spawn_local<T, Fut>(&self, fut: Fut) -> Deferred<T>
     where
         T: 'static,
         Fut: IntoFuture<Output = Result<T, Failure>> + 'static,
     {
         let local = &self.local;
+        if local.ptr.get().is_null() {
+            // The reactor is gone: nothing would ever poll or drop the
+            // future (kept in the task table, a future holding a
+            // ReactorRef would even keep it alive for good).
+            drop(fut);
+            return Deferred::fail(Failure::from_code(ErrorCode::NotRunning));
+        }
         let id = local.next_task.get();
         local.next_task.set(id + 1);
         // The deferred may outlive the reactor: a cancel then finds no task.
@@ -848,6 +910,8 @@ impl ReactorHandle {
             cv: Condvar::new(),
         });
         let tx = Sender(shared.clone());
+        let weak: std::sync::Weak<Oneshot<T>> = Arc::downgrade(&shared);
+        self.remote.promise(weak);
         let local = SendPtr(self.remote.local.0);
         let r = self.remote.call(move || {
             let local = local;
@@ -868,7 +932,8 @@ impl ReactorHandle {
             }));
         });
         if let Err(e) = r {
-            shared.state.lock().unwrap().0 = Some(Err(e));
+            let mut g = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            g.0.get_or_insert(Err(e));
         }
         RemoteResult {
             shared,
@@ -890,8 +955,29 @@ struct Sender<T>(Arc<Oneshot<T>>);
 impl<T> Sender<T> {
     fn send(self, r: Result<T, Failure>) {
         let mut g = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        if g.2 {
+            return; // abandoned (the reactor went): NotRunning was given
+        }
         g.0 = Some(r);
         // Drop (below) sees the value and leaves it.
+    }
+}
+
+impl<T: Send> Promise for Oneshot<T> {
+    fn abandon(&self) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0.is_some() || g.2 {
+            return;
+        }
+        g.0 = Some(Err(Failure::from_code(ErrorCode::NotRunning)));
+        g.2 = true;
+        let w = g.1.take();
+        drop(g);
+        self.cv.notify_all();
+        if let Some(w) = w {
+            // Someone else's waker: its panic must not stop the reactor's drop.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
+        }
     }
 }
 
@@ -907,7 +993,9 @@ impl<T> Drop for Sender<T> {
         drop(g);
         self.0.cv.notify_all();
         if let Some(w) = w {
-            w.wake();
+            // Dropped by the reactor (a C frame may be below): contain a
+            // panicking waker.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
         }
     }
 }

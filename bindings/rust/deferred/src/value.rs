@@ -35,12 +35,18 @@ unsafe fn drop_slot<T>(h: *mut Header) {
 
 unsafe extern "C" fn rust_drop(p: *mut c_void) {
     let h = p.cast::<Header>();
-    // A panic must not unwind into C; a panicking drop hook cannot be turned
-    // into a failure either, so it aborts (as a panic during unwinding does).
     // SAFETY: p is the pointer of a "rust" value, dropped once by the library.
-    let r = catch_unwind(AssertUnwindSafe(|| unsafe { ((*h).drop)(h) }));
-    if r.is_err() {
-        std::process::abort();
+    drop_guarded(|| unsafe { ((*h).drop)(h) });
+}
+
+/// Runs a drop the library asked for (a value's or a closure's).  A panic
+/// must not unwind into C, and cannot become a failure (no chain waits for
+/// a drop): it is reported on stderr, as an unhandled error is, and the
+/// program goes on (the box itself is freed by the unwind).
+pub(crate) fn drop_guarded(f: impl FnOnce()) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+        let f = Failure::panic(p);
+        eprintln!("Unhandled error in a drop run by libdeferred: {f}");
     }
 }
 
@@ -191,7 +197,7 @@ impl List {
             return Err(Failure::from_code(crate::ErrorCode::Invalid));
         }
         // SAFETY: a valid list we own; the entry's ownership moves to us.
-        from_value::<T>(unsafe { sys::dfr_list_take(self.list(), i) })
+        take_value::<T>(unsafe { sys::dfr_list_take(self.list(), i) })
     }
 }
 
@@ -298,7 +304,28 @@ pub(crate) unsafe fn peek<T: 'static>(v: &sys::dfr_value) -> Option<&T> {
 /// A library value as a Rust `T` (the value is consumed either way).  A
 /// failure value gives that failure; any other mismatch a `RUST_WRONG_TYPE`
 /// failure.
-pub fn from_value<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
+///
+/// # Safety
+/// `v` is a valid library value whose ownership moves in (from
+/// [`into_value`], [`RawValue::into_raw`] or C code): its fields are
+/// dereferenced, so a value made up in Rust (`sys::dfr_value` has public
+/// fields) must not reach it.
+///
+/// ```compile_fail
+/// use deferred::{sys, value};
+/// let forged = sys::dfr_value {
+///     type_: value::rust_type(),
+///     u: sys::dfr_value_u { ptr: 16 as *mut _ },
+/// };
+/// let _ = value::from_value::<String>(forged); // needs `unsafe`
+/// ```
+pub unsafe fn from_value<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
+    take_value(v)
+}
+
+/// `from_value` for values this crate got from the library (valid and
+/// owned by construction).
+pub(crate) fn take_value<T: 'static>(v: sys::dfr_value) -> Result<T, Failure> {
     if raw::is_failure(&v) && !is::<T, RawValue>() {
         // SAFETY: a failure value owns one reference, which moves to Failure.
         return Err(unsafe { Failure::from_raw(v.u.ptr.cast()) });
@@ -384,17 +411,12 @@ pub(crate) fn guard<R>(f: impl FnOnce() -> Result<R, Failure>) -> Result<R, Fail
     }
 }
 
-/// Destroy hook for a `Box<D>` handed to C as `data`.  A panic while
-/// dropping cannot become a failure (no chain is waiting): it aborts.
+/// Destroy hook for a `Box<D>` handed to C as `data` (a panic while
+/// dropping is reported: see `drop_guarded`).
 pub(crate) unsafe extern "C" fn drop_box<D>(data: *mut c_void) {
     // SAFETY: data came from Box::<D>::into_raw and the library calls the
     // destroy hook exactly once.
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        drop(unsafe { Box::from_raw(data.cast::<D>()) })
-    }));
-    if r.is_err() {
-        std::process::abort();
-    }
+    drop_guarded(|| drop(unsafe { Box::from_raw(data.cast::<D>()) }));
 }
 
 /// Runs `f` producing a value, turning a panic into a failure value.

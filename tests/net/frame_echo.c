@@ -4,11 +4,12 @@
  *
  *   frame_echo MAX_LINE MAX_NETSTRING
  *
- * Prints one line per listener, "<lines|netstrings>-<push|pull> port N", then
- * "ready".  Each frame received is echoed back as a netstring (so the peer
- * sees frame boundaries exactly); a framing error closes the connection
+ * Prints one line per listener, "<lines|netstrings>-<push|pull>[-once] port N",
+ * then "ready".  Each frame received is echoed back as a netstring (so the
+ * peer sees frame boundaries exactly); a framing error closes the connection
  * (push: dfr_stream_set_framed_protocol; pull: dfr_stream_read_line /
- * _read_netstring in a coroutine). */
+ * _read_netstring in a coroutine).  The "-once" servers close the connection
+ * (after the echo) on the first frame. */
 #include <deferred.h>
 
 #include <stdint.h>
@@ -16,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { PULL = 8, ONCE = 16 }; /* or'ed with the framing */
 static size_t max_of[3];
 
+/* data: the flags. */
 static void echo(dfr_stream *s, const void *frame, size_t len, void *data)
 {
-    (void)data;
     dfr_stream_write_netstring(s, frame, len);
+    if ((intptr_t)data & ONCE)
+        dfr_stream_close(s);
 }
 
 static void release(void *s)
@@ -29,8 +33,9 @@ static void release(void *s)
     dfr_stream_unref(s);
 }
 
-static dfr_value pull_loop(dfr_stream *s, int framing)
+static dfr_value pull_loop(dfr_stream *s, int how)
 {
+    int framing = how & 3;
     for (;;) {
         dfr_deferred *d = framing == DFR_FRAMING_LINES
                               ? dfr_stream_read_line(s, max_of[framing])
@@ -41,35 +46,48 @@ static dfr_value pull_loop(dfr_stream *s, int framing)
             dfr_stream_close(s);
             return dfr_none();
         }
-        echo(s, dfr_bytes_data(&v), dfr_bytes_len(&v), NULL);
+        echo(s, dfr_bytes_data(&v), dfr_bytes_len(&v), (void *)(intptr_t)how);
         dfr_value_drop(v);
+        if (how & ONCE)
+            return dfr_none();
     }
 }
 
 static dfr_value pull_lines(void *s)
 {
-    return pull_loop(s, DFR_FRAMING_LINES);
+    return pull_loop(s, DFR_FRAMING_LINES | PULL);
+}
+
+static dfr_value pull_lines_once(void *s)
+{
+    return pull_loop(s, DFR_FRAMING_LINES | PULL | ONCE);
 }
 
 static dfr_value pull_netstrings(void *s)
 {
-    return pull_loop(s, DFR_FRAMING_NETSTRINGS);
+    return pull_loop(s, DFR_FRAMING_NETSTRINGS | PULL);
 }
 
-/* data: the framing, plus 8 for pull. */
+static dfr_value pull_netstrings_once(void *s)
+{
+    return pull_loop(s, DFR_FRAMING_NETSTRINGS | PULL | ONCE);
+}
+
+/* data: the framing and flags. */
 static void on_accept(dfr_listener *l, dfr_stream *s, void *data)
 {
     (void)l;
     int how = (int)(intptr_t)data, framing = how & 3;
-    if (how & 8) {
-        dfr_deferred_unref(dfr_inline_callbacks(
-            framing == DFR_FRAMING_LINES ? pull_lines : pull_netstrings, dfr_stream_ref(s),
-            release));
+    if (how & PULL) {
+        dfr_task_fn fn = framing == DFR_FRAMING_LINES ? (how & ONCE ? pull_lines_once : pull_lines)
+                         : how & ONCE                 ? pull_netstrings_once
+                                                      : pull_netstrings;
+        dfr_deferred_unref(dfr_inline_callbacks(fn, dfr_stream_ref(s), release));
         return;
     }
     dfr_framed_protocol p = {.size = sizeof p, .framing = framing, .max = max_of[framing],
                              .frame_received = echo};
-    if (dfr_stream_set_framed_protocol(s, &p, NULL, NULL) != 0)
+    if (dfr_stream_set_framed_protocol(s, &p, data, NULL) != 0)
         dfr_stream_abort(s);
 }
 
@@ -88,11 +106,16 @@ int main(int argc, char **argv)
         const char *name;
         int how;
     } kinds[] = {{"lines-push", DFR_FRAMING_LINES},
-                 {"lines-pull", DFR_FRAMING_LINES | 8},
+                 {"lines-pull", DFR_FRAMING_LINES | PULL},
                  {"netstrings-push", DFR_FRAMING_NETSTRINGS},
-                 {"netstrings-pull", DFR_FRAMING_NETSTRINGS | 8}};
-    dfr_listener *ls[4] = {NULL};
-    for (int i = 0; i < 4; i++) {
+                 {"netstrings-pull", DFR_FRAMING_NETSTRINGS | PULL},
+                 {"lines-push-once", DFR_FRAMING_LINES | ONCE},
+                 {"lines-pull-once", DFR_FRAMING_LINES | PULL | ONCE},
+                 {"netstrings-push-once", DFR_FRAMING_NETSTRINGS | ONCE},
+                 {"netstrings-pull-once", DFR_FRAMING_NETSTRINGS | PULL | ONCE}};
+    enum { N = sizeof kinds / sizeof kinds[0] };
+    dfr_listener *ls[N] = {NULL};
+    for (int i = 0; i < N; i++) {
         int rc = dfr_reactor_listen_tcp(r, "127.0.0.1", 0, on_accept,
                                         (void *)(intptr_t)kinds[i].how, NULL, NULL, &ls[i]);
         if (rc != 0) {
@@ -104,7 +127,7 @@ int main(int argc, char **argv)
     printf("ready\n");
     fflush(stdout);
     dfr_reactor_run(r); /* until killed */
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N; i++)
         dfr_listener_unref(ls[i]);
     dfr_reactor_free(r);
     return 0;

@@ -43,6 +43,18 @@ class Netstrings(NetstringReceiver):
         self.sendString(string)
 
 
+class LinesOnce(LinesCRLF):  # close after the first line's answer
+    def lineReceived(self, line):
+        LinesCRLF.lineReceived(self, line)
+        self.transport.loseConnection()
+
+
+class NetstringsOnce(Netstrings):
+    def stringReceived(self, string):
+        self.sendString(string)
+        self.transport.loseConnection()
+
+
 HALF_CLOSE = object()  # a segment that is a half-close (Twisted's loseWriteConnection)
 
 
@@ -111,6 +123,9 @@ CASES = [
     # default "\r\n", and a "\r\n" line of exactly the maximum is not too long.
     ("lines lf vs crlf receiver", "lines", LinesCRLF, [b"a\nb\r\n"]),
     ("lines lf receiver sees cr", "lines", LinesLF, [b"x" * 16 + b"\r\n"]),
+    # Servers that close after their first answer ("once"), sent two frames at once.
+    ("lines close after the first", "lines once", LinesOnce, [b"a\r\nb\r\n"]),
+    ("ns close after the first", "netstrings once", NetstringsOnce, [b"1:a,1:b,"]),
 ]
 
 # What we do instead, for the deliberate differences: (frames, closed).
@@ -124,6 +139,9 @@ OURS = {
     "ns half-close after frames": ([b"hello", b""], True),
     "ns half-close mid-frame": ([b"a"], True),
     "lines half-close": ([b"a"], True),
+    # Once the server has asked to close, no more frames are delivered: LineReceiver
+    # stops too, but NetstringReceiver goes on with the frames of the same segment.
+    "ns close after the first": ([b"a"], True),
 }
 
 
@@ -177,7 +195,7 @@ def normalize(framing, server, result):
     return frames, closed
 
 
-CONTROLS = (LinesCRLF, LinesLF, Netstrings)
+CONTROLS = (LinesCRLF, LinesLF, Netstrings, LinesOnce, NetstringsOnce)
 
 
 def serve_controls():
@@ -194,8 +212,9 @@ def run(ports):
     jobs = []
     for name, framing, server, segments in CASES:
         jobs.append(probe(ports[server.__name__], segments))
+        base, *once = framing.split()
         for mode in ("push", "pull"):
-            jobs.append(probe(ports[f"{framing}-{mode}"], segments))
+            jobs.append(probe(ports[f"{base}-{mode}" + ("-once" if once else "")], segments))
     results = yield defer.gatherResults(jobs)
     failures = 0
     for i, (name, framing, server, segments) in enumerate(CASES):

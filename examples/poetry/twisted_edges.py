@@ -12,7 +12,8 @@ and Twisted's own (twisted_servers.py) as the control, then checks, for both:
     queue the poem for it meanwhile (flow control: its resident memory stays put);
 and our client 7.0 against Twisted transform servers whose reply comes one byte per
 segment, is empty, or is malformed (leading zero, no comma, truncated): the bad ones
-are "Cummingsify failed!" with the original poem kept.
+are "Cummingsify failed!" with the original poem kept; and against a Twisted poetry
+server that resets the connection mid-poem: the download failed.
 Exit 77 (skipped) without Twisted."""
 import os
 import subprocess
@@ -167,6 +168,22 @@ def check_client(bindir, poem_port, poem, failures):
         if not ok:
             print(rc, out, err)
             failures.append(what)
+
+    # A Twisted poetry server that resets the connection halfway through the poem.
+    class Reset(protocol.Protocol):
+        def connectionMade(self):
+            self.transport.write(poem[:len(poem) // 2])
+            reactor.callLater(0.05, self.transport.abortConnection)
+
+    port = reactor.listenTCP(0, protocol.Factory.forProtocol(Reset),
+                             interface="127.0.0.1").getHost().port
+    out, err, rc = yield getProcessOutputAndValue(  # (no transform is asked for)
+        os.path.join(bindir, "poetry-client"), [str(poem_port), str(port)], env=os.environ)
+    ok = rc == 0 and b"The poem download failed: connection reset" in err and out == b""
+    print(f"{'ok  ' if ok else 'FAIL'} our client, a poem cut by a reset: the download failed")
+    if not ok:
+        print(rc, out, err)
+        failures.append("reset")
 
 
 def main(argv):

@@ -1,15 +1,17 @@
 """Twisted clients that leave the happy path, against our poetry and transform servers.
 
-    /usr/bin/python3 twisted_edges.py BIN_DIR POEM_DIR
+    /usr/bin/python3 twisted_edges.py BIN_DIR [POEM_DIR]
 
-Starts our transform-server and poetry-servers (a slow one and one with a large poem)
-and Twisted's own (twisted_servers.py) as the control, then checks, for both:
+Starts our transform-server and poetry-servers (a slow one, a plain one, one with a
+24 MiB poem) and, in this process, Twisted's own (twisted_servers.py) as the reference
+(shown, not checked: some of their answers depend on timing). Checks, with Twisted
+clients, that
   - a request followed by a half-close (loseWriteConnection) still gets its reply;
   - clients that leave mid-poem (a clean close, an abort) cost the server nothing:
     it keeps running and the next client gets the whole poem;
   - a reader that stops reading (pauseProducing) for a while gets every byte once it
-    resumes, and the server serves other clients meanwhile; ours (--num-bytes) does not
-    queue the poem for it meanwhile (flow control: its resident memory stays put);
+    resumes, our server (--num-bytes) does not queue the poem for it meanwhile (flow
+    control: its resident memory stays put), and serves another client beside it;
 and our client 7.0 against Twisted transform servers whose reply comes one byte per
 segment, is empty, or is malformed (leading zero, no comma, truncated): the bad ones
 are "Cummingsify failed!" with the original poem kept; and against a Twisted poetry

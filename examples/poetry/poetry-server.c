@@ -3,11 +3,13 @@
  *   poetry-server [--port P] [--iface A] [--num-bytes N] [--delay S] FILE
  *
  * With --num-bytes / --delay it trickles the poem, N bytes every S seconds,
- * as the book's slow server does, so concurrent downloads interleave.
+ * as the book's slow server does, so concurrent downloads interleave; each
+ * chunk waits until the client has taken the last ones (flow control).
  * --port 0 (the default) takes an ephemeral port; the first line printed
  * says which ("Serving FILE on port P."). */
 #include <deferred.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,12 @@ static dfr_value serve(void *data)
     size_t step = num_bytes ? num_bytes : poem_len;
     for (size_t off = 0; off < poem_len; off += step) {
         size_t n = poem_len - off < step ? poem_len - off : step;
-        if (dfr_stream_write(s, poem + off, n) != 0)
+        /* Flow control: a client that reads slowly holds back the next chunk
+         * instead of making us queue the whole poem for it. */
+        dfr_value w = dfr_await(dfr_stream_wait_writable(s));
+        bool gone = dfr_is_failure(w);
+        dfr_value_drop(w);
+        if (gone || dfr_stream_write(s, poem + off, n) != 0)
             break; /* the client left */
         if (off + n < poem_len && delay > 0) {
             dfr_value v = dfr_await(dfr_reactor_defer_later(reactor, delay, NULL, NULL, NULL));

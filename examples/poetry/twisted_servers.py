@@ -45,6 +45,12 @@ class SlowPoem(protocol.Protocol):
             self.call.cancel()
 
 
+def poetry_factory(poem, num_bytes, delay):
+    f = protocol.Factory.forProtocol(SlowPoem)
+    f.poem, f.num_bytes, f.delay = poem, num_bytes, delay
+    return f
+
+
 def listen(factory):
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     print("port", port.getHost().port, flush=True)
@@ -54,12 +60,9 @@ def main(argv):
     if argv[1:2] == ["xform"]:
         listen(protocol.Factory.forProtocol(Transform))
     elif argv[1:2] == ["poetry"] and len(argv) in (3, 5):
-        f = protocol.Factory.forProtocol(SlowPoem)
         with open(argv[2], "rb") as poem:
-            f.poem = poem.read()
-        f.num_bytes = int(argv[3]) if len(argv) == 5 else 1 << 20
-        f.delay = float(argv[4]) if len(argv) == 5 else 0.0
-        listen(f)
+            listen(poetry_factory(poem.read(), int(argv[3]) if len(argv) == 5 else 1 << 20,
+                                  float(argv[4]) if len(argv) == 5 else 0.0))
     else:
         sys.exit(__doc__)
     reactor.run()

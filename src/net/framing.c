@@ -28,8 +28,9 @@ int dfr__frame_line(dfr_stream *s, size_t max, dfr_value *out)
     const char *p = s->in + s->in_start;
     const char *nl = s->in_len ? memchr(p, '\n', s->in_len) : NULL;
     if (!nl)
-        /* "\r" may still come before the "\n": allow one byte more. */
-        return s->in_len > max + 1 ? DFR_EFRAME : 0;
+        /* "\r" may still come before the "\n": allow one byte more (max + 1
+         * would wrap for SIZE_MAX). */
+        return s->in_len > max && s->in_len - max > 1 ? DFR_EFRAME : 0;
     size_t n = (size_t)(nl - p);
     size_t body = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
     if (body > max)
@@ -49,16 +50,18 @@ int dfr__frame_netstring(dfr_stream *s, size_t max, dfr_value *out)
             return DFR_EFRAME;
         if (i == 1 && p[0] == '0') /* no leading zeros */
             return DFR_EFRAME;
-        len = len * 10 + (size_t)(p[i] - '0');
-        if (len > max)
+        /* len * 10 + d > max, without overflowing size_t. */
+        size_t d = (size_t)(p[i] - '0');
+        if (len > max / 10 || d > max - len * 10)
             return DFR_EFRAME;
+        len = len * 10 + d;
     }
     if (i == n)
         return 0; /* the length is not complete yet */
     if (i == 0)
         return DFR_EFRAME;
     size_t start = i + 1;
-    if (n < start + len + 1)
+    if (n - start <= len) /* n < start + len + 1, which could wrap */
         return 0;
     if (p[start + len] != ',')
         return DFR_EFRAME;

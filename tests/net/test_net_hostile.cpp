@@ -219,6 +219,41 @@ TEST_CASE("netstring decoding: leading zeros, missing comma, split frames")
     dfr_listener_unref(l);
 }
 
+// SIZE_MAX is the natural "no limit" (0 means the default): nothing may wrap.
+// Before the fix, a line's "max + 1" wrapped to 0, so any line still waiting
+// for its newline was refused, and a netstring length past size_t wrapped to a
+// small one and was read as that.
+TEST_CASE("framing with a maximum of SIZE_MAX: nothing wraps around")
+{
+    Reactor R;
+    Accepted acc;
+    dfr_listener *l = listen_keep(R.r, &acc);
+    dfr_stream *c = R.connect(dfr_listener_port(l));
+    R.accepted(acc);
+    dfr_stream *s = acc.streams[0];
+    dfr_deferred *d = dfr_stream_read_line(s, SIZE_MAX);
+    REQUIRE(dfr_stream_write(c, "no limit", 8) == 0);
+    // The first part has arrived and is buffered: the line waits for its end.
+    CHECK_FALSE(R.until([&] { return dfr_deferred_state(d) != DFR_PENDING; }, 0.2));
+    REQUIRE(dfr_stream_write(c, " here\r\n2:ok,", 12) == 0);
+    check_text(R, d, "no limit here");
+
+    check_text(R, dfr_stream_read_netstring(s, SIZE_MAX), "ok"); // the largest allowed
+    dfr_stream_unref(c);
+    acc.clear();
+
+    // 2^64 + 1: past size_t, so malformed here (it must not read as 1).
+    c = R.connect(dfr_listener_port(l));
+    R.accepted(acc);
+    const char *huge = "18446744073709551617:a,";
+    REQUIRE(dfr_stream_write(c, huge, strlen(huge)) == 0);
+    dfr_value v = R.wait(dfr_stream_read_netstring(acc.streams[0], SIZE_MAX));
+    CHECK(code(v) == DFR_EFRAME);
+    dfr_value_drop(v);
+    dfr_stream_unref(c);
+    dfr_listener_unref(l);
+}
+
 // ---- cancellation and timeouts ----
 
 TEST_CASE("cancelling a connect aborts it; nothing is left open")

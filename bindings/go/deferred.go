@@ -30,11 +30,11 @@ type Deferred struct {
 	cleanup runtime.Cleanup // set before state becomes guarded
 	state   atomic.Int32    // young, guarded or released (lifecycle.go)
 	// A deferred made by NewDeferred that C has not seen yet (pending.go):
-	// its callbacks wait here and reach C with the next call on it.
-	private  privacy
-	npend    int32
-	pendBuf  [2]uint32 // the first two pending slots
-	pendMore *[]uint32 // the others
+	// its callbacks wait here and reach C with the next call on it.  Small
+	// fields only: the wrapper fits in 48 bytes (one is made per deferred).
+	private privacy
+	npend   uint8     // 0–2: slots in pendBuf; pendMany: in a list of r's
+	pendBuf [2]uint32 // the slots, or pendBuf[0] the list's index
 }
 
 // ptr gives the C deferred for a call into C: C sees it from now on.

@@ -99,7 +99,7 @@ func (r *Reactor) guardYoung() {
 // need not keep the wrapper: once the reactor is freed, dropping the task's
 // reference releases them in C.
 func (r *Reactor) queuePending(d *Deferred) {
-	if d.npend > 2 { // rare: more than the record holds
+	if d.npend == pendMany { // rare: more than the record holds
 		d.expose()
 		return
 	}

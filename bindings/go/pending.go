@@ -49,27 +49,53 @@ func (d *Deferred) fire(v C.dfr_value) error {
 	return codeErr(C.dfrgo_fire(dp, sp, n, a, b, more, v))
 }
 
-// takePending empties d's pending slots, as dfrgo_add takes them.
+// pendMany in npend: the slots are in d.r.pendLists[d.pendBuf[0]], which
+// keeps the wrapper small (more than two pending callbacks is rare).
+const pendMany = 3
+
+// takePending empties d's pending slots, as dfrgo_add takes them: the first
+// two by value, the others through more (which keeps their list alive).
 func (d *Deferred) takePending() (n C.size_t, a, b C.uint32_t, more *C.uint32_t) {
-	n, a, b = C.size_t(d.npend), C.uint32_t(d.pendBuf[0]), C.uint32_t(d.pendBuf[1])
-	if d.npend > 2 {
-		more = (*C.uint32_t)(&(*d.pendMore)[0])
+	if d.npend != pendMany {
+		n, a, b = C.size_t(d.npend), C.uint32_t(d.pendBuf[0]), C.uint32_t(d.pendBuf[1])
+		d.npend = 0
+		return
 	}
+	l := d.r.takePendList(d.pendBuf[0])
 	d.npend = 0
-	d.pendMore = nil
-	return
+	return C.size_t(len(l)), C.uint32_t(l[0]), C.uint32_t(l[1]), (*C.uint32_t)(&l[2])
 }
 
 func (d *Deferred) addPending(slot uint32) {
-	if d.npend < 2 {
+	switch d.npend {
+	case 0, 1:
 		d.pendBuf[d.npend] = slot
-	} else {
-		if d.pendMore == nil {
-			d.pendMore = new([]uint32)
+		d.npend++
+	case 2: // the third: all move to a list
+		r := d.r
+		l := []uint32{d.pendBuf[0], d.pendBuf[1], slot}
+		var i uint32
+		if n := len(r.pendFree); n > 0 {
+			i = r.pendFree[n-1]
+			r.pendFree = r.pendFree[:n-1]
+			r.pendLists[i] = l
+		} else {
+			i = uint32(len(r.pendLists))
+			r.pendLists = append(r.pendLists, l)
 		}
-		*d.pendMore = append(*d.pendMore, slot)
+		d.pendBuf[0], d.npend = i, pendMany
+	default:
+		l := &d.r.pendLists[d.pendBuf[0]]
+		*l = append(*l, slot)
 	}
-	d.npend++
+}
+
+// takePendList hands list i over to the caller and frees its index.
+func (r *Reactor) takePendList(i uint32) []uint32 {
+	l := r.pendLists[i]
+	r.pendLists[i] = nil
+	r.pendFree = append(r.pendFree, i)
+	return l
 }
 
 // dropPending gives back pending slots that will never reach C (reactor
@@ -78,16 +104,17 @@ func (d *Deferred) dropPending() {
 	if d.npend == 0 {
 		return
 	}
+	n, a, b, more := d.takePending()
 	s := d.r.slab
-	for i := int32(0); i < d.npend; i++ {
-		slot := d.pendBuf[min(i, 1)]
-		if i >= 2 {
-			slot = (*d.pendMore)[i-2]
-		}
-		s.drop(C.uint32_t(slot & slotIdx))
+	s.drop(a & slotIdx)
+	if n >= 2 {
+		s.drop(b & slotIdx)
 	}
-	d.npend = 0
-	d.pendMore = nil
+	if n > 2 {
+		for _, slot := range unsafe.Slice(more, n-2) {
+			s.drop(slot & slotIdx)
+		}
+	}
 }
 
 // drop gives back a slot that never reached C.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/libdeferred/libdeferred/bindings/go/internal/ctest"
 )
@@ -219,4 +220,55 @@ func TestTaskDeferredReleasedCallbackOrder(t *testing.T) {
 	}
 	ok(t, r.Call(func() {}))
 	noHandles(t)
+}
+
+// A wrapper is allocated per deferred: it stays in the 48-byte size class
+// (more than two pending callbacks live in the reactor, not in it).
+func TestDeferredWrapperSize(t *testing.T) {
+	if got := unsafe.Sizeof(Deferred{}); got > 48 {
+		t.Fatalf("Deferred is %d bytes, want at most 48", got)
+	}
+}
+
+// Pending lists of many wrappers at once, freed and reused while callbacks
+// run (a callback of one wrapper's list fills another's), stay each in
+// order and release every slot.
+func TestPendingListsInterleaved(t *testing.T) {
+	r := manual(t)
+	defer r.Free()
+	base := liveRefs()
+	var log []string
+	mk := func(name string, n int) *Deferred {
+		d := r.NewDeferred()
+		for i := 0; i < n; i++ {
+			s := fmt.Sprint(name, i)
+			ok(t, d.AddCallback(func(v any) (any, error) { log = append(log, s); return v, nil }))
+		}
+		return d
+	}
+	a, b, c := mk("a", 5), mk("b", 3), mk("c", 4)
+	dropped := mk("x", 6)
+	dropped.Release() // its list is freed for reuse
+	var inner *Deferred
+	ok(t, a.AddCallback(func(v any) (any, error) {
+		inner = mk("i", 7) // takes a list while a's is being handed to C
+		ok(t, inner.Callback(nil))
+		return v, nil
+	}))
+	ok(t, a.Callback(nil))
+	ok(t, c.Callback(nil))
+	ok(t, b.Callback(nil))
+	want := "[a0 a1 a2 a3 a4 i0 i1 i2 i3 i4 i5 i6 c0 c1 c2 c3 b0 b1 b2]"
+	if got := fmt.Sprint(log); got != want {
+		t.Fatalf("ran %s, want %s", got, want)
+	}
+	for _, d := range []*Deferred{a, b, c, inner} {
+		d.Release()
+	}
+	if got := liveRefs() - base; got != 0 {
+		t.Fatalf("%d slots live", got)
+	}
+	if n := len(r.pendLists) - len(r.pendFree); n != 0 {
+		t.Fatalf("%d pending lists still taken", n)
+	}
 }

@@ -36,11 +36,15 @@ type Reactor struct {
 	slab *goSlab // the Go callbacks of its deferreds' chains
 
 	// Deferred wrappers' lifecycle (lifecycle.go); reactor goroutine only.
-	young    []*Deferred
-	pending  []C.dfrgo_pending // released tasks' callbacks, for C (queuePending)
-	unrefs   []*C.dfr_deferred
-	fresh    []*C.dfr_deferred
-	freshBuf []*C.dfr_deferred
+	young   []*Deferred
+	pending []C.dfrgo_pending // released tasks' callbacks, for C (queuePending)
+	// Pending slots of wrappers with more than two (pending.go), by index;
+	// a nil entry is free.
+	pendLists [][]uint32
+	pendFree  []uint32
+	unrefs    []*C.dfr_deferred
+	fresh     []*C.dfr_deferred
+	freshBuf  []*C.dfr_deferred
 	// The same with two references each (DeferToThread's) and its pool.
 	fresh2    []*C.dfr_deferred
 	fresh2Buf []*C.dfr_deferred

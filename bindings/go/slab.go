@@ -98,12 +98,26 @@ const slabBlock = 1024
 // fn is slot idx's functions.
 func (s *goSlab) fn(idx C.uint32_t) *chainFns { return &s.fns[idx/slabBlock][idx%slabBlock] }
 
-// put stores f in a free slot (reactor goroutine only).
+// put stores f in a free slot (reactor goroutine only).  The fast path pops
+// the free stack in place; it is small enough to inline.
 func (s *goSlab) put(f chainFns) (C.uint32_t, error) {
 	c := s.c
-	if c.nzombie != 0 {
-		s.clearZombies()
+	if c.nzombie != 0 || c.nfree == 0 {
+		return s.putSlow(f)
 	}
+	c.nfree--
+	idx := *(*C.uint32_t)(unsafe.Add(unsafe.Pointer(c.free), uintptr(c.nfree)*4))
+	c.live++
+	*s.fn(idx) = f
+	return idx, nil
+}
+
+// putSlow is put when slots wait to be cleared or none is free.
+//
+//go:noinline
+func (s *goSlab) putSlow(f chainFns) (C.uint32_t, error) {
+	c := s.c
+	s.clearZombies()
 	if c.nfree == 0 {
 		if err := codeErr(C.dfrgo_slab_refill(c)); err != nil {
 			return 0, err

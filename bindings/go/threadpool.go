@@ -312,7 +312,7 @@ func (p *goPool) deliver() {
 		if w := d.d; w.private == privTask {
 			// Callbacks added meanwhile go to C with the result (even when
 			// another goroutine released w: then they wait here).
-			if w.npend > 2 {
+			if w.npend == pendMany {
 				w.expose()
 			}
 			w.private = public

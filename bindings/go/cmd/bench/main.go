@@ -8,7 +8,9 @@
 // callback (the least a binding call can pay), "go-channel" a Go channel
 // round trip, "go-cpool" DeferToCThread, "c" the C bench's figure (read from
 // -c, the path of bench_core).  Each bench alternates its own floor run with
-// its own runs and keeps the best of each, so that both see the same load.
+// its own runs and keeps the best of each, so that both see the same load;
+// the floor's runs are sized to last as long as the longest of the others,
+// so that each best is picked from windows as exposed to interruptions.
 //
 //	cd bindings/go && go run ./cmd/bench [-quick] [-c ../../build-bench/bench/bench_core]
 package main
@@ -80,6 +82,28 @@ func side(reps int, n []int, fns ...timed) []float64 {
 		}
 	}
 	return best
+}
+
+// floorSized scales n[0], the floor's count (fns[0]), so that a floor run
+// lasts about as long as the longest other run: a short window escapes
+// interruptions more often than a long one, which would favour the floor's
+// best.  One pilot run of each, after a warm-up of the floor.
+func floorSized(n []int, fns ...timed) []int {
+	_ = fns[0](n[0])
+	d := make([]time.Duration, len(fns))
+	for i, fn := range fns {
+		runtime.GC()
+		d[i] = fn(n[i])
+	}
+	longest := d[0]
+	for _, x := range d[1:] {
+		longest = max(longest, x)
+	}
+	out := append([]int(nil), n...)
+	if d[0] > 0 {
+		out[0] = max(n[0], int(float64(n[0])*float64(longest)/float64(d[0])))
+	}
+	return out
 }
 
 func ratioCheck(label string, x float64, want float64) {
@@ -155,8 +179,9 @@ func main() {
 			<-ch
 		}
 	})
-	b := side(reps, []int{n, n, n}, floorRun, cycle, channel)
-	emit(row{"deferred_cycle", "cgo-floor", n, b[0]})
+	ns := floorSized([]int{n, n, n}, floorRun, cycle, channel)
+	b := side(reps, ns, floorRun, cycle, channel)
+	emit(row{"deferred_cycle", "cgo-floor", ns[0], b[0]})
 	emit(row{"deferred_cycle", "go", n, b[1]})
 	emit(row{"deferred_cycle", "go-channel", n, b[2]})
 	ratioCheck("deferred_cycle: go / cgo-floor", b[1]/b[0], 3)
@@ -175,8 +200,9 @@ func main() {
 			d.Release()
 		}
 	})
-	b = side(reps, []int{n, n}, floorRun, link)
-	emit(row{"callback_link", "cgo-floor", links, b[0]})
+	ns = floorSized([]int{n, n}, floorRun, link)
+	b = side(reps, ns, floorRun, link)
+	emit(row{"callback_link", "cgo-floor", ns[0], b[0]})
 	emit(row{"callback_link", "go", links, b[1]})
 	ratioCheck("callback_link: go / cgo-floor (per link)", b[1]/b[0], 1.5)
 	r.Free()
@@ -210,8 +236,9 @@ func main() {
 		lost.Add(int64(n) - delivered.Load())
 		return el
 	}
-	b = side(reps, []int{n, n}, floorRun, calls)
-	emit(row{"call_from_thread", "cgo-floor", n, b[0]})
+	ns = floorSized([]int{n, n}, floorRun, calls)
+	b = side(reps, ns, floorRun, calls)
+	emit(row{"call_from_thread", "cgo-floor", ns[0], b[0]})
 	emit(row{"call_from_thread", "go", n, b[1]})
 	ratioCheck("call_from_thread: go / cgo-floor (4 goroutines, per call)", b[1]/b[0], 2)
 	nothingLost := lost.Load() == 0
@@ -247,7 +274,7 @@ func main() {
 		})
 	}
 	fns := []timed{floorRun, deferTo(deferred.DeferToThread[int])}
-	ns := []int{n, tasks}
+	ns = []int{n, tasks}
 	if *cbin != "" { // the C bench, one run at a time, among ours
 		fns = append(fns, func(n int) time.Duration {
 			c, ok := cFigure(*cbin, "defer_to_thread", n, 1)
@@ -258,8 +285,9 @@ func main() {
 		})
 		ns = append(ns, tasks)
 	}
+	ns = floorSized(ns, fns...)
 	b = side(reps, ns, fns...)
-	emit(row{"defer_to_thread", "cgo-floor", n, b[0]})
+	emit(row{"defer_to_thread", "cgo-floor", ns[0], b[0]})
 	emit(row{"defer_to_thread", "go", tasks, b[1]})
 	if len(b) > 2 {
 		emit(row{"defer_to_thread", "c", tasks, b[2]})

@@ -140,9 +140,10 @@ DFR_API bool dfr_debug_enabled(void);
 /* Give back the memory the calling thread keeps for reuse: its small cache
  * of freed deferreds and its pool of coroutine stacks.  Only the calling
  * thread's: other threads' caches are theirs (each gives its own back when
- * it exits, through this same function).  Nothing shared is released: in
- * debug mode the poisoned freed delayed-call handles stay until debug mode
- * is switched off.  Without it, valgrind reports the calling thread's cached
+ * it exits, through this same function).  The process's kept coroutine
+ * stacks (docs/coroutines.md) are unmapped too once few coroutines are
+ * live; nothing else shared is released: in debug mode the poisoned freed
+ * delayed-call handles stay until debug mode is switched off.  Without it, valgrind reports the calling thread's cached
  * blocks as "still reachable" at exit (not leaks). */
 DFR_API void dfr_trim(void);
 

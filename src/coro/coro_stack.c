@@ -4,9 +4,12 @@
 #include "core/core_internal.h"
 #include "coro/coro_stack.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,6 +30,27 @@ static _Thread_local unsigned pool_len;
 /* dfr_trim empties this thread's pool (the core layer's trim hooks). */
 static dfr__hook trim_hook = {.fn = dfr__stack_trim};
 
+/* Stacks handed out and not yet put back, all threads. */
+static _Atomic size_t live;
+
+/* Stacks freed while many others are live stay mapped, their pages given
+ * back, for reuse: adjacent stacks share one mapping (with guard regions),
+ * and unmapping them one by one from its middle splits it.  With
+ * 140,000 live stacks and every other one freed, that reached the kernel's
+ * 65,530 mappings per process, after which every mmap and munmap of the
+ * process failed.  Below UNMAP_BELOW live stacks, freed ones are unmapped
+ * and the kept ones too, by runs of adjacent ones: the splits stay few. */
+#define UNMAP_BELOW 4096
+
+typedef struct kept_map {
+    void *map;
+    size_t map_size;
+} kept_map;
+
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static kept_map *kept;
+static size_t kept_len, kept_cap;
+
 size_t dfr__page_size(void)
 {
     /* Threads may race to fill it in: with the same value, harmlessly. */
@@ -40,7 +64,8 @@ size_t dfr__page_size(void)
     return n;
 }
 
-static void unmap(dfr__stack *s)
+/* What the tools were told of s goes before its pages do. */
+static void forget(dfr__stack *s)
 {
 #if defined(DFR_HAVE_VALGRIND)
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);
@@ -48,8 +73,92 @@ static void unmap(dfr__stack *s)
 #if defined(DFR_ASAN)
     /* Frames of a discarded coroutine leave poisoned shadow behind. */
     __asan_unpoison_memory_region(s->base, s->size);
+#else
+    DFR_UNUSED(s);
 #endif
-    munmap(s->map, s->map_size);
+}
+
+/* Keeps map for reuse, its pages (the guard page's aside) given back; false
+ * when there is no room to note it. */
+static bool keep(void *map, size_t map_size)
+{
+    size_t page = dfr__page_size();
+    (void)madvise((char *)map + page, map_size - page, MADV_DONTNEED);
+    bool ok = true;
+    pthread_mutex_lock(&kept_mu);
+    if (kept_len == kept_cap) {
+        size_t cap = kept_cap ? 2 * kept_cap : 64;
+        kept_map *grown = realloc(kept, cap * sizeof *grown);
+        if (grown) {
+            kept = grown;
+            kept_cap = cap;
+        } else {
+            ok = false;
+        }
+    }
+    if (ok)
+        kept[kept_len++] = (kept_map){map, map_size};
+    pthread_mutex_unlock(&kept_mu);
+    return ok;
+}
+
+static void unmap(dfr__stack *s)
+{
+    forget(s);
+    void *map = s->map; /* s lives in the mapping */
+    size_t map_size = s->map_size;
+    if (munmap(map, map_size) == 0 || errno != ENOMEM)
+        return;
+    if (!keep(map, map_size))
+        (void)munmap(map, map_size); /* no room to note it: try again, or lose it */
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const kept_map *)a)->map, y = (uintptr_t)((const kept_map *)b)->map;
+    return (x > y) - (x < y);
+}
+
+/* Unmaps the kept stacks once few are live, adjacent ones in one call: a
+ * run of stacks leaves its mapping whole, without a split per stack. */
+static void drain(void)
+{
+    pthread_mutex_lock(&kept_mu);
+    if (kept_len && atomic_load_explicit(&live, memory_order_relaxed) < UNMAP_BELOW) {
+        qsort(kept, kept_len, sizeof *kept, by_address);
+        size_t left = 0;
+        for (size_t i = 0, j; i < kept_len; i = j) {
+            size_t len = kept[i].map_size;
+            for (j = i + 1; j < kept_len && (char *)kept[i].map + len == kept[j].map; j++)
+                len += kept[j].map_size;
+            if (munmap(kept[i].map, len) != 0) /* still too split: later */
+                while (i < j)
+                    kept[left++] = kept[i++];
+        }
+        kept_len = left;
+        if (!kept_len) {
+            free(kept);
+            kept = NULL;
+            kept_cap = 0;
+        }
+    }
+    pthread_mutex_unlock(&kept_mu);
+}
+
+/* A kept mapping of exactly map_size, or NULL. */
+static void *reuse(size_t map_size)
+{
+    void *map = NULL;
+    pthread_mutex_lock(&kept_mu);
+    for (size_t i = kept_len; i-- > 0;) {
+        if (kept[i].map_size == map_size) {
+            map = kept[i].map;
+            kept[i] = kept[--kept_len];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&kept_mu);
+    return map;
 }
 
 /* Linux 6.13's guard regions: a page that faults like PROT_NONE, without
@@ -76,19 +185,10 @@ static bool guard(void *page_start, size_t page)
     return mprotect(page_start, page, PROT_NONE) == 0;
 }
 
-static dfr__stack *map_stack(size_t size, size_t ctl_size)
+/* The stack in map: the control block at its top, the guard page below. */
+static dfr__stack *init_stack(char *map, size_t map_size, size_t size, size_t ctl_size)
 {
     size_t page = dfr__page_size();
-    size_t body = (size + ctl_size + page - 1) & ~(page - 1);
-    size_t map_size = page + body;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED)
-        return NULL;
-    if (!guard(map, page)) {
-        munmap(map, map_size);
-        return NULL;
-    }
     char *end = map + map_size;
     dfr__stack *s = (dfr__stack *)(uintptr_t)(((uintptr_t)end - ctl_size) & ~(uintptr_t)63);
     s->map = map;
@@ -105,22 +205,48 @@ static dfr__stack *map_stack(size_t size, size_t ctl_size)
     return s;
 }
 
+static dfr__stack *map_stack(size_t size, size_t ctl_size)
+{
+    size_t page = dfr__page_size();
+    size_t body = (size + ctl_size + page - 1) & ~(page - 1);
+    size_t map_size = page + body;
+    char *map = reuse(map_size);
+    if (map)
+        return init_stack(map, map_size, size, ctl_size);
+    map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (!guard(map, page)) {
+        munmap(map, map_size);
+        return NULL;
+    }
+    return init_stack(map, map_size, size, ctl_size);
+}
+
 dfr__stack *dfr__stack_get(size_t size, size_t ctl_size)
 {
+    dfr__stack *got = NULL;
     for (dfr__stack **p = &pool; *p; p = &(*p)->next_free) {
         dfr__stack *s = *p;
         if (s->asked == size && (size_t)((char *)s->map + s->map_size - (char *)s) >= ctl_size) {
             *p = s->next_free;
             pool_len--;
             s->next_free = NULL;
-            return s;
+            got = s;
+            break;
         }
     }
-    return map_stack(size, ctl_size);
+    if (!got)
+        got = map_stack(size, ctl_size);
+    if (got)
+        atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+    return got;
 }
 
 void dfr__stack_put(dfr__stack *s)
 {
+    size_t others = atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed) - 1;
     /* This thread's exit empties the pool (dfr_trim). */
     if (pool_len < POOL_MAX && dfr__trim_at_thread_exit(&trim_hook)) {
 #if defined(DFR_ASAN)
@@ -131,7 +257,16 @@ void dfr__stack_put(dfr__stack *s)
         pool_len++;
         return;
     }
-    unmap(s);
+    if (others < UNMAP_BELOW) {
+        unmap(s);
+        drain();
+        return;
+    }
+    forget(s);
+    void *map = s->map; /* s lives in the mapping */
+    size_t map_size = s->map_size;
+    if (!keep(map, map_size))
+        (void)munmap(map, map_size); /* no room to note it */
 }
 
 void dfr__stack_trim(void)
@@ -144,4 +279,5 @@ void dfr__stack_trim(void)
         unmap(s);
         s = next;
     }
+    drain();
 }

@@ -23,7 +23,9 @@ typedef struct dfr_coroutine_options {
     /* Usable stack in bytes; 0 means the default (DFR_CORO_DEFAULT_STACK).
      * Rounded up to whole pages; at least DFR_CORO_MIN_STACK.  Above
      * DFR_CORO_MAX_STACK is DFR_EINVAL.  A guard page sits below it: an
-     * overflow faults (SIGSEGV), it never corrupts memory. */
+     * overflow faults (SIGSEGV).  On kernels before Linux 6.13, past ~24,000
+     * live coroutines, a canary replaces it: an overflow aborts at the
+     * coroutine's next switch (docs/coroutines.md). */
     size_t stack_size;
 } dfr_coroutine_options;
 

@@ -119,6 +119,7 @@ DFR__CORO_INLINE int dfr__coro_resume(dfr__coro *c, dfr_value v, dfr__ctx_then t
  * (never, when finished). */
 DFR__CORO_INLINE dfr_value dfr__coro_switch_out(dfr__coro *c, bool finished)
 {
+    dfr__stack_check(&c->stack); /* a stack without a guard page */
 #if defined(DFR_ASAN)
     /* A finished coroutine's fake frames go (a NULL save slot). */
     __sanitizer_start_switch_fiber(finished ? NULL : &c->fake_stack, c->caller_bottom,

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ static _Atomic size_t live;
 typedef struct kept_map {
     void *map;
     size_t map_size;
+    unsigned char guard;
 } kept_map;
 
 static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -80,7 +82,7 @@ static void forget(dfr__stack *s)
 
 /* Keeps map for reuse, its pages (the guard page's aside) given back; false
  * when there is no room to note it. */
-static bool keep(void *map, size_t map_size)
+static bool keep(void *map, size_t map_size, unsigned char guard)
 {
     size_t page = dfr__page_size();
     (void)madvise((char *)map + page, map_size - page, MADV_DONTNEED);
@@ -97,9 +99,18 @@ static bool keep(void *map, size_t map_size)
         }
     }
     if (ok)
-        kept[kept_len++] = (kept_map){map, map_size};
+        kept[kept_len++] = (kept_map){map, map_size, guard};
     pthread_mutex_unlock(&kept_mu);
     return ok;
+}
+
+/* Mapped stacks with an mprotect'd guard page: two mappings each. */
+static _Atomic size_t paged;
+
+static void unmapped(unsigned char guard)
+{
+    if (guard == DFR__GUARD_PAGE)
+        atomic_fetch_sub_explicit(&paged, 1, memory_order_relaxed);
 }
 
 static void unmap(dfr__stack *s)
@@ -107,10 +118,13 @@ static void unmap(dfr__stack *s)
     forget(s);
     void *map = s->map; /* s lives in the mapping */
     size_t map_size = s->map_size;
-    if (munmap(map, map_size) == 0 || errno != ENOMEM)
+    unsigned char guard = s->guard;
+    if (munmap(map, map_size) == 0) {
+        unmapped(guard);
         return;
-    if (!keep(map, map_size))
-        (void)munmap(map, map_size); /* no room to note it: try again, or lose it */
+    }
+    if (errno == ENOMEM) /* too split to unmap now: kept, for reuse or later */
+        (void)keep(map, map_size, guard);
 }
 
 static int by_address(const void *a, const void *b)
@@ -131,9 +145,13 @@ static void drain(void)
             size_t len = kept[i].map_size;
             for (j = i + 1; j < kept_len && (char *)kept[i].map + len == kept[j].map; j++)
                 len += kept[j].map_size;
-            if (munmap(kept[i].map, len) != 0) /* still too split: later */
+            if (munmap(kept[i].map, len) != 0) { /* still too split: later */
                 while (i < j)
                     kept[left++] = kept[i++];
+            } else {
+                for (size_t k = i; k < j; k++)
+                    unmapped(kept[k].guard);
+            }
         }
         kept_len = left;
         if (!kept_len) {
@@ -145,14 +163,15 @@ static void drain(void)
     pthread_mutex_unlock(&kept_mu);
 }
 
-/* A kept mapping of exactly map_size, or NULL. */
-static void *reuse(size_t map_size)
+/* A kept mapping of exactly map_size (and its guard), or NULL. */
+static void *reuse(size_t map_size, unsigned char *guard)
 {
     void *map = NULL;
     pthread_mutex_lock(&kept_mu);
     for (size_t i = kept_len; i-- > 0;) {
         if (kept[i].map_size == map_size) {
             map = kept[i].map;
+            *guard = kept[i].guard;
             kept[i] = kept[--kept_len];
             break;
         }
@@ -173,20 +192,59 @@ static void *reuse(size_t map_size)
 /* An older kernel answers EINVAL once; then mprotect. */
 static _Atomic bool no_guard_regions;
 
-static bool guard(void *page_start, size_t page)
+/* How many stacks may have an mprotect'd guard page: half the kernel's
+ * mappings per process, less 16,384 left to the rest of the process.  Past
+ * it, stacks get a canary instead: without that, the process's mappings ran
+ * out near 32,000 live coroutines, and with them every other mmap. */
+static size_t paged_budget(void)
+{
+    static _Atomic size_t budget;
+    size_t b = atomic_load_explicit(&budget, memory_order_relaxed);
+    if (!b) {
+        unsigned long limit = 65530;
+        FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+        if (f) {
+            if (fscanf(f, "%lu", &limit) != 1)
+                limit = 65530;
+            fclose(f);
+        }
+        b = limit > 2 * 16384 ? (limit - 16384) / 2 : limit / 4;
+        atomic_store_explicit(&budget, b ? b : 1, memory_order_relaxed);
+    }
+    return b;
+}
+
+static unsigned char guard(void *page_start, size_t page)
 {
 #if defined(MADV_GUARD_INSTALL)
     if (!atomic_load_explicit(&no_guard_regions, memory_order_relaxed)) {
         if (madvise(page_start, page, MADV_GUARD_INSTALL) == 0)
-            return true;
+            return DFR__GUARD_REGION;
         atomic_store_explicit(&no_guard_regions, true, memory_order_relaxed);
     }
 #endif
-    return mprotect(page_start, page, PROT_NONE) == 0;
+    if (atomic_fetch_add_explicit(&paged, 1, memory_order_relaxed) < paged_budget() &&
+        mprotect(page_start, page, PROT_NONE) == 0)
+        return DFR__GUARD_PAGE;
+    atomic_fetch_sub_explicit(&paged, 1, memory_order_relaxed);
+    return DFR__GUARD_CANARY;
+}
+
+_Noreturn void dfr__stack_overflowed(const dfr__stack *s)
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof msg,
+                     "libdeferred: a coroutine overflowed its %zu-byte stack (no guard page: "
+                     "past the kernel's mappings); give it a bigger stack_size\n",
+                     s->size);
+    if (n > 0)
+        (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    abort();
 }
 
 /* The stack in map: the control block at its top, the guard page below. */
-static dfr__stack *init_stack(char *map, size_t map_size, size_t size, size_t ctl_size)
+static dfr__stack *init_stack(char *map, size_t map_size, size_t size, size_t ctl_size,
+                              unsigned char guard)
 {
     size_t page = dfr__page_size();
     char *end = map + map_size;
@@ -196,7 +254,13 @@ static dfr__stack *init_stack(char *map, size_t map_size, size_t size, size_t ct
     s->base = map + page;
     s->size = (size_t)((char *)s - (char *)s->base);
     s->asked = size;
+    s->guard = guard;
     s->next_free = NULL;
+    if (guard == DFR__GUARD_CANARY) {
+        unsigned long long *w = (unsigned long long *)(void *)((char *)s->base - DFR__CANARY_SIZE);
+        for (int i = 0; i < DFR__CANARY_SIZE / 8; i++)
+            w[i] = DFR__CANARY_WORD;
+    }
 #if defined(DFR_HAVE_VALGRIND)
     s->valgrind_id = VALGRIND_STACK_REGISTER(s->base, (char *)s->base + s->size);
 #else
@@ -210,18 +274,15 @@ static dfr__stack *map_stack(size_t size, size_t ctl_size)
     size_t page = dfr__page_size();
     size_t body = (size + ctl_size + page - 1) & ~(page - 1);
     size_t map_size = page + body;
-    char *map = reuse(map_size);
+    unsigned char kind;
+    char *map = reuse(map_size, &kind);
     if (map)
-        return init_stack(map, map_size, size, ctl_size);
+        return init_stack(map, map_size, size, ctl_size, kind);
     map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         return NULL;
-    if (!guard(map, page)) {
-        munmap(map, map_size);
-        return NULL;
-    }
-    return init_stack(map, map_size, size, ctl_size);
+    return init_stack(map, map_size, size, ctl_size, guard(map, page));
 }
 
 dfr__stack *dfr__stack_get(size_t size, size_t ctl_size)
@@ -265,8 +326,9 @@ void dfr__stack_put(dfr__stack *s)
     forget(s);
     void *map = s->map; /* s lives in the mapping */
     size_t map_size = s->map_size;
-    if (!keep(map, map_size))
-        (void)munmap(map, map_size); /* no room to note it */
+    unsigned char guard = s->guard;
+    if (!keep(map, map_size, guard) && munmap(map, map_size) == 0) /* no room to note it */
+        unmapped(guard);
 }
 
 void dfr__stack_trim(void)

@@ -106,6 +106,45 @@ func floorSized(n []int, fns ...timed) []int {
 	return out
 }
 
+// stealMeter starts measuring the share of this machine's CPU time its
+// hypervisor gave to others (Linux's "steal", /proc/stat): on a shared host,
+// a run with a large share is slower in ways no floor cancels out.  The
+// returned function gives the percentage since (-1 where unknown).
+func stealMeter() func() float64 {
+	read := func() (steal, total float64, ok bool) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0, false
+		}
+		line, _, _ := bytes.Cut(b, []byte("\n"))
+		f := bytes.Fields(line)
+		if len(f) < 9 || string(f[0]) != "cpu" {
+			return 0, 0, false
+		}
+		for i, x := range f[1:] {
+			v, err := strconv.ParseFloat(string(x), 64)
+			if err != nil {
+				return 0, 0, false
+			}
+			if i < 8 { // user .. steal (guest time is inside user)
+				total += v
+			}
+			if i == 7 {
+				steal = v
+			}
+		}
+		return steal, total, true
+	}
+	s0, t0, ok0 := read()
+	return func() float64 {
+		s1, t1, ok1 := read()
+		if !ok0 || !ok1 || t1 <= t0 {
+			return -1
+		}
+		return 100 * (s1 - s0) / (t1 - t0)
+	}
+}
+
 func ratioCheck(label string, x float64, want float64) {
 	ok := x <= want
 	emit(check{label, round(x), fmt.Sprintf("≤ %g", want), &ok})
@@ -157,6 +196,8 @@ func main() {
 		n, reps, tasks = 50000, 20, 20000
 	}
 	const links = 10000
+	stolen := stealMeter()
+	defer func() { info("host: CPU time stolen by the hypervisor during the run (%)", stolen()) }()
 
 	r, err := deferred.NewReactor(nil)
 	if err != nil {

@@ -220,7 +220,8 @@ static unsigned char guard(void *page_start, size_t page)
     if (!atomic_load_explicit(&no_guard_regions, memory_order_relaxed)) {
         if (madvise(page_start, page, MADV_GUARD_INSTALL) == 0)
             return DFR__GUARD_REGION;
-        atomic_store_explicit(&no_guard_regions, true, memory_order_relaxed);
+        if (errno == EINVAL) /* not another failure: that one may pass */
+            atomic_store_explicit(&no_guard_regions, true, memory_order_relaxed);
     }
 #endif
     if (atomic_fetch_add_explicit(&paged, 1, memory_order_relaxed) < paged_budget() &&

@@ -435,21 +435,31 @@ size_t mappings()
         fclose(f);
     return n;
 }
+
+// Whether a test of tens of thousands of live coroutines cannot run here:
+// under TSan (over 1 MiB of trace per fiber, see alive_at_once) or valgrind
+// (too slow), or, when it needs them, without guard regions.
+bool too_many_fibers_here(bool need_guard_regions)
+{
+#if defined(__SANITIZE_THREAD__)
+    return true;
+#endif
+    if (RUNNING_ON_VALGRIND)
+        return true;
+    if (need_guard_regions && !kernel_has_guard_regions()) {
+        WARN("this kernel has no guard regions (Linux < 6.13): about 32,000 live coroutines at most");
+        return true;
+    }
+    return false;
+}
 } // namespace
 
 // Past the kernel's 65,530 mappings per process: an mprotect'd guard page
 // made each stack two mappings, and the 32,744th coroutine failed to start.
 TEST_CASE("100,000 coroutines alive at once, in far fewer mappings", "[coro][stack]")
 {
-#if defined(__SANITIZE_THREAD__)
-    return; // TSan maps over 1 MiB of trace per fiber (alive_at_once)
-#endif
-    if (RUNNING_ON_VALGRIND)
-        return; // too slow there; the 10,000 test runs under it
-    if (!kernel_has_guard_regions()) {
-        WARN("this kernel has no guard regions (Linux < 6.13): about 32,000 live coroutines at most");
-        return;
-    }
+    if (too_many_fibers_here(true))
+        return; // the 10,000 test runs under valgrind
     const int n = 100000;
     dfr_deferred *gate = dfr_deferred_new();
     std::vector<dfr_deferred *> outers(n);
@@ -486,15 +496,8 @@ TEST_CASE("100,000 coroutines alive at once, in far fewer mappings", "[coro][sta
 // while many are live, and unmapped by runs once few are.
 TEST_CASE("Finishing every other of 140,000 live coroutines leaves the mappings whole", "[coro][stack]")
 {
-#if defined(__SANITIZE_THREAD__)
-    return; // TSan maps over 1 MiB of trace per fiber (alive_at_once)
-#endif
-    if (RUNNING_ON_VALGRIND)
-        return; // too slow there
-    if (!kernel_has_guard_regions()) {
-        WARN("this kernel has no guard regions (Linux < 6.13): about 32,000 live coroutines at most");
+    if (too_many_fibers_here(true))
         return;
-    }
     const int n = 140000;
     auto await_gate = [](void *g) -> dfr_value {
         dfr_value v = dfr_await(dfr_deferred_ref(static_cast<dfr_deferred *>(g)));
@@ -625,11 +628,8 @@ int in_old_kernel_child(int (*child)(), int *sig = nullptr, std::string *err = n
 // get a canary below instead, checked at each switch.
 TEST_CASE("Without guard regions, 60,000 live coroutines leave the process its mappings", "[coro][stack]")
 {
-#if defined(__SANITIZE_THREAD__)
-    return; // TSan maps over 1 MiB of trace per fiber (alive_at_once)
-#endif
-    if (RUNNING_ON_VALGRIND)
-        return; // too slow there
+    if (too_many_fibers_here(false))
+        return;
     int got = in_old_kernel_child([]() -> int {
         const int n = 60000;
         dfr_deferred *gate = dfr_deferred_new();

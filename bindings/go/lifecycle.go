@@ -99,12 +99,10 @@ func (r *Reactor) guardYoung() {
 // need not keep the wrapper: once the reactor is freed, dropping the task's
 // reference releases them in C.
 func (r *Reactor) queuePending(d *Deferred) {
-	if d.npend == pendMany { // rare: more than the record holds
-		d.expose()
+	n, a, b := d.publish()
+	if n == 0 {
 		return
 	}
-	n, a, b, _ := d.takePending()
-	d.private = public
 	r.pending = append(r.pending, C.dfrgo_pending{d: d.c, n: C.uint32_t(n), a: a, b: b})
 	if len(r.pending) >= batchMax {
 		r.flush()

@@ -38,6 +38,18 @@ func (d *Deferred) expose() {
 	_ = C.dfrgo_add(cPtr(unsafe.Pointer(d.c)), cPtr(unsafe.Pointer(d.r.slab.c)), n, a, b, more)
 }
 
+// publish makes d public for a caller that hands C up to two pending slots
+// with a call of its own (a batch record): more than that go to C now.
+func (d *Deferred) publish() (n C.size_t, a, b C.uint32_t) {
+	if d.npend == pendMany { // rare: more than a record holds
+		d.expose()
+		return 0, 0, 0
+	}
+	d.private = public
+	n, a, b, _ = d.takePending()
+	return n, a, b
+}
+
 // fire gives the pending callbacks to C and fires d with v, in one call.
 func (d *Deferred) fire(v C.dfr_value) error {
 	d.private = public

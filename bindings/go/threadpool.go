@@ -312,14 +312,8 @@ func (p *goPool) deliver() {
 		if w := d.d; w.private == privTask {
 			// Callbacks added meanwhile go to C with the result (even when
 			// another goroutine released w: then they wait here).
-			if w.npend == pendMany {
-				w.expose()
-			}
-			w.private = public
-			if w.npend > 0 {
-				n, a, b, _ := w.takePending()
-				f.n, f.a, f.b = C.uint32_t(n), a, b
-			}
+			n, a, b := w.publish()
+			f.n, f.a, f.b = C.uint32_t(n), a, b
 		}
 		if d.err != nil {
 			f.v = C.dfrgo_value_failure(failureToC(d.err))

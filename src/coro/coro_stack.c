@@ -82,10 +82,10 @@ static void forget(dfr__stack *s)
 
 /* Keeps map for reuse, its pages (the guard page's aside) given back; false
  * when there is no room to note it. */
-static bool keep(void *map, size_t map_size, unsigned char guard)
+static bool keep(kept_map k)
 {
     size_t page = dfr__page_size();
-    (void)madvise((char *)map + page, map_size - page, MADV_DONTNEED);
+    (void)madvise((char *)k.map + page, k.map_size - page, MADV_DONTNEED);
     bool ok = true;
     pthread_mutex_lock(&kept_mu);
     if (kept_len == kept_cap) {
@@ -99,7 +99,7 @@ static bool keep(void *map, size_t map_size, unsigned char guard)
         }
     }
     if (ok)
-        kept[kept_len++] = (kept_map){map, map_size, guard};
+        kept[kept_len++] = k;
     pthread_mutex_unlock(&kept_mu);
     return ok;
 }
@@ -113,18 +113,20 @@ static void unmapped(unsigned char guard)
         atomic_fetch_sub_explicit(&paged, 1, memory_order_relaxed);
 }
 
-static void unmap(dfr__stack *s)
+/* s's mapping, the tools told it goes (s lives in the mapping). */
+static kept_map detach(dfr__stack *s)
 {
     forget(s);
-    void *map = s->map; /* s lives in the mapping */
-    size_t map_size = s->map_size;
-    unsigned char guard = s->guard;
-    if (munmap(map, map_size) == 0) {
-        unmapped(guard);
-        return;
-    }
-    if (errno == ENOMEM) /* too split to unmap now: kept, for reuse or later */
-        (void)keep(map, map_size, guard);
+    return (kept_map){s->map, s->map_size, s->guard};
+}
+
+static void unmap(dfr__stack *s)
+{
+    kept_map k = detach(s);
+    if (munmap(k.map, k.map_size) == 0)
+        unmapped(k.guard);
+    else if (errno == ENOMEM) /* too split to unmap now: kept, for reuse or later */
+        (void)keep(k);
 }
 
 static int by_address(const void *a, const void *b)
@@ -209,7 +211,9 @@ static size_t paged_budget(void)
             fclose(f);
         }
         b = limit > 2 * 16384 ? (limit - 16384) / 2 : limit / 4;
-        atomic_store_explicit(&budget, b ? b : 1, memory_order_relaxed);
+        if (!b)
+            b = 1;
+        atomic_store_explicit(&budget, b, memory_order_relaxed);
     }
     return b;
 }
@@ -258,7 +262,7 @@ static dfr__stack *init_stack(char *map, size_t map_size, size_t size, size_t ct
     s->guard = guard;
     s->next_free = NULL;
     if (guard == DFR__GUARD_CANARY) {
-        unsigned long long *w = (unsigned long long *)(void *)((char *)s->base - DFR__CANARY_SIZE);
+        unsigned long long *w = dfr__stack_canary(s);
         for (int i = 0; i < DFR__CANARY_SIZE / 8; i++)
             w[i] = DFR__CANARY_WORD;
     }
@@ -324,12 +328,9 @@ void dfr__stack_put(dfr__stack *s)
         drain();
         return;
     }
-    forget(s);
-    void *map = s->map; /* s lives in the mapping */
-    size_t map_size = s->map_size;
-    unsigned char guard = s->guard;
-    if (!keep(map, map_size, guard) && munmap(map, map_size) == 0) /* no room to note it */
-        unmapped(guard);
+    kept_map k = detach(s);
+    if (!keep(k) && munmap(k.map, k.map_size) == 0) /* no room to note it */
+        unmapped(k.guard);
 }
 
 void dfr__stack_trim(void)

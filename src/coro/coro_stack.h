@@ -36,9 +36,9 @@ size_t dfr__page_size(void);
 /* Reports an overwritten canary and aborts: the stack overflowed. */
 _Noreturn void dfr__stack_overflowed(const dfr__stack *s);
 /* The canary stack's words, below its usable part. */
-static inline const unsigned long long *dfr__stack_canary(const dfr__stack *s)
+static inline unsigned long long *dfr__stack_canary(const dfr__stack *s)
 {
-    return (const unsigned long long *)((const char *)s->base - DFR__CANARY_SIZE);
+    return (unsigned long long *)(void *)((char *)s->base - DFR__CANARY_SIZE);
 }
 #define DFR__CANARY_WORD 0xdf5c0a5a7c0a5a7dULL
 /* On each switch out of a coroutine whose stack has no guard page. */

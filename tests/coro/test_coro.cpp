@@ -437,6 +437,13 @@ size_t mappings()
     return n;
 }
 
+// Awaits the deferred g; returns its integer + 1, or -1 for another value.
+dfr_value await_arg(void *g)
+{
+    dfr_value v = dfr_await(dfr_deferred_ref(static_cast<dfr_deferred *>(g)));
+    return dfr_i64(dfr_is_i64(v) ? v.u.i64 + 1 : -1);
+}
+
 // Whether a test of tens of thousands of live coroutines cannot run here:
 // under TSan (over 1 MiB of trace per fiber, see alive_at_once) or valgrind
 // (too slow), or, when it needs them, without guard regions.
@@ -500,16 +507,12 @@ TEST_CASE("Finishing every other of 140,000 live coroutines leaves the mappings 
     if (too_many_fibers_here(true))
         return;
     const int n = 140000;
-    auto await_gate = [](void *g) -> dfr_value {
-        dfr_value v = dfr_await(dfr_deferred_ref(static_cast<dfr_deferred *>(g)));
-        return dfr_i64(dfr_is_i64(v) ? v.u.i64 + 1 : -1);
-    };
     std::vector<dfr_deferred *> gates(n), outers(n);
     size_t before = mappings();
     int started = 0;
     for (int i = 0; i < n; i++) {
         gates[i] = dfr_deferred_new();
-        outers[i] = dfr_inline_callbacks(await_gate, gates[i], nullptr);
+        outers[i] = dfr_inline_callbacks(await_arg, gates[i], nullptr);
         started += outers[i] && dfr_deferred_state(outers[i]) == DFR_PENDING;
     }
     REQUIRE(started == n);
@@ -522,7 +525,7 @@ TEST_CASE("Finishing every other of 140,000 live coroutines leaves the mappings 
     std::vector<dfr_deferred *> more(n / 2);
     int again = 0;
     for (auto &d : more) {
-        d = dfr_inline_callbacks(await_gate, gate, nullptr);
+        d = dfr_inline_callbacks(await_arg, gate, nullptr);
         again += d && dfr_deferred_state(d) == DFR_PENDING;
     }
     CHECK(mappings() - before < size_t(n) / 100);
@@ -579,12 +582,6 @@ size_t guard_page_budget()
         fclose(f);
     }
     return limit > 2 * 16384 ? (limit - 16384) / 2 : limit / 4;
-}
-
-dfr_value await_arg(void *g)
-{
-    dfr_value v = dfr_await(dfr_deferred_ref(static_cast<dfr_deferred *>(g)));
-    return dfr_i64(dfr_is_i64(v) ? v.u.i64 + 1 : -1);
 }
 
 // Runs child in a fork with the guard regions hidden; its exit status, or
